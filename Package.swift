@@ -1,0 +1,108 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "JobControl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "JobControl", targets: ["JobControl"]),
+        .executable(name: "jobcontrold", targets: ["jobcontrold"]),
+        .executable(name: "jobctl", targets: ["jobctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+    ],
+    targets: [
+        // libsystemd (sd_notify, sd_listen_fds, sd_journal_sendv); see docs/architecture.md.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // The core: configuration, model, storage, execution. No socket, no systemd.
+        .target(
+            name: "JobControl",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // Varlink: framing, messages, interface descriptions. Shared by daemon and client.
+        .target(
+            name: "JobControlProtocol",
+            dependencies: [
+                "JobControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // sd_notify and friends, behind a small Swift API.
+        .target(
+            name: "JobControlSystemd",
+            dependencies: ["CSystemd"],
+            swiftSettings: strict
+        ),
+        // The daemon as a library, so tests can run it in-process.
+        .target(
+            name: "JobControlDaemon",
+            dependencies: [
+                "JobControl", "JobControlProtocol", "JobControlSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The client side of the socket, used by jobctl and by tests.
+        .target(
+            name: "JobControlClient",
+            dependencies: [
+                "JobControl", "JobControlProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "jobcontrold",
+            dependencies: [
+                "JobControlDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "jobctl",
+            dependencies: [
+                "JobControl", "JobControlProtocol", "JobControlClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JobControlTests",
+            dependencies: ["JobControl", "JobControlProtocol"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["JobControl", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl"],
+            swiftSettings: strict
+        ),
+    ]
+)

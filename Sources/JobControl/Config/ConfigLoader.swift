@@ -1,0 +1,276 @@
+import Foundation
+import Yams
+
+/// Reads `jobcontrol.yaml` into a ``DaemonConfig``, or fails with every problem it found.
+///
+/// Nothing half-loads: either the whole file is valid and a complete configuration comes back, or
+/// a ``ConfigError`` lists each problem as `file:line:column: message`.
+public enum ConfigLoader {
+    static let daemonKeys = ["storage", "socket", "workers", "jobs"]
+    /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
+    /// differently from what its file says, so they are refused with a clear message instead.
+    static let plannedDaemonKeys = ["include", "pools", "log_retention", "build_retention", "secret", "access"]
+    static let jobKeys = ["id", "title", "notes", "command", "function", "args", "kwargs", "dependencies"]
+    static let plannedJobKeys = [
+        "protected", "cleanup_function", "tags", "environment", "working_directory", "user", "group",
+        "timeout", "retries", "pool", "schedule", "timezone", "persistent", "randomized_delay",
+        "concurrency", "enabled",
+    ]
+
+    /// Loads and validates the configuration file at `path`.
+    public static func load(file path: String, registry: FunctionRegistry = .builtins) throws(ConfigError)
+        -> DaemonConfig
+    {
+        let url = URL(fileURLWithPath: path)
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, "cannot read configuration file: \(Self.reason(error))")
+        }
+        var config = try parse(yaml: text, file: path, registry: registry)
+        config.file = url.standardizedFileURL.path
+        return config
+    }
+
+    /// Parses configuration text; `file` is used in error messages only.
+    public static func parse(yaml text: String, file: String, registry: FunctionRegistry = .builtins)
+        throws(ConfigError) -> DaemonConfig
+    {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError([syntaxDiagnostic(error, file: file)])
+        }
+        var reader = YAMLNodeReader(file: file)
+        var config = DaemonConfig()
+        guard let root else { return config }  // an empty file: defaults, no jobs
+        guard let entries = reader.mapping(root, what: "the configuration file") else {
+            throw ConfigError(reader.diagnostics)
+        }
+        for entry in entries {
+            switch entry.key {
+            case "storage":
+                if let value = reader.string(entry.value, what: "'storage'") {
+                    if value.hasPrefix("sqlite:") {
+                        config.storage = value
+                    } else {
+                        reader.error(entry.value, "unsupported storage URL '\(value)'; use sqlite:///path/to/file.sqlite3 or sqlite::memory:")
+                    }
+                }
+            case "socket":
+                if let value = reader.string(entry.value, what: "'socket'") {
+                    if value.utf8.count >= 108 {
+                        reader.error(entry.value, "socket path is \(value.utf8.count) bytes; Unix socket paths must be shorter than 108")
+                    } else {
+                        config.socket = value
+                    }
+                }
+            case "workers":
+                if let value = reader.int(entry.value, what: "'workers'") {
+                    if value < 1 {
+                        reader.error(entry.value, "'workers' must be at least 1")
+                    } else {
+                        config.workers = value
+                    }
+                }
+            case "jobs":
+                config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
+            case let key where plannedDaemonKeys.contains(key):
+                reader.error(entry.keyNode, "'\(key)' is not supported by this version of jobcontrold yet")
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
+            }
+        }
+        validateGraph(config.jobs, reader: &reader)
+        guard reader.diagnostics.isEmpty else { throw ConfigError(reader.diagnostics) }
+        return config
+    }
+
+    static func readJobs(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> [JobConfig] {
+        guard case .sequence(let sequence) = node else {
+            reader.error(node, "'jobs' must be a list of jobs, found \(YAMLNodeReader.typeName(node))")
+            return []
+        }
+        var jobs: [JobConfig] = []
+        var seen: [String: SourceLocation] = [:]
+        for item in sequence {
+            guard let job = readJob(item, reader: &reader, registry: registry) else { continue }
+            if let first = seen[job.id] {
+                reader.error(item, "duplicate job id '\(job.id)' (first defined at \(first))")
+                continue
+            }
+            seen[job.id] = job.location
+            jobs.append(job)
+        }
+        return jobs
+    }
+
+    static func readJob(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> JobConfig? {
+        guard let entries = reader.mapping(node, what: "a job") else { return nil }
+        let before = reader.diagnostics.count
+        var id: String?
+        var job = JobConfig(id: "", function: "", location: reader.location(node))
+        var command: (value: ConfigValue, node: Node)?
+        var functionNode: Node?
+        for entry in entries {
+            let what = "'\(entry.key)'"
+            switch entry.key {
+            case "id":
+                if let value = reader.string(entry.value, what: what) {
+                    if isValidJobID(value) {
+                        id = value
+                    } else {
+                        reader.error(entry.value, "job id '\(value)' may contain only letters, digits, '_', '-' and '.'")
+                    }
+                }
+            case "title": job.title = reader.string(entry.value, what: what)
+            case "notes": job.notes = reader.string(entry.value, what: what)
+            case "function":
+                functionNode = entry.value
+                if let value = reader.string(entry.value, what: what) { job.function = value }
+            case "command":
+                switch entry.value {
+                case .scalar:
+                    if let value = reader.string(entry.value, what: what) { command = (.string(value), entry.value) }
+                case .sequence:
+                    if let values = reader.stringList(entry.value, what: what) {
+                        if values.isEmpty {
+                            reader.error(entry.value, "'command' must not be an empty list")
+                        } else {
+                            command = (.array(values.map { .string($0) }), entry.value)
+                        }
+                    }
+                default:
+                    reader.error(entry.value, "'command' must be a string (run by /bin/sh -c) or a list (argv), found \(YAMLNodeReader.typeName(entry.value))")
+                }
+            case "args":
+                guard case .sequence = entry.value else {
+                    reader.error(entry.value, "'args' must be a list, found \(YAMLNodeReader.typeName(entry.value))")
+                    continue
+                }
+                if case .array(let values)? = reader.value(entry.value, what: what) { job.args = values }
+            case "kwargs":
+                guard case .mapping = entry.value else {
+                    reader.error(entry.value, "'kwargs' must be a mapping, found \(YAMLNodeReader.typeName(entry.value))")
+                    continue
+                }
+                if case .object(let values)? = reader.value(entry.value, what: what) { job.kwargs = values }
+            case "dependencies":
+                if let values = reader.stringList(entry.value, what: what) { job.dependencies = values }
+            case let key where plannedJobKeys.contains(key):
+                reader.error(entry.keyNode, "job key '\(key)' is not supported by this version of jobcontrold yet")
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: "a job", known: jobKeys)
+            }
+        }
+        guard let id else {
+            if reader.diagnostics.count == before { reader.error(node, "a job needs an 'id'") }
+            return nil
+        }
+        job.id = id
+        switch (command, functionNode) {
+        case (let command?, nil):
+            if case .string(let script) = command.value {
+                job.function = FunctionRegistry.shell
+                job.args = [.string(script)] + job.args
+            } else if case .array(let argv) = command.value {
+                job.function = FunctionRegistry.exec
+                job.args = argv + job.args
+            }
+        case (_?, let functionNode?):
+            reader.error(functionNode, "job '\(id)' has both 'command' and 'function'; use one")
+        case (nil, let functionNode?):
+            if !job.function.isEmpty {
+                if !isValidFunctionName(job.function) {
+                    reader.error(functionNode, "'function' must be in module:function form, found '\(job.function)'")
+                } else if !registry.contains(job.function) {
+                    reader.error(functionNode, "function '\(job.function)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+                }
+            }
+        case (nil, nil):
+            reader.error(node, "job '\(id)' needs a 'command' or a 'function'")
+        }
+        return reader.diagnostics.count == before ? job : nil
+    }
+
+    /// Unknown dependencies, `!retval` of a non-dependency, and cycles.
+    static func validateGraph(_ jobs: [JobConfig], reader: inout YAMLNodeReader) {
+        let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for job in jobs {
+            let location = job.location ?? SourceLocation(file: reader.file, line: 1, column: 1)
+            for dependency in job.dependencies where byID[dependency] == nil {
+                reader.report(location, "job '\(job.id)' depends on unknown job '\(dependency)'")
+            }
+            let references = (job.args + job.kwargs.keys.sorted().map { job.kwargs[$0]! }).flatMap(\.retvalReferences)
+            for reference in Set(references).sorted() where !job.dependencies.contains(reference) {
+                reader.report(location, "job '\(job.id)' uses '!retval \(reference)' but '\(reference)' is not one of its dependencies")
+            }
+        }
+        // Depth-first search; a back edge is a cycle, printed in dependency order.
+        var state: [String: Int] = [:]  // 1 = on the current path, 2 = done
+        var path: [String] = []
+        var reported: Set<String> = []
+        func visit(_ id: String) {
+            guard let job = byID[id] else { return }
+            state[id] = 1
+            path.append(id)
+            for dependency in job.dependencies {
+                if state[dependency] == 1 {
+                    let cycle = Array(path[path.lastIndex(of: dependency)!...]) + [dependency]
+                    let key = Set(cycle).sorted().joined(separator: ",")
+                    if reported.insert(key).inserted {
+                        let location = job.location ?? SourceLocation(file: reader.file, line: 1, column: 1)
+                        reader.report(location, "dependency cycle: \(cycle.joined(separator: " -> "))")
+                    }
+                } else if state[dependency] == nil {
+                    visit(dependency)
+                }
+            }
+            path.removeLast()
+            state[id] = 2
+        }
+        for job in jobs where state[job.id] == nil { visit(job.id) }
+    }
+
+    static func isValidJobID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 128
+            && id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
+    }
+
+    static func isValidFunctionName(_ name: String) -> Bool {
+        let parts = name.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+    }
+
+    static func syntaxDiagnostic(_ error: any Error, file: String) -> ConfigDiagnostic {
+        func at(_ mark: Mark, _ problem: String) -> ConfigDiagnostic {
+            ConfigDiagnostic(SourceLocation(file: file, line: mark.line, column: mark.column), "YAML syntax error: \(problem)")
+        }
+        switch error as? YamlError {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return at(mark, problem)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return at(context.mark, "duplicate keys \(duplicates.joined(separator: ", "))")
+        default:
+            return ConfigDiagnostic(SourceLocation(file: file, line: 1, column: 1), "YAML error: \(error)")
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let cocoa = error as? CocoaError, let underlying = cocoa.userInfo[NSUnderlyingErrorKey] as? NSError,
+            underlying.domain == NSPOSIXErrorDomain
+        {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return error.localizedDescription
+    }
+}
+
+extension YAMLNodeReader {
+    mutating func report(_ location: SourceLocation, _ message: String) {
+        appendDiagnostic(ConfigDiagnostic(location, message))
+    }
+}

@@ -1,0 +1,61 @@
+/// A value from a job's `args` or `kwargs`: plain data, or a reference resolved when a build runs.
+public indirect enum ConfigValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([ConfigValue])
+    case object([String: ConfigValue])
+    /// `!retval job`: the return value of the dependency build pinned for this build.
+    case retval(String)
+    /// `!secret name`: a value from the `secret` section, injected at run time only.
+    case secret(String)
+}
+
+extension ConfigValue {
+    /// The JSON form stored in a build's config copy. References stay references
+    /// (`{"!retval": "job"}`), so a stored config never holds a secret's value.
+    public var storedJSON: JSONValue {
+        switch self {
+        case .null: return .null
+        case .bool(let value): return .bool(value)
+        case .int(let value): return .int(value)
+        case .double(let value): return .double(value)
+        case .string(let value): return .string(value)
+        case .array(let values): return .array(values.map(\.storedJSON))
+        case .object(let values): return .object(values.mapValues(\.storedJSON))
+        case .retval(let job): return .object(["!retval": .string(job)])
+        case .secret(let name): return .object(["!secret": .string(name)])
+        }
+    }
+
+    /// Every `!retval` job named anywhere inside this value.
+    public var retvalReferences: [String] {
+        switch self {
+        case .retval(let job): return [job]
+        case .array(let values): return values.flatMap(\.retvalReferences)
+        case .object(let values): return values.keys.sorted().flatMap { values[$0]!.retvalReferences }
+        default: return []
+        }
+    }
+
+    /// Replaces references with values. `retval` gets the pinned dependency's return value.
+    public func resolve(
+        retval: (String) throws -> JSONValue,
+        secret: (String) throws -> JSONValue
+    ) rethrows -> JSONValue {
+        switch self {
+        case .null: return .null
+        case .bool(let value): return .bool(value)
+        case .int(let value): return .int(value)
+        case .double(let value): return .double(value)
+        case .string(let value): return .string(value)
+        case .array(let values): return .array(try values.map { try $0.resolve(retval: retval, secret: secret) })
+        case .object(let values):
+            return .object(try values.mapValues { try $0.resolve(retval: retval, secret: secret) })
+        case .retval(let job): return try retval(job)
+        case .secret(let name): return try secret(name)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Everything `jobcontrold` reads from its configuration file.
+public struct DaemonConfig: Sendable {
+    /// Storage URL: `sqlite:///path`, `sqlite::memory:`.
+    public var storage: String
+    /// Path of the control socket.
+    public var socket: String
+    /// Global limit on builds running at once.
+    public var workers: Int
+    /// Jobs in the order they were defined.
+    public var jobs: [JobConfig]
+    /// The main configuration file, absolute.
+    public var file: String?
+
+    public init(
+        storage: String = DaemonConfig.defaultStorage,
+        socket: String = DaemonConfig.defaultSocket,
+        workers: Int = DaemonConfig.defaultWorkers,
+        jobs: [JobConfig] = [],
+        file: String? = nil
+    ) {
+        self.storage = storage
+        self.socket = socket
+        self.workers = workers
+        self.jobs = jobs
+        self.file = file
+    }
+
+    public func job(_ id: String) -> JobConfig? {
+        jobs.first { $0.id == id }
+    }
+
+    public static var defaultWorkers: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// `/var/lib/jobcontrol/…` as root; `$XDG_STATE_HOME/jobcontrol/…` otherwise.
+    public static var defaultStorage: String {
+        if geteuid() == 0 { return "sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3" }
+        let env = ProcessInfo.processInfo.environment
+        let state = env["XDG_STATE_HOME"] ?? ((env["HOME"] ?? NSTemporaryDirectory()) + "/.local/state")
+        return "sqlite://" + state + "/jobcontrol/jobcontrol.sqlite3"
+    }
+
+    /// `/run/jobcontrol/jobcontrol.sock` as root; `$XDG_RUNTIME_DIR/jobcontrol/…` otherwise.
+    public static var defaultSocket: String {
+        let env = ProcessInfo.processInfo.environment
+        if geteuid() != 0, let runtime = env["XDG_RUNTIME_DIR"] {
+            return runtime + "/jobcontrol/jobcontrol.sock"
+        }
+        return "/run/jobcontrol/jobcontrol.sock"
+    }
+
+    /// `/etc/jobcontrol/jobcontrol.yaml` as root; `$XDG_CONFIG_HOME/jobcontrol/…` otherwise.
+    public static var defaultConfigFile: String {
+        let env = ProcessInfo.processInfo.environment
+        if geteuid() != 0 {
+            let config = env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "/") + "/.config")
+            return config + "/jobcontrol/jobcontrol.yaml"
+        }
+        return "/etc/jobcontrol/jobcontrol.yaml"
+    }
+}

@@ -1,0 +1,53 @@
+/// One job as loaded from configuration: what to run and what it depends on.
+///
+/// `command` is shorthand for a built-in function: a string runs through `/bin/sh -c`
+/// (`jobcontrol:shell`), a list is an argv (`jobcontrol:exec`). Either way the job's `args` are
+/// appended (strings verbatim, other values as JSON text).
+public struct JobConfig: Sendable, Hashable {
+    public var id: String
+    public var title: String?
+    /// reStructuredText shown by interfaces.
+    public var notes: String?
+    /// `module:function`, resolved through the ``FunctionRegistry``.
+    public var function: String
+    public var args: [ConfigValue]
+    public var kwargs: [String: ConfigValue]
+    public var dependencies: [String]
+    /// Where the job was defined, for error messages.
+    public var location: SourceLocation?
+
+    public init(
+        id: String,
+        title: String? = nil,
+        notes: String? = nil,
+        function: String,
+        args: [ConfigValue] = [],
+        kwargs: [String: ConfigValue] = [:],
+        dependencies: [String] = [],
+        location: SourceLocation? = nil
+    ) {
+        self.id = id
+        self.title = title
+        self.notes = notes
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.dependencies = dependencies
+        self.location = location
+    }
+
+    /// The copy stored with every build (the seed's Build.config): references kept, secrets never
+    /// resolved.
+    public var storedJSON: JSONValue {
+        var object: [String: JSONValue] = [
+            "id": .string(id),
+            "function": .string(function),
+            "args": .array(args.map(\.storedJSON)),
+            "kwargs": .object(kwargs.mapValues(\.storedJSON)),
+            "dependencies": .array(dependencies.map { .string($0) }),
+        ]
+        if let title { object["title"] = .string(title) }
+        if let notes { object["notes"] = .string(notes) }
+        return .object(object)
+    }
+}

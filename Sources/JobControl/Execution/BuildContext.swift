@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+
+/// What a running build's function gets: who it is, and how to log.
+///
+/// Every log call is stored before it returns, so a line a function has logged survives a crash of
+/// the daemon. Thread-safe: it holds only immutable values and a `Sendable` storage.
+public struct BuildContext: Sendable {
+    public let buildID: Int64
+    public let jobID: String
+    /// The control socket, handed to command builds as `JOBCONTROL_SOCKET`.
+    public let socketPath: String?
+    let storage: any Storage
+    /// The daemon's own logger, with `job.id` and `build.id` metadata.
+    public let logger: Logger
+
+    public init(buildID: Int64, jobID: String, socketPath: String?, storage: any Storage, logger: Logger) {
+        self.buildID = buildID
+        self.jobID = jobID
+        self.socketPath = socketPath
+        self.storage = storage
+        var logger = logger
+        logger[metadataKey: "job.id"] = "\(jobID)"
+        logger[metadataKey: "build.id"] = "\(buildID)"
+        self.logger = logger
+    }
+
+    /// Stores a log record for this build. A storage failure is reported in the daemon's log and
+    /// does not fail the build.
+    public func log(_ level: LogLevel, _ message: String, logger name: String = "jobcontrol") {
+        log(levels: [(level, message)], logger: name)
+    }
+
+    /// Stores several log records for this build in one transaction.
+    public func log(levels entries: [(LogLevel, String)], logger name: String) {
+        let now = Date()
+        let records = entries.map {
+            LogRecord(buildID: buildID, created: now, level: $0.0.rawValue, message: $0.1, logger: name)
+        }
+        do {
+            try storage.logMessages(records)
+        } catch {
+            logger.error("cannot store build log records", metadata: ["error": "\(error)", "count": "\(records.count)"])
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+
+/// Creates builds, runs them on the worker pool, and tells waiters when they end.
+///
+/// Ownership: this actor owns the loaded configuration and the table of waiters. Build records
+/// belong to storage; the pool owns admission. A build's own work runs outside the actor, so a
+/// slow build never blocks the engine.
+public actor BuildEngine {
+    public private(set) var config: DaemonConfig
+    public nonisolated let storage: any Storage
+    public nonisolated let registry: FunctionRegistry
+    public nonisolated let pool: WorkerPool
+    nonisolated let logger: Logger
+    private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+
+    public init(config: DaemonConfig, storage: any Storage, registry: FunctionRegistry = .builtins, logger: Logger) {
+        self.config = config
+        self.storage = storage
+        self.registry = registry
+        self.pool = WorkerPool(limit: config.workers)
+        self.logger = logger
+    }
+
+    /// Creates a build of `jobID`, pinning the latest successful build of each dependency, and
+    /// queues it. Returns the build as created.
+    public func run(jobID: String) throws(EngineError) -> Build {
+        guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
+        var pins: [String: JSONValue] = [:]
+        for dependency in job.dependencies {
+            let latest: Build?
+            do {
+                latest = try storage.getLatestSuccessfulBuild(jobID: dependency)
+            } catch {
+                throw .storage(error)
+            }
+            guard let latest else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
+            pins[dependency] = .int(latest.id)
+        }
+        let buildConfig: JSONValue = [
+            "job": job.storedJSON,
+            "build": ["dependency_builds": .object(pins)],
+        ]
+        let build: Build
+        do throws(StorageError) {
+            let id = try storage.createBuild(jobID: jobID, config: buildConfig)
+            guard let created = try storage.getBuild(id) else { throw StorageError(.noSuchBuild, "build \(id) vanished") }
+            build = created
+        } catch {
+            throw .storage(error)
+        }
+        let socket = config.socket
+        logger.info("build queued", metadata: ["job.id": "\(jobID)", "build.id": "\(build.id)"])
+        pool.submit { [self] in
+            await self.execute(build: build, job: job, socketPath: socket)
+        }
+        return build
+    }
+
+    /// Waits until build `id` has finished, then returns it.
+    public func waitUntilFinished(_ id: Int64) async throws(EngineError) -> Build {
+        let build: Build?
+        do { build = try storage.getBuild(id) } catch { throw .storage(error) }
+        guard let build else { throw .noSuchBuild(id) }
+        if build.finished { return build }
+        await withCheckedContinuation { continuation in
+            waiters[id, default: []].append(continuation)
+        }
+        let finished: Build?
+        do { finished = try storage.getBuild(id) } catch { throw .storage(error) }
+        guard let finished else { throw .noSuchBuild(id) }
+        return finished
+    }
+
+    private func buildFinished(_ id: Int64) {
+        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+    }
+
+    /// Runs one build to its end and records the outcome. Never throws: every failure becomes the
+    /// build's exception.
+    nonisolated func execute(build: Build, job: JobConfig, socketPath: String?) async {
+        let context = BuildContext(buildID: build.id, jobID: job.id, socketPath: socketPath, storage: storage, logger: logger)
+        var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
+        do {
+            try storage.startBuild(build.id)
+            context.logger.info("build started")
+            guard let function = registry.function(job.function) else {
+                throw BuildException(type: "FunctionNotFound", message: "function '\(job.function)' is not registered")
+            }
+            let pins = build.config["build"]?["dependency_builds"]
+            let retval: (String) throws -> JSONValue = { dependency in
+                guard let pinned = pins?[dependency]?.intValue, let pinnedBuild = try self.storage.getBuild(pinned) else {
+                    throw BuildException(type: "RetvalUnavailable", message: "no pinned build of '\(dependency)' for !retval")
+                }
+                return pinnedBuild.retval ?? .null
+            }
+            let secret: (String) throws -> JSONValue = { name in
+                throw BuildException(type: "SecretUnavailable", message: "secret '\(name)' is not configured")
+            }
+            let args = try job.args.map { try $0.resolve(retval: retval, secret: secret) }
+            let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret) }
+            outcome = (true, try await function(context, args, kwargs), nil)
+        } catch {
+            outcome = (false, nil, BuildException(wrapping: error))
+        }
+        if let exception = outcome.exception {
+            context.log(.error, "build failed: \(exception.message)")
+            context.logger.warning("build failed", metadata: ["error": "\(exception)"])
+        } else {
+            context.logger.info("build succeeded")
+        }
+        do {
+            try storage.finishBuild(
+                build.id, success: outcome.success, skipped: false, retval: outcome.retval,
+                exception: outcome.exception?.json, exceptionTraceback: nil)
+        } catch {
+            context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
+        }
+        await buildFinished(build.id)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// The built-in functions that run commands: `jobcontrol:exec` and `jobcontrol:shell`.
+///
+/// The command runs in its own process group (so a later teardown can signal all of it); its
+/// stdout lines are logged at INFO and its stderr lines at WARNING, as they arrive; its exit status
+/// decides success. Resolved `kwargs` reach it as one JSON object in `JOBCONTROL_KWARGS`.
+enum CommandFunction {
+    /// How many trailing stderr lines a failure keeps in the build's exception.
+    static let stderrTailLines = 20
+
+    static let exec: JobFunction = { context, args, kwargs in
+        guard !args.isEmpty else {
+            throw BuildException(type: "BadArguments", message: "\(FunctionRegistry.exec) needs the argv as its args")
+        }
+        return try await run(argv: args.map(\.argumentText), context: context, kwargs: kwargs)
+    }
+
+    static let shell: JobFunction = { context, args, kwargs in
+        guard let script = args.first?.stringValue else {
+            throw BuildException(type: "BadArguments", message: "\(FunctionRegistry.shell) needs a script string as its first arg")
+        }
+        // "$0" is "sh"; the job's further args are "$1", "$2", …
+        let argv = ["/bin/sh", "-c", script, "sh"] + args.dropFirst().map(\.argumentText)
+        return try await run(argv: argv, context: context, kwargs: kwargs)
+    }
+
+    static func run(argv: [String], context: BuildContext, kwargs: [String: JSONValue]) async throws -> JSONValue? {
+        let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
+        var environment: [Environment.Key: String?] = [
+            "JOBCONTROL_BUILD_ID": String(context.buildID),
+            "JOBCONTROL_JOB_ID": context.jobID,
+            "JOBCONTROL_KWARGS": JSONValue.object(kwargs).jsonText(),
+        ]
+        if let socket = context.socketPath { environment["JOBCONTROL_SOCKET"] = socket }
+        var options = PlatformOptions()
+        options.processGroupID = 0  // its own group, led by the child
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(10))]
+
+        let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
+        do {
+            result = try await Subprocess.run(
+                executable,
+                arguments: Arguments(Array(argv.dropFirst())),
+                environment: .inherit.updating(environment),
+                platformOptions: options,
+                input: .none,
+                output: .sequence,
+                error: .sequence
+            ) { execution in
+                async let stdout = pump(execution.standardOutput, level: .info, logger: "stdout", context: context)
+                async let stderr = pump(execution.standardError, level: .warning, logger: "stderr", context: context)
+                _ = try await stdout
+                return try await stderr
+            }
+        } catch let error as SubprocessError {
+            throw BuildException(
+                type: "SpawnFailed",
+                message: "cannot start '\(argv[0])': \(spawnReason(error))",
+                details: ["argv": .array(argv.map { .string($0) })])
+        }
+        let details: [String: JSONValue] = [
+            "argv": .array(argv.map { .string($0) }),
+            "stderr_tail": .array(result.closureResult.map { .string($0) }),
+        ]
+        switch result.terminationStatus {
+        case .exited(0):
+            return nil
+        case .exited(let code):
+            var details = details
+            details["exit_status"] = .int(Int64(code))
+            throw BuildException(type: "CommandFailed", message: "'\(argv[0])' exited with status \(code)", details: details)
+        case .signaled(let signal):
+            var details = details
+            details["signal"] = .int(Int64(signal))
+            let name = String(cString: strsignal(signal))
+            throw BuildException(
+                type: "CommandKilled", message: "'\(argv[0])' was killed by signal \(signal) (\(name))", details: details)
+        }
+    }
+
+    /// Logs each line of `sequence` as it arrives; returns the last lines (for stderr's tail).
+    static func pump(
+        _ sequence: SubprocessOutputSequence, level: LogLevel, logger: String, context: BuildContext
+    ) async throws -> [String] {
+        var splitter = LineSplitter()
+        var tail: [String] = []
+        func keep(_ lines: [String]) {
+            tail.append(contentsOf: lines)
+            if tail.count > stderrTailLines { tail.removeFirst(tail.count - stderrTailLines) }
+        }
+        for try await buffer in sequence {
+            let lines = buffer.withUnsafeBytes { splitter.feed($0) }
+            if !lines.isEmpty {
+                context.log(levels: lines.map { (level, $0) }, logger: logger)
+                keep(lines)
+            }
+        }
+        if let last = splitter.finish() {
+            context.log(level, last, logger: logger)
+            keep([last])
+        }
+        return tail
+    }
+
+    static func spawnReason(_ error: SubprocessError) -> String {
+        if error.code == .executableNotFound { return "no such executable (searched PATH)" }
+        if let underlying = error.underlyingError {
+            return String(cString: strerror(underlying.rawValue))
+        }
+        return "\(error)"
+    }
+}

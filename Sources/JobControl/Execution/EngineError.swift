@@ -1,0 +1,20 @@
+/// Why the engine refused a request. Each says what to do next.
+public enum EngineError: Error, Sendable, CustomStringConvertible {
+    case noSuchJob(String)
+    case noSuchBuild(Int64)
+    case dependencyNotBuilt(job: String, dependency: String)
+    case storage(StorageError)
+
+    public var description: String {
+        switch self {
+        case .noSuchJob(let id):
+            return "no job with id '\(id)'; 'jobctl jobs' lists the configured jobs"
+        case .noSuchBuild(let id):
+            return "no build with id \(id); 'jobctl builds' lists recent builds"
+        case .dependencyNotBuilt(let job, let dependency):
+            return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first"
+        case .storage(let error):
+            return "storage error: \(error)"
+        }
+    }
+}

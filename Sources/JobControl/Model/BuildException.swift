@@ -1,0 +1,33 @@
+/// What made a build fail, stored as the build's `exception` (JSON, never pickle).
+///
+/// `type` is a stable machine-readable name; `message` is for people. Other fields depend on the
+/// type: `exit_status` or `signal` and `stderr_tail` for a command, `errno` for a spawn failure.
+public struct BuildException: Error, Sendable, Hashable, CustomStringConvertible {
+    public var type: String
+    public var message: String
+    public var details: [String: JSONValue]
+
+    public init(type: String, message: String, details: [String: JSONValue] = [:]) {
+        self.type = type
+        self.message = message
+        self.details = details
+    }
+
+    public var json: JSONValue {
+        var object = details
+        object["type"] = .string(type)
+        object["message"] = .string(message)
+        return .object(object)
+    }
+
+    public var description: String { "\(type): \(message)" }
+
+    /// Any Swift error as a build exception: our own as they are, others by type and description.
+    public init(wrapping error: any Error) {
+        if let exception = error as? BuildException {
+            self = exception
+        } else {
+            self.init(type: String(reflecting: Swift.type(of: error)), message: String(describing: error))
+        }
+    }
+}

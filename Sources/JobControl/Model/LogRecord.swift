@@ -1,0 +1,75 @@
+import Foundation
+
+/// Log levels, numbered as in Python's `logging` (the seed's ancestor), so stored levels compare the
+/// same way: "at least WARNING" is `level >= 30`.
+public enum LogLevel: Int, Sendable, Codable, CaseIterable, Comparable {
+    case debug = 10
+    case info = 20
+    case warning = 30
+    case error = 40
+    case critical = 50
+
+    public var name: String {
+        switch self {
+        case .debug: return "DEBUG"
+        case .info: return "INFO"
+        case .warning: return "WARNING"
+        case .error: return "ERROR"
+        case .critical: return "CRITICAL"
+        }
+    }
+
+    /// Accepts a name (`warning`, `WARN`, `info`) or a number.
+    public init?(parsing text: String) {
+        if let number = Int(text), let level = LogLevel(rawValue: number) {
+            self = level
+            return
+        }
+        switch text.uppercased() {
+        case "DEBUG": self = .debug
+        case "INFO": self = .info
+        case "WARN", "WARNING": self = .warning
+        case "ERROR": self = .error
+        case "CRITICAL", "FATAL": self = .critical
+        default: return nil
+        }
+    }
+
+    /// The name of a stored level, also for numbers between the named ones.
+    public static func name(of level: Int) -> String {
+        LogLevel(rawValue: level)?.name ?? "LEVEL\(level)"
+    }
+
+    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// One log line of a build (the seed's Log row; the record is JSON instead of a pickled LogRecord).
+public struct LogRecord: Sendable, Hashable {
+    /// Assigned by storage; 0 before the record is stored.
+    public var id: Int64
+    public var buildID: Int64
+    public var created: Date
+    public var level: Int
+    public var message: String
+    /// Who wrote it: `stdout`, `stderr`, `jobcontrol`, or a function's logger name.
+    public var logger: String
+    public var exceptionTraceback: JSONValue?
+
+    public init(
+        id: Int64 = 0, buildID: Int64, created: Date = Date(), level: Int, message: String,
+        logger: String, exceptionTraceback: JSONValue? = nil
+    ) {
+        self.id = id
+        self.buildID = buildID
+        self.created = created
+        self.level = level
+        self.message = message
+        self.logger = logger
+        self.exceptionTraceback = exceptionTraceback
+    }
+
+    /// The JSON stored in the `record` column.
+    public var recordJSON: JSONValue {
+        .object(["message": .string(message), "logger": .string(logger), "level_name": .string(LogLevel.name(of: level))])
+    }
+}

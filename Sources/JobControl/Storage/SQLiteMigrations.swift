@@ -1,0 +1,51 @@
+import GRDB
+
+/// The SQLite schema, as named, append-only migrations. A migration that has shipped is never
+/// edited: add a new one. Timestamps are REAL seconds since 1970 (UTC); JSON columns hold text.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-build-progress-log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE build (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        job_id TEXT NOT NULL,
+                        start_time REAL,
+                        end_time REAL,
+                        started BOOLEAN NOT NULL DEFAULT 0,
+                        finished BOOLEAN NOT NULL DEFAULT 0,
+                        success BOOLEAN NOT NULL DEFAULT 0,
+                        skipped BOOLEAN NOT NULL DEFAULT 0,
+                        config TEXT NOT NULL,
+                        retval TEXT,
+                        exception TEXT,
+                        exception_tb TEXT
+                    );
+                    CREATE INDEX build_job_id ON build (job_id, id);
+                    CREATE INDEX build_unfinished ON build (finished) WHERE finished = 0;
+
+                    CREATE TABLE build_progress (
+                        build_id INTEGER NOT NULL REFERENCES build (id) ON DELETE CASCADE,
+                        group_name VARCHAR(128) NOT NULL DEFAULT '',
+                        current INTEGER NOT NULL,
+                        total INTEGER NOT NULL,
+                        status_line TEXT,
+                        UNIQUE (build_id, group_name)
+                    );
+
+                    CREATE TABLE log (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        build_id INTEGER REFERENCES build (id) ON DELETE CASCADE,
+                        created REAL NOT NULL,
+                        level INTEGER NOT NULL,
+                        record TEXT NOT NULL,
+                        exception_tb TEXT
+                    );
+                    CREATE INDEX log_build_id ON log (build_id, id);
+                    CREATE INDEX log_created ON log (created);
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,28 @@
+/// A storage failure, with what was being done, where, and the SQL that failed.
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        public static let badURL = Code(name: "badURL")
+        public static let cannotOpen = Code(name: "cannotOpen")
+        public static let migration = Code(name: "migration")
+        public static let query = Code(name: "query")
+        public static let noSuchBuild = Code(name: "noSuchBuild")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var message: String
+    /// The statement that failed, when there was one.
+    public var sql: String?
+
+    public init(_ code: Code, _ message: String, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    public var description: String {
+        guard let sql else { return message }
+        return "\(message) (SQL: \(sql))"
+    }
+}
