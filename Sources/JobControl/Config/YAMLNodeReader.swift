@@ -75,9 +75,7 @@ struct YAMLNodeReader {
     }
 
     mutating func string(_ node: Node, what: String) -> String? {
-        guard case .scalar(let scalar) = node, node.null == nil,
-            scalar.tag.description.hasPrefix("tag:yaml.org,2002:") || scalar.tag.description == "!"
-        else {
+        guard case .scalar(let scalar) = node, node.null == nil, !Self.isCustomTag(node) else {
             error(node, "\(what) must be a string, found \(Self.typeName(node))")
             return nil
         }
@@ -135,7 +133,7 @@ struct YAMLNodeReader {
                     return nil
                 }
                 return tag == "!retval" ? .retval(name) : .secret(name)
-            case _ where !tag.hasPrefix("tag:yaml.org,2002:") && tag != "!":
+            case _ where Self.isCustomTag(node):
                 error(node, "unknown tag '\(tag)' in \(what); expected !retval or !secret")
                 return nil
             default:
@@ -146,6 +144,12 @@ struct YAMLNodeReader {
                 return .string(scalar.string)
             }
         }
+    }
+
+    /// A local tag such as `!retval`; the plain `!` (quoted, non-specific) tag is not one.
+    static func isCustomTag(_ node: Node) -> Bool {
+        let tag = node.tag.description
+        return tag.hasPrefix("!") && tag != "!"
     }
 
     /// The known word nearest to `word` by edit distance, if it is plausibly a typo of it.

@@ -1,0 +1,94 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import NIOCore
+import NIOPosix
+
+/// Why a call to the daemon did not get an answer, or got an error.
+public enum ClientError: Error, Sendable, CustomStringConvertible {
+    /// Nothing answers at the socket path.
+    case cannotConnect(path: String, reason: String)
+    /// The daemon answered with a Varlink error.
+    case remote(VarlinkError)
+    /// The connection broke or the daemon's reply made no sense.
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .cannotConnect(let path, let reason):
+            return "cannot connect to jobcontrold at \(path): \(reason). Is the daemon running? Use --socket PATH or set JOBCONTROL_SOCKET if it listens elsewhere."
+        case .remote(let error):
+            return error.message ?? error.parameters["message"]?.stringValue ?? error.description
+        case .protocolError(let message):
+            return "protocol error: \(message)"
+        }
+    }
+}
+
+/// A Varlink connection to the daemon's control socket. Use it inside ``withConnection(path:_:)``,
+/// which closes it afterwards; calls on one connection are sequential.
+public final class VarlinkConnection {
+    typealias Channel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        self.inbound = inbound.makeAsyncIterator()
+        self.outbound = outbound
+    }
+
+    /// Connects to `path`, runs `body`, and closes the connection.
+    public static func withConnection<T>(path: String, _ body: (VarlinkConnection) async throws -> T) async throws -> T {
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: path) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
+                        return try Channel(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch let error as IOError {
+            throw ClientError.cannotConnect(path: path, reason: String(cString: strerror(error.errnoCode)))
+        } catch {
+            throw ClientError.cannotConnect(path: path, reason: "\(error)")
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await body(VarlinkConnection(inbound: inbound, outbound: outbound))
+        }
+    }
+
+    /// Calls `method` and returns the reply's parameters; a Varlink error is thrown as
+    /// ``ClientError/remote(_:)``.
+    public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) async throws -> [String: JSONValue] {
+        try await outbound.write(VarlinkCall(method: method, parameters: parameters).json.messageBuffer())
+        let reply = try await nextReply()
+        return reply.parameters
+    }
+
+    /// Calls `method` with `more`, handing each reply's parameters to `onReply` until the last.
+    public func callMore(
+        _ method: String, _ parameters: [String: JSONValue] = [:],
+        onReply: ([String: JSONValue]) async throws -> Void
+    ) async throws {
+        try await outbound.write(VarlinkCall(method: method, parameters: parameters, more: true).json.messageBuffer())
+        while true {
+            let reply = try await nextReply()
+            try await onReply(reply.parameters)
+            if !reply.continues { return }
+        }
+    }
+
+    private func nextReply() async throws -> VarlinkReply {
+        guard let frame = try await inbound.next() else {
+            throw ClientError.protocolError("the daemon closed the connection without replying")
+        }
+        let reply = try VarlinkReply(json: JSONValue.decodeMessage(frame))
+        if let error = reply.error {
+            throw ClientError.remote(VarlinkError(error, parameters: reply.parameters))
+        }
+        return reply
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Listens on the control socket and serves Varlink calls, one connection per task; calls on one
+/// connection are answered in order.
+///
+/// Ownership: the listening channel is created by ``bind()`` and then only read; its lifetime is
+/// managed by ``serve()`` and ``close()``. The listening channel, once bound, is kept in `listenerBox` (a mutex).
+final class ControlServer: Sendable {
+    typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    let path: String
+    let service: ControlService
+    let logger: Logger
+    private let listenerBox = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
+
+    init(path: String, service: ControlService, logger: Logger) {
+        self.path = path
+        self.service = service
+        self.logger = logger
+    }
+
+    /// Creates the socket file (mode 0660) and starts listening.
+    func bind() async throws(DaemonError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .socket(path: path, reason: "cannot create directory \(directory): \(error.localizedDescription)")
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            if await Self.isAnswering(path) {
+                throw .socket(path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
+            }
+        }
+        let listener: NIOAsyncChannel<Connection, Never>
+        do {
+            listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 128)
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
+                        return try Connection(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw .socket(path: path, reason: "cannot listen: \(error)")
+        }
+        guard chmod(path, 0o660) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await listener.channel.close()
+            throw .socket(path: path, reason: "cannot set mode 0660: \(reason)")
+        }
+        listenerBox.withLock { $0 = listener }
+    }
+
+    /// Accepts connections until ``close()``.
+    func serve() async {
+        guard let listener = listenerBox.withLock({ $0 }) else { return }
+        await withDiscardingTaskGroup { group in
+            do {
+                try await listener.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            } catch {
+                logger.error("control socket stopped accepting", metadata: ["error": "\(error)"])
+            }
+            group.cancelAll()
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Stops accepting; open connections end as their tasks are cancelled.
+    func close() async {
+        let listener = listenerBox.withLock { $0 }
+        try? await listener?.channel.close()
+    }
+
+    private func serve(_ connection: Connection) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                for try await frame in inbound {
+                    let call: VarlinkCall
+                    do throws(VarlinkError) {
+                        call = try VarlinkCall(json: JSONValue.decodeMessage(frame))
+                    } catch {
+                        // Not a Varlink call at all: answer once, then hang up (the stream cannot
+                        // be trusted to be in sync any more).
+                        try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
+                        return
+                    }
+                    try await service.handle(call) { reply in
+                        if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("control connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Whether something accepts connections at `path` (a live daemon, not a stale file).
+    static func isAnswering(_ path: String) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: path).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import Logging
+
+/// Answers Varlink calls: one method per function, dispatched by one exhaustive switch.
+///
+/// Holds only immutable references (the engine actor owns mutable state), so it is `Sendable`.
+final class ControlService: Sendable {
+    typealias Send = (VarlinkReply) async throws -> Void
+
+    let engine: BuildEngine
+    let storage: any Storage
+    let startTime: Date
+    let logger: Logger
+
+    static let version = "0.1.0"
+
+    init(engine: BuildEngine, storage: any Storage, startTime: Date, logger: Logger) {
+        self.engine = engine
+        self.storage = storage
+        self.startTime = startTime
+        self.logger = logger
+    }
+
+    /// Answers `call` through `send`: one reply, or several for a `more` call. Errors become
+    /// Varlink error replies; only a failure to send ends the connection.
+    func handle(_ call: VarlinkCall, send: Send) async throws {
+        do {
+            switch (call.interface, call.methodName) {
+            case (Interfaces.service, "GetInfo"): try await send(getInfo())
+            case (Interfaces.service, "GetInterfaceDescription"): try await send(getInterfaceDescription(call))
+            case (Interfaces.manager, "ListJobs"): try await send(listJobs())
+            case (Interfaces.manager, "RunJob"): try await runJob(call, send: send)
+            case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
+            case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
+            case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
+            case (Interfaces.manager, "Status"): try await send(status())
+            case (let interface, _) where Interfaces.all[interface] == nil:
+                throw VarlinkError.interfaceNotFound(interface)
+            default:
+                throw VarlinkError.methodNotFound(call.method)
+            }
+        } catch let error as VarlinkError {
+            try await send(VarlinkReply(error: error))
+        }
+    }
+
+    // MARK: - org.varlink.service
+
+    func getInfo() -> VarlinkReply {
+        VarlinkReply(parameters: [
+            "vendor": "JobControl",
+            "product": "jobcontrold",
+            "version": .string(Self.version),
+            "url": "https://github.com/jobcontrol/jobcontrol",
+            "interfaces": .array(Interfaces.all.keys.sorted().map { .string($0) }),
+        ])
+    }
+
+    func getInterfaceDescription(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let name = try Parameters(call).string("interface")
+        guard let description = Interfaces.all[name] else { throw .interfaceNotFound(name) }
+        return VarlinkReply(parameters: ["description": .string(description)])
+    }
+
+    // MARK: - io.jobcontrol.Manager
+
+    func listJobs() async -> VarlinkReply {
+        let jobs = await engine.config.jobs
+        return VarlinkReply(parameters: ["jobs": .array(jobs.map(WireFormat.job))])
+    }
+
+    func runJob(_ call: VarlinkCall, send: Send) async throws {
+        let jobID = try Parameters(call).string("job")
+        let build: Build
+        do {
+            build = try await engine.run(jobID: jobID)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        guard call.more else {
+            try await send(VarlinkReply(parameters: ["build": WireFormat.build(build)]))
+            return
+        }
+        try await send(VarlinkReply(parameters: ["build": WireFormat.build(build)], continues: true))
+        let finished: Build
+        do {
+            finished = try await engine.waitUntilFinished(build.id)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        try await send(VarlinkReply(parameters: ["build": WireFormat.build(finished)]))
+    }
+
+    func listBuilds(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let parameters = Parameters(call)
+        let job = try parameters.optionalString("job")
+        let limit = try parameters.optionalInt("limit") ?? 50
+        guard (1...10_000).contains(limit) else { throw .invalidParameter("limit") }
+        do {
+            let builds = try storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .descending, limit: Int(limit))
+            return VarlinkReply(parameters: ["builds": .array(builds.map(WireFormat.build))])
+        } catch {
+            throw Self.varlinkError(.storage(error))
+        }
+    }
+
+    func getBuild(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let id = try Parameters(call).int("id")
+        return VarlinkReply(parameters: ["build": WireFormat.build(try existingBuild(id))])
+    }
+
+    func getLogs(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let parameters = Parameters(call)
+        let id = try parameters.int("build")
+        let minLevel = try parameters.optionalInt("min_level")
+        _ = try existingBuild(id)
+        do {
+            let records = try storage.iterLogMessages(buildID: id, minLevel: minLevel.map(Int.init), limit: nil)
+            return VarlinkReply(parameters: ["logs": .array(records.map(WireFormat.log))])
+        } catch {
+            throw Self.varlinkError(.storage(error))
+        }
+    }
+
+    func status() async -> VarlinkReply {
+        let config = await engine.config
+        let counts = engine.pool.counts
+        var parameters: [String: JSONValue] = [
+            "version": .string(Self.version),
+            "pid": .int(Int64(getpid())),
+            "started": WireFormat.timestamp(startTime),
+            "storage": .string(config.storage),
+            "jobs": .int(Int64(config.jobs.count)),
+            "workers": .int(Int64(config.workers)),
+            "running": .int(Int64(counts.running)),
+            "queued": .int(Int64(counts.queued)),
+        ]
+        if let file = config.file { parameters["config_file"] = .string(file) }
+        return VarlinkReply(parameters: parameters)
+    }
+
+    // MARK: - Helpers
+
+    func existingBuild(_ id: Int64) throws(VarlinkError) -> Build {
+        do {
+            guard let build = try storage.getBuild(id) else { throw EngineError.noSuchBuild(id) }
+            return build
+        } catch let error as StorageError {
+            throw Self.varlinkError(.storage(error))
+        } catch {
+            throw Self.varlinkError(error as? EngineError ?? .noSuchBuild(id))
+        }
+    }
+
+    static func varlinkError(_ error: EngineError) -> VarlinkError {
+        let manager = Interfaces.manager
+        switch error {
+        case .noSuchJob(let job):
+            return VarlinkError("\(manager).NoSuchJob", parameters: ["job": .string(job)], message: error.description)
+        case .noSuchBuild(let id):
+            return VarlinkError("\(manager).NoSuchBuild", parameters: ["id": .int(id)], message: error.description)
+        case .dependencyNotBuilt(let job, let dependency):
+            return VarlinkError(
+                "\(manager).DependencyNotBuilt", parameters: ["job": .string(job), "dependency": .string(dependency)],
+                message: error.description)
+        case .storage:
+            return VarlinkError("\(manager).StorageFailed", message: error.description)
+        }
+    }
+}

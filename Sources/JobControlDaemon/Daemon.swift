@@ -1,0 +1,85 @@
+import Foundation
+import JobControl
+import JobControlSystemd
+import Logging
+
+/// The daemon as a library: loads configuration, opens storage, serves the control socket and runs
+/// builds until ``shutdown()``. `jobcontrold` is a thin wrapper around it, and tests run it
+/// in-process.
+///
+/// Ownership: the engine (an actor) owns the configuration and build waiters; the control server
+/// owns its listening socket and connections; this type holds only immutable references and the
+/// shutdown stream's continuation (itself `Sendable`).
+public final class Daemon: Sendable {
+    public let options: DaemonOptions
+    let registry: FunctionRegistry
+    let logger: Logger
+    let notifier = Notifier()
+    private let shutdownStream: AsyncStream<Void>
+    private let shutdownContinuation: AsyncStream<Void>.Continuation
+
+    public init(options: DaemonOptions, registry: FunctionRegistry = .builtins, logger: Logger) {
+        self.options = options
+        self.registry = registry
+        self.logger = logger
+        (shutdownStream, shutdownContinuation) = AsyncStream<Void>.makeStream()
+    }
+
+    /// Loads the configuration file with the command line's overrides applied.
+    public static func loadConfig(_ options: DaemonOptions, registry: FunctionRegistry = .builtins) throws(ConfigError)
+        -> DaemonConfig
+    {
+        var config = try ConfigLoader.load(file: options.configFile, registry: registry)
+        if let storage = options.storage { config.storage = storage }
+        if let socket = options.socket { config.socket = socket }
+        if let workers = options.workers { config.workers = max(1, workers) }
+        return config
+    }
+
+    /// Runs until ``shutdown()`` is called. `onReady` runs once the socket accepts connections.
+    public func run(onReady: @Sendable () -> Void = {}) async throws(DaemonError) {
+        let config: DaemonConfig
+        do { config = try Self.loadConfig(options, registry: registry) } catch { throw .config(error) }
+
+        let storage: any Storage
+        do {
+            storage = try StorageFactory.open(url: config.storage)
+            try storage.install()
+            let abandoned = try storage.failUnfinishedBuilds(
+                reason: BuildException(
+                    type: "DaemonRestarted",
+                    message: "the daemon stopped while this build was queued or running; it was marked failed at the next start"))
+            if !abandoned.isEmpty {
+                logger.warning("finished builds left unfinished by an earlier daemon as failed", metadata: ["build.ids": "\(abandoned)"])
+            }
+        } catch {
+            throw .storage(error)
+        }
+
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: logger)
+        let service = ControlService(engine: engine, storage: storage, startTime: Date(), logger: logger)
+        let server = ControlServer(path: config.socket, service: service, logger: logger)
+        try await server.bind()
+        logger.info(
+            "jobcontrold ready",
+            metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(config.storage)", "jobs": "\(config.jobs.count)"])
+        notifier.ready(status: "\(config.jobs.count) jobs, 0 running; socket \(config.socket)")
+        onReady()
+
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await server.serve()
+            }
+            for await _ in shutdownStream { break }
+            notifier.stopping(status: "stopping")
+            logger.info("jobcontrold stopping")
+            await server.close()
+        }
+        logger.info("jobcontrold stopped")
+    }
+
+    /// Asks ``run(onReady:)`` to stop: the socket closes and `run` returns.
+    public func shutdown() {
+        shutdownContinuation.yield()
+    }
+}

@@ -1,0 +1,19 @@
+import JobControl
+
+/// How to start the daemon: which configuration file, and overrides from the command line.
+public struct DaemonOptions: Sendable {
+    public var configFile: String
+    /// Overrides the configuration's `storage` when set.
+    public var storage: String?
+    /// Overrides the configuration's `socket` when set.
+    public var socket: String?
+    /// Overrides the configuration's `workers` when set.
+    public var workers: Int?
+
+    public init(configFile: String = DaemonConfig.defaultConfigFile, storage: String? = nil, socket: String? = nil, workers: Int? = nil) {
+        self.configFile = configFile
+        self.storage = storage
+        self.socket = socket
+        self.workers = workers
+    }
+}

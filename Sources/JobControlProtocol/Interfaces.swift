@@ -1,0 +1,146 @@
+/// The Varlink interface descriptions the daemon serves through
+/// `org.varlink.service.GetInterfaceDescription`. They are the reference for the wire format;
+/// ``WireFormat`` produces exactly these shapes.
+public enum Interfaces {
+    public static let service = "org.varlink.service"
+    public static let manager = "io.jobcontrol.Manager"
+
+    public static let all: [String: String] = [service: serviceDescription, manager: managerDescription]
+
+    public static let serviceDescription = """
+        # The Varlink Service Interface is provided by every varlink service. It
+        # describes the service and the interfaces it implements.
+        interface org.varlink.service
+
+        # Get a list of all the interfaces a service provides and information
+        # about the implementation.
+        method GetInfo() -> (
+          vendor: string,
+          product: string,
+          version: string,
+          url: string,
+          interfaces: []string
+        )
+
+        # Get the description of an interface that is implemented by this service.
+        method GetInterfaceDescription(interface: string) -> (description: string)
+
+        # The requested interface was not found.
+        error InterfaceNotFound (interface: string)
+
+        # The requested method was not found.
+        error MethodNotFound (method: string)
+
+        # The interface defines the requested method, but the service does not
+        # implement it.
+        error MethodNotImplemented (method: string)
+
+        # One of the passed parameters is invalid.
+        error InvalidParameter (parameter: string)
+
+        # Client is denied access.
+        error PermissionDenied ()
+
+        # Method is expected to be called with 'more' set to true, but wasn't.
+        error ExpectedMore ()
+
+        """
+
+    public static let managerDescription = """
+        # Control interface of jobcontrold: the configured jobs, their builds and
+        # the builds' logs. Timestamps are ISO 8601 strings in UTC.
+        interface io.jobcontrol.Manager
+
+        # A configured job.
+        type Job (
+          id: string,
+          title: ?string,
+          notes: ?string,
+          # The function that runs a build, as module:function.
+          function: string,
+          # The job's args and kwargs as configured; !retval and !secret
+          # references appear as {"!retval": job} and {"!secret": name}.
+          args: []object,
+          kwargs: object,
+          dependencies: []string
+        )
+
+        # One execution of a job.
+        type Build (
+          id: int,
+          job_id: string,
+          # CREATED, RUNNING, SUCCESSFUL, SKIPPED or FAILED.
+          state: string,
+          start_time: ?string,
+          end_time: ?string,
+          started: bool,
+          finished: bool,
+          success: bool,
+          skipped: bool,
+          # The job configuration copied at creation ("job") and the build
+          # configuration ("build", with "dependency_builds" pins).
+          config: object,
+          # The return value: any JSON value.
+          retval: ?object,
+          # What made the build fail: "type", "message" and details.
+          exception: ?object,
+          exception_tb: ?object
+        )
+
+        # One log line of a build.
+        type LogRecord (
+          id: int,
+          build_id: int,
+          created: string,
+          # 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL.
+          level: int,
+          level_name: string,
+          # Who wrote it: stdout, stderr, jobcontrol, or a function's logger.
+          logger: string,
+          message: string
+        )
+
+        # Lists the configured jobs.
+        method ListJobs() -> (jobs: []Job)
+
+        # Creates a build of a job and queues it. Without "more" the reply comes
+        # at once with the created build; with "more", a first reply (continues)
+        # carries the created build and the last one the finished build.
+        method RunJob(job: string) -> (build: Build)
+
+        # Lists builds, newest first, of one job or of all jobs.
+        method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)
+
+        # Returns one build.
+        method GetBuild(id: int) -> (build: Build)
+
+        # Returns the log of a build, oldest first, at min_level or above.
+        method GetLogs(build: int, min_level: ?int) -> (logs: []LogRecord)
+
+        # The daemon's state in one reply.
+        method Status() -> (
+          version: string,
+          pid: int,
+          started: string,
+          config_file: ?string,
+          storage: string,
+          jobs: int,
+          workers: int,
+          running: int,
+          queued: int
+        )
+
+        # No job has this id.
+        error NoSuchJob (job: string, message: string)
+
+        # No build has this id.
+        error NoSuchBuild (id: int, message: string)
+
+        # A dependency of the job has no successful build to pin.
+        error DependencyNotBuilt (job: string, dependency: string, message: string)
+
+        # Storage failed; the message says what and where.
+        error StorageFailed (message: string)
+
+        """
+}

@@ -1,0 +1,86 @@
+import Foundation
+import JobControl
+
+/// Our model types in the shapes of ``Interfaces/managerDescription``, both ways. `jobctl --json`
+/// prints these same shapes, so scripts see one format.
+public enum WireFormat {
+    static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    public static func timestamp(_ date: Date?) -> JSONValue {
+        guard let date else { return .null }
+        return .string(date.formatted(timestampStyle))
+    }
+
+    public static func date(_ value: JSONValue?) -> Date? {
+        guard let text = value?.stringValue else { return nil }
+        return try? timestampStyle.parse(text)
+    }
+
+    public static func job(_ job: JobConfig) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "id": .string(job.id),
+            "function": .string(job.function),
+            "args": .array(job.args.map(\.storedJSON)),
+            "kwargs": .object(job.kwargs.mapValues(\.storedJSON)),
+            "dependencies": .array(job.dependencies.map { .string($0) }),
+        ]
+        if let title = job.title { object["title"] = .string(title) }
+        if let notes = job.notes { object["notes"] = .string(notes) }
+        return .object(object)
+    }
+
+    public static func build(_ build: Build) -> JSONValue {
+        .object([
+            "id": .int(build.id),
+            "job_id": .string(build.jobID),
+            "state": .string(build.state.rawValue),
+            "start_time": timestamp(build.startTime),
+            "end_time": timestamp(build.endTime),
+            "started": .bool(build.started),
+            "finished": .bool(build.finished),
+            "success": .bool(build.success),
+            "skipped": .bool(build.skipped),
+            "config": build.config,
+            "retval": build.retval ?? .null,
+            "exception": build.exception ?? .null,
+            "exception_tb": build.exceptionTraceback ?? .null,
+        ])
+    }
+
+    public static func build(from value: JSONValue) throws(VarlinkError) -> Build {
+        guard let id = value["id"]?.intValue, let jobID = value["job_id"]?.stringValue else {
+            throw .invalidParameter("build")
+        }
+        func optional(_ key: String) -> JSONValue? {
+            guard let field = value[key], field != .null else { return nil }
+            return field
+        }
+        return Build(
+            id: id, jobID: jobID, startTime: date(value["start_time"]), endTime: date(value["end_time"]),
+            started: value["started"]?.boolValue ?? false, finished: value["finished"]?.boolValue ?? false,
+            success: value["success"]?.boolValue ?? false, skipped: value["skipped"]?.boolValue ?? false,
+            config: value["config"] ?? .object([:]), retval: optional("retval"), exception: optional("exception"),
+            exceptionTraceback: optional("exception_tb"))
+    }
+
+    public static func log(_ record: LogRecord) -> JSONValue {
+        .object([
+            "id": .int(record.id),
+            "build_id": .int(record.buildID),
+            "created": timestamp(record.created),
+            "level": .int(Int64(record.level)),
+            "level_name": .string(LogLevel.name(of: record.level)),
+            "logger": .string(record.logger),
+            "message": .string(record.message),
+        ])
+    }
+
+    public static func log(from value: JSONValue) throws(VarlinkError) -> LogRecord {
+        guard let id = value["id"]?.intValue, let buildID = value["build_id"]?.intValue,
+            let level = value["level"]?.intValue
+        else { throw .invalidParameter("logs") }
+        return LogRecord(
+            id: id, buildID: buildID, created: date(value["created"]) ?? Date(timeIntervalSince1970: 0),
+            level: Int(level), message: value["message"]?.stringValue ?? "", logger: value["logger"]?.stringValue ?? "")
+    }
+}

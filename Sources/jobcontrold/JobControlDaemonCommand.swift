@@ -1,0 +1,70 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import JobControl
+import JobControlDaemon
+import Logging
+
+/// `jobcontrold`: parses flags, sets up logging and signals, and runs ``Daemon``.
+@main
+struct JobControlDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobcontrold",
+        abstract: "The JobControl daemon: runs job builds and records them.",
+        discussion: """
+            Exit status: 0 after a clean stop, 78 for an invalid configuration (EX_CONFIG), 74 when \
+            storage cannot be opened, 71 when the control socket cannot be set up.
+            """)
+
+    @Option(name: [.short, .long], help: "The configuration file.")
+    var config: String = DaemonConfig.defaultConfigFile
+
+    @Option(help: "Storage URL, overriding the configuration (sqlite:///path or sqlite::memory:).")
+    var storage: String?
+
+    @Option(help: "Control socket path, overriding the configuration.")
+    var socket: String?
+
+    @Option(help: "Global limit on builds running at once, overriding the configuration.")
+    var workers: Int?
+
+    @Option(help: "Lowest level of the daemon's own messages: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "jobcontrold")
+        let options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        let daemon = Daemon(options: options, logger: logger)
+
+        // SIGTERM and SIGINT ask for a graceful stop; SIGPIPE never kills us (a client that hangs up
+        // is an error on that connection only).
+        signal(SIGPIPE, SIG_IGN)
+        let sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { daemon.shutdown() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        do {
+            try await daemon.run()
+        } catch {
+            let message: String
+            if case .config(let config) = error {
+                message = config.description + "\njobcontrold: invalid configuration (\(config.diagnostics.count) problems); not started\n"
+            } else {
+                message = "jobcontrold: \(error)\n"
+            }
+            FileHandle.standardError.write(Data(message.utf8))
+            throw ExitCode(error.exitStatus)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Builds: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List builds, newest first.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "Only builds of this job.")
+        var job: String?
+
+        @Option(help: "How many builds at most.")
+        var limit: Int = 20
+
+        func run() async throws {
+            var parameters: [String: JSONValue] = ["limit": .int(Int64(limit))]
+            if let job { parameters["job"] = .string(job) }
+            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).ListBuilds", parameters) }
+            let values = try arrayParameter(reply, "builds")
+            if global.json {
+                printJSON(.array(values))
+                return
+            }
+            let builds = try values.map { try Build(wire: $0) }
+            printTable(
+                ["ID", "JOB", "STATE", "STARTED", "DURATION", "RESULT"],
+                builds.map { build in
+                    [
+                        String(build.id), build.jobID, build.state.rawValue, displayTime(build.startTime),
+                        displayDuration(from: build.startTime, to: build.endTime),
+                        build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? "",
+                    ]
+                })
+        }
+    }
+}

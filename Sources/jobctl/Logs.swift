@@ -1,0 +1,38 @@
+import ArgumentParser
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the log of a build.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The build id.")
+        var id: Int64
+
+        @Option(help: "Only records at this level or above (debug, info, warning, error, critical).")
+        var level: String?
+
+        func run() async throws {
+            var parameters: [String: JSONValue] = ["build": .int(id)]
+            if let level {
+                guard let parsed = LogLevel(parsing: level) else {
+                    throw ValidationError("unknown level '\(level)'; use debug, info, warning, error or critical")
+                }
+                parameters["min_level"] = .int(Int64(parsed.rawValue))
+            }
+            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).GetLogs", parameters) }
+            let values = try arrayParameter(reply, "logs")
+            if global.json {
+                printJSON(.array(values))
+                return
+            }
+            for value in values {
+                let record = try WireFormat.log(from: value)
+                let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
+                print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+
+/// Prints a JSON value, pretty and with sorted keys: the stable `--json` output.
+func printJSON(_ value: JSONValue) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Prints rows under a header, columns padded to their widest cell.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in
+        ([header] + rows).map { $0[column].count }.max() ?? 0
+    }
+    func line(_ cells: [String]) -> String {
+        zip(cells, widths).enumerated().map { index, pair in
+            index == cells.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+    print(line(header))
+    rows.forEach { print(line($0)) }
+}
+
+/// Local time, to the second.
+func displayTime(_ date: Date?) -> String {
+    guard let date else { return "-" }
+    return date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon).timeZone(separator: .omitted))
+}
+
+func displayDuration(from start: Date?, to end: Date?) -> String {
+    guard let start else { return "-" }
+    let seconds = (end ?? Date()).timeIntervalSince(start)
+    if seconds < 60 { return String(format: "%.1fs", seconds) }
+    if seconds < 3600 { return "\(Int(seconds) / 60)m\(Int(seconds) % 60)s" }
+    return "\(Int(seconds) / 3600)h\(Int(seconds) % 3600 / 60)m"
+}
+
+/// One line saying how a build ended, for people.
+func buildSummary(_ build: Build) -> String {
+    var text = "build \(build.id) of \(build.jobID): \(build.state.rawValue)"
+    if build.finished { text += " in \(displayDuration(from: build.startTime, to: build.endTime))" }
+    if let message = build.exception?["message"]?.stringValue { text += ": \(message)" }
+    return text
+}
+
+func printBuildDetails(_ build: Build) {
+    print("Build:      \(build.id)")
+    print("Job:        \(build.jobID)")
+    print("State:      \(build.state.rawValue)")
+    print("Started:    \(displayTime(build.startTime))")
+    print("Finished:   \(displayTime(build.endTime))")
+    print("Duration:   \(displayDuration(from: build.startTime, to: build.endTime))")
+    if let retval = build.retval { print("Retval:     \(retval.jsonText())") }
+    if let pins = build.config["build"]?["dependency_builds"], case .object(let object) = pins, !object.isEmpty {
+        print("Pinned:     " + object.keys.sorted().map { "\($0)=\(object[$0]!.jsonText())" }.joined(separator: ", "))
+    }
+    if let exception = build.exception {
+        print("Exception:  \(exception["type"]?.stringValue ?? "?"): \(exception["message"]?.stringValue ?? "")")
+        if case .array(let tail)? = exception["stderr_tail"], !tail.isEmpty {
+            print("Stderr tail:")
+            tail.forEach { print("  \($0.stringValue ?? $0.jsonText())") }
+        }
+    }
+}
+
+extension Build {
+    init(wire value: JSONValue?) throws {
+        guard let value else { throw ClientDecodingError.missing("build") }
+        self = try WireFormat.build(from: value)
+    }
+}
+
+enum ClientDecodingError: Error, CustomStringConvertible {
+    case missing(String)
+    var description: String {
+        switch self {
+        case .missing(let field): return "the daemon's reply has no '\(field)'"
+        }
+    }
+}
+
+func arrayParameter(_ parameters: [String: JSONValue], _ name: String) throws -> [JSONValue] {
+    guard case .array(let values)? = parameters[name] else { throw ClientDecodingError.missing(name) }
+    return values
+}

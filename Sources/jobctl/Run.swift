@@ -1,0 +1,41 @@
+import ArgumentParser
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue a build of a job.",
+            discussion: "With --wait, exits 0 only when the build succeeds.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The job to build.")
+        var job: String
+
+        @Flag(help: "Wait until the build ends; exit non-zero if it fails.")
+        var wait = false
+
+        func run() async throws {
+            let method = "\(Interfaces.manager).RunJob"
+            let parameters: [String: JSONValue] = ["job": .string(job)]
+            guard wait else {
+                let reply = try await global.withConnection { try await $0.call(method, parameters) }
+                let build = try Build(wire: reply["build"])
+                if global.json { printJSON(WireFormat.build(build)) } else { print("build \(build.id) of \(build.jobID) queued") }
+                return
+            }
+            var last: Build?
+            try await global.withConnection { connection in
+                try await connection.callMore(method, parameters) { reply in
+                    let build = try Build(wire: reply["build"])
+                    if last == nil, !global.json { print("build \(build.id) of \(build.jobID) queued; waiting") }
+                    last = build
+                }
+            }
+            guard let build = last else { throw ExitCode(1) }
+            if global.json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
+            if !(build.finished && build.success) { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the daemon's state.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let status = try await global.withConnection { try await $0.call("\(Interfaces.manager).Status") }
+            if global.json {
+                printJSON(.object(status))
+                return
+            }
+            print("jobcontrold \(status["version"]?.stringValue ?? "?") (pid \(status["pid"]?.intValue ?? 0)), up since \(displayTime(WireFormat.date(status["started"])))")
+            print("config:  \(status["config_file"]?.stringValue ?? "-")")
+            print("storage: \(status["storage"]?.stringValue ?? "-")")
+            print("jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)")
+        }
+    }
+}
