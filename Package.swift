@@ -96,12 +96,20 @@ let package = Package(
         ),
         .testTarget(
             name: "JobControlTests",
-            dependencies: ["JobControl", "JobControlProtocol"],
+            dependencies: [
+                "JobControl", "JobControlProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["JobControl", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl"],
+            dependencies: [
+                "JobControl", "JobControlProtocol", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]

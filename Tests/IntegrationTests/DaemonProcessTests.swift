@@ -1,0 +1,129 @@
+import Foundation
+import JobControl
+import Testing
+
+/// The real binaries over a real socket: what a user does, checked against what storage holds.
+@Suite struct DaemonProcessTests {
+    static let config = """
+        workers: 2
+        jobs:
+          - id: hello
+            title: Say hello
+            command: echo "hello $1"; echo "careful" >&2
+            args: [world]
+          - id: fails
+            command: echo "about to fail"; echo "disk full" >&2; exit 3
+          - id: unspawnable
+            command: [/nonexistent/binary, --flag]
+          - id: needs-hello
+            dependencies: [hello]
+            command: [echo, dependent]
+        """
+
+    @Test func runWaitSucceedsAndStoresBuildAndLogRows() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let run = try daemon.jobctl("run", "hello", "--wait")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("SUCCESSFUL"))
+
+        let json = try daemon.jobctl("--json", "builds", "hello")
+        #expect(json.status == 0)
+        let builds = try JSONValue.parse(json.stdout)
+        guard case .array(let list) = builds, let first = list.first else {
+            Issue.record("expected a list of builds: \(json.stdout)")
+            return
+        }
+        for key in ["id", "job_id", "started", "finished", "success", "skipped", "start_time", "end_time", "retval", "exception"] {
+            #expect(first[key] != nil, "build JSON lacks \(key)")
+        }
+        let id = try #require(first["id"]?.intValue)
+
+        let logs = try daemon.jobctl("logs", String(id))
+        #expect(logs.status == 0)
+        #expect(logs.stdout.contains("INFO     stdout: hello world"))
+        #expect(logs.stdout.contains("WARNING  stderr: careful"))
+
+        #expect(try await daemon.stop() == 0)
+        // What the daemon stored, read straight from the database file.
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let build = try #require(try storage.getBuild(id))
+        #expect(build.jobID == "hello")
+        #expect(build.state == .successful)
+        #expect(build.config["job"]?["title"] == "Say hello")
+        let records = try storage.iterLogMessages(buildID: id, minLevel: nil, limit: nil)
+        #expect(records.contains { $0.message == "hello world" && $0.level == LogLevel.info.rawValue })
+        #expect(records.contains { $0.message == "careful" && $0.level == LogLevel.warning.rawValue })
+    }
+
+    @Test func failingAndUnspawnableBuildsAreRecordedAndTheDaemonKeepsRunning() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let failed = try daemon.jobctl("--json", "run", "fails", "--wait")
+        #expect(failed.status == 1)
+        let build = try JSONValue.parse(failed.stdout)
+        #expect(build["success"] == false)
+        #expect(build["exception"]?["type"] == "CommandFailed")
+        #expect(build["exception"]?["exit_status"] == 3)
+
+        let unspawnable = try daemon.jobctl("run", "unspawnable", "--wait")
+        #expect(unspawnable.status == 1)
+        #expect(unspawnable.stdout.contains("cannot start '/nonexistent/binary'"))
+
+        let status = try daemon.jobctl("status")
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("jobs: 4"))
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func unknownJobUnknownBuildAndMissingDependencyAreClearErrors() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let unknown = try daemon.jobctl("run", "nope")
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no job with id 'nope'"))
+
+        let noBuild = try daemon.jobctl("build", "4242")
+        #expect(noBuild.status == 1)
+        #expect(noBuild.stderr.contains("no build with id 4242"))
+
+        let missing = try daemon.jobctl("run", "needs-hello")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("depends on 'hello', which has no successful build"))
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func malformedConfigExitsWithEXConfigAndNamesTheLine() async throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("bad.yaml", "workers: 2\njobs:\n  - id: a\n    comand: echo\n  - id: b\n    command: [unclosed\n")
+        let result = try runProcess(Binaries.jobcontrold, ["--config", directory.file("bad.yaml"), "--socket", directory.file("s.sock"), "--storage", "sqlite::memory:"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains(directory.file("bad.yaml") + ":"))
+        #expect(result.stderr.contains("YAML syntax error"))
+        #expect(!FileManager.default.fileExists(atPath: directory.file("s.sock")))
+
+        let typo = try runProcess(Binaries.jobcontrold, ["--config", directory.file("missing.yaml"), "--storage", "sqlite::memory:"])
+        #expect(typo.status == 78)
+        #expect(typo.stderr.contains("cannot read configuration file"))
+    }
+
+    @Test func jobctlWithoutADaemonSaysWhatToDo() throws {
+        let directory = try TemporaryDirectory()
+        let result = try runProcess(Binaries.jobctl, ["--socket", directory.file("none.sock"), "status"])
+        #expect(result.status == 69)
+        #expect(result.stderr.contains("Is the daemon running?"))
+    }
+
+    @Test func aSecondDaemonOnTheSameSocketRefusesToStart() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let second = try runProcess(Binaries.jobcontrold, ["--config", daemon.directory.file("jobcontrol.yaml"), "--socket", daemon.socket, "--storage", "sqlite::memory:"])
+        #expect(second.status == 71)
+        #expect(second.stderr.contains("another jobcontrold is listening"))
+        #expect(try daemon.jobctl("status").status == 0)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func socketIsCreatedWithMode0660() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socket)
+        #expect((attributes[.posixPermissions] as? Int) == 0o660)
+        try await daemon.stop()
+    }
+}

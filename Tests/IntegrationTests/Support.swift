@@ -1,0 +1,146 @@
+import Foundation
+import JobControlClient
+import Testing
+
+/// Where `swift build` put the executables: beside this test binary.
+enum Binaries {
+    static let directory: URL = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The test binary may sit inside a bundle directory (`….xctest/`), or directly in the build folder.
+        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("jobcontrold").path), url.path != "/" {
+            url.deleteLastPathComponent()
+        }
+        return url
+    }()
+    static var jobcontrold: String { directory.appendingPathComponent("jobcontrold").path }
+    static var jobctl: String { directory.appendingPathComponent("jobctl").path }
+}
+
+/// A finished process's status and output.
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `path` with `arguments` to its end (bounded by `timeout`), capturing its output.
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let stdout = Pipe(), stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let watchdog = DispatchWorkItem { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
+    let out = stdout.fileHandleForReading.readDataToEndOfFile()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    watchdog.cancel()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+func waitFor(_ what: String, timeout: Duration = .seconds(30), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out after \(timeout) waiting for \(what)")
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary directory with a short path (Unix socket paths are limited to 107 bytes).
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/jc-test-XXXXXX".utf8CString)
+        guard let result = mkdtemp(&template) else { throw TestFailure("mkdtemp failed: errno \(errno)") }
+        path = String(cString: result)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// The real `jobcontrold` binary on a temporary socket and database. `stop()` ends it; so does
+/// deinit, so no test leaves a daemon behind.
+final class DaemonProcess {
+    let directory: TemporaryDirectory
+    let process = Process()
+    let stderrFile: String
+    var socket: String { directory.file("jobcontrol.sock") }
+    var database: String { directory.file("jobcontrol.sqlite3") }
+
+    init(config: String) async throws {
+        directory = try TemporaryDirectory()
+        try directory.write("jobcontrol.yaml", config)
+        stderrFile = directory.file("daemon.log")
+        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
+        process.arguments = [
+            "--config", directory.file("jobcontrol.yaml"), "--storage", "sqlite://" + database, "--socket", socket,
+        ]
+        process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let socket = socket
+        try await waitFor("the daemon's socket") {
+            guard process.isRunning else { return true }
+            return (try? await VarlinkConnection.withConnection(path: socket) { _ in true }) ?? false
+        }
+        guard process.isRunning else {
+            throw TestFailure("jobcontrold exited with \(process.terminationStatus): \(log)")
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+
+    /// Runs the real `jobctl` against this daemon.
+    func jobctl(_ arguments: String...) throws -> ProcessResult {
+        try runProcess(Binaries.jobctl, ["--socket", socket] + arguments)
+    }
+
+    /// SIGTERM, then SIGKILL if it has not stopped within 10 s. Returns the exit status.
+    @discardableResult
+    func stop() async throws -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            let process = process
+            do {
+                try await waitFor("the daemon to stop", timeout: .seconds(10)) { !process.isRunning }
+            } catch {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw error
+            }
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+@testable import JobControl
+
+@Suite struct ConfigLoaderTests {
+    func parse(_ yaml: String) throws -> DaemonConfig {
+        try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+    }
+
+    func errors(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+            Issue.record("expected a configuration error")
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func sampleConfigurationLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigLoader.load(file: root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path)
+        #expect(config.jobs.count >= 3)
+        #expect(config.job("hello") != nil)
+        #expect(config.file?.hasSuffix("etc/jobcontrol/jobcontrol.yaml") == true)
+    }
+
+    @Test func daemonKeysAndDefaults() throws {
+        let config = try parse("storage: 'sqlite::memory:'\nsocket: /tmp/x.sock\nworkers: 3\n")
+        #expect(config.storage == "sqlite::memory:")
+        #expect(config.socket == "/tmp/x.sock")
+        #expect(config.workers == 3)
+        #expect(config.jobs.isEmpty)
+        let empty = try parse("")
+        #expect(empty.workers >= 1)
+    }
+
+    @Test func commandStringRunsThroughTheShell() throws {
+        let config = try parse("jobs:\n  - id: a\n    command: echo hi\n    args: [x, 2]\n")
+        let job = try #require(config.job("a"))
+        #expect(job.function == FunctionRegistry.shell)
+        #expect(job.args == [.string("echo hi"), .string("x"), .int(2)])
+    }
+
+    @Test func commandListIsAnArgv() throws {
+        let config = try parse("jobs:\n  - id: a\n    command: [ls, -l]\n    args: [/tmp]\n")
+        let job = try #require(config.job("a"))
+        #expect(job.function == FunctionRegistry.exec)
+        #expect(job.args == [.string("ls"), .string("-l"), .string("/tmp")])
+    }
+
+    @Test func functionWithArgsKwargsAndRetval() throws {
+        let config = try parse(
+            """
+            jobs:
+              - id: dep
+                command: "true"
+              - id: b
+                title: B
+                notes: some *rst*
+                function: jobcontrol:exec
+                dependencies: [dep]
+                args: [echo, !retval dep, {nested: [1, 2.5, true, null]}]
+                kwargs: {name: !retval dep, plain: text}
+            """)
+        let job = try #require(config.job("b"))
+        #expect(job.title == "B")
+        #expect(job.notes == "some *rst*")
+        #expect(job.dependencies == ["dep"])
+        #expect(job.args[1] == .retval("dep"))
+        #expect(job.args[2] == .object(["nested": .array([.int(1), .double(2.5), .bool(true), .null])]))
+        #expect(job.kwargs["name"] == .retval("dep"))
+        #expect(job.storedJSON["args"] == .array(["echo", ["!retval": "dep"], ["nested": [1, .double(2.5), true, nil]]]))
+    }
+
+    @Test func syntaxErrorNamesLineAndColumn() {
+        let found = errors("jobs:\n  - id: a\n    command: [unclosed\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("test.yaml:") == true)
+        #expect(found.first?.contains("YAML syntax error") == true)
+    }
+
+    @Test func unknownKeySuggestsTheClosest() {
+        let found = errors("jobs:\n  - id: a\n    comand: echo\n")
+        #expect(found.contains { $0.hasPrefix("test.yaml:3:5: unknown key 'comand' in a job; did you mean 'command'?") })
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let found = errors(
+            """
+            workers: many
+            storag: 'sqlite::memory:'
+            jobs:
+              - id: a
+                command: echo
+                dependencies: [missing]
+              - id: a
+                command: echo
+              - id: c
+                function: nomodule
+              - id: d
+                command: echo
+                function: jobcontrol:exec
+              - title: no id
+                command: echo
+            """)
+        #expect(found.contains("test.yaml:1:10: 'workers' must be an integer, found a string"))
+        #expect(found.contains { $0.hasPrefix("test.yaml:2:1: unknown key 'storag'") && $0.contains("did you mean 'storage'") })
+        #expect(found.contains { $0.contains("duplicate job id 'a'") && $0.hasPrefix("test.yaml:7:") })
+        #expect(found.contains { $0.contains("'function' must be in module:function form") })
+        #expect(found.contains { $0.contains("has both 'command' and 'function'") })
+        #expect(found.contains { $0.contains("a job needs an 'id'") })
+        #expect(found.contains { $0.contains("depends on unknown job 'missing'") })
+    }
+
+    @Test func cyclesAreReportedWithTheirPath() {
+        let found = errors(
+            """
+            jobs:
+              - {id: a, command: x, dependencies: [b]}
+              - {id: b, command: x, dependencies: [c]}
+              - {id: c, command: x, dependencies: [a]}
+            """)
+        #expect(found.count == 1)
+        #expect(found.first?.contains("dependency cycle: a -> b -> c -> a") == true)
+    }
+
+    @Test func retvalOfANonDependencyIsAnError() {
+        let found = errors("jobs:\n  - {id: a, command: x}\n  - {id: b, command: x, args: [!retval a]}\n")
+        #expect(found.contains { $0.contains("uses '!retval a' but 'a' is not one of its dependencies") })
+    }
+
+    @Test func unregisteredFunctionAndUnknownTag() {
+        let found = errors("jobs:\n  - {id: a, function: 'my:func'}\n  - {id: b, command: x, args: [!weird 1]}\n")
+        #expect(found.contains { $0.contains("function 'my:func' is not registered") })
+        #expect(found.contains { $0.contains("unknown tag '!weird'") })
+    }
+
+    @Test func keysOfLaterVersionsAreRefusedClearly() {
+        let found = errors("jobs:\n  - {id: a, command: x, schedule: daily}\n")
+        #expect(found.contains { $0.contains("'schedule' is not supported by this version") })
+    }
+
+    @Test func unreadableFileNamesThePath() {
+        do {
+            _ = try ConfigLoader.load(file: "/nonexistent/jobcontrol.yaml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix("/nonexistent/jobcontrol.yaml:1:1: cannot read configuration file"))
+        }
+    }
+}

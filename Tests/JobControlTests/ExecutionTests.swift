@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import JobControl
+
+@Suite struct LineSplitterTests {
+    @Test func splitsOnNewlinesAndDropsCarriageReturns() {
+        var splitter = LineSplitter()
+        #expect(splitter.feed(Array("a\nb\r\nc".utf8)) == ["a", "b"])
+        #expect(splitter.feed(Array("d\n".utf8)) == ["cd"])
+        #expect(splitter.finish() == nil)
+        _ = splitter.feed(Array("tail".utf8))
+        #expect(splitter.finish() == "tail")
+    }
+
+    @Test func cutsOverlongLinesAndReplacesInvalidUTF8() {
+        var splitter = LineSplitter(maxLineBytes: 4)
+        #expect(splitter.feed(Array("abcdefghi\n".utf8)) == ["abcd", "efgh", "i"])
+        #expect(splitter.feed([0xFF, 0x41, 0x0A]) == ["\u{FFFD}A"])
+    }
+}
+
+@Suite struct WorkerPoolTests {
+    @Test func neverRunsMoreThanTheLimit() async {
+        let pool = WorkerPool(limit: 3)
+        let state = Mutex((running: 0, peak: 0))
+        let (done, continuation) = AsyncStream<Void>.makeStream()
+        for _ in 0..<20 {
+            pool.submit {
+                state.withLock { $0.running += 1; $0.peak = max($0.peak, $0.running) }
+                try? await Task.sleep(for: .milliseconds(5))
+                state.withLock { $0.running -= 1 }
+                continuation.yield()
+            }
+        }
+        var finished = 0
+        for await _ in done {
+            finished += 1
+            if finished == 20 { break }
+        }
+        #expect(state.withLock { $0.peak } <= 3)
+        #expect(state.withLock { $0.peak } >= 2)
+    }
+}
+
+@Suite struct BuildEngineTests {
+    func engine(_ yaml: String) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    @Test func commandOutputBecomesLogRecords() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'echo out; echo err >&2; echo \"id=$JOBCONTROL_BUILD_ID job=$JOBCONTROL_JOB_ID $1\"', args: [arg1]}\n")
+        let created = try await engine.run(jobID: "a")
+        let build = try await engine.waitUntilFinished(created.id)
+        #expect(build.state == .successful)
+        let logs = try engine.storage.iterLogMessages(buildID: build.id, minLevel: nil, limit: nil)
+        #expect(logs.contains { $0.message == "out" && $0.level == LogLevel.info.rawValue && $0.logger == "stdout" })
+        #expect(logs.contains { $0.message == "err" && $0.level == LogLevel.warning.rawValue && $0.logger == "stderr" })
+        #expect(logs.contains { $0.message == "id=\(build.id) job=a arg1" })
+    }
+
+    @Test func exitStatusDecidesAndFailureIsStored() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'echo bad >&2; exit 7'}\n")
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.state == .failed)
+        #expect(build.exception?["type"] == "CommandFailed")
+        #expect(build.exception?["exit_status"] == 7)
+        #expect(build.exception?["stderr_tail"] == ["bad"])
+    }
+
+    @Test func spawnFailureIsAFailedBuildNotACrash() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: [/nonexistent/program, x]}\n  - {id: b, command: [no-such-program-xyz]}\n")
+        for job in ["a", "b"] {
+            let build = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
+            #expect(build.state == .failed)
+            #expect(build.exception?["type"] == "SpawnFailed")
+        }
+    }
+
+    @Test func signalIsReported() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'kill -TERM $$'}\n")
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.exception?["type"] == "CommandKilled")
+        #expect(build.exception?["signal"] == .int(Int64(SIGTERM)))
+    }
+
+    @Test func dependenciesArePinnedAndRetvalsResolved() async throws {
+        var registry = FunctionRegistry.builtins
+        registry.register("test:answer") { _, args, _ in .object(["answer": args.first ?? .null]) }
+        registry.register("test:echo") { _, args, kwargs in .array(args + [.object(kwargs)]) }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: dep, function: 'test:answer', args: [42]}
+                  - {id: top, function: 'test:echo', dependencies: [dep], args: [!retval dep], kwargs: {k: !retval dep}}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top") }
+        #expect(try storage.getJobBuilds(jobID: "top", filter: BuildFilter(), order: .ascending, limit: 5).isEmpty)
+        let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        #expect(dep.retval == ["answer": 42])
+        let top = try await engine.waitUntilFinished(try await engine.run(jobID: "top").id)
+        #expect(top.config["build"]?["dependency_builds"]?["dep"] == .int(dep.id))
+        #expect(top.retval == [["answer": 42], ["k": ["answer": 42]]])
+    }
+
+    @Test func unknownJobIsRefused() async throws {
+        let engine = try engine("jobs: []\n")
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "nope") }
+    }
+}
