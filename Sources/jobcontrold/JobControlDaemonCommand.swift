@@ -52,7 +52,15 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
-        defer { sources.forEach { $0.cancel() } }
+        // Reloading arrives with the configuration work; until then SIGHUP must not kill the daemon
+        // (its default action), so it is caught and answered with a clear log line.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            logger.warning("SIGHUP received: reloading is not supported by this version yet; restart jobcontrold to apply configuration changes")
+        }
+        hangup.resume()
+        defer { (sources + [hangup]).forEach { $0.cancel() } }
 
         do {
             try await daemon.run()
