@@ -1,0 +1,32 @@
+import Foundation
+
+/// Durations as written in configuration: `90s`, `15m`, `2h`, `1d`, `2w`, combined (`1h30m`), or a
+/// bare number of seconds. One parser, so every key reads durations the same way.
+public enum DurationParser {
+    static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+
+    /// Seconds, or nil when `text` is not a duration.
+    public static func seconds(_ text: String) -> Double? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        if let plain = Double(text), plain >= 0 { return plain }
+        var total = 0.0
+        var number = ""
+        var sawUnit = false
+        for character in text {
+            if character.isNumber || character == "." {
+                number.append(character)
+            } else if let unit = units[character], let value = Double(number) {
+                total += value * unit
+                number = ""
+                sawUnit = true
+            } else {
+                return nil
+            }
+        }
+        guard number.isEmpty, sawUnit else { return nil }
+        return total
+    }
+
+    /// The expected form, for error messages.
+    public static let expected = "a duration such as 90s, 15m, 2h, 1d, 2w or 1h30m"
+}
