@@ -94,6 +94,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Prints the figures of docs/benchmarks.md: `swift run -c release jobcontrol-bench`.
+        .executableTarget(
+            name: "jobcontrol-bench",
+            dependencies: [
+                "JobControl",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "JobControlTests",
             dependencies: [
@@ -102,6 +111,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -36,6 +36,7 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
             case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
             case (Interfaces.manager, "Status"): try await send(status())
+            case (Interfaces.manager, "Prune"): try await send(prune(call))
             case (let interface, _) where Interfaces.all[interface] == nil:
                 throw VarlinkError.interfaceNotFound(interface)
             default:
@@ -117,7 +118,7 @@ final class ControlService: Sendable {
         let minLevel = try parameters.optionalInt("min_level")
         _ = try existingBuild(id)
         do {
-            let records = try storage.iterLogMessages(buildID: id, minLevel: minLevel.map(Int.init), limit: nil)
+            let records = try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel.map(Int.init)))
             return VarlinkReply(parameters: ["logs": .array(records.map(WireFormat.log))])
         } catch {
             throw Self.varlinkError(.storage(error))
@@ -139,6 +140,21 @@ final class ControlService: Sendable {
         ]
         if let file = config.file { parameters["config_file"] = .string(file) }
         return VarlinkReply(parameters: parameters)
+    }
+
+    func prune(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let dryRun = try Parameters(call).optionalBool("dry_run") ?? false
+        let config = await engine.config
+        let report: PruneReport
+        do {
+            report = try Pruner.run(config: config, storage: storage, dryRun: dryRun)
+        } catch {
+            throw Self.varlinkError(.storage(error))
+        }
+        if !dryRun, report.logRecords > 0 || report.buildCount > 0 {
+            logger.info("pruned on request", metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
+        }
+        return VarlinkReply(parameters: WireFormat.prune(report, dryRun: dryRun))
     }
 
     // MARK: - Helpers

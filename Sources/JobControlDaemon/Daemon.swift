@@ -70,7 +70,11 @@ public final class Daemon: Sendable {
             group.addTask {
                 await server.serve()
             }
+            let retention = Task {
+                await RetentionService(engine: engine, storage: storage, logger: logger).run()
+            }
             for await _ in shutdownStream { break }
+            retention.cancel()
             notifier.stopping(status: "stopping")
             logger.info("jobcontrold stopping")
             await server.close()

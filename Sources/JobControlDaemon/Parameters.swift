@@ -36,4 +36,12 @@ struct Parameters {
             return int
         }
     }
+
+    func optionalBool(_ name: String) throws(VarlinkError) -> Bool? {
+        switch values[name] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        default: throw .invalidParameter(name)
+        }
+    }
 }

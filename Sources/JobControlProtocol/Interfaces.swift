@@ -130,6 +130,11 @@ public enum Interfaces {
           queued: int
         )
 
+        # Applies the retention policies now: log records by level and age
+        # (log_retention), finished builds per job (build_retention). With
+        # dry_run, only reports what would be deleted.
+        method Prune(dry_run: ?bool) -> (dry_run: bool, log_records: int, builds: []int)
+
         # No job has this id.
         error NoSuchJob (job: string, message: string)
 

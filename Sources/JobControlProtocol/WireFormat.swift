@@ -83,4 +83,12 @@ public enum WireFormat {
             id: id, buildID: buildID, created: date(value["created"]) ?? Date(timeIntervalSince1970: 0),
             level: Int(level), message: value["message"]?.stringValue ?? "", logger: value["logger"]?.stringValue ?? "")
     }
+
+    public static func prune(_ report: PruneReport, dryRun: Bool) -> [String: JSONValue] {
+        [
+            "dry_run": .bool(dryRun),
+            "log_records": .int(Int64(report.logRecords)),
+            "builds": .array(report.builds.values.flatMap { $0 }.sorted().map { .int($0) }),
+        ]
+    }
 }

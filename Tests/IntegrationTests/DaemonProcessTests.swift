@@ -50,7 +50,7 @@ import Testing
         #expect(build.jobID == "hello")
         #expect(build.state == .successful)
         #expect(build.config["job"]?["title"] == "Say hello")
-        let records = try storage.iterLogMessages(buildID: id, minLevel: nil, limit: nil)
+        let records = try storage.iterLogMessages(LogQuery(buildID: id))
         #expect(records.contains { $0.message == "hello world" && $0.level == LogLevel.info.rawValue })
         #expect(records.contains { $0.message == "careful" && $0.level == LogLevel.warning.rawValue })
     }

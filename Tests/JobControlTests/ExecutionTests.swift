@@ -58,7 +58,7 @@ import Testing
         let created = try await engine.run(jobID: "a")
         let build = try await engine.waitUntilFinished(created.id)
         #expect(build.state == .successful)
-        let logs = try engine.storage.iterLogMessages(buildID: build.id, minLevel: nil, limit: nil)
+        let logs = try engine.storage.iterLogMessages(LogQuery(buildID: build.id))
         #expect(logs.contains { $0.message == "out" && $0.level == LogLevel.info.rawValue && $0.logger == "stdout" })
         #expect(logs.contains { $0.message == "err" && $0.level == LogLevel.warning.rawValue && $0.logger == "stderr" })
         #expect(logs.contains { $0.message == "id=\(build.id) job=a arg1" })

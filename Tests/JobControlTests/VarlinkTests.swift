@@ -44,3 +44,38 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func handWrittenSerializerMatchesTheDecoder() throws {
+        let values: [JSONValue] = [
+            nil, true, false, 0, -42, .int(Int64.max), 2.5, -0.001, 1e300, "plain", "quote \" backslash \\ slash /",
+            "newline\n tab\t return\r bell\u{07} nul\u{00} é ü 日本 🙂", [], [:],
+            ["b": [1, ["c": nil]], "a": "x", "": [true, 1.5]],
+        ]
+        for value in values {
+            let text = value.jsonText()
+            #expect(try JSONValue.parse(text) == value, "\(text)")
+        }
+        #expect(JSONValue.object(["b": 1, "a": 2]).jsonText() == #"{"a":2,"b":1}"#)
+        #expect(JSONValue.string("a\u{01}").jsonText() == #""a\u0001""#)
+        #expect(JSONValue.double(.nan).jsonText() == "null")
+    }
+}
+
+@Suite struct JSONParserTests {
+    @Test func parsesWhatTheStandardAllows() throws {
+        #expect(try JSONValue.parse(#" {"a" : [1, -2.5e3, 0, true, false, null, "x\u00e9\ud83d\ude42\n"]} "#)
+            == ["a": [1, -2500.0, 0, true, false, nil, "xé🙂\n"]])
+        #expect(try JSONValue.parse("9223372036854775807") == .int(Int64.max))
+        #expect(try JSONValue.parse("92233720368547758070") == .double(9.2233720368547758e19))
+        #expect(try JSONValue.parse(#""\/\b\f\t""#) == "/\u{08}\u{0C}\t")
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":}", "01", "1.", "-", "tru", "\"unterminated", "\"bad \\x escape\"", "[1] 2",
+        "{\"a\" 1}", "\"control \u{01} char\"", String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+    ])
+    func refusesWhatItDoesNotAllow(_ text: String) {
+        #expect(throws: (any Error).self) { try JSONValue.parse(text) }
+    }
+}

@@ -6,11 +6,11 @@ import Yams
 /// Nothing half-loads: either the whole file is valid and a complete configuration comes back, or
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
-    static let daemonKeys = ["storage", "socket", "workers", "jobs"]
+    static let daemonKeys = ["storage", "socket", "workers", "log_retention", "build_retention", "jobs"]
     /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
     /// differently from what its file says, so they are refused with a clear message instead.
-    static let plannedDaemonKeys = ["include", "pools", "log_retention", "build_retention", "secret", "access"]
-    static let jobKeys = ["id", "title", "notes", "command", "function", "args", "kwargs", "dependencies"]
+    static let plannedDaemonKeys = ["include", "pools", "secret", "access"]
+    static let jobKeys = ["id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "build_retention"]
     static let plannedJobKeys = [
         "protected", "cleanup_function", "tags", "environment", "working_directory", "user", "group",
         "timeout", "retries", "pool", "schedule", "timezone", "persistent", "randomized_delay",
@@ -75,6 +75,10 @@ public enum ConfigLoader {
                         config.workers = value
                     }
                 }
+            case "log_retention":
+                if let retention = readLogRetention(entry.value, reader: &reader) { config.logRetention = retention }
+            case "build_retention":
+                config.buildRetention = readBuildRetention(entry.value, reader: &reader, what: "'build_retention'")
             case "jobs":
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
             case let key where plannedDaemonKeys.contains(key):
@@ -159,6 +163,8 @@ public enum ConfigLoader {
                 if case .object(let values)? = reader.value(entry.value, what: what) { job.kwargs = values }
             case "dependencies":
                 if let values = reader.stringList(entry.value, what: what) { job.dependencies = values }
+            case "build_retention":
+                job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
             case let key where plannedJobKeys.contains(key):
                 reader.error(entry.keyNode, "job key '\(key)' is not supported by this version of jobcontrold yet")
             default:

@@ -10,6 +10,10 @@ public struct DaemonConfig: Sendable {
     public var workers: Int
     /// Jobs in the order they were defined.
     public var jobs: [JobConfig]
+    /// How long log records are kept, by level (`log_retention`; default: the seed's policy).
+    public var logRetention: LogRetention = .default
+    /// Default build history limit of every job (`build_retention`; default: keep every build).
+    public var buildRetention: BuildRetention?
     /// The main configuration file, absolute.
     public var file: String?
 

@@ -13,6 +13,8 @@ public struct JobConfig: Sendable, Hashable {
     public var args: [ConfigValue]
     public var kwargs: [String: ConfigValue]
     public var dependencies: [String]
+    /// This job's build history limit, overriding the daemon's `build_retention`.
+    public var buildRetention: BuildRetention?
     /// Where the job was defined, for error messages.
     public var location: SourceLocation?
 

@@ -31,6 +31,15 @@ public struct BuildContext: Sendable {
         log(levels: [(level, message)], logger: name)
     }
 
+    /// Hands lines of output in for storage without waiting (see ``Storage/enqueueLogMessages(_:)``):
+    /// they are stored within milliseconds and before the build's end is recorded.
+    public func record(output lines: [String], level: LogLevel, logger name: String) {
+        let now = Date()
+        storage.enqueueLogMessages(lines.map {
+            LogRecord(buildID: buildID, created: now, level: level.rawValue, message: $0, logger: name)
+        })
+    }
+
     /// Stores several log records for this build in one transaction.
     public func log(levels entries: [(LogLevel, String)], logger name: String) {
         let now = Date()

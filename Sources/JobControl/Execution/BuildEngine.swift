@@ -110,6 +110,11 @@ public actor BuildEngine {
             context.logger.info("build succeeded")
         }
         do {
+            try storage.flush()
+        } catch {
+            context.logger.error("some output lines of the build could not be stored", metadata: ["error": "\(error)"])
+        }
+        do {
             try storage.finishBuild(
                 build.id, success: outcome.success, skipped: false, retval: outcome.retval,
                 exception: outcome.exception?.json, exceptionTraceback: nil)

@@ -94,12 +94,12 @@ enum CommandFunction {
         for try await buffer in sequence {
             let lines = buffer.withUnsafeBytes { splitter.feed($0) }
             if !lines.isEmpty {
-                context.log(levels: lines.map { (level, $0) }, logger: logger)
+                context.record(output: lines, level: level, logger: logger)
                 keep(lines)
             }
         }
         if let last = splitter.finish() {
-            context.log(level, last, logger: logger)
+            context.record(output: [last], level: level, logger: logger)
             keep([last])
         }
         return tail

@@ -68,7 +68,7 @@ public struct BuildFilter: Sendable, Hashable {
     }
 }
 
-public enum SortOrder: String, Sendable, Codable {
+public enum BuildOrder: String, Sendable, Codable {
     case ascending = "asc"
     case descending = "desc"
 }

@@ -23,14 +23,20 @@ public struct LogRetention: Sendable, Hashable {
         ],
         anyLevel: 365 * day)
 
-    /// The prune steps this policy means: (level and below, max age), then any level.
-    public var steps: [(level: Int?, maxAge: TimeInterval)] {
-        var steps: [(level: Int?, maxAge: TimeInterval)] = LogLevel.allCases.compactMap { level in
-            guard let age = maxAgeByLevel[level] ?? nil else { return nil }
-            return (level.rawValue, age)
+    /// The policy as disjoint level bands, each with the age past which its records go:
+    /// (above, up to and including, max age). A level's own setting wins (`never` included);
+    /// levels without one, and levels above CRITICAL, use the any-level limit. Bands kept forever
+    /// are left out.
+    public var bands: [(above: Int?, upTo: Int?, maxAge: TimeInterval)] {
+        var bands: [(above: Int?, upTo: Int?, maxAge: TimeInterval)] = []
+        var previous: Int?
+        for level in LogLevel.allCases {
+            let age: TimeInterval? = if let own = maxAgeByLevel[level] { own } else { anyLevel }
+            if let age { bands.append((previous, level.rawValue, age)) }
+            previous = level.rawValue
         }
-        if let anyLevel { steps.append((nil, anyLevel)) }
-        return steps
+        if let anyLevel { bands.append((previous, nil, anyLevel)) }
+        return bands
     }
 }
 

@@ -41,9 +41,11 @@ public struct TracebackInfo: Sendable, Hashable {
         }
     }
 
+    /// At most `maxReprLength` characters, marked when cut; trimming twice changes nothing.
     static func trimmed(_ repr: String) -> String {
         guard repr.count > maxReprLength else { return repr }
-        return String(repr.prefix(maxReprLength)) + "… (\(repr.count - maxReprLength) more characters)"
+        let marker = "… (cut from \(repr.count) characters)"
+        return String(repr.prefix(maxReprLength - marker.count)) + marker
     }
 
     /// The current call stack (symbol names only, as Swift offers no more at run time).

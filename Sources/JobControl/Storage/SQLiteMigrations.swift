@@ -2,6 +2,7 @@ import GRDB
 
 /// The SQLite schema, as named, append-only migrations. A migration that has shipped is never
 /// edited: add a new one. Timestamps are REAL seconds since 1970 (UTC); JSON columns hold text.
+/// `Tests/JobControlTests/Fixtures/schema-v1.sqlite3` is a database written by v1; a test upgrades it.
 enum SQLiteMigrations {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -46,6 +47,17 @@ enum SQLiteMigrations {
                     CREATE INDEX log_created ON log (created);
                     """)
         }
+        migrator.registerMigration("v2-latest-successful-index") { db in
+            // get_latest_successful_build runs for every dependency of every build.
+            try db.execute(
+                sql: """
+                    CREATE INDEX build_job_success ON build (job_id, id)
+                        WHERE finished = 1 AND success = 1 AND skipped = 0;
+                    """)
+        }
         return migrator
     }
+
+    /// Every table the migrations create, children first (for uninstall).
+    static let tables = ["build_progress", "log", "build", "grdb_migrations"]
 }

@@ -2,23 +2,31 @@ import Foundation
 
 /// The seed's `StorageBase`, in Swift: where builds, their progress and their logs live.
 ///
-/// Implementations are thread-safe; calls block until the data is durable (or read).
-/// This is the skeleton's subset; the full interface arrives with the storage issue.
+/// Every backend passes the same conformance suite (`Tests/JobControlTests/StorageConformance`).
+/// Implementations are thread-safe. Calls block until the data is durable (writes) or read;
+/// log and progress writes from concurrent callers are committed together (group commit).
 public protocol Storage: Sendable {
     /// Creates or upgrades the schema (named, append-only migrations).
     func install() throws(StorageError)
 
-    /// Creates a build for `jobID` holding `config` (the job config copy plus build config).
-    func createBuild(jobID: String, config: JSONValue) throws(StorageError) -> Int64
+    /// Drops every table this storage created. Irreversible.
+    func uninstall() throws(StorageError)
+
+    /// Builds of one job (or of every job when `jobID` is nil), by id, filtered.
+    func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError)
+        -> [Build]
+
+    /// Every job id that has builds, including jobs no longer configured.
+    func jobIDs() throws(StorageError) -> [String]
+
+    /// Creates a build of `jobID`, storing `jobConfig` (a copy of the job's configuration) and
+    /// `buildConfig` (such as `dependency_builds` pins) as its config `{"job": …, "build": …}`.
+    func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue) throws(StorageError) -> Int64
 
     func getBuild(_ id: Int64) throws(StorageError) -> Build?
 
-    /// Builds of one job (or of every job when `jobID` is nil), by id, filtered.
-    func getJobBuilds(jobID: String?, filter: BuildFilter, order: SortOrder, limit: Int) throws(StorageError)
-        -> [Build]
-
-    /// The newest successful, not skipped build of a job.
-    func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build?
+    /// Deletes a build with its progress and log records.
+    func deleteBuild(_ id: Int64) throws(StorageError)
 
     /// Marks a build RUNNING now.
     func startBuild(_ id: Int64) throws(StorageError)
@@ -29,18 +37,121 @@ public protocol Storage: Sendable {
         exceptionTraceback: JSONValue?
     ) throws(StorageError)
 
-    /// Stores log records, in one transaction.
+    /// Stores progress reports (one row per build and group, the latest report wins).
+    func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError)
+
+    /// The progress tree of a build: reported groups and their ancestors (summed when not reported).
+    func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo]
+
+    /// The newest successful, not skipped build of a job.
+    func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build?
+
+    /// Stores log records; returns once they are committed.
     func logMessages(_ records: [LogRecord]) throws(StorageError)
 
-    /// Log records of a build (or all), oldest first, at `minLevel` or above.
-    func iterLogMessages(buildID: Int64?, minLevel: Int?, limit: Int?) throws(StorageError) -> [LogRecord]
+    /// Hands log records in without waiting: they are committed within milliseconds, in a
+    /// transaction shared with other writes, and always before the build's next state change.
+    /// For high-rate output (a command's stdout); ``flush()`` waits for them and reports failures.
+    func enqueueLogMessages(_ records: [LogRecord])
+
+    /// Waits until every enqueued write is committed; throws the first failure among them since
+    /// the last flush.
+    func flush() throws(StorageError)
+
+    /// Log records matching `query`, oldest first.
+    func iterLogMessages(_ query: LogQuery) throws(StorageError) -> [LogRecord]
+
+    /// Deletes log records matching `filter` (or only counts them, with `dryRun`). Returns how many.
+    func pruneLogMessages(_ filter: LogPruneFilter, dryRun: Bool) throws(StorageError) -> Int
+
+    /// Deletes finished builds of `jobID` beyond `policy` (see ``BuildRetention``), or only lists
+    /// them with `dryRun`. Returns their ids.
+    func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError) -> [Int64]
 
     /// Finishes every build left RUNNING or CREATED (by a daemon that died) as failed with `reason`.
     /// Returns the ids it finished.
     func failUnfinishedBuilds(reason: BuildException) throws(StorageError) -> [Int64]
 }
 
+/// Which log records to read. Dates are inclusive bounds on `created`.
+public struct LogQuery: Sendable, Hashable {
+    public var buildID: Int64?
+    /// Only records created at or after this date.
+    public var minDate: Date?
+    /// Only records created at or before this date.
+    public var maxDate: Date?
+    /// Only records at this level or above.
+    public var minLevel: Int?
+    /// Only records with an id above this one (to follow a log).
+    public var afterID: Int64?
+    public var limit: Int?
+
+    public init(
+        buildID: Int64? = nil, minDate: Date? = nil, maxDate: Date? = nil, minLevel: Int? = nil, afterID: Int64? = nil,
+        limit: Int? = nil
+    ) {
+        self.buildID = buildID
+        self.minDate = minDate
+        self.maxDate = maxDate
+        self.minLevel = minLevel
+        self.afterID = afterID
+        self.limit = limit
+    }
+}
+
+/// Which log records to delete; every given condition must hold.
+public struct LogPruneFilter: Sendable, Hashable {
+    public var jobID: String?
+    public var buildID: Int64?
+    /// Only records older than this many seconds (measured from `now`).
+    public var maxAge: TimeInterval?
+    /// Only records at this level or below (the seed's `level`).
+    public var level: Int?
+    /// Only records above this level (so retention bands do not overlap).
+    public var levelAbove: Int?
+    public var now: Date
+
+    public init(
+        jobID: String? = nil, buildID: Int64? = nil, maxAge: TimeInterval? = nil, level: Int? = nil,
+        levelAbove: Int? = nil, now: Date = Date()
+    ) {
+        self.jobID = jobID
+        self.buildID = buildID
+        self.maxAge = maxAge
+        self.level = level
+        self.levelAbove = levelAbove
+        self.now = now
+    }
+}
+
 extension Storage {
+    /// The seed's `create_build(job_id, config)` with the config already combined.
+    public func createBuild(jobID: String, config: JSONValue) throws(StorageError) -> Int64 {
+        try createBuild(jobID: jobID, jobConfig: config["job"] ?? .object([:]), buildConfig: config["build"] ?? .object([:]))
+    }
+
+    /// The seed's `finish_build_with_exception`: a failed build with the error and its traceback.
+    public func finishBuildWithException(_ id: Int64, _ error: any Error, traceback: TracebackInfo? = nil)
+        throws(StorageError)
+    {
+        try finishBuild(
+            id, success: false, skipped: false, retval: nil, exception: BuildException(wrapping: error).json,
+            exceptionTraceback: (traceback ?? TracebackInfo.capture(dropping: 2)).json)
+    }
+
+    /// The seed's `update_build_progress`: progress of the build as a whole.
+    public func updateBuildProgress(_ id: Int64, current: Int64, total: Int64) throws(StorageError) {
+        try reportBuildProgress(id, [ProgressReport(current: current, total: total)])
+    }
+
+    /// The seed's `report_build_progress`, with the group as a `::`-separated name.
+    public func reportBuildProgress(_ id: Int64, current: Int64, total: Int64, group: String = "", statusLine: String? = nil)
+        throws(StorageError)
+    {
+        let report = try ProgressReport(group: ProgressGroup(name: group), current: current, total: total, statusLine: statusLine)
+        try reportBuildProgress(id, [report])
+    }
+
     public func logMessage(_ record: LogRecord) throws(StorageError) {
         try logMessages([record])
     }
@@ -55,7 +166,9 @@ public enum StorageFactory {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
             guard path.hasPrefix("/") else {
-                throw StorageError(.badURL, "storage URL '\(url)' needs an absolute path, as in sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3")
+                throw StorageError(
+                    .badURL,
+                    "storage URL '\(url)' needs an absolute path, as in sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3")
             }
             return try SQLiteStorage(path: path)
         }

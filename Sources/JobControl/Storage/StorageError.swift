@@ -7,6 +7,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let migration = Code(name: "migration")
         public static let query = Code(name: "query")
         public static let noSuchBuild = Code(name: "noSuchBuild")
+        public static let invalidArgument = Code(name: "invalidArgument")
         public var description: String { name }
     }
 

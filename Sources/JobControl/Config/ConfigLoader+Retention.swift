@@ -1,0 +1,67 @@
+import Foundation
+import Yams
+
+extension ConfigLoader {
+    static let logRetentionKeys = ["debug", "info", "warning", "error", "critical", "any"]
+    static let buildRetentionKeys = ["keep_last", "max_age"]
+
+    /// A duration (`15m`, `2h`, `30d`, or seconds); `never` when `allowNever`, returned as nil.
+    static func readDuration(_ node: Node, reader: inout YAMLNodeReader, what: String, allowNever: Bool = false)
+        -> TimeInterval??
+    {
+        if case .scalar(let scalar) = node, allowNever, ["never", "forever"].contains(scalar.string) {
+            return .some(nil)
+        }
+        if case .scalar = node, let seconds = node.int {
+            return .some(TimeInterval(seconds))
+        }
+        guard case .scalar(let scalar) = node, let seconds = DurationParser.seconds(scalar.string) else {
+            reader.error(node, "\(what) must be \(DurationParser.expected)\(allowNever ? ", or never" : "")")
+            return nil
+        }
+        return .some(seconds)
+    }
+
+    /// `log_retention: {debug: 15d, info: 30d, …, any: 365d}`; unset levels keep the default.
+    static func readLogRetention(_ node: Node, reader: inout YAMLNodeReader) -> LogRetention? {
+        guard let entries = reader.mapping(node, what: "'log_retention'") else { return nil }
+        var retention = LogRetention.default
+        for entry in entries {
+            let what = "'log_retention.\(entry.key)'"
+            guard logRetentionKeys.contains(entry.key) else {
+                reader.unknownKey(entry.key, entry.keyNode, in: "'log_retention'", known: logRetentionKeys)
+                continue
+            }
+            guard let age = readDuration(entry.value, reader: &reader, what: what, allowNever: true) else { continue }
+            if entry.key == "any" {
+                retention.anyLevel = age
+            } else if let level = LogLevel(parsing: entry.key) {
+                retention.maxAgeByLevel[level] = .some(age)
+            }
+        }
+        return retention
+    }
+
+    /// `build_retention: {keep_last: 100, max_age: 90d}`.
+    static func readBuildRetention(_ node: Node, reader: inout YAMLNodeReader, what: String) -> BuildRetention? {
+        guard let entries = reader.mapping(node, what: what) else { return nil }
+        var retention = BuildRetention()
+        for entry in entries {
+            switch entry.key {
+            case "keep_last":
+                if let value = reader.int(entry.value, what: "'keep_last'") {
+                    if value < 1 {
+                        reader.error(entry.value, "'keep_last' must be at least 1")
+                    } else {
+                        retention.keepLast = value
+                    }
+                }
+            case "max_age":
+                if let age = readDuration(entry.value, reader: &reader, what: "'max_age'") { retention.maxAge = age }
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: what, known: buildRetentionKeys)
+            }
+        }
+        return retention
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// What a prune removed (or, in a dry run, would remove).
+public struct PruneReport: Sendable, Hashable {
+    public var logRecords: Int = 0
+    /// Build ids by job.
+    public var builds: [String: [Int64]] = [:]
+
+    public init() {}
+
+    public var buildCount: Int { builds.values.reduce(0) { $0 + $1.count } }
+}
+
+/// Applies the retention policies of a configuration to storage: log records by level and age,
+/// finished builds per job (the job's own `build_retention`, else the daemon's). Jobs that are no
+/// longer configured keep being pruned by the daemon's policy, so their history does not grow
+/// forever.
+public enum Pruner {
+    public static func run(config: DaemonConfig, storage: any Storage, now: Date = Date(), dryRun: Bool)
+        throws(StorageError) -> PruneReport
+    {
+        var report = PruneReport()
+        for band in config.logRetention.bands {
+            report.logRecords += try storage.pruneLogMessages(
+                LogPruneFilter(maxAge: band.maxAge, level: band.upTo, levelAbove: band.above, now: now), dryRun: dryRun)
+        }
+        let configured = Dictionary(config.jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for jobID in try storage.jobIDs() {
+            guard let policy = configured[jobID]?.buildRetention ?? config.buildRetention, !policy.isEmpty else { continue }
+            let ids = try storage.pruneBuilds(jobID: jobID, policy: policy, now: now, dryRun: dryRun)
+            if !ids.isEmpty { report.builds[jobID] = ids }
+        }
+        return report
+    }
+}

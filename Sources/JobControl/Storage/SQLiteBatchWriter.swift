@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+
+/// Group commit for log records and progress reports: callers from any thread hand in their
+/// writes; whatever arrived while the previous transaction ran is committed together in the next
+/// one, which starts at once (no timer). A caller either waits until its writes are committed
+/// (``submit(_:)``: durable when it returns) or goes on at once (``enqueue(_:)``) and later waits
+/// for everything handed in so far (``flush()``).
+///
+/// The transactions run on a dedicated thread, not on a Dispatch queue: callers block in
+/// `submit`, and blocked Dispatch or Swift-concurrency workers must never be what the writer waits
+/// for a thread behind. The thread ends when the writer is released.
+final class SQLiteBatchWriter: Sendable {
+    enum Operation {
+        case log(LogRecord)
+        case progress(buildID: Int64, ProgressReport)
+    }
+
+    private let state: State
+
+    init(writer: any DatabaseWriter, describe: @escaping @Sendable (any Error) -> StorageError) {
+        state = State()
+        let state = state
+        let thread = Thread { State.run(state, writer: writer, describe: describe) }
+        thread.name = "jobcontrol.storage-writer"
+        thread.start()
+    }
+
+    deinit {
+        state.stop()
+    }
+
+    /// Writes `operations` in a transaction shared with concurrent callers; returns once committed.
+    /// If the shared transaction fails, each caller's writes are retried alone, so one caller's bad
+    /// write (a deleted build, say) fails that caller only.
+    func submit(_ operations: [Operation]) throws(StorageError) {
+        guard !operations.isEmpty else { return }
+        if let failure = state.submit(operations, wait: true) { throw failure }
+    }
+
+    /// Hands `operations` in without waiting; they are committed within one transaction's time.
+    func enqueue(_ operations: [Operation]) {
+        guard !operations.isEmpty else { return }
+        _ = state.submit(operations, wait: false)
+    }
+
+    /// Waits until everything handed in so far is committed. Throws the first failure of an
+    /// enqueued write since the last flush (and forgets it).
+    func flush() throws(StorageError) {
+        if let failure = state.waitForPending(takingFailure: true) { throw failure }
+    }
+
+    /// Waits until everything handed in so far is committed, leaving failures for ``flush()``.
+    func waitForPending() {
+        _ = state.waitForPending(takingFailure: false)
+    }
+
+    /// The queue of writes and the bookkeeping of who waits for what.
+    ///
+    /// Ownership: `condition` (a mutex with a condition variable) guards every variable field;
+    /// they are read and written only while it is locked. That is the proof behind
+    /// `@unchecked Sendable`.
+    private final class State: @unchecked Sendable {
+        let condition = NSCondition()
+        var pending: [(ticket: UInt64, operations: [Operation])] = []
+        var lastTicket: UInt64 = 0
+        var committedTicket: UInt64 = 0
+        /// Failures of tickets whose callers wait for them.
+        var failures: [UInt64: StorageError] = [:]
+        /// Tickets nobody waits for; their first failure is kept for `flush`.
+        var unwaited: Set<UInt64> = []
+        var enqueuedFailure: StorageError?
+        var stopped = false
+
+        func submit(_ operations: [Operation], wait: Bool) -> StorageError? {
+            condition.lock()
+            defer { condition.unlock() }
+            lastTicket += 1
+            let ticket = lastTicket
+            pending.append((ticket, operations))
+            condition.broadcast()
+            guard wait else {
+                unwaited.insert(ticket)
+                return nil
+            }
+            while committedTicket < ticket { condition.wait() }
+            return failures.removeValue(forKey: ticket)
+        }
+
+        func waitForPending(takingFailure: Bool) -> StorageError? {
+            condition.lock()
+            defer { condition.unlock() }
+            let target = lastTicket
+            while committedTicket < target { condition.wait() }
+            guard takingFailure else { return nil }
+            defer { enqueuedFailure = nil }
+            return enqueuedFailure
+        }
+
+        func stop() {
+            condition.lock()
+            stopped = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// The writer thread: commits everything pending, again and again, until stopped.
+        static func run(_ state: State, writer: any DatabaseWriter, describe: (any Error) -> StorageError) {
+            while true {
+                state.condition.lock()
+                while state.pending.isEmpty && !state.stopped { state.condition.wait() }
+                if state.pending.isEmpty {  // stopped, and nothing left to write
+                    state.condition.unlock()
+                    return
+                }
+                let batch = state.pending
+                state.pending = []
+                state.condition.unlock()
+
+                var batchFailures: [UInt64: StorageError] = [:]
+                do {
+                    try writer.write { db in
+                        for entry in batch { try apply(entry.operations, db) }
+                    }
+                } catch {
+                    for entry in batch {
+                        do {
+                            try writer.write { db in try apply(entry.operations, db) }
+                        } catch {
+                            batchFailures[entry.ticket] = describe(error)
+                        }
+                    }
+                }
+
+                state.condition.lock()
+                state.committedTicket = batch.last!.ticket
+                for entry in batch {
+                    let failure = batchFailures[entry.ticket]
+                    if state.unwaited.remove(entry.ticket) != nil {
+                        if state.enqueuedFailure == nil { state.enqueuedFailure = failure }
+                    } else if let failure {
+                        state.failures[entry.ticket] = failure
+                    }
+                }
+                state.condition.broadcast()
+                state.condition.unlock()
+            }
+        }
+
+        static func apply(_ operations: [Operation], _ db: Database) throws {
+            for operation in operations {
+                switch operation {
+                case .log(let record):
+                    try db.cachedStatement(sql: SQLiteQueries.insertLog).execute(arguments: [
+                        record.buildID, record.created.timeIntervalSince1970, record.level,
+                        Packing.pack(record.recordJSON), record.exceptionTraceback.map(Packing.pack),
+                    ])
+                case .progress(let buildID, let report):
+                    try db.cachedStatement(sql: SQLiteQueries.upsertProgress).execute(arguments: [
+                        buildID, report.group.name, report.current, report.total, report.statusLine,
+                    ])
+                }
+            }
+        }
+    }
+}

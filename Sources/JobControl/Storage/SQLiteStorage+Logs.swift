@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+
+extension SQLiteStorage {
+    public func logMessages(_ records: [LogRecord]) throws(StorageError) {
+        try batchWriter.submit(records.map { .log($0) })
+    }
+
+    public func enqueueLogMessages(_ records: [LogRecord]) {
+        batchWriter.enqueue(records.map { .log($0) })
+    }
+
+    public func flush() throws(StorageError) {
+        try batchWriter.flush()
+    }
+
+    public func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError) {
+        try batchWriter.submit(reports.map { .progress(buildID: buildID, $0) })
+    }
+
+    public func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo] {
+        let rows = try read("read progress of build \(buildID)") { db in
+            try Row.fetchAll(db, sql: SQLiteQueries.buildProgress, arguments: [buildID])
+        }
+        var reports: [ProgressReport] = []
+        for row in rows {
+            reports.append(
+                try ProgressReport(
+                    group: ProgressGroup(name: row["group_name"]), current: row["current"], total: row["total"],
+                    statusLine: row["status_line"]))
+        }
+        return ProgressInfo.tree(reports)
+    }
+
+    public func iterLogMessages(_ query: LogQuery) throws(StorageError) -> [LogRecord] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        func add(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append(condition)
+            arguments += [value]
+        }
+        add("build_id = ?", query.buildID)
+        add("created >= ?", query.minDate?.timeIntervalSince1970)
+        add("created <= ?", query.maxDate?.timeIntervalSince1970)
+        add("level >= ?", query.minLevel)
+        add("id > ?", query.afterID)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var sql = "SELECT * FROM log \(whereClause) ORDER BY id"
+        if let limit = query.limit {
+            sql += " LIMIT ?"
+            arguments += [limit]
+        }
+        return try read("read log records") { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.logRecord)
+        }
+    }
+
+    public func pruneLogMessages(_ filter: LogPruneFilter, dryRun: Bool) throws(StorageError) -> Int {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let jobID = filter.jobID {
+            conditions.append("build_id IN (SELECT id FROM build WHERE job_id = ?)")
+            arguments += [jobID]
+        }
+        if let buildID = filter.buildID {
+            conditions.append("build_id = ?")
+            arguments += [buildID]
+        }
+        if let maxAge = filter.maxAge {
+            conditions.append("created < ?")
+            arguments += [filter.now.timeIntervalSince1970 - maxAge]
+        }
+        if let level = filter.level {
+            conditions.append("level <= ?")
+            arguments += [level]
+        }
+        if let levelAbove = filter.levelAbove {
+            conditions.append("level > ?")
+            arguments += [levelAbove]
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        if dryRun {
+            return try read("count prunable log records") { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM log \(whereClause)", arguments: arguments) ?? 0
+            }
+        }
+        return try write("prune log records") { db in
+            try db.execute(sql: "DELETE FROM log \(whereClause)", arguments: arguments)
+            return db.changesCount
+        }
+    }
+}
