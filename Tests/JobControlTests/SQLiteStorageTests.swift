@@ -145,3 +145,31 @@ import Testing
         #expect(try storage.iterLogMessages(LogQuery()).map(\.message).sorted() == ["ancient warning", "kept warning", "recent info"])
     }
 }
+
+@Suite struct SQLiteLockingTests {
+    /// Another process (here: another connection) holding the write lock for a moment makes our
+    /// writes wait (busy timeout), not fail with "database is locked".
+    @Test func aWriterElsewhereMakesUsWaitNotFail() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("db.sqlite3").path
+        let storage = try SQLiteStorage(path: path)
+        try storage.install()
+        let build = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
+        let other = try DatabaseQueue(path: path)
+        let (locked, lockedContinuation) = AsyncStream<Void>.makeStream()
+        let holder = Task.detached {
+            try other.inDatabase { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                lockedContinuation.yield()
+                Thread.sleep(forTimeInterval: 0.3)  // hold the lock; what is tested is that we wait
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        for await _ in locked { break }
+        try storage.logMessage(LogRecord(buildID: build, level: 20, message: "after the lock", logger: "t"))
+        try storage.finishBuild(build, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
+        try await holder.value
+        #expect(try storage.logs(build).map(\.message) == ["after the lock"])
+    }
+}

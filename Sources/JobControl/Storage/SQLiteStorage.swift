@@ -141,7 +141,7 @@ public final class SQLiteStorage: Storage {
             switch error.resultCode {
             case .SQLITE_NOTADB: text += " (the file is not an SQLite database; check the storage URL)"
             case .SQLITE_CORRUPT: text += " (the database is damaged; restore it from a backup)"
-            case .SQLITE_FULL: text += " (the disk is full)"
+            case .SQLITE_FULL: text += " (free space on that file system, then start again)"
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
                 text += " (check that the daemon's user may write the file and its directory)"
             default: break
