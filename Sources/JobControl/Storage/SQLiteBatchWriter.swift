@@ -71,6 +71,18 @@ final class SQLiteBatchWriter: Sendable {
         var unwaited: Set<UInt64> = []
         var enqueuedFailure: StorageError?
         var stopped = false
+        /// The writer thread sleeps on `wakeUp` (not on `condition`) when idle, so a submit wakes
+        /// it only then, and a commit's broadcast wakes only callers.
+        var writerIdle = false
+        let wakeUp = DispatchSemaphore(value: 0)
+
+        /// Must hold `condition`.
+        func wakeWriterIfIdle() {
+            if writerIdle {
+                writerIdle = false
+                wakeUp.signal()
+            }
+        }
 
         func submit(_ operations: [Operation], wait: Bool) -> StorageError? {
             condition.lock()
@@ -78,7 +90,7 @@ final class SQLiteBatchWriter: Sendable {
             lastTicket += 1
             let ticket = lastTicket
             pending.append((ticket, operations))
-            condition.broadcast()
+            wakeWriterIfIdle()
             guard wait else {
                 unwaited.insert(ticket)
                 return nil
@@ -100,7 +112,7 @@ final class SQLiteBatchWriter: Sendable {
         func stop() {
             condition.lock()
             stopped = true
-            condition.broadcast()
+            wakeWriterIfIdle()
             condition.unlock()
         }
 
@@ -108,10 +120,15 @@ final class SQLiteBatchWriter: Sendable {
         static func run(_ state: State, writer: any DatabaseWriter, describe: (any Error) -> StorageError) {
             while true {
                 state.condition.lock()
-                while state.pending.isEmpty && !state.stopped { state.condition.wait() }
-                if state.pending.isEmpty {  // stopped, and nothing left to write
+                if state.pending.isEmpty {
+                    if state.stopped {
+                        state.condition.unlock()
+                        return
+                    }
+                    state.writerIdle = true
                     state.condition.unlock()
-                    return
+                    state.wakeUp.wait()
+                    continue
                 }
                 let batch = state.pending
                 state.pending = []
