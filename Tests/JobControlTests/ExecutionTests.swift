@@ -71,6 +71,11 @@ import Testing
         #expect(build.exception?["type"] == "CommandFailed")
         #expect(build.exception?["exit_status"] == 7)
         #expect(build.exception?["stderr_tail"] == ["bad"])
+        let traceback = TracebackInfo(json: try #require(build.exceptionTraceback))
+        #expect(traceback.frames.first?.filename == "/bin/sh")
+        #expect(traceback.frames.first?.line == "/bin/sh -c 'echo bad >&2; exit 7' sh")
+        #expect(traceback.frames.first?.context == ["bad"])
+        #expect(traceback.frames.first?.locals["exit_status"] == "7")
     }
 
     @Test func spawnFailureIsAFailedBuildNotACrash() async throws {

@@ -117,7 +117,7 @@ public actor BuildEngine {
         do {
             try storage.finishBuild(
                 build.id, success: outcome.success, skipped: false, retval: outcome.retval,
-                exception: outcome.exception?.json, exceptionTraceback: nil)
+                exception: outcome.exception?.json, exceptionTraceback: outcome.exception?.traceback?.json)
         } catch {
             context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
         }

@@ -61,24 +61,43 @@ enum CommandFunction {
                 message: "cannot start '\(argv[0])': \(spawnReason(error))",
                 details: ["argv": .array(argv.map { .string($0) })])
         }
-        let details: [String: JSONValue] = [
+        let stderrTail = result.closureResult
+        var details: [String: JSONValue] = [
             "argv": .array(argv.map { .string($0) }),
-            "stderr_tail": .array(result.closureResult.map { .string($0) }),
+            "stderr_tail": .array(stderrTail.map { .string($0) }),
         ]
+        let type: String
+        let message: String
         switch result.terminationStatus {
         case .exited(0):
             return nil
         case .exited(let code):
-            var details = details
             details["exit_status"] = .int(Int64(code))
-            throw BuildException(type: "CommandFailed", message: "'\(argv[0])' exited with status \(code)", details: details)
+            (type, message) = ("CommandFailed", "'\(argv[0])' exited with status \(code)")
         case .signaled(let signal):
-            var details = details
             details["signal"] = .int(Int64(signal))
-            let name = String(cString: strsignal(signal))
-            throw BuildException(
-                type: "CommandKilled", message: "'\(argv[0])' was killed by signal \(signal) (\(name))", details: details)
+            (type, message) = ("CommandKilled", "'\(argv[0])' was killed by signal \(signal) (\(String(cString: strsignal(signal))))")
         }
+        throw BuildException(
+            type: type, message: message, details: details,
+            traceback: commandTraceback(argv: argv, details: details, stderrTail: stderrTail))
+    }
+
+    /// The seed's traceback model for a command: one frame naming the program, the command line,
+    /// the last lines of stderr as context, and the working directory and outcome as "locals".
+    static func commandTraceback(argv: [String], details: [String: JSONValue], stderrTail: [String]) -> TracebackInfo {
+        var locals = ["cwd": FileManager.default.currentDirectoryPath]
+        for key in ["exit_status", "signal"] { if let value = details[key] { locals[key] = value.jsonText() } }
+        return TracebackInfo(frames: [
+            .init(
+                filename: argv[0], function: "command", line: argv.map(shellQuoted).joined(separator: " "),
+                context: stderrTail, locals: locals)
+        ])
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        let safe = word.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0) }
+        return safe && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// Logs each line of `sequence` as it arrives; returns the last lines (for stderr's tail).

@@ -6,11 +6,14 @@ public struct BuildException: Error, Sendable, Hashable, CustomStringConvertible
     public var type: String
     public var message: String
     public var details: [String: JSONValue]
+    /// Where it happened, in the seed's traceback model; stored as the build's `exception_tb`.
+    public var traceback: TracebackInfo?
 
-    public init(type: String, message: String, details: [String: JSONValue] = [:]) {
+    public init(type: String, message: String, details: [String: JSONValue] = [:], traceback: TracebackInfo? = nil) {
         self.type = type
         self.message = message
         self.details = details
+        self.traceback = traceback
     }
 
     public var json: JSONValue {
