@@ -17,17 +17,7 @@ extension ConfigValue {
     /// The JSON form stored in a build's config copy. References stay references
     /// (`{"!retval": "job"}`), so a stored config never holds a secret's value.
     public var storedJSON: JSONValue {
-        switch self {
-        case .null: return .null
-        case .bool(let value): return .bool(value)
-        case .int(let value): return .int(value)
-        case .double(let value): return .double(value)
-        case .string(let value): return .string(value)
-        case .array(let values): return .array(values.map(\.storedJSON))
-        case .object(let values): return .object(values.mapValues(\.storedJSON))
-        case .retval(let job): return .object(["!retval": .string(job)])
-        case .secret(let name): return .object(["!secret": .string(name)])
-        }
+        resolve(retval: { .object(["!retval": .string($0)]) }, secret: { .object(["!secret": .string($0)]) })
     }
 
     /// Every `!retval` job named anywhere inside this value.

@@ -5,23 +5,14 @@ extension SQLiteStorage {
     public func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError)
         -> [Build]
     {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let jobID {
-            conditions.append("job_id = ?")
-            arguments += [jobID]
-        }
-        for (column, value) in [
-            ("started", filter.started), ("finished", filter.finished), ("success", filter.success),
-            ("skipped", filter.skipped),
-        ] {
-            if let value {
-                conditions.append("\(column) = ?")
-                arguments += [value]
-            }
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM build \(whereClause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT ?"
+        var filterSQL = SQLWhere()
+        filterSQL.add("job_id = ?", jobID)
+        filterSQL.add("started = ?", filter.started)
+        filterSQL.add("finished = ?", filter.finished)
+        filterSQL.add("success = ?", filter.success)
+        filterSQL.add("skipped = ?", filter.skipped)
+        var arguments = filterSQL.arguments
+        let sql = "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT ?"
         arguments += [limit]
         return try read("list builds") { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.build)

@@ -33,20 +33,14 @@ extension SQLiteStorage {
     }
 
     public func iterLogMessages(_ query: LogQuery) throws(StorageError) -> [LogRecord] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        func add(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
-            conditions.append(condition)
-            arguments += [value]
-        }
-        add("build_id = ?", query.buildID)
-        add("created >= ?", query.minDate?.timeIntervalSince1970)
-        add("created <= ?", query.maxDate?.timeIntervalSince1970)
-        add("level >= ?", query.minLevel)
-        add("id > ?", query.afterID)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        var sql = "SELECT * FROM log \(whereClause) ORDER BY id"
+        var filter = SQLWhere()
+        filter.add("build_id = ?", query.buildID)
+        filter.add("created >= ?", query.minDate?.timeIntervalSince1970)
+        filter.add("created <= ?", query.maxDate?.timeIntervalSince1970)
+        filter.add("level >= ?", query.minLevel)
+        filter.add("id > ?", query.afterID)
+        var arguments = filter.arguments
+        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id"
         if let limit = query.limit {
             sql += " LIMIT ?"
             arguments += [limit]
@@ -57,29 +51,13 @@ extension SQLiteStorage {
     }
 
     public func pruneLogMessages(_ filter: LogPruneFilter, dryRun: Bool) throws(StorageError) -> Int {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let jobID = filter.jobID {
-            conditions.append("build_id IN (SELECT id FROM build WHERE job_id = ?)")
-            arguments += [jobID]
-        }
-        if let buildID = filter.buildID {
-            conditions.append("build_id = ?")
-            arguments += [buildID]
-        }
-        if let maxAge = filter.maxAge {
-            conditions.append("created < ?")
-            arguments += [filter.now.timeIntervalSince1970 - maxAge]
-        }
-        if let level = filter.level {
-            conditions.append("level <= ?")
-            arguments += [level]
-        }
-        if let levelAbove = filter.levelAbove {
-            conditions.append("level > ?")
-            arguments += [levelAbove]
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var condition = SQLWhere()
+        condition.add("build_id IN (SELECT id FROM build WHERE job_id = ?)", filter.jobID)
+        condition.add("build_id = ?", filter.buildID)
+        condition.add("created < ?", filter.maxAge.map { filter.now.timeIntervalSince1970 - $0 })
+        condition.add("level <= ?", filter.level)
+        condition.add("level > ?", filter.levelAbove)
+        let (whereClause, arguments) = (condition.clause, condition.arguments)
         if dryRun {
             return try read("count prunable log records") { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM log \(whereClause)", arguments: arguments) ?? 0
