@@ -11,14 +11,16 @@ final class ControlService: Sendable {
 
     let engine: BuildEngine
     let storage: any Storage
+    let reloader: Reloader
     let startTime: Date
     let logger: Logger
 
     static let version = "0.1.0"
 
-    init(engine: BuildEngine, storage: any Storage, startTime: Date, logger: Logger) {
+    init(engine: BuildEngine, storage: any Storage, reloader: Reloader, startTime: Date, logger: Logger) {
         self.engine = engine
         self.storage = storage
+        self.reloader = reloader
         self.startTime = startTime
         self.logger = logger
     }
@@ -37,6 +39,7 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
             case (Interfaces.manager, "Status"): try await send(status())
             case (Interfaces.manager, "Prune"): try await send(prune(call))
+            case (Interfaces.manager, "Reload"): try await send(reload())
             case (let interface, _) where Interfaces.all[interface] == nil:
                 throw VarlinkError.interfaceNotFound(interface)
             default:
@@ -139,6 +142,11 @@ final class ControlService: Sendable {
             "queued": .int(Int64(counts.queued)),
         ]
         if let file = config.file { parameters["config_file"] = .string(file) }
+        if let reload = reloader.lastStatus {
+            parameters["last_reload"] = .string(reload.summary)
+            parameters["last_reload_ok"] = .bool(reload.succeeded)
+            parameters["last_reload_time"] = WireFormat.timestamp(reload.time)
+        }
         return VarlinkReply(parameters: parameters)
     }
 
@@ -155,6 +163,20 @@ final class ControlService: Sendable {
             logger.info("pruned on request", metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
         }
         return VarlinkReply(parameters: WireFormat.prune(report, dryRun: dryRun))
+    }
+
+    func reload() async throws(VarlinkError) -> VarlinkReply {
+        let status = await reloader.reload()
+        if let errors = status.errors {
+            throw VarlinkError(
+                "\(Interfaces.manager).ConfigInvalid",
+                parameters: ["errors": .array(errors.diagnostics.map { .string($0.description) })],
+                message: "the new configuration has \(errors.diagnostics.count) problems; the previous one keeps running")
+        }
+        let jobs = await engine.config.jobs.count
+        return VarlinkReply(parameters: [
+            "jobs": .int(Int64(jobs)), "needs_restart": .array(status.needsRestart.map { .string($0) }),
+        ])
     }
 
     // MARK: - Helpers

@@ -17,12 +17,15 @@ public final class Daemon: Sendable {
     let notifier = Notifier()
     private let shutdownStream: AsyncStream<Void>
     private let shutdownContinuation: AsyncStream<Void>.Continuation
+    private let reloadStream: AsyncStream<Void>
+    private let reloadContinuation: AsyncStream<Void>.Continuation
 
     public init(options: DaemonOptions, registry: FunctionRegistry = .builtins, logger: Logger) {
         self.options = options
         self.registry = registry
         self.logger = logger
         (shutdownStream, shutdownContinuation) = AsyncStream<Void>.makeStream()
+        (reloadStream, reloadContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Loads the configuration file with the command line's overrides applied.
@@ -57,7 +60,8 @@ public final class Daemon: Sendable {
         }
 
         let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: logger)
-        let service = ControlService(engine: engine, storage: storage, startTime: Date(), logger: logger)
+        let reloader = Reloader(options: options, registry: registry, engine: engine, notifier: notifier, logger: logger)
+        let service = ControlService(engine: engine, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
         let server = ControlServer(path: config.socket, service: service, logger: logger)
         try await server.bind()
         logger.info(
@@ -73,13 +77,23 @@ public final class Daemon: Sendable {
             let retention = Task {
                 await RetentionService(engine: engine, storage: storage, logger: logger).run()
             }
+            let reloads = Task {
+                for await _ in reloadStream { await reloader.reload() }
+            }
             for await _ in shutdownStream { break }
             retention.cancel()
+            reloads.cancel()
             notifier.stopping(status: "stopping")
             logger.info("jobcontrold stopping")
             await server.close()
         }
         logger.info("jobcontrold stopped")
+    }
+
+    /// Asks the running daemon to reload its configuration (what SIGHUP does). A bad new
+    /// configuration is rejected and the old one keeps running.
+    public func reload() {
+        reloadContinuation.yield()
     }
 
     /// Asks ``run(onReady:)`` to stop: the socket closes and `run` returns.

@@ -117,7 +117,8 @@ public enum Interfaces {
         # Returns the log of a build, oldest first, at min_level or above.
         method GetLogs(build: int, min_level: ?int) -> (logs: []LogRecord)
 
-        # The daemon's state in one reply.
+        # The daemon's state in one reply. The last_reload fields are set once
+        # a reload has been tried.
         method Status() -> (
           version: string,
           pid: int,
@@ -127,8 +128,17 @@ public enum Interfaces {
           jobs: int,
           workers: int,
           running: int,
-          queued: int
+          queued: int,
+          last_reload: ?string,
+          last_reload_ok: ?bool,
+          last_reload_time: ?string
         )
+
+        # Loads and validates the configuration file again and, if it is valid,
+        # replaces the running configuration (as SIGHUP does). Builds already
+        # created keep the job configuration they copied. needs_restart lists
+        # changed keys that take effect only at a restart (storage, socket).
+        method Reload() -> (jobs: int, needs_restart: []string)
 
         # Applies the retention policies now: log records by level and age
         # (log_retention), finished builds per job (build_retention). With
@@ -143,6 +153,10 @@ public enum Interfaces {
 
         # A dependency of the job has no successful build to pin.
         error DependencyNotBuilt (job: string, dependency: string, message: string)
+
+        # The configuration file has errors (file:line:column: message each);
+        # nothing was changed.
+        error ConfigInvalid (errors: []string, message: string)
 
         # Storage failed; the message says what and where.
         error StorageFailed (message: string)

@@ -52,13 +52,10 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
             source.resume()
             return source
         }
-        // Reloading arrives with the configuration work; until then SIGHUP must not kill the daemon
-        // (its default action), so it is caught and answered with a clear log line.
+        // SIGHUP reloads the configuration (ExecReload=kill -HUP $MAINPID).
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler {
-            logger.warning("SIGHUP received: reloading is not supported by this version yet; restart jobcontrold to apply configuration changes")
-        }
+        hangup.setEventHandler { daemon.reload() }
         hangup.resume()
         defer { (sources + [hangup]).forEach { $0.cancel() } }
 

@@ -18,6 +18,9 @@ extension JobCtl {
             print("config:  \(status["config_file"]?.stringValue ?? "-")")
             print("storage: \(status["storage"]?.stringValue ?? "-")")
             print("jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)")
+            if let reload = status["last_reload"]?.stringValue {
+                print("reload:  \(reload) (\(displayTime(WireFormat.date(status["last_reload_time"]))))")
+            }
         }
     }
 }

@@ -22,6 +22,26 @@ public actor BuildEngine {
         self.logger = logger
     }
 
+    /// Replaces the configuration (a reload). Builds already created keep the job configuration
+    /// they copied; storage and socket stay as they are (they change at a restart). Returns the
+    /// keys whose change needs a restart to take effect.
+    @discardableResult
+    public func replaceConfig(_ newConfig: DaemonConfig) -> [String] {
+        var needsRestart: [String] = []
+        var applied = newConfig
+        if newConfig.storage != config.storage {
+            needsRestart.append("storage")
+            applied.storage = config.storage
+        }
+        if newConfig.socket != config.socket {
+            needsRestart.append("socket")
+            applied.socket = config.socket
+        }
+        if newConfig.workers != config.workers { pool.setLimit(newConfig.workers) }
+        config = applied
+        return needsRestart
+    }
+
     /// Creates a build of `jobID`, pinning the latest successful build of each dependency, and
     /// queues it. Returns the build as created.
     public func run(jobID: String) throws(EngineError) -> Build {

@@ -2,13 +2,13 @@ import Dispatch
 
 /// Runs work items with at most `limit` at once, first come first served.
 ///
-/// Ownership: the serial `queue` owns `running` and `pending`; they are read and written only in
-/// blocks on that queue, which is what makes the `@unchecked Sendable` below sound. Each admitted
+/// Ownership: the serial `queue` owns `limit`, `running` and `pending`; they are read and written
+/// only in blocks on that queue, which is what makes the `@unchecked Sendable` below sound. Each admitted
 /// item runs as its own task; when it ends, it hands its slot back on the queue.
 public final class WorkerPool: @unchecked Sendable {
     public typealias Work = @Sendable () async -> Void
 
-    public let limit: Int
+    private var limit: Int
     private let queue = DispatchQueue(label: "io.jobcontrol.worker-pool")
     private var running = 0
     private var pending: [Work] = []
@@ -26,6 +26,19 @@ public final class WorkerPool: @unchecked Sendable {
             self.startReady()
         }
     }
+
+    /// Changes the limit (on reload). Running builds go on; a lower limit admits no new build until
+    /// enough have ended, a higher one admits waiting builds at once.
+    public func setLimit(_ newLimit: Int) {
+        precondition(newLimit >= 1, "a worker pool needs at least one worker")
+        queue.async {
+            self.limit = newLimit
+            self.startReady()
+        }
+    }
+
+    /// The current limit.
+    public var currentLimit: Int { queue.sync { limit } }
 
     /// Builds running now and builds waiting for a worker.
     public var counts: (running: Int, queued: Int) {

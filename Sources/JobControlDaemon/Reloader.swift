@@ -1,0 +1,60 @@
+import Foundation
+import JobControl
+import JobControlSystemd
+import Logging
+import Synchronization
+
+/// Reloads the configuration on SIGHUP or `jobctl reload`: the new file is loaded and validated
+/// completely before it replaces the running configuration; on any error nothing changes.
+///
+/// Ownership: `last` (the outcome of the previous reload) is guarded by its mutex; one reload at a
+/// time is ensured by the engine actor, which applies the result.
+final class Reloader: Sendable {
+    let options: DaemonOptions
+    let registry: FunctionRegistry
+    let engine: BuildEngine
+    let notifier: Notifier
+    let logger: Logger
+    private let last = Mutex<ReloadStatus?>(nil)
+
+    init(options: DaemonOptions, registry: FunctionRegistry, engine: BuildEngine, notifier: Notifier, logger: Logger) {
+        self.options = options
+        self.registry = registry
+        self.engine = engine
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    var lastStatus: ReloadStatus? { last.withLock { $0 } }
+
+    /// Loads, validates and applies the configuration file. Returns the outcome (also kept for
+    /// ``lastStatus``).
+    @discardableResult
+    func reload() async -> ReloadStatus {
+        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+        let status: ReloadStatus
+        do {
+            let config = try Daemon.loadConfig(options, registry: registry)
+            let needsRestart = await engine.replaceConfig(config)
+            status = ReloadStatus(time: Date(), errors: nil, needsRestart: needsRestart)
+            logger.info(
+                "configuration reloaded",
+                metadata: ["jobs": "\(config.jobs.count)", "restart.needed": "\(needsRestart.joined(separator: ","))"])
+        } catch {
+            status = ReloadStatus(time: Date(), errors: error, needsRestart: [])
+            logger.error(
+                "configuration reload failed; the previous configuration keeps running",
+                metadata: ["errors": "\(error.description)"])
+        }
+        last.withLock { $0 = status }
+        let jobs = await engine.config.jobs.count
+        notifier.send("READY=1\nSTATUS=\(jobs) jobs; \(status.summary)")
+        return status
+    }
+
+    static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+    }
+}

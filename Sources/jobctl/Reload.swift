@@ -1,0 +1,38 @@
+import ArgumentParser
+import JobControl
+import JobControlClient
+import JobControlProtocol
+
+extension JobCtl {
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reload the daemon's configuration.",
+            discussion: """
+                The new configuration is validated completely first; if it has errors they are \
+                printed, the running configuration stays, and the exit status is 1.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let reply = try await global.withConnection { connection -> [String: JSONValue] in
+                do {
+                    return try await connection.call("\(Interfaces.manager).Reload")
+                } catch ClientError.remote(let error) where error.name == "\(Interfaces.manager).ConfigInvalid" {
+                    if case .array(let errors)? = error.parameters["errors"] {
+                        for line in errors { print(line.stringValue ?? line.jsonText()) }
+                    }
+                    throw ClientError.remote(error)
+                }
+            }
+            if global.json {
+                printJSON(.object(reply))
+                return
+            }
+            print("reloaded: \(reply["jobs"]?.intValue ?? 0) jobs")
+            if case .array(let keys)? = reply["needs_restart"], !keys.isEmpty {
+                print("restart jobcontrold to apply: " + keys.compactMap(\.stringValue).joined(separator: ", "))
+            }
+        }
+    }
+}
