@@ -151,3 +151,57 @@ import Testing
         }
     }
 }
+
+@Suite struct ConfigIncludeTests {
+    func directory(_ files: [String: String]) throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("jc-include-\(UUID().uuidString)")
+        for (name, text) in files {
+            let url = root.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return root
+    }
+
+    @Test func jobsDotDIsIncludedByDefault() throws {
+        let root = try directory([
+            "main.yaml": "jobs:\n  - {id: main, command: x}\n",
+            "jobs.d/a.yaml": "jobs:\n  - {id: a, command: x, dependencies: [b]}\n",
+            "jobs.d/b.yaml": "- {id: b, command: x, dependencies: [main]}\n",
+            "jobs.d/ignored.txt": "not yaml",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let config = try ConfigLoader.load(file: root.appendingPathComponent("main.yaml").path)
+        #expect(config.jobs.map(\.id) == ["main", "a", "b"])
+        #expect(config.job("a")?.location?.file.hasSuffix("jobs.d/a.yaml") == true)
+    }
+
+    @Test func explicitIncludesAndTheirErrors() throws {
+        let root = try directory([
+            "main.yaml": "include: [more/*.yaml, missing.yaml]\njobs:\n  - {id: main, command: x}\n",
+            "more/one.yaml": "jobs:\n  - {id: main, command: x}\n  - {id: two, comand: x}\nworkers: 3\n",
+            "jobs.d/not-included.yaml": "jobs:\n  - {id: z, command: x}\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let main = root.appendingPathComponent("main.yaml").path
+        let one = root.appendingPathComponent("more/one.yaml").path
+        do {
+            _ = try ConfigLoader.load(file: main)
+            Issue.record("expected errors")
+        } catch {
+            let found = error.diagnostics.map(\.description)
+            #expect(found.contains { $0.hasPrefix("\(main):1:") && $0.contains("missing.yaml does not exist") })
+            #expect(found.contains { $0.hasPrefix("\(one):2:5: duplicate job id 'main' (first defined at \(main):3:5)") })
+            #expect(found.contains { $0.hasPrefix("\(one):3:15: unknown key 'comand'") })
+            #expect(found.contains { $0.hasPrefix("\(one):4:1: an included job file may hold only 'jobs'") })
+            #expect(!found.contains { $0.contains("'z'") })
+        }
+    }
+
+    @Test func theSampleConfigurationIncludesItsExamples() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigLoader.load(file: root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path)
+        #expect(config.job("greet") != nil)
+        #expect(config.job("hello") != nil)
+    }
+}

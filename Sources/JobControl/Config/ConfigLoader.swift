@@ -6,10 +6,10 @@ import Yams
 /// Nothing half-loads: either the whole file is valid and a complete configuration comes back, or
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
-    static let daemonKeys = ["storage", "socket", "workers", "log_retention", "build_retention", "jobs"]
+    static let daemonKeys = ["storage", "socket", "workers", "log_retention", "build_retention", "include", "jobs"]
     /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
     /// differently from what its file says, so they are refused with a clear message instead.
-    static let plannedDaemonKeys = ["include", "pools", "secret", "access"]
+    static let plannedDaemonKeys = ["pools", "secret", "access"]
     static let jobKeys = ["id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "build_retention"]
     static let plannedJobKeys = [
         "protected", "cleanup_function", "tags", "environment", "working_directory", "user", "group",
@@ -17,38 +17,102 @@ public enum ConfigLoader {
         "concurrency", "enabled",
     ]
 
-    /// Loads and validates the configuration file at `path`.
+    /// Loads and validates the configuration file at `path` and the job files it includes
+    /// (`include:`, default `jobs.d/*.yaml` beside it). Every problem of every file is reported.
     public static func load(file path: String, registry: FunctionRegistry = .builtins) throws(ConfigError)
         -> DaemonConfig
     {
         let url = URL(fileURLWithPath: path)
-        let text: String
-        do {
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw ConfigError(file: path, "cannot read configuration file: \(Self.reason(error))")
-        }
-        var config = try parse(yaml: text, file: path, registry: registry)
+        let text = try readText(path)
+        var config = try build(text: text, file: path, registry: registry, defaultInclude: true)
         config.file = url.standardizedFileURL.path
         return config
     }
 
-    /// Parses configuration text; `file` is used in error messages only.
+    /// Parses configuration text; `file` names it in error messages and anchors relative
+    /// `include:` patterns (there is no default include here).
     public static func parse(yaml text: String, file: String, registry: FunctionRegistry = .builtins)
         throws(ConfigError) -> DaemonConfig
     {
-        let root: Node?
+        try build(text: text, file: file, registry: registry, defaultInclude: false)
+    }
+
+    static func build(text: String, file: String, registry: FunctionRegistry, defaultInclude: Bool)
+        throws(ConfigError) -> DaemonConfig
+    {
+        var diagnostics: [ConfigDiagnostic] = []
+        let main = parseMain(text, file: file, registry: registry, diagnostics: &diagnostics)
+        var config = main.config
+        var sources: [(jobs: [JobConfig], file: String)] = [(config.jobs, file)]
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let patterns = main.include ?? (defaultInclude ? [(defaultIncludePattern, nil)] : [])
+        for (pattern, node) in patterns {
+            let absolute = pattern.hasPrefix("/") ? pattern : directory + "/" + pattern
+            let files = expandGlob(absolute)
+            if files.isEmpty, !pattern.contains(where: { "*?[".contains($0) }) {
+                var reader = YAMLNodeReader(file: file)
+                reader.error(node, "included file \(absolute) does not exist")
+                diagnostics += reader.diagnostics
+            }
+            for included in files {
+                do {
+                    let jobs = try parseJobsFile(readText(included), file: included, registry: registry, diagnostics: &diagnostics)
+                    sources.append((jobs, included))
+                } catch {
+                    diagnostics += error.diagnostics
+                }
+            }
+        }
+        config.jobs = []
+        var seen: [String: SourceLocation] = [:]
+        for source in sources {
+            for job in source.jobs {
+                let location = job.location ?? SourceLocation(file: source.file, line: 1, column: 1)
+                if let first = seen[job.id] {
+                    diagnostics.append(ConfigDiagnostic(location, "duplicate job id '\(job.id)' (first defined at \(first))"))
+                    continue
+                }
+                seen[job.id] = location
+                config.jobs.append(job)
+            }
+        }
+        diagnostics += validateGraph(config.jobs, defaultFile: file)
+        guard diagnostics.isEmpty else { throw ConfigError(diagnostics) }
+        return config
+    }
+
+    /// Where job files are looked for when the main file says nothing.
+    public static let defaultIncludePattern = "jobs.d/*.yaml"
+
+    static func readText(_ path: String) throws(ConfigError) -> String {
         do {
-            root = try Yams.compose(yaml: text)
+            return try String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8)
         } catch {
-            throw ConfigError([syntaxDiagnostic(error, file: file)])
+            throw ConfigError(file: path, "cannot read configuration file: \(Self.reason(error))")
+        }
+    }
+
+    static func compose(_ text: String, file: String, diagnostics: inout [ConfigDiagnostic]) -> Node?? {
+        do {
+            return .some(try Yams.compose(yaml: text))
+        } catch {
+            diagnostics.append(syntaxDiagnostic(error, file: file))
+            return nil
+        }
+    }
+
+    /// The main file: daemon keys, `jobs`, and `include` patterns (with their nodes, for errors).
+    static func parseMain(_ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic])
+        -> (config: DaemonConfig, include: [(String, Node?)]?)
+    {
+        var config = DaemonConfig()
+        guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
+            return (config, nil)  // a syntax error, or an empty file: defaults, no jobs
         }
         var reader = YAMLNodeReader(file: file)
-        var config = DaemonConfig()
-        guard let root else { return config }  // an empty file: defaults, no jobs
-        guard let entries = reader.mapping(root, what: "the configuration file") else {
-            throw ConfigError(reader.diagnostics)
-        }
+        defer { diagnostics += reader.diagnostics }
+        guard let entries = reader.mapping(root, what: "the configuration file") else { return (config, nil) }
+        var include: [(String, Node?)]?
         for entry in entries {
             switch entry.key {
             case "storage":
@@ -79,6 +143,8 @@ public enum ConfigLoader {
                 if let retention = readLogRetention(entry.value, reader: &reader) { config.logRetention = retention }
             case "build_retention":
                 config.buildRetention = readBuildRetention(entry.value, reader: &reader, what: "'build_retention'")
+            case "include":
+                include = readInclude(entry.value, reader: &reader)
             case "jobs":
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
             case let key where plannedDaemonKeys.contains(key):
@@ -87,9 +153,43 @@ public enum ConfigLoader {
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }
         }
-        validateGraph(config.jobs, reader: &reader)
-        guard reader.diagnostics.isEmpty else { throw ConfigError(reader.diagnostics) }
-        return config
+        return (config, include)
+    }
+
+    /// `include: jobs.d/*.yaml` or a list of such patterns.
+    static func readInclude(_ node: Node, reader: inout YAMLNodeReader) -> [(String, Node?)] {
+        if case .sequence(let items) = node {
+            return items.compactMap { item in reader.string(item, what: "each item of 'include'").map { ($0, item) } }
+        }
+        return reader.string(node, what: "'include'").map { [($0, node)] } ?? []
+    }
+
+    /// An included job file: `jobs: [...]`, or just the list.
+    static func parseJobsFile(_ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic])
+        -> [JobConfig]
+    {
+        guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else { return [] }
+        var reader = YAMLNodeReader(file: file)
+        defer { diagnostics += reader.diagnostics }
+        if case .sequence = root { return readJobs(root, reader: &reader, registry: registry) }
+        guard let entries = reader.mapping(root, what: "an included job file") else { return [] }
+        var jobs: [JobConfig] = []
+        for entry in entries {
+            if entry.key == "jobs" {
+                jobs = readJobs(entry.value, reader: &reader, registry: registry)
+            } else {
+                reader.error(entry.keyNode, "an included job file may hold only 'jobs'; '\(entry.key)' belongs in the main configuration file")
+            }
+        }
+        return jobs
+    }
+
+    /// Paths matching a glob pattern, sorted.
+    static func expandGlob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in result.gl_pathv[index].map { String(cString: $0) } }.sorted()
     }
 
     static func readJobs(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> [JobConfig] {
@@ -97,18 +197,7 @@ public enum ConfigLoader {
             reader.error(node, "'jobs' must be a list of jobs, found \(YAMLNodeReader.typeName(node))")
             return []
         }
-        var jobs: [JobConfig] = []
-        var seen: [String: SourceLocation] = [:]
-        for item in sequence {
-            guard let job = readJob(item, reader: &reader, registry: registry) else { continue }
-            if let first = seen[job.id] {
-                reader.error(item, "duplicate job id '\(job.id)' (first defined at \(first))")
-                continue
-            }
-            seen[job.id] = job.location
-            jobs.append(job)
-        }
-        return jobs
+        return sequence.compactMap { readJob($0, reader: &reader, registry: registry) }
     }
 
     static func readJob(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> JobConfig? {
@@ -202,16 +291,17 @@ public enum ConfigLoader {
     }
 
     /// Unknown dependencies, `!retval` of a non-dependency, and cycles.
-    static func validateGraph(_ jobs: [JobConfig], reader: inout YAMLNodeReader) {
+    static func validateGraph(_ jobs: [JobConfig], defaultFile: String) -> [ConfigDiagnostic] {
+        var diagnostics: [ConfigDiagnostic] = []
         let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for job in jobs {
-            let location = job.location ?? SourceLocation(file: reader.file, line: 1, column: 1)
+            let location = job.location ?? SourceLocation(file: defaultFile, line: 1, column: 1)
             for dependency in job.dependencies where byID[dependency] == nil {
-                reader.report(location, "job '\(job.id)' depends on unknown job '\(dependency)'")
+                diagnostics.append(ConfigDiagnostic(location, "job '\(job.id)' depends on unknown job '\(dependency)'"))
             }
             let references = (job.args + job.kwargs.keys.sorted().map { job.kwargs[$0]! }).flatMap(\.retvalReferences)
             for reference in Set(references).sorted() where !job.dependencies.contains(reference) {
-                reader.report(location, "job '\(job.id)' uses '!retval \(reference)' but '\(reference)' is not one of its dependencies")
+                diagnostics.append(ConfigDiagnostic(location, "job '\(job.id)' uses '!retval \(reference)' but '\(reference)' is not one of its dependencies"))
             }
         }
         // Depth-first search; a back edge is a cycle, printed in dependency order.
@@ -227,8 +317,8 @@ public enum ConfigLoader {
                     let cycle = Array(path[path.lastIndex(of: dependency)!...]) + [dependency]
                     let key = Set(cycle).sorted().joined(separator: ",")
                     if reported.insert(key).inserted {
-                        let location = job.location ?? SourceLocation(file: reader.file, line: 1, column: 1)
-                        reader.report(location, "dependency cycle: \(cycle.joined(separator: " -> "))")
+                        let location = job.location ?? SourceLocation(file: defaultFile, line: 1, column: 1)
+                        diagnostics.append(ConfigDiagnostic(location, "dependency cycle: \(cycle.joined(separator: " -> "))"))
                     }
                 } else if state[dependency] == nil {
                     visit(dependency)
@@ -238,6 +328,7 @@ public enum ConfigLoader {
             state[id] = 2
         }
         for job in jobs where state[job.id] == nil { visit(job.id) }
+        return diagnostics
     }
 
     static func isValidJobID(_ id: String) -> Bool {
@@ -272,11 +363,5 @@ public enum ConfigLoader {
             return String(cString: strerror(Int32(underlying.code)))
         }
         return error.localizedDescription
-    }
-}
-
-extension YAMLNodeReader {
-    mutating func report(_ location: SourceLocation, _ message: String) {
-        appendDiagnostic(ConfigDiagnostic(location, message))
     }
 }
