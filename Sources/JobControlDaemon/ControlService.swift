@@ -33,6 +33,7 @@ final class ControlService: Sendable {
             case (Interfaces.service, "GetInfo"): try await send(getInfo())
             case (Interfaces.service, "GetInterfaceDescription"): try await send(getInterfaceDescription(call))
             case (Interfaces.manager, "ListJobs"): try await send(listJobs())
+            case (Interfaces.manager, "GetJob"): try await send(getJob(call))
             case (Interfaces.manager, "RunJob"): try await runJob(call, send: send)
             case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
             case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
@@ -73,6 +74,12 @@ final class ControlService: Sendable {
     func listJobs() async -> VarlinkReply {
         let jobs = await engine.config.jobs
         return VarlinkReply(parameters: ["jobs": .array(jobs.map(WireFormat.job))])
+    }
+
+    func getJob(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let id = try Parameters(call).string("job")
+        guard let job = await engine.config.job(id) else { throw Self.varlinkError(.noSuchJob(id)) }
+        return VarlinkReply(parameters: ["job": WireFormat.job(job)])
     }
 
     func runJob(_ call: VarlinkCall, send: Send) async throws {
@@ -197,6 +204,8 @@ final class ControlService: Sendable {
         switch error {
         case .noSuchJob(let job):
             return VarlinkError("\(manager).NoSuchJob", parameters: ["job": .string(job)], message: error.description)
+        case .jobDisabled(let job):
+            return VarlinkError("\(manager).JobDisabled", parameters: ["job": .string(job)], message: error.description)
         case .noSuchBuild(let id):
             return VarlinkError("\(manager).NoSuchBuild", parameters: ["id": .int(id)], message: error.description)
         case .dependencyNotBuilt(let job, let dependency):

@@ -62,7 +62,16 @@ public enum Interfaces {
           # references appear as {"!retval": job} and {"!secret": name}.
           args: []object,
           kwargs: object,
-          dependencies: []string
+          dependencies: []string,
+          # Strings, or {"!secret": name}: secret values are never sent.
+          environment: object,
+          working_directory: ?string,
+          user: ?string,
+          group: ?string,
+          tags: []string,
+          enabled: bool,
+          # Where the job is defined: file:line:column.
+          source: ?string
         )
 
         # One execution of a job.
@@ -102,6 +111,9 @@ public enum Interfaces {
 
         # Lists the configured jobs.
         method ListJobs() -> (jobs: []Job)
+
+        # Returns one job as loaded (after includes), secrets masked.
+        method GetJob(job: string) -> (job: Job)
 
         # Creates a build of a job and queues it. Without "more" the reply comes
         # at once with the created build; with "more", a first reply (continues)
@@ -147,6 +159,9 @@ public enum Interfaces {
 
         # No job has this id.
         error NoSuchJob (job: string, message: string)
+
+        # The job is disabled in its configuration.
+        error JobDisabled (job: string, message: string)
 
         # No build has this id.
         error NoSuchBuild (id: int, message: string)

@@ -26,6 +26,13 @@ public enum WireFormat {
         ]
         if let title = job.title { object["title"] = .string(title) }
         if let notes = job.notes { object["notes"] = .string(notes) }
+        object["environment"] = .object(job.environment.mapValues(\.storedJSON))
+        object["working_directory"] = job.workingDirectory.map { .string($0) } ?? .null
+        object["user"] = job.user.map { .string($0) } ?? .null
+        object["group"] = job.group.map { .string($0) } ?? .null
+        object["tags"] = .array(job.tags.map { .string($0) })
+        object["enabled"] = .bool(job.enabled)
+        object["source"] = job.location.map { .string($0.description) } ?? .null
         return .object(object)
     }
 

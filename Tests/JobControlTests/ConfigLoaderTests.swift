@@ -205,3 +205,81 @@ import Testing
         #expect(config.job("hello") != nil)
     }
 }
+
+@Suite struct ConfigExecutionKeyTests {
+    func errors(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func executionKeysAreTypedAndChecked() throws {
+        let config = try ConfigLoader.parse(
+            yaml: """
+                secret: {token: abc}
+                jobs:
+                  - id: a
+                    command: env
+                    environment: {PLAIN: x, NUMBER: 3, TOKEN: !secret token}
+                    working_directory: /tmp
+                    user: nobody
+                    group: nogroup
+                    tags: [nightly, db]
+                    enabled: false
+                """, file: "t.yaml")
+        let job = try #require(config.job("a"))
+        #expect(job.environment == ["PLAIN": .string("x"), "NUMBER": .string("3"), "TOKEN": .secret("token")])
+        #expect(job.workingDirectory == "/tmp" && job.user == "nobody" && job.group == "nogroup")
+        #expect(job.tags == ["nightly", "db"] && !job.enabled)
+        #expect(config.secrets == ["token": "abc"])
+        #expect(!job.storedJSON.jsonText().contains("abc"))
+    }
+
+    @Test func badExecutionKeys() {
+        let found = errors(
+            """
+            jobs:
+              - id: a
+                command: x
+                environment: {1BAD: x, GOOD: [1]}
+                working_directory: relative/dir
+                user: no-such-user-xyz
+                group: no-such-group-xyz
+                enabled: maybe
+                args: [!secret missing]
+            """)
+        #expect(found.contains { $0.hasPrefix("t.yaml:4:19: environment variable name '1BAD'") })
+        #expect(found.contains { $0.contains("environment variable GOOD must be a string or !secret") })
+        #expect(found.contains { $0.hasPrefix("t.yaml:5:24: 'working_directory' must be an absolute path") })
+        #expect(found.contains { $0.hasPrefix("t.yaml:6:11: user 'no-such-user-xyz' does not exist") })
+        #expect(found.contains { $0.hasPrefix("t.yaml:7:12: group 'no-such-group-xyz' does not exist") })
+        #expect(found.contains { $0.hasPrefix("t.yaml:8:14: 'enabled' must be true or false") })
+    }
+
+    @Test func unknownSecretIsAConfigError() {
+        let found = errors("secret: {known: v}\njobs:\n  - {id: a, command: x, kwargs: {k: !secret unknown}}\n")
+        #expect(found.contains { $0.contains("uses '!secret unknown' but no secret 'unknown' is defined") })
+    }
+
+    @Test func secretsFileMustBePrivate() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secrets = directory.appendingPathComponent("secrets.yaml").path
+        try "db_password: hunter2\n".write(toFile: secrets, atomically: true, encoding: .utf8)
+        let main = directory.appendingPathComponent("main.yaml").path
+        try "secrets_file: secrets.yaml\njobs:\n  - {id: a, command: x, args: [!secret db_password]}\n".write(toFile: main, atomically: true, encoding: .utf8)
+        chmod(secrets, 0o644)
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(file: main) }
+        do {
+            _ = try ConfigLoader.load(file: main)
+        } catch {
+            #expect(error.description.contains("chmod 600 \(secrets)"))
+        }
+        chmod(secrets, 0o600)
+        #expect(try ConfigLoader.load(file: main).secrets == ["db_password": "hunter2"])
+    }
+}

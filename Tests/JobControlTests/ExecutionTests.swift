@@ -121,3 +121,50 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "nope") }
     }
 }
+
+@Suite struct ExecutionSettingsTests {
+    func engine(_ yaml: String) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    @Test func environmentWorkingDirectoryAndUserReachTheCommand() async throws {
+        let engine = try engine("""
+            jobs:
+              - id: a
+                command: 'echo "$GREETING from $(pwd) as $(id -u)"'
+                environment: {GREETING: hi}
+                working_directory: /usr
+                user: nobody
+            """)
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.state == .successful, "\(String(describing: build.exception))")
+        let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+        #expect(lines.contains("hi from /usr as 65534"))
+    }
+
+    @Test func secretsAreInjectedButNeverStored() async throws {
+        let engine = try engine("""
+            secret: {token: s3cr3t-VALUE-42}
+            jobs:
+              - id: a
+                command: 'echo "arg=$1 env=$TOKEN"; echo "$TOKEN" >&2; exit 1'
+                args: [!secret token]
+                environment: {TOKEN: !secret token}
+            """)
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.state == .failed)
+        let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+        #expect(lines.contains("arg=*** env=***"))
+        for text in [build.config.jsonText(), build.exception?.jsonText() ?? "", build.exceptionTraceback?.jsonText() ?? ""] + lines {
+            #expect(!text.contains("s3cr3t-VALUE-42"), "\(text)")
+        }
+    }
+
+    @Test func aDisabledJobIsRefused() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: x, enabled: false}\n")
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "a") }
+    }
+}

@@ -6,14 +6,18 @@ import Yams
 /// Nothing half-loads: either the whole file is valid and a complete configuration comes back, or
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
-    static let daemonKeys = ["storage", "socket", "workers", "log_retention", "build_retention", "include", "jobs"]
+    static let daemonKeys = [
+        "storage", "socket", "workers", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
+    ]
     /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
     /// differently from what its file says, so they are refused with a clear message instead.
-    static let plannedDaemonKeys = ["pools", "secret", "access"]
-    static let jobKeys = ["id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "build_retention"]
+    static let plannedDaemonKeys = ["pools", "access"]
+    static let jobKeys = [
+        "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
+        "working_directory", "user", "group", "tags", "enabled", "build_retention",
+    ]
     static let plannedJobKeys = [
-        "protected", "cleanup_function", "tags", "environment", "working_directory", "user", "group",
-        "timeout", "retries", "pool", "schedule", "timezone", "persistent", "randomized_delay",
+        "protected", "cleanup_function", "timeout", "retries", "pool", "schedule", "timezone", "persistent", "randomized_delay",
         "concurrency", "enabled",
     ]
 
@@ -77,6 +81,13 @@ public enum ConfigLoader {
             }
         }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
+        for job in config.jobs {
+            for name in Set(job.secretReferences).sorted() where config.secrets[name] == nil {
+                diagnostics.append(ConfigDiagnostic(
+                    job.location ?? SourceLocation(file: file, line: 1, column: 1),
+                    "job '\(job.id)' uses '!secret \(name)' but no secret '\(name)' is defined under 'secret' or in 'secrets_file'"))
+            }
+        }
         guard diagnostics.isEmpty else { throw ConfigError(diagnostics) }
         return config
     }
@@ -145,6 +156,13 @@ public enum ConfigLoader {
                 config.buildRetention = readBuildRetention(entry.value, reader: &reader, what: "'build_retention'")
             case "include":
                 include = readInclude(entry.value, reader: &reader)
+            case "secret":
+                config.secrets.merge(readSecrets(entry.value, reader: &reader, what: "'secret'")) { _, new in new }
+            case "secrets_file":
+                if let path = reader.string(entry.value, what: "'secrets_file'") {
+                    let absolute = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().path + "/" + path
+                    config.secrets.merge(readSecretsFile(absolute, node: entry.value, reader: &reader, diagnostics: &diagnostics)) { old, _ in old }
+                }
             case "jobs":
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
             case let key where plannedDaemonKeys.contains(key):
@@ -252,6 +270,24 @@ public enum ConfigLoader {
                 if case .object(let values)? = reader.value(entry.value, what: what) { job.kwargs = values }
             case "dependencies":
                 if let values = reader.stringList(entry.value, what: what) { job.dependencies = values }
+            case "environment":
+                job.environment = readEnvironment(entry.value, reader: &reader)
+            case "working_directory":
+                if let value = reader.string(entry.value, what: what) {
+                    if value.hasPrefix("/") { job.workingDirectory = value } else { reader.error(entry.value, "'working_directory' must be an absolute path") }
+                }
+            case "user":
+                if let value = reader.string(entry.value, what: what) {
+                    if getpwnam(value) == nil { reader.error(entry.value, "user '\(value)' does not exist on this host") } else { job.user = value }
+                }
+            case "group":
+                if let value = reader.string(entry.value, what: what) {
+                    if getgrnam(value) == nil { reader.error(entry.value, "group '\(value)' does not exist on this host") } else { job.group = value }
+                }
+            case "tags":
+                if let values = reader.stringList(entry.value, what: what) { job.tags = values }
+            case "enabled":
+                if let value = reader.bool(entry.value, what: what) { job.enabled = value }
             case "build_retention":
                 job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
             case let key where plannedJobKeys.contains(key):

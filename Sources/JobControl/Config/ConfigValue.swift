@@ -21,12 +21,16 @@ extension ConfigValue {
     }
 
     /// Every `!retval` job named anywhere inside this value.
-    public var retvalReferences: [String] {
+    public var retvalReferences: [String] { references { if case .retval(let job) = $0 { job } else { nil } } }
+
+    /// Every `!secret` name used anywhere inside this value.
+    public var secretReferences: [String] { references { if case .secret(let name) = $0 { name } else { nil } } }
+
+    private func references(_ name: (ConfigValue) -> String?) -> [String] {
         switch self {
-        case .retval(let job): return [job]
-        case .array(let values): return values.flatMap(\.retvalReferences)
-        case .object(let values): return values.keys.sorted().flatMap { values[$0]!.retvalReferences }
-        default: return []
+        case .array(let values): return values.flatMap { $0.references(name) }
+        case .object(let values): return values.keys.sorted().flatMap { values[$0]!.references(name) }
+        default: return name(self).map { [$0] } ?? []
         }
     }
 

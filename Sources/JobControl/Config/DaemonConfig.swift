@@ -12,6 +12,9 @@ public struct DaemonConfig: Sendable {
     public var jobs: [JobConfig]
     /// How long log records are kept, by level (`log_retention`; default: the seed's policy).
     public var logRetention: LogRetention = .default
+    /// Values `!secret name` resolves to (`secret:` and `secrets_file:`). Never printed, stored or
+    /// sent: builds store the reference, and their output has the values masked.
+    public var secrets: [String: String] = [:]
     /// Default build history limit of every job (`build_retention`; default: keep every build).
     public var buildRetention: BuildRetention?
     /// The main configuration file, absolute.

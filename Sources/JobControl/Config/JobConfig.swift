@@ -13,6 +13,16 @@ public struct JobConfig: Sendable, Hashable {
     public var args: [ConfigValue]
     public var kwargs: [String: ConfigValue]
     public var dependencies: [String]
+    /// Added to a command's environment; values are strings or `!secret` references.
+    public var environment: [String: ConfigValue] = [:]
+    public var workingDirectory: String?
+    /// Run commands as this user (and group); needs a root daemon.
+    public var user: String?
+    public var group: String?
+    /// Free-form labels shown by interfaces.
+    public var tags: [String] = []
+    /// A disabled job keeps its history but cannot be run.
+    public var enabled = true
     /// This job's build history limit, overriding the daemon's `build_retention`.
     public var buildRetention: BuildRetention?
     /// Where the job was defined, for error messages.
@@ -50,6 +60,18 @@ public struct JobConfig: Sendable, Hashable {
         ]
         if let title { object["title"] = .string(title) }
         if let notes { object["notes"] = .string(notes) }
+        if !environment.isEmpty { object["environment"] = .object(environment.mapValues(\.storedJSON)) }
+        if let workingDirectory { object["working_directory"] = .string(workingDirectory) }
+        if let user { object["user"] = .string(user) }
+        if let group { object["group"] = .string(group) }
+        if !tags.isEmpty { object["tags"] = .array(tags.map { .string($0) }) }
+        if !enabled { object["enabled"] = false }
         return .object(object)
+    }
+
+    /// Every `!secret` name the job uses (args, kwargs, environment).
+    public var secretReferences: [String] {
+        let values = args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
+        return values.flatMap(\.secretReferences)
     }
 }

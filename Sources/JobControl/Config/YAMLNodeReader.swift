@@ -90,6 +90,14 @@ struct YAMLNodeReader {
         return value
     }
 
+    mutating func bool(_ node: Node, what: String) -> Bool? {
+        guard case .scalar = node, !Self.isCustomTag(node), let value = node.bool else {
+            error(node, "\(what) must be true or false, found \(Self.typeName(node))")
+            return nil
+        }
+        return value
+    }
+
     mutating func stringList(_ node: Node, what: String) -> [String]? {
         guard case .sequence(let sequence) = node else {
             error(node, "\(what) must be a list of strings, found \(Self.typeName(node))")

@@ -10,19 +10,35 @@ public struct BuildContext: Sendable {
     public let jobID: String
     /// The control socket, handed to command builds as `JOBCONTROL_SOCKET`.
     public let socketPath: String?
+    /// Environment, working directory and user for command builds.
+    public let settings: ExecutionSettings
+    /// Masks the job's secret values in everything this build stores.
+    public let redactor: SecretRedactor
     let storage: any Storage
     /// The daemon's own logger, with `job.id` and `build.id` metadata.
     public let logger: Logger
 
-    public init(buildID: Int64, jobID: String, socketPath: String?, storage: any Storage, logger: Logger) {
+    public init(
+        buildID: Int64, jobID: String, socketPath: String?, settings: ExecutionSettings = ExecutionSettings(),
+        redactor: SecretRedactor = SecretRedactor([]), storage: any Storage, logger: Logger
+    ) {
         self.buildID = buildID
         self.jobID = jobID
         self.socketPath = socketPath
+        self.settings = settings
+        self.redactor = redactor
         self.storage = storage
         var logger = logger
         logger[metadataKey: "job.id"] = "\(jobID)"
         logger[metadataKey: "build.id"] = "\(buildID)"
         self.logger = logger
+    }
+
+    /// The same context with other execution settings.
+    func with(settings: ExecutionSettings) -> BuildContext {
+        BuildContext(
+            buildID: buildID, jobID: jobID, socketPath: socketPath, settings: settings, redactor: redactor, storage: storage,
+            logger: logger)
     }
 
     /// Stores a log record for this build. A storage failure is reported in the daemon's log and
@@ -36,7 +52,7 @@ public struct BuildContext: Sendable {
     public func record(output lines: [String], level: LogLevel, logger name: String) {
         let now = Date()
         storage.enqueueLogMessages(lines.map {
-            LogRecord(buildID: buildID, created: now, level: level.rawValue, message: $0, logger: name)
+            LogRecord(buildID: buildID, created: now, level: level.rawValue, message: redactor.redact($0), logger: name)
         })
     }
 
@@ -44,7 +60,7 @@ public struct BuildContext: Sendable {
     public func log(levels entries: [(LogLevel, String)], logger name: String) {
         let now = Date()
         let records = entries.map {
-            LogRecord(buildID: buildID, created: now, level: $0.0.rawValue, message: $0.1, logger: name)
+            LogRecord(buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
         }
         do {
             try storage.logMessages(records)

@@ -46,6 +46,7 @@ public actor BuildEngine {
     /// queues it. Returns the build as created.
     public func run(jobID: String) throws(EngineError) -> Build {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
+        guard job.enabled else { throw .jobDisabled(jobID) }
         var pins: [String: JSONValue] = [:]
         for dependency in job.dependencies {
             let latest: Build?
@@ -70,9 +71,11 @@ public actor BuildEngine {
             throw .storage(error)
         }
         let socket = config.socket
+        // The values of the secrets this job uses, as loaded now; a reload changes later builds only.
+        let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
         logger.info("build queued", metadata: ["job.id": "\(jobID)", "build.id": "\(build.id)"])
         pool.submit { [self] in
-            await self.execute(build: build, job: job, socketPath: socket)
+            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
         }
         return build
     }
@@ -98,8 +101,10 @@ public actor BuildEngine {
 
     /// Runs one build to its end and records the outcome. Never throws: every failure becomes the
     /// build's exception.
-    nonisolated func execute(build: Build, job: JobConfig, socketPath: String?) async {
-        let context = BuildContext(buildID: build.id, jobID: job.id, socketPath: socketPath, storage: storage, logger: logger)
+    nonisolated func execute(build: Build, job: JobConfig, secrets: [String: String], socketPath: String?) async {
+        let redactor = SecretRedactor(secrets.values)
+        var context = BuildContext(
+            buildID: build.id, jobID: job.id, socketPath: socketPath, redactor: redactor, storage: storage, logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
             try storage.startBuild(build.id)
@@ -115,13 +120,27 @@ public actor BuildEngine {
                 return pinnedBuild.retval ?? .null
             }
             let secret: (String) throws -> JSONValue = { name in
-                throw BuildException(type: "SecretUnavailable", message: "secret '\(name)' is not configured")
+                guard let value = secrets[name] else {
+                    throw BuildException(type: "SecretUnavailable", message: "secret '\(name)' is not configured")
+                }
+                return .string(value)
             }
             let args = try job.args.map { try $0.resolve(retval: retval, secret: secret) }
             let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret) }
+            let environment = try job.environment.mapValues { try $0.resolve(retval: retval, secret: secret).argumentText }
+            context = context.with(settings: ExecutionSettings(
+                environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
             outcome = (true, try await function(context, args, kwargs), nil)
         } catch {
             outcome = (false, nil, BuildException(wrapping: error))
+        }
+        // Nothing a build stores keeps a secret's value.
+        outcome.retval = outcome.retval.map(redactor.redact)
+        if var exception = outcome.exception, !redactor.isEmpty {
+            exception.message = redactor.redact(exception.message)
+            exception.details = exception.details.mapValues(redactor.redact)
+            exception.traceback = exception.traceback.map { TracebackInfo(json: redactor.redact($0.json)) }
+            outcome.exception = exception
         }
         if let exception = outcome.exception {
             context.log(.error, "build failed: \(exception.message)")

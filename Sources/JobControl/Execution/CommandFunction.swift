@@ -29,14 +29,19 @@ enum CommandFunction {
 
     static func run(argv: [String], context: BuildContext, kwargs: [String: JSONValue]) async throws -> JSONValue? {
         let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
-        var environment: [Environment.Key: String?] = [
+        var environment: [Environment.Key: String?] = [:]
+        for (name, value) in context.settings.environment {
+            if let key = Environment.Key(rawValue: name) { environment[key] = value }
+        }
+        environment.merge([
             "JOBCONTROL_BUILD_ID": String(context.buildID),
             "JOBCONTROL_JOB_ID": context.jobID,
             "JOBCONTROL_KWARGS": JSONValue.object(kwargs).jsonText(),
-        ]
+        ]) { _, ours in ours }
         if let socket = context.socketPath { environment["JOBCONTROL_SOCKET"] = socket }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
+        try applyIdentity(context.settings, to: &options)
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(10))]
 
         let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
@@ -45,6 +50,7 @@ enum CommandFunction {
                 executable,
                 arguments: Arguments(Array(argv.dropFirst())),
                 environment: .inherit.updating(environment),
+                workingDirectory: context.settings.workingDirectory.map { FilePath($0) },
                 platformOptions: options,
                 input: .none,
                 output: .sequence,
@@ -80,13 +86,39 @@ enum CommandFunction {
         }
         throw BuildException(
             type: type, message: message, details: details,
-            traceback: commandTraceback(argv: argv, details: details, stderrTail: stderrTail))
+            traceback: commandTraceback(
+                argv: argv, workingDirectory: context.settings.workingDirectory, details: details, stderrTail: stderrTail))
+    }
+
+    /// Sets the user and group to run as, looked up now (a user removed since the configuration was
+    /// loaded fails this build with a clear error).
+    static func applyIdentity(_ settings: ExecutionSettings, to options: inout PlatformOptions) throws {
+        var gid: gid_t?
+        if let user = settings.user {
+            guard let entry = getpwnam(user) else {
+                throw BuildException(type: "NoSuchUser", message: "user '\(user)' does not exist on this host")
+            }
+            options.userID = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        if let group = settings.group {
+            guard let entry = getgrnam(group) else {
+                throw BuildException(type: "NoSuchGroup", message: "group '\(group)' does not exist on this host")
+            }
+            gid = entry.pointee.gr_gid
+        }
+        if let gid {
+            options.groupID = gid
+            options.supplementaryGroups = [gid]  // drop the daemon's own groups
+        }
     }
 
     /// The seed's traceback model for a command: one frame naming the program, the command line,
     /// the last lines of stderr as context, and the working directory and outcome as "locals".
-    static func commandTraceback(argv: [String], details: [String: JSONValue], stderrTail: [String]) -> TracebackInfo {
-        var locals = ["cwd": FileManager.default.currentDirectoryPath]
+    static func commandTraceback(argv: [String], workingDirectory: String?, details: [String: JSONValue], stderrTail: [String])
+        -> TracebackInfo
+    {
+        var locals = ["cwd": workingDirectory ?? FileManager.default.currentDirectoryPath]
         for key in ["exit_status", "signal"] { if let value = details[key] { locals[key] = value.jsonText() } }
         return TracebackInfo(frames: [
             .init(

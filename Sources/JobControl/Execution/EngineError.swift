@@ -1,6 +1,7 @@
 /// Why the engine refused a request. Each says what to do next.
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     case noSuchJob(String)
+    case jobDisabled(String)
     case noSuchBuild(Int64)
     case dependencyNotBuilt(job: String, dependency: String)
     case storage(StorageError)
@@ -9,6 +10,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .noSuchJob(let id):
             return "no job with id '\(id)'; 'jobctl jobs' lists the configured jobs"
+        case .jobDisabled(let id):
+            return "job '\(id)' is disabled ('enabled: false' in its configuration); enable it and reload to run it"
         case .noSuchBuild(let id):
             return "no build with id \(id); 'jobctl builds' lists recent builds"
         case .dependencyNotBuilt(let job, let dependency):

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a job as the daemon loaded it (after includes), secrets masked.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The job.")
+        var job: String
+
+        func run() async throws {
+            let reply = try await global.withConnection {
+                try await $0.call("\(Interfaces.manager).GetJob", ["job": .string(job)])
+            }
+            guard let job = reply["job"] else { throw ClientDecodingError.missing("job") }
+            if global.json {
+                printJSON(job)
+                return
+            }
+            func line(_ label: String, _ value: String?) {
+                guard let value, !value.isEmpty else { return }
+                print(label.padding(toLength: 18, withPad: " ", startingAt: 0) + value)
+            }
+            func list(_ key: String) -> String? {
+                guard case .array(let values)? = job[key], !values.isEmpty else { return nil }
+                return values.map { $0.stringValue ?? $0.jsonText() }.joined(separator: ", ")
+            }
+            line("Job:", job["id"]?.stringValue)
+            line("Title:", job["title"]?.stringValue)
+            line("Defined at:", job["source"]?.stringValue)
+            let function = job["function"]?.stringValue
+            line("Function:", function)
+            if function == "jobcontrol:shell" || function == "jobcontrol:exec", case .array(let args)? = job["args"], let first = args.first {
+                // `command:` in the file: the script (shell) or the argv (exec) comes first in args.
+                let words = args.map { $0.stringValue ?? $0.jsonText() }
+                line("Command:", function == "jobcontrol:shell" ? (first.stringValue ?? first.jsonText()) : words.joined(separator: " "))
+                if function == "jobcontrol:shell" { line("Args:", words.dropFirst().joined(separator: ", ")) }
+            } else {
+                line("Args:", list("args"))
+            }
+            if case .object(let kwargs)? = job["kwargs"], !kwargs.isEmpty { line("Kwargs:", JSONValue.object(kwargs).jsonText()) }
+            line("Dependencies:", list("dependencies"))
+            if case .object(let environment)? = job["environment"] {
+                for name in environment.keys.sorted() {
+                    let value = environment[name]!
+                    line("Environment:", "\(name)=\(value["!secret"]?.stringValue.map { "!secret \($0)" } ?? value.stringValue ?? value.jsonText())")
+                }
+            }
+            line("Working dir:", job["working_directory"]?.stringValue)
+            line("User:", job["user"]?.stringValue)
+            line("Group:", job["group"]?.stringValue)
+            line("Tags:", list("tags"))
+            if job["enabled"] == false { line("Enabled:", "no") }
+            if let notes = job["notes"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !notes.isEmpty {
+                print("Notes:")
+                notes.split(separator: "\n", omittingEmptySubsequences: false).forEach { print("  \($0)") }
+            }
+        }
+    }
+}
