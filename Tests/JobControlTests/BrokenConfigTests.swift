@@ -1,0 +1,75 @@
+import Testing
+
+@testable import JobControl
+
+/// Broken configurations, each with the place and words its error must have. The place is where
+/// an editor should put the cursor: the offending key or value, or the job for graph errors.
+@Suite struct BrokenConfigTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let yaml: String
+        /// `line:column: start of the message`
+        let expected: String
+        var testDescription: String { expected }
+    }
+
+    static let cases: [Case] = [
+        // YAML syntax
+        Case(yaml: "jobs:\n  - id: a\n    command: [x\n", expected: "4:1: YAML syntax error"),
+        Case(yaml: "jobs:\n  - id: a\n   command: x\n", expected: "3:4: YAML syntax error"),
+        Case(yaml: "workers: 2\nworkers: 3\n", expected: "2:1: YAML syntax error: duplicate key 'workers'"),
+        Case(yaml: "- just\n- a list\n", expected: "1:1: the configuration file must be a mapping"),
+        // types
+        Case(yaml: "workers: two\n", expected: "1:10: 'workers' must be an integer, found a string"),
+        Case(yaml: "workers: 0\n", expected: "1:10: 'workers' must be at least 1"),
+        Case(yaml: "storage: [a]\n", expected: "1:10: 'storage' must be a string, found a list"),
+        Case(yaml: "storage: mysql://x\n", expected: "1:10: unsupported storage URL"),
+        Case(yaml: "socket: \(String(repeating: "s", count: 120))\n", expected: "1:9: socket path is 120 bytes"),
+        Case(yaml: "jobs: {a: 1}\n", expected: "1:7: 'jobs' must be a list of jobs"),
+        Case(yaml: "jobs:\n  - id: a\n    command: {x: 1}\n", expected: "3:14: 'command' must be a string"),
+        Case(yaml: "jobs:\n  - id: a\n    command: []\n", expected: "3:14: 'command' must not be an empty list"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    args: {k: v}\n", expected: "4:11: 'args' must be a list"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    kwargs: [1]\n", expected: "4:13: 'kwargs' must be a mapping"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    dependencies: b\n", expected: "4:19: 'dependencies' must be a list of strings"),
+        Case(yaml: "jobs:\n  - id: a b\n    command: x\n", expected: "2:9: job id 'a b' may contain only"),
+        Case(yaml: "log_retention: {debug: soon}\n", expected: "1:24: 'log_retention.debug' must be a duration"),
+        Case(yaml: "build_retention: {keep_last: 0}\n", expected: "1:30: 'keep_last' must be at least 1"),
+        // unknown keys, with suggestions
+        Case(yaml: "worker: 2\n", expected: "1:1: unknown key 'worker' in the configuration file; did you mean 'workers'?"),
+        Case(yaml: "jobs:\n  - id: a\n    comand: x\n", expected: "3:5: unknown key 'comand' in a job; did you mean 'command'?"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    dependancies: [b]\n", expected: "4:5: unknown key 'dependancies' in a job; did you mean 'dependencies'?"),
+        Case(yaml: "log_retention: {debgu: 1d}\n", expected: "1:17: unknown key 'debgu' in 'log_retention'; did you mean 'debug'?"),
+        // jobs and the graph
+        Case(yaml: "jobs:\n  - title: no id\n    command: x\n", expected: "2:5: a job needs an 'id'"),
+        Case(yaml: "jobs:\n  - id: a\n", expected: "2:5: job 'a' needs a 'command' or a 'function'"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    function: m:f\n", expected: "4:15: job 'a' has both 'command' and 'function'"),
+        Case(yaml: "jobs:\n  - id: a\n    function: nocolon\n", expected: "3:15: 'function' must be in module:function form"),
+        Case(yaml: "jobs:\n  - id: a\n    function: my:func\n", expected: "3:15: function 'my:func' is not registered"),
+        Case(yaml: "jobs:\n  - {id: a, command: x}\n  - {id: a, command: y}\n", expected: "3:5: duplicate job id 'a' (first defined at t.yaml:2:5)"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, dependencies: [ghost]}\n", expected: "2:5: job 'a' depends on unknown job 'ghost'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, dependencies: [b]}\n  - {id: b, command: x, dependencies: [a]}\n", expected: "3:5: dependency cycle: a -> b -> a"),
+        Case(yaml: "jobs:\n  - {id: a, command: x}\n  - {id: b, command: x, args: [!retval a]}\n", expected: "3:5: job 'b' uses '!retval a' but 'a' is not one of its dependencies"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, args: [!oops 1]}\n", expected: "2:32: unknown tag '!oops'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, args: [!retval '']}\n", expected: "2:32: !retval needs a name"),
+        // secrets and execution keys
+        Case(yaml: "jobs:\n  - {id: a, command: x, args: [!secret nope]}\n", expected: "2:5: job 'a' uses '!secret nope' but no secret 'nope' is defined"),
+        Case(yaml: "secret: {k: [1]}\n", expected: "1:13: secret 'k' must be a string"),
+        Case(yaml: "secrets_file: /nonexistent/secrets.yaml\n", expected: "1:15: cannot read secrets file /nonexistent/secrets.yaml"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, working_directory: tmp}\n", expected: "2:44: 'working_directory' must be an absolute path"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, user: nosuchuserxyz}\n", expected: "2:31: user 'nosuchuserxyz' does not exist"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, enabled: 1}\n", expected: "2:34: 'enabled' must be true or false"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, environment: {9X: y}}\n", expected: "2:39: environment variable name '9X'"),
+        // keys that later versions implement
+        Case(yaml: "jobs:\n  - {id: a, command: x, timeout: 1h}\n", expected: "2:25: job key 'timeout' is not supported by this version"),
+        Case(yaml: "pools: {db: {workers: 1}}\n", expected: "1:1: 'pools' is not supported by this version"),
+    ]
+
+    @Test(arguments: cases) func errorNamesTheRightPlace(_ broken: Case) {
+        do {
+            _ = try ConfigLoader.parse(yaml: broken.yaml, file: "t.yaml")
+            Issue.record("no error for:\n\(broken.yaml)")
+        } catch {
+            let found = error.diagnostics.map(\.description)
+            #expect(found.contains { $0.hasPrefix("t.yaml:" + broken.expected) }, "got \(found)")
+        }
+    }
+}
