@@ -83,10 +83,12 @@ final class ControlService: Sendable {
     }
 
     func runJob(_ call: VarlinkCall, send: Send) async throws {
-        let jobID = try Parameters(call).string("job")
+        let parameters = Parameters(call)
+        let jobID = try parameters.string("job")
+        let force = try parameters.optionalBool("force") ?? false
         let build: Build
         do {
-            build = try await engine.run(jobID: jobID)
+            build = try await engine.run(jobID: jobID, force: force)
         } catch {
             throw Self.varlinkError(error)
         }
@@ -206,6 +208,8 @@ final class ControlService: Sendable {
             return VarlinkError("\(manager).NoSuchJob", parameters: ["job": .string(job)], message: error.description)
         case .jobDisabled(let job):
             return VarlinkError("\(manager).JobDisabled", parameters: ["job": .string(job)], message: error.description)
+        case .jobProtected(let job):
+            return VarlinkError("\(manager).JobProtected", parameters: ["job": .string(job)], message: error.description)
         case .noSuchBuild(let id):
             return VarlinkError("\(manager).NoSuchBuild", parameters: ["id": .int(id)], message: error.description)
         case .dependencyNotBuilt(let job, let dependency):

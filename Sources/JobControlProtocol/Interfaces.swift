@@ -118,7 +118,8 @@ public enum Interfaces {
         # Creates a build of a job and queues it. Without "more" the reply comes
         # at once with the created build; with "more", a first reply (continues)
         # carries the created build and the last one the finished build.
-        method RunJob(job: string) -> (build: Build)
+        # force runs a protected job.
+        method RunJob(job: string, force: ?bool) -> (build: Build)
 
         # Lists builds, newest first, of one job or of all jobs.
         method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)
@@ -162,6 +163,9 @@ public enum Interfaces {
 
         # The job is disabled in its configuration.
         error JobDisabled (job: string, message: string)
+
+        # The job is protected; call RunJob with force.
+        error JobProtected (job: string, message: string)
 
         # No build has this id.
         error NoSuchBuild (id: int, message: string)

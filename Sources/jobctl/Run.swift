@@ -16,9 +16,13 @@ extension JobCtl {
         @Flag(help: "Wait until the build ends; exit non-zero if it fails.")
         var wait = false
 
+        @Flag(help: "Run a protected job.")
+        var force = false
+
         func run() async throws {
             let method = "\(Interfaces.manager).RunJob"
-            let parameters: [String: JSONValue] = ["job": .string(job)]
+            var parameters: [String: JSONValue] = ["job": .string(job)]
+            if force { parameters["force"] = true }
             guard wait else {
                 let reply = try await global.withConnection { try await $0.call(method, parameters) }
                 let build = try Build(wire: reply["build"])

@@ -59,8 +59,12 @@ import Testing
         Case(yaml: "jobs:\n  - {id: a, command: x, enabled: 1}\n", expected: "2:34: 'enabled' must be true or false"),
         Case(yaml: "jobs:\n  - {id: a, command: x, environment: {9X: y}}\n", expected: "2:39: environment variable name '9X'"),
         // keys that later versions implement
-        Case(yaml: "jobs:\n  - {id: a, command: x, timeout: 1h}\n", expected: "2:25: job key 'timeout' is not supported by this version"),
-        Case(yaml: "pools: {db: {workers: 1}}\n", expected: "1:1: 'pools' is not supported by this version"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily}\n", expected: "2:25: job key 'schedule' is not supported by this version"),
+        Case(yaml: "access: {read: [admin]}\n", expected: "1:1: 'access' is not supported by this version"),
+        // pools and timeouts
+        Case(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", expected: "3:31: job 'a' uses pool 'dbb', which is not defined under 'pools' (defined: db)"),
+        Case(yaml: "pools: {db: {workers: 0}}\n", expected: "1:23: 'workers' of pool 'db' must be at least 1"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, timeout: 0s}\n", expected: "2:34: 'timeout' must be longer than 0s"),
     ]
 
     @Test(arguments: cases) func errorNamesTheRightPlace(_ broken: Case) {

@@ -168,3 +168,74 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "a") }
     }
 }
+
+@Suite struct ExecutionControlTests {
+    func engine(_ yaml: String) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Live processes whose command line contains `marker` (zombies have none, so they do not count).
+    static func processes(containing marker: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return command.contains(marker) ? "\(pid): \(command)" : nil
+        }
+    }
+
+    @Test func timeoutTearsDownAProcessTreeThatIgnoresSIGTERM() async throws {
+        let marker = "314.\(Int.random(in: 100_000...999_999))"
+        let engine = try engine("""
+            jobs:
+              - id: stubborn
+                timeout: 1s
+                command: "trap '' TERM; (trap '' TERM; sleep \(marker)) & sleep \(marker); echo never"
+            """)
+        let started = ContinuousClock.now
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "stubborn").id)
+        #expect(build.state == .failed)
+        #expect(build.exception?["type"] == "Timeout")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(Self.processes(containing: marker) == [])
+    }
+
+    @Test func poolLimitsAreNeverExceeded() async throws {
+        let engine = try engine("""
+            workers: 4
+            pools: {db: {workers: 1}}
+            jobs:
+              - {id: pooled, pool: db, command: 'sleep 0.2'}
+              - {id: free, command: 'sleep 0.2'}
+            """)
+        var ids: [Int64] = []
+        for job in ["pooled", "pooled", "pooled", "free", "free"] { ids.append(try await engine.run(jobID: job).id) }
+        var builds: [Build] = []
+        for id in ids { builds.append(try await engine.waitUntilFinished(id)) }
+        #expect(builds.allSatisfy { $0.state == .successful })
+        // Measured, not assumed: the pooled builds' running intervals never overlap…
+        let pooled = builds.filter { $0.jobID == "pooled" }.map { ($0.startTime!, $0.endTime!) }.sorted { $0.0 < $1.0 }
+        for (earlier, later) in zip(pooled, pooled.dropFirst()) { #expect(earlier.1 <= later.0) }
+        // …while a build outside the pool ran alongside the first pooled one.
+        let free = builds.filter { $0.jobID == "free" }.map { ($0.startTime!, $0.endTime!) }
+        #expect(free.contains { $0.0 < pooled[0].1 })
+    }
+
+    @Test func aProtectedJobNeedsForce() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'true', protected: true}\n")
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "a") }
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a", force: true).id)
+        #expect(build.state == .successful)
+    }
+
+    @Test func poolsAreValidated() {
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", file: "t.yaml")
+        }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "pools: {db: {}}\n", file: "t.yaml") }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, timeout: soon}\n", file: "t.yaml") }
+    }
+}

@@ -65,3 +65,30 @@ extension ConfigLoader {
         return retention
     }
 }
+
+extension ConfigLoader {
+    /// `pools: {name: {workers: N}}`.
+    static func readPools(_ node: Node, reader: inout YAMLNodeReader) -> [String: Int] {
+        guard let entries = reader.mapping(node, what: "'pools'") else { return [:] }
+        var pools: [String: Int] = [:]
+        for entry in entries {
+            guard let settings = reader.mapping(entry.value, what: "pool '\(entry.key)'") else { continue }
+            var workers: Int?
+            for setting in settings {
+                if setting.key == "workers" {
+                    if let value = reader.int(setting.value, what: "'workers' of pool '\(entry.key)'") {
+                        if value < 1 { reader.error(setting.value, "'workers' of pool '\(entry.key)' must be at least 1") } else { workers = value }
+                    }
+                } else {
+                    reader.unknownKey(setting.key, setting.keyNode, in: "pool '\(entry.key)'", known: ["workers"])
+                }
+            }
+            if let workers {
+                pools[entry.key] = workers
+            } else if !settings.contains(where: { $0.key == "workers" }) {
+                reader.error(entry.value, "pool '\(entry.key)' needs 'workers', its limit on builds running at once")
+            }
+        }
+        return pools
+    }
+}

@@ -7,17 +7,17 @@ import Yams
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
     static let daemonKeys = [
-        "storage", "socket", "workers", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
+        "storage", "socket", "workers", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
     ]
     /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
     /// differently from what its file says, so they are refused with a clear message instead.
-    static let plannedDaemonKeys = ["pools", "access"]
+    static let plannedDaemonKeys = ["access"]
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
-        "working_directory", "user", "group", "tags", "enabled", "build_retention",
+        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "pool", "build_retention",
     ]
     static let plannedJobKeys = [
-        "protected", "cleanup_function", "timeout", "retries", "pool", "schedule", "timezone", "persistent", "randomized_delay",
+        "cleanup_function", "retries", "schedule", "timezone", "persistent", "randomized_delay",
         "concurrency", "enabled",
     ]
 
@@ -81,6 +81,15 @@ public enum ConfigLoader {
             }
         }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
+        for job in config.jobs {
+            if let pool = job.pool, config.pools[pool] == nil {
+                let known = config.pools.keys.sorted()
+                diagnostics.append(ConfigDiagnostic(
+                    job.poolNode ?? job.location ?? SourceLocation(file: file, line: 1, column: 1),
+                    "job '\(job.id)' uses pool '\(pool)', which is not defined under 'pools'"
+                        + (known.isEmpty ? "" : " (defined: \(known.joined(separator: ", ")))")))
+            }
+        }
         for job in config.jobs {
             for name in Set(job.secretReferences).sorted() where config.secrets[name] == nil {
                 diagnostics.append(ConfigDiagnostic(
@@ -154,6 +163,8 @@ public enum ConfigLoader {
                 if let retention = readLogRetention(entry.value, reader: &reader) { config.logRetention = retention }
             case "build_retention":
                 config.buildRetention = readBuildRetention(entry.value, reader: &reader, what: "'build_retention'")
+            case "pools":
+                config.pools = readPools(entry.value, reader: &reader)
             case "include":
                 include = readInclude(entry.value, reader: &reader)
             case "secret":
@@ -288,6 +299,17 @@ public enum ConfigLoader {
                 if let values = reader.stringList(entry.value, what: what) { job.tags = values }
             case "enabled":
                 if let value = reader.bool(entry.value, what: what) { job.enabled = value }
+            case "protected":
+                if let value = reader.bool(entry.value, what: what) { job.protected = value }
+            case "timeout":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) {
+                    if let seconds, seconds > 0 { job.timeout = seconds } else { reader.error(entry.value, "'timeout' must be longer than 0s") }
+                }
+            case "pool":
+                if let value = reader.string(entry.value, what: what) {
+                    job.pool = value
+                    job.poolNode = reader.location(entry.value)
+                }
             case "build_retention":
                 job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
             case let key where plannedJobKeys.contains(key):

@@ -12,6 +12,8 @@ public struct DaemonConfig: Sendable {
     public var jobs: [JobConfig]
     /// How long log records are kept, by level (`log_retention`; default: the seed's policy).
     public var logRetention: LogRetention = .default
+    /// Named pools and their limits on builds running at once (`pools: {db: {workers: 1}}`).
+    public var pools: [String: Int] = [:]
     /// Values `!secret name` resolves to (`secret:` and `secrets_file:`). Never printed, stored or
     /// sent: builds store the reference, and their output has the values masked.
     public var secrets: [String: String] = [:]

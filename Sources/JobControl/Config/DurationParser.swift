@@ -30,3 +30,17 @@ public enum DurationParser {
     /// The expected form, for error messages.
     public static let expected = "a duration such as 90s, 15m, 2h, 1d, 2w or 1h30m"
 }
+
+/// Durations for people: `90s`, `15m`, `2h30m`, `3d`.
+public enum DurationFormatter {
+    public static func text(_ seconds: Double) -> String {
+        if seconds < 60 { return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds) }
+        var rest = Int(seconds.rounded())
+        var parts: [String] = []
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {
+            parts.append("\(rest / size)\(unit)")
+            rest %= size
+        }
+        return parts.joined()
+    }
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One job as loaded from configuration: what to run and what it depends on.
 ///
 /// `command` is shorthand for a built-in function: a string runs through `/bin/sh -c`
@@ -23,8 +25,16 @@ public struct JobConfig: Sendable, Hashable {
     public var tags: [String] = []
     /// A disabled job keeps its history but cannot be run.
     public var enabled = true
+    /// A protected job runs only when asked with `force` (`jobctl run --force`).
+    public var protected = false
+    /// Seconds after which a build is stopped and fails with `Timeout`.
+    public var timeout: TimeInterval?
+    /// The named pool (`pools:`) whose limit this job's builds count against.
+    public var pool: String?
     /// This job's build history limit, overriding the daemon's `build_retention`.
     public var buildRetention: BuildRetention?
+    /// Where `pool:` was written, for the error when the pool does not exist.
+    var poolNode: SourceLocation?
     /// Where the job was defined, for error messages.
     public var location: SourceLocation?
 
@@ -66,6 +76,9 @@ public struct JobConfig: Sendable, Hashable {
         if let group { object["group"] = .string(group) }
         if !tags.isEmpty { object["tags"] = .array(tags.map { .string($0) }) }
         if !enabled { object["enabled"] = false }
+        if protected { object["protected"] = true }
+        if let timeout { object["timeout"] = .double(timeout) }
+        if let pool { object["pool"] = .string(pool) }
         return .object(object)
     }
 

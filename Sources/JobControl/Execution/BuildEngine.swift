@@ -18,7 +18,7 @@ public actor BuildEngine {
         self.config = config
         self.storage = storage
         self.registry = registry
-        self.pool = WorkerPool(limit: config.workers)
+        self.pool = WorkerPool(limit: config.workers, pools: config.pools)
         self.logger = logger
     }
 
@@ -37,16 +37,19 @@ public actor BuildEngine {
             needsRestart.append("socket")
             applied.socket = config.socket
         }
-        if newConfig.workers != config.workers { pool.setLimit(newConfig.workers) }
+        if newConfig.workers != config.workers || newConfig.pools != config.pools {
+            pool.setLimits(newConfig.workers, pools: newConfig.pools)
+        }
         config = applied
         return needsRestart
     }
 
     /// Creates a build of `jobID`, pinning the latest successful build of each dependency, and
     /// queues it. Returns the build as created.
-    public func run(jobID: String) throws(EngineError) -> Build {
+    public func run(jobID: String, force: Bool = false) throws(EngineError) -> Build {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         guard job.enabled else { throw .jobDisabled(jobID) }
+        guard !job.protected || force else { throw .jobProtected(jobID) }
         var pins: [String: JSONValue] = [:]
         for dependency in job.dependencies {
             let latest: Build?
@@ -74,7 +77,7 @@ public actor BuildEngine {
         // The values of the secrets this job uses, as loaded now; a reload changes later builds only.
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
         logger.info("build queued", metadata: ["job.id": "\(jobID)", "build.id": "\(build.id)"])
-        pool.submit { [self] in
+        pool.submit(pool: job.pool) { [self] in
             await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
         }
         return build
@@ -93,6 +96,25 @@ public actor BuildEngine {
         do { finished = try storage.getBuild(id) } catch { throw .storage(error) }
         guard let finished else { throw .noSuchBuild(id) }
         return finished
+    }
+
+    /// Runs `body`, cancelling it after `timeout` seconds (a command's process group is then torn
+    /// down: SIGTERM, a grace period, SIGKILL) and failing with a `Timeout` exception.
+    static func withTimeout(_ timeout: TimeInterval?, _ body: @escaping @Sendable () async throws -> JSONValue?)
+        async throws -> JSONValue?
+    {
+        guard let timeout else { return try await body() }
+        return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeout))
+                throw BuildException(
+                    type: "Timeout", message: "timed out after \(DurationFormatter.text(timeout)); the build was stopped",
+                    details: ["timeout_seconds": .double(timeout)])
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
     }
 
     private func buildFinished(_ id: Int64) {
@@ -130,7 +152,9 @@ public actor BuildEngine {
             let environment = try job.environment.mapValues { try $0.resolve(retval: retval, secret: secret).argumentText }
             context = context.with(settings: ExecutionSettings(
                 environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
-            outcome = (true, try await function(context, args, kwargs), nil)
+            let running = context
+            let returned = try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
+            outcome = (true, returned, nil)
         } catch {
             outcome = (false, nil, BuildException(wrapping: error))
         }

@@ -42,7 +42,7 @@ enum CommandFunction {
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
         try applyIdentity(context.settings, to: &options)
-        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(10))]
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
 
         let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
         do {
@@ -56,10 +56,15 @@ enum CommandFunction {
                 output: .sequence,
                 error: .sequence
             ) { execution in
-                async let stdout = pump(execution.standardOutput, level: .info, logger: "stdout", context: context)
-                async let stderr = pump(execution.standardError, level: .warning, logger: "stderr", context: context)
-                _ = try await stdout
-                return try await stderr
+                // On cancellation (timeout, cancel, shutdown) the whole process group goes: the
+                // library's own teardown stops waiting once the leader exits, which would leave
+                // children that ignore SIGTERM running.
+                let group = execution.processIdentifier.value
+                return try await withTaskCancellationHandler {
+                    try await pumpBoth(execution, context: context)
+                } onCancel: {
+                    terminate(processGroup: group)
+                }
             }
         } catch let error as SubprocessError {
             throw BuildException(
@@ -88,6 +93,27 @@ enum CommandFunction {
             type: type, message: message, details: details,
             traceback: commandTraceback(
                 argv: argv, workingDirectory: context.settings.workingDirectory, details: details, stderrTail: stderrTail))
+    }
+
+    /// How long a process group gets between SIGTERM and SIGKILL.
+    static let terminationGrace: Duration = .seconds(5)
+
+    /// SIGTERM to every process of the group now, SIGKILL to whatever is left after the grace period.
+    static func terminate(processGroup: pid_t) {
+        kill(-processGroup, SIGTERM)
+        Task.detached {
+            try? await Task.sleep(for: terminationGrace)
+            kill(-processGroup, SIGKILL)
+        }
+    }
+
+    static func pumpBoth(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, context: BuildContext)
+        async throws -> [String]
+    {
+        async let stdout = pump(execution.standardOutput, level: .info, logger: "stdout", context: context)
+        async let stderr = pump(execution.standardError, level: .warning, logger: "stderr", context: context)
+        _ = try await stdout
+        return try await stderr
     }
 
     /// Sets the user and group to run as, looked up now (a user removed since the configuration was

@@ -2,6 +2,7 @@
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     case noSuchJob(String)
     case jobDisabled(String)
+    case jobProtected(String)
     case noSuchBuild(Int64)
     case dependencyNotBuilt(job: String, dependency: String)
     case storage(StorageError)
@@ -12,6 +13,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "no job with id '\(id)'; 'jobctl jobs' lists the configured jobs"
         case .jobDisabled(let id):
             return "job '\(id)' is disabled ('enabled: false' in its configuration); enable it and reload to run it"
+        case .jobProtected(let id):
+            return "job '\(id)' is protected; run it with --force if you mean it"
         case .noSuchBuild(let id):
             return "no build with id \(id); 'jobctl builds' lists recent builds"
         case .dependencyNotBuilt(let job, let dependency):

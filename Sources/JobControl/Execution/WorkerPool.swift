@@ -1,65 +1,75 @@
 import Dispatch
 
-/// Runs work items with at most `limit` at once, first come first served.
+/// Runs work items with at most `limit` at once overall, and at most the limit of a named pool
+/// for items of that pool; first come first served, except that an item waiting for a full pool
+/// does not hold up items of other pools.
 ///
-/// Ownership: the serial `queue` owns `limit`, `running` and `pending`; they are read and written
-/// only in blocks on that queue, which is what makes the `@unchecked Sendable` below sound. Each admitted
-/// item runs as its own task; when it ends, it hands its slot back on the queue.
+/// Ownership: the serial `queue` owns `limit`, `poolLimits`, `running`, `runningByPool` and
+/// `pending`; they are read and written only in blocks on that queue, which is what makes the
+/// `@unchecked Sendable` below sound. Each admitted item runs as its own task; when it ends, it
+/// hands its slots back on the queue.
 public final class WorkerPool: @unchecked Sendable {
     public typealias Work = @Sendable () async -> Void
 
-    private var limit: Int
     private let queue = DispatchQueue(label: "io.jobcontrol.worker-pool")
+    private var limit: Int
+    private var poolLimits: [String: Int]
     private var running = 0
-    private var pending: [Work] = []
-    private var pendingHead = 0
+    private var runningByPool: [String: Int] = [:]
+    private var pending: [(pool: String?, work: Work)] = []
 
-    public init(limit: Int) {
+    public init(limit: Int, pools: [String: Int] = [:]) {
         precondition(limit >= 1, "a worker pool needs at least one worker")
         self.limit = limit
+        self.poolLimits = pools
     }
 
-    /// Queues `work`; it starts as soon as a worker is free.
-    public func submit(_ work: @escaping Work) {
+    /// Queues `work` (in `pool`, if given); it starts as soon as a worker, and a slot of its pool,
+    /// are free. A pool without a configured limit is limited by the global limit only.
+    public func submit(pool: String? = nil, _ work: @escaping Work) {
         queue.async {
-            self.pending.append(work)
+            self.pending.append((pool, work))
             self.startReady()
         }
     }
 
-    /// Changes the limit (on reload). Running builds go on; a lower limit admits no new build until
-    /// enough have ended, a higher one admits waiting builds at once.
-    public func setLimit(_ newLimit: Int) {
+    /// Changes the limits (on reload). Running builds go on; lower limits admit no new build until
+    /// enough have ended, higher ones admit waiting builds at once.
+    public func setLimits(_ newLimit: Int, pools: [String: Int]) {
         precondition(newLimit >= 1, "a worker pool needs at least one worker")
         queue.async {
             self.limit = newLimit
+            self.poolLimits = pools
             self.startReady()
         }
     }
 
-    /// The current limit.
+    /// The current global limit.
     public var currentLimit: Int { queue.sync { limit } }
 
     /// Builds running now and builds waiting for a worker.
     public var counts: (running: Int, queued: Int) {
-        queue.sync { (running, pending.count - pendingHead) }
+        queue.sync { (running, pending.count) }
     }
 
     /// Must run on `queue`.
     private func startReady() {
         dispatchPrecondition(condition: .onQueue(queue))
-        while running < limit, pendingHead < pending.count {
-            let work = pending[pendingHead]
-            pendingHead += 1
-            if pendingHead > 64, pendingHead * 2 > pending.count {
-                pending.removeFirst(pendingHead)
-                pendingHead = 0
+        var index = 0
+        while running < limit, index < pending.count {
+            let item = pending[index]
+            if let pool = item.pool, let poolLimit = poolLimits[pool], runningByPool[pool, default: 0] >= poolLimit {
+                index += 1  // its pool is full; later items of other pools may start
+                continue
             }
+            pending.remove(at: index)
             running += 1
+            if let pool = item.pool { runningByPool[pool, default: 0] += 1 }
             Task.detached {
-                await work()
+                await item.work()
                 self.queue.async {
                     self.running -= 1
+                    if let pool = item.pool { self.runningByPool[pool, default: 1] -= 1 }
                     self.startReady()
                 }
             }
