@@ -37,7 +37,7 @@ import Testing
                 #expect(info["interfaces"] == ["io.jobcontrol.Manager", "org.varlink.service"])
                 let description = try await connection.call(
                     "org.varlink.service.GetInterfaceDescription", ["interface": "io.jobcontrol.Manager"])
-                #expect(description["description"]?.stringValue?.contains("method RunJob(job: string)") == true)
+                #expect(description["description"]?.stringValue?.contains("method RunJob(job: string, force: ?bool)") == true)
             }
         }
     }
