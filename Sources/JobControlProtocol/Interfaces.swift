@@ -70,6 +70,10 @@ public enum Interfaces {
           group: ?string,
           tags: []string,
           enabled: bool,
+          protected: bool,
+          # Seconds.
+          timeout: ?float,
+          pool: ?string,
           # Where the job is defined: file:line:column.
           source: ?string
         )

@@ -32,6 +32,9 @@ public enum WireFormat {
         object["group"] = job.group.map { .string($0) } ?? .null
         object["tags"] = .array(job.tags.map { .string($0) })
         object["enabled"] = .bool(job.enabled)
+        object["protected"] = .bool(job.protected)
+        object["timeout"] = job.timeout.map { .double($0) } ?? .null
+        object["pool"] = job.pool.map { .string($0) } ?? .null
         object["source"] = job.location.map { .string($0.description) } ?? .null
         return .object(object)
     }

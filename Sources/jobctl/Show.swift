@@ -55,6 +55,12 @@ extension JobCtl {
             line("User:", job["user"]?.stringValue)
             line("Group:", job["group"]?.stringValue)
             line("Tags:", list("tags"))
+            line("Timeout:", job["timeout"].flatMap { value -> String? in
+                if case .double(let seconds) = value { return DurationFormatter.text(seconds) }
+                return value.intValue.map { DurationFormatter.text(Double($0)) }
+            })
+            line("Pool:", job["pool"]?.stringValue)
+            if job["protected"] == true { line("Protected:", "yes (run with --force)") }
             if job["enabled"] == false { line("Enabled:", "no") }
             if let notes = job["notes"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !notes.isEmpty {
                 print("Notes:")
