@@ -38,6 +38,8 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
             case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
             case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
+            case (Interfaces.manager, "GetProgress"): try await send(getProgress(call))
+            case (Interfaces.build, _): try await send(buildHelper(call))
             case (Interfaces.manager, "Status"): try await send(status())
             case (Interfaces.manager, "Prune"): try await send(prune(call))
             case (Interfaces.manager, "Reload"): try await send(reload())
@@ -135,6 +137,53 @@ final class ControlService: Sendable {
         } catch {
             throw Self.varlinkError(.storage(error))
         }
+    }
+
+    func getProgress(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let id = try Parameters(call).int("build")
+        _ = try existingBuild(id)
+        do {
+            return VarlinkReply(parameters: ["groups": .array(try storage.getBuildProgressInfo(id).map(WireFormat.progress))])
+        } catch {
+            throw Self.varlinkError(.storage(error))
+        }
+    }
+
+    /// io.jobcontrol.Build: the calls a running build makes with its token.
+    func buildHelper(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let parameters = Parameters(call)
+        let token = try parameters.string("token")
+        do {
+            switch call.methodName {
+            case "ReportProgress":
+                let group = try ProgressGroup(name: try parameters.optionalString("group") ?? "")
+                let report = try ProgressReport(
+                    group: group, current: try parameters.int("current"), total: try parameters.int("total"),
+                    statusLine: try parameters.optionalString("status"))
+                _ = try await engine.reportProgress(token: token, report)
+            case "Log":
+                let level = try parameters.optionalInt("level").map { Int($0) } ?? LogLevel.info.rawValue
+                guard let logLevel = LogLevel(rawValue: level) else { throw VarlinkError.invalidParameter("level") }
+                try await engine.log(token: token, level: logLevel, message: try parameters.string("message"))
+            case "SetRetval":
+                guard let value = call.parameters["value"] else { throw VarlinkError.invalidParameter("value") }
+                try await engine.setRetval(token: token, value)
+            case "Skip":
+                try await engine.skip(token: token, reason: try parameters.optionalString("reason") ?? "")
+            default:
+                throw VarlinkError.methodNotFound(call.method)
+            }
+        } catch let error as VarlinkError {
+            throw error
+        } catch let error as BuildHelperError {
+            throw VarlinkError("\(Interfaces.build).InvalidToken", message: error.description)
+        } catch let error as StorageError {
+            if error.code == .invalidArgument { throw VarlinkError("org.varlink.service.InvalidParameter", parameters: ["parameter": "group"], message: error.message) }
+            throw Self.varlinkError(.storage(error))
+        } catch {
+            throw VarlinkError("\(Interfaces.manager).StorageFailed", message: "\(error)")
+        }
+        return VarlinkReply()
     }
 
     func status() async -> VarlinkReply {

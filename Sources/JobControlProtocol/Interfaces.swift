@@ -5,7 +5,35 @@ public enum Interfaces {
     public static let service = "org.varlink.service"
     public static let manager = "io.jobcontrol.Manager"
 
-    public static let all: [String: String] = [service: serviceDescription, manager: managerDescription]
+    public static let build = "io.jobcontrol.Build"
+
+    public static let all: [String: String] = [
+        service: serviceDescription, manager: managerDescription, build: buildDescription,
+    ]
+
+    public static let buildDescription = """
+        # Calls a running build makes about itself, authorized by the token the
+        # daemon put in its environment (JOBCONTROL_TOKEN). A token is valid only
+        # while its build runs. `jobctl progress|log|retval|skip` use these.
+        interface io.jobcontrol.Build
+
+        # Reports progress. group nests with "::" (download::file-3); a group
+        # nobody reports shows the sum of its children.
+        method ReportProgress(token: string, current: int, total: int, group: ?string, status: ?string) -> ()
+
+        # Adds a line to the build's log; level as in Python's logging (default 20, INFO).
+        method Log(token: string, message: string, level: ?int) -> ()
+
+        # Sets the build's return value (any JSON value), used if the build succeeds.
+        method SetRetval(token: string, value: object) -> ()
+
+        # Ends the build SKIPPED instead of SUCCESSFUL, if it succeeds.
+        method Skip(token: string, reason: ?string) -> ()
+
+        # The token is unknown, or its build has ended.
+        error InvalidToken (message: string)
+
+        """
 
     public static let serviceDescription = """
         # The Varlink Service Interface is provided by every varlink service. It
@@ -130,6 +158,19 @@ public enum Interfaces {
 
         # Returns one build.
         method GetBuild(id: int) -> (build: Build)
+
+        # One group of a build's progress tree; reported is false when the group
+        # shows the sum of its children.
+        type ProgressGroup (
+          group: string,
+          current: int,
+          total: int,
+          status: ?string,
+          reported: bool
+        )
+
+        # Returns a build's progress tree, parents first.
+        method GetProgress(build: int) -> (groups: []ProgressGroup)
 
         # Returns the log of a build, oldest first, at min_level or above.
         method GetLogs(build: int, min_level: ?int) -> (logs: []LogRecord)

@@ -101,4 +101,11 @@ public enum WireFormat {
             "builds": .array(report.builds.values.flatMap { $0 }.sorted().map { .int($0) }),
         ]
     }
+
+    public static func progress(_ info: ProgressInfo) -> JSONValue {
+        [
+            "group": .string(info.group.name), "current": .int(info.current), "total": .int(info.total),
+            "status": info.statusLine.map { .string($0) } ?? .null, "reported": .bool(info.reported),
+        ]
+    }
 }

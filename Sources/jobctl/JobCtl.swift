@@ -13,7 +13,7 @@ struct JobCtl: AsyncParsableCommand {
             Exit status: 0 on success, 1 when a build failed or the daemon refused the request, \
             69 when the daemon cannot be reached, 64 for a usage error.
             """,
-        subcommands: [Status.self, Jobs.self, Show.self, Run.self, Builds.self, BuildCommand.self, Logs.self, Prune.self, Reload.self, CheckConfig.self])
+        subcommands: [Status.self, Jobs.self, Show.self, Run.self, Builds.self, BuildCommand.self, Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self])
 
     /// Accepts the global options before the subcommand too (`jobctl --json builds`), as the
     /// documented form `jobctl [--socket PATH] [--json] COMMAND` promises.
@@ -49,15 +49,21 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
-    var socketPath: String {
+    var socketPath: String { Self.socketPath(socket) }
+
+    static func socketPath(_ socket: String?) -> String {
         socket ?? ProcessInfo.processInfo.environment["JOBCONTROL_SOCKET"] ?? DaemonConfig.defaultSocket
+    }
+
+    func withConnection<T>(_ body: (VarlinkConnection) async throws -> T) async throws -> T {
+        try await Self.withConnection(socket: socket, body)
     }
 
     /// Runs `body` on a connection to the daemon; errors are printed as one line and become exit
     /// statuses.
-    func withConnection<T>(_ body: (VarlinkConnection) async throws -> T) async throws -> T {
+    static func withConnection<T>(socket: String?, _ body: (VarlinkConnection) async throws -> T) async throws -> T {
         do {
-            return try await VarlinkConnection.withConnection(path: socketPath, body)
+            return try await VarlinkConnection.withConnection(path: socketPath(socket), body)
         } catch let error as ExitCode {
             throw error
         } catch let error as ClientError {

@@ -10,6 +10,8 @@ public struct BuildContext: Sendable {
     public let jobID: String
     /// The control socket, handed to command builds as `JOBCONTROL_SOCKET`.
     public let socketPath: String?
+    /// The build's token for the in-build helpers (`JOBCONTROL_TOKEN`); valid while it runs.
+    public let token: String?
     /// Environment, working directory and user for command builds.
     public let settings: ExecutionSettings
     /// Masks the job's secret values in everything this build stores.
@@ -19,12 +21,13 @@ public struct BuildContext: Sendable {
     public let logger: Logger
 
     public init(
-        buildID: Int64, jobID: String, socketPath: String?, settings: ExecutionSettings = ExecutionSettings(),
+        buildID: Int64, jobID: String, socketPath: String?, token: String? = nil, settings: ExecutionSettings = ExecutionSettings(),
         redactor: SecretRedactor = SecretRedactor([]), storage: any Storage, logger: Logger
     ) {
         self.buildID = buildID
         self.jobID = jobID
         self.socketPath = socketPath
+        self.token = token
         self.settings = settings
         self.redactor = redactor
         self.storage = storage
@@ -37,8 +40,8 @@ public struct BuildContext: Sendable {
     /// The same context with other execution settings.
     func with(settings: ExecutionSettings) -> BuildContext {
         BuildContext(
-            buildID: buildID, jobID: jobID, socketPath: socketPath, settings: settings, redactor: redactor, storage: storage,
-            logger: logger)
+            buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings, redactor: redactor,
+            storage: storage, logger: logger)
     }
 
     /// Stores a log record for this build. A storage failure is reported in the daemon's log and

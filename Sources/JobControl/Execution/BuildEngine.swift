@@ -3,7 +3,8 @@ import Logging
 
 /// Creates builds, runs them on the worker pool, and tells waiters when they end.
 ///
-/// Ownership: this actor owns the loaded configuration and the table of waiters. Build records
+/// Ownership: this actor owns the loaded configuration, the table of waiters and the tokens of
+/// running builds (with what their helpers asked for). Build records
 /// belong to storage; the pool owns admission. A build's own work runs outside the actor, so a
 /// slow build never blocks the engine.
 public actor BuildEngine {
@@ -13,6 +14,21 @@ public actor BuildEngine {
     public nonisolated let pool: WorkerPool
     nonisolated let logger: Logger
     private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+    /// Token → running build. A token exists only while its build runs.
+    var activeBuilds: [String: ActiveBuild] = [:]
+
+    private func register(token: String, buildID: Int64, redactor: SecretRedactor) {
+        activeBuilds[token] = ActiveBuild(buildID: buildID, redactor: redactor)
+    }
+
+    private func skipRequested(token: String, reason: String) {
+        activeBuilds[token]?.requests.skipReason = reason
+    }
+
+    /// Forgets the token; returns what the build's helpers asked for.
+    private func unregister(token: String) -> BuildRequests {
+        activeBuilds.removeValue(forKey: token)?.requests ?? BuildRequests()
+    }
 
     public init(config: DaemonConfig, storage: any Storage, registry: FunctionRegistry = .builtins, logger: Logger) {
         self.config = config
@@ -125,8 +141,11 @@ public actor BuildEngine {
     /// build's exception.
     nonisolated func execute(build: Build, job: JobConfig, secrets: [String: String], socketPath: String?) async {
         let redactor = SecretRedactor(secrets.values)
+        let token = Self.makeToken()
+        await register(token: token, buildID: build.id, redactor: redactor)
         var context = BuildContext(
-            buildID: build.id, jobID: job.id, socketPath: socketPath, redactor: redactor, storage: storage, logger: logger)
+            buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor, storage: storage,
+            logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
             try storage.startBuild(build.id)
@@ -155,8 +174,21 @@ public actor BuildEngine {
             let running = context
             let returned = try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
             outcome = (true, returned, nil)
+        } catch let skip as BuildSkipped {
+            outcome = (true, nil, nil)
+            await skipRequested(token: token, reason: skip.reason)
         } catch {
             outcome = (false, nil, BuildException(wrapping: error))
+        }
+        // What the build's helpers asked for: a return value, or to end SKIPPED.
+        let requests = await unregister(token: token)
+        var skipped = false
+        if outcome.success {
+            if outcome.retval == nil { outcome.retval = requests.retval }
+            if let reason = requests.skipReason {
+                skipped = true
+                context.log(.info, "build skipped: \(reason.isEmpty ? "no reason given" : reason)")
+            }
         }
         // Nothing a build stores keeps a secret's value.
         outcome.retval = outcome.retval.map(redactor.redact)
@@ -179,7 +211,7 @@ public actor BuildEngine {
         }
         do {
             try storage.finishBuild(
-                build.id, success: outcome.success, skipped: false, retval: outcome.retval,
+                build.id, success: outcome.success, skipped: skipped, retval: outcome.retval,
                 exception: outcome.exception?.json, exceptionTraceback: outcome.exception?.traceback?.json)
         } catch {
             context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])

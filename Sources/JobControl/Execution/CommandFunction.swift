@@ -39,6 +39,10 @@ enum CommandFunction {
             "JOBCONTROL_KWARGS": JSONValue.object(kwargs).jsonText(),
         ]) { _, ours in ours }
         if let socket = context.socketPath { environment["JOBCONTROL_SOCKET"] = socket }
+        if let token = context.token { environment["JOBCONTROL_TOKEN"] = token }
+        if let helpers = helperDirectory, context.settings.environment["PATH"] == nil {
+            environment["PATH"] = helpers + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
         try applyIdentity(context.settings, to: &options)
@@ -94,6 +98,14 @@ enum CommandFunction {
             traceback: commandTraceback(
                 argv: argv, workingDirectory: context.settings.workingDirectory, details: details, stderrTail: stderrTail))
     }
+
+    /// The directory of the running executable when `jobctl` sits beside it (an installation, or
+    /// a build tree): put first on a build's PATH so the in-build helpers are the daemon's own.
+    static let helperDirectory: String? = {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let directory = (executable as NSString).deletingLastPathComponent
+        return FileManager.default.isExecutableFile(atPath: directory + "/jobctl") ? directory : nil
+    }()
 
     /// How long a process group gets between SIGTERM and SIGKILL.
     static let terminationGrace: Duration = .seconds(5)

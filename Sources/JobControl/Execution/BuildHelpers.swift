@@ -1,0 +1,78 @@
+import Foundation
+
+/// What a running build asks for through the in-build helpers (`jobctl progress|log|retval|skip`
+/// with the build's `JOBCONTROL_TOKEN`).
+public struct BuildRequests: Sendable, Hashable {
+    /// Set by `jobctl retval`: the build's return value if it succeeds.
+    public var retval: JSONValue?
+    /// Set by `jobctl skip`: the build ends SKIPPED (with this reason) if it succeeds.
+    public var skipReason: String?
+
+    public init() {}
+}
+
+/// A running build as its token holder sees it.
+struct ActiveBuild: Sendable {
+    let buildID: Int64
+    let redactor: SecretRedactor
+    var requests = BuildRequests()
+}
+
+/// Thrown by a job function to end its build SKIPPED instead of SUCCESSFUL or FAILED.
+public struct BuildSkipped: Error, Sendable {
+    public var reason: String
+    public init(_ reason: String = "") { self.reason = reason }
+}
+
+/// Why an in-build helper call was refused.
+public enum BuildHelperError: Error, Sendable, CustomStringConvertible {
+    case invalidToken
+
+    public var description: String {
+        switch self {
+        case .invalidToken:
+            return "the build token is not valid: the build has ended, or this is not running inside a build"
+        }
+    }
+}
+
+extension BuildEngine {
+    /// A fresh, unguessable token for one build.
+    static func makeToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
+    }
+
+    /// Reports progress for the build holding `token` (durable when it returns).
+    public func reportProgress(token: String, _ report: ProgressReport) throws -> Int64 {
+        let build = try activeBuild(token)
+        var report = report
+        report.statusLine = report.statusLine.map(build.redactor.redact)
+        try storage.reportBuildProgress(build.buildID, [report])
+        return build.buildID
+    }
+
+    /// Logs a line for the build holding `token` (durable when it returns).
+    public func log(token: String, level: LogLevel, message: String) throws {
+        let build = try activeBuild(token)
+        try storage.logMessage(
+            LogRecord(buildID: build.buildID, level: level.rawValue, message: build.redactor.redact(message), logger: "jobctl"))
+    }
+
+    /// Sets the return value of the build holding `token`.
+    public func setRetval(token: String, _ value: JSONValue) throws {
+        let build = try activeBuild(token)
+        activeBuilds[token]?.requests.retval = build.redactor.redact(value)
+    }
+
+    /// Marks the build holding `token` to end SKIPPED (if it succeeds).
+    public func skip(token: String, reason: String) throws {
+        let build = try activeBuild(token)
+        activeBuilds[token]?.requests.skipReason = build.redactor.redact(reason)
+    }
+
+    private func activeBuild(_ token: String) throws(BuildHelperError) -> ActiveBuild {
+        guard let build = activeBuilds[token] else { throw .invalidToken }
+        return build
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import JobControl
+import Testing
+
+/// A shell script reports nested progress, log lines, a return value, or a skip, with `jobctl`
+/// and the token of its build.
+@Suite struct InBuildHelperTests {
+    static let config = """
+        jobs:
+          - id: downloader
+            command: |
+              for i in 1 2 3; do jobctl progress $i 3 --group download::file-1 --status "chunk $i"; done
+              jobctl progress 1 4 --group download::file-2
+              jobctl progress 5 10 --group process
+              jobctl log --level warning "disk nearly full"
+              jobctl retval --json '{"files": ["a", "b"], "count": 2}'
+              echo "$JOBCONTROL_TOKEN" > "$1"
+            args: [TOKENFILE]
+          - id: consumer
+            dependencies: [downloader]
+            command: [echo, got]
+            args: [!retval downloader, plain]
+          - id: nothing-to-do
+            command: 'jobctl skip "no new data" && exit 0'
+          - id: skip-then-fail
+            command: 'jobctl skip "changed my mind"; exit 4'
+        """
+
+    @Test func nestedProgressLogsRetvalAndSkipFromAShellScript() async throws {
+        let directory = try TemporaryDirectory()
+        let tokenFile = directory.file("token")
+        let daemon = try await DaemonProcess(config: Self.config.replacingOccurrences(of: "TOKENFILE", with: tokenFile))
+
+        let run = try daemon.jobctl("--json", "run", "downloader", "--wait")
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let build = try JSONValue.parse(run.stdout)
+        let id = try #require(build["id"]?.intValue)
+        #expect(build["retval"] == ["files": ["a", "b"], "count": 2])
+
+        let progress = try JSONValue.parse(try daemon.jobctl("--json", "progress", "\(id)").stdout)
+        guard case .array(let groups) = progress else { throw TestFailure("no progress groups") }
+        let byName = Dictionary(uniqueKeysWithValues: groups.map { ($0["group"]?.stringValue ?? "?", $0) })
+        #expect(byName["download::file-1"]?["current"] == 3)
+        #expect(byName["download::file-1"]?["status"] == "chunk 3")
+        #expect(byName["download"]?["current"] == 4 && byName["download"]?["total"] == 7)
+        #expect(byName["download"]?["reported"] == false)
+        #expect(byName[""]?["current"] == 9 && byName[""]?["total"] == 17)
+        let tree = try daemon.jobctl("progress", "\(id)").stdout
+        #expect(tree.contains("    file-1") && tree.contains("3/3") && tree.contains("chunk 3"))
+
+        #expect(try daemon.jobctl("logs", "\(id)").stdout.contains("WARNING  jobctl: disk nearly full"))
+
+        // The return value reaches a dependent's argv: JSON for non-strings, strings verbatim.
+        let consumer = try JSONValue.parse(try daemon.jobctl("--json", "run", "consumer", "--wait").stdout)
+        let consumerID = try #require(consumer["id"]?.intValue)
+        #expect(try daemon.jobctl("logs", "\(consumerID)").stdout.contains(#"got {"count":2,"files":["a","b"]} plain"#))
+
+        // The token dies with its build.
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let late = try runProcess(Binaries.jobctl, ["--socket", daemon.socket, "log", "too late"], environment: ["JOBCONTROL_TOKEN": token])
+        #expect(late.status == 1)
+        #expect(late.stderr.contains("the build has ended"))
+
+        let skipped = try JSONValue.parse(try daemon.jobctl("--json", "run", "nothing-to-do", "--wait").stdout)
+        #expect(skipped["state"] == "SKIPPED")
+        let failed = try JSONValue.parse(try daemon.jobctl("--json", "run", "skip-then-fail", "--wait").stdout)
+        #expect(failed["state"] == "FAILED")
+
+        let outside = try runProcess(Binaries.jobctl, ["--socket", daemon.socket, "skip"], environment: ["JOBCONTROL_TOKEN": ""])
+        #expect(outside.status != 0)
+        #expect(outside.stderr.contains("only inside a build"))
+        try await daemon.stop()
+    }
+}
