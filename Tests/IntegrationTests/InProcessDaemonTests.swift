@@ -34,7 +34,7 @@ import Testing
         try await withDaemon { socket in
             try await VarlinkConnection.withConnection(path: socket) { connection in
                 let info = try await connection.call("org.varlink.service.GetInfo")
-                #expect(info["interfaces"] == ["io.jobcontrol.Manager", "org.varlink.service"])
+                #expect(info["interfaces"] == ["io.jobcontrol.Build", "io.jobcontrol.Manager", "org.varlink.service"])
                 let description = try await connection.call(
                     "org.varlink.service.GetInterfaceDescription", ["interface": "io.jobcontrol.Manager"])
                 #expect(description["description"]?.stringValue?.contains("method RunJob(job: string, force: ?bool)") == true)
