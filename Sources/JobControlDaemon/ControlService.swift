@@ -39,6 +39,7 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
             case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
             case (Interfaces.manager, "GetProgress"): try await send(getProgress(call))
+            case (Interfaces.manager, "CancelBuild"): try await send(cancelBuild(call))
             case (Interfaces.build, _): try await send(buildHelper(call))
             case (Interfaces.manager, "Status"): try await send(status())
             case (Interfaces.manager, "Prune"): try await send(prune(call))
@@ -88,9 +89,19 @@ final class ControlService: Sendable {
         let parameters = Parameters(call)
         let jobID = try parameters.string("job")
         let force = try parameters.optionalBool("force") ?? false
+        var pins: [String: Int64] = [:]
+        switch call.parameters["pins"] {
+        case nil, .null?: break
+        case .object(let object)?:
+            for (dependency, value) in object {
+                guard let id = value.intValue else { throw VarlinkError.invalidParameter("pins") }
+                pins[dependency] = id
+            }
+        default: throw VarlinkError.invalidParameter("pins")
+        }
         let build: Build
         do {
-            build = try await engine.run(jobID: jobID, force: force)
+            build = try await engine.run(jobID: jobID, force: force, pins: pins)
         } catch {
             throw Self.varlinkError(error)
         }
@@ -137,6 +148,16 @@ final class ControlService: Sendable {
         } catch {
             throw Self.varlinkError(.storage(error))
         }
+    }
+
+    func cancelBuild(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let id = try Parameters(call).int("id")
+        do {
+            try await engine.cancel(buildID: id)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        return VarlinkReply()
     }
 
     func getProgress(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
@@ -261,10 +282,15 @@ final class ControlService: Sendable {
             return VarlinkError("\(manager).JobProtected", parameters: ["job": .string(job)], message: error.description)
         case .noSuchBuild(let id):
             return VarlinkError("\(manager).NoSuchBuild", parameters: ["id": .int(id)], message: error.description)
+        case .buildNotRunning(let id):
+            return VarlinkError("\(manager).BuildNotRunning", parameters: ["id": .int(id)], message: error.description)
         case .dependencyNotBuilt(let job, let dependency):
             return VarlinkError(
                 "\(manager).DependencyNotBuilt", parameters: ["job": .string(job), "dependency": .string(dependency)],
                 message: error.description)
+        case .badPin(let job, let dependency, _):
+            return VarlinkError(
+                "\(manager).BadPin", parameters: ["job": .string(job), "dependency": .string(dependency)], message: error.description)
         case .storage:
             return VarlinkError("\(manager).StorageFailed", message: error.description)
         }

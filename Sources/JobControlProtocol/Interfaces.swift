@@ -150,11 +150,17 @@ public enum Interfaces {
         # Creates a build of a job and queues it. Without "more" the reply comes
         # at once with the created build; with "more", a first reply (continues)
         # carries the created build and the last one the finished build.
-        # force runs a protected job.
-        method RunJob(job: string, force: ?bool) -> (build: Build)
+        # force runs a protected job; pins maps dependencies to the builds to use
+        # (default: each dependency's latest successful build).
+        method RunJob(job: string, force: ?bool, pins: ?[string]int) -> (build: Build)
 
         # Lists builds, newest first, of one job or of all jobs.
         method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)
+
+        # Cancels a build: a queued one never starts; a running one is stopped
+        # (its process group gets SIGTERM, then SIGKILL after a grace period).
+        # It ends FAILED with exception type Cancelled.
+        method CancelBuild(id: int) -> ()
 
         # Returns one build.
         method GetBuild(id: int) -> (build: Build)
@@ -214,6 +220,13 @@ public enum Interfaces {
 
         # No build has this id.
         error NoSuchBuild (id: int, message: string)
+
+        # A pin names a job that is not a dependency, or a build that is not a
+        # successful build of that dependency.
+        error BadPin (job: string, dependency: string, message: string)
+
+        # The build has already finished.
+        error BuildNotRunning (id: int, message: string)
 
         # A dependency of the job has no successful build to pin.
         error DependencyNotBuilt (job: string, dependency: string, message: string)

@@ -19,10 +19,24 @@ extension JobCtl {
         @Flag(help: "Run a protected job.")
         var force = false
 
+        @Option(name: .customLong("pin"), help: "Use this build of a dependency (DEP=BUILD); repeatable.")
+        var pins: [String] = []
+
         func run() async throws {
             let method = "\(Interfaces.manager).RunJob"
             var parameters: [String: JSONValue] = ["job": .string(job)]
             if force { parameters["force"] = true }
+            if !pins.isEmpty {
+                var object: [String: JSONValue] = [:]
+                for pin in pins {
+                    let parts = pin.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, let id = Int64(parts[1]) else {
+                        throw ValidationError("--pin takes DEPENDENCY=BUILD_ID, as in --pin fetch=42")
+                    }
+                    object[parts[0]] = .int(id)
+                }
+                parameters["pins"] = .object(object)
+            }
             guard wait else {
                 let reply = try await global.withConnection { try await $0.call(method, parameters) }
                 let build = try Build(wire: reply["build"])

@@ -239,3 +239,69 @@ import Testing
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, timeout: soon}\n", file: "t.yaml") }
     }
 }
+
+@Suite struct CancelTests {
+    @Test func cancelStopsARunningTreeAndAQueuedBuildNeverStarts() async throws {
+        let marker = "271.\(Int.random(in: 100_000...999_999))"
+        let config = try ConfigLoader.parse(
+            yaml: """
+                workers: 1
+                jobs:
+                  - {id: long, command: "trap '' TERM; (trap '' TERM; sleep \(marker)) & sleep \(marker)"}
+                  - {id: next, command: 'echo should not run'}
+                """, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let long = try await engine.run(jobID: "long")
+        let queued = try await engine.run(jobID: "next")
+        try await waitUntil { (try? storage.getBuild(long.id))??.state == .running }
+        try await engine.cancel(buildID: queued.id)
+        try await engine.cancel(buildID: long.id)
+        let cancelled = try await engine.waitUntilFinished(long.id)
+        #expect(cancelled.exception?["type"] == "Cancelled")
+        let never = try await engine.waitUntilFinished(queued.id)
+        #expect(never.exception?["type"] == "Cancelled")
+        #expect(!never.started)
+        #expect(try storage.iterLogMessages(LogQuery(buildID: queued.id)).allSatisfy { !$0.message.contains("should not run") })
+        #expect(ExecutionControlTests.processes(containing: marker) == [])
+        await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+@Suite struct PinningTests {
+    @Test func pinningAnOlderBuildReproducesItsInputs() async throws {
+        var registry = FunctionRegistry.builtins
+        registry.register("test:own-id") { context, _, _ in .int(context.buildID) }
+        registry.register("test:echo") { _, args, _ in .array(args) }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: dep, function: 'test:own-id'}
+                  - {id: other, function: 'test:own-id'}
+                  - {id: top, function: 'test:echo', dependencies: [dep], args: [!retval dep]}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let older = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        let newer = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        let other = try await engine.waitUntilFinished(try await engine.run(jobID: "other").id)
+        let latest = try await engine.waitUntilFinished(try await engine.run(jobID: "top").id)
+        #expect(latest.retval == [.int(newer.id)])
+        let pinned = try await engine.waitUntilFinished(try await engine.run(jobID: "top", pins: ["dep": older.id]).id)
+        #expect(pinned.retval == [.int(older.id)])
+        #expect(pinned.config["build"]?["dependency_builds"]?["dep"] == .int(older.id))
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["dep": other.id]) }
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["other": other.id]) }
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["dep": 9999]) }
+    }
+}

@@ -14,11 +14,42 @@ public actor BuildEngine {
     public nonisolated let pool: WorkerPool
     nonisolated let logger: Logger
     private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+    /// How to cancel each running build, and the builds a cancel was asked for.
+    private var cancellers: [Int64: @Sendable () -> Void] = [:]
+    private var cancelRequested: Set<Int64> = []
     /// Token → running build. A token exists only while its build runs.
     var activeBuilds: [String: ActiveBuild] = [:]
 
     private func register(token: String, buildID: Int64, redactor: SecretRedactor) {
         activeBuilds[token] = ActiveBuild(buildID: buildID, redactor: redactor)
+    }
+
+    /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
+    /// command's process group is torn down). Both end FAILED with a `Cancelled` exception.
+    public func cancel(buildID: Int64) throws(EngineError) {
+        let build: Build?
+        do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
+        guard let build else { throw .noSuchBuild(buildID) }
+        guard !build.finished else { throw .buildNotRunning(buildID) }
+        cancelRequested.insert(buildID)
+        cancellers[buildID]?()
+        logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
+    }
+
+    static let cancelledException = BuildException(type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
+
+    private func isCancelRequested(_ buildID: Int64) -> Bool { cancelRequested.contains(buildID) }
+
+    /// Registers how to cancel a running build; false if a cancel already came.
+    private func startCancellable(_ buildID: Int64, cancel: @escaping @Sendable () -> Void) -> Bool {
+        guard !cancelRequested.contains(buildID) else { return false }
+        cancellers[buildID] = cancel
+        return true
+    }
+
+    private func endCancellable(_ buildID: Int64) {
+        cancellers.removeValue(forKey: buildID)
+        cancelRequested.remove(buildID)
     }
 
     private func skipRequested(token: String, reason: String) {
@@ -60,22 +91,38 @@ public actor BuildEngine {
         return needsRestart
     }
 
-    /// Creates a build of `jobID`, pinning the latest successful build of each dependency, and
-    /// queues it. Returns the build as created.
-    public func run(jobID: String, force: Bool = false) throws(EngineError) -> Build {
+    /// Creates a build of `jobID`, pinning for each dependency the build given in `pins` or else
+    /// its latest successful build, and queues it. Returns the build as created.
+    public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:]) throws(EngineError) -> Build {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         guard job.enabled else { throw .jobDisabled(jobID) }
         guard !job.protected || force else { throw .jobProtected(jobID) }
+        for dependency in requested.keys.sorted() where !job.dependencies.contains(dependency) {
+            throw .badPin(job: jobID, dependency: dependency, reason: "'\(dependency)' is not a dependency of '\(jobID)'")
+        }
         var pins: [String: JSONValue] = [:]
         for dependency in job.dependencies {
-            let latest: Build?
+            let pinned: Build?
             do {
-                latest = try storage.getLatestSuccessfulBuild(jobID: dependency)
-            } catch {
+                if let id = requested[dependency] {
+                    pinned = try storage.getBuild(id)
+                    guard let pinned, pinned.jobID == dependency, pinned.state == .successful else {
+                        throw EngineError.badPin(
+                            job: jobID, dependency: dependency,
+                            reason: "build \(id) is not a successful build of '\(dependency)'")
+                    }
+                } else {
+                    pinned = try storage.getLatestSuccessfulBuild(jobID: dependency)
+                }
+            } catch let error as EngineError {
+                throw error
+            } catch let error as StorageError {
                 throw .storage(error)
+            } catch {
+                throw .storage(StorageError(.query, "\(error)"))
             }
-            guard let latest else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
-            pins[dependency] = .int(latest.id)
+            guard let pinned else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
+            pins[dependency] = .int(pinned.id)
         }
         let buildConfig: JSONValue = [
             "job": job.storedJSON,
@@ -148,6 +195,7 @@ public actor BuildEngine {
             logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
+            if await isCancelRequested(build.id) { throw Self.cancelledException }
             try storage.startBuild(build.id)
             context.logger.info("build started")
             guard let function = registry.function(job.function) else {
@@ -172,14 +220,21 @@ public actor BuildEngine {
             context = context.with(settings: ExecutionSettings(
                 environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
             let running = context
-            let returned = try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
+            let work = Task { try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) } }
+            guard await startCancellable(build.id, cancel: { work.cancel() }) else {
+                work.cancel()
+                throw Self.cancelledException
+            }
+            let returned = try await work.value
             outcome = (true, returned, nil)
         } catch let skip as BuildSkipped {
             outcome = (true, nil, nil)
             await skipRequested(token: token, reason: skip.reason)
         } catch {
-            outcome = (false, nil, BuildException(wrapping: error))
+            let cancelled = await isCancelRequested(build.id)
+            outcome = (false, nil, cancelled ? Self.cancelledException : BuildException(wrapping: error))
         }
+        await endCancellable(build.id)
         // What the build's helpers asked for: a return value, or to end SKIPPED.
         let requests = await unregister(token: token)
         var skipped = false

@@ -4,7 +4,9 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case jobDisabled(String)
     case jobProtected(String)
     case noSuchBuild(Int64)
+    case buildNotRunning(Int64)
     case dependencyNotBuilt(job: String, dependency: String)
+    case badPin(job: String, dependency: String, reason: String)
     case storage(StorageError)
 
     public var description: String {
@@ -17,8 +19,12 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "job '\(id)' is protected; run it with --force if you mean it"
         case .noSuchBuild(let id):
             return "no build with id \(id); 'jobctl builds' lists recent builds"
+        case .buildNotRunning(let id):
+            return "build \(id) has already finished; there is nothing to cancel"
         case .dependencyNotBuilt(let job, let dependency):
             return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first"
+        case .badPin(_, _, let reason):
+            return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
         case .storage(let error):
             return "storage error: \(error)"
         }

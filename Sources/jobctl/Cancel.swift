@@ -1,0 +1,20 @@
+import ArgumentParser
+import JobControl
+import JobControlProtocol
+
+extension JobCtl {
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a queued or running build (its processes get SIGTERM, then SIGKILL).")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The build id.")
+        var id: Int64
+
+        func run() async throws {
+            _ = try await global.withConnection { try await $0.call("\(Interfaces.manager).CancelBuild", ["id": .int(id)]) }
+            if !global.json { print("build \(id): cancel requested") }
+        }
+    }
+}
