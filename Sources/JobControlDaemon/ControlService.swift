@@ -100,10 +100,33 @@ final class ControlService: Sendable {
         default: throw VarlinkError.invalidParameter("pins")
         }
         let build: Build
-        do {
-            build = try await engine.run(jobID: jobID, force: force, pins: pins)
-        } catch {
-            throw Self.varlinkError(error)
+        if try parameters.optionalBool("build_deps") ?? false {
+            // Dependency builds are streamed (with "more") as they are created and as they end.
+            let (updates, continuation) = AsyncStream<Build>.makeStream()
+            let engine = engine
+            let work = Task { () -> Result<Build, EngineError> in
+                defer { continuation.finish() }
+                do throws(EngineError) {
+                    return .success(
+                        try await engine.runBuildingDependencies(jobID: jobID, force: force, pins: pins) { continuation.yield($0) })
+                } catch {
+                    return .failure(error)
+                }
+            }
+            for await update in updates where call.more {
+                try await send(VarlinkReply(parameters: ["build": WireFormat.build(update)], continues: true))
+            }
+            // (updates end when the work does)
+            switch await work.value {
+            case .success(let target): build = target
+            case .failure(let error): throw Self.varlinkError(error)
+            }
+        } else {
+            do {
+                build = try await engine.run(jobID: jobID, force: force, pins: pins)
+            } catch {
+                throw Self.varlinkError(error)
+            }
         }
         guard call.more else {
             try await send(VarlinkReply(parameters: ["build": WireFormat.build(build)]))
@@ -287,6 +310,11 @@ final class ControlService: Sendable {
         case .dependencyNotBuilt(let job, let dependency):
             return VarlinkError(
                 "\(manager).DependencyNotBuilt", parameters: ["job": .string(job), "dependency": .string(dependency)],
+                message: error.description)
+        case .dependencyFailed(let job, let dependency, let build):
+            return VarlinkError(
+                "\(manager).DependencyFailed",
+                parameters: ["job": .string(job), "dependency": .string(dependency), "build": .int(build)],
                 message: error.description)
         case .badPin(let job, let dependency, _):
             return VarlinkError(

@@ -151,8 +151,13 @@ public enum Interfaces {
         # at once with the created build; with "more", a first reply (continues)
         # carries the created build and the last one the finished build.
         # force runs a protected job; pins maps dependencies to the builds to use
-        # (default: each dependency's latest successful build).
-        method RunJob(job: string, force: ?bool, pins: ?[string]int) -> (build: Build)
+        # (default: each dependency's latest successful build). build_deps first
+        # builds missing or outdated dependencies, in dependency order, in parallel
+        # where independent; with "more" each of their builds is sent as it is
+        # created and as it ends, before the job's own build. If one fails, the
+        # jobs depending on it get FAILED builds that never ran, and the call
+        # fails with DependencyFailed.
+        method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool) -> (build: Build)
 
         # Lists builds, newest first, of one job or of all jobs.
         method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)
@@ -220,6 +225,9 @@ public enum Interfaces {
 
         # No build has this id.
         error NoSuchBuild (id: int, message: string)
+
+        # A dependency built for this request failed; the job was not run.
+        error DependencyFailed (job: string, dependency: string, build: int, message: string)
 
         # A pin names a job that is not a dependency, or a build that is not a
         # successful build of that dependency.

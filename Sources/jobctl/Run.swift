@@ -16,8 +16,11 @@ extension JobCtl {
         @Flag(help: "Wait until the build ends; exit non-zero if it fails.")
         var wait = false
 
-        @Flag(help: "Run a protected job.")
+        @Flag(help: "Run a protected job (and protected dependencies, with --build-deps).")
         var force = false
+
+        @Flag(help: "First build missing or outdated dependencies, in order, in parallel where independent.")
+        var buildDeps = false
 
         @Option(name: .customLong("pin"), help: "Use this build of a dependency (DEP=BUILD); repeatable.")
         var pins: [String] = []
@@ -26,6 +29,7 @@ extension JobCtl {
             let method = "\(Interfaces.manager).RunJob"
             var parameters: [String: JSONValue] = ["job": .string(job)]
             if force { parameters["force"] = true }
+            if buildDeps { parameters["build_deps"] = true }
             if !pins.isEmpty {
                 var object: [String: JSONValue] = [:]
                 for pin in pins {
@@ -47,7 +51,13 @@ extension JobCtl {
             try await global.withConnection { connection in
                 try await connection.callMore(method, parameters) { reply in
                     let build = try Build(wire: reply["build"])
-                    if last == nil, !global.json { print("build \(build.id) of \(build.jobID) queued; waiting") }
+                    if !global.json {
+                        if build.jobID != job {
+                            print(build.finished ? buildSummary(build) : "build \(build.id) of dependency \(build.jobID) queued")
+                        } else if last?.jobID != job {
+                            print("build \(build.id) of \(build.jobID) queued; waiting")
+                        }
+                    }
                     last = build
                 }
             }

@@ -305,3 +305,64 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["dep": 9999]) }
     }
 }
+
+@Suite struct BuildDependenciesTests {
+    static let diamond = """
+        workers: 4
+        jobs:
+          - {id: a, command: 'sleep 0.1'}
+          - {id: b, command: 'sleep 0.3', dependencies: [a]}
+          - {id: c, command: 'sleep 0.3', dependencies: [a]}
+          - {id: d, command: 'echo d', dependencies: [b, c]}
+          - {id: bad, command: 'exit 9', dependencies: [a]}
+          - {id: e, command: 'echo e', dependencies: [bad, b]}
+          - {id: f, command: 'echo f', dependencies: [e]}
+        """
+
+    func engine() throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: Self.diamond, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    func builds(_ engine: BuildEngine, _ job: String) throws -> [Build] {
+        try engine.storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .ascending, limit: 100)
+    }
+
+    @Test func aDiamondIsBuiltOnceEachIndependentOnesTogether() async throws {
+        let engine = try engine()
+        #expect(try await engine.dependencyPlan(for: "d") == ["a", "b", "c"])
+        let target = try await engine.runBuildingDependencies(jobID: "d", force: false) { _ in }
+        let d = try await engine.waitUntilFinished(target.id)
+        #expect(d.state == .successful)
+        for job in ["a", "b", "c"] { #expect(try builds(engine, job).count == 1, "\(job) built once") }
+        let b = try builds(engine, "b")[0], c = try builds(engine, "c")[0], a = try builds(engine, "a")[0]
+        // b and c ran at the same time, both after a.
+        #expect(b.startTime! < c.endTime! && c.startTime! < b.endTime!)
+        #expect(b.startTime! >= a.endTime! && c.startTime! >= a.endTime!)
+        #expect(d.config["build"]?["dependency_builds"] == ["b": .int(b.id), "c": .int(c.id)])
+
+        // Up to date: nothing to build first.
+        #expect(try await engine.dependencyPlan(for: "d") == [])
+        // A newer build of a makes b and c outdated.
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(try await engine.dependencyPlan(for: "d") == ["b", "c"])
+    }
+
+    @Test func aFailedDependencyStopsItsDependentsAndRecordsThem() async throws {
+        let engine = try engine()
+        do {
+            _ = try await engine.runBuildingDependencies(jobID: "f", force: false) { _ in }
+            Issue.record("expected DependencyFailed")
+        } catch {
+            guard case .dependencyFailed(let job, let dependency, _) = error else { throw error }
+            #expect(job == "f" && dependency == "bad")
+        }
+        for job in ["e", "f"] {
+            let recorded = try #require(try builds(engine, job).first)
+            #expect(recorded.state == .failed && !recorded.started)
+            #expect(recorded.exception?["type"] == "DependencyFailed")
+        }
+    }
+}

@@ -6,6 +6,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case noSuchBuild(Int64)
     case buildNotRunning(Int64)
     case dependencyNotBuilt(job: String, dependency: String)
+    case dependencyFailed(job: String, dependency: String, build: Int64)
     case badPin(job: String, dependency: String, reason: String)
     case storage(StorageError)
 
@@ -22,7 +23,9 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .buildNotRunning(let id):
             return "build \(id) has already finished; there is nothing to cancel"
         case .dependencyNotBuilt(let job, let dependency):
-            return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first"
+            return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first, or use --build-deps"
+        case .dependencyFailed(let job, let dependency, let build):
+            return "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
         case .badPin(_, _, let reason):
             return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
         case .storage(let error):

@@ -1,0 +1,125 @@
+import Foundation
+
+extension BuildEngine {
+    /// The dependencies (transitively) that must be built before `jobID` can run, in dependency
+    /// order: those without a successful build, those that are outdated (a dependency of theirs
+    /// has a newer successful build than the one they pinned), and those depending on any of these.
+    public func dependencyPlan(for jobID: String) throws(EngineError) -> [String] {
+        guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
+        var plan: [String] = []
+        var decided: [String: Bool] = [:]
+        func visit(_ id: String) throws(EngineError) -> Bool {
+            if let known = decided[id] { return known }
+            guard let dependency = config.job(id) else { throw .noSuchJob(id) }
+            var rebuiltBelow = false
+            for next in dependency.dependencies where try visit(next) { rebuiltBelow = true }
+            var needed = rebuiltBelow
+            if !needed {
+                do throws(StorageError) { needed = try isStale(dependency) } catch { throw .storage(error) }
+            }
+            decided[id] = needed
+            if needed { plan.append(id) }
+            return needed
+        }
+        for dependency in job.dependencies { _ = try visit(dependency) }
+        return plan
+    }
+
+    /// No successful build, or its latest successful build pinned older builds than the latest
+    /// successful builds of its dependencies.
+    func isStale(_ job: JobConfig) throws(StorageError) -> Bool {
+        guard let latest = try storage.getLatestSuccessfulBuild(jobID: job.id) else { return true }
+        return try isOutdated(latest, of: job)
+    }
+
+    func isOutdated(_ build: Build, of job: JobConfig) throws(StorageError) -> Bool {
+        for dependency in job.dependencies {
+            guard let newest = try storage.getLatestSuccessfulBuild(jobID: dependency) else { continue }
+            let pinned = build.config["build"]?["dependency_builds"]?[dependency]?.intValue ?? 0
+            if newest.id > pinned { return true }
+        }
+        return false
+    }
+
+    /// `--build-deps`: builds the missing or outdated dependencies of `jobID` first, in dependency
+    /// order and in parallel where independent, then creates the job's own build (pinned to
+    /// them). `onBuild` sees each build as it is created and as it ends. If a dependency fails,
+    /// the jobs depending on it are not run: each gets a FAILED build with a `DependencyFailed`
+    /// exception, and the request fails with ``EngineError/dependencyFailed(job:dependency:build:)``.
+    public nonisolated func runBuildingDependencies(
+        jobID: String, force: Bool, pins: [String: Int64] = [:], onBuild: @escaping @Sendable (Build) async -> Void
+    ) async throws(EngineError) -> Build {
+        let plan = try await dependencyPlan(for: jobID)
+        let jobs = await config.jobs
+        let dependenciesOf = Dictionary(jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
+        var pending = plan
+        while !pending.isEmpty {
+            // A wave: every planned job whose planned dependencies are all built.
+            let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
+            pending.removeAll { wave.contains($0) }
+            let finished = await withTaskGroup(of: Result<Build, EngineError>.self) { group in
+                for id in wave {
+                    group.addTask {
+                        do throws(EngineError) {
+                            let created = try await self.run(jobID: id, force: force)
+                            await onBuild(created)
+                            let build = try await self.waitUntilFinished(created.id)
+                            await onBuild(build)
+                            return .success(build)
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                var results: [Result<Build, EngineError>] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            for result in finished {
+                let build: Build
+                switch result {
+                case .failure(let error): throw error
+                case .success(let value): build = value
+                }
+                guard build.state == .successful else {
+                    try await recordNotRun(
+                        dependentsOf: build, among: pending + [jobID], dependenciesOf: dependenciesOf, onBuild: onBuild)
+                    throw .dependencyFailed(job: jobID, dependency: build.jobID, build: build.id)
+                }
+            }
+        }
+        return try await run(jobID: jobID, force: force, pins: pins)
+    }
+
+    /// Gives each job in `candidates` that depends (transitively) on `failed` a FAILED build that
+    /// never ran, so the history shows why it did not run.
+    private func recordNotRun(
+        dependentsOf failed: Build, among candidates: [String], dependenciesOf: [String: Set<String>],
+        onBuild: @Sendable (Build) async -> Void
+    ) async throws(EngineError) {
+        var blocked: Set<String> = [failed.jobID]
+        var changed = true
+        while changed {
+            changed = false
+            for id in candidates where !blocked.contains(id) && !dependenciesOf[id, default: []].isDisjoint(with: blocked) {
+                blocked.insert(id)
+                changed = true
+            }
+        }
+        for id in candidates where blocked.contains(id) {
+            guard let job = config.job(id) else { continue }
+            let exception = BuildException(
+                type: "DependencyFailed",
+                message: "not run: dependency '\(failed.jobID)' failed in build \(failed.id)",
+                details: ["dependency": .string(failed.jobID), "dependency_build": .int(failed.id)])
+            do {
+                let buildID = try storage.createBuild(jobID: id, config: ["job": job.storedJSON, "build": [:]])
+                try storage.finishBuild(
+                    buildID, success: false, skipped: false, retval: nil, exception: exception.json, exceptionTraceback: nil)
+                if let build = try storage.getBuild(buildID) { await onBuild(build) }
+            } catch {
+                throw .storage(error)
+            }
+        }
+    }
+}
