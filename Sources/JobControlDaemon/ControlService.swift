@@ -74,15 +74,29 @@ final class ControlService: Sendable {
 
     // MARK: - io.jobcontrol.Manager
 
-    func listJobs() async -> VarlinkReply {
-        let jobs = await engine.config.jobs
-        return VarlinkReply(parameters: ["jobs": .array(jobs.map(WireFormat.job))])
+    func listJobs() async throws(VarlinkError) -> VarlinkReply {
+        var values: [JSONValue] = []
+        for job in await engine.config.jobs { values.append(try await jobWithStatus(job)) }
+        return VarlinkReply(parameters: ["jobs": .array(values)])
+    }
+
+    /// A job's wire form with its status and latest build.
+    func jobWithStatus(_ job: JobConfig) async throws(VarlinkError) -> JSONValue {
+        guard case .object(var object) = WireFormat.job(job) else { return WireFormat.job(job) }
+        do {
+            let (status, latest) = try await engine.status(of: job.id)
+            object["status"] = .string(status.rawValue)
+            object["last_build"] = latest.map { .int($0.id) } ?? .null
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        return .object(object)
     }
 
     func getJob(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
         let id = try Parameters(call).string("job")
         guard let job = await engine.config.job(id) else { throw Self.varlinkError(.noSuchJob(id)) }
-        return VarlinkReply(parameters: ["job": WireFormat.job(job)])
+        return VarlinkReply(parameters: ["job": try await jobWithStatus(job)])
     }
 
     func runJob(_ call: VarlinkCall, send: Send) async throws {

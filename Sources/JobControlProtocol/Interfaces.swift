@@ -103,7 +103,11 @@ public enum Interfaces {
           timeout: ?float,
           pool: ?string,
           # Where the job is defined: file:line:column.
-          source: ?string
+          source: ?string,
+          # not_built, running, success, failed, or outdated (a dependency has a
+          # newer successful build than the one its latest successful build pinned).
+          status: string,
+          last_build: ?int
         )
 
         # One execution of a job.

@@ -16,12 +16,13 @@ extension JobCtl {
                 return
             }
             printTable(
-                ["JOB", "FUNCTION", "DEPENDENCIES", "TITLE"],
+                ["JOB", "STATUS", "LAST", "DEPENDENCIES", "TITLE"],
                 jobs.map { job in
                     let dependencies: [String]
                     if case .array(let values)? = job["dependencies"] { dependencies = values.compactMap(\.stringValue) } else { dependencies = [] }
                     return [
-                        job["id"]?.stringValue ?? "?", job["function"]?.stringValue ?? "?",
+                        job["id"]?.stringValue ?? "?", job["status"]?.stringValue ?? "?",
+                        job["last_build"]?.intValue.map(String.init) ?? "-",
                         dependencies.isEmpty ? "-" : dependencies.joined(separator: ","), job["title"]?.stringValue ?? "",
                     ]
                 })

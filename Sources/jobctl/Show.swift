@@ -32,6 +32,9 @@ extension JobCtl {
             }
             line("Job:", job["id"]?.stringValue)
             line("Title:", job["title"]?.stringValue)
+            line("Status:", job["status"]?.stringValue.map { status in
+                status + (job["last_build"]?.intValue.map { " (last build \($0))" } ?? "")
+            })
             line("Defined at:", job["source"]?.stringValue)
             let function = job["function"]?.stringValue
             line("Function:", function)

@@ -366,3 +366,26 @@ import Testing
         }
     }
 }
+
+@Suite struct JobStatusTests {
+    @Test func statusFollowsTheBuilds() async throws {
+        let config = try ConfigLoader.parse(
+            yaml: "jobs:\n  - {id: a, command: 'exit 0'}\n  - {id: b, command: 'true', dependencies: [a]}\n  - {id: f, command: 'exit 1'}\n",
+            file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(try await engine.status(of: "a").status == .notBuilt)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "b").id)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "f").id)
+        #expect(try await engine.status(of: "a").status == .success)
+        #expect(try await engine.status(of: "b").status == .success)
+        #expect(try await engine.status(of: "f").status == .failed)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(try await engine.status(of: "b").status == .outdated)
+        let running = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
+        try storage.startBuild(running)
+        #expect(try await engine.status(of: "a").status == .running)
+    }
+}
