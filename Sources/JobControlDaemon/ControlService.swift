@@ -142,7 +142,19 @@ final class ControlService: Sendable {
                 throw Self.varlinkError(error)
             }
         }
+        let revdeps = try parameters.optionalBool("build_revdeps") ?? false
         guard call.more else {
+            if revdeps {
+                // Nobody waits: the dependents run once the build succeeds.
+                let engine = engine
+                let logger = logger
+                Task {
+                    guard let finished = try? await engine.waitUntilFinished(build.id), finished.state == .successful else { return }
+                    do { _ = try await engine.runDependents(of: jobID, force: force) { _ in } } catch {
+                        logger.error("dependents not run", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+                    }
+                }
+            }
             try await send(VarlinkReply(parameters: ["build": WireFormat.build(build)]))
             return
         }
@@ -152,6 +164,24 @@ final class ControlService: Sendable {
             finished = try await engine.waitUntilFinished(build.id)
         } catch {
             throw Self.varlinkError(error)
+        }
+        if revdeps, finished.state == .successful {
+            try await send(VarlinkReply(parameters: ["build": WireFormat.build(finished)], continues: true))
+            let (updates, continuation) = AsyncStream<Build>.makeStream()
+            let engine = engine
+            let work = Task { () -> EngineError? in
+                defer { continuation.finish() }
+                do throws(EngineError) {
+                    _ = try await engine.runDependents(of: jobID, force: force) { continuation.yield($0) }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            for await update in updates {
+                try await send(VarlinkReply(parameters: ["build": WireFormat.build(update)], continues: true))
+            }
+            if let error = await work.value { throw Self.varlinkError(error) }
         }
         try await send(VarlinkReply(parameters: ["build": WireFormat.build(finished)]))
     }

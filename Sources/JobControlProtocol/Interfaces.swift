@@ -160,8 +160,11 @@ public enum Interfaces {
         # where independent; with "more" each of their builds is sent as it is
         # created and as it ends, before the job's own build. If one fails, the
         # jobs depending on it get FAILED builds that never ran, and the call
-        # fails with DependencyFailed.
-        method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool) -> (build: Build)
+        # fails with DependencyFailed. build_revdeps, after the build succeeds,
+        # builds the jobs depending on it (transitively, in dependency order);
+        # with "more" their builds are sent before the final reply, which is
+        # always the job's own build.
+        method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool) -> (build: Build)
 
         # Lists builds, newest first, of one job or of all jobs.
         method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)

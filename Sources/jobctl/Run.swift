@@ -22,6 +22,9 @@ extension JobCtl {
         @Flag(help: "First build missing or outdated dependencies, in order, in parallel where independent.")
         var buildDeps = false
 
+        @Flag(help: "After the build succeeds, build the jobs that depend on it.")
+        var buildRevdeps = false
+
         @Option(name: .customLong("pin"), help: "Use this build of a dependency (DEP=BUILD); repeatable.")
         var pins: [String] = []
 
@@ -30,6 +33,7 @@ extension JobCtl {
             var parameters: [String: JSONValue] = ["job": .string(job)]
             if force { parameters["force"] = true }
             if buildDeps { parameters["build_deps"] = true }
+            if buildRevdeps { parameters["build_revdeps"] = true }
             if !pins.isEmpty {
                 var object: [String: JSONValue] = [:]
                 for pin in pins {
@@ -48,13 +52,17 @@ extension JobCtl {
                 return
             }
             var last: Build?
+            var failedOthers: [Build] = []
+            var announced = false
             try await global.withConnection { connection in
                 try await connection.callMore(method, parameters) { reply in
                     let build = try Build(wire: reply["build"])
+                    if build.jobID != job, build.finished, build.state == .failed { failedOthers.append(build) }
                     if !global.json {
                         if build.jobID != job {
-                            print(build.finished ? buildSummary(build) : "build \(build.id) of dependency \(build.jobID) queued")
-                        } else if last?.jobID != job {
+                            print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
+                        } else if !announced {
+                            announced = true
                             print("build \(build.id) of \(build.jobID) queued; waiting")
                         }
                     }
@@ -63,7 +71,7 @@ extension JobCtl {
             }
             guard let build = last else { throw ExitCode(1) }
             if global.json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
-            if !(build.finished && build.success) { throw ExitCode(1) }
+            if !(build.finished && build.success) || !failedOthers.isEmpty { throw ExitCode(1) }
         }
     }
 }

@@ -389,3 +389,22 @@ import Testing
         #expect(try await engine.status(of: "a").status == .running)
     }
 }
+
+@Suite struct ReverseDependenciesTests {
+    @Test func dependentsAreBuiltAfterASuccessAndBlockedByAFailure() async throws {
+        let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(await engine.dependents(of: "a") == ["b", "c", "bad", "d", "e", "f"])
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        let made = try await engine.runDependents(of: "a", force: false) { _ in }
+        let states = Dictionary(made.map { ($0.jobID, $0.state) }, uniquingKeysWith: { first, _ in first })
+        #expect(states["b"] == .successful && states["c"] == .successful && states["d"] == .successful)
+        #expect(states["bad"] == .failed)
+        #expect(states["e"] == .failed && states["f"] == .failed)
+        let e = try #require(made.first { $0.jobID == "e" })
+        #expect(e.exception?["type"] == "DependencyFailed" && !e.started)
+        #expect(made.filter { $0.jobID == "d" }.count == 1)
+    }
+}

@@ -82,8 +82,8 @@ extension BuildEngine {
                 case .success(let value): build = value
                 }
                 guard build.state == .successful else {
-                    try await recordNotRun(
-                        dependentsOf: build, among: pending + [jobID], dependenciesOf: dependenciesOf, onBuild: onBuild)
+                    _ = try await recordNotRunDependents(
+                        of: build, among: pending + [jobID], dependenciesOf: dependenciesOf, onBuild: onBuild)
                     throw .dependencyFailed(job: jobID, dependency: build.jobID, build: build.id)
                 }
             }
@@ -93,10 +93,11 @@ extension BuildEngine {
 
     /// Gives each job in `candidates` that depends (transitively) on `failed` a FAILED build that
     /// never ran, so the history shows why it did not run.
-    private func recordNotRun(
-        dependentsOf failed: Build, among candidates: [String], dependenciesOf: [String: Set<String>],
+    private func recordNotRunDependents(
+        of failed: Build, among candidates: [String], dependenciesOf: [String: Set<String>],
         onBuild: @Sendable (Build) async -> Void
-    ) async throws(EngineError) {
+    ) async throws(EngineError) -> [Build] {
+        var made: [Build] = []
         var blocked: Set<String> = [failed.jobID]
         var changed = true
         while changed {
@@ -116,10 +117,77 @@ extension BuildEngine {
                 let buildID = try storage.createBuild(jobID: id, config: ["job": job.storedJSON, "build": [:]])
                 try storage.finishBuild(
                     buildID, success: false, skipped: false, retval: nil, exception: exception.json, exceptionTraceback: nil)
-                if let build = try storage.getBuild(buildID) { await onBuild(build) }
+                if let build = try storage.getBuild(buildID) {
+                    made.append(build)
+                    await onBuild(build)
+                }
             } catch {
                 throw .storage(error)
             }
         }
+        return made
+    }
+}
+
+extension BuildEngine {
+    /// Every job that depends on `jobID`, directly or through others.
+    public func dependents(of jobID: String) -> [String] {
+        var found: [String] = []
+        var frontier: Set<String> = [jobID]
+        while !frontier.isEmpty {
+            let next = config.jobs.filter { !found.contains($0.id) && $0.id != jobID && !frontier.isDisjoint(with: $0.dependencies) }
+            found += next.map(\.id)
+            frontier = Set(next.map(\.id))
+        }
+        return found
+    }
+
+    /// `--build-revdeps`: after a successful build of `jobID`, builds the jobs that depend on it
+    /// (transitively), each once its dependencies among them have succeeded, in parallel where
+    /// independent. A dependent whose dependency failed gets a FAILED build that never ran.
+    /// Returns every build it made, in the order they ended.
+    public nonisolated func runDependents(of jobID: String, force: Bool, onBuild: @escaping @Sendable (Build) async -> Void)
+        async throws(EngineError) -> [Build]
+    {
+        let jobs = await config.jobs
+        let dependenciesOf = Dictionary(jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
+        var pending = await dependents(of: jobID)
+        var made: [Build] = []
+        while !pending.isEmpty {
+            let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
+            pending.removeAll { wave.contains($0) }
+            let finished = await withTaskGroup(of: Result<Build, EngineError>.self) { group in
+                for id in wave {
+                    group.addTask {
+                        do throws(EngineError) {
+                            let created = try await self.run(jobID: id, force: force)
+                            await onBuild(created)
+                            let build = try await self.waitUntilFinished(created.id)
+                            await onBuild(build)
+                            return .success(build)
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                var results: [Result<Build, EngineError>] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            for result in finished {
+                switch result {
+                case .failure(let error): throw error
+                case .success(let build):
+                    made.append(build)
+                    if build.state != .successful {
+                        let blocked = try await recordNotRunDependents(
+                            of: build, among: pending, dependenciesOf: dependenciesOf, onBuild: onBuild)
+                        made += blocked
+                        pending.removeAll { id in blocked.contains { $0.jobID == id } }
+                    }
+                }
+            }
+        }
+        return made
     }
 }
