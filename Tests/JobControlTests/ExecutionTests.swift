@@ -408,3 +408,35 @@ import Testing
         #expect(made.filter { $0.jobID == "d" }.count == 1)
     }
 }
+
+@Suite struct RetryTests {
+    @Test func failedAttemptsAreRetriedWithinTheSameBuild() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-retry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let counter = directory.appendingPathComponent("n").path
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - id: flaky
+                    command: 'n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter); echo "try $n"; [ $n -ge 3 ]'
+                    retries: {count: 3, backoff: 0.05s}
+                  - id: hopeless
+                    command: 'exit 2'
+                    retries: {count: 1, backoff: 0.01s}
+                """, file: "t.yaml")
+        #expect(config.job("flaky")?.retry == RetryPolicy(count: 3, backoff: 0.05, maxBackoff: 600))
+        #expect(RetryPolicy(count: 5, backoff: 10, maxBackoff: 30).delay(afterAttempt: 3) == 30)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let flaky = try await engine.waitUntilFinished(try await engine.run(jobID: "flaky").id)
+        #expect(flaky.state == .successful)
+        let lines = try storage.iterLogMessages(LogQuery(buildID: flaky.id)).map(\.message)
+        #expect(lines.filter { $0.hasPrefix("try ") } == ["try 1", "try 2", "try 3"])
+        #expect(lines.contains { $0.hasPrefix("attempt 2 failed: '/bin/sh' exited with status 1; retrying in") })
+        let hopeless = try await engine.waitUntilFinished(try await engine.run(jobID: "hopeless").id)
+        #expect(hopeless.state == .failed)
+        #expect(try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count == 1)
+    }
+}

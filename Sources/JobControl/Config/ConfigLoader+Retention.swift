@@ -92,3 +92,34 @@ extension ConfigLoader {
         return pools
     }
 }
+
+extension ConfigLoader {
+    /// `retries: 3` or `retries: {count: 3, backoff: 10s, max_backoff: 10m}`.
+    static func readRetries(_ node: Node, reader: inout YAMLNodeReader) -> RetryPolicy? {
+        if case .scalar = node {
+            guard let count = reader.int(node, what: "'retries'") else { return nil }
+            guard count >= 0 else {
+                reader.error(node, "'retries' must be 0 or more")
+                return nil
+            }
+            return RetryPolicy(count: count)
+        }
+        guard let entries = reader.mapping(node, what: "'retries'") else { return nil }
+        var policy = RetryPolicy(count: 0)
+        for entry in entries {
+            switch entry.key {
+            case "count":
+                if let count = reader.int(entry.value, what: "'retries.count'") {
+                    if count < 0 { reader.error(entry.value, "'retries.count' must be 0 or more") } else { policy.count = count }
+                }
+            case "backoff":
+                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.backoff'"), let seconds { policy.backoff = seconds }
+            case "max_backoff":
+                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.max_backoff'"), let seconds { policy.maxBackoff = seconds }
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: "'retries'", known: ["count", "backoff", "max_backoff"])
+            }
+        }
+        return policy
+    }
+}

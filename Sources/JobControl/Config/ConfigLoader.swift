@@ -14,10 +14,10 @@ public enum ConfigLoader {
     static let plannedDaemonKeys = ["access"]
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
-        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "pool", "build_retention",
+        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "build_retention",
     ]
     static let plannedJobKeys = [
-        "cleanup_function", "retries", "schedule", "timezone", "persistent", "randomized_delay",
+        "cleanup_function", "schedule", "timezone", "persistent", "randomized_delay",
         "concurrency", "enabled",
     ]
 
@@ -305,6 +305,8 @@ public enum ConfigLoader {
                 if let seconds = readDuration(entry.value, reader: &reader, what: what) {
                     if let seconds, seconds > 0 { job.timeout = seconds } else { reader.error(entry.value, "'timeout' must be longer than 0s") }
                 }
+            case "retries":
+                job.retry = readRetries(entry.value, reader: &reader)
             case "pool":
                 if let value = reader.string(entry.value, what: what) {
                     job.pool = value

@@ -29,6 +29,8 @@ public struct JobConfig: Sendable, Hashable {
     public var protected = false
     /// Seconds after which a build is stopped and fails with `Timeout`.
     public var timeout: TimeInterval?
+    /// Re-running a failed build (as further attempts of the same build).
+    public var retry: RetryPolicy?
     /// The named pool (`pools:`) whose limit this job's builds count against.
     public var pool: String?
     /// This job's build history limit, overriding the daemon's `build_retention`.
@@ -79,6 +81,7 @@ public struct JobConfig: Sendable, Hashable {
         if protected { object["protected"] = true }
         if let timeout { object["timeout"] = .double(timeout) }
         if let pool { object["pool"] = .string(pool) }
+        if let retry { object["retries"] = ["count": .int(Int64(retry.count)), "backoff": .double(retry.backoff), "max_backoff": .double(retry.maxBackoff)] }
         return .object(object)
     }
 
@@ -86,5 +89,26 @@ public struct JobConfig: Sendable, Hashable {
     public var secretReferences: [String] {
         let values = args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
         return values.flatMap(\.secretReferences)
+    }
+}
+
+/// `retries: 3` or `retries: {count: 3, backoff: 10s, max_backoff: 10m}`: a failed attempt
+/// (a timed-out one included: `timeout` applies to each attempt) is retried up to `count` times
+/// within the same build, waiting `backoff`, then twice that, and so on, at most `maxBackoff`.
+/// A cancelled build is not retried.
+public struct RetryPolicy: Sendable, Hashable {
+    public var count: Int
+    public var backoff: TimeInterval
+    public var maxBackoff: TimeInterval
+
+    public init(count: Int, backoff: TimeInterval = 10, maxBackoff: TimeInterval = 600) {
+        self.count = count
+        self.backoff = backoff
+        self.maxBackoff = maxBackoff
+    }
+
+    /// Seconds to wait after failed attempt `attempt` (1-based).
+    public func delay(afterAttempt attempt: Int) -> TimeInterval {
+        min(maxBackoff, backoff * pow(2, Double(max(0, attempt - 1))))
     }
 }

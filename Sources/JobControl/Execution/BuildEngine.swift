@@ -220,7 +220,24 @@ public actor BuildEngine {
             context = context.with(settings: ExecutionSettings(
                 environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
             let running = context
-            let work = Task { try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) } }
+            let retry = job.retry
+            let work = Task {
+                // Attempts of the same build: its log gets every attempt's lines, and a failed
+                // attempt is retried after an exponentially growing delay.
+                var attempt = 1
+                while true {
+                    do {
+                        return try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
+                    } catch let error where !(error is BuildSkipped) && !Task.isCancelled && attempt <= retry?.count ?? 0 {
+                        let delay = retry?.delay(afterAttempt: attempt) ?? 0
+                        running.log(
+                            .warning,
+                            "attempt \(attempt) failed: \(BuildException(wrapping: error).message); retrying in \(DurationFormatter.text(delay))")
+                        try await Task.sleep(for: .seconds(delay))
+                        attempt += 1
+                    }
+                }
+            }
             guard await startCancellable(build.id, cancel: { work.cancel() }) else {
                 work.cancel()
                 throw Self.cancelledException
