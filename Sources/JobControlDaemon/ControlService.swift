@@ -40,6 +40,7 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "GetLogs"): try await send(getLogs(call))
             case (Interfaces.manager, "GetProgress"): try await send(getProgress(call))
             case (Interfaces.manager, "CancelBuild"): try await send(cancelBuild(call))
+            case (Interfaces.manager, "DeleteBuild"): try await send(deleteBuild(call))
             case (Interfaces.build, _): try await send(buildHelper(call))
             case (Interfaces.manager, "Status"): try await send(status())
             case (Interfaces.manager, "Prune"): try await send(prune(call))
@@ -227,6 +228,16 @@ final class ControlService: Sendable {
         return VarlinkReply()
     }
 
+    func deleteBuild(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let id = try Parameters(call).int("id")
+        do {
+            try await engine.delete(buildID: id)
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        return VarlinkReply()
+    }
+
     func getProgress(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
         let id = try Parameters(call).int("build")
         _ = try existingBuild(id)
@@ -355,6 +366,10 @@ final class ControlService: Sendable {
             return VarlinkError(
                 "\(manager).DependencyNotBuilt", parameters: ["job": .string(job), "dependency": .string(dependency)],
                 message: error.description)
+        case .buildRunning(let id):
+            return VarlinkError("\(manager).BuildRunning", parameters: ["id": .int(id)], message: error.description)
+        case .cleanupFailed(let build, _):
+            return VarlinkError("\(manager).CleanupFailed", parameters: ["id": .int(build)], message: error.description)
         case .dependencyFailed(let job, let dependency, let build):
             return VarlinkError(
                 "\(manager).DependencyFailed",

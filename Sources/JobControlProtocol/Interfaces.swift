@@ -174,6 +174,11 @@ public enum Interfaces {
         # It ends FAILED with exception type Cancelled.
         method CancelBuild(id: int) -> ()
 
+        # Deletes a finished build with its progress and log, after calling its
+        # job's cleanup_function (if any) with the build; if that fails, the
+        # build is kept and the error is CleanupFailed.
+        method DeleteBuild(id: int) -> ()
+
         # Returns one build.
         method GetBuild(id: int) -> (build: Build)
 
@@ -239,6 +244,12 @@ public enum Interfaces {
         # A pin names a job that is not a dependency, or a build that is not a
         # successful build of that dependency.
         error BadPin (job: string, dependency: string, message: string)
+
+        # The build has not finished (cancel it first).
+        error BuildRunning (id: int, message: string)
+
+        # The job's cleanup function failed; the build was kept.
+        error CleanupFailed (id: int, message: string)
 
         # The build has already finished.
         error BuildNotRunning (id: int, message: string)

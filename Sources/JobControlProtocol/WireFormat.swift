@@ -4,17 +4,9 @@ import JobControl
 /// Our model types in the shapes of ``Interfaces/managerDescription``, both ways. `jobctl --json`
 /// prints these same shapes, so scripts see one format.
 public enum WireFormat {
-    static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    public static func timestamp(_ date: Date?) -> JSONValue { Timestamps.json(date) }
 
-    public static func timestamp(_ date: Date?) -> JSONValue {
-        guard let date else { return .null }
-        return .string(date.formatted(timestampStyle))
-    }
-
-    public static func date(_ value: JSONValue?) -> Date? {
-        guard let text = value?.stringValue else { return nil }
-        return try? timestampStyle.parse(text)
-    }
+    public static func date(_ value: JSONValue?) -> Date? { Timestamps.date(value) }
 
     public static func job(_ job: JobConfig) -> JSONValue {
         var object: [String: JSONValue] = [
@@ -40,21 +32,7 @@ public enum WireFormat {
     }
 
     public static func build(_ build: Build) -> JSONValue {
-        .object([
-            "id": .int(build.id),
-            "job_id": .string(build.jobID),
-            "state": .string(build.state.rawValue),
-            "start_time": timestamp(build.startTime),
-            "end_time": timestamp(build.endTime),
-            "started": .bool(build.started),
-            "finished": .bool(build.finished),
-            "success": .bool(build.success),
-            "skipped": .bool(build.skipped),
-            "config": build.config,
-            "retval": build.retval ?? .null,
-            "exception": build.exception ?? .null,
-            "exception_tb": build.exceptionTraceback ?? .null,
-        ])
+        build.json
     }
 
     public static func build(from value: JSONValue) throws(VarlinkError) -> Build {

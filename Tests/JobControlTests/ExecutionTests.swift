@@ -440,3 +440,41 @@ import Testing
         #expect(try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count == 1)
     }
 }
+
+@Suite struct DeleteTests {
+    @Test func deleteCallsTheCleanupFunctionAndKeepsTheBuildWhenItFails() async throws {
+        let seen = Mutex<[Int64]>([])
+        var registry = FunctionRegistry.builtins
+        registry.register("test:cleanup") { _, args, _ in
+            let id = args.first?["id"]?.intValue ?? -1
+            seen.withLock { $0.append(id) }
+            if args.first?["job_id"] == "refuses" { throw BuildException(type: "Busy", message: "files still in use") }
+            return nil
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: cleans, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: refuses, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: plain, command: 'sleep 5'}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let cleans = try await engine.waitUntilFinished(try await engine.run(jobID: "cleans").id)
+        let refuses = try await engine.waitUntilFinished(try await engine.run(jobID: "refuses").id)
+        try await engine.delete(buildID: cleans.id)
+        #expect(try storage.getBuild(cleans.id) == nil)
+        await #expect(throws: EngineError.self) { try await engine.delete(buildID: refuses.id) }
+        #expect(try storage.getBuild(refuses.id) != nil)
+        #expect(seen.withLock { $0 } == [cleans.id, refuses.id])
+        let running = try await engine.run(jobID: "plain")
+        await #expect(throws: EngineError.self) { try await engine.delete(buildID: running.id) }
+        try await engine.cancel(buildID: running.id)
+        _ = try await engine.waitUntilFinished(running.id)
+        try await engine.delete(buildID: running.id)
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'no:such'}\n", file: "t.yaml")
+        }
+    }
+}

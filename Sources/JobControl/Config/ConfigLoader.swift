@@ -14,10 +14,10 @@ public enum ConfigLoader {
     static let plannedDaemonKeys = ["access"]
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
-        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "build_retention",
+        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "cleanup_function", "build_retention",
     ]
     static let plannedJobKeys = [
-        "cleanup_function", "schedule", "timezone", "persistent", "randomized_delay",
+        "schedule", "timezone", "persistent", "randomized_delay",
         "concurrency", "enabled",
     ]
 
@@ -307,6 +307,16 @@ public enum ConfigLoader {
                 }
             case "retries":
                 job.retry = readRetries(entry.value, reader: &reader)
+            case "cleanup_function":
+                if let value = reader.string(entry.value, what: what) {
+                    if !isValidFunctionName(value) {
+                        reader.error(entry.value, "'cleanup_function' must be in module:function form, found '\(value)'")
+                    } else if !registry.contains(value) {
+                        reader.error(entry.value, "cleanup function '\(value)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+                    } else {
+                        job.cleanupFunction = value
+                    }
+                }
             case "pool":
                 if let value = reader.string(entry.value, what: what) {
                     job.pool = value

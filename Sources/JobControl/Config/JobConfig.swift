@@ -29,6 +29,8 @@ public struct JobConfig: Sendable, Hashable {
     public var protected = false
     /// Seconds after which a build is stopped and fails with `Timeout`.
     public var timeout: TimeInterval?
+    /// `module:function` called with a build's record when the build is deleted.
+    public var cleanupFunction: String?
     /// Re-running a failed build (as further attempts of the same build).
     public var retry: RetryPolicy?
     /// The named pool (`pools:`) whose limit this job's builds count against.
@@ -81,6 +83,7 @@ public struct JobConfig: Sendable, Hashable {
         if protected { object["protected"] = true }
         if let timeout { object["timeout"] = .double(timeout) }
         if let pool { object["pool"] = .string(pool) }
+        if let cleanupFunction { object["cleanup_function"] = .string(cleanupFunction) }
         if let retry { object["retries"] = ["count": .int(Int64(retry.count)), "backoff": .double(retry.backoff), "max_backoff": .double(retry.maxBackoff)] }
         return .object(object)
     }

@@ -5,6 +5,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case jobProtected(String)
     case noSuchBuild(Int64)
     case buildNotRunning(Int64)
+    case buildRunning(Int64)
+    case cleanupFailed(build: Int64, reason: String)
     case dependencyNotBuilt(job: String, dependency: String)
     case dependencyFailed(job: String, dependency: String, build: Int64)
     case badPin(job: String, dependency: String, reason: String)
@@ -22,6 +24,10 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "no build with id \(id); 'jobctl builds' lists recent builds"
         case .buildNotRunning(let id):
             return "build \(id) has already finished; there is nothing to cancel"
+        case .buildRunning(let id):
+            return "build \(id) has not finished; cancel it first ('jobctl cancel \(id)')"
+        case .cleanupFailed(let build, let reason):
+            return "the cleanup function of build \(build) failed, so the build was kept: \(reason)"
         case .dependencyNotBuilt(let job, let dependency):
             return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first, or use --build-deps"
         case .dependencyFailed(let job, let dependency, let build):

@@ -1,0 +1,27 @@
+import Foundation
+
+extension BuildEngine {
+    /// Deletes a finished build with its progress and log. If its job has a `cleanup_function`,
+    /// that function is called first with the build record (as JSON, its only argument); if it
+    /// fails, the build is kept and the failure is the error.
+    public func delete(buildID: Int64) async throws(EngineError) {
+        let found: Build?
+        do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
+        guard let build = found else { throw .noSuchBuild(buildID) }
+        guard build.finished else { throw .buildRunning(buildID) }
+        if let name = config.job(build.jobID)?.cleanupFunction {
+            guard let cleanup = registry.function(name) else {
+                throw .cleanupFailed(build: buildID, reason: "cleanup function '\(name)' is not registered")
+            }
+            let context = BuildContext(buildID: buildID, jobID: build.jobID, socketPath: nil, storage: storage, logger: logger)
+            do {
+                _ = try await cleanup(context, [build.json], [:])
+            } catch {
+                logger.error("cleanup function failed; build kept", metadata: ["build.id": "\(buildID)", "error": "\(error)"])
+                throw .cleanupFailed(build: buildID, reason: BuildException(wrapping: error).description)
+            }
+        }
+        do { try storage.deleteBuild(buildID) } catch { throw .storage(error) }
+        logger.info("build deleted", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
+    }
+}
