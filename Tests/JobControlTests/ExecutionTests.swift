@@ -478,3 +478,43 @@ import Testing
         }
     }
 }
+
+@Suite struct SwiftFunctionTests {
+    @Test func aRegisteredFunctionReportsProgressLogsReturnsAndSkips() async throws {
+        var registry = FunctionRegistry.builtins
+        registry.register("reports:sum") { context, args, kwargs in
+            let numbers = args.compactMap(\.intValue)
+            for (index, _) in numbers.enumerated() {
+                try context.progress(Int64(index + 1), of: Int64(numbers.count), group: "sum::numbers", status: "adding")
+            }
+            context.log(.info, "summed \(numbers.count) numbers", logger: "reports")
+            if kwargs["skip"] == true { throw BuildSkipped("asked to skip") }
+            return ["sum": .int(numbers.reduce(0, +))]
+        }
+        registry.register("reports:fail") { _, _, _ in
+            struct ReportError: Error, CustomStringConvertible { var description: String { "no data for today" } }
+            throw ReportError()
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: sum, function: 'reports:sum', args: [1, 2, 3]}
+                  - {id: skipper, function: 'reports:sum', args: [1], kwargs: {skip: true}}
+                  - {id: failing, function: 'reports:fail'}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let sum = try await engine.waitUntilFinished(try await engine.run(jobID: "sum").id)
+        #expect(sum.state == .successful && sum.retval == ["sum": 6])
+        let progress = try storage.getBuildProgressInfo(sum.id)
+        #expect(progress.first { $0.group.name == "sum::numbers" }.map { ($0.current, $0.total) } ?? (0, 0) == (3, 3))
+        #expect(try storage.iterLogMessages(LogQuery(buildID: sum.id)).contains { $0.logger == "reports" && $0.message == "summed 3 numbers" })
+        let skipped = try await engine.waitUntilFinished(try await engine.run(jobID: "skipper").id)
+        #expect(skipped.state == .skipped)
+        let failing = try await engine.waitUntilFinished(try await engine.run(jobID: "failing").id)
+        #expect(failing.state == .failed)
+        #expect(failing.exception?["message"] == "no data for today")
+        #expect(failing.exception?["type"]?.stringValue?.contains("ReportError") == true)
+    }
+}

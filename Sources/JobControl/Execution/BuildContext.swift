@@ -50,6 +50,14 @@ public struct BuildContext: Sendable {
         log(levels: [(level, message)], logger: name)
     }
 
+    /// Reports progress of this build (group nested with `::`, as in `download::file-3`); stored
+    /// before it returns. Invalid input (negative numbers, a bad group) is an error for the caller.
+    public func progress(_ current: Int64, of total: Int64, group: String = "", status: String? = nil) throws(StorageError) {
+        let report = try ProgressReport(
+            group: ProgressGroup(name: group), current: current, total: total, statusLine: status.map(redactor.redact))
+        try storage.reportBuildProgress(buildID, [report])
+    }
+
     /// Hands lines of output in for storage without waiting (see ``Storage/enqueueLogMessages(_:)``):
     /// they are stored within milliseconds and before the build's end is recorded.
     public func record(output lines: [String], level: LogLevel, logger name: String) {
