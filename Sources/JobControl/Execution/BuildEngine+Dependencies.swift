@@ -57,24 +57,7 @@ extension BuildEngine {
             // A wave: every planned job whose planned dependencies are all built.
             let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
             pending.removeAll { wave.contains($0) }
-            let finished = await withTaskGroup(of: Result<Build, EngineError>.self) { group in
-                for id in wave {
-                    group.addTask {
-                        do throws(EngineError) {
-                            let created = try await self.run(jobID: id, force: force)
-                            await onBuild(created)
-                            let build = try await self.waitUntilFinished(created.id)
-                            await onBuild(build)
-                            return .success(build)
-                        } catch {
-                            return .failure(error)
-                        }
-                    }
-                }
-                var results: [Result<Build, EngineError>] = []
-                for await result in group { results.append(result) }
-                return results
-            }
+            let finished = await runWave(wave, force: force, onBuild: onBuild)
             for result in finished {
                 let build: Build
                 switch result {
@@ -89,6 +72,31 @@ extension BuildEngine {
             }
         }
         return try await run(jobID: jobID, force: force, pins: pins)
+    }
+
+    /// Builds every job of `wave` at once (each pinned to its dependencies' latest successful
+    /// builds) and waits for them all; results in the order they ended.
+    nonisolated func runWave(_ wave: [String], force: Bool, onBuild: @escaping @Sendable (Build) async -> Void) async
+        -> [Result<Build, EngineError>]
+    {
+        await withTaskGroup(of: Result<Build, EngineError>.self) { group in
+            for id in wave {
+                group.addTask {
+                    do throws(EngineError) {
+                        let created = try await self.run(jobID: id, force: force)
+                        await onBuild(created)
+                        let build = try await self.waitUntilFinished(created.id)
+                        await onBuild(build)
+                        return .success(build)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var results: [Result<Build, EngineError>] = []
+            for await result in group { results.append(result) }
+            return results
+        }
     }
 
     /// Gives each job in `candidates` that depends (transitively) on `failed` a FAILED build that
@@ -156,24 +164,7 @@ extension BuildEngine {
         while !pending.isEmpty {
             let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
             pending.removeAll { wave.contains($0) }
-            let finished = await withTaskGroup(of: Result<Build, EngineError>.self) { group in
-                for id in wave {
-                    group.addTask {
-                        do throws(EngineError) {
-                            let created = try await self.run(jobID: id, force: force)
-                            await onBuild(created)
-                            let build = try await self.waitUntilFinished(created.id)
-                            await onBuild(build)
-                            return .success(build)
-                        } catch {
-                            return .failure(error)
-                        }
-                    }
-                }
-                var results: [Result<Build, EngineError>] = []
-                for await result in group { results.append(result) }
-                return results
-            }
+            let finished = await runWave(wave, force: force, onBuild: onBuild)
             for result in finished {
                 switch result {
                 case .failure(let error): throw error
