@@ -1,0 +1,144 @@
+import Foundation
+import Yams
+
+/// One job's keys, read and checked.
+extension ConfigLoader {
+    static func readJobs(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> [JobConfig] {
+        guard case .sequence(let sequence) = node else {
+            reader.error(node, "'jobs' must be a list of jobs, found \(YAMLNodeReader.typeName(node))")
+            return []
+        }
+        return sequence.compactMap { readJob($0, reader: &reader, registry: registry) }
+    }
+
+    static func readJob(_ node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry) -> JobConfig? {
+        guard let entries = reader.mapping(node, what: "a job") else { return nil }
+        let before = reader.diagnostics.count
+        var id: String?
+        var job = JobConfig(id: "", function: "", location: reader.location(node))
+        var command: (value: ConfigValue, node: Node)?
+        var functionNode: Node?
+        for entry in entries {
+            let what = "'\(entry.key)'"
+            switch entry.key {
+            case "id":
+                if let value = reader.string(entry.value, what: what) {
+                    if isValidJobID(value) {
+                        id = value
+                    } else {
+                        reader.error(entry.value, "job id '\(value)' may contain only letters, digits, '_', '-' and '.'")
+                    }
+                }
+            case "title": job.title = reader.string(entry.value, what: what)
+            case "notes": job.notes = reader.string(entry.value, what: what)
+            case "function":
+                functionNode = entry.value
+                if let value = reader.string(entry.value, what: what) { job.function = value }
+            case "command":
+                switch entry.value {
+                case .scalar:
+                    if let value = reader.string(entry.value, what: what) { command = (.string(value), entry.value) }
+                case .sequence:
+                    if let values = reader.stringList(entry.value, what: what) {
+                        if values.isEmpty {
+                            reader.error(entry.value, "'command' must not be an empty list")
+                        } else {
+                            command = (.array(values.map { .string($0) }), entry.value)
+                        }
+                    }
+                default:
+                    reader.error(entry.value, "'command' must be a string (run by /bin/sh -c) or a list (argv), found \(YAMLNodeReader.typeName(entry.value))")
+                }
+            case "args":
+                guard case .sequence = entry.value else {
+                    reader.error(entry.value, "'args' must be a list, found \(YAMLNodeReader.typeName(entry.value))")
+                    continue
+                }
+                if case .array(let values)? = reader.value(entry.value, what: what) { job.args = values }
+            case "kwargs":
+                guard case .mapping = entry.value else {
+                    reader.error(entry.value, "'kwargs' must be a mapping, found \(YAMLNodeReader.typeName(entry.value))")
+                    continue
+                }
+                if case .object(let values)? = reader.value(entry.value, what: what) { job.kwargs = values }
+            case "dependencies":
+                if let values = reader.stringList(entry.value, what: what) { job.dependencies = values }
+            case "environment":
+                job.environment = readEnvironment(entry.value, reader: &reader)
+            case "working_directory":
+                if let value = reader.string(entry.value, what: what) {
+                    if value.hasPrefix("/") { job.workingDirectory = value } else { reader.error(entry.value, "'working_directory' must be an absolute path") }
+                }
+            case "user":
+                if let value = reader.string(entry.value, what: what) {
+                    if getpwnam(value) == nil { reader.error(entry.value, "user '\(value)' does not exist on this host") } else { job.user = value }
+                }
+            case "group":
+                if let value = reader.string(entry.value, what: what) {
+                    if getgrnam(value) == nil { reader.error(entry.value, "group '\(value)' does not exist on this host") } else { job.group = value }
+                }
+            case "tags":
+                if let values = reader.stringList(entry.value, what: what) { job.tags = values }
+            case "enabled":
+                if let value = reader.bool(entry.value, what: what) { job.enabled = value }
+            case "protected":
+                if let value = reader.bool(entry.value, what: what) { job.protected = value }
+            case "timeout":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) {
+                    if let seconds, seconds > 0 { job.timeout = seconds } else { reader.error(entry.value, "'timeout' must be longer than 0s") }
+                }
+            case "retries":
+                job.retry = readRetries(entry.value, reader: &reader)
+            case "cleanup_function":
+                if let value = reader.string(entry.value, what: what) {
+                    if !isValidFunctionName(value) {
+                        reader.error(entry.value, "'cleanup_function' must be in module:function form, found '\(value)'")
+                    } else if !registry.contains(value) {
+                        reader.error(entry.value, "cleanup function '\(value)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+                    } else {
+                        job.cleanupFunction = value
+                    }
+                }
+            case "pool":
+                if let value = reader.string(entry.value, what: what) {
+                    job.pool = value
+                    job.poolNode = reader.location(entry.value)
+                }
+            case "build_retention":
+                job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
+            case let key where plannedJobKeys.contains(key):
+                reader.error(entry.keyNode, "job key '\(key)' is not supported by this version of jobcontrold yet")
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: "a job", known: jobKeys)
+            }
+        }
+        guard let id else {
+            if reader.diagnostics.count == before { reader.error(node, "a job needs an 'id'") }
+            return nil
+        }
+        job.id = id
+        switch (command, functionNode) {
+        case (let command?, nil):
+            if case .string(let script) = command.value {
+                job.function = FunctionRegistry.shell
+                job.args = [.string(script)] + job.args
+            } else if case .array(let argv) = command.value {
+                job.function = FunctionRegistry.exec
+                job.args = argv + job.args
+            }
+        case (_?, let functionNode?):
+            reader.error(functionNode, "job '\(id)' has both 'command' and 'function'; use one")
+        case (nil, let functionNode?):
+            if !job.function.isEmpty {
+                if !isValidFunctionName(job.function) {
+                    reader.error(functionNode, "'function' must be in module:function form, found '\(job.function)'")
+                } else if !registry.contains(job.function) {
+                    reader.error(functionNode, "function '\(job.function)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+                }
+            }
+        case (nil, nil):
+            reader.error(node, "job '\(id)' needs a 'command' or a 'function'")
+        }
+        return reader.diagnostics.count == before ? job : nil
+    }
+}

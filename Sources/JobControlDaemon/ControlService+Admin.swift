@@ -1,0 +1,58 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+
+/// io.jobcontrol.Manager: the daemon's status, retention and reload.
+extension ControlService {
+    func status() async -> VarlinkReply {
+        let config = await engine.config
+        let counts = engine.pool.counts
+        var parameters: [String: JSONValue] = [
+            "version": .string(Self.version),
+            "pid": .int(Int64(getpid())),
+            "started": WireFormat.timestamp(startTime),
+            "storage": .string(config.storage),
+            "jobs": .int(Int64(config.jobs.count)),
+            "workers": .int(Int64(config.workers)),
+            "running": .int(Int64(counts.running)),
+            "queued": .int(Int64(counts.queued)),
+        ]
+        if let file = config.file { parameters["config_file"] = .string(file) }
+        if let reload = reloader.lastStatus {
+            parameters["last_reload"] = .string(reload.summary)
+            parameters["last_reload_ok"] = .bool(reload.succeeded)
+            parameters["last_reload_time"] = WireFormat.timestamp(reload.time)
+        }
+        return VarlinkReply(parameters: parameters)
+    }
+
+    func prune(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let dryRun = try Parameters(call).optionalBool("dry_run") ?? false
+        let config = await engine.config
+        let report: PruneReport
+        do {
+            report = try Pruner.run(config: config, storage: storage, dryRun: dryRun)
+        } catch {
+            throw Self.varlinkError(.storage(error))
+        }
+        if !dryRun, report.logRecords > 0 || report.buildCount > 0 {
+            logger.info("pruned on request", metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
+        }
+        return VarlinkReply(parameters: WireFormat.prune(report, dryRun: dryRun))
+    }
+
+    func reload() async throws(VarlinkError) -> VarlinkReply {
+        let status = await reloader.reload()
+        if let errors = status.errors {
+            throw VarlinkError(
+                "\(Interfaces.manager).ConfigInvalid",
+                parameters: ["errors": .array(errors.diagnostics.map { .string($0.description) })],
+                message: "the new configuration has \(errors.diagnostics.count) problems; the previous one keeps running")
+        }
+        let jobs = await engine.config.jobs.count
+        return VarlinkReply(parameters: [
+            "jobs": .int(Int64(jobs)), "needs_restart": .array(status.needsRestart.map { .string($0) }),
+        ])
+    }
+
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import JobControl
+
+@Suite struct PinningTests {
+    @Test func pinningAnOlderBuildReproducesItsInputs() async throws {
+        var registry = FunctionRegistry.builtins
+        registry.register("test:own-id") { context, _, _ in .int(context.buildID) }
+        registry.register("test:echo") { _, args, _ in .array(args) }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: dep, function: 'test:own-id'}
+                  - {id: other, function: 'test:own-id'}
+                  - {id: top, function: 'test:echo', dependencies: [dep], args: [!retval dep]}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let older = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        let newer = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        let other = try await engine.waitUntilFinished(try await engine.run(jobID: "other").id)
+        let latest = try await engine.waitUntilFinished(try await engine.run(jobID: "top").id)
+        #expect(latest.retval == [.int(newer.id)])
+        let pinned = try await engine.waitUntilFinished(try await engine.run(jobID: "top", pins: ["dep": older.id]).id)
+        #expect(pinned.retval == [.int(older.id)])
+        #expect(pinned.config["build"]?["dependency_builds"]?["dep"] == .int(older.id))
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["dep": other.id]) }
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["other": other.id]) }
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "top", pins: ["dep": 9999]) }
+    }
+}
+
+@Suite struct BuildDependenciesTests {
+    static let diamond = """
+        workers: 4
+        jobs:
+          - {id: a, command: 'sleep 0.1'}
+          - {id: b, command: 'sleep 0.3', dependencies: [a]}
+          - {id: c, command: 'sleep 0.3', dependencies: [a]}
+          - {id: d, command: 'echo d', dependencies: [b, c]}
+          - {id: bad, command: 'exit 9', dependencies: [a]}
+          - {id: e, command: 'echo e', dependencies: [bad, b]}
+          - {id: f, command: 'echo f', dependencies: [e]}
+        """
+
+    func engine() throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: Self.diamond, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    func builds(_ engine: BuildEngine, _ job: String) throws -> [Build] {
+        try engine.storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .ascending, limit: 100)
+    }
+
+    @Test func aDiamondIsBuiltOnceEachIndependentOnesTogether() async throws {
+        let engine = try engine()
+        #expect(try await engine.dependencyPlan(for: "d") == ["a", "b", "c"])
+        let target = try await engine.runBuildingDependencies(jobID: "d", force: false) { _ in }
+        let d = try await engine.waitUntilFinished(target.id)
+        #expect(d.state == .successful)
+        for job in ["a", "b", "c"] { #expect(try builds(engine, job).count == 1, "\(job) built once") }
+        let b = try builds(engine, "b")[0], c = try builds(engine, "c")[0], a = try builds(engine, "a")[0]
+        // b and c ran at the same time, both after a.
+        #expect(b.startTime! < c.endTime! && c.startTime! < b.endTime!)
+        #expect(b.startTime! >= a.endTime! && c.startTime! >= a.endTime!)
+        #expect(d.config["build"]?["dependency_builds"] == ["b": .int(b.id), "c": .int(c.id)])
+
+        // Up to date: nothing to build first.
+        #expect(try await engine.dependencyPlan(for: "d") == [])
+        // A newer build of a makes b and c outdated.
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(try await engine.dependencyPlan(for: "d") == ["b", "c"])
+    }
+
+    @Test func aFailedDependencyStopsItsDependentsAndRecordsThem() async throws {
+        let engine = try engine()
+        do {
+            _ = try await engine.runBuildingDependencies(jobID: "f", force: false) { _ in }
+            Issue.record("expected DependencyFailed")
+        } catch {
+            guard case .dependencyFailed(let job, let dependency, _) = error else { throw error }
+            #expect(job == "f" && dependency == "bad")
+        }
+        for job in ["e", "f"] {
+            let recorded = try #require(try builds(engine, job).first)
+            #expect(recorded.state == .failed && !recorded.started)
+            #expect(recorded.exception?["type"] == "DependencyFailed")
+        }
+    }
+}
+
+@Suite struct ReverseDependenciesTests {
+    @Test func dependentsAreBuiltAfterASuccessAndBlockedByAFailure() async throws {
+        let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(await engine.dependents(of: "a") == ["b", "c", "bad", "d", "e", "f"])
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        let made = try await engine.runDependents(of: "a", force: false) { _ in }
+        let states = Dictionary(made.map { ($0.jobID, $0.state) }, uniquingKeysWith: { first, _ in first })
+        #expect(states["b"] == .successful && states["c"] == .successful && states["d"] == .successful)
+        #expect(states["bad"] == .failed)
+        #expect(states["e"] == .failed && states["f"] == .failed)
+        let e = try #require(made.first { $0.jobID == "e" })
+        #expect(e.exception?["type"] == "DependencyFailed" && !e.started)
+        #expect(made.filter { $0.jobID == "d" }.count == 1)
+    }
+}
+
+@Suite struct JobStatusTests {
+    @Test func statusFollowsTheBuilds() async throws {
+        let config = try ConfigLoader.parse(
+            yaml: "jobs:\n  - {id: a, command: 'exit 0'}\n  - {id: b, command: 'true', dependencies: [a]}\n  - {id: f, command: 'exit 1'}\n",
+            file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(try await engine.status(of: "a").status == .notBuilt)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "b").id)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "f").id)
+        #expect(try await engine.status(of: "a").status == .success)
+        #expect(try await engine.status(of: "b").status == .success)
+        #expect(try await engine.status(of: "f").status == .failed)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(try await engine.status(of: "b").status == .outdated)
+        let running = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
+        try storage.startBuild(running)
+        #expect(try await engine.status(of: "a").status == .running)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import JobControl
+
+@Suite struct ExecutionSettingsTests {
+    func engine(_ yaml: String) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    @Test func environmentWorkingDirectoryAndUserReachTheCommand() async throws {
+        let engine = try engine("""
+            jobs:
+              - id: a
+                command: 'echo "$GREETING from $(pwd) as $(id -u)"'
+                environment: {GREETING: hi}
+                working_directory: /usr
+                user: nobody
+            """)
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.state == .successful, "\(String(describing: build.exception))")
+        let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+        #expect(lines.contains("hi from /usr as 65534"))
+    }
+
+    @Test func secretsAreInjectedButNeverStored() async throws {
+        let engine = try engine("""
+            secret: {token: s3cr3t-VALUE-42}
+            jobs:
+              - id: a
+                command: 'echo "arg=$1 env=$TOKEN"; echo "$TOKEN" >&2; exit 1'
+                args: [!secret token]
+                environment: {TOKEN: !secret token}
+            """)
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        #expect(build.state == .failed)
+        let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+        #expect(lines.contains("arg=*** env=***"))
+        for text in [build.config.jsonText(), build.exception?.jsonText() ?? "", build.exceptionTraceback?.jsonText() ?? ""] + lines {
+            #expect(!text.contains("s3cr3t-VALUE-42"), "\(text)")
+        }
+    }
+
+    @Test func aDisabledJobIsRefused() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: x, enabled: false}\n")
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "a") }
+    }
+}
+
+@Suite struct ExecutionControlTests {
+    func engine(_ yaml: String) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Live processes whose command line contains `marker` (zombies have none, so they do not count).
+    static func processes(containing marker: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return command.contains(marker) ? "\(pid): \(command)" : nil
+        }
+    }
+
+    @Test func timeoutTearsDownAProcessTreeThatIgnoresSIGTERM() async throws {
+        let marker = "314.\(Int.random(in: 100_000...999_999))"
+        let engine = try engine("""
+            jobs:
+              - id: stubborn
+                timeout: 1s
+                command: "trap '' TERM; (trap '' TERM; sleep \(marker)) & sleep \(marker); echo never"
+            """)
+        let started = ContinuousClock.now
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "stubborn").id)
+        #expect(build.state == .failed)
+        #expect(build.exception?["type"] == "Timeout")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(Self.processes(containing: marker) == [])
+    }
+
+    @Test func poolLimitsAreNeverExceeded() async throws {
+        let engine = try engine("""
+            workers: 4
+            pools: {db: {workers: 1}}
+            jobs:
+              - {id: pooled, pool: db, command: 'sleep 0.2'}
+              - {id: free, command: 'sleep 0.2'}
+            """)
+        var ids: [Int64] = []
+        for job in ["pooled", "pooled", "pooled", "free", "free"] { ids.append(try await engine.run(jobID: job).id) }
+        var builds: [Build] = []
+        for id in ids { builds.append(try await engine.waitUntilFinished(id)) }
+        #expect(builds.allSatisfy { $0.state == .successful })
+        // Measured, not assumed: the pooled builds' running intervals never overlap…
+        let pooled = builds.filter { $0.jobID == "pooled" }.map { ($0.startTime!, $0.endTime!) }.sorted { $0.0 < $1.0 }
+        for (earlier, later) in zip(pooled, pooled.dropFirst()) { #expect(earlier.1 <= later.0) }
+        // …while a build outside the pool ran alongside the first pooled one.
+        let free = builds.filter { $0.jobID == "free" }.map { ($0.startTime!, $0.endTime!) }
+        #expect(free.contains { $0.0 < pooled[0].1 })
+    }
+
+    @Test func aProtectedJobNeedsForce() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'true', protected: true}\n")
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "a") }
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a", force: true).id)
+        #expect(build.state == .successful)
+    }
+
+    @Test func poolsAreValidated() {
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", file: "t.yaml")
+        }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "pools: {db: {}}\n", file: "t.yaml") }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, timeout: soon}\n", file: "t.yaml") }
+    }
+}
+
+@Suite struct CancelTests {
+    @Test func cancelStopsARunningTreeAndAQueuedBuildNeverStarts() async throws {
+        let marker = "271.\(Int.random(in: 100_000...999_999))"
+        let config = try ConfigLoader.parse(
+            yaml: """
+                workers: 1
+                jobs:
+                  - {id: long, command: "trap '' TERM; (trap '' TERM; sleep \(marker)) & sleep \(marker)"}
+                  - {id: next, command: 'echo should not run'}
+                """, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let long = try await engine.run(jobID: "long")
+        let queued = try await engine.run(jobID: "next")
+        try await waitUntil { (try? storage.getBuild(long.id))??.state == .running }
+        try await engine.cancel(buildID: queued.id)
+        try await engine.cancel(buildID: long.id)
+        let cancelled = try await engine.waitUntilFinished(long.id)
+        #expect(cancelled.exception?["type"] == "Cancelled")
+        let never = try await engine.waitUntilFinished(queued.id)
+        #expect(never.exception?["type"] == "Cancelled")
+        #expect(!never.started)
+        #expect(try storage.iterLogMessages(LogQuery(buildID: queued.id)).allSatisfy { !$0.message.contains("should not run") })
+        #expect(ExecutionControlTests.processes(containing: marker) == [])
+        await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+@Suite struct RetryTests {
+    @Test func failedAttemptsAreRetriedWithinTheSameBuild() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-retry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let counter = directory.appendingPathComponent("n").path
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - id: flaky
+                    command: 'n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter); echo "try $n"; [ $n -ge 3 ]'
+                    retries: {count: 3, backoff: 0.05s}
+                  - id: hopeless
+                    command: 'exit 2'
+                    retries: {count: 1, backoff: 0.01s}
+                """, file: "t.yaml")
+        #expect(config.job("flaky")?.retry == RetryPolicy(count: 3, backoff: 0.05, maxBackoff: 600))
+        #expect(RetryPolicy(count: 5, backoff: 10, maxBackoff: 30).delay(afterAttempt: 3) == 30)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let flaky = try await engine.waitUntilFinished(try await engine.run(jobID: "flaky").id)
+        #expect(flaky.state == .successful)
+        let lines = try storage.iterLogMessages(LogQuery(buildID: flaky.id)).map(\.message)
+        #expect(lines.filter { $0.hasPrefix("try ") } == ["try 1", "try 2", "try 3"])
+        #expect(lines.contains { $0.hasPrefix("attempt 2 failed: '/bin/sh' exited with status 1; retrying in") })
+        let hopeless = try await engine.waitUntilFinished(try await engine.run(jobID: "hopeless").id)
+        #expect(hopeless.state == .failed)
+        #expect(try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count == 1)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import JobControl
+
+@Suite struct DeleteTests {
+    @Test func deleteCallsTheCleanupFunctionAndKeepsTheBuildWhenItFails() async throws {
+        let seen = Mutex<[Int64]>([])
+        var registry = FunctionRegistry.builtins
+        registry.register("test:cleanup") { _, args, _ in
+            let id = args.first?["id"]?.intValue ?? -1
+            seen.withLock { $0.append(id) }
+            if args.first?["job_id"] == "refuses" { throw BuildException(type: "Busy", message: "files still in use") }
+            return nil
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: cleans, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: refuses, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: plain, command: 'sleep 5'}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let cleans = try await engine.waitUntilFinished(try await engine.run(jobID: "cleans").id)
+        let refuses = try await engine.waitUntilFinished(try await engine.run(jobID: "refuses").id)
+        try await engine.delete(buildID: cleans.id)
+        #expect(try storage.getBuild(cleans.id) == nil)
+        await #expect(throws: EngineError.self) { try await engine.delete(buildID: refuses.id) }
+        #expect(try storage.getBuild(refuses.id) != nil)
+        #expect(seen.withLock { $0 } == [cleans.id, refuses.id])
+        let running = try await engine.run(jobID: "plain")
+        await #expect(throws: EngineError.self) { try await engine.delete(buildID: running.id) }
+        try await engine.cancel(buildID: running.id)
+        _ = try await engine.waitUntilFinished(running.id)
+        try await engine.delete(buildID: running.id)
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'no:such'}\n", file: "t.yaml")
+        }
+    }
+}
+
+@Suite struct SwiftFunctionTests {
+    @Test func aRegisteredFunctionReportsProgressLogsReturnsAndSkips() async throws {
+        var registry = FunctionRegistry.builtins
+        registry.register("reports:sum") { context, args, kwargs in
+            let numbers = args.compactMap(\.intValue)
+            for (index, _) in numbers.enumerated() {
+                try context.progress(Int64(index + 1), of: Int64(numbers.count), group: "sum::numbers", status: "adding")
+            }
+            context.log(.info, "summed \(numbers.count) numbers", logger: "reports")
+            if kwargs["skip"] == true { throw BuildSkipped("asked to skip") }
+            return ["sum": .int(numbers.reduce(0, +))]
+        }
+        registry.register("reports:fail") { _, _, _ in
+            struct ReportError: Error, CustomStringConvertible { var description: String { "no data for today" } }
+            throw ReportError()
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: sum, function: 'reports:sum', args: [1, 2, 3]}
+                  - {id: skipper, function: 'reports:sum', args: [1], kwargs: {skip: true}}
+                  - {id: failing, function: 'reports:fail'}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let sum = try await engine.waitUntilFinished(try await engine.run(jobID: "sum").id)
+        #expect(sum.state == .successful && sum.retval == ["sum": 6])
+        let progress = try storage.getBuildProgressInfo(sum.id)
+        #expect(progress.first { $0.group.name == "sum::numbers" }.map { ($0.current, $0.total) } ?? (0, 0) == (3, 3))
+        #expect(try storage.iterLogMessages(LogQuery(buildID: sum.id)).contains { $0.logger == "reports" && $0.message == "summed 3 numbers" })
+        let skipped = try await engine.waitUntilFinished(try await engine.run(jobID: "skipper").id)
+        #expect(skipped.state == .skipped)
+        let failing = try await engine.waitUntilFinished(try await engine.run(jobID: "failing").id)
+        #expect(failing.state == .failed)
+        #expect(failing.exception?["message"] == "no data for today")
+        #expect(failing.exception?["type"]?.stringValue?.contains("ReportError") == true)
+    }
+}
