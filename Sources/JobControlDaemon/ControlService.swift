@@ -91,6 +91,8 @@ final class ControlService: Sendable {
         switch error {
         case .noSuchJob(let job):
             return VarlinkError("\(manager).NoSuchJob", parameters: ["job": .string(job)], message: error.description)
+        case .shuttingDown:
+            return VarlinkError("\(manager).ShuttingDown", message: error.description)
         case .jobDisabled(let job):
             return VarlinkError("\(manager).JobDisabled", parameters: ["job": .string(job)], message: error.description)
         case .jobProtected(let job):

@@ -83,9 +83,12 @@ public final class Daemon: Sendable {
             for await _ in shutdownStream { break }
             retention.cancel()
             reloads.cancel()
-            notifier.stopping(status: "stopping")
-            logger.info("jobcontrold stopping")
+            let grace = await engine.config.stopTimeout
+            let running = engine.pool.counts
+            notifier.stopping(status: "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds")
+            logger.info("jobcontrold stopping", metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
             await server.close()
+            await engine.drain(grace: .seconds(grace))
         }
         logger.info("jobcontrold stopped")
     }

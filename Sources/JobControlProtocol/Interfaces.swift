@@ -229,6 +229,9 @@ public enum Interfaces {
         # No job has this id.
         error NoSuchJob (job: string, message: string)
 
+        # The daemon is stopping and starts no new builds.
+        error ShuttingDown (message: string)
+
         # The job is disabled in its configuration.
         error JobDisabled (job: string, message: string)
 

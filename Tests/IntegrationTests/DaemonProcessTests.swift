@@ -127,3 +127,42 @@ import Testing
         try await daemon.stop()
     }
 }
+
+/// SIGTERM: no new builds, running ones get stop_timeout, then are cancelled and recorded.
+@Suite struct GracefulStopTests {
+    @Test func sigtermWaitsForShortBuildsAndCancelsLongOnes() async throws {
+        let marker = "161.\(Int.random(in: 100_000...999_999))"
+        let daemon = try await DaemonProcess(config: """
+            stop_timeout: 1s
+            jobs:
+              - {id: short, command: 'sleep 0.3; echo done'}
+              - {id: long, command: "trap '' TERM; sleep \(marker)"}
+            """)
+        let short = try JSONValue.parse(try daemon.jobctl("--json", "run", "short").stdout)["id"]?.intValue
+        let long = try JSONValue.parse(try daemon.jobctl("--json", "run", "long").stdout)["id"]?.intValue
+        try await waitFor("the long build to start") {
+            (try? JSONValue.parse(daemon.jobctl("--json", "build", "\(long ?? 0)").stdout)["state"]) == "RUNNING"
+        }
+        #expect(try await daemon.stop() == 0)
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let shortID = try #require(short)
+        let longID = try #require(long)
+        #expect(try storage.getBuild(shortID)?.state == .successful)
+        let cancelled = try #require(try storage.getBuild(longID))
+        #expect(cancelled.state == .failed)
+        #expect(cancelled.exception?["by"] == "shutdown")
+        #expect(ExecutionProcesses.matching(marker).isEmpty)
+    }
+}
+
+enum ExecutionProcesses {
+    /// Live processes whose command line contains `marker`.
+    static func matching(_ marker: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return command.contains(marker) ? "\(pid): \(command)" : nil
+        }
+    }
+}

@@ -7,7 +7,7 @@ import Yams
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
     static let daemonKeys = [
-        "storage", "socket", "workers", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
+        "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
     ]
     /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
     /// differently from what its file says, so they are refused with a clear message instead.
@@ -165,6 +165,10 @@ public enum ConfigLoader {
                 config.buildRetention = readBuildRetention(entry.value, reader: &reader, what: "'build_retention'")
             case "pools":
                 config.pools = readPools(entry.value, reader: &reader)
+            case "stop_timeout":
+                if let seconds = readDuration(entry.value, reader: &reader, what: "'stop_timeout'"), let seconds {
+                    config.stopTimeout = seconds
+                }
             case "include":
                 include = readInclude(entry.value, reader: &reader)
             case "secret":

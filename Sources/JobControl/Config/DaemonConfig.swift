@@ -12,6 +12,9 @@ public struct DaemonConfig: Sendable {
     public var jobs: [JobConfig]
     /// How long log records are kept, by level (`log_retention`; default: the seed's policy).
     public var logRetention: LogRetention = .default
+    /// On SIGTERM, how long running builds get to end before they are cancelled (`stop_timeout`).
+    /// Keep it below the unit's `TimeoutStopSec`.
+    public var stopTimeout: TimeInterval = 60
     /// Named pools and their limits on builds running at once (`pools: {db: {workers: 1}}`).
     public var pools: [String: Int] = [:]
     /// Values `!secret name` resolves to (`secret:` and `secrets_file:`). Never printed, stored or

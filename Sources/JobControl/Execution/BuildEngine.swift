@@ -16,7 +16,10 @@ public actor BuildEngine {
     private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
     /// How to cancel each running build, and the builds a cancel was asked for.
     private var cancellers: [Int64: @Sendable () -> Void] = [:]
-    private var cancelRequested: Set<Int64> = []
+    private var cancelRequested: [Int64: BuildException] = [:]
+    /// Builds created by this engine that have not ended yet; and whether new ones are accepted.
+    private(set) var inFlight: Set<Int64> = []
+    private var accepting = true
     /// Token → running build. A token exists only while its build runs.
     var activeBuilds: [String: ActiveBuild] = [:]
 
@@ -31,25 +34,59 @@ public actor BuildEngine {
         do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build else { throw .noSuchBuild(buildID) }
         guard !build.finished else { throw .buildNotRunning(buildID) }
-        cancelRequested.insert(buildID)
-        cancellers[buildID]?()
+        requestCancel(buildID, reason: Self.cancelledException)
         logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
     }
 
-    static let cancelledException = BuildException(type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
+    private func requestCancel(_ buildID: Int64, reason: BuildException) {
+        if cancelRequested[buildID] == nil { cancelRequested[buildID] = reason }
+        cancellers[buildID]?()
+    }
 
-    private func isCancelRequested(_ buildID: Int64) -> Bool { cancelRequested.contains(buildID) }
+    static let cancelledException = BuildException(type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
+    static let shutdownException = BuildException(
+        type: "Cancelled", message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
+        details: ["by": "shutdown"])
+
+    private func isCancelRequested(_ buildID: Int64) -> Bool { cancelRequested[buildID] != nil }
+
+    private func cancelReason(_ buildID: Int64) -> BuildException { cancelRequested[buildID] ?? Self.cancelledException }
+
+    /// Graceful stop: no new builds; running and queued ones get `grace` to end, then are
+    /// cancelled (process groups torn down) and recorded as cancelled by the shutdown.
+    public nonisolated func drain(grace: Duration) async {
+        await stopAccepting()
+        let deadline = ContinuousClock.now + grace
+        while await !inFlight.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = await inFlight
+        guard !left.isEmpty else { return }
+        logger.warning("stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
+        await cancelAll(reason: Self.shutdownException)
+        // Torn-down process groups end within the termination grace; queued builds end at once.
+        let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
+        while await !inFlight.isEmpty, ContinuousClock.now < bound {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func stopAccepting() { accepting = false }
+
+    private func cancelAll(reason: BuildException) {
+        for id in inFlight { requestCancel(id, reason: reason) }
+    }
 
     /// Registers how to cancel a running build; false if a cancel already came.
     private func startCancellable(_ buildID: Int64, cancel: @escaping @Sendable () -> Void) -> Bool {
-        guard !cancelRequested.contains(buildID) else { return false }
+        guard cancelRequested[buildID] == nil else { return false }
         cancellers[buildID] = cancel
         return true
     }
 
     private func endCancellable(_ buildID: Int64) {
         cancellers.removeValue(forKey: buildID)
-        cancelRequested.remove(buildID)
+        cancelRequested.removeValue(forKey: buildID)
     }
 
     private func skipRequested(token: String, reason: String) {
@@ -94,6 +131,7 @@ public actor BuildEngine {
     /// Creates a build of `jobID`, pinning for each dependency the build given in `pins` or else
     /// its latest successful build, and queues it. Returns the build as created.
     public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:]) throws(EngineError) -> Build {
+        guard accepting else { throw .shuttingDown }
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         guard job.enabled else { throw .jobDisabled(jobID) }
         guard !job.protected || force else { throw .jobProtected(jobID) }
@@ -139,6 +177,7 @@ public actor BuildEngine {
         let socket = config.socket
         // The values of the secrets this job uses, as loaded now; a reload changes later builds only.
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
+        inFlight.insert(build.id)
         logger.info("build queued", metadata: ["job.id": "\(jobID)", "build.id": "\(build.id)"])
         pool.submit(pool: job.pool) { [self] in
             await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
@@ -181,6 +220,7 @@ public actor BuildEngine {
     }
 
     private func buildFinished(_ id: Int64) {
+        inFlight.remove(id)
         for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
     }
 
@@ -195,7 +235,7 @@ public actor BuildEngine {
             logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
-            if await isCancelRequested(build.id) { throw Self.cancelledException }
+            if await isCancelRequested(build.id) { throw await cancelReason(build.id) }
             try storage.startBuild(build.id)
             context.logger.info("build started")
             guard let function = registry.function(job.function) else {
@@ -240,7 +280,7 @@ public actor BuildEngine {
             }
             guard await startCancellable(build.id, cancel: { work.cancel() }) else {
                 work.cancel()
-                throw Self.cancelledException
+                throw await cancelReason(build.id)
             }
             let returned = try await work.value
             outcome = (true, returned, nil)
@@ -249,7 +289,7 @@ public actor BuildEngine {
             await skipRequested(token: token, reason: skip.reason)
         } catch {
             let cancelled = await isCancelRequested(build.id)
-            outcome = (false, nil, cancelled ? Self.cancelledException : BuildException(wrapping: error))
+            outcome = (false, nil, cancelled ? await cancelReason(build.id) : BuildException(wrapping: error))
         }
         await endCancellable(build.id)
         // What the build's helpers asked for: a return value, or to end SKIPPED.

@@ -1,6 +1,7 @@
 /// Why the engine refused a request. Each says what to do next.
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     case noSuchJob(String)
+    case shuttingDown
     case jobDisabled(String)
     case jobProtected(String)
     case noSuchBuild(Int64)
@@ -16,6 +17,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .noSuchJob(let id):
             return "no job with id '\(id)'; 'jobctl jobs' lists the configured jobs"
+        case .shuttingDown:
+            return "jobcontrold is stopping and starts no new builds; try again once it is back"
         case .jobDisabled(let id):
             return "job '\(id)' is disabled ('enabled: false' in its configuration); enable it and reload to run it"
         case .jobProtected(let id):
