@@ -20,6 +20,16 @@ import Testing
             dependencies: [downloader]
             command: [echo, got]
             args: [!retval downloader, plain]
+          - id: numbers
+            command: "jobctl retval --json '[1, 2.5, \\"x\\", null]'"
+          - id: count
+            command: 'jobctl retval --json 42'
+          - id: text
+            command: 'jobctl retval "hello world"'
+          - id: printer
+            dependencies: [numbers, count, text]
+            command: 'for a in "$@"; do echo "arg: $a"; done'
+            args: [!retval numbers, !retval count, !retval text]
           - id: nothing-to-do
             command: 'jobctl skip "no new data" && exit 0'
           - id: skip-then-fail
@@ -54,6 +64,14 @@ import Testing
         let consumer = try JSONValue.parse(try daemon.jobctl("--json", "run", "consumer", "--wait").stdout)
         let consumerID = try #require(consumer["id"]?.intValue)
         #expect(try daemon.jobctl("logs", "\(consumerID)").stdout.contains(#"got {"count":2,"files":["a","b"]} plain"#))
+
+        // Retvals of several types: JSON text for lists and numbers, strings verbatim, one argv word each.
+        for producer in ["numbers", "count", "text"] { #expect(try daemon.jobctl("run", producer, "--wait").status == 0) }
+        let printer = try JSONValue.parse(try daemon.jobctl("--json", "run", "printer", "--wait").stdout)
+        let printed = try daemon.jobctl("logs", "\(try #require(printer["id"]?.intValue))").stdout
+        #expect(printed.contains(#"arg: [1,2.5,"x",null]"#), "\(printed)")
+        #expect(printed.contains("arg: 42"))
+        #expect(printed.contains("arg: hello world"))
 
         // The token dies with its build.
         let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
