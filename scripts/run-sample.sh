@@ -31,10 +31,12 @@ jobcontrold is running (pid $daemon). In another terminal, try:
 
   export JOBCONTROL_SOCKET=$socket PATH=$bin:\$PATH
   jobctl jobs
-  jobctl run fetch-data --wait && jobctl run report --wait
+  jobctl run report --build-deps --wait     # builds fetch-data first, then report
+  jobctl progress 2                         # the progress tree fetch-data reported
   jobctl run always-fails --wait; echo "exit status \$?"
   jobctl builds
   jobctl logs 1
+  jobctl show nightly-vacuum
 
 Press Ctrl-C here to stop the daemon.
 EOT
