@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "jobcontrold",
             dependencies: [
-                "JobControlDaemon",
+                "JobControlDaemon", "JobControlSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

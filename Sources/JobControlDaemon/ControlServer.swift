@@ -15,18 +15,36 @@ final class ControlServer: Sendable {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     let path: String
+    /// A listening socket from the service manager; then `path` is only informative and the
+    /// socket file belongs to systemd (never removed here).
+    let inherited: Int32?
     let service: ControlService
     let logger: Logger
     private let listenerBox = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
 
-    init(path: String, service: ControlService, logger: Logger) {
+    init(path: String, inherited: Int32? = nil, service: ControlService, logger: Logger) {
         self.path = path
+        self.inherited = inherited
         self.service = service
         self.logger = logger
     }
 
-    /// Creates the socket file (mode 0660) and starts listening.
+    /// Creates the socket file (mode 0660) and starts listening, or adopts the socket passed by
+    /// the service manager.
     func bind() async throws(DaemonError) {
+        if let inherited {
+            do {
+                let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .bind(inherited, cleanupExistingSocketFile: false) { channel in
+                        channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
+                    }
+                listenerBox.withLock { $0 = listener }
+                logger.info("using the control socket passed by the service manager", metadata: ["fd": "\(inherited)"])
+                return
+            } catch {
+                throw .socket(path: path, reason: "cannot use the socket passed by the service manager (fd \(inherited)): \(error)")
+            }
+        }
         let directory = (path as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -43,11 +61,7 @@ final class ControlServer: Sendable {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 128)
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
-                        return try Connection(wrappingChannelSynchronously: channel)
-                    }
+                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
                 }
         } catch {
             throw .socket(path: path, reason: "cannot listen: \(error)")
@@ -58,6 +72,13 @@ final class ControlServer: Sendable {
             throw .socket(path: path, reason: "cannot set mode 0660: \(reason)")
         }
         listenerBox.withLock { $0 = listener }
+    }
+
+    /// Varlink framing on a new connection.
+    static func configure(_ channel: any Channel) throws -> Connection {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
+        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
+        return try Connection(wrappingChannelSynchronously: channel)
     }
 
     /// Accepts connections until ``close()``.
@@ -75,7 +96,7 @@ final class ControlServer: Sendable {
             }
             group.cancelAll()
         }
-        try? FileManager.default.removeItem(atPath: path)
+        if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Stops accepting; open connections end as their tasks are cancelled.

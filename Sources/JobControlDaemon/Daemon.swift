@@ -62,7 +62,7 @@ public final class Daemon: Sendable {
         let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: logger)
         let reloader = Reloader(options: options, registry: registry, engine: engine, notifier: notifier, logger: logger)
         let service = ControlService(engine: engine, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
-        let server = ControlServer(path: config.socket, service: service, logger: logger)
+        let server = ControlServer(path: config.socket, inherited: options.listeningSocket, service: service, logger: logger)
         try await server.bind()
         logger.info(
             "jobcontrold ready",
@@ -80,9 +80,21 @@ public final class Daemon: Sendable {
             let reloads = Task {
                 for await _ in reloadStream { await reloader.reload() }
             }
+            // Each ping first gets an answer from the engine actor, so a stuck engine stops the
+            // pings and the service manager restarts the daemon. (The scheduler's loop takes this
+            // over when it arrives.)
+            let watchdog = Task { [notifier] in
+                guard let interval = notifier.watchdogPingInterval() else { return }
+                while !Task.isCancelled {
+                    _ = await engine.config.jobs.count
+                    notifier.watchdogPing()
+                    try? await Task.sleep(for: interval)
+                }
+            }
             for await _ in shutdownStream { break }
             retention.cancel()
             reloads.cancel()
+            watchdog.cancel()
             let grace = await engine.config.stopTimeout
             let running = engine.pool.counts
             notifier.stopping(status: "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds")

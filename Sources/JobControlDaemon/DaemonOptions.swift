@@ -9,6 +9,9 @@ public struct DaemonOptions: Sendable {
     public var socket: String?
     /// Overrides the configuration's `workers` when set.
     public var workers: Int?
+    /// A listening socket passed by the service manager (socket activation), used instead of
+    /// binding the configured path.
+    public var listeningSocket: Int32?
 
     public init(configFile: String = DaemonConfig.defaultConfigFile, storage: String? = nil, socket: String? = nil, workers: Int? = nil) {
         self.configFile = configFile

@@ -25,6 +25,20 @@ public struct Notifier: Sendable {
         send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
     }
 
+    /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC` (honouring `WATCHDOG_PID`), or nil
+    /// when the service manager expects no pings.
+    public func watchdogPingInterval() -> Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(Int64(microseconds / 2))
+    }
+
+    /// Tells the service manager the daemon is alive.
+    @discardableResult
+    public func watchdogPing() -> Bool {
+        send("WATCHDOG=1")
+    }
+
     /// Sends raw `KEY=value` lines. Returns true when a service manager received them.
     @discardableResult
     public func send(_ state: String) -> Bool {

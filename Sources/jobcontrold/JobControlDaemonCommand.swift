@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import JobControl
 import JobControlDaemon
+import JobControlSystemd
 import Logging
 
 /// `jobcontrold`: parses flags, sets up logging and signals, and runs ``Daemon``.
@@ -39,7 +40,18 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "jobcontrold")
-        let options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        var options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        // Socket activation: use the socket systemd passes (named "jobcontrol", or the only one).
+        let passed = SocketActivation.takeListeningSockets()
+        if !passed.isEmpty {
+            let chosen = passed.first { $0.name == "jobcontrol" } ?? (passed.count == 1 ? passed[0] : nil)
+            guard let chosen, SocketActivation.isListeningUnixStream(chosen.fileDescriptor) else {
+                FileHandle.standardError.write(Data(
+                    "jobcontrold: the service manager passed sockets \(passed.map(\.name)) but none is a listening Unix stream socket named 'jobcontrol'; check FileDescriptorName= in jobcontrold.socket\n".utf8))
+                throw ExitCode(71)
+            }
+            options.listeningSocket = chosen.fileDescriptor
+        }
         let daemon = Daemon(options: options, logger: logger)
 
         // SIGTERM and SIGINT ask for a graceful stop; SIGPIPE never kills us (a client that hangs up

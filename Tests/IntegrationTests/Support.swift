@@ -89,15 +89,25 @@ final class DaemonProcess {
     var socket: String { directory.file("jobcontrol.sock") }
     var database: String { directory.file("jobcontrol.sqlite3") }
 
-    init(config: String) async throws {
+    /// `wrapper` runs the daemon through another program (its argv up to the daemon's path), as
+    /// `systemd-socket-activate` does; `environment` is added to the test's own.
+    init(config: String, environment: [String: String] = [:], wrapper: ((_ socket: String) -> [String])? = nil) async throws {
         directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
         stderrFile = directory.file("daemon.log")
         _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
-        process.arguments = [
+        let daemonArguments = [
             "--config", directory.file("jobcontrol.yaml"), "--storage", "sqlite://" + database, "--socket", socket,
         ]
+        if let wrapper {
+            let prefix = wrapper(socket)
+            process.executableURL = URL(fileURLWithPath: prefix[0])
+            process.arguments = Array(prefix.dropFirst()) + [Binaries.jobcontrold] + daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
+            process.arguments = daemonArguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardError = FileHandle(forWritingAtPath: stderrFile)
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

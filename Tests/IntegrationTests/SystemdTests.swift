@@ -1,0 +1,92 @@
+import Foundation
+import Glibc
+import JobControl
+import Testing
+
+/// A service manager's side of sd_notify: a datagram socket the daemon writes to.
+final class NotifyListener {
+    let path: String
+    private let fd: Int32
+    private(set) var messages: [[String]] = []
+
+    init(directory: TemporaryDirectory) throws {
+        path = directory.file("notify.sock")
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw TestFailure("bind: errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    /// Reads what has arrived within `wait` (a bounded poll, not a sleep), keeping every message.
+    func collect(wait: Int32 = 100) {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while poll(&poller, 1, wait) > 0 {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            messages.append(String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").map(String.init))
+        }
+    }
+
+    /// Waits until `condition` holds for the messages so far, up to `timeout`.
+    func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: ([[String]]) -> Bool) throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition(messages) {
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what); got \(messages)") }
+            collect()
+        }
+    }
+
+    func count(_ line: String) -> Int { messages.filter { $0.contains(line) }.count }
+}
+
+@Suite struct SystemdTests {
+    @Test func notifySequenceAndWatchdogPings() async throws {
+        let directory = try TemporaryDirectory()
+        let listener = try NotifyListener(directory: directory)
+        let daemon = try await DaemonProcess(
+            config: "jobs:\n  - {id: a, command: 'true'}\n",
+            environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "300000"])
+        try listener.waitUntil("READY=1") { $0.contains { $0.contains("READY=1") } }
+        // READY=1 came only once the socket answered: DaemonProcess had connected before.
+        #expect(listener.messages.first?.contains("READY=1") == true)
+        #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=1 jobs") } == true)
+        // Pings at half of WATCHDOG_USEC: at least three in a bounded wait.
+        try listener.waitUntil("three WATCHDOG=1") { $0.filter { $0.contains("WATCHDOG=1") }.count >= 3 }
+
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try listener.waitUntil("RELOADING=1 then READY=1") { messages in
+            guard let reloading = messages.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
+            return messages[reloading...].dropFirst().contains { $0.contains("READY=1") }
+        }
+        let reloading = try #require(listener.messages.first { $0.contains("RELOADING=1") })
+        #expect(reloading.contains { $0.hasPrefix("MONOTONIC_USEC=") })
+
+        #expect(try await daemon.stop() == 0)
+        listener.collect()
+        #expect(listener.count("STOPPING=1") == 1)
+    }
+
+    @Test func theUnitsVerifyWithoutAWord() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = try TemporaryDirectory()
+        for unit in ["jobcontrold.service", "jobcontrold.socket"] {
+            let text = try String(contentsOf: root.appendingPathComponent("systemd/\(unit)"), encoding: .utf8)
+            try directory.write(unit, text.replacingOccurrences(of: "/usr/local/bin/jobcontrold", with: Binaries.jobcontrold))
+        }
+        // As root, systemd-analyze writes under /run/systemd: give it a private tmpfs.
+        let script = "mount -t tmpfs tmpfs /run/systemd 2>/dev/null; exec systemd-analyze verify '\(directory.file("jobcontrold.service"))' '\(directory.file("jobcontrold.socket"))'"
+        let result = try runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        #expect(result.status == 0)
+        #expect(result.stdout.isEmpty && result.stderr.isEmpty, "systemd-analyze said: \(result.stdout)\(result.stderr)")
+    }
+}
