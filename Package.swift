@@ -54,7 +54,7 @@ let package = Package(
         // sd_notify and friends, behind a small Swift API.
         .target(
             name: "JobControlSystemd",
-            dependencies: ["CSystemd"],
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The daemon as a library, so tests can run it in-process.

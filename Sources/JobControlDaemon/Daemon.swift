@@ -59,7 +59,9 @@ public final class Daemon: Sendable {
             throw .storage(error)
         }
 
-        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: logger)
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry, logger: logger,
+            outputObserver: options.buildOutputToJournal ? Self.sendToJournal : nil)
         let reloader = Reloader(options: options, registry: registry, engine: engine, notifier: notifier, logger: logger)
         let service = ControlService(engine: engine, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
         let server = ControlServer(path: config.socket, inherited: options.listeningSocket, service: service, logger: logger)
@@ -103,6 +105,23 @@ public final class Daemon: Sendable {
             await engine.drain(grace: .seconds(grace))
         }
         logger.info("jobcontrold stopped")
+    }
+
+    /// One build log record as a journal entry, with the fields `journalctl` filters on.
+    @Sendable static func sendToJournal(_ record: LogRecord, jobID: String) {
+        let priority: Int
+        switch record.level {
+        case ..<20: priority = 7
+        case ..<30: priority = 6
+        case ..<40: priority = 4
+        case ..<50: priority = 3
+        default: priority = 2
+        }
+        JournalLogHandler.send([
+            "MESSAGE=\(record.message)", "PRIORITY=\(priority)", "SYSLOG_IDENTIFIER=jobcontrold",
+            "JOBCONTROL_JOB=\(jobID)", "JOBCONTROL_BUILD=\(record.buildID)", "JOBCONTROL_LOGGER=\(record.logger)",
+            "JOBCONTROL_LEVEL=\(LogLevel.name(of: record.level))",
+        ])
     }
 
     /// Asks the running daemon to reload its configuration (what SIGHUP does). A bad new

@@ -9,6 +9,10 @@ public struct DaemonOptions: Sendable {
     public var socket: String?
     /// Overrides the configuration's `workers` when set.
     public var workers: Int?
+    /// Where build log records go besides storage: the journal (with `JOBCONTROL_JOB=`,
+    /// `JOBCONTROL_BUILD=`, `PRIORITY=` fields) or nowhere (console: builds' lines are read with
+    /// `jobctl logs`, not mixed into the daemon's own output).
+    public var buildOutputToJournal = false
     /// A listening socket passed by the service manager (socket activation), used instead of
     /// binding the configured path.
     public var listeningSocket: Int32?

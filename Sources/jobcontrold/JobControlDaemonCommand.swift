@@ -32,15 +32,31 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     @Option(help: "Lowest level of the daemon's own messages: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "Where the daemon logs: auto (the journal when stderr is connected to it), journal, console.")
+    var logTarget: String = "auto"
+
+    func validate() throws {
+        guard ["auto", "journal", "console"].contains(logTarget) else {
+            throw ValidationError("--log-target must be auto, journal or console")
+        }
+    }
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let toJournal = logTarget == "journal" || (logTarget == "auto" && JournalLogHandler.stderrIsJournal())
         LoggingSystem.bootstrap { label in
+            if toJournal {
+                var handler = JournalLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "jobcontrold")
         var options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        options.buildOutputToJournal = toJournal
         // Socket activation: use the socket systemd passes (named "jobcontrol", or the only one).
         let passed = SocketActivation.takeListeningSockets()
         if !passed.isEmpty {

@@ -17,13 +17,17 @@ public struct BuildContext: Sendable {
     /// Masks the job's secret values in everything this build stores.
     public let redactor: SecretRedactor
     let storage: any Storage
+    /// Sees every log record of the build as it is stored (the daemon sends them to the journal).
+    let observer: (@Sendable (LogRecord, String) -> Void)?
     /// The daemon's own logger, with `job.id` and `build.id` metadata.
     public let logger: Logger
 
     public init(
         buildID: Int64, jobID: String, socketPath: String?, token: String? = nil, settings: ExecutionSettings = ExecutionSettings(),
-        redactor: SecretRedactor = SecretRedactor([]), storage: any Storage, logger: Logger
+        redactor: SecretRedactor = SecretRedactor([]), storage: any Storage,
+        observer: (@Sendable (LogRecord, String) -> Void)? = nil, logger: Logger
     ) {
+        self.observer = observer
         self.buildID = buildID
         self.jobID = jobID
         self.socketPath = socketPath
@@ -41,7 +45,7 @@ public struct BuildContext: Sendable {
     func with(settings: ExecutionSettings) -> BuildContext {
         BuildContext(
             buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings, redactor: redactor,
-            storage: storage, logger: logger)
+            storage: storage, observer: observer, logger: logger)
     }
 
     /// Stores a log record for this build. A storage failure is reported in the daemon's log and
@@ -62,9 +66,11 @@ public struct BuildContext: Sendable {
     /// they are stored within milliseconds and before the build's end is recorded.
     public func record(output lines: [String], level: LogLevel, logger name: String) {
         let now = Date()
-        storage.enqueueLogMessages(lines.map {
+        let records = lines.map {
             LogRecord(buildID: buildID, created: now, level: level.rawValue, message: redactor.redact($0), logger: name)
-        })
+        }
+        storage.enqueueLogMessages(records)
+        if let observer { records.forEach { observer($0, jobID) } }
     }
 
     /// Stores several log records for this build in one transaction.
@@ -73,6 +79,7 @@ public struct BuildContext: Sendable {
         let records = entries.map {
             LogRecord(buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
         }
+        if let observer { records.forEach { observer($0, jobID) } }
         do {
             try storage.logMessages(records)
         } catch {

@@ -13,6 +13,8 @@ public actor BuildEngine {
     public nonisolated let registry: FunctionRegistry
     public nonisolated let pool: WorkerPool
     nonisolated let logger: Logger
+    /// Sees every log record of every build (the daemon sends them to the journal).
+    public nonisolated let outputObserver: (@Sendable (LogRecord, String) -> Void)?
     private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
     /// How to cancel each running build, and the builds a cancel was asked for.
     private var cancellers: [Int64: @Sendable () -> Void] = [:]
@@ -98,7 +100,11 @@ public actor BuildEngine {
         activeBuilds.removeValue(forKey: token)?.requests ?? BuildRequests()
     }
 
-    public init(config: DaemonConfig, storage: any Storage, registry: FunctionRegistry = .builtins, logger: Logger) {
+    public init(
+        config: DaemonConfig, storage: any Storage, registry: FunctionRegistry = .builtins, logger: Logger,
+        outputObserver: (@Sendable (LogRecord, String) -> Void)? = nil
+    ) {
+        self.outputObserver = outputObserver
         self.config = config
         self.storage = storage
         self.registry = registry
@@ -232,7 +238,7 @@ public actor BuildEngine {
         await register(token: token, buildID: build.id, redactor: redactor)
         var context = BuildContext(
             buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor, storage: storage,
-            logger: logger)
+            observer: outputObserver, logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
             if await isCancelRequested(build.id) { throw await cancelReason(build.id) }
