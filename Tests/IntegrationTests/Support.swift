@@ -89,9 +89,8 @@ final class DaemonProcess {
     var socket: String { directory.file("jobcontrol.sock") }
     var database: String { directory.file("jobcontrol.sqlite3") }
 
-    /// `wrapper` runs the daemon through another program (its argv up to the daemon's path), as
-    /// `systemd-socket-activate` does; `environment` is added to the test's own.
-    init(config: String, environment: [String: String] = [:], wrapper: ((_ socket: String) -> [String])? = nil) async throws {
+    /// `environment` is added to the test's own.
+    init(config: String, environment: [String: String] = [:]) async throws {
         directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
         stderrFile = directory.file("daemon.log")
@@ -99,14 +98,8 @@ final class DaemonProcess {
         let daemonArguments = [
             "--config", directory.file("jobcontrol.yaml"), "--storage", "sqlite://" + database, "--socket", socket,
         ]
-        if let wrapper {
-            let prefix = wrapper(socket)
-            process.executableURL = URL(fileURLWithPath: prefix[0])
-            process.arguments = Array(prefix.dropFirst()) + [Binaries.jobcontrold] + daemonArguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
-            process.arguments = daemonArguments
-        }
+        process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
+        process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardError = FileHandle(forWritingAtPath: stderrFile)
         process.standardOutput = FileHandle.nullDevice

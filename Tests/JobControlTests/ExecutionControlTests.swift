@@ -7,10 +7,7 @@ import Testing
 
 @Suite struct ExecutionSettingsTests {
     func engine(_ yaml: String) throws -> BuildEngine {
-        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try testEngine(yaml)
     }
 
     @Test func environmentWorkingDirectoryAndUserReachTheCommand() async throws {
@@ -54,10 +51,7 @@ import Testing
 
 @Suite struct ExecutionControlTests {
     func engine(_ yaml: String) throws -> BuildEngine {
-        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try testEngine(yaml)
     }
 
     /// Live processes whose command line contains `marker` (zombies have none, so they do not count).

@@ -47,10 +47,7 @@ import Testing
 
 @Suite struct BuildEngineTests {
     func engine(_ yaml: String) throws -> BuildEngine {
-        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        return BuildEngine(config: config, storage: storage, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try testEngine(yaml)
     }
 
     @Test func commandOutputBecomesLogRecords() async throws {

@@ -90,14 +90,10 @@ extension ConfigLoader {
             case "retries":
                 job.retry = readRetries(entry.value, reader: &reader)
             case "cleanup_function":
-                if let value = reader.string(entry.value, what: what) {
-                    if !isValidFunctionName(value) {
-                        reader.error(entry.value, "'cleanup_function' must be in module:function form, found '\(value)'")
-                    } else if !registry.contains(value) {
-                        reader.error(entry.value, "cleanup function '\(value)' is not registered; built in: \(registry.names.joined(separator: ", "))")
-                    } else {
-                        job.cleanupFunction = value
-                    }
+                if let value = reader.string(entry.value, what: what),
+                    checkFunction(value, key: "cleanup_function", label: "cleanup function", node: entry.value, reader: &reader, registry: registry)
+                {
+                    job.cleanupFunction = value
                 }
             case "pool":
                 if let value = reader.string(entry.value, what: what) {
@@ -130,15 +126,26 @@ extension ConfigLoader {
             reader.error(functionNode, "job '\(id)' has both 'command' and 'function'; use one")
         case (nil, let functionNode?):
             if !job.function.isEmpty {
-                if !isValidFunctionName(job.function) {
-                    reader.error(functionNode, "'function' must be in module:function form, found '\(job.function)'")
-                } else if !registry.contains(job.function) {
-                    reader.error(functionNode, "function '\(job.function)' is not registered; built in: \(registry.names.joined(separator: ", "))")
-                }
+                _ = checkFunction(job.function, key: "function", label: "function", node: functionNode, reader: &reader, registry: registry)
             }
         case (nil, nil):
             reader.error(node, "job '\(id)' needs a 'command' or a 'function'")
         }
         return reader.diagnostics.count == before ? job : nil
+    }
+
+    /// A `module:function` name that is registered; reports what is wrong otherwise.
+    static func checkFunction(
+        _ name: String, key: String, label: String, node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry
+    ) -> Bool {
+        if !isValidFunctionName(name) {
+            reader.error(node, "'\(key)' must be in module:function form, found '\(name)'")
+            return false
+        }
+        if !registry.contains(name) {
+            reader.error(node, "\(label) '\(name)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+            return false
+        }
+        return true
     }
 }

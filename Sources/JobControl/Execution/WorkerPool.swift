@@ -44,9 +44,6 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// The current global limit.
-    public var currentLimit: Int { queue.sync { limit } }
-
     /// Builds running now and builds waiting for a worker.
     public var counts: (running: Int, queued: Int) {
         queue.sync { (running, pending.count) }
