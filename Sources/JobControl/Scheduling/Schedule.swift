@@ -1,0 +1,119 @@
+import Foundation
+
+/// One schedule of a job: when its occurrences fall.
+public enum ScheduleRule: Sendable, Equatable {
+    /// A systemd calendar expression.
+    case calendar(CalendarSpec)
+    /// A five-field cron expression.
+    case cron(CronExpression)
+    /// `every: 15m`: occurrences at whole multiples of the interval since the Unix epoch, so they
+    /// are the same instants whenever and wherever the daemon starts.
+    case interval(seconds: Int64)
+    /// Cron's `@reboot`: one occurrence per boot of the machine, at its boot time.
+    case reboot
+}
+
+/// A schedule as configured: the rule, the text it was written as, and the zone its wall-clock
+/// times are in. Immutable.
+public struct Schedule: Sendable, Equatable, CustomStringConvertible {
+    public let rule: ScheduleRule
+    /// As written in the configuration (`Mon..Fri 9:00`, `30 2 * * *`, `every 15m`).
+    public let text: String
+    /// Where wall-clock times are read: the expression's own zone, else the job's `timezone`,
+    /// else local time.
+    public let zone: ZoneRules
+
+    public init(rule: ScheduleRule, text: String, zone: ZoneRules) {
+        self.rule = rule
+        self.text = text
+        self.zone = zone
+    }
+
+    /// Parses a schedule string: five fields or `@word` is cron (`@1700000000` is a calendar
+    /// timestamp), anything else a calendar expression. `zone` is the job's `timezone`.
+    public static func parse(_ text: String, zone: ZoneRules? = nil) throws(ScheduleError) -> Schedule {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let local = zone ?? .local()
+        if trimmed.lowercased() == "@reboot" {
+            return Schedule(rule: .reboot, text: trimmed, zone: local)
+        }
+        let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        let isTimestamp = trimmed.hasPrefix("@") && trimmed.dropFirst().first?.isNumber == true
+        if (trimmed.hasPrefix("@") && !isTimestamp) || fields.count == 5 {
+            return Schedule(rule: .cron(try CronExpression(parsing: trimmed)), text: trimmed, zone: local)
+        }
+        let spec = try CalendarSpec(parsing: trimmed, localZone: local)
+        return Schedule(rule: .calendar(spec), text: trimmed, zone: spec.zone(default: local))
+    }
+
+    /// `every: 15m`.
+    public static func interval(_ text: String) throws(ScheduleError) -> Schedule {
+        guard let seconds = DurationParser.seconds(text), seconds >= 1, seconds == seconds.rounded() else {
+            throw .invalidInterval(text, reason: "expected a whole number of seconds, at least 1s")
+        }
+        return Schedule(rule: .interval(seconds: Int64(seconds)), text: "every \(text)", zone: .utc)
+    }
+
+    /// The first occurrence strictly after `instant` (microseconds since the epoch), or nil when
+    /// there is none. `bootTime` is when the machine booted (for `@reboot`).
+    public func next(after instant: Int64, bootTime: Int64? = nil) -> Int64? {
+        switch rule {
+        case .calendar(let spec):
+            var clock = CivilClock(zone: zone)
+            return spec.nextElapse(after: instant, clock: &clock)
+        case .cron(let cron):
+            let seconds = instant.floorDivided(by: 1_000_000).quotient
+            return cron.nextFiring(after: seconds, zone: zone).map { $0 * 1_000_000 }
+        case .interval(let seconds):
+            let step = seconds * 1_000_000
+            return (instant.floorDivided(by: step).quotient + 1) * step
+        case .reboot:
+            guard let bootTime, bootTime > instant else { return nil }
+            return bootTime
+        }
+    }
+
+    /// The occurrences in `start` (exclusive) … `end` (inclusive), at most `limit` of them:
+    /// what was missed while the daemon was down.
+    public func occurrences(after start: Int64, through end: Int64, limit: Int = 10_000) -> [Int64] {
+        var result: [Int64] = []
+        var cursor = start
+        while result.count < limit, let next = next(after: cursor), next <= end {
+            result.append(next)
+            cursor = next
+        }
+        return result
+    }
+
+    /// The normalized form: systemd's for calendar expressions, the text otherwise.
+    public var normalized: String {
+        switch rule {
+        case .calendar(let spec): spec.normalized(localZone: zone)
+        default: text
+        }
+    }
+
+    public var description: String { text }
+
+    /// `calendar`, `cron`, `interval` or `reboot`.
+    public var kind: String {
+        switch rule {
+        case .calendar: "calendar"
+        case .cron: "cron"
+        case .interval: "interval"
+        case .reboot: "reboot"
+        }
+    }
+}
+
+/// Reading the boot time, for `@reboot`.
+public enum BootClock {
+    /// When this machine booted, in microseconds since the epoch (`btime` of /proc/stat).
+    public static func bootTime() -> Int64? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+              let seconds = Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        return seconds * 1_000_000
+    }
+}

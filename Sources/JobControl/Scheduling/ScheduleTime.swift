@@ -1,0 +1,73 @@
+import Foundation
+
+/// Instants (microseconds since the epoch) as people read and write them.
+public enum ScheduleTime {
+    static let weekdayNames = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+    /// `Sun 2025-10-26 02:30:00 CEST`, as systemd prints timestamps.
+    public static func display(_ usec: Int64, zone: ZoneRules) -> String {
+        let time = CivilClock(zone: zone).civilTime(at: usec.floorDivided(by: 1_000_000).quotient)
+        return "\(weekdayNames[time.weekday]) \(time) \(time.abbreviation)"
+    }
+
+    /// `2025-10-26T02:30:00+02:00`: ISO 8601 with the zone's offset (microseconds when present).
+    public static func iso8601(_ usec: Int64, zone: ZoneRules) -> String {
+        let (seconds, fraction) = usec.floorDivided(by: 1_000_000)
+        let time = CivilClock(zone: zone).civilTime(at: seconds)
+        let date = "\(pad(time.year, 4))-\(pad(time.month + 1, 2))-\(pad(time.day, 2))"
+        var clock = "\(pad(time.hour, 2)):\(pad(time.minute, 2)):\(pad(time.second, 2))"
+        if fraction > 0 { clock += "." + pad(Int(fraction), 6) }
+        let offset = abs(time.utcOffset)
+        let sign = time.utcOffset < 0 ? "-" : "+"
+        return "\(date)T\(clock)\(sign)\(pad(offset / 3600, 2)):\(pad(offset % 3600 / 60, 2))"
+    }
+
+    /// Reads `2025-03-29 12:00[:00] [UTC|Zone/Name]`, `2025-03-29T12:00:00+01:00`, `@1743249600`
+    /// or `now`; a time without a zone is in `zone`.
+    public static func parse(_ text: String, zone: ZoneRules, now: Int64 = currentMicroseconds()) throws(ScheduleError) -> Int64 {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "now" { return now }
+        if trimmed.hasPrefix("@"), let seconds = Double(trimmed.dropFirst()) { return Int64(seconds * 1_000_000) }
+        var words = trimmed.split(separator: " ").map(String.init)
+        var zone = zone
+        if words.count >= 2, let last = words.last, last == "UTC" || ZoneRules.isValidName(last) {
+            guard let named = try? ZoneRules.load(named: last) else { throw .unknownZone(last) }
+            zone = named
+            words.removeLast()
+        }
+        var body = words.joined(separator: "T")
+        var offset: Int?
+        if body.hasSuffix("Z") {
+            offset = 0
+            body.removeLast()
+        } else if let sign = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body[..<sign].contains("T") {
+            let digits = body[body.index(after: sign)...].split(separator: ":").compactMap { Int($0) }
+            guard (1...2).contains(digits.count) else { throw invalid(text) }
+            offset = (body[sign] == "-" ? -1 : 1) * (digits[0] * 3600 + (digits.count > 1 ? digits[1] * 60 : 0))
+            body = String(body[..<sign])
+        }
+        let halves = body.split(separator: "T", maxSplits: 1).map(String.init)
+        let date = halves[0].split(separator: "-").compactMap { Int($0) }
+        let clock = halves.count > 1 ? halves[1].split(separator: ":").compactMap { Double($0) } : []
+        guard date.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2 else { throw invalid(text) }
+        let seconds = clock.count > 2 ? clock[2] : 0
+        var civil = CivilTime(year: date[0], month: date[1] - 1, day: date[2],
+                              hour: clock.count > 0 ? Int(clock[0]) : 0, minute: clock.count > 1 ? Int(clock[1]) : 0,
+                              second: Int(seconds))
+        let fraction = Int64(((seconds - seconds.rounded(.down)) * 1_000_000).rounded())
+        if let offset {
+            return (civil.wallSeconds - Int64(offset)) * 1_000_000 + fraction
+        }
+        var clockState = CivilClock(zone: zone)
+        guard let instant = clockState.normalize(&civil) else { throw invalid(text) }
+        return instant * 1_000_000 + fraction
+    }
+
+    private static func invalid(_ text: String) -> ScheduleError {
+        .invalidCalendar(text, reason: "expected a time such as '2026-03-29 12:00', '2026-03-29 12:00 UTC', '2026-03-29T12:00:00+01:00', '@1774785600' or 'now'")
+    }
+
+    public static func currentMicroseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+
+/// One kind of local time of a zone: its offset from UTC, whether it is daylight saving time,
+/// and its abbreviation.
+public struct LocalTimeType: Sendable, Equatable {
+    /// Seconds east of UTC.
+    public var utcOffset: Int
+    public var isDST: Bool
+    public var abbreviation: String
+}
+
+/// The rules of one time zone, read from the system's tz database (`/usr/share/zoneinfo`), so
+/// local times agree with glibc and therefore with `systemd-analyze calendar` on the same machine.
+///
+/// Immutable after loading; shared freely between threads.
+public final class ZoneRules: Sendable, CustomStringConvertible {
+    /// The name it was loaded by (`Europe/Berlin`, `UTC`), as a user would write it.
+    public let name: String
+    let transitions: [Int64]
+    let transitionTypes: [Int]
+    let types: [LocalTimeType]
+    /// Rules for instants after the last transition (the TZif footer, or a `TZ` string).
+    let footer: PosixZoneRule?
+    /// The names `tzname[0]` and `tzname[1]` would have for this zone.
+    public let standardAbbreviation: String
+    public let daylightAbbreviation: String
+
+    init(name: String, transitions: [Int64], transitionTypes: [Int], types: [LocalTimeType], footer: PosixZoneRule?) {
+        self.name = name
+        self.transitions = transitions
+        self.transitionTypes = transitionTypes
+        let types = types.isEmpty ? [LocalTimeType(utcOffset: 0, isDST: false, abbreviation: "UTC")] : types
+        self.types = types
+        self.footer = footer
+        // glibc's tzname: the most recent standard and daylight types of the transition table.
+        let recent = transitionTypes.reversed().map { types[$0] }
+        let standard = recent.first { !$0.isDST }?.abbreviation ?? footer?.standard.abbreviation ?? types[0].abbreviation
+        standardAbbreviation = standard
+        daylightAbbreviation = recent.first { $0.isDST }?.abbreviation ?? footer?.daylight?.abbreviation ?? standard
+    }
+
+    /// Coordinated Universal Time.
+    public static let utc = ZoneRules(
+        name: "UTC", transitions: [], transitionTypes: [],
+        types: [LocalTimeType(utcOffset: 0, isDST: false, abbreviation: "UTC")], footer: nil)
+
+    /// The local time type in effect at `instant` (seconds since the epoch), chosen as glibc's
+    /// `localtime` chooses it: the transition table, then the footer rule after its end, and the
+    /// first standard-time type before its beginning.
+    public func localTimeType(at instant: Int64) -> LocalTimeType {
+        if let last = transitions.last, instant >= last, let footer {
+            return footer.localTimeType(at: instant)
+        }
+        guard let first = transitions.first, instant >= first else {
+            return types.first { !$0.isDST } ?? types[0]
+        }
+        var low = 0
+        var high = transitions.count  // the answer is the last index with transitions[i] <= instant
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if transitions[middle] <= instant { low = middle } else { high = middle }
+        }
+        return types[transitionTypes[low]]
+    }
+
+    public var description: String { name }
+}
+
+/// Finding zones by name, as `TZ=` and `timezone:` name them.
+extension ZoneRules {
+    /// Where the tz database lives (`TZDIR` overrides, as for glibc).
+    static var zoneDirectory: String {
+        ProcessInfo.processInfo.environment["TZDIR"] ?? "/usr/share/zoneinfo"
+    }
+
+    /// Whether `name` looks like a zone name and names a TZif file, as systemd's
+    /// `timezone_is_valid` decides it.
+    public static func isValidName(_ name: String) -> Bool {
+        if name == "UTC" { return true }
+        let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_+/")
+        guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//"),
+              name.allSatisfy({ allowed.contains($0) })
+        else { return false }
+        return (try? load(named: name)) != nil
+    }
+
+    /// Loads the zone `name` (`Europe/Berlin`, `UTC`) from the tz database.
+    public static func load(named name: String) throws(ZoneError) -> ZoneRules {
+        if name == "UTC" { return .utc }
+        guard !name.isEmpty, !name.hasPrefix("/"), !name.contains("..") else { throw .unknownZone(name) }
+        return try load(file: zoneDirectory + "/" + name, name: name)
+    }
+
+    static func load(file path: String, name: String) throws(ZoneError) -> ZoneRules {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .unknownZone(name) }
+        return try TZifReader.parse([UInt8](data), name: name)
+    }
+
+    /// The zone local time is in for this process: `TZ` (a zone name, a file, or a POSIX rule
+    /// such as `EST5EDT`), else `/etc/localtime`, else UTC — the order glibc uses.
+    public static func local(environment: [String: String] = ProcessInfo.processInfo.environment) -> ZoneRules {
+        guard var value = environment["TZ"] else {
+            return (try? load(file: "/etc/localtime", name: localName())) ?? .utc
+        }
+        if value.hasPrefix(":") { value.removeFirst() }
+        if value.isEmpty { return .utc }
+        if value.hasPrefix("/") { return (try? load(file: value, name: value)) ?? .utc }
+        if let zone = try? load(named: value) { return zone }
+        if let rule = PosixZoneRule(value) {
+            return ZoneRules(name: value, transitions: [], transitionTypes: [], types: [rule.standard], footer: rule)
+        }
+        return .utc
+    }
+
+    /// The name `/etc/localtime` points at (`Europe/Berlin`), or `localtime`.
+    static func localName() -> String {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime"),
+              let range = target.range(of: "zoneinfo/") else { return "localtime" }
+        return String(target[range.upperBound...])
+    }
+}
+
+/// Why a zone could not be used.
+public enum ZoneError: Error, Equatable, CustomStringConvertible {
+    case unknownZone(String)
+    case malformed(String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unknownZone(let name):
+            "unknown time zone '\(name)' (expected a name from the tz database, such as Europe/Berlin or UTC; see timedatectl list-timezones)"
+        case .malformed(let name, let reason):
+            "time zone file for '\(name)' is damaged: \(reason) (reinstall the tzdata package)"
+        }
+    }
+}
+
+extension ZoneRules: Equatable {
+    /// Zones are equal when they were loaded by the same name.
+    public static func == (a: ZoneRules, b: ZoneRules) -> Bool { a === b || a.name == b.name }
+}

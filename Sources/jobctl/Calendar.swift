@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import JobControl
+
+extension JobCtl {
+    struct Calendar: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "calendar",
+            abstract: "Evaluate schedule expressions offline, like systemd-analyze calendar.",
+            discussion: """
+                Accepts systemd calendar expressions ('Mon..Fri 9:00', 'daily', '*-*~1 23:00 Europe/Berlin'), \
+                cron expressions ('30 2 * * mon-fri', '@hourly') and intervals ('every 15m'). Prints the \
+                normalized form and the next elapses in local time (and in UTC when local time is not UTC).
+                """)
+
+        @Flag(help: "Print JSON (ISO 8601 timestamps with offsets) instead of text.")
+        var json = false
+
+        @Option(help: "Evaluate from this time instead of now ('2026-03-29 12:00', '... UTC', ISO 8601, '@EPOCH').")
+        var baseTime: String?
+
+        @Option(help: "How many elapses to show.")
+        var iterations = 1
+
+        @Option(help: "The zone for expressions that name none (default: local time).")
+        var timezone: String?
+
+        @Argument(help: "Schedule expressions.")
+        var expressions: [String]
+
+        func run() async throws {
+            let local = ZoneRules.local()
+            var results: [JSONValue] = []
+            var failed = false
+            for (index, expression) in expressions.enumerated() {
+                do {
+                    let zone = try timezone.map { name throws(ScheduleError) in
+                        guard let zone = try? ZoneRules.load(named: name) else { throw .unknownZone(name) }
+                        return zone
+                    }
+                    let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
+                        ?? ScheduleTime.currentMicroseconds()
+                    let schedule = try expression.hasPrefix("every ")
+                        ? Schedule.interval(String(expression.dropFirst(6)))
+                        : Schedule.parse(expression, zone: zone)
+                    let elapses = elapses(of: schedule, from: base)
+                    if json {
+                        results.append([
+                            "original": .string(expression), "normalized": .string(schedule.normalized),
+                            "kind": .string(schedule.kind), "timezone": .string(schedule.zone.name),
+                            "next": .array(elapses.map { .string(ScheduleTime.iso8601($0, zone: local)) }),
+                        ])
+                    } else {
+                        if index > 0 { print() }
+                        printElapses(expression, schedule, elapses, local: local)
+                    }
+                } catch {
+                    printError("\(error)")
+                    failed = true
+                }
+            }
+            if json { printJSON(expressions.count == 1 && results.count == 1 ? results[0] : .array(results)) }
+            if failed { throw ExitCode(1) }
+        }
+
+        func elapses(of schedule: Schedule, from base: Int64) -> [Int64] {
+            var result: [Int64] = []
+            var clock = CivilClock(zone: schedule.zone)
+            var cursor = base
+            while result.count < max(iterations, 1) {
+                let next: Int64?
+                if case .calendar(let spec) = schedule.rule, spec.timezone == nil {
+                    next = spec.nextElapse(after: cursor, clock: &clock)  // one mktime guess throughout
+                } else {
+                    next = schedule.next(after: cursor, bootTime: BootClock.bootTime())
+                }
+                guard let next else { break }
+                result.append(next)
+                cursor = next
+            }
+            return result
+        }
+
+        func printElapses(_ expression: String, _ schedule: Schedule, _ elapses: [Int64], local: ZoneRules) {
+            if expression != schedule.normalized { print("  Original form: \(expression)") }
+            print("Normalized form: \(schedule.normalized)")
+            guard !elapses.isEmpty else {
+                print("    Next elapse: never")
+                return
+            }
+            for (index, elapse) in elapses.enumerated() {
+                let label = index == 0 ? "    Next elapse" : "       Iter. #\(index + 1)"
+                print("\(label): \(ScheduleTime.display(elapse, zone: local))")
+                if local.name != "UTC" { print("       (in UTC): \(ScheduleTime.display(elapse, zone: .utc))") }
+            }
+        }
+    }
+}
