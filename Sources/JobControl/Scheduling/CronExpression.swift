@@ -31,7 +31,7 @@ public struct CronExpression: Sendable, Equatable {
     public init(parsing text: String) throws(ScheduleError) {
         self.text = text
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let expanded = Self.shorthands[trimmed.lowercased()] ?? trimmed
+        let expanded = Self.shorthands[trimmed] ?? trimmed  // lower case only, as in cronie
         let fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {
             throw .invalidCron(text, reason: "expected 5 fields, found \(fields.count)")
@@ -59,7 +59,7 @@ public struct CronExpression: Sendable, Equatable {
                 }
                 return number
             }
-            if let index = names.firstIndex(of: token.lowercased()) { return index + nameBase }
+            if token.count == 3, let index = names.firstIndex(of: token.lowercased()) { return index + nameBase }
             throw fail("'\(token)' is not a number\(names.isEmpty ? "" : " or a name such as \(names[1])")")
         }
         var bits: UInt64 = 0
@@ -82,7 +82,9 @@ public struct CronExpression: Sendable, Equatable {
                 let bounds = parts[0].split(separator: "-", omittingEmptySubsequences: false)
                 guard bounds.count <= 2, !bounds.contains(where: \.isEmpty) else { throw fail("malformed range") }
                 low = try value(bounds[0])
-                high = bounds.count == 2 ? try value(bounds[1]) : (parts.count == 2 ? range.upperBound : low)
+                // cronie allows a step only after '*' or a range: '5/15' is an error, not '5-59/15'.
+                guard bounds.count == 2 || parts.count == 1 else { throw fail("a step needs '*' or a range before it") }
+                high = bounds.count == 2 ? try value(bounds[1]) : low
                 guard low <= high else { throw fail("range \(low)-\(high) runs backwards") }
             }
             for number in stride(from: low, through: high, by: step) { bits |= 1 << UInt64(number) }
