@@ -58,8 +58,21 @@ import Testing
         Case(yaml: "jobs:\n  - {id: a, command: x, user: nosuchuserxyz}\n", expected: "2:31: user 'nosuchuserxyz' does not exist"),
         Case(yaml: "jobs:\n  - {id: a, command: x, enabled: 1}\n", expected: "2:34: 'enabled' must be true or false"),
         Case(yaml: "jobs:\n  - {id: a, command: x, environment: {9X: y}}\n", expected: "2:39: environment variable name '9X'"),
+        // schedules
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: 'Mon 25:00'}\n", expected: "2:35: invalid calendar expression 'Mon 25:00': a value is out of range"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: 'Mon..Fri 9:00 Mars/Olympus'}\n", expected: "2:35: invalid calendar expression"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: '61 * * * *'}\n", expected: "2:35: invalid cron expression '61 * * * *': minute field '61': 61 is outside 0-59"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: '0 0 * * * *'}\n", expected: "2:35: invalid calendar expression"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: {every: soon}}\n", expected: "2:43: invalid interval 'soon'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: {evry: 5m}}\n", expected: "2:36: unknown key 'evry' in a schedule; did you mean 'every'?"),
+        Case(yaml: "jobs:\n  - id: a\n    command: x\n    schedule: [daily, '*-*-* 9']\n", expected: "4:23: invalid calendar expression '*-*-* 9': expected ':' after the hour"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, timezone: Europe/Berln}\n", expected: "2:52: unknown time zone 'Europe/Berln'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, persistent: true}\n", expected: "2:25: 'persistent' needs a 'schedule' in the same job"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, concurrency: never}\n", expected: "2:55: 'concurrency' must be one of allow, forbid, replace, queue, found 'never'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, catch_up: all}\n", expected: "2:42: 'catch_up' applies only to a job with 'persistent: true'"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, randomized_delay: lots}\n", expected: "2:60: 'randomized_delay' must be a duration"),
+        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, start_deadline: 0s}\n", expected: "2:58: 'start_deadline' must be longer than 0s"),
         // keys that later versions implement
-        Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily}\n", expected: "2:25: job key 'schedule' is not supported by this version"),
         Case(yaml: "access: {read: [admin]}\n", expected: "1:1: 'access' is not supported by this version"),
         // pools and timeouts
         Case(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", expected: "3:31: job 'a' uses pool 'dbb', which is not defined under 'pools' (defined: db)"),

@@ -138,8 +138,36 @@ import Testing
     }
 
     @Test func keysOfLaterVersionsAreRefusedClearly() {
-        let found = errors("jobs:\n  - {id: a, command: x, schedule: daily}\n")
-        #expect(found.contains { $0.contains("'schedule' is not supported by this version") })
+        let found = errors("access: {read: [admin]}\n")
+        #expect(found.contains { $0.contains("'access' is not supported by this version") })
+    }
+
+    @Test func scheduleKeysAreRead() throws {
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - id: backup
+                    command: x
+                    schedule: ['Mon..Fri 02:30', {every: 15m}, '30 4 * * sun']
+                    timezone: Europe/Berlin
+                    persistent: true
+                    catch_up: all
+                    catch_up_window: 1d
+                    randomized_delay: 5m
+                    fixed_random_delay: true
+                    concurrency: queue
+                    start_deadline: 10m
+                """, file: "t.yaml")
+        let policy = try #require(config.jobs[0].schedule)
+        #expect(policy.schedules.map(\.kind) == ["calendar", "interval", "cron"])
+        #expect(policy.schedules[0].zone.name == "Europe/Berlin")
+        #expect(policy.schedules[2].zone.name == "Europe/Berlin")
+        #expect(policy.persistent && policy.catchUp == .all && policy.catchUpWindow == 86_400)
+        #expect(policy.randomizedDelay == 300 && policy.fixedRandomDelay)
+        #expect(policy.concurrency == .queue && policy.startDeadline == 600)
+        // The same delay for every occurrence when fixed, within the bound.
+        #expect(policy.startDelay(jobID: "backup", due: 0) == policy.startDelay(jobID: "backup", due: 3_600_000_000))
+        #expect((0..<300_000_000).contains(policy.startDelay(jobID: "backup", due: 0)))
     }
 
     @Test func unreadableFileNamesThePath() {

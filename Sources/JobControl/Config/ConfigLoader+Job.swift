@@ -102,12 +102,13 @@ extension ConfigLoader {
                 }
             case "build_retention":
                 job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
-            case let key where plannedJobKeys.contains(key):
-                reader.error(entry.keyNode, "job key '\(key)' is not supported by this version of jobcontrold yet")
+            case let key where scheduleKeys.contains(key):
+                break  // read below, once `timezone` is known
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "a job", known: jobKeys)
             }
         }
+        job.schedule = readSchedulePolicy(entries, reader: &reader)
         guard let id else {
             if reader.diagnostics.count == before { reader.error(node, "a job needs an 'id'") }
             return nil

@@ -15,11 +15,7 @@ public enum ConfigLoader {
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
         "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "cleanup_function", "build_retention",
-    ]
-    static let plannedJobKeys = [
-        "schedule", "timezone", "persistent", "randomized_delay",
-        "concurrency", "enabled",
-    ]
+    ] + scheduleKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes
     /// (`include:`, default `jobs.d/*.yaml` beside it). Every problem of every file is reported.

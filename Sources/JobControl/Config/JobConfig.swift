@@ -37,6 +37,8 @@ public struct JobConfig: Sendable, Hashable {
     public var pool: String?
     /// This job's build history limit, overriding the daemon's `build_retention`.
     public var buildRetention: BuildRetention?
+    /// When the job runs by itself (`schedule:` and its policies); nil = only on demand.
+    public var schedule: SchedulePolicy?
     /// Where `pool:` was written, for the error when the pool does not exist.
     var poolNode: SourceLocation?
     /// Where the job was defined, for error messages.
@@ -84,6 +86,7 @@ public struct JobConfig: Sendable, Hashable {
         if let timeout { object["timeout"] = .double(timeout) }
         if let pool { object["pool"] = .string(pool) }
         if let cleanupFunction { object["cleanup_function"] = .string(cleanupFunction) }
+        if let schedule, case .object(let keys) = schedule.json { object.merge(keys) { _, new in new } }
         if let retry { object["retries"] = ["count": .int(Int64(retry.count)), "backoff": .double(retry.backoff), "max_backoff": .double(retry.maxBackoff)] }
         return .object(object)
     }

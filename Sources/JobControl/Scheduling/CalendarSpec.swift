@@ -7,10 +7,10 @@
 /// `systemd-analyze calendar` prints on the same machine (the tests compare the two). The search
 /// is that of systemd 252 (Debian 12), whose `find_next` differs from later versions in how it
 /// gets unstuck around DST changes.
-public struct CalendarSpec: Sendable, Equatable {
+public struct CalendarSpec: Sendable, Hashable {
     /// One element of a field's comma list: a value, a range `start..stop`, a repetition
     /// `start/repeat` or `start..stop/repeat`. `stop` is -1 when absent.
-    struct Component: Sendable, Equatable, Comparable {
+    struct Component: Sendable, Hashable, Comparable {
         var start: Int
         var stop: Int = -1
         var repeatStep: Int = 0

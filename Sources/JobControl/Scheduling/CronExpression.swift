@@ -8,7 +8,7 @@ import Foundation
 ///
 /// Local times a DST change skips do not fire; a local time that happens twice fires once, at
 /// its first occurrence — the convention systemd uses, so cron and calendar schedules agree.
-public struct CronExpression: Sendable, Equatable {
+public struct CronExpression: Sendable, Hashable {
     /// Allowed values of each field, as bit sets.
     var minutes: UInt64
     var hours: UInt64

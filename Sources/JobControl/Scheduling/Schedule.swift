@@ -1,7 +1,7 @@
 import Foundation
 
 /// One schedule of a job: when its occurrences fall.
-public enum ScheduleRule: Sendable, Equatable {
+public enum ScheduleRule: Sendable, Hashable {
     /// A systemd calendar expression.
     case calendar(CalendarSpec)
     /// A five-field cron expression.
@@ -15,7 +15,7 @@ public enum ScheduleRule: Sendable, Equatable {
 
 /// A schedule as configured: the rule, the text it was written as, and the zone its wall-clock
 /// times are in. Immutable.
-public struct Schedule: Sendable, Equatable, CustomStringConvertible {
+public struct Schedule: Sendable, Hashable, CustomStringConvertible {
     public let rule: ScheduleRule
     /// As written in the configuration (`Mon..Fri 9:00`, `30 2 * * *`, `every 15m`).
     public let text: String

@@ -135,7 +135,8 @@ public enum ZoneError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-extension ZoneRules: Equatable {
+extension ZoneRules: Hashable {
     /// Zones are equal when they were loaded by the same name.
     public static func == (a: ZoneRules, b: ZoneRules) -> Bool { a === b || a.name == b.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import Yams
+
+/// The scheduling keys of a job, read after its other keys (a schedule's zone comes from
+/// `timezone:`, wherever it is written).
+extension ConfigLoader {
+    static let scheduleKeys = [
+        "schedule", "timezone", "persistent", "catch_up", "catch_up_window", "randomized_delay",
+        "fixed_random_delay", "concurrency", "start_deadline",
+    ]
+
+    static func readSchedulePolicy(_ entries: [(key: String, keyNode: Node, value: Node)], reader: inout YAMLNodeReader)
+        -> SchedulePolicy?
+    {
+        let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        guard byKey.keys.contains(where: scheduleKeys.contains) else { return nil }
+        var zone: ZoneRules?
+        var zoneName: String?
+        if let entry = byKey["timezone"], let name = reader.string(entry.value, what: "'timezone'") {
+            if let loaded = try? ZoneRules.load(named: name), ZoneRules.isValidName(name) {
+                zone = loaded
+                zoneName = name
+            } else {
+                reader.error(entry.value, ZoneError.unknownZone(name).description)
+            }
+        }
+        guard let scheduleEntry = byKey["schedule"] else {
+            let first = entries.first { scheduleKeys.contains($0.key) }!
+            reader.error(first.keyNode, "'\(first.key)' needs a 'schedule' in the same job")
+            return nil
+        }
+        var policy = SchedulePolicy(schedules: readSchedules(scheduleEntry.value, zone: zone, reader: &reader))
+        policy.timezone = zoneName
+        for (key, entry) in byKey.sorted(by: { $0.key < $1.key }) {
+            let what = "'\(key)'"
+            switch key {
+            case "persistent":
+                if let value = reader.bool(entry.value, what: what) { policy.persistent = value }
+            case "catch_up":
+                if let value = readChoice(entry.value, SchedulePolicy.CatchUp.self, what: what, reader: &reader) { policy.catchUp = value }
+            case "catch_up_window":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) { policy.catchUpWindow = seconds }
+            case "randomized_delay":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) { policy.randomizedDelay = seconds ?? 0 }
+            case "fixed_random_delay":
+                if let value = reader.bool(entry.value, what: what) { policy.fixedRandomDelay = value }
+            case "concurrency":
+                if let value = readChoice(entry.value, SchedulePolicy.Concurrency.self, what: what, reader: &reader) { policy.concurrency = value }
+            case "start_deadline":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) {
+                    if let seconds, seconds > 0 { policy.startDeadline = seconds } else { reader.error(entry.value, "'start_deadline' must be longer than 0s") }
+                }
+            default:
+                break
+            }
+        }
+        if !policy.persistent, let entry = byKey["catch_up"] ?? byKey["catch_up_window"] {
+            reader.error(entry.keyNode, "'\(entry.key)' applies only to a job with 'persistent: true'")
+        }
+        return policy
+    }
+
+    /// `schedule:` as a string, `{every: 15m}`, `{calendar: …}`, `{cron: …}`, or a list of these.
+    static func readSchedules(_ node: Node, zone: ZoneRules?, reader: inout YAMLNodeReader) -> [Schedule] {
+        switch node {
+        case .sequence(let sequence):
+            if sequence.isEmpty { reader.error(node, "'schedule' must not be an empty list") }
+            return sequence.flatMap { readSchedules($0, zone: zone, reader: &reader) }
+        case .scalar:
+            guard let text = reader.string(node, what: "'schedule'") else { return [] }
+            do {
+                return [try Schedule.parse(text, zone: zone)]
+            } catch {
+                reader.error(node, error.description)
+                return []
+            }
+        case .mapping:
+            guard let entries = reader.mapping(node, what: "a schedule"), entries.count == 1, let entry = entries.first else {
+                reader.error(node, "a schedule mapping has exactly one key: every, calendar or cron")
+                return []
+            }
+            guard let text = reader.string(entry.value, what: "'\(entry.key)'") else { return [] }
+            do {
+                switch entry.key {
+                case "every": return [try Schedule.interval(text)]
+                case "calendar":
+                    let spec = try CalendarSpec(parsing: text, localZone: zone ?? .local())
+                    return [Schedule(rule: .calendar(spec), text: text, zone: spec.zone(default: zone ?? .local()))]
+                case "cron": return [Schedule(rule: .cron(try CronExpression(parsing: text)), text: text, zone: zone ?? .local())]
+                default:
+                    reader.unknownKey(entry.key, entry.keyNode, in: "a schedule", known: ["every", "calendar", "cron"])
+                    return []
+                }
+            } catch {
+                reader.error(entry.value, error.description)
+                return []
+            }
+        default:
+            reader.error(node, "'schedule' must be a calendar or cron expression, {every: DURATION}, or a list of them, found \(YAMLNodeReader.typeName(node))")
+            return []
+        }
+    }
+
+    static func readChoice<Choice: RawRepresentable & CaseIterable>(
+        _ node: Node, _ type: Choice.Type, what: String, reader: inout YAMLNodeReader
+    ) -> Choice? where Choice.RawValue == String {
+        guard let text = reader.string(node, what: what) else { return nil }
+        if let choice = Choice(rawValue: text) { return choice }
+        reader.error(node, "\(what) must be one of \(Choice.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
+        return nil
+    }
+}
