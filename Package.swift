@@ -30,10 +30,13 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
-        // The core: configuration, model, storage, execution. No socket, no systemd.
+        // Linux headers Glibc does not export (timerfd); part of libc, nothing to link.
+        .systemLibrary(name: "CLinux"),
+        // The core: configuration, model, storage, scheduling, execution. No socket, no systemd.
         .target(
             name: "JobControl",
             dependencies: [
+                "CLinux",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -20,6 +20,7 @@ extension ControlService {
         } catch {
             throw Self.varlinkError(error)
         }
+        object.merge(await scheduleFields(of: job)) { _, new in new }
         return .object(object)
     }
 

@@ -10,6 +10,7 @@ final class ControlService: Sendable {
     typealias Send = (VarlinkReply) async throws -> Void
 
     let engine: BuildEngine
+    let scheduler: Scheduler
     let storage: any Storage
     let reloader: Reloader
     let startTime: Date
@@ -17,8 +18,9 @@ final class ControlService: Sendable {
 
     static let version = "0.1.0"
 
-    init(engine: BuildEngine, storage: any Storage, reloader: Reloader, startTime: Date, logger: Logger) {
+    init(engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader, startTime: Date, logger: Logger) {
         self.engine = engine
+        self.scheduler = scheduler
         self.storage = storage
         self.reloader = reloader
         self.startTime = startTime
@@ -45,6 +47,10 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "Status"): try await send(status())
             case (Interfaces.manager, "Prune"): try await send(prune(call))
             case (Interfaces.manager, "Reload"): try await send(reload())
+            case (Interfaces.manager, "NextRuns"): try await send(nextRuns(call))
+            case (Interfaces.manager, "Suspend"): try await send(suspend(call, true))
+            case (Interfaces.manager, "Resume"): try await send(suspend(call, false))
+            case (Interfaces.manager, "Calendar"): try await send(calendar(call))
             case (let interface, _) where Interfaces.all[interface] == nil:
                 throw VarlinkError.interfaceNotFound(interface)
             default:
@@ -117,6 +123,8 @@ final class ControlService: Sendable {
         case .badPin(let job, let dependency, _):
             return VarlinkError(
                 "\(manager).BadPin", parameters: ["job": .string(job), "dependency": .string(dependency)], message: error.description)
+        case .notScheduled(let job):
+            return VarlinkError("\(manager).NotScheduled", parameters: ["job": .string(job)], message: error.description)
         case .storage:
             return VarlinkError("\(manager).StorageFailed", message: error.description)
         }

@@ -62,14 +62,18 @@ public final class Daemon: Sendable {
         let engine = BuildEngine(
             config: config, storage: storage, registry: registry, logger: logger,
             outputObserver: options.buildOutputToJournal ? Self.sendToJournal : nil)
-        let reloader = Reloader(options: options, registry: registry, engine: engine, notifier: notifier, logger: logger)
-        let service = ControlService(engine: engine, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
+        let scheduler = Scheduler(engine: engine, storage: storage, logger: logger)
+        let reloader = Reloader(options: options, registry: registry, engine: engine, scheduler: scheduler, notifier: notifier, logger: logger)
+        let service = ControlService(
+            engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
         let server = ControlServer(path: config.socket, inherited: options.listeningSocket, service: service, logger: logger)
         try await server.bind()
+        // Records what was missed while the daemon was down and catches up persistent jobs.
+        await scheduler.start(config: config)
         logger.info(
             "jobcontrold ready",
             metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(config.storage)", "jobs": "\(config.jobs.count)"])
-        notifier.ready(status: "\(config.jobs.count) jobs, 0 running; socket \(config.socket)")
+        notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler))
         onReady()
 
         await withDiscardingTaskGroup { group in
@@ -82,21 +86,24 @@ public final class Daemon: Sendable {
             let reloads = Task {
                 for await _ in reloadStream { await reloader.reload() }
             }
-            // Each ping first gets an answer from the engine actor, so a stuck engine stops the
-            // pings and the service manager restarts the daemon. (The scheduler's loop takes this
-            // over when it arrives.)
+            // Each ping first gets answers from the scheduler and the engine actors, so a stuck
+            // scheduler or engine stops the pings and the service manager restarts the daemon.
+            // The status line is refreshed at the same rate (jobs, running builds, next run).
             let watchdog = Task { [notifier] in
-                guard let interval = notifier.watchdogPingInterval() else { return }
+                let interval = notifier.watchdogPingInterval()
                 while !Task.isCancelled {
-                    _ = await engine.config.jobs.count
-                    notifier.watchdogPing()
-                    try? await Task.sleep(for: interval)
+                    _ = await scheduler.ping()
+                    let config = await engine.config
+                    if interval != nil { notifier.watchdogPing() }
+                    notifier.send("STATUS=" + (await Self.statusLine(config: config, engine: engine, scheduler: scheduler)))
+                    try? await Task.sleep(for: interval ?? .seconds(30))
                 }
             }
             for await _ in shutdownStream { break }
             retention.cancel()
             reloads.cancel()
             watchdog.cancel()
+            await scheduler.stop()
             let grace = await engine.config.stopTimeout
             let running = engine.pool.counts
             notifier.stopping(status: "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds")
@@ -105,6 +112,16 @@ public final class Daemon: Sendable {
             await engine.drain(grace: .seconds(grace))
         }
         logger.info("jobcontrold stopped")
+    }
+
+    /// `STATUS=` for systemd: jobs, builds, the next scheduled start, the last reload.
+    static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler) async -> String {
+        let counts = engine.pool.counts
+        var line = "\(config.jobs.count) jobs, \(counts.running) running, \(counts.queued) queued"
+        if let next = await scheduler.nextStart() {
+            line += "; next: \(next.jobID) at \(ScheduleTime.display(next.at, zone: .local()))"
+        }
+        return line
     }
 
     /// One build log record as a journal entry, with the fields `journalctl` filters on.

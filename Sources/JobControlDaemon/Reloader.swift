@@ -13,14 +13,16 @@ final class Reloader: Sendable {
     let options: DaemonOptions
     let registry: FunctionRegistry
     let engine: BuildEngine
+    let scheduler: Scheduler
     let notifier: Notifier
     let logger: Logger
     private let last = Mutex<ReloadStatus?>(nil)
 
-    init(options: DaemonOptions, registry: FunctionRegistry, engine: BuildEngine, notifier: Notifier, logger: Logger) {
+    init(options: DaemonOptions, registry: FunctionRegistry, engine: BuildEngine, scheduler: Scheduler, notifier: Notifier, logger: Logger) {
         self.options = options
         self.registry = registry
         self.engine = engine
+        self.scheduler = scheduler
         self.notifier = notifier
         self.logger = logger
     }
@@ -36,6 +38,7 @@ final class Reloader: Sendable {
         do {
             let config = try Daemon.loadConfig(options, registry: registry)
             let needsRestart = await engine.replaceConfig(config)
+            await scheduler.update(config: config)
             status = ReloadStatus(time: Date(), errors: nil, needsRestart: needsRestart)
             logger.info(
                 "configuration reloaded",

@@ -107,7 +107,48 @@ public enum Interfaces {
           # not_built, running, success, failed, or outdated (a dependency has a
           # newer successful build than the one its latest successful build pinned).
           status: string,
-          last_build: ?int
+          last_build: ?int,
+          # When the job runs by itself: its schedule policy (schedule, timezone,
+          # persistent, catch_up, concurrency, ...), or null for on-demand jobs.
+          schedule: ?object,
+          # The next scheduled start, and whether the schedule is suspended.
+          next_run: ?string,
+          suspended: ?bool,
+          # The latest scheduled occurrence and what became of it.
+          last_occurrence: ?Occurrence
+        )
+
+        # One occurrence of a job's schedule and what became of it.
+        type Occurrence (
+          job: string,
+          # The instant the schedule named (ISO 8601, UTC).
+          due: string,
+          # started, queued, skipped (a build was still running), missed (the
+          # daemon was down, the clock jumped, or start_deadline passed), or
+          # failed (no build could be created).
+          outcome: string,
+          build: ?int,
+          recorded: string,
+          detail: ?string
+        )
+
+        # A scheduled job and its coming occurrences.
+        type NextRun (
+          job: string,
+          schedules: []string,
+          # Due times, soonest first (ISO 8601 with the daemon's local offset).
+          next: []string,
+          # When the first starts: its due time plus the job's randomized delay.
+          starts_at: ?string,
+          suspended: bool,
+          enabled: bool,
+          # Occurrences waiting for a running build (concurrency: queue).
+          queued: int,
+          concurrency: string,
+          persistent: bool,
+          last: ?Occurrence,
+          # With a job given: its latest occurrences, newest first.
+          recent: ?[]Occurrence
         )
 
         # One execution of a job.
@@ -212,7 +253,13 @@ public enum Interfaces {
           queued: int,
           last_reload: ?string,
           last_reload_ok: ?bool,
-          last_reload_time: ?string
+          last_reload_time: ?string,
+          # The soonest scheduled start, and its job.
+          next_run: ?string,
+          next_run_job: ?string,
+          # Jobs with a schedule, and how many of them are suspended.
+          scheduled_jobs: int,
+          suspended_jobs: int
         )
 
         # Loads and validates the configuration file again and, if it is valid,
@@ -225,6 +272,34 @@ public enum Interfaces {
         # (log_retention), finished builds per job (build_retention). With
         # dry_run, only reports what would be deleted.
         method Prune(dry_run: ?bool) -> (dry_run: bool, log_records: int, builds: []int)
+
+        # Lists the scheduled jobs (or one) with their next count (default 1)
+        # occurrences, latest outcome and, for one job, its recent occurrences.
+        method NextRuns(job: ?string, count: ?int) -> (runs: []NextRun)
+
+        # Suspends a job's schedule until Resume, across restarts, without
+        # editing its file. Builds run on demand as before.
+        method Suspend(job: string) -> ()
+
+        # Resumes a suspended schedule from now on; what it missed while
+        # suspended does not run.
+        method Resume(job: string) -> ()
+
+        # Evaluates a schedule expression (calendar, cron, or "every DURATION")
+        # as jobctl calendar does: its normalized form and next elapses after
+        # base_time (default now), in the daemon's local time.
+        method Calendar(expression: string, base_time: ?string, iterations: ?int) -> (
+          normalized: string,
+          kind: string,
+          timezone: string,
+          next: []string
+        )
+
+        # The expression is not a valid calendar, cron or interval expression.
+        error InvalidSchedule (expression: string, message: string)
+
+        # The job has no schedule.
+        error NotScheduled (job: string, message: string)
 
         # No job has this id.
         error NoSuchJob (job: string, message: string)

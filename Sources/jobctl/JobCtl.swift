@@ -13,7 +13,7 @@ struct JobCtl: AsyncParsableCommand {
             Exit status: 0 on success, 1 when a build failed or the daemon refused the request, \
             69 when the daemon cannot be reached, 64 for a usage error.
             """,
-        subcommands: [Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self, Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self, Calendar.self])
+        subcommands: [Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self, Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self, Calendar.self, Next.self, Suspend.self, Resume.self])
 
     /// Accepts the global options before the subcommand too (`jobctl --json builds`), as the
     /// documented form `jobctl [--socket PATH] [--json] COMMAND` promises.

@@ -16,16 +16,28 @@ extension JobCtl {
                 return
             }
             printTable(
-                ["JOB", "STATUS", "LAST", "DEPENDENCIES", "TITLE"],
+                ["JOB", "STATUS", "LAST", "NEXT RUN", "DEPENDENCIES", "TITLE"],
                 jobs.map { job in
                     let dependencies: [String]
                     if case .array(let values)? = job["dependencies"] { dependencies = values.compactMap(\.stringValue) } else { dependencies = [] }
                     return [
                         job["id"]?.stringValue ?? "?", job["status"]?.stringValue ?? "?",
-                        job["last_build"]?.intValue.map(String.init) ?? "-",
+                        job["last_build"]?.intValue.map(String.init) ?? "-", nextRunText(job),
                         dependencies.isEmpty ? "-" : dependencies.joined(separator: ","), job["title"]?.stringValue ?? "",
                     ]
                 })
         }
     }
+}
+
+/// `2026-11-29 10:00:00`, `suspended`, or `-`, with a warning mark when the latest scheduled
+/// occurrence was missed, skipped or failed.
+func nextRunText(_ job: JSONValue) -> String {
+    guard case .object = job["schedule"] else { return "-" }
+    if job["suspended"]?.boolValue == true { return "suspended" }
+    var text = displayTime(WireFormat.date(job["next_run"]))
+    if let outcome = job["last_occurrence"]?["outcome"]?.stringValue, ["missed", "skipped", "failed"].contains(outcome) {
+        text += " (last \(outcome))"
+    }
+    return text
 }

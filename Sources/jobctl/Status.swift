@@ -18,6 +18,9 @@ extension JobCtl {
             print("config:  \(status["config_file"]?.stringValue ?? "-")")
             print("storage: \(status["storage"]?.stringValue ?? "-")")
             print("jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)")
+            if let job = status["next_run_job"]?.stringValue {
+                print("next:    \(job) at \(displayTime(WireFormat.date(status["next_run"]))) (\(status["scheduled_jobs"]?.intValue ?? 0) scheduled jobs, \(status["suspended_jobs"]?.intValue ?? 0) suspended)")
+            }
             if let reload = status["last_reload"]?.stringValue {
                 print("reload:  \(reload) (\(displayTime(WireFormat.date(status["last_reload_time"]))))")
             }

@@ -92,3 +92,28 @@ public struct SchedulePolicy: Sendable, Hashable {
         return .object(object)
     }
 }
+
+extension SchedulePolicy {
+    /// The occurrences in `start` (exclusive) … `end` (inclusive), oldest first, at most `limit`.
+    public func occurrences(after start: Int64, through end: Int64, limit: Int) -> [Int64] {
+        var result: [Int64] = []
+        var cursor = start
+        while result.count < limit, let next = next(after: cursor), next <= end {
+            result.append(next)
+            cursor = next
+        }
+        return result
+    }
+
+    /// The latest occurrence in `lower` (exclusive) … `end` (inclusive), found by scanning
+    /// growing windows back from `end`, so a frequent schedule after long downtime costs little.
+    public func latestOccurrence(after lower: Int64, through end: Int64) -> Int64? {
+        var window: Int64 = 60_000_000
+        while true {
+            let start = max(lower, end - window)
+            if let latest = occurrences(after: start, through: end, limit: 1_000_000).last { return latest }
+            if start == lower { return nil }
+            window = window.multipliedReportingOverflow(by: 4).overflow ? end - lower : window * 4
+        }
+    }
+}

@@ -135,8 +135,11 @@ public actor BuildEngine {
     }
 
     /// Creates a build of `jobID`, pinning for each dependency the build given in `pins` or else
-    /// its latest successful build, and queues it. Returns the build as created.
-    public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:]) throws(EngineError) -> Build {
+    /// its latest successful build, and queues it. `trigger` is stored in the build's config (the
+    /// scheduler records the occurrence a build is for). Returns the build as created.
+    public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil)
+        throws(EngineError) -> Build
+    {
         guard accepting else { throw .shuttingDown }
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         guard job.enabled else { throw .jobDisabled(jobID) }
@@ -168,10 +171,9 @@ public actor BuildEngine {
             guard let pinned else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
             pins[dependency] = .int(pinned.id)
         }
-        let buildConfig: JSONValue = [
-            "job": job.storedJSON,
-            "build": ["dependency_builds": .object(pins)],
-        ]
+        var buildPart: [String: JSONValue] = ["dependency_builds": .object(pins)]
+        if let trigger { buildPart["trigger"] = trigger }
+        let buildConfig: JSONValue = ["job": job.storedJSON, "build": .object(buildPart)]
         let build: Build
         do throws(StorageError) {
             let id = try storage.createBuild(jobID: jobID, config: buildConfig)

@@ -11,6 +11,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case dependencyNotBuilt(job: String, dependency: String)
     case dependencyFailed(job: String, dependency: String, build: Int64)
     case badPin(job: String, dependency: String, reason: String)
+    case notScheduled(String)
     case storage(StorageError)
 
     public var description: String {
@@ -37,6 +38,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
         case .badPin(_, _, let reason):
             return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
+        case .notScheduled(let id):
+            return "job '\(id)' has no schedule (or is not configured); 'jobctl next' lists the scheduled jobs"
         case .storage(let error):
             return "storage error: \(error)"
         }

@@ -73,18 +73,6 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The occurrences in `start` (exclusive) … `end` (inclusive), at most `limit` of them:
-    /// what was missed while the daemon was down.
-    public func occurrences(after start: Int64, through end: Int64, limit: Int = 10_000) -> [Int64] {
-        var result: [Int64] = []
-        var cursor = start
-        while result.count < limit, let next = next(after: cursor), next <= end {
-            result.append(next)
-            cursor = next
-        }
-        return result
-    }
-
     /// The normalized form: systemd's for calendar expressions, the text otherwise.
     public var normalized: String {
         switch rule {

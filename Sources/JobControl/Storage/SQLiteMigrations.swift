@@ -55,9 +55,30 @@ enum SQLiteMigrations {
                         WHERE finished = 1 AND success = 1 AND skipped = 0;
                     """)
         }
+        migrator.registerMigration("v3-schedule") { db in
+            // One row per scheduled occurrence a daemon acted on; the primary key makes an
+            // occurrence run at most once. `due` is in microseconds (exact, unlike REAL).
+            try db.execute(
+                sql: """
+                    CREATE TABLE occurrence (
+                        job_id TEXT NOT NULL,
+                        due INTEGER NOT NULL,
+                        outcome TEXT NOT NULL,
+                        build_id INTEGER,
+                        recorded REAL NOT NULL,
+                        detail TEXT,
+                        PRIMARY KEY (job_id, due)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE job_state (
+                        job_id TEXT PRIMARY KEY,
+                        suspended BOOLEAN NOT NULL DEFAULT 0,
+                        changed REAL NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 
     /// Every table the migrations create, children first (for uninstall).
-    static let tables = ["build_progress", "log", "build", "grdb_migrations"]
+    static let tables = ["occurrence", "job_state", "build_progress", "log", "build", "grdb_migrations"]
 }

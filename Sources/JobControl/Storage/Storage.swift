@@ -5,7 +5,7 @@ import Foundation
 /// Every backend passes the same conformance suite (`Tests/JobControlTests/StorageConformance`).
 /// Implementations are thread-safe. Calls block until the data is durable (writes) or read;
 /// log and progress writes from concurrent callers are committed together (group commit).
-public protocol Storage: Sendable {
+public protocol Storage: ScheduleStore, Sendable {
     /// Creates or upgrades the schema (named, append-only migrations).
     func install() throws(StorageError)
 

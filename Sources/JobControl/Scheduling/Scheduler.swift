@@ -1,0 +1,373 @@
+import Foundation
+import Logging
+
+/// Runs jobs on their schedules, exactly once per occurrence.
+///
+/// Each occurrence is claimed in storage before anything runs (``ScheduleStore/claimOccurrence(_:)``),
+/// so a restart, a wall clock stepped back, or another daemon on the same database never runs it
+/// twice; what happens to it — started, queued, skipped, missed, failed — is recorded, so a
+/// schedule never stops silently. Between occurrences the scheduler sleeps in a
+/// ``WallClockTimer`` until the earliest due time; nothing polls.
+///
+/// Ownership: this actor owns every job's schedule state (its cursor, next due time, queue of
+/// waiting occurrences) and the set of suspended jobs; storage holds their durable copy.
+public actor Scheduler {
+    /// One job's schedule state.
+    struct JobState {
+        var policy: SchedulePolicy
+        var enabled: Bool
+        /// Occurrences up to this instant are handled; the next one is searched after it.
+        var cursor: Int64
+        var nextDue: Int64?
+        /// `nextDue` plus the job's start delay.
+        var fireAt: Int64?
+        /// Occurrences waiting for the running build to end (`concurrency: queue`, `catch_up: all`).
+        var queue: [Int64] = []
+        /// A build is being watched to drain the queue when it ends.
+        var watching = false
+    }
+
+    public let engine: BuildEngine
+    let storage: any Storage
+    let logger: Logger
+    let now: @Sendable () -> Int64
+    let bootTime: Int64?
+    private var jobs: [String: JobState] = [:]
+    private var suspended: Set<String> = []
+    private var timer: WallClockTimer?
+    private var stopped = false
+    private var ticking = false
+    /// At most this many occurrences of a job wait for its running build; later ones are skipped.
+    static let maxQueued = 10
+    private var tickAgain = false
+
+    /// `now` gives microseconds since the epoch (tests pass their own clock).
+    public init(
+        engine: BuildEngine, storage: any Storage, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = ScheduleTime.currentMicroseconds, bootTime: Int64? = BootClock.bootTime()
+    ) {
+        self.engine = engine
+        self.storage = storage
+        self.logger = logger
+        self.now = now
+        self.bootTime = bootTime
+    }
+
+    // MARK: Life cycle
+
+    /// Loads suspensions, records or catches up what was missed while the daemon was down,
+    /// restores queued occurrences, runs `@reboot` jobs, and starts timing. With `useTimer`
+    /// false nothing wakes by itself (tests call ``tick()``).
+    public func start(config: DaemonConfig, useTimer: Bool = true) async {
+        do { suspended = try storage.suspendedJobs() } catch { logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"]) }
+        if useTimer {
+            timer = WallClockTimer { [weak self] _ in
+                guard let self else { return }
+                Task { await self.tick() }
+            }
+        }
+        let startTime = now()
+        var catchUps: [(String, Int64)] = []
+        for job in config.jobs {
+            guard let policy = job.schedule else { continue }
+            var state = JobState(policy: policy, enabled: job.enabled, cursor: startTime)
+            if job.enabled && !suspended.contains(job.id) {
+                catchUps += recover(job.id, &state, now: startTime)
+            }
+            state.computeNext(jobID: job.id)
+            jobs[job.id] = state
+        }
+        for (jobID, due) in catchUps { await fire(jobID, due: due, detail: "caught up after downtime (persistent)") }
+        for jobID in jobs.keys.sorted() where !(jobs[jobID]?.queue.isEmpty ?? true) { await drainQueue(jobID) }
+        await tick()
+    }
+
+    /// Applies a reloaded configuration: new jobs start from now, changed ones keep their cursor.
+    public func update(config: DaemonConfig) async {
+        let updateTime = now()
+        var updated: [String: JobState] = [:]
+        for job in config.jobs {
+            guard let policy = job.schedule else { continue }
+            var state = jobs[job.id] ?? JobState(policy: policy, enabled: job.enabled, cursor: updateTime)
+            state.policy = policy
+            state.enabled = job.enabled
+            state.computeNext(jobID: job.id)
+            updated[job.id] = state
+        }
+        jobs = updated
+        await tick()
+    }
+
+    /// Stops timing; nothing is started after this.
+    public func stop() {
+        stopped = true
+        timer?.stop()
+        timer = nil
+    }
+
+    /// Answers when the scheduler is not stuck (the watchdog's proof of life).
+    public func ping() -> Int { jobs.count }
+
+    // MARK: Suspend and resume
+
+    /// Suspends a job's schedule (kept across restarts) until ``resume(_:)``.
+    public func suspend(_ jobID: String) throws(EngineError) {
+        guard jobs[jobID] != nil else { throw .notScheduled(jobID) }
+        do { try storage.setSuspended(jobID: jobID, true) } catch { throw .storage(error) }
+        suspended.insert(jobID)
+        logger.info("schedule suspended", metadata: ["job.id": "\(jobID)"])
+        rearm()
+    }
+
+    /// Resumes a suspended schedule from now on (what it missed while suspended does not run).
+    public func resume(_ jobID: String) throws(EngineError) {
+        guard var state = jobs[jobID] else { throw .notScheduled(jobID) }
+        do { try storage.setSuspended(jobID: jobID, false) } catch { throw .storage(error) }
+        suspended.remove(jobID)
+        state.cursor = max(state.cursor, now())
+        state.computeNext(jobID: jobID)
+        jobs[jobID] = state
+        logger.info("schedule resumed", metadata: ["job.id": "\(jobID)"])
+        rearm()
+    }
+
+    // MARK: Time passing
+
+    /// Fires every occurrence whose time has come, then sleeps until the next one. Several
+    /// overdue occurrences of one job (the clock jumped, the machine slept) become one build, for
+    /// the latest; the others are recorded as missed — never a burst.
+    public func tick() async {
+        guard !stopped else { return }
+        if ticking {
+            tickAgain = true
+            return
+        }
+        ticking = true
+        defer { ticking = false }
+        repeat {
+            tickAgain = false
+            let current = now()
+            for jobID in jobs.keys.sorted() {
+                guard var state = jobs[jobID], state.enabled, !suspended.contains(jobID),
+                      let due = state.nextDue, let fireAt = state.fireAt, fireAt <= current
+                else { continue }
+                var overdue = [due]
+                while overdue.count < 10_000, let next = state.policy.next(after: overdue.last!),
+                      next + state.policy.startDelay(jobID: jobID, due: next) <= current
+                {
+                    overdue.append(next)
+                }
+                state.cursor = overdue.last!
+                state.computeNext(jobID: jobID)
+                jobs[jobID] = state
+                if overdue.count > 1 {
+                    recordMissed(jobID, overdue.dropLast(), because: "the wall clock jumped forward or the machine was suspended; the latest occurrence runs instead")
+                }
+                await fire(jobID, due: overdue.last!, detail: nil)
+            }
+        } while tickAgain && !stopped
+        rearm()
+    }
+
+    private func rearm() {
+        guard !stopped else { return }
+        let earliest = jobs.filter { $0.value.enabled && !suspended.contains($0.key) }.compactMap(\.value.fireAt).min()
+        timer?.arm(at: earliest)
+    }
+
+    // MARK: Running an occurrence
+
+    /// Acts on one occurrence: checks its start deadline and the job's concurrency policy, claims
+    /// it, and starts, queues or skips it.
+    func fire(_ jobID: String, due: Int64, detail: String?) async {
+        guard let state = jobs[jobID] else { return }
+        let policy = state.policy
+        let current = now()
+        let late = current - due - policy.startDelay(jobID: jobID, due: due)
+        if let deadline = policy.startDeadline, Double(late) / 1_000_000 > deadline {
+            claim(jobID, due: due, outcome: .missed,
+                  detail: "could not start until \(DurationFormatter.text(Double(late) / 1_000_000)) after its due time, beyond its start_deadline of \(DurationFormatter.text(deadline))")
+            return
+        }
+        let running = runningBuilds(jobID)
+        switch (policy.concurrency, running.isEmpty) {
+        case (.forbid, false):
+            claim(jobID, due: due, outcome: .skipped, detail: "build \(running.map(String.init).joined(separator: ", ")) still running (concurrency: forbid)")
+        case (.queue, false) where state.queue.count >= Self.maxQueued:
+            claim(jobID, due: due, outcome: .skipped, detail: "\(Self.maxQueued) occurrences already wait for build \(running.last!) (concurrency: queue)")
+        case (.queue, false):
+            guard claim(jobID, due: due, outcome: .queued, detail: "waiting for build \(running.last!) (concurrency: queue)") else { return }
+            jobs[jobID]?.queue.append(due)
+            watch(jobID, build: running.last!)
+        case (.replace, false):
+            guard claim(jobID, due: due, outcome: .started, detail: detail) else { return }
+            for build in running {
+                do { try await engine.cancel(buildID: build) } catch {
+                    logger.warning("cannot cancel the running build to replace it", metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
+                }
+            }
+            await startBuild(jobID, due: due, detail: detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)")
+        default:
+            guard claim(jobID, due: due, outcome: .started, detail: detail) else { return }
+            await startBuild(jobID, due: due, detail: detail)
+        }
+    }
+
+    /// Records an occurrence; false when it was already recorded (it ran, or another daemon has it).
+    @discardableResult
+    private func claim(_ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?) -> Bool {
+        do {
+            let claimed = try storage.claimOccurrence(Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail))
+            if claimed && outcome != .started {
+                logger.notice("scheduled occurrence \(outcome.rawValue)", metadata: ["job.id": "\(jobID)", "occurrence": "\(ScheduleTime.iso8601(due, zone: .utc))", "detail": "\(detail ?? "")"])
+            }
+            return claimed
+        } catch {
+            // Without the claim there is no guarantee against running twice: do not run.
+            logger.error("cannot record a scheduled occurrence; it does not run", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func startBuild(_ jobID: String, due: Int64, detail: String?) async {
+        let trigger: JSONValue = ["kind": "schedule", "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc))]
+        do {
+            let build = try await engine.run(jobID: jobID, force: true, trigger: trigger)
+            let late = Double(now() - due) / 1_000_000
+            let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
+            try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .started, buildID: build.id, detail: note)
+            if jobs[jobID]?.policy.concurrency == .queue { watch(jobID, build: build.id) }
+        } catch {
+            logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+        }
+    }
+
+    private func recordMissed(_ jobID: String, _ dues: some Collection<Int64>, because reason: String) {
+        // The newest 100 are enough to see what happened; a week of a per-second job is not.
+        let recorded = dues.suffix(100)
+        let note = dues.count > recorded.count ? "\(reason) (\(dues.count) occurrences missed, the newest 100 recorded)" : reason
+        for due in recorded { claim(jobID, due: due, outcome: .missed, detail: note) }
+    }
+
+    private func runningBuilds(_ jobID: String) -> [Int64] {
+        let builds = (try? storage.getJobBuilds(jobID: jobID, filter: BuildFilter(finished: false), order: .ascending, limit: 100)) ?? []
+        return builds.map(\.id)
+    }
+
+    /// Drains the job's queue when `build` ends.
+    private func watch(_ jobID: String, build: Int64) {
+        guard jobs[jobID]?.watching == false else { return }
+        jobs[jobID]?.watching = true
+        Task { [engine] in
+            _ = try? await engine.waitUntilFinished(build)
+            await self.buildEnded(jobID)
+        }
+    }
+
+    private func buildEnded(_ jobID: String) async {
+        jobs[jobID]?.watching = false
+        await drainQueue(jobID)
+    }
+
+    /// Starts the oldest queued occurrence when nothing of the job runs.
+    private func drainQueue(_ jobID: String) async {
+        guard !stopped, let state = jobs[jobID], let due = state.queue.first else { return }
+        if let running = runningBuilds(jobID).last {
+            watch(jobID, build: running)
+            return
+        }
+        jobs[jobID]?.queue.removeFirst()
+        await startBuild(jobID, due: due, detail: "ran from the queue")
+        if let started = runningBuilds(jobID).last { watch(jobID, build: started) }
+    }
+
+    // MARK: After downtime
+
+    /// Restores queued occurrences, records what was missed while the daemon was down, and
+    /// returns what a persistent job catches up (latest or all, within its window).
+    private func recover(_ jobID: String, _ state: inout JobState, now current: Int64) -> [(String, Int64)] {
+        var catchUps: [(String, Int64)] = []
+        if let queued = try? storage.occurrences(jobID: jobID, outcome: .queued, limit: 1000) {
+            state.queue = queued.map(\.due).sorted()
+        }
+        if bootTime != nil, state.policy.schedules.contains(where: { $0.rule == .reboot }), let bootTime {
+            catchUps.append((jobID, bootTime))  // claimed once per boot, whatever the restarts
+        }
+        guard let last = try? storage.occurrences(jobID: jobID, outcome: nil, limit: 1).first,
+              let latest = state.policy.latestOccurrence(after: last.due, through: current)
+        else { return catchUps }  // never ran before, or nothing missed
+        let policy = state.policy
+        if policy.persistent && policy.catchUp == .all {
+            let from = policy.catchUpWindow.map { max(last.due, current - Int64($0 * 1_000_000)) } ?? last.due
+            let window = policy.occurrences(after: from, through: current, limit: 100_000)
+            let runs = window.suffix(100)
+            recordMissed(jobID, policy.occurrences(after: last.due, through: from, limit: 100_000), because: "jobcontrold was not running, and this is older than catch_up_window")
+            if window.count > runs.count {
+                recordMissed(jobID, window.dropLast(runs.count), because: "jobcontrold was not running; catch_up: all runs at most the newest 100")
+            }
+            for due in runs where claim(jobID, due: due, outcome: .queued, detail: "caught up after downtime (catch_up: all)") {
+                state.queue.append(due)
+            }
+        } else {
+            let earlier = policy.occurrences(after: max(last.due, latest - 100 * 86_400_000_000), through: latest - 1, limit: 100_000)
+            if policy.persistent {
+                recordMissed(jobID, earlier, because: "jobcontrold was not running; persistent runs only the latest occurrence")
+                if policy.catchUpWindow.map({ Double(current - latest) / 1_000_000 <= $0 }) ?? true {
+                    catchUps.append((jobID, latest))
+                } else {
+                    recordMissed(jobID, [latest], because: "jobcontrold was not running, and this is older than catch_up_window")
+                }
+            } else {
+                recordMissed(jobID, earlier + [latest], because: "jobcontrold was not running (the job is not persistent)")
+            }
+        }
+        return catchUps
+    }
+
+    // MARK: What comes next
+
+    /// A scheduled job's coming occurrences and its latest outcome, for `jobctl next`.
+    public struct Upcoming: Sendable {
+        public var jobID: String
+        public var schedules: [String]
+        /// Due times (microseconds), soonest first.
+        public var next: [Int64]
+        /// When the first of them starts (its due time plus the job's start delay).
+        public var startsAt: Int64?
+        public var suspended: Bool
+        public var enabled: Bool
+        public var queued: Int
+        public var policy: SchedulePolicy
+        public var last: Occurrence?
+    }
+
+    /// Scheduled jobs (or one) with their next `count` occurrences.
+    public func upcoming(jobID: String? = nil, count: Int = 1) throws(EngineError) -> [Upcoming] {
+        if let jobID, jobs[jobID] == nil { throw .notScheduled(jobID) }
+        return jobs.keys.sorted().filter { jobID == nil || $0 == jobID }.map { id in
+            let state = jobs[id]!
+            let next = state.nextDue.map { [$0] + state.policy.occurrences(after: $0, through: .max, limit: max(0, count - 1)) } ?? []
+            return Upcoming(
+                jobID: id, schedules: state.policy.schedules.map(\.text), next: next, startsAt: state.fireAt,
+                suspended: suspended.contains(id), enabled: state.enabled, queued: state.queue.count, policy: state.policy,
+                last: try? storage.occurrences(jobID: id, outcome: nil, limit: 1).first)
+        }
+    }
+
+    /// The soonest start among active schedules (for the daemon's status line).
+    public func nextStart() -> (jobID: String, at: Int64)? {
+        jobs.filter { $0.value.enabled && !suspended.contains($0.key) }
+            .compactMap { entry in entry.value.fireAt.map { (entry.key, $0) } }
+            .min { $0.1 < $1.1 }
+    }
+
+    public func isSuspended(_ jobID: String) -> Bool { suspended.contains(jobID) }
+}
+
+extension Scheduler.JobState {
+    mutating func computeNext(jobID: String) {
+        nextDue = policy.next(after: cursor)
+        fireAt = nextDue.map { $0 + policy.startDelay(jobID: jobID, due: $0) }
+    }
+}

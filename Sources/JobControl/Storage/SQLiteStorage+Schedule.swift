@@ -1,0 +1,65 @@
+import Foundation
+import GRDB
+
+extension SQLiteStorage {
+    public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
+        try write("record occurrence of '\(occurrence.jobID)'") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, due) DO NOTHING
+                    """,
+                arguments: [
+                    occurrence.jobID, occurrence.due, occurrence.outcome.rawValue, occurrence.buildID,
+                    occurrence.recorded.timeIntervalSince1970, occurrence.detail,
+                ])
+            return db.changesCount == 1
+        }
+    }
+
+    public func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
+        throws(StorageError)
+    {
+        try write("update occurrence of '\(jobID)'") { db in
+            try db.execute(
+                sql: "UPDATE occurrence SET outcome = ?, build_id = ?, detail = ?, recorded = ? WHERE job_id = ? AND due = ?",
+                arguments: [outcome.rawValue, buildID, detail, Date().timeIntervalSince1970, jobID, due])
+        }
+    }
+
+    public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError) -> [Occurrence] {
+        var filter = SQLWhere()
+        filter.add("job_id = ?", jobID)
+        filter.add("outcome = ?", outcome?.rawValue)
+        var arguments = filter.arguments
+        arguments += [limit]
+        return try read("list occurrences") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT ?",
+                arguments: arguments
+            ).map { row in
+                Occurrence(
+                    jobID: row["job_id"], due: row["due"],
+                    outcome: OccurrenceOutcome(rawValue: row["outcome"]) ?? .missed, buildID: row["build_id"],
+                    recorded: Date(timeIntervalSince1970: row["recorded"]), detail: row["detail"])
+            }
+        }
+    }
+
+    public func setSuspended(jobID: String, _ suspended: Bool) throws(StorageError) {
+        try write("suspend or resume '\(jobID)'") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO job_state (job_id, suspended, changed) VALUES (?, ?, ?)
+                    ON CONFLICT (job_id) DO UPDATE SET suspended = excluded.suspended, changed = excluded.changed
+                    """,
+                arguments: [jobID, suspended, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func suspendedJobs() throws(StorageError) -> Set<String> {
+        try read("list suspended jobs") { db in
+            Set(try String.fetchAll(db, sql: "SELECT job_id FROM job_state WHERE suspended = 1"))
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// What became of one scheduled occurrence of a job.
+public enum OccurrenceOutcome: String, Sendable, Codable, CaseIterable {
+    /// A build was started for it.
+    case started
+    /// Waiting for the job's running build to finish (`concurrency: queue`).
+    case queued
+    /// Not run because a build was still running (`concurrency: forbid`).
+    case skipped
+    /// A build could not be created (a dependency never built, the job disabled …).
+    case failed
+    /// Not run: the daemon was down or the clock jumped past it (and the job does not catch up
+    /// that occurrence), or it could not start within `start_deadline`.
+    case missed
+}
+
+/// One occurrence of a job's schedule and its outcome. `due` is the occurrence's instant in
+/// microseconds since the epoch (the key: a job's occurrence is recorded once, ever).
+public struct Occurrence: Sendable, Hashable {
+    public var jobID: String
+    public var due: Int64
+    public var outcome: OccurrenceOutcome
+    public var buildID: Int64?
+    /// When the outcome was recorded.
+    public var recorded: Date
+    /// Why, for people (`build 41 still running`, `started 12m after its due time`).
+    public var detail: String?
+
+    public init(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64? = nil, recorded: Date = Date(), detail: String? = nil) {
+        self.jobID = jobID
+        self.due = due
+        self.outcome = outcome
+        self.buildID = buildID
+        self.recorded = recorded
+        self.detail = detail
+    }
+
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "job": .string(jobID), "due": .string(ScheduleTime.iso8601(due, zone: .utc)),
+            "outcome": .string(outcome.rawValue), "recorded": .string(ScheduleTime.iso8601(Int64(recorded.timeIntervalSince1970 * 1_000_000), zone: .utc)),
+        ]
+        if let buildID { object["build"] = .int(buildID) }
+        if let detail { object["detail"] = .string(detail) }
+        return .object(object)
+    }
+}
+
+/// The scheduler's durable state: occurrences (so none runs twice, across restarts and across
+/// daemons sharing a database) and which jobs are suspended.
+public protocol ScheduleStore: Sendable {
+    /// Records `occurrence` unless the job already has one with the same due time. Returns true
+    /// when this call recorded it: the caller owns the occurrence and may run it.
+    func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool
+
+    /// Changes the outcome (and build) of a recorded occurrence.
+    func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
+        throws(StorageError)
+
+    /// Occurrences of a job (or of every job), newest first.
+    func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError) -> [Occurrence]
+
+    /// Suspends or resumes a job's schedule; survives restarts.
+    func setSuspended(jobID: String, _ suspended: Bool) throws(StorageError)
+
+    /// Every suspended job id.
+    func suspendedJobs() throws(StorageError) -> Set<String>
+}

@@ -1,0 +1,83 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+
+/// io.jobcontrol.Manager: schedules.
+extension ControlService {
+    func nextRuns(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        let parameters = Parameters(call)
+        let jobID = try parameters.optionalString("job")
+        let count = min(max(try parameters.optionalInt("count") ?? 1, 1), 1000)
+        let runs: [Scheduler.Upcoming]
+        do { runs = try await scheduler.upcoming(jobID: jobID, count: Int(count)) } catch { throw Self.varlinkError(error) }
+        let local = ZoneRules.local()
+        var values: [JSONValue] = []
+        for run in runs {
+            var object: [String: JSONValue] = [
+                "job": .string(run.jobID), "schedules": .array(run.schedules.map { .string($0) }),
+                "next": .array(run.next.map { .string(ScheduleTime.iso8601($0, zone: local)) }),
+                "starts_at": run.startsAt.map { .string(ScheduleTime.iso8601($0, zone: local)) } ?? .null,
+                "suspended": .bool(run.suspended), "enabled": .bool(run.enabled), "queued": .int(Int64(run.queued)),
+                "concurrency": .string(run.policy.concurrency.rawValue), "persistent": .bool(run.policy.persistent),
+                "last": run.last?.json ?? .null,
+            ]
+            if jobID != nil {
+                let recent = (try? storage.occurrences(jobID: run.jobID, outcome: nil, limit: 20)) ?? []
+                object["recent"] = .array(recent.map(\.json))
+            }
+            values.append(.object(object))
+        }
+        return VarlinkReply(parameters: ["runs": .array(values)])
+    }
+
+    func suspend(_ call: VarlinkCall, _ suspending: Bool) async throws(VarlinkError) -> VarlinkReply {
+        let jobID = try Parameters(call).string("job")
+        guard await engine.config.job(jobID) != nil else { throw Self.varlinkError(.noSuchJob(jobID)) }
+        do {
+            if suspending { try await scheduler.suspend(jobID) } else { try await scheduler.resume(jobID) }
+        } catch {
+            throw Self.varlinkError(error)
+        }
+        return VarlinkReply(parameters: [:])
+    }
+
+    func calendar(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+        let parameters = Parameters(call)
+        let expression = try parameters.string("expression")
+        let iterations = min(max(try parameters.optionalInt("iterations") ?? 1, 1), 1000)
+        let local = ZoneRules.local()
+        let baseTime = try parameters.optionalString("base_time")
+        do throws(ScheduleError) {
+            let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
+                ?? ScheduleTime.currentMicroseconds()
+            let schedule = try expression.hasPrefix("every ") ? Schedule.interval(String(expression.dropFirst(6))) : Schedule.parse(expression)
+            var next: [JSONValue] = []
+            var cursor = base
+            while next.count < iterations, let elapse = schedule.next(after: cursor, bootTime: BootClock.bootTime()) {
+                next.append(.string(ScheduleTime.iso8601(elapse, zone: local)))
+                cursor = elapse
+            }
+            return VarlinkReply(parameters: [
+                "normalized": .string(schedule.normalized), "kind": .string(schedule.kind),
+                "timezone": .string(schedule.zone.name), "next": .array(next),
+            ])
+        } catch {
+            throw VarlinkError(
+                "\(Interfaces.manager).InvalidSchedule", parameters: ["expression": .string(expression)], message: error.description)
+        }
+    }
+
+    /// The scheduling fields of a job's wire form.
+    func scheduleFields(of job: JobConfig) async -> [String: JSONValue] {
+        guard let policy = job.schedule else {
+            return ["schedule": .null, "next_run": .null, "suspended": .null, "last_occurrence": .null]
+        }
+        let upcoming = try? await scheduler.upcoming(jobID: job.id).first
+        return [
+            "schedule": policy.json,
+            "next_run": upcoming?.startsAt.map { .string(ScheduleTime.iso8601($0, zone: .utc)) } ?? .null,
+            "suspended": .bool(upcoming?.suspended ?? false),
+            "last_occurrence": upcoming?.last?.json ?? .null,
+        ]
+    }
+}

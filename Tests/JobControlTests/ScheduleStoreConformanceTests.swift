@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+@testable import JobControl
+
+/// The scheduler's durable state, on every backend: an occurrence is claimed once, ever.
+@Suite struct ScheduleStoreConformanceTests {
+    @Test(arguments: Backend.allCases) func anOccurrenceIsClaimedOnce(_ backend: Backend) throws {
+        let storage = try backend.make()
+        let due: Int64 = 1_764_400_000_000_000
+        #expect(try storage.claimOccurrence(Occurrence(jobID: "a", due: due, outcome: .started)))
+        #expect(try !storage.claimOccurrence(Occurrence(jobID: "a", due: due, outcome: .started)))
+        #expect(try storage.claimOccurrence(Occurrence(jobID: "b", due: due, outcome: .skipped, detail: "busy")))
+        #expect(try storage.claimOccurrence(Occurrence(jobID: "a", due: due + 1, outcome: .missed)))
+        try storage.updateOccurrence(jobID: "a", due: due, outcome: .started, buildID: 7, detail: "late")
+
+        let ofA = try storage.occurrences(jobID: "a", outcome: nil, limit: 10)
+        #expect(ofA.map(\.due) == [due + 1, due])
+        #expect(ofA[1].buildID == 7 && ofA[1].detail == "late")
+        #expect(try storage.occurrences(jobID: nil, outcome: .skipped, limit: 10).map(\.jobID) == ["b"])
+        #expect(try storage.occurrences(jobID: nil, outcome: nil, limit: 1).count == 1)
+    }
+
+    @Test(arguments: Backend.allCases) func suspensionPersists(_ backend: Backend) throws {
+        let storage = try backend.make()
+        #expect(try storage.suspendedJobs().isEmpty)
+        try storage.setSuspended(jobID: "a", true)
+        try storage.setSuspended(jobID: "b", true)
+        try storage.setSuspended(jobID: "b", false)
+        #expect(try storage.suspendedJobs() == ["a"])
+    }
+
+    @Test(arguments: Backend.allCases) func concurrentClaimsHaveOneWinner(_ backend: Backend) async throws {
+        let storage = try backend.make()
+        let wins = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask { (try? storage.claimOccurrence(Occurrence(jobID: "x", due: 42, outcome: .started))) ?? false }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+    }
+}

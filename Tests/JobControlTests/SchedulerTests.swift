@@ -1,0 +1,262 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import JobControl
+
+/// The scheduler on a clock the test moves: exactly-once occurrences, concurrency policies,
+/// clock jumps, downtime and catch-up, deadlines, suspension. Builds run for real (Swift
+/// functions), only time is simulated.
+@Suite struct SchedulerTests {
+    /// 2026-01-05 00:00:00 UTC, a Monday.
+    static let t0: Int64 = 1_767_571_200_000_000
+    static let hour: Int64 = 3_600_000_000
+
+    final class FakeClock: Sendable {
+        let value: Mutex<Int64>
+        init(_ start: Int64) { value = Mutex(start) }
+        func now() -> Int64 { value.withLock { $0 } }
+        func set(_ instant: Int64) { value.withLock { $0 = instant } }
+    }
+
+    /// Lets `test:hold` builds end when the test says so.
+    final class Gate: Sendable {
+        let open = Mutex(false)
+        func release() { open.withLock { $0 = true } }
+    }
+
+    struct Rig {
+        let scheduler: Scheduler
+        let engine: BuildEngine
+        let storage: any Storage
+        let clock: FakeClock
+        let config: DaemonConfig
+
+        /// A second scheduler on the same storage: the daemon after a restart.
+        func restarted(at instant: Int64, registry: FunctionRegistry) async -> Rig {
+            await scheduler.stop()
+            clock.set(instant)
+            let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: SchedulerTests.quiet)
+            let scheduler = Scheduler(engine: engine, storage: storage, logger: SchedulerTests.quiet, now: clock.now, bootTime: nil)
+            await scheduler.start(config: config, useTimer: false)
+            return Rig(scheduler: scheduler, engine: engine, storage: storage, clock: clock, config: config)
+        }
+
+        func occurrences(_ job: String) throws -> [Occurrence] {
+            try storage.occurrences(jobID: job, outcome: nil, limit: 1000).reversed()
+        }
+
+        func builds(_ job: String) throws -> [Build] {
+            try storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .ascending, limit: 1000)
+        }
+
+        func advance(to instant: Int64) async {
+            clock.set(instant)
+            await scheduler.tick()
+        }
+
+        func waitForBuildsToEnd(_ job: String) async throws {
+            for build in try builds(job) where !build.finished { _ = try await engine.waitUntilFinished(build.id) }
+        }
+    }
+
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func registry(gate: Gate = Gate()) -> FunctionRegistry {
+        var registry = FunctionRegistry.builtins
+        registry.register("test:quick") { _, _, _ in .string("done") }
+        registry.register("test:hold") { _, _, _ in
+            while !gate.open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            return nil
+        }
+        return registry
+    }
+
+    static func rig(_ jobs: String, gate: Gate = Gate(), at start: Int64 = t0) async throws -> (Rig, FunctionRegistry) {
+        let registry = registry(gate: gate)
+        let config = try ConfigLoader.parse(yaml: "jobs:\n" + jobs, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let clock = FakeClock(start)
+        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: quiet)
+        let scheduler = Scheduler(engine: engine, storage: storage, logger: quiet, now: clock.now, bootTime: nil)
+        await scheduler.start(config: config, useTimer: false)
+        return (Rig(scheduler: scheduler, engine: engine, storage: storage, clock: clock, config: config), registry)
+    }
+
+    @Test func eachOccurrenceRunsOnceAcrossTicksAndRestarts() async throws {
+        let (rig, registry) = try await Self.rig("  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        await rig.advance(to: Self.t0 + Self.hour - 1)
+        #expect(try rig.builds("h").isEmpty)
+        await rig.advance(to: Self.t0 + Self.hour)
+        await rig.advance(to: Self.t0 + Self.hour + 10)  // a second wake-up for the same occurrence
+        try await rig.waitForBuildsToEnd("h")
+        #expect(try rig.builds("h").count == 1)
+        // The build records the occurrence it was for.
+        #expect(try rig.builds("h")[0].config["build"]?["trigger"]?["occurrence"] == "2026-01-05T01:00:00+00:00")
+        // A restart just after: the same occurrence is not run again, the next one is.
+        let again = await rig.restarted(at: Self.t0 + Self.hour + 20, registry: registry)
+        await again.advance(to: Self.t0 + 2 * Self.hour)
+        try await again.waitForBuildsToEnd("h")
+        #expect(try again.occurrences("h").map(\.outcome) == [.started, .started])
+        #expect(try again.builds("h").count == 2)
+    }
+
+    @Test func wallClockSteppedBackDoesNotRepeatOccurrences() async throws {
+        let (rig, _) = try await Self.rig("  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        await rig.advance(to: Self.t0 + Self.hour)
+        await rig.advance(to: Self.t0 + Self.hour / 2)  // NTP steps the clock back 30 minutes
+        await rig.advance(to: Self.t0 + Self.hour + 1)
+        try await rig.waitForBuildsToEnd("h")
+        #expect(try rig.builds("h").count == 1)
+    }
+
+    @Test func wallClockJumpingForwardRunsTheLatestOnceAndRecordsTheRest() async throws {
+        let (rig, _) = try await Self.rig("  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        await rig.advance(to: Self.t0 + 5 * Self.hour + 60_000_000)  // suspended for five hours
+        try await rig.waitForBuildsToEnd("h")
+        #expect(try rig.builds("h").count == 1)
+        let occurrences = try rig.occurrences("h")
+        #expect(occurrences.map(\.outcome) == [.missed, .missed, .missed, .missed, .started])
+        #expect(occurrences.last?.due == Self.t0 + 5 * Self.hour)
+        #expect(occurrences[0].detail?.contains("wall clock jumped forward") == true)
+    }
+
+    @Test func forbidSkipsAndRecordsWhileABuildRuns() async throws {
+        let gate = Gate()
+        let (rig, _) = try await Self.rig("  - {id: f, function: 'test:hold', schedule: {every: 1m}}\n", gate: gate)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        gate.release()
+        try await rig.waitForBuildsToEnd("f")
+        await rig.advance(to: Self.t0 + 180_000_000)
+        try await rig.waitForBuildsToEnd("f")
+        let occurrences = try rig.occurrences("f")
+        #expect(occurrences.map(\.outcome) == [.started, .skipped, .started])
+        #expect(occurrences[1].detail?.contains("still running") == true)
+        #expect(try rig.builds("f").count == 2)
+    }
+
+    @Test func queueRunsTheOccurrenceWhenTheBuildEnds() async throws {
+        let gate = Gate()
+        let (rig, _) = try await Self.rig("  - {id: q, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}\n", gate: gate)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        #expect(try rig.occurrences("q").map(\.outcome) == [.started, .queued])
+        gate.release()
+        try await waitFor { try rig.builds("q").count == 2 && rig.builds("q").allSatisfy(\.finished) }
+        #expect(try rig.occurrences("q").map(\.outcome) == [.started, .started])
+    }
+
+    @Test func replaceCancelsTheRunningBuild() async throws {
+        let (rig, _) = try await Self.rig("  - {id: r, function: 'test:hold', schedule: {every: 1m}, concurrency: replace}\n")
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        try await waitFor { try rig.builds("r").first?.finished == true }
+        let first = try rig.builds("r")[0]
+        #expect(first.exception?["type"] == "Cancelled")
+        #expect(try rig.builds("r").count == 2)
+        try await rig.engine.cancel(buildID: try rig.builds("r")[1].id)
+    }
+
+    @Test func allowRunsSideBySide() async throws {
+        let gate = Gate()
+        let (rig, _) = try await Self.rig("  - {id: a, function: 'test:hold', schedule: {every: 1m}, concurrency: allow}\n", gate: gate)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        #expect(try rig.builds("a").count == 2)
+        gate.release()
+        try await rig.waitForBuildsToEnd("a")
+    }
+
+    @Test func downtimeIsRecordedAndPersistentJobsCatchUpTheLatest() async throws {
+        let (rig, registry) = try await Self.rig(
+            """
+              - {id: p, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true}
+              - {id: n, function: 'test:quick', schedule: hourly, timezone: UTC}
+
+            """)
+        await rig.advance(to: Self.t0 + Self.hour)
+        try await rig.waitForBuildsToEnd("p")
+        try await rig.waitForBuildsToEnd("n")
+        // Down from 01:00 until 05:30.
+        let again = await rig.restarted(at: Self.t0 + 5 * Self.hour + Self.hour / 2, registry: registry)
+        try await again.waitForBuildsToEnd("p")
+        let persistent = try again.occurrences("p")
+        #expect(persistent.map(\.outcome) == [.started, .missed, .missed, .missed, .started])
+        #expect(persistent.last?.due == Self.t0 + 5 * Self.hour)
+        #expect(persistent.last?.detail?.contains("caught up") == true)
+        let plain = try again.occurrences("n")
+        #expect(plain.map(\.outcome) == [.started, .missed, .missed, .missed, .missed])
+        #expect(plain.last?.detail?.contains("not running") == true)
+        #expect(try again.builds("n").count == 1)
+    }
+
+    @Test func catchUpAllRunsEveryMissedOccurrenceWithinTheWindowInOrder() async throws {
+        let (rig, registry) = try await Self.rig(
+            "  - {id: all, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true, catch_up: all, catch_up_window: 3h}\n")
+        await rig.advance(to: Self.t0 + Self.hour)
+        try await rig.waitForBuildsToEnd("all")
+        let again = await rig.restarted(at: Self.t0 + 6 * Self.hour + 60_000_000, registry: registry)
+        try await waitFor { try again.builds("all").count == 4 && again.builds("all").allSatisfy(\.finished) }
+        let occurrences = try again.occurrences("all")
+        // 02:00 and 03:00 are older than the 3h window; 04:00, 05:00 and 06:00 run in order.
+        #expect(occurrences.map(\.outcome) == [.started, .missed, .missed, .started, .started, .started])
+        let runOrder = try again.builds("all").dropFirst().compactMap { $0.config["build"]?["trigger"]?["occurrence"]?.stringValue }
+        #expect(runOrder == ["2026-01-05T04:00:00+00:00", "2026-01-05T05:00:00+00:00", "2026-01-05T06:00:00+00:00"])
+    }
+
+    @Test func anOccurrencePastItsStartDeadlineIsMissedNotRunLate() async throws {
+        let (rig, _) = try await Self.rig(
+            "  - {id: d, function: 'test:quick', schedule: hourly, timezone: UTC, start_deadline: 5m}\n")
+        // The daemon was too busy to wake until 10 minutes after the due time.
+        await rig.advance(to: Self.t0 + Self.hour + 600_000_000)
+        #expect(try rig.builds("d").isEmpty)
+        let occurrence = try #require(try rig.occurrences("d").last)
+        #expect(occurrence.outcome == .missed)
+        #expect(occurrence.detail?.contains("start_deadline") == true)
+    }
+
+    @Test func suspendedSchedulesDoNotRunAndResumeFromNow() async throws {
+        let (rig, registry) = try await Self.rig("  - {id: s, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        try await rig.scheduler.suspend("s")
+        await rig.advance(to: Self.t0 + 2 * Self.hour)
+        #expect(try rig.builds("s").isEmpty)
+        // Still suspended after a restart.
+        let again = await rig.restarted(at: Self.t0 + 2 * Self.hour + 1, registry: registry)
+        #expect(await again.scheduler.isSuspended("s"))
+        try await again.scheduler.resume("s")
+        let next = try await again.scheduler.upcoming(jobID: "s").first?.next.first
+        #expect(next == Self.t0 + 3 * Self.hour)
+        await #expect(throws: EngineError.self) { try await again.scheduler.suspend("nope") }
+    }
+
+    @Test func randomizedDelaysStayWithinTheirBoundAndFixedOnesRepeat() async throws {
+        let (rig, _) = try await Self.rig(
+            """
+              - {id: r, function: 'test:quick', schedule: hourly, timezone: UTC, randomized_delay: 10m}
+              - {id: f, function: 'test:quick', schedule: hourly, timezone: UTC, randomized_delay: 10m, fixed_random_delay: true}
+
+            """)
+        let runs = try await rig.scheduler.upcoming(count: 1)
+        for run in runs {
+            let delay = try #require(run.startsAt) - run.next[0]
+            #expect((0..<600_000_000).contains(delay))
+        }
+        let fixed = try #require(rig.config.job("f")?.schedule)
+        #expect(fixed.startDelay(jobID: "f", due: Self.t0) == fixed.startDelay(jobID: "f", due: Self.t0 + Self.hour))
+        let random = try #require(rig.config.job("r")?.schedule)
+        let delays = Set((0..<10).map { random.startDelay(jobID: "r", due: Self.t0 + Int64($0) * Self.hour) })
+        #expect(delays.count > 5)
+    }
+}
+
+/// Polls `condition` every 10 ms for up to 20 s.
+func waitFor(_ condition: () throws -> Bool) async throws {
+    for _ in 0..<2000 {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met within 20 s")
+}
