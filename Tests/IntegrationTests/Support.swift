@@ -90,18 +90,28 @@ final class DaemonProcess {
     var database: String { directory.file("jobcontrol.sqlite3") }
 
     /// `environment` is added to the test's own.
-    init(config: String, environment: [String: String] = [:]) async throws {
-        directory = try TemporaryDirectory()
+    convenience init(config: String, environment: [String: String] = [:]) async throws {
+        let directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
+        try await self.init(directory: directory, environment: environment)
+    }
+
+    /// A daemon on `directory`'s configuration, socket and database (a restart of another).
+    init(directory: TemporaryDirectory, environment: [String: String] = [:]) async throws {
+        self.directory = directory
         stderrFile = directory.file("daemon.log")
-        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        if !FileManager.default.fileExists(atPath: stderrFile) {
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        }
         let daemonArguments = [
             "--config", directory.file("jobcontrol.yaml"), "--storage", "sqlite://" + database, "--socket", socket,
         ]
         process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        let log = FileHandle(forWritingAtPath: stderrFile)
+        _ = try log?.seekToEnd()
+        process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
@@ -131,7 +141,7 @@ final class DaemonProcess {
             do {
                 try await waitFor("the daemon to stop", timeout: .seconds(10)) { !process.isRunning }
             } catch {
-                kill(process.processIdentifier, SIGKILL)
+                Glibc.kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
                 throw error
             }
@@ -140,9 +150,15 @@ final class DaemonProcess {
         return process.terminationStatus
     }
 
+    /// SIGKILL: a crash, as far as the daemon can tell.
+    func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     deinit {
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
