@@ -31,6 +31,8 @@ jobcontrold is running (pid $daemon). In another terminal, try:
 
   export JOBCONTROL_SOCKET=$socket PATH=$bin:\$PATH
   jobctl jobs
+  jobctl next                               # heartbeat runs every 30 s by itself
+  jobctl calendar 'Mon..Fri 9:00' --iterations 3
   jobctl run report --build-deps --wait     # builds fetch-data first, then report
   jobctl progress 2                         # the progress tree fetch-data reported
   jobctl run always-fails --wait; echo "exit status \$?"
