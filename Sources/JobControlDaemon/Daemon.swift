@@ -91,6 +91,8 @@ public final class Daemon: Sendable {
             // The status line is refreshed at the same rate (jobs, running builds, next run).
             let watchdog = Task { [notifier] in
                 let interval = notifier.watchdogPingInterval()
+                // Without a service manager there is nobody to tell: no wake-ups at all.
+                guard notifier.isConnected else { return }
                 while !Task.isCancelled {
                     _ = await scheduler.ping()
                     let config = await engine.config

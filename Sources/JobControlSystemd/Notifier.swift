@@ -1,4 +1,5 @@
 import CSystemd
+import Glibc
 
 /// Talks to the service manager through `sd_notify(3)`. Outside systemd (no `NOTIFY_SOCKET`)
 /// every call does nothing, as the protocol asks.
@@ -32,6 +33,9 @@ public struct Notifier: Sendable {
         guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
         return .microseconds(Int64(microseconds / 2))
     }
+
+    /// Whether a service manager listens (`NOTIFY_SOCKET` is set).
+    public var isConnected: Bool { getenv("NOTIFY_SOCKET") != nil }
 
     /// Tells the service manager the daemon is alive.
     @discardableResult
