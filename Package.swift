@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "JobControlDaemon",
             dependencies: [
-                "JobControl", "JobControlProtocol", "JobControlSystemd",
+                "CLinux", "JobControl", "JobControlProtocol", "JobControlSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

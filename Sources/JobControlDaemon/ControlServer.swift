@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import JobControl
 import JobControlProtocol
@@ -14,18 +15,27 @@ import Synchronization
 final class ControlServer: Sendable {
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
+    /// A new connection and who is at its other end (`SO_PEERCRED`, read when it was accepted).
+    struct Accepted: Sendable {
+        let connection: Connection
+        let peer: EventLoopFuture<AccessPolicy.Peer>?
+    }
+
     let path: String
     /// A listening socket from the service manager; then `path` is only informative and the
     /// socket file belongs to systemd (never removed here).
     let inherited: Int32?
     let service: ControlService
+    /// `access.socket_group`: the group the socket file is given.
+    let socketGroup: String?
     let logger: Logger
-    private let listenerBox = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
+    private let listenerBox = Mutex<NIOAsyncChannel<Accepted, Never>?>(nil)
 
-    init(path: String, inherited: Int32? = nil, service: ControlService, logger: Logger) {
+    init(path: String, inherited: Int32? = nil, service: ControlService, socketGroup: String? = nil, logger: Logger) {
         self.path = path
         self.inherited = inherited
         self.service = service
+        self.socketGroup = socketGroup
         self.logger = logger
     }
 
@@ -56,7 +66,7 @@ final class ControlServer: Sendable {
                 throw .socket(path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
             }
         }
-        let listener: NIOAsyncChannel<Connection, Never>
+        let listener: NIOAsyncChannel<Accepted, Never>
         do {
             listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 128)
@@ -71,14 +81,24 @@ final class ControlServer: Sendable {
             try? await listener.channel.close()
             throw .socket(path: path, reason: "cannot set mode 0660: \(reason)")
         }
+        if let group = socketGroup {
+            guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? await listener.channel.close()
+                throw .socket(path: path, reason: "cannot give the socket to group '\(group)' (access.socket_group): \(reason)")
+            }
+        }
         listenerBox.withLock { $0 = listener }
     }
 
-    /// Varlink framing on a new connection.
-    static func configure(_ channel: any Channel) throws -> Connection {
+    /// Varlink framing on a new connection, and its peer's credentials.
+    static func configure(_ channel: any Channel) throws -> Accepted {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
-        return try Connection(wrappingChannelSynchronously: channel)
+        let peer = (channel as? any SocketOptionProvider)?
+            .unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
+            .map { (credentials: jobcontrol_peer_credentials) in AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid) }
+        return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), peer: peer)
     }
 
     /// Accepts connections until ``close()``.
@@ -105,7 +125,10 @@ final class ControlServer: Sendable {
         try? await listener?.channel.close()
     }
 
-    private func serve(_ connection: Connection) async {
+    private func serve(_ accepted: Accepted) async {
+        let connection = accepted.connection
+        // Unknown credentials (never on Linux Unix sockets) get no rights beyond introspection.
+        let peer = try? await accepted.peer?.get()
         do {
             try await connection.executeThenClose { inbound, outbound in
                 for try await frame in inbound {
@@ -118,7 +141,7 @@ final class ControlServer: Sendable {
                         try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
                         return
                     }
-                    try await service.handle(call) { reply in
+                    try await service.handle(call, peer: peer) { reply in
                         if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
                     }
                 }

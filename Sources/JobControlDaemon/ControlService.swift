@@ -29,8 +29,9 @@ final class ControlService: Sendable {
 
     /// Answers `call` through `send`: one reply, or several for a `more` call. Errors become
     /// Varlink error replies; only a failure to send ends the connection.
-    func handle(_ call: VarlinkCall, send: Send) async throws {
+    func handle(_ call: VarlinkCall, peer: AccessPolicy.Peer?, send: Send) async throws {
         do {
+            try await authorize(call, peer: peer)
             switch (call.interface, call.methodName) {
             case (Interfaces.service, "GetInfo"): try await send(getInfo())
             case (Interfaces.service, "GetInterfaceDescription"): try await send(getInterfaceDescription(call))
@@ -59,6 +60,32 @@ final class ControlService: Sendable {
         } catch let error as VarlinkError {
             try await send(VarlinkReply(error: error))
         }
+    }
+
+    // MARK: - Authorization
+
+    /// What each Manager method needs (`access:`); anything else of the Manager needs admin.
+    static let requiredLevel: [String: AccessPolicy.Level] = [
+        "ListJobs": .read, "GetJob": .read, "ListBuilds": .read, "GetBuild": .read, "GetLogs": .read,
+        "GetProgress": .read, "Status": .read, "NextRuns": .read, "Calendar": .read,
+        "RunJob": .run, "CancelBuild": .run, "Suspend": .run, "Resume": .run,
+        "Reload": .admin, "DeleteBuild": .admin, "Prune": .admin,
+    ]
+
+    /// Refuses a Manager call the peer may not make. Introspection (`org.varlink.service`) is
+    /// open to whoever can connect; `io.jobcontrol.Build` calls carry their build's token instead.
+    func authorize(_ call: VarlinkCall, peer: AccessPolicy.Peer?) async throws(VarlinkError) {
+        guard call.interface == Interfaces.manager, let policy = await engine.config.access else { return }
+        let required = Self.requiredLevel[call.methodName] ?? .admin
+        let granted = peer.flatMap { policy.level(of: $0) }
+        if let granted, granted >= required { return }
+        logger.warning(
+            "refused a call: not allowed by 'access'",
+            metadata: ["method": "\(call.method)", "peer": "\(peer?.description ?? "unknown")", "required": "\(required)"])
+        throw VarlinkError(
+            "\(Interfaces.manager).AccessDenied",
+            parameters: ["method": .string(call.method), "required": .string(required.description)],
+            message: "\(peer?.userName.map { "user '\($0)'" } ?? "this user") may not call \(call.methodName): it needs '\(required)' access, which 'access:' in the daemon's configuration does not grant (it has \(granted?.description ?? "none"))")
     }
 
     // MARK: - org.varlink.service

@@ -66,7 +66,9 @@ public final class Daemon: Sendable {
         let reloader = Reloader(options: options, registry: registry, engine: engine, scheduler: scheduler, notifier: notifier, logger: logger)
         let service = ControlService(
             engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
-        let server = ControlServer(path: config.socket, inherited: options.listeningSocket, service: service, logger: logger)
+        let server = ControlServer(
+            path: config.socket, inherited: options.listeningSocket, service: service, socketGroup: config.access?.socketGroup,
+            logger: logger)
         try await server.bind()
         // Records what was missed while the daemon was down and catches up persistent jobs.
         await scheduler.start(config: config)

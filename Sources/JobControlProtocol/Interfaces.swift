@@ -298,6 +298,10 @@ public enum Interfaces {
         # The expression is not a valid calendar, cron or interval expression.
         error InvalidSchedule (expression: string, message: string)
 
+        # The caller's user (SO_PEERCRED) lacks the access level the method
+        # needs (read, run or admin; see access: in the configuration).
+        error AccessDenied (method: string, required: string, message: string)
+
         # The job has no schedule.
         error NotScheduled (job: string, message: string)
 

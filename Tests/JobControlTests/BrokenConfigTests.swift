@@ -72,8 +72,12 @@ import Testing
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, catch_up: all}\n", expected: "2:42: 'catch_up' applies only to a job with 'persistent: true'"),
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, randomized_delay: lots}\n", expected: "2:60: 'randomized_delay' must be a duration"),
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, start_deadline: 0s}\n", expected: "2:58: 'start_deadline' must be longer than 0s"),
-        // keys that later versions implement
-        Case(yaml: "access: {read: [admin]}\n", expected: "1:1: 'access' is not supported by this version"),
+        // access
+        Case(yaml: "access: {read: [admin]}\n", expected: "1:17: 'admin' in 'access.read' must be user:NAME, group:NAME or '*'"),
+        Case(yaml: "access: {run: [user:nosuchuserxyz]}\n", expected: "1:16: user 'nosuchuserxyz' does not exist"),
+        Case(yaml: "access: {admin: [group:nosuchgroupxyz]}\n", expected: "1:18: group 'nosuchgroupxyz' does not exist"),
+        Case(yaml: "access: {raed: [user:root]}\n", expected: "1:10: unknown key 'raed' in 'access'; did you mean 'read'?"),
+        Case(yaml: "access: {read: user:root}\n", expected: "1:16: 'access.read' must be a list"),
         // pools and timeouts
         Case(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", expected: "3:31: job 'a' uses pool 'dbb', which is not defined under 'pools' (defined: db)"),
         Case(yaml: "pools: {db: {workers: 0}}\n", expected: "1:23: 'workers' of pool 'db' must be at least 1"),

@@ -137,9 +137,20 @@ import Testing
         #expect(found.contains { $0.contains("unknown tag '!weird'") })
     }
 
-    @Test func keysOfLaterVersionsAreRefusedClearly() {
-        let found = errors("access: {read: [admin]}\n")
-        #expect(found.contains { $0.contains("'access' is not supported by this version") })
+    @Test func accessIsRead() throws {
+        let config = try ConfigLoader.parse(
+            yaml: "access: {read: ['*'], run: [group:root], admin: [user:root], socket_group: root}\n", file: "t.yaml")
+        let access = try #require(config.access)
+        #expect(access.read == [.everyone] && access.run == [.group("root")] && access.admin == [.user("root")])
+        #expect(access.socketGroup == "root")
+        // root may always do everything; so may the daemon's own user.
+        #expect(access.level(of: .init(pid: 1, uid: 0, gid: 0)) == .admin)
+        var none = AccessPolicy()
+        none.read = [.user("root")]
+        #expect(none.level(of: .init(pid: 1, uid: 65534, gid: 65534)) == (geteuid() == 65534 ? .admin : nil))
+        var nobody = AccessPolicy()
+        nobody.run = [.group("nogroup")]
+        #expect(nobody.level(of: .init(pid: 1, uid: 65534, gid: 65534)) == .run)
     }
 
     @Test func scheduleKeysAreRead() throws {

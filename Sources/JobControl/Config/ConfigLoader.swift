@@ -8,10 +8,8 @@ import Yams
 public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
+        "access",
     ]
-    /// Keys of SPEC §3 that later versions implement. Accepting and ignoring them would run a job
-    /// differently from what its file says, so they are refused with a clear message instead.
-    static let plannedDaemonKeys = ["access"]
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
         "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "cleanup_function", "build_retention",
@@ -176,8 +174,8 @@ public enum ConfigLoader {
                 }
             case "jobs":
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
-            case let key where plannedDaemonKeys.contains(key):
-                reader.error(entry.keyNode, "'\(key)' is not supported by this version of jobcontrold yet")
+            case "access":
+                config.access = readAccess(entry.value, reader: &reader)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }

@@ -22,6 +22,8 @@ public struct DaemonConfig: Sendable {
     public var secrets: [String: String] = [:]
     /// Default build history limit of every job (`build_retention`; default: keep every build).
     public var buildRetention: BuildRetention?
+    /// Who may read, run and administer over the socket (`access:`); nil = whoever can connect.
+    public var access: AccessPolicy?
     /// The main configuration file, absolute.
     public var file: String?
 
