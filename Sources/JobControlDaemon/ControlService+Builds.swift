@@ -9,8 +9,17 @@ extension ControlService {
         let job = try parameters.optionalString("job")
         let limit = try parameters.optionalInt("limit") ?? 50
         guard (1...10_000).contains(limit) else { throw .invalidParameter("limit") }
+        let filter = BuildFilter(
+            started: try parameters.optionalBool("started"), finished: try parameters.optionalBool("finished"),
+            success: try parameters.optionalBool("success"), skipped: try parameters.optionalBool("skipped"))
+        let order: BuildOrder
+        switch try parameters.optionalString("order") {
+        case nil, "desc"?: order = .descending
+        case "asc"?: order = .ascending
+        default: throw .invalidParameter("order")
+        }
         do {
-            let builds = try storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .descending, limit: Int(limit))
+            let builds = try storage.getJobBuilds(jobID: job, filter: filter, order: order, limit: Int(limit))
             return VarlinkReply(parameters: ["builds": .array(builds.map(WireFormat.build))])
         } catch {
             throw Self.varlinkError(.storage(error))
@@ -22,16 +31,49 @@ extension ControlService {
         return VarlinkReply(parameters: ["build": WireFormat.build(try existingBuild(id))])
     }
 
-    func getLogs(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+    /// A build's log; with `more`, followed: new records as they are stored, until the build has
+    /// ended (the last reply has `continues` false).
+    func getLogs(_ call: VarlinkCall, send: Send) async throws {
         let parameters = Parameters(call)
         let id = try parameters.int("build")
-        let minLevel = try parameters.optionalInt("min_level")
+        let minLevel = try parameters.optionalInt("min_level").map(Int.init)
+        var afterID = try parameters.optionalInt("after_id")
         _ = try existingBuild(id)
-        do {
-            let records = try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel.map(Int.init)))
-            return VarlinkReply(parameters: ["logs": .array(records.map(WireFormat.log))])
-        } catch {
-            throw Self.varlinkError(.storage(error))
+        func read() throws(VarlinkError) -> [LogRecord] {
+            do {
+                return try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: 10_000))
+            } catch {
+                throw Self.varlinkError(.storage(error))
+            }
+        }
+        guard call.more else {
+            var all: [LogRecord] = []
+            while case let batch = try read(), !batch.isEmpty {
+                all += batch
+                afterID = batch.last?.id
+                if batch.count < 10_000 { break }
+            }
+            try await send(VarlinkReply(parameters: ["logs": .array(all.map(WireFormat.log))]))
+            return
+        }
+        try await follow(build: id) { finished throws in
+            let records = try read()
+            if let last = records.last?.id { afterID = last }
+            if !records.isEmpty || finished {
+                try await send(VarlinkReply(parameters: ["logs": .array(records.map(WireFormat.log))], continues: !finished || records.count == 10_000))
+            }
+            return finished && records.count < 10_000
+        }
+    }
+
+    /// Calls `step` until it returns true: at once, then whenever the build may have changed
+    /// (every 100 ms while it runs), with `finished` true once the build has ended and its last
+    /// records are stored. Ends early, without error, when the client hangs up (the send fails).
+    func follow(build id: Int64, _ step: (_ finished: Bool) async throws -> Bool) async throws {
+        while true {
+            let finished = try existingBuild(id).finished
+            if try await step(finished) { return }
+            if !finished { try await Task.sleep(for: .milliseconds(100)) }
         }
     }
 
@@ -55,13 +97,30 @@ extension ControlService {
         return VarlinkReply()
     }
 
-    func getProgress(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+    /// A build's progress tree; with `more`, watched: the tree again whenever it changes, and a
+    /// last reply once the build has ended.
+    func getProgress(_ call: VarlinkCall, send: Send) async throws {
         let id = try Parameters(call).int("build")
         _ = try existingBuild(id)
-        do {
-            return VarlinkReply(parameters: ["groups": .array(try storage.getBuildProgressInfo(id).map(WireFormat.progress))])
-        } catch {
-            throw Self.varlinkError(.storage(error))
+        func tree() throws(VarlinkError) -> JSONValue {
+            do {
+                return .array(try storage.getBuildProgressInfo(id).map(WireFormat.progress))
+            } catch {
+                throw Self.varlinkError(.storage(error))
+            }
+        }
+        guard call.more else {
+            try await send(VarlinkReply(parameters: ["groups": try tree()]))
+            return
+        }
+        var last: JSONValue?
+        try await follow(build: id) { finished throws in
+            let current = try tree()
+            if current != last || finished {
+                try await send(VarlinkReply(parameters: ["groups": current], continues: !finished))
+                last = current
+            }
+            return finished
         }
     }
 

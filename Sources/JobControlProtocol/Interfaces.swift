@@ -207,8 +207,10 @@ public enum Interfaces {
         # always the job's own build.
         method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool) -> (build: Build)
 
-        # Lists builds, newest first, of one job or of all jobs.
-        method ListBuilds(job: ?string, limit: ?int) -> (builds: []Build)
+        # Lists builds of one job or of all jobs, newest first (order "asc":
+        # oldest first), at most limit (default 50). started, finished,
+        # success and skipped filter on those fields when given.
+        method ListBuilds(job: ?string, limit: ?int, started: ?bool, finished: ?bool, success: ?bool, skipped: ?bool, order: ?string) -> (builds: []Build)
 
         # Cancels a build: a queued one never starts; a running one is stopped
         # (its process group gets SIGTERM, then SIGKILL after a grace period).
@@ -233,11 +235,16 @@ public enum Interfaces {
           reported: bool
         )
 
-        # Returns a build's progress tree, parents first.
+        # Returns a build's progress tree, parents first. With "more", watches
+        # it: a reply (continues) each time the tree changes, and a last one
+        # when the build has ended.
         method GetProgress(build: int) -> (groups: []ProgressGroup)
 
-        # Returns the log of a build, oldest first, at min_level or above.
-        method GetLogs(build: int, min_level: ?int) -> (logs: []LogRecord)
+        # Returns the log of a build, oldest first, at min_level or above, after
+        # the record after_id if given. With "more", follows it: replies
+        # (continues) carry new records as they are stored; the last one comes
+        # when the build has ended.
+        method GetLogs(build: int, min_level: ?int, after_id: ?int) -> (logs: []LogRecord)
 
         # The daemon's state in one reply. The last_reload fields are set once
         # a reload has been tried.

@@ -34,6 +34,9 @@ extension JobCtl {
         @Option(help: "A line describing the current state (inside a build).")
         var status: String?
 
+        @Flag(name: [.customShort("w"), .long], help: "Redraw the tree as it changes until the build ends (plain lines when not on a terminal; with --json, one tree per line).")
+        var watch = false
+
         func validate() throws {
             guard values.count == 1 || values.count == 2 else {
                 throw ValidationError("give a build id, or CURRENT TOTAL inside a build")
@@ -48,6 +51,19 @@ extension JobCtl {
                 if let group { parameters["group"] = .string(group) }
                 if let status { parameters["status"] = .string(status) }
                 _ = try await global.withConnection { try await $0.call("\(Interfaces.build).ReportProgress", parameters) }
+                return
+            }
+            if watch {
+                if global.json {
+                    try await global.withConnection { connection in
+                        try await connection.callMore("\(Interfaces.manager).GetProgress", ["build": .int(values[0])]) { reply in
+                            printJSONLine(.array(try arrayParameter(reply, "groups")))
+                        }
+                    }
+                } else {
+                    let build = try await BuildFollower(socket: global.socket, buildID: values[0], showLogs: false).run()
+                    print(buildSummary(build))
+                }
                 return
             }
             let reply = try await global.withConnection {

@@ -14,6 +14,9 @@ extension JobCtl {
         @Option(help: "Only records at this level or above (debug, info, warning, error, critical).")
         var level: String?
 
+        @Flag(name: [.customShort("f"), .long], help: "Keep printing new records as they are stored, until the build ends (with --json: one JSON object per line).")
+        var follow = false
+
         func run() async throws {
             var parameters: [String: JSONValue] = ["build": .int(id)]
             if let level {
@@ -21,6 +24,20 @@ extension JobCtl {
                     throw ValidationError("unknown level '\(level)'; use debug, info, warning, error or critical")
                 }
                 parameters["min_level"] = .int(Int64(parsed.rawValue))
+            }
+            if follow {
+                if global.json {
+                    try await global.withConnection { connection in
+                        try await connection.callMore("\(Interfaces.manager).GetLogs", parameters) { reply in
+                            for record in try arrayParameter(reply, "logs") { printJSONLine(record) }
+                        }
+                    }
+                } else {
+                    let follower = BuildFollower(
+                        socket: global.socket, buildID: id, showProgress: false, minLevel: parameters["min_level"]?.intValue.map(Int.init))
+                    _ = try await follower.run()
+                }
+                return
             }
             let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).GetLogs", parameters) }
             let values = try arrayParameter(reply, "logs")

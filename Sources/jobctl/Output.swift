@@ -10,6 +10,14 @@ func printJSON(_ value: JSONValue) {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// Prints a JSON value on one line (for streams: one object per line).
+func printJSONLine(_ value: JSONValue) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+    writeOut(String(decoding: data, as: UTF8.self) + "\n")
+}
+
 /// Prints rows under a header, columns padded to their widest cell.
 func printTable(_ header: [String], _ rows: [[String]]) {
     let widths = header.indices.map { column in

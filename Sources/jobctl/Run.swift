@@ -16,6 +16,9 @@ extension JobCtl {
         @Flag(help: "Wait until the build ends; exit non-zero if it fails.")
         var wait = false
 
+        @Flag(name: [.customShort("f"), .long], help: "Wait, showing the build's log and a live progress tree (implies --wait).")
+        var follow = false
+
         @Flag(help: "Run a protected job (and protected dependencies, with --build-deps).")
         var force = false
 
@@ -45,7 +48,7 @@ extension JobCtl {
                 }
                 parameters["pins"] = .object(object)
             }
-            guard wait else {
+            guard wait || follow else {
                 let reply = try await global.withConnection { try await $0.call(method, parameters) }
                 let build = try Build(wire: reply["build"])
                 if global.json { printJSON(WireFormat.build(build)) } else { print("build \(build.id) of \(build.jobID) queued") }
@@ -54,6 +57,7 @@ extension JobCtl {
             var last: Build?
             var failedOthers: [Build] = []
             var announced = false
+            var following: Task<Build, any Error>?
             try await global.withConnection { connection in
                 try await connection.callMore(method, parameters) { reply in
                     let build = try Build(wire: reply["build"])
@@ -63,12 +67,18 @@ extension JobCtl {
                             print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
                         } else if !announced {
                             announced = true
-                            print("build \(build.id) of \(build.jobID) queued; waiting")
+                            if follow {
+                                let follower = BuildFollower(socket: global.socket, buildID: build.id)
+                                following = Task { try await follower.run() }
+                            } else {
+                                print("build \(build.id) of \(build.jobID) queued; waiting")
+                            }
                         }
                     }
                     last = build
                 }
             }
+            if let following { _ = try await following.value }
             guard let build = last else { throw ExitCode(1) }
             if global.json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
             if !(build.finished && build.success) || !failedOthers.isEmpty { throw ExitCode(1) }

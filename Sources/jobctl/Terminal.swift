@@ -1,0 +1,48 @@
+import Foundation
+
+/// What stdout is: a terminal that can redraw and take colours, or a pipe that gets plain lines.
+struct Terminal: Sendable {
+    /// stdout is a terminal (and TERM is not "dumb"): redraw in place.
+    let isInteractive: Bool
+    /// Colours: on a terminal, unless NO_COLOR is set (https://no-color.org).
+    let colors: Bool
+
+    static let current: Terminal = {
+        let environment = ProcessInfo.processInfo.environment
+        let interactive = isatty(STDOUT_FILENO) == 1 && environment["TERM"] != "dumb"
+        return Terminal(isInteractive: interactive, colors: interactive && (environment["NO_COLOR"] ?? "").isEmpty)
+    }()
+
+    enum Color: String {
+        case red = "31", green = "32", yellow = "33", blue = "34", cyan = "36", dim = "2", bold = "1"
+    }
+
+    func paint(_ text: String, _ color: Color) -> String {
+        colors ? "\u{1B}[\(color.rawValue)m\(text)\u{1B}[0m" : text
+    }
+
+    func paint(state: String) -> String {
+        switch state {
+        case "SUCCESSFUL": paint(state, .green)
+        case "FAILED": paint(state, .red)
+        case "RUNNING": paint(state, .cyan)
+        case "SKIPPED": paint(state, .yellow)
+        default: state
+        }
+    }
+
+    func paint(level: Int, _ text: String) -> String {
+        switch level {
+        case 50...: paint(text, .red)
+        case 40..<50: paint(text, .red)
+        case 30..<40: paint(text, .yellow)
+        case ..<20: paint(text, .dim)
+        default: text
+        }
+    }
+}
+
+/// Writes to stdout unbuffered (log lines and redraws must appear at once).
+func writeOut(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
