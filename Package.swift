@@ -112,6 +112,7 @@ let package = Package(
                 "JobControl", "JobControlProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"],
@@ -123,6 +124,7 @@ let package = Package(
                 "JobControl", "JobControlProtocol", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Scripts"],
             swiftSettings: strict
         ),
     ]

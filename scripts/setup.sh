@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the system packages the build needs, only those that are missing (Debian/Ubuntu).
+# Installs the system packages the build needs, only those that are missing (Debian/Ubuntu),
+# and the reference Python Varlink client the protocol tests use.
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
+if ! python3 -c 'import varlink' >/dev/null 2>&1; then
+  echo "setup: installing the Python varlink package (reference client for the tests)" >&2
+  python3 -m pip install -q 'varlink==31.0.0' >/dev/null || echo "setup: could not install varlink; its test will fail" >&2
+fi
 needed=(libsystemd-dev libsqlite3-dev pkg-config)
 missing=()
 for package in "${needed[@]}"; do

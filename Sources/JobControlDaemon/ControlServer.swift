@@ -30,6 +30,8 @@ final class ControlServer: Sendable {
     let socketGroup: String?
     let logger: Logger
     private let listenerBox = Mutex<NIOAsyncChannel<Accepted, Never>?>(nil)
+    /// Connections being served, and when a refusal was last logged (at most one a minute).
+    private let connections = Mutex<(open: Int, lastRefusalLogged: ContinuousClock.Instant?)>((0, nil))
 
     init(path: String, inherited: Int32? = nil, service: ControlService, socketGroup: String? = nil, logger: Logger) {
         self.path = path
@@ -91,8 +93,15 @@ final class ControlServer: Sendable {
         listenerBox.withLock { $0 = listener }
     }
 
+    /// A client that sends part of a message and then nothing for this long is disconnected.
+    static let partialMessageTimeout: TimeAmount = .seconds(30)
+    /// Connections served at once; more are closed at once (each costs a descriptor and a few KB).
+    static let maxConnections = 1024
+
     /// Varlink framing on a new connection, and its peer's credentials.
     static func configure(_ channel: any Channel) throws -> Accepted {
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: partialMessageTimeout))
+        try channel.pipeline.syncOperations.addHandler(SlowClientGuard())
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
         let peer = (channel as? any SocketOptionProvider)?
@@ -107,8 +116,15 @@ final class ControlServer: Sendable {
         await withDiscardingTaskGroup { group in
             do {
                 try await listener.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                    for try await accepted in inbound {
+                        guard admit() else {
+                            try? await accepted.connection.channel.close()
+                            continue
+                        }
+                        group.addTask {
+                            await self.serve(accepted)
+                            self.connections.withLock { $0.open -= 1 }
+                        }
                     }
                 }
             } catch {
@@ -117,6 +133,24 @@ final class ControlServer: Sendable {
             group.cancelAll()
         }
         if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Counts a new connection in, unless ``maxConnections`` are open.
+    private func admit() -> Bool {
+        let (admitted, log) = connections.withLock { state -> (Bool, Bool) in
+            if state.open < Self.maxConnections {
+                state.open += 1
+                return (true, false)
+            }
+            let now = ContinuousClock.now
+            let log = state.lastRefusalLogged.map { now - $0 > .seconds(60) } ?? true
+            if log { state.lastRefusalLogged = now }
+            return (false, log)
+        }
+        if log {
+            logger.warning("refusing connections: \(Self.maxConnections) are open (logged once a minute)")
+        }
+        return admitted
     }
 
     /// Stops accepting; open connections end as their tasks are cancelled.

@@ -1,3 +1,4 @@
+import Foundation
 import JobControl
 import NIOCore
 
@@ -10,6 +11,9 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = ByteBuffer
 
     public let maxMessageBytes: Int
+    /// How many bytes after the reader index are known to hold no NUL: each byte is searched once,
+    /// however the message arrives in pieces.
+    private var searched = 0
 
     public init(maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes) {
         self.maxMessageBytes = maxMessageBytes
@@ -19,13 +23,20 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
     public static let defaultMaxMessageBytes = 8 * 1024 * 1024
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let end = buffer.readableBytesView.firstIndex(of: 0) else {
+        let start = searched
+        let found = buffer.withUnsafeReadableBytes { bytes -> Int? in
+            guard bytes.count > start, let base = bytes.baseAddress,
+                  let hit = memchr(base + start, 0, bytes.count - start) else { return nil }
+            return base.distance(to: UnsafeRawPointer(hit))
+        }
+        guard let length = found else {
+            searched = buffer.readableBytes
             if buffer.readableBytes > maxMessageBytes {
                 throw VarlinkFramingError.messageTooLarge(limit: maxMessageBytes)
             }
             return .needMoreData
         }
-        let length = end - buffer.readerIndex
+        searched = 0
         let message = buffer.readSlice(length: length)!
         buffer.moveReaderIndex(forwardBy: 1)  // the NUL
         context.fireChannelRead(Self.wrapInboundOut(message))

@@ -70,6 +70,14 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
         }
         let daemon = Daemon(options: options, logger: logger)
 
+        // Descriptors: connections, builds' pipes and the database all need them; take what the
+        // hard limit allows (systemd's soft default is 1024, its hard one far higher).
+        var files = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur < files.rlim_max {
+            files.rlim_cur = min(files.rlim_max, 65_536)
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files)
+        }
+
         // SIGTERM and SIGINT ask for a graceful stop; SIGPIPE never kills us (a client that hangs up
         // is an error on that connection only).
         signal(SIGPIPE, SIG_IGN)

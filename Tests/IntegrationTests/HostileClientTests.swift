@@ -1,0 +1,108 @@
+import Foundation
+import JobControl
+import Testing
+
+/// A running daemon under garbage, an endless message and hundreds of idle connections: it keeps
+/// answering, and its memory stays bounded.
+@Suite struct HostileClientTests {
+    /// A raw connection to the socket.
+    final class RawSocket {
+        let descriptor: Int32
+
+        init(path: String) throws {
+            descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (index, byte) in path.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard connected == 0 else { throw TestFailure("connect failed: errno \(errno)") }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        /// Writes everything, or stops at the first error; returns how much was written.
+        @discardableResult
+        func write(_ bytes: [UInt8]) -> Int {
+            var written = 0
+            while written < bytes.count {
+                let count = bytes[written...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if count <= 0 { break }
+                written += count
+            }
+            return written
+        }
+
+        /// Reads until the peer closes, or `messages` NUL-terminated messages have come, or the timeout.
+        func readAll(messages: Int = .max, limit: Int = 1 << 20) -> [UInt8] {
+            var result: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while result.count < limit, result.filter({ $0 == 0 }).count < messages {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                result += buffer[0..<count]
+            }
+            return result
+        }
+
+        deinit { close(descriptor) }
+    }
+
+    static func rssKilobytes(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+    }
+
+    @Test func garbageEndlessMessagesAndIdleConnectionsDoNotHurtTheDaemon() async throws {
+        let daemon = try await DaemonProcess(config: "jobs:\n  - {id: hello, command: 'true'}\n")
+        let pid = daemon.process.processIdentifier
+        #expect(try daemon.jobctl("status").status == 0)
+        let baseline = Self.rssKilobytes(pid)
+
+        // Garbage: an error reply naming the problem, then the connection is closed.
+        let garbage = try RawSocket(path: daemon.socket)
+        garbage.write(Array("\u{01}\u{02}not json at all{{{".utf8) + [0] + Array("more".utf8) + [0])
+        let reply = String(decoding: garbage.readAll().prefix { $0 != 0 }, as: UTF8.self)
+        #expect(reply.contains("org.varlink.service.InvalidParameter") || reply.contains("error"), "\(reply)")
+
+        // Wrong types and unknown methods: typed errors, connection stays usable.
+        let typed = try RawSocket(path: daemon.socket)
+        typed.write(Array(#"{"method":"io.jobcontrol.Manager.GetBuild","parameters":{"id":"x"}}"#.utf8) + [0])
+        typed.write(Array(#"{"method":"io.jobcontrol.Manager.Explode","parameters":{}}"#.utf8) + [0])
+        typed.write(Array(#"{"method":"io.jobcontrol.Manager.Status"}"#.utf8) + [0])
+        let replies = typed.readAll(messages: 3).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        #expect(replies.count == 3)
+        #expect(replies.first?.contains("org.varlink.service.InvalidParameter") == true)
+        #expect(replies.dropFirst().first?.contains("org.varlink.service.MethodNotFound") == true)
+        #expect(replies.last?.contains("\"version\"") == true)
+
+        // 64 MiB without a NUL: refused and disconnected long before the end.
+        let endless = try RawSocket(path: daemon.socket)
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+        var sent = 0
+        for _ in 0..<64 {
+            let written = endless.write(chunk)
+            sent += written
+            if written < chunk.count { break }
+        }
+        #expect(sent < 64 << 20, "the daemon read all 64 MiB")
+
+        // Hundreds of idle connections: the daemon still answers.
+        var idle: [RawSocket] = []
+        for _ in 0..<300 { idle.append(try RawSocket(path: daemon.socket)) }
+        let status = try daemon.jobctl("status")
+        #expect(status.status == 0, "\(status.stderr)")
+        let run = try daemon.jobctl("run", "hello", "--wait")
+        #expect(run.status == 0)
+        let grown = Self.rssKilobytes(pid) - baseline
+        #expect(grown < 64 * 1024, "RSS grew by \(grown) KB")
+        idle.removeAll()
+        #expect(try daemon.jobctl("status").status == 0)
+        try await daemon.stop()
+    }
+}
