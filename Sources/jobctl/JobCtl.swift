@@ -10,8 +10,14 @@ struct JobCtl: AsyncParsableCommand {
         commandName: "jobctl",
         abstract: "Control jobcontrold: list jobs, run builds, read their history and logs.",
         discussion: """
-            Exit status: 0 on success, 1 when a build failed or the daemon refused the request, \
-            69 when the daemon cannot be reached, 64 for a usage error.
+            Exit status: 0 on success; 1 when a build failed (run --wait/--follow) or the daemon refused \
+            the request (the message says why); 64 for a usage error; 69 when the daemon cannot be \
+            reached; 78 when check-config finds errors.
+
+            --json prints the Varlink types of the io.jobcontrol.Manager interface (Job, Build, \
+            LogRecord, ProgressGroup, NextRun, Occurrence; `varlinkctl introspect` shows them), with \
+            sorted keys; logs --follow and progress --watch print one JSON value per line. \
+            Shell completions: jobctl --generate-completion-script bash|zsh|fish.
             """,
         subcommands: [Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self, Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self, Calendar.self, Next.self, Suspend.self, Resume.self])
 
