@@ -48,13 +48,6 @@ public final class Daemon: Sendable {
         do {
             storage = try StorageFactory.open(url: config.storage)
             try storage.install()
-            let abandoned = try storage.failUnfinishedBuilds(
-                reason: BuildException(
-                    type: "DaemonRestarted",
-                    message: "the daemon stopped while this build was queued or running; it was marked failed at the next start"))
-            if !abandoned.isEmpty {
-                logger.warning("finished builds left unfinished by an earlier daemon as failed", metadata: ["build.ids": "\(abandoned)"])
-            }
         } catch {
             throw .storage(error)
         }
@@ -70,6 +63,9 @@ public final class Daemon: Sendable {
             path: config.socket, inherited: options.listeningSocket, service: service, socketGroup: config.access?.socketGroup,
             logger: logger)
         try await server.bind()
+        // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
+        // (now that the socket is up for their in-build helpers).
+        do { _ = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger) } catch { throw .storage(error) }
         // Records what was missed while the daemon was down and catches up persistent jobs.
         await scheduler.start(config: config)
         logger.info(

@@ -41,3 +41,20 @@ import Testing
         #expect(wins == 1)
     }
 }
+
+/// Where builds' commands run, for crash recovery, on every backend.
+@Suite struct BuildProcessConformanceTests {
+    @Test(arguments: Backend.allCases) func unfinishedBuildsCarryTheirProcessGroup(_ backend: Backend) throws {
+        let storage = try backend.make()
+        let done = try storage.finishedBuild("a")
+        let running = try storage.createBuild(jobID: "a", config: ["job": ["id": "a"]])
+        try storage.startBuild(running)
+        try storage.setBuildProcess(running, group: 4242, startTicks: 99)
+        let queued = try storage.createBuild(jobID: "b", config: ["job": ["id": "b"]])
+        let unfinished = try storage.unfinishedBuilds()
+        #expect(unfinished.map(\.build.id) == [running, queued])
+        #expect(unfinished[0].processGroup == 4242 && unfinished[0].processStartTicks == 99)
+        #expect(unfinished[1].processGroup == nil && !unfinished[1].build.started)
+        #expect(!unfinished.contains { $0.build.id == done })
+    }
+}

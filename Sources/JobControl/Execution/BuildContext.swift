@@ -73,6 +73,16 @@ public struct BuildContext: Sendable {
         if let observer { records.forEach { observer($0, jobID) } }
     }
 
+    /// Records where this build's command runs, for crash recovery (see ``ProcessGroups``).
+    func recordProcess(group: Int32) {
+        guard let start = ProcessGroups.startTicks(of: group) else { return }
+        do {
+            try storage.setBuildProcess(buildID, group: group, startTicks: start)
+        } catch {
+            logger.warning("cannot record the build's process group", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Stores several log records for this build in one transaction.
     public func log(levels entries: [(LogLevel, String)], logger name: String) {
         let now = Date()

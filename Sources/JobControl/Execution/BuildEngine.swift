@@ -193,6 +193,21 @@ public actor BuildEngine {
         return build
     }
 
+    /// Queues a build an earlier daemon created but never started (it was waiting for a worker
+    /// when that daemon stopped), keeping its id and pins, with the job as configured now.
+    public func requeue(_ build: Build) throws(EngineError) {
+        guard accepting else { throw .shuttingDown }
+        guard let job = config.job(build.jobID) else { throw .noSuchJob(build.jobID) }
+        guard job.enabled else { throw .jobDisabled(build.jobID) }
+        let socket = config.socket
+        let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
+        inFlight.insert(build.id)
+        logger.info("build queued again after a restart", metadata: ["job.id": "\(build.jobID)", "build.id": "\(build.id)"])
+        pool.submit(pool: job.pool) { [self] in
+            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
+        }
+    }
+
     /// Waits until build `id` has finished, then returns it.
     public func waitUntilFinished(_ id: Int64) async throws(EngineError) -> Build {
         let build: Build?

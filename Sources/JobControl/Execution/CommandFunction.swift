@@ -64,6 +64,7 @@ enum CommandFunction {
                 // library's own teardown stops waiting once the leader exits, which would leave
                 // children that ignore SIGTERM running.
                 let group = execution.processIdentifier.value
+                context.recordProcess(group: group)
                 return try await withTaskCancellationHandler {
                     try await pumpBoth(execution, context: context)
                 } onCancel: {

@@ -76,6 +76,11 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("v4-build-process") { db in
+            // Where a build's command runs, so orphans can be found after a crash.
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN process_group INTEGER")
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN process_start INTEGER")
+        }
         return migrator
     }
 

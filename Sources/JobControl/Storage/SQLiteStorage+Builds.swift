@@ -84,4 +84,19 @@ extension SQLiteStorage {
             return ids
         }
     }
+
+    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
+        try write("record the process of build \(id)") { db in
+            try db.execute(
+                sql: "UPDATE build SET process_group = ?, process_start = ? WHERE id = ?", arguments: [group, startTicks, id])
+        }
+    }
+
+    public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
+        try read("list unfinished builds") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM build WHERE finished = 0 ORDER BY id").map { row in
+                UnfinishedBuild(build: try Self.build(row), processGroup: row["process_group"], processStartTicks: row["process_start"])
+            }
+        }
+    }
 }

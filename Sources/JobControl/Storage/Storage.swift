@@ -71,6 +71,28 @@ public protocol Storage: ScheduleStore, Sendable {
     /// Finishes every build left RUNNING or CREATED (by a daemon that died) as failed with `reason`.
     /// Returns the ids it finished.
     func failUnfinishedBuilds(reason: BuildException) throws(StorageError) -> [Int64]
+
+    /// Records the process group a build's command runs in, with its leader's start time (clock
+    /// ticks since boot, from /proc), so a daemon that restarts after a crash can find and stop
+    /// the orphans — and only them, even after PIDs were reused.
+    func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError)
+
+    /// Builds not finished (left by a daemon that died, or queued), oldest first, with their
+    /// recorded process group.
+    func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild]
+}
+
+/// A build a previous daemon left unfinished, and where its command ran.
+public struct UnfinishedBuild: Sendable, Hashable {
+    public var build: Build
+    public var processGroup: Int32?
+    public var processStartTicks: Int64?
+
+    public init(build: Build, processGroup: Int32? = nil, processStartTicks: Int64? = nil) {
+        self.build = build
+        self.processGroup = processGroup
+        self.processStartTicks = processStartTicks
+    }
 }
 
 /// Which log records to read. Dates are inclusive bounds on `created`.

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Finding and stopping the process groups of builds a crashed daemon left behind.
+///
+/// A build's command leads its own process group; its group id and the leader's start time (in
+/// clock ticks since boot, field 22 of /proc/PID/stat) are stored with the build. A process
+/// belongs to that orphaned group only if its group id matches and it started no earlier than
+/// the leader did in the same boot, so a reused PID is never signalled.
+public enum ProcessGroups {
+    /// The start time of `pid` in clock ticks since boot, or nil if it does not exist.
+    public static func startTicks(of pid: Int32) -> Int64? {
+        stat(of: pid)?.start
+    }
+
+    /// (process group, start ticks) of `pid`, from /proc/PID/stat.
+    static func stat(of pid: Int32) -> (group: Int32, start: Int64)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.range(of: ")", options: .backwards)
+        else { return nil }
+        // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime cutime cstime priority nice threads itrealvalue starttime …
+        let fields = text[close.upperBound...].split(separator: " ")
+        guard fields.count > 19, let group = Int32(fields[2]), let start = Int64(fields[19]) else { return nil }
+        return (group, start)
+    }
+
+    /// The processes of the orphaned group `group` whose leader started at `startTicks`.
+    public static func members(group: Int32, startTicks: Int64) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let info = stat(of: pid) else { return false }
+            return info.group == group && info.start >= startTicks
+        }
+    }
+
+    /// SIGTERM to the orphans, SIGKILL to those left after `grace`. Returns how many there were.
+    @discardableResult
+    public static func stopOrphans(group: Int32, startTicks: Int64, grace: Duration = .seconds(5)) async -> Int {
+        let found = members(group: group, startTicks: startTicks)
+        guard !found.isEmpty else { return 0 }
+        for pid in found { kill(pid, SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, !members(group: group, startTicks: startTicks).isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for pid in members(group: group, startTicks: startTicks) { kill(pid, SIGKILL) }
+        return found.count
+    }
+}
