@@ -19,6 +19,8 @@ public final class Daemon: Sendable {
     private let shutdownContinuation: AsyncStream<Void>.Continuation
     private let reloadStream: AsyncStream<Void>
     private let reloadContinuation: AsyncStream<Void>.Continuation
+    private let stallStream: AsyncStream<Void>
+    private let stallContinuation: AsyncStream<Void>.Continuation
 
     public init(options: DaemonOptions, registry: FunctionRegistry = .builtins, logger: Logger) {
         self.options = options
@@ -26,6 +28,7 @@ public final class Daemon: Sendable {
         self.logger = logger
         (shutdownStream, shutdownContinuation) = AsyncStream<Void>.makeStream()
         (reloadStream, reloadContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (stallStream, stallContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Loads the configuration file with the command line's overrides applied.
@@ -71,7 +74,7 @@ public final class Daemon: Sendable {
         logger.info(
             "jobcontrold ready",
             metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(config.storage)", "jobs": "\(config.jobs.count)"])
-        notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler))
+        notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: nil))
         onReady()
 
         await withDiscardingTaskGroup { group in
@@ -84,6 +87,12 @@ public final class Daemon: Sendable {
             let reloads = Task {
                 for await _ in reloadStream { await reloader.reload() }
             }
+            let stalls = Task { [logger] in
+                for await _ in stallStream {
+                    logger.warning("test hook: stalling the scheduler; the watchdog should restart the daemon")
+                    await scheduler.stallForTesting()
+                }
+            }
             // Each ping first gets answers from the scheduler and the engine actors, so a stuck
             // scheduler or engine stops the pings and the service manager restarts the daemon.
             // The status line is refreshed at the same rate (jobs, running builds, next run).
@@ -95,13 +104,14 @@ public final class Daemon: Sendable {
                     _ = await scheduler.ping()
                     let config = await engine.config
                     if interval != nil { notifier.watchdogPing() }
-                    notifier.send("STATUS=" + (await Self.statusLine(config: config, engine: engine, scheduler: scheduler)))
+                    notifier.send("STATUS=" + (await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus)))
                     try? await Task.sleep(for: interval ?? .seconds(30))
                 }
             }
             for await _ in shutdownStream { break }
             retention.cancel()
             reloads.cancel()
+            stalls.cancel()
             watchdog.cancel()
             await scheduler.stop()
             let grace = await engine.config.stopTimeout
@@ -115,12 +125,13 @@ public final class Daemon: Sendable {
     }
 
     /// `STATUS=` for systemd: jobs, builds, the next scheduled start, the last reload.
-    static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler) async -> String {
+    static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler, reload: ReloadStatus?) async -> String {
         let counts = engine.pool.counts
         var line = "\(config.jobs.count) jobs, \(counts.running) running, \(counts.queued) queued"
         if let next = await scheduler.nextStart() {
             line += "; next: \(next.jobID) at \(ScheduleTime.display(next.at, zone: .local()))"
         }
+        if let reload { line += "; \(reload.summary)" }
         return line
     }
 
@@ -145,6 +156,12 @@ public final class Daemon: Sendable {
     /// configuration is rejected and the old one keeps running.
     public func reload() {
         reloadContinuation.yield()
+    }
+
+    /// Test hook (`JOBCONTROL_DEBUG_HOOKS=1`, SIGUSR2): blocks the scheduler for good, so the
+    /// watchdog pings stop.
+    public func stallSchedulerForTesting() {
+        stallContinuation.yield()
     }
 
     /// Asks ``run(onReady:)`` to stop: the socket closes and `run` returns.

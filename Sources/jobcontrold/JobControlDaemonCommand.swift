@@ -93,7 +93,17 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { daemon.reload() }
         hangup.resume()
-        defer { (sources + [hangup]).forEach { $0.cancel() } }
+        // A test hook, off unless JOBCONTROL_DEBUG_HOOKS=1: SIGUSR2 stalls the scheduler for good,
+        // so tests can see the service manager's watchdog restart a stuck daemon.
+        var debugSources: [any DispatchSourceSignal] = []
+        if ProcessInfo.processInfo.environment["JOBCONTROL_DEBUG_HOOKS"] == "1" {
+            signal(SIGUSR2, SIG_IGN)
+            let stall = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
+            stall.setEventHandler { daemon.stallSchedulerForTesting() }
+            stall.resume()
+            debugSources.append(stall)
+        }
+        defer { (sources + [hangup] + debugSources).forEach { $0.cancel() } }
 
         do {
             try await daemon.run()

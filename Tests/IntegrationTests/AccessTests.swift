@@ -13,8 +13,8 @@ import Testing
           - {id: hello, command: 'true'}
         """
 
-    func jobctl(as user: String, _ daemon: DaemonProcess, _ arguments: String...) throws -> ProcessResult {
-        try runProcess("/usr/sbin/runuser", ["-u", user, "-g", "nogroup", "--", Binaries.jobctl, "--socket", daemon.socket] + arguments)
+    func jobctl(as user: String, _ daemon: DaemonProcess, _ arguments: String...) async throws -> ProcessResult {
+        try await runProcess("/usr/sbin/runuser", ["-u", user, "-g", "nogroup", "--", Binaries.jobctl, "--socket", daemon.socket] + arguments)
     }
 
     @Test func eachUserGetsItsLevelAndRefusalsAreTypedAndLogged() async throws {
@@ -27,24 +27,24 @@ import Testing
         #expect(info.st_gid == getgrnam("nogroup")!.pointee.gr_gid)
 
         // read: listing works, running does not.
-        let list = try jobctl(as: "nobody", daemon, "jobs")
+        let list = try await jobctl(as: "nobody", daemon, "jobs")
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout.contains("hello"))
-        let refused = try jobctl(as: "nobody", daemon, "run", "hello")
+        let refused = try await jobctl(as: "nobody", daemon, "run", "hello")
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("may not call RunJob: it needs 'run' access"), "\(refused.stderr)")
-        let json = try jobctl(as: "nobody", daemon, "--json", "run", "hello")
+        let json = try await jobctl(as: "nobody", daemon, "--json", "run", "hello")
         #expect(json.stderr.contains("AccessDenied") || json.stderr.contains("'run' access"), "\(json.stderr)")
 
         // run: may run, may not prune.
-        let run = try jobctl(as: "daemon", daemon, "run", "hello", "--wait")
+        let run = try await jobctl(as: "daemon", daemon, "run", "hello", "--wait")
         #expect(run.status == 0, "\(run.stderr)")
-        let prune = try jobctl(as: "daemon", daemon, "prune")
+        let prune = try await jobctl(as: "daemon", daemon, "prune")
         #expect(prune.status == 1)
         #expect(prune.stderr.contains("needs 'admin' access"), "\(prune.stderr)")
 
         // root may always do everything.
-        #expect(try daemon.jobctl("prune", "--dry-run").status == 0)
+        #expect(try await daemon.jobctl("prune", "--dry-run").status == 0)
         try await daemon.stop()
         #expect(daemon.log.contains("refused a call"))
     }

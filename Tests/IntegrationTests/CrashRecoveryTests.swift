@@ -19,8 +19,8 @@ import Testing
     @Test func sigkillDuringFiftyBuildsLosesNothing() async throws {
         var daemon = try await DaemonProcess(config: Self.config)
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
-        #expect(try daemon.jobctl("run", "orphan-maker").status == 0)
-        for _ in 0..<50 { #expect(try daemon.jobctl("run", "talk").status == 0) }
+        #expect(try await daemon.jobctl("run", "orphan-maker").status == 0)
+        for _ in 0..<50 { #expect(try await daemon.jobctl("run", "talk").status == 0) }
 
         // Crash once the orphan-maker's process group is recorded and talk builds are running.
         try await waitFor("running builds") {
@@ -44,7 +44,7 @@ import Testing
         let makers = try storage.getJobBuilds(jobID: "orphan-maker", filter: BuildFilter(), order: .ascending, limit: 10)
         #expect(makers.count == 2)
         #expect(makers.last?.config["build"]?["trigger"]?["after_crash_of"]?.intValue == orphan.build.id)
-        if let retry = makers.last, !retry.finished { _ = try daemon.jobctl("cancel", String(retry.id)) }
+        if let retry = makers.last, !retry.finished { _ = try await daemon.jobctl("cancel", String(retry.id)) }
 
         // Every talk build ended; none lost an acknowledged line.
         let talks = try storage.getJobBuilds(jobID: "talk", filter: BuildFilter(), order: .ascending, limit: 100)

@@ -22,11 +22,11 @@ import Testing
 
     @Test func runWaitSucceedsAndStoresBuildAndLogRows() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        let run = try daemon.jobctl("run", "hello", "--wait")
+        let run = try await daemon.jobctl("run", "hello", "--wait")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("SUCCESSFUL"))
 
-        let json = try daemon.jobctl("--json", "builds", "hello")
+        let json = try await daemon.jobctl("--json", "builds", "hello")
         #expect(json.status == 0)
         let builds = try JSONValue.parse(json.stdout)
         guard case .array(let list) = builds, let first = list.first else {
@@ -38,7 +38,7 @@ import Testing
         }
         let id = try #require(first["id"]?.intValue)
 
-        let logs = try daemon.jobctl("logs", String(id))
+        let logs = try await daemon.jobctl("logs", String(id))
         #expect(logs.status == 0)
         #expect(logs.stdout.contains("INFO     stdout: hello world"))
         #expect(logs.stdout.contains("WARNING  stderr: careful"))
@@ -57,18 +57,18 @@ import Testing
 
     @Test func failingAndUnspawnableBuildsAreRecordedAndTheDaemonKeepsRunning() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        let failed = try daemon.jobctl("--json", "run", "fails", "--wait")
+        let failed = try await daemon.jobctl("--json", "run", "fails", "--wait")
         #expect(failed.status == 1)
         let build = try JSONValue.parse(failed.stdout)
         #expect(build["success"] == false)
         #expect(build["exception"]?["type"] == "CommandFailed")
         #expect(build["exception"]?["exit_status"] == 3)
 
-        let unspawnable = try daemon.jobctl("run", "unspawnable", "--wait")
+        let unspawnable = try await daemon.jobctl("run", "unspawnable", "--wait")
         #expect(unspawnable.status == 1)
         #expect(unspawnable.stdout.contains("cannot start '/nonexistent/binary'"))
 
-        let status = try daemon.jobctl("status")
+        let status = try await daemon.jobctl("status")
         #expect(status.status == 0)
         #expect(status.stdout.contains("jobs: 4"))
         #expect(try await daemon.stop() == 0)
@@ -76,15 +76,15 @@ import Testing
 
     @Test func unknownJobUnknownBuildAndMissingDependencyAreClearErrors() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        let unknown = try daemon.jobctl("run", "nope")
+        let unknown = try await daemon.jobctl("run", "nope")
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no job with id 'nope'"))
 
-        let noBuild = try daemon.jobctl("build", "4242")
+        let noBuild = try await daemon.jobctl("build", "4242")
         #expect(noBuild.status == 1)
         #expect(noBuild.stderr.contains("no build with id 4242"))
 
-        let missing = try daemon.jobctl("run", "needs-hello")
+        let missing = try await daemon.jobctl("run", "needs-hello")
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("depends on 'hello', which has no successful build"))
         #expect(try await daemon.stop() == 0)
@@ -93,30 +93,30 @@ import Testing
     @Test func malformedConfigExitsWithEXConfigAndNamesTheLine() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("bad.yaml", "workers: 2\njobs:\n  - id: a\n    comand: echo\n  - id: b\n    command: [unclosed\n")
-        let result = try runProcess(Binaries.jobcontrold, ["--config", directory.file("bad.yaml"), "--socket", directory.file("s.sock"), "--storage", "sqlite::memory:"])
+        let result = try await runProcess(Binaries.jobcontrold, ["--config", directory.file("bad.yaml"), "--socket", directory.file("s.sock"), "--storage", "sqlite::memory:"])
         #expect(result.status == 78)
         #expect(result.stderr.contains(directory.file("bad.yaml") + ":"))
         #expect(result.stderr.contains("YAML syntax error"))
         #expect(!FileManager.default.fileExists(atPath: directory.file("s.sock")))
 
-        let typo = try runProcess(Binaries.jobcontrold, ["--config", directory.file("missing.yaml"), "--storage", "sqlite::memory:"])
+        let typo = try await runProcess(Binaries.jobcontrold, ["--config", directory.file("missing.yaml"), "--storage", "sqlite::memory:"])
         #expect(typo.status == 78)
         #expect(typo.stderr.contains("cannot read configuration file"))
     }
 
-    @Test func jobctlWithoutADaemonSaysWhatToDo() throws {
+    @Test func jobctlWithoutADaemonSaysWhatToDo() async throws {
         let directory = try TemporaryDirectory()
-        let result = try runProcess(Binaries.jobctl, ["--socket", directory.file("none.sock"), "status"])
+        let result = try await runProcess(Binaries.jobctl, ["--socket", directory.file("none.sock"), "status"])
         #expect(result.status == 69)
         #expect(result.stderr.contains("Is the daemon running?"))
     }
 
     @Test func aSecondDaemonOnTheSameSocketRefusesToStart() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        let second = try runProcess(Binaries.jobcontrold, ["--config", daemon.directory.file("jobcontrol.yaml"), "--socket", daemon.socket, "--storage", "sqlite::memory:"])
+        let second = try await runProcess(Binaries.jobcontrold, ["--config", daemon.directory.file("jobcontrol.yaml"), "--socket", daemon.socket, "--storage", "sqlite::memory:"])
         #expect(second.status == 71)
         #expect(second.stderr.contains("another jobcontrold is listening"))
-        #expect(try daemon.jobctl("status").status == 0)
+        #expect(try await daemon.jobctl("status").status == 0)
         #expect(try await daemon.stop() == 0)
     }
 
@@ -138,10 +138,10 @@ import Testing
               - {id: short, command: 'sleep 0.3; echo done'}
               - {id: long, command: "trap '' TERM; sleep \(marker)"}
             """)
-        let short = try JSONValue.parse(try daemon.jobctl("--json", "run", "short").stdout)["id"]?.intValue
-        let long = try JSONValue.parse(try daemon.jobctl("--json", "run", "long").stdout)["id"]?.intValue
+        let short = try JSONValue.parse(try await daemon.jobctl("--json", "run", "short").stdout)["id"]?.intValue
+        let long = try JSONValue.parse(try await daemon.jobctl("--json", "run", "long").stdout)["id"]?.intValue
         try await waitFor("the long build to start") {
-            (try? JSONValue.parse(daemon.jobctl("--json", "build", "\(long ?? 0)").stdout)["state"]) == "RUNNING"
+            (try? await JSONValue.parse(daemon.jobctl("--json", "build", "\(long ?? 0)").stdout)["state"]) == "RUNNING"
         }
         #expect(try await daemon.stop() == 0)
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)

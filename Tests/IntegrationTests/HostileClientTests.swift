@@ -61,7 +61,7 @@ import Testing
     @Test func garbageEndlessMessagesAndIdleConnectionsDoNotHurtTheDaemon() async throws {
         let daemon = try await DaemonProcess(config: "jobs:\n  - {id: hello, command: 'true'}\n")
         let pid = daemon.process.processIdentifier
-        #expect(try daemon.jobctl("status").status == 0)
+        #expect(try await daemon.jobctl("status").status == 0)
         let baseline = Self.rssKilobytes(pid)
 
         // Garbage: an error reply naming the problem, then the connection is closed.
@@ -95,14 +95,14 @@ import Testing
         // Hundreds of idle connections: the daemon still answers.
         var idle: [RawSocket] = []
         for _ in 0..<300 { idle.append(try RawSocket(path: daemon.socket)) }
-        let status = try daemon.jobctl("status")
+        let status = try await daemon.jobctl("status")
         #expect(status.status == 0, "\(status.stderr)")
-        let run = try daemon.jobctl("run", "hello", "--wait")
+        let run = try await daemon.jobctl("run", "hello", "--wait")
         #expect(run.status == 0)
         let grown = Self.rssKilobytes(pid) - baseline
         #expect(grown < 64 * 1024, "RSS grew by \(grown) KB")
         idle.removeAll()
-        #expect(try daemon.jobctl("status").status == 0)
+        #expect(try await daemon.jobctl("status").status == 0)
         try await daemon.stop()
     }
 }

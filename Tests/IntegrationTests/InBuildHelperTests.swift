@@ -41,13 +41,13 @@ import Testing
         let tokenFile = directory.file("token")
         let daemon = try await DaemonProcess(config: Self.config.replacingOccurrences(of: "TOKENFILE", with: tokenFile))
 
-        let run = try daemon.jobctl("--json", "run", "downloader", "--wait")
+        let run = try await daemon.jobctl("--json", "run", "downloader", "--wait")
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let build = try JSONValue.parse(run.stdout)
         let id = try #require(build["id"]?.intValue)
         #expect(build["retval"] == ["files": ["a", "b"], "count": 2])
 
-        let progress = try JSONValue.parse(try daemon.jobctl("--json", "progress", "\(id)").stdout)
+        let progress = try JSONValue.parse(try await daemon.jobctl("--json", "progress", "\(id)").stdout)
         guard case .array(let groups) = progress else { throw TestFailure("no progress groups") }
         let byName = Dictionary(uniqueKeysWithValues: groups.map { ($0["group"]?.stringValue ?? "?", $0) })
         #expect(byName["download::file-1"]?["current"] == 3)
@@ -55,36 +55,36 @@ import Testing
         #expect(byName["download"]?["current"] == 4 && byName["download"]?["total"] == 7)
         #expect(byName["download"]?["reported"] == false)
         #expect(byName[""]?["current"] == 9 && byName[""]?["total"] == 17)
-        let tree = try daemon.jobctl("progress", "\(id)").stdout
+        let tree = try await daemon.jobctl("progress", "\(id)").stdout
         #expect(tree.contains("    file-1") && tree.contains("3/3") && tree.contains("chunk 3"))
 
-        #expect(try daemon.jobctl("logs", "\(id)").stdout.contains("WARNING  jobctl: disk nearly full"))
+        #expect(try await daemon.jobctl("logs", "\(id)").stdout.contains("WARNING  jobctl: disk nearly full"))
 
         // The return value reaches a dependent's argv: JSON for non-strings, strings verbatim.
-        let consumer = try JSONValue.parse(try daemon.jobctl("--json", "run", "consumer", "--wait").stdout)
+        let consumer = try JSONValue.parse(try await daemon.jobctl("--json", "run", "consumer", "--wait").stdout)
         let consumerID = try #require(consumer["id"]?.intValue)
-        #expect(try daemon.jobctl("logs", "\(consumerID)").stdout.contains(#"got {"count":2,"files":["a","b"]} plain"#))
+        #expect(try await daemon.jobctl("logs", "\(consumerID)").stdout.contains(#"got {"count":2,"files":["a","b"]} plain"#))
 
         // Retvals of several types: JSON text for lists and numbers, strings verbatim, one argv word each.
-        for producer in ["numbers", "count", "text"] { #expect(try daemon.jobctl("run", producer, "--wait").status == 0) }
-        let printer = try JSONValue.parse(try daemon.jobctl("--json", "run", "printer", "--wait").stdout)
-        let printed = try daemon.jobctl("logs", "\(try #require(printer["id"]?.intValue))").stdout
+        for producer in ["numbers", "count", "text"] { #expect(try await daemon.jobctl("run", producer, "--wait").status == 0) }
+        let printer = try JSONValue.parse(try await daemon.jobctl("--json", "run", "printer", "--wait").stdout)
+        let printed = try await daemon.jobctl("logs", "\(try #require(printer["id"]?.intValue))").stdout
         #expect(printed.contains(#"arg: [1,2.5,"x",null]"#), "\(printed)")
         #expect(printed.contains("arg: 42"))
         #expect(printed.contains("arg: hello world"))
 
         // The token dies with its build.
         let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let late = try runProcess(Binaries.jobctl, ["--socket", daemon.socket, "log", "too late"], environment: ["JOBCONTROL_TOKEN": token])
+        let late = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket, "log", "too late"], environment: ["JOBCONTROL_TOKEN": token])
         #expect(late.status == 1)
         #expect(late.stderr.contains("the build has ended"))
 
-        let skipped = try JSONValue.parse(try daemon.jobctl("--json", "run", "nothing-to-do", "--wait").stdout)
+        let skipped = try JSONValue.parse(try await daemon.jobctl("--json", "run", "nothing-to-do", "--wait").stdout)
         #expect(skipped["state"] == "SKIPPED")
-        let failed = try JSONValue.parse(try daemon.jobctl("--json", "run", "skip-then-fail", "--wait").stdout)
+        let failed = try JSONValue.parse(try await daemon.jobctl("--json", "run", "skip-then-fail", "--wait").stdout)
         #expect(failed["state"] == "FAILED")
 
-        let outside = try runProcess(Binaries.jobctl, ["--socket", daemon.socket, "skip"], environment: ["JOBCONTROL_TOKEN": ""])
+        let outside = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket, "skip"], environment: ["JOBCONTROL_TOKEN": ""])
         #expect(outside.status != 0)
         #expect(outside.stderr.contains("only inside a build"))
         try await daemon.stop()

@@ -19,14 +19,14 @@ import Testing
         """
 
     /// Runs `jobctl ARGS` under a pseudo-terminal; returns everything it drew.
-    func onTerminal(_ daemon: DaemonProcess, _ arguments: String, environment: [String: String] = [:]) throws -> ProcessResult {
+    func onTerminal(_ daemon: DaemonProcess, _ arguments: String, environment: [String: String] = [:]) async throws -> ProcessResult {
         let command = "\(Binaries.jobctl) --socket \(daemon.socket) \(arguments)"
-        return try runProcess("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], environment: environment.merging(["TERM": "xterm"]) { a, _ in a })
+        return try await runProcess("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], environment: environment.merging(["TERM": "xterm"]) { a, _ in a })
     }
 
     @Test func followDrawsALiveTreeOfNestedProgressOnATerminal() async throws {
         let daemon = try await DaemonProcess(config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
-        let result = try onTerminal(daemon, "run pipeline --follow")
+        let result = try await onTerminal(daemon, "run pipeline --follow")
         #expect(result.status == 0, "\(result.stdout)")
         let screen = result.stdout
         #expect(screen.contains("\u{1B}[") && screen.contains("A\r\u{1B}[J"), "redraws in place")
@@ -35,7 +35,7 @@ import Testing
             #expect(screen.contains(text), "missing \(text)")
         }
         // NO_COLOR: still redrawn, but no colour codes.
-        let plain = try onTerminal(daemon, "run pipeline --follow", environment: ["NO_COLOR": "1"])
+        let plain = try await onTerminal(daemon, "run pipeline --follow", environment: ["NO_COLOR": "1"])
         #expect(!plain.stdout.contains("\u{1B}[3") && !plain.stdout.contains("\u{1B}[1m"))
         #expect(plain.stdout.contains("█"))
         try await daemon.stop()
@@ -43,7 +43,7 @@ import Testing
 
     @Test func onAPipeFollowingPrintsPlainLines() async throws {
         let daemon = try await DaemonProcess(config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
-        let run = try daemon.jobctl("run", "pipeline", "--follow")
+        let run = try await daemon.jobctl("run", "pipeline", "--follow")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(!run.stdout.contains("\u{1B}["))
         #expect(run.stdout.contains("progress download::file-2 2/3 66% fetching file 2"), "\(run.stdout)")
@@ -51,14 +51,14 @@ import Testing
         #expect(run.stdout.contains("SUCCESSFUL"))
 
         // Following a finished build prints it all and ends.
-        let logs = try daemon.jobctl("logs", "1", "--follow")
+        let logs = try await daemon.jobctl("logs", "1", "--follow")
         #expect(logs.status == 0)
         #expect(logs.stdout.contains("downloaded file 1") && logs.stdout.contains("almost done"))
-        let json = try daemon.jobctl("--json", "logs", "1", "--follow")
+        let json = try await daemon.jobctl("--json", "logs", "1", "--follow")
         let lines = json.stdout.split(separator: "\n")
         #expect(lines.count == 4)
         #expect(try JSONValue.parse(String(lines[0]))["message"] == "downloaded file 1")
-        let watch = try daemon.jobctl("progress", "1", "--watch")
+        let watch = try await daemon.jobctl("progress", "1", "--watch")
         #expect(watch.stdout.contains("SUCCESSFUL"))
         try await daemon.stop()
     }

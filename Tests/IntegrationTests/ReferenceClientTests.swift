@@ -9,7 +9,7 @@ import Testing
 
     @Test func thePythonVarlinkClientIntrospectsAndCalls() async throws {
         let daemon = try await DaemonProcess(config: "jobs:\n  - {id: hello, command: 'echo hello'}\n")
-        let result = try runProcess("/usr/bin/env", ["python3", Self.script, daemon.socket])
+        let result = try await runProcess("/usr/bin/env", ["python3", Self.script, daemon.socket])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         for line in [
             "parsed io.jobcontrol.Manager", "parsed io.jobcontrol.Build", "parsed org.varlink.service", "jobs hello",

@@ -15,43 +15,43 @@ import Testing
         let configFile = daemon.directory.file("jobcontrol.yaml")
 
         try "jobs:\n  - id: new\n    comand: echo new\n".write(toFile: configFile, atomically: true, encoding: .utf8)
-        let refused = try daemon.jobctl("reload")
+        let refused = try await daemon.jobctl("reload")
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("\(configFile):3:5: unknown key 'comand'"), "\(refused.stdout)")
         #expect(refused.stderr.contains("previous one keeps running"))
-        let status = try daemon.jobctl("status")
+        let status = try await daemon.jobctl("status")
         #expect(status.stdout.contains("last reload failed"))
-        #expect(try daemon.jobctl("run", "old", "--wait").status == 0)
-        #expect(try daemon.jobctl("run", "new").status == 1)
+        #expect(try await daemon.jobctl("run", "old", "--wait").status == 0)
+        #expect(try await daemon.jobctl("run", "new").status == 1)
 
         try "jobs:\n  - id: new\n    command: echo new\n".write(toFile: configFile, atomically: true, encoding: .utf8)
         kill(daemon.process.processIdentifier, SIGHUP)
         try await waitFor("the reload by SIGHUP") {
-            (try? daemon.jobctl("jobs").stdout.contains("new")) ?? false
+            (try? await daemon.jobctl("jobs").stdout.contains("new")) ?? false
         }
-        let run = try daemon.jobctl("run", "new", "--wait")
+        let run = try await daemon.jobctl("run", "new", "--wait")
         #expect(run.status == 0)
-        #expect(try daemon.jobctl("run", "old").status == 1)
+        #expect(try await daemon.jobctl("run", "old").status == 1)
         // The removed job's history stays.
-        #expect(try daemon.jobctl("builds", "old").stdout.contains("SUCCESSFUL"))
-        #expect(try daemon.jobctl("status").stdout.contains("last reload ok"))
+        #expect(try await daemon.jobctl("builds", "old").stdout.contains("SUCCESSFUL"))
+        #expect(try await daemon.jobctl("status").stdout.contains("last reload ok"))
         #expect(try await daemon.stop() == 0)
     }
 
-    @Test func checkConfigValidatesOffline() throws {
+    @Test func checkConfigValidatesOffline() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let sample = root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path
-        let good = try runProcess(Binaries.jobctl, ["check-config", sample])
+        let good = try await runProcess(Binaries.jobctl, ["check-config", sample])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("valid"))
 
         let directory = try TemporaryDirectory()
         try directory.write("bad.yaml", "workers: lots\njobs:\n  - {id: a, command: x, dependencies: [nope]}\n")
-        let bad = try runProcess(Binaries.jobctl, ["check-config", directory.file("bad.yaml")])
+        let bad = try await runProcess(Binaries.jobctl, ["check-config", directory.file("bad.yaml")])
         #expect(bad.status == 78)
         #expect(bad.stdout.contains(directory.file("bad.yaml") + ":1:10: 'workers' must be an integer"))
         #expect(bad.stdout.contains("depends on unknown job 'nope'"))
-        let json = try runProcess(Binaries.jobctl, ["--json", "check-config", directory.file("bad.yaml")])
+        let json = try await runProcess(Binaries.jobctl, ["--json", "check-config", directory.file("bad.yaml")])
         let report = try JSONValue.parse(json.stdout)
         #expect(report["valid"] == false)
         #expect(report["errors"]?.arrayCount == 2)

@@ -36,7 +36,7 @@ import Testing
         daemon = try await DaemonProcess(directory: daemon.directory)
         try await waitFor("two more after the crash") { started(database) >= 7 }
 
-        let next = try daemon.jobctl("--json", "next")
+        let next = try await daemon.jobctl("--json", "next")
         #expect(next.status == 0, "\(next.stderr)")
         let runs = try JSONValue.parse(next.stdout)
         guard case .array(let list) = runs else { throw TestFailure("expected a list: \(next.stdout)") }
@@ -62,38 +62,38 @@ import Testing
 
     @Test func suspendResumeAndShowTheNextRun() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        #expect(try daemon.jobctl("suspend", "later").status == 0)
-        let suspended = try daemon.jobctl("next")
+        #expect(try await daemon.jobctl("suspend", "later").status == 0)
+        let suspended = try await daemon.jobctl("next")
         #expect(suspended.stdout.contains("suspended"), "\(suspended.stdout)")
-        let jobs = try daemon.jobctl("--json", "show", "later")
+        let jobs = try await daemon.jobctl("--json", "show", "later")
         #expect(jobs.stdout.contains("\"suspended\" : true"), "\(jobs.stdout)")
-        #expect(try daemon.jobctl("resume", "later").status == 0)
-        let one = try daemon.jobctl("next", "later", "--count", "3")
+        #expect(try await daemon.jobctl("resume", "later").status == 0)
+        let one = try await daemon.jobctl("next", "later", "--count", "3")
         #expect(one.status == 0)
         #expect(one.stdout.contains("concurrency: forbid, persistent: yes"), "\(one.stdout)")
-        let unscheduled = try daemon.jobctl("suspend", "nope")
+        let unscheduled = try await daemon.jobctl("suspend", "nope")
         #expect(unscheduled.status != 0)
         #expect(unscheduled.stderr.contains("no job with id 'nope'"), "\(unscheduled.stderr)")
-        let status = try daemon.jobctl("status")
+        let status = try await daemon.jobctl("status")
         #expect(status.stdout.contains("next:"), "\(status.stdout)")
         try await daemon.stop()
     }
 
-    @Test func jobctlCalendarPrintsWhatSystemdAnalyzePrints() throws {
+    @Test func jobctlCalendarPrintsWhatSystemdAnalyzePrints() async throws {
         let arguments = ["calendar", "--iterations=4", "--base-time=2026-03-28 12:00 UTC", "Sat,Sun *-*-* 02:30", "*:0/20"]
         let environment = ["TZ": "Europe/Berlin"]
-        let ours = try runProcess(Binaries.jobctl, arguments, environment: environment)
-        let systemd = try runProcess("/usr/bin/systemd-analyze", arguments, environment: environment)
+        let ours = try await runProcess(Binaries.jobctl, arguments, environment: environment)
+        let systemd = try await runProcess("/usr/bin/systemd-analyze", arguments, environment: environment)
         #expect(ours.status == 0)
         let withoutRelative = systemd.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("From now") }.joined(separator: "\n")
         #expect(ours.stdout.trimmingCharacters(in: .newlines) == withoutRelative.trimmingCharacters(in: .newlines))
 
-        let json = try runProcess(Binaries.jobctl, ["--json", "calendar", "--base-time=2026-10-24 23:00 UTC", "--iterations=2", "30 2 * * *"], environment: environment)
+        let json = try await runProcess(Binaries.jobctl, ["--json", "calendar", "--base-time=2026-10-24 23:00 UTC", "--iterations=2", "30 2 * * *"], environment: environment)
         let value = try JSONValue.parse(json.stdout)
         #expect(value["kind"] == "cron")
         // 02:30 on the fall-back day happens twice; cron runs it once, at the first (CEST).
         #expect(value["next"] == ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"])
-        let bad = try runProcess(Binaries.jobctl, ["calendar", "Mon 25:00"])
+        let bad = try await runProcess(Binaries.jobctl, ["calendar", "Mon 25:00"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("invalid calendar expression 'Mon 25:00'"))
     }

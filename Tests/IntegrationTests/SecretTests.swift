@@ -17,12 +17,12 @@ import Testing
                 args: [!secret token]
                 environment: {TOKEN: !secret token}
             """)
-        let run = try daemon.jobctl("--json", "run", "leaky", "--wait")
+        let run = try await daemon.jobctl("--json", "run", "leaky", "--wait")
         #expect(run.status == 1)
         let id = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue)
         var outputs = [run.stdout, run.stderr]
         for arguments in [["--json", "build", "\(id)"], ["--json", "logs", "\(id)"], ["--json", "jobs"], ["--json", "show", "leaky"], ["show", "leaky"], ["logs", "\(id)"], ["build", "\(id)"]] {
-            let result = try runProcess(Binaries.jobctl, ["--socket", daemon.socket] + arguments)
+            let result = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket] + arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
             outputs += [result.stdout, result.stderr]
         }

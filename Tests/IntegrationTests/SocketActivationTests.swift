@@ -36,7 +36,7 @@ import Testing
         let executable = { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(activatorPID)/exe")) ?? "" }
         #expect(executable().hasSuffix("systemd-socket-activate"), "nothing runs the daemon before a connection")
 
-        let run = try runProcess(Binaries.jobctl, ["--socket", socket, "run", "a", "--wait"], timeout: .seconds(60))
+        let run = try await runProcess(Binaries.jobctl, ["--socket", socket, "run", "a", "--wait"], timeout: .seconds(60))
         #expect(run.status == 0, "\(run.stderr)")
         #expect(executable().hasSuffix("jobcontrold"), "the daemon took the activator's place")
         let text = try String(contentsOfFile: directory.file("activate.log"), encoding: .utf8)

@@ -6,7 +6,7 @@ import Testing
 @Suite struct StorageFailureTests {
     static let config = "jobs:\n  - {id: a, command: 'true'}\n"
 
-    @Test func aDirectoryTheDaemonMayNotWriteIsRefused() throws {
+    @Test func aDirectoryTheDaemonMayNotWriteIsRefused() async throws {
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         try directory.write("c.yaml", Self.config)
@@ -15,7 +15,7 @@ import Testing
         let sockets = directory.file("run")
         try FileManager.default.createDirectory(atPath: sockets, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o777])
         // As root every permission check passes, so run the daemon as nobody.
-        let result = try runProcess("/usr/sbin/runuser", [
+        let result = try await runProcess("/usr/sbin/runuser", [
             "-u", "nobody", "--", Binaries.jobcontrold, "--config", directory.file("c.yaml"),
             "--storage", "sqlite://\(readOnly)/db.sqlite3", "--socket", sockets + "/s.sock",
         ])
@@ -24,7 +24,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: sockets + "/s.sock"))
     }
 
-    @Test func aFullDiskIsRefusedWithAClearError() throws {
+    @Test func aFullDiskIsRefusedWithAClearError() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("c.yaml", Self.config)
         let mountPoint = directory.file("small")
@@ -36,19 +36,19 @@ import Testing
             exec '\(Binaries.jobcontrold)' --config '\(directory.file("c.yaml"))' \
                 --storage 'sqlite://\(mountPoint)/db.sqlite3' --socket '\(directory.file("s.sock"))'
             """
-        let result = try runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
         try #require(result.status != 99, "cannot mount a tmpfs here: \(result.stderr)")
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("\(mountPoint)/db.sqlite3"))
         #expect(result.stderr.lowercased().contains("full") || result.stderr.contains("No space left"), "\(result.stderr)")
     }
 
-    @Test func aFileThatIsNotADatabaseIsLeftUntouched() throws {
+    @Test func aFileThatIsNotADatabaseIsLeftUntouched() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("c.yaml", Self.config)
         let text = "important notes, not a database\n"
         try directory.write("notes.txt", text)
-        let result = try runProcess(Binaries.jobcontrold, [
+        let result = try await runProcess(Binaries.jobcontrold, [
             "--config", directory.file("c.yaml"), "--storage", "sqlite://" + directory.file("notes.txt"),
             "--socket", directory.file("s.sock"),
         ])

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import JobControlClient
 import Testing
 
@@ -25,7 +26,23 @@ struct ProcessResult {
 }
 
 /// Runs `path` with `arguments` to its end (bounded by `timeout`), capturing its output.
-func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) throws -> ProcessResult {
+///
+/// The waiting happens on a thread of its own: blocking one of the few cooperative threads
+/// (two on a 2-core machine) would stall every other test's timers and tasks meanwhile.
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do {
+                continuation.resume(returning: try runProcessBlocking(path, arguments, environment: environment, timeout: timeout))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        thread.start()
+    }
+}
+
+private func runProcessBlocking(_ path: String, _ arguments: [String], environment: [String: String], timeout: Duration) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -37,8 +54,18 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
     try process.run()
     let watchdog = DispatchWorkItem { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
+    // Both pipes drained at once, so a chatty stderr cannot block the child while stdout is read.
+    let errorOutput = Mutex(Data())
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        let data = stderr.fileHandleForReading.readDataToEndOfFile()
+        errorOutput.withLock { $0 = data }
+        group.leave()
+    }
     let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    let err = errorOutput.withLock { $0 }
     process.waitUntilExit()
     watchdog.cancel()
     return ProcessResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
@@ -128,8 +155,8 @@ final class DaemonProcess {
     var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
 
     /// Runs the real `jobctl` against this daemon.
-    func jobctl(_ arguments: String...) throws -> ProcessResult {
-        try runProcess(Binaries.jobctl, ["--socket", socket] + arguments)
+    func jobctl(_ arguments: String...) async throws -> ProcessResult {
+        try await runProcess(Binaries.jobctl, ["--socket", socket] + arguments)
     }
 
     /// SIGTERM, then SIGKILL if it has not stopped within 10 s. Returns the exit status.

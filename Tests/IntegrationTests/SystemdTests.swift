@@ -76,7 +76,7 @@ final class NotifyListener {
         #expect(listener.count("STOPPING=1") == 1)
     }
 
-    @Test func theUnitsVerifyWithoutAWord() throws {
+    @Test func theUnitsVerifyWithoutAWord() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let directory = try TemporaryDirectory()
         for unit in ["jobcontrold.service", "jobcontrold.socket"] {
@@ -85,7 +85,7 @@ final class NotifyListener {
         }
         // As root, systemd-analyze writes under /run/systemd: give it a private tmpfs.
         let script = "mount -t tmpfs tmpfs /run/systemd 2>/dev/null; exec systemd-analyze verify '\(directory.file("jobcontrold.service"))' '\(directory.file("jobcontrold.socket"))'"
-        let result = try runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
         #expect(result.status == 0)
         #expect(result.stdout.isEmpty && result.stderr.isEmpty, "systemd-analyze said: \(result.stdout)\(result.stderr)")
     }
@@ -94,7 +94,7 @@ final class NotifyListener {
 /// Build output and the daemon's own messages in a private journald, with the fields an
 /// administrator filters on.
 @Suite struct JournalTests {
-    @Test func buildLinesReachTheJournalWithJobAndBuildFields() throws {
+    @Test func buildLinesReachTheJournalWithJobAndBuildFields() async throws {
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         try directory.write("c.yaml", "jobs:\n  - {id: journaled, command: 'echo hello journal; echo careful >&2'}\n")
@@ -121,7 +121,7 @@ final class NotifyListener {
             journalctl --no-pager -o json JOBCONTROL_JOB=journaled > '\(directory.file("journal.json"))'
             echo finished
             """
-        let result = try runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", "-c", script])
+        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", "-c", script])
         #expect(result.stdout.contains("finished"), "\(result.stdout)\(result.stderr)")
         let entries = try String(contentsOfFile: directory.file("journal.json"), encoding: .utf8)
             .split(separator: "\n").map { try JSONValue.parse(String($0)) }

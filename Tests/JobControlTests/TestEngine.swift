@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 @testable import JobControl
@@ -10,4 +11,14 @@ func testEngine(_ yaml: String, registry: FunctionRegistry = .builtins) throws -
     return BuildEngine(
         config: config, storage: storage, registry: registry,
         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+}
+
+/// Runs blocking work (waiting for child processes) on a thread of its own, so it does not hold
+/// one of the few cooperative threads every other test needs.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }.start()
+    }
 }

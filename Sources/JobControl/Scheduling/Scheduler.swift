@@ -105,6 +105,11 @@ public actor Scheduler {
         timer = nil
     }
 
+    /// Test hook: blocks this actor for good (the watchdog's pings then stop).
+    public func stallForTesting() {
+        while true { sleep(3600) }
+    }
+
     /// Answers when the scheduler is not stuck (the watchdog's proof of life).
     public func ping() -> Int { jobs.count }
 
