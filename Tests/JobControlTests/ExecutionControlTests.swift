@@ -76,7 +76,9 @@ import Testing
         let build = try await engine.waitUntilFinished(try await engine.run(jobID: "stubborn").id)
         #expect(build.state == .failed)
         #expect(build.exception?["type"] == "Timeout")
-        #expect(ContinuousClock.now - started < .seconds(30))
+        // Not a timing claim (1 s timeout plus 5 s grace take longer when the whole suite shares
+        // two cores): the build ends rather than waiting for `sleep 314…` to finish.
+        #expect(ContinuousClock.now - started < .seconds(200))
         #expect(Self.processes(containing: marker) == [])
     }
 
