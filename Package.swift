@@ -101,8 +101,9 @@ let package = Package(
         .executableTarget(
             name: "jobcontrol-bench",
             dependencies: [
-                "JobControl",
+                "JobControl", "JobControlClient", "JobControlProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

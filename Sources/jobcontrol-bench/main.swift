@@ -1,13 +1,13 @@
 import Foundation
+import JobControl
 
-// jobcontrol-bench [storage] [schedule] [--rows N] [--jobs N] [--idle SECONDS]: prints figures;
-// see docs/benchmarks.md. `schedule` starts the jobcontrold built beside it.
-var rows = 100_000
+// jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
+//                  [--idle SECONDS] [--rows N] [--json PATH]
+// Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
+// schedule (lateness, idle cost), storage (storage paths next to raw SQLite). Default: compare
+// and schedule. Figures are printed as a table and written as JSON. See docs/performance.md.
 var arguments = Array(CommandLine.arguments.dropFirst())
-if let index = arguments.firstIndex(of: "--rows"), index + 1 < arguments.count, let value = Int(arguments[index + 1]) {
-    rows = value
-    arguments.removeSubrange(index...(index + 1))
-}
+
 @MainActor func option(_ name: String, default value: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else {
         return value
@@ -15,15 +15,45 @@ if let index = arguments.firstIndex(of: "--rows"), index + 1 < arguments.count, 
     arguments.removeSubrange(index...(index + 1))
     return parsed
 }
+
+@MainActor func stringOption(_ name: String, default value: String) -> String {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return value }
+    let parsed = arguments[index + 1]
+    arguments.removeSubrange(index...(index + 1))
+    return parsed
+}
+
+let runs = option("--runs", default: 3)
+let builds = option("--builds", default: 300)
+let lines = option("--lines", default: 1_000_000)
 let jobs = option("--jobs", default: 1000)
+let history = option("--history", default: 1_000_000)
 let idle = option("--idle", default: 30)
-let suites = arguments.isEmpty ? ["storage", "schedule"] : arguments
+let rows = option("--rows", default: 100_000)
+let jsonPath = stringOption("--json", default: ".build/bench/results.json")
+let suites = arguments.isEmpty ? ["compare", "schedule"] : arguments
+
+var figures: [Figure] = []
 for suite in suites {
     switch suite {
-    case "storage": try StorageBenchmark.run(rows: rows)
+    case "compare":
+        print("comparisons: medians of \(runs) runs")
+        figures += try await ComparisonBenchmark.throughput(builds: builds, runs: runs)
+        figures += try await ComparisonBenchmark.ingest(lines: lines, runs: max(1, runs - 1))
+        figures += try await ComparisonBenchmark.latency(calls: 2000, runs: runs)
+        figures += try await ComparisonBenchmark.scale(jobs: 10_000, builds: history, runs: runs)
+        ComparisonBenchmark.printTable(figures)
+        print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
+    case "storage": try StorageBenchmark.run(rows: rows)
     default:
-        FileHandle.standardError.write(Data("jobcontrol-bench: unknown suite '\(suite)'; available: storage, schedule\n".utf8))
+        FileHandle.standardError.write(Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage\n".utf8))
         exit(64)
     }
+}
+if !figures.isEmpty {
+    let url = URL(fileURLWithPath: jsonPath)
+    try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try JSONValue.array(figures.map(\.json)).jsonText().write(to: url, atomically: true, encoding: .utf8)
+    print("figures written to \(url.path)")
 }

@@ -50,6 +50,7 @@ import Testing
         let running = try storage.createBuild(jobID: "a", config: ["job": ["id": "a"]])
         try storage.startBuild(running)
         try storage.setBuildProcess(running, group: 4242, startTicks: 99)
+        try storage.flush()  // handed in without waiting, like command output
         let queued = try storage.createBuild(jobID: "b", config: ["job": ["id": "b"]])
         let unfinished = try storage.unfinishedBuilds()
         #expect(unfinished.map(\.build.id) == [running, queued])

@@ -61,7 +61,7 @@ public enum ConfigLoader {
                 }
             }
         }
-        config.jobs = []
+        var jobs: [JobConfig] = []  // assigned once: each assignment re-indexes the jobs by id
         var seen: [String: SourceLocation] = [:]
         for source in sources {
             for job in source.jobs {
@@ -71,9 +71,10 @@ public enum ConfigLoader {
                     continue
                 }
                 seen[job.id] = location
-                config.jobs.append(job)
+                jobs.append(job)
             }
         }
+        config.jobs = jobs
         diagnostics += validateGraph(config.jobs, defaultFile: file)
         for job in config.jobs {
             if let pool = job.pool, config.pools[pool] == nil {

@@ -9,7 +9,12 @@ public struct DaemonConfig: Sendable {
     /// Global limit on builds running at once.
     public var workers: Int
     /// Jobs in the order they were defined.
-    public var jobs: [JobConfig]
+    public var jobs: [JobConfig] {
+        didSet { jobIndex = Self.index(jobs) }
+    }
+    /// Position of each job id in `jobs`: lookups by id are constant time (a 10,000-job graph is
+    /// looked up tens of thousands of times to plan one run).
+    private var jobIndex: [String: Int] = [:]
     /// How long log records are kept, by level (`log_retention`; default: the seed's policy).
     public var logRetention: LogRetention = .default
     /// On SIGTERM, how long running builds get to end before they are cancelled (`stop_timeout`).
@@ -39,10 +44,15 @@ public struct DaemonConfig: Sendable {
         self.workers = workers
         self.jobs = jobs
         self.file = file
+        jobIndex = Self.index(jobs)
     }
 
     public func job(_ id: String) -> JobConfig? {
-        jobs.first { $0.id == id }
+        jobIndex[id].map { jobs[$0] }
+    }
+
+    private static func index(_ jobs: [JobConfig]) -> [String: Int] {
+        Dictionary(jobs.enumerated().map { ($0.element.id, $0.offset) }, uniquingKeysWith: { first, _ in first })
     }
 
     public static var defaultWorkers: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }

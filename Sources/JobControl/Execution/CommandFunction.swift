@@ -40,8 +40,8 @@ enum CommandFunction {
         ]) { _, ours in ours }
         if let socket = context.socketPath { environment["JOBCONTROL_SOCKET"] = socket }
         if let token = context.token { environment["JOBCONTROL_TOKEN"] = token }
-        if let helpers = helperDirectory, context.settings.environment["PATH"] == nil {
-            environment["PATH"] = helpers + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        if let helperPath, context.settings.environment["PATH"] == nil {
+            environment["PATH"] = helperPath
         }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
@@ -107,6 +107,12 @@ enum CommandFunction {
         let directory = (executable as NSString).deletingLastPathComponent
         return FileManager.default.isExecutableFile(atPath: directory + "/jobctl") ? directory : nil
     }()
+
+    /// The daemon's PATH with the helpers' directory first, computed once (reading the process
+    /// environment copies all of it, which showed in the profile of a build's hot path).
+    static let helperPath: String? = helperDirectory.map {
+        $0 + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+    }
 
     /// How long a process group gets between SIGTERM and SIGKILL.
     static let terminationGrace: Duration = .seconds(5)

@@ -14,6 +14,11 @@ final class SQLiteBatchWriter: Sendable {
     enum Operation {
         case log(LogRecord)
         case progress(buildID: Int64, ProgressReport)
+        /// Build state changes ride the same transactions, after every write handed in before
+        /// them: one commit for a build's last lines and its end, shared with concurrent builds.
+        case startBuild(id: Int64, time: Double)
+        case finishBuild(id: Int64, time: Double, success: Bool, skipped: Bool, retval: String?, exception: String?, traceback: String?)
+        case buildProcess(id: Int64, group: Int32, startTicks: Int64)
     }
 
     private let state: State
@@ -176,6 +181,17 @@ final class SQLiteBatchWriter: Sendable {
                     try db.cachedStatement(sql: SQLiteQueries.upsertProgress).execute(arguments: [
                         buildID, report.group.name, report.current, report.total, report.statusLine,
                     ])
+                case .startBuild(let id, let time):
+                    try db.cachedStatement(sql: SQLiteQueries.startBuild).execute(arguments: [time, id])
+                    guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
+                case .finishBuild(let id, let time, let success, let skipped, let retval, let exception, let traceback):
+                    try db.cachedStatement(sql: SQLiteQueries.finishBuild).execute(arguments: [
+                        time, success, skipped, retval, exception, traceback, id,
+                    ])
+                    guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
+                case .buildProcess(let id, let group, let start):
+                    try db.cachedStatement(sql: "UPDATE build SET process_group = ?, process_start = ? WHERE id = ?")
+                        .execute(arguments: [group, start, id])
                 }
             }
         }

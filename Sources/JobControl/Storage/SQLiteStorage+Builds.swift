@@ -52,27 +52,20 @@ extension SQLiteStorage {
     }
 
     public func startBuild(_ id: Int64) throws(StorageError) {
-        batchWriter.waitForPending()  // a state change comes after every line handed in before it
-        try write("start build \(id)") { db in
-            try db.execute(sql: SQLiteQueries.startBuild, arguments: [Date().timeIntervalSince1970, id])
-            guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
-        }
+        // Through the batch writer: after every line handed in before it, in a shared commit.
+        try batchWriter.submit([.startBuild(id: id, time: Date().timeIntervalSince1970)])
     }
 
     public func finishBuild(
         _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
         exceptionTraceback: JSONValue?
     ) throws(StorageError) {
-        batchWriter.waitForPending()  // every line handed in before the end is stored before it
-        try write("finish build \(id)") { db in
-            try db.execute(
-                sql: SQLiteQueries.finishBuild,
-                arguments: [
-                    Date().timeIntervalSince1970, success, skipped, retval.map(Packing.pack),
-                    exception.map(Packing.pack), exceptionTraceback.map(Packing.pack), id,
-                ])
-            guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
-        }
+        // Every line handed in before the end is stored before it, in the same or an earlier commit.
+        try batchWriter.submit([
+            .finishBuild(
+                id: id, time: Date().timeIntervalSince1970, success: success, skipped: skipped, retval: retval.map(Packing.pack),
+                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
+        ])
     }
 
     public func failUnfinishedBuilds(reason: BuildException) throws(StorageError) -> [Int64] {
@@ -86,10 +79,9 @@ extension SQLiteStorage {
     }
 
     public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
-        try write("record the process of build \(id)") { db in
-            try db.execute(
-                sql: "UPDATE build SET process_group = ?, process_start = ? WHERE id = ?", arguments: [group, startTicks, id])
-        }
+        // Enqueued: committed within milliseconds with the build's first lines, not worth a
+        // transaction of its own on every build's hot path.
+        batchWriter.enqueue([.buildProcess(id: id, group: group, startTicks: startTicks)])
     }
 
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {

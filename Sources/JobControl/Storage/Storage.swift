@@ -74,7 +74,8 @@ public protocol Storage: ScheduleStore, Sendable {
 
     /// Records the process group a build's command runs in, with its leader's start time (clock
     /// ticks since boot, from /proc), so a daemon that restarts after a crash can find and stop
-    /// the orphans — and only them, even after PIDs were reused.
+    /// the orphans — and only them, even after PIDs were reused. May be handed in without waiting
+    /// (as ``enqueueLogMessages(_:)``): stored within milliseconds, visible after ``flush()``.
     func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError)
 
     /// Builds not finished (left by a daemon that died, or queued), oldest first, with their

@@ -1,0 +1,302 @@
+import Foundation
+import GRDB
+import JobControl
+import JobControlClient
+import JobControlProtocol
+import Logging
+
+/// The figures of issue 9, each next to a peer or a limit measured in the same run: throughput
+/// (next to task-spooler and raw posix_spawn), log ingest (next to raw SQLite inserts), call
+/// latency (next to /bin/true as a process), scale (10,000 jobs, 1,000,000 builds).
+enum ComparisonBenchmark {
+    static var jobctl: String { DaemonHarness.binDirectory.appendingPathComponent("jobctl").path }
+
+    // MARK: Throughput
+
+    static func throughput(builds count: Int, runs: Int) async throws -> [Figure] {
+        var yaml = "jobs:\n"
+        for index in 0..<count { yaml += "  - {id: t\(index), command: [/bin/true]}\n" }
+        yaml += "  - id: fanout\n    command: [/bin/true]\n    dependencies: [\((0..<count).map { "t\($0)" }.joined(separator: ", "))]\n"
+        var fanout: [Double] = []
+        var separate: [Double] = []
+        for _ in 0..<runs {
+            let daemon = try DaemonHarness(config: yaml)
+            defer { daemon.stop() }
+            let storage = try SQLiteStorage(path: daemon.database)
+            var start = Bench.now()
+            try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+                try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) { _ in }
+            }
+            daemon.waitForFinishedBuilds(count + 1, storage: storage)
+            fanout.append(Double(count + 1) / (Bench.now() - start))
+            start = Bench.now()
+            for index in 0..<count { Bench.run([jobctl, "--socket", daemon.socket, "run", "t\(index)"]) }
+            daemon.waitForFinishedBuilds(2 * count + 1, storage: storage)
+            separate.append(Double(count) / (Bench.now() - start))
+        }
+        var tsp: [Double] = []
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/tsp") {
+            for _ in 0..<runs { tsp.append(taskSpooler(count)) }
+        }
+        var raw: [Double] = []
+        for _ in 0..<runs { raw.append(rawSpawn(count)) }
+        let tspRate = Bench.median(tsp)
+        let rawRate = Bench.median(raw)
+        func compare(_ rate: Double) -> String {
+            var parts: [String] = []
+            if tspRate > 0 { parts.append(String(format: "%.2f× task-spooler (aim ≥ 2×)", rate / tspRate)) }
+            parts.append(String(format: "%.2f of raw spawn (aim ≥ 0.25)", rate / rawRate))
+            return parts.joined(separator: ", ")
+        }
+        var figures = [
+            Figure(group: "throughput", name: "\(count) builds in one request (--build-deps fan-out)", value: Bench.median(fanout), unit: "builds/s", comparison: compare(Bench.median(fanout))),
+            Figure(group: "throughput", name: "\(count) builds by separate `jobctl run` processes", value: Bench.median(separate), unit: "builds/s", comparison: compare(Bench.median(separate))),
+        ]
+        if tspRate > 0 {
+            figures.append(Figure(group: "throughput", name: "task-spooler, \(count) `true` jobs, 2 slots", value: tspRate, unit: "jobs/s", comparison: "peer"))
+        } else {
+            figures.append(Figure(group: "throughput", name: "task-spooler not installed (apt-get install task-spooler)", value: 0, unit: "jobs/s"))
+        }
+        figures.append(Figure(group: "throughput", name: "raw posix_spawn of /bin/true, 2 in flight", value: rawRate, unit: "spawns/s", comparison: "limit"))
+        return figures
+    }
+
+    /// task-spooler with 2 slots: queue `count` /bin/true jobs, wait for the last to end.
+    static func taskSpooler(_ count: Int) -> Double {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-tsp-\(getpid())").path
+        let environment = ["TS_SOCKET": socket, "TS_MAXFINISHED": String(count + 10), "TS_SAVELIST": "/dev/null"]
+        Bench.run(["/usr/bin/tsp", "-S", "2"], environment: environment)
+        let start = Bench.now()
+        for _ in 0..<count { Bench.run(["/usr/bin/tsp", "/bin/true"], environment: environment) }
+        // -w waits for the last job; then wait for any still running (2 slots finish out of order).
+        Bench.run(["/usr/bin/tsp", "-w"], environment: environment)
+        while output(["/usr/bin/tsp", "-l"], environment: environment).contains(" running ") { usleep(5_000) }
+        let rate = Double(count) / (Bench.now() - start)
+        Bench.run(["/usr/bin/tsp", "-K"], environment: environment)
+        return rate
+    }
+
+    static func output(_ argv: [String], environment: [String: String]) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: argv[0])
+        process.arguments = Array(argv.dropFirst())
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return "" }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// posix_spawn of /bin/true, two in flight: the machine's ceiling for "run a trivial command".
+    static func rawSpawn(_ count: Int) -> Double {
+        let start = Bench.now()
+        var running = 0
+        var started = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { free(argv[0]) }
+        while started < count || running > 0 {
+            while running < 2 && started < count {
+                var pid: pid_t = 0
+                posix_spawn(&pid, "/bin/true", nil, nil, argv, environ)
+                running += 1
+                started += 1
+            }
+            var status: Int32 = 0
+            if waitpid(-1, &status, 0) > 0 { running -= 1 }
+        }
+        return Double(count) / (Bench.now() - start)
+    }
+
+    // MARK: Log ingest
+
+    static func ingest(lines: Int, runs: Int) async throws -> [Figure] {
+        var rates: [Double] = []
+        var peakRSS = 0
+        var stored = 0
+        for _ in 0..<runs {
+            let daemon = try DaemonHarness(config: "jobs:\n  - {id: chatty, command: [seq, '\(lines)']}\n")
+            defer { daemon.stop() }
+            let sampling = RSSSampler(pid: daemon.process.processIdentifier)
+            let start = Bench.now()
+            try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+                try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "chatty"]) { _ in }
+            }
+            rates.append(Double(lines) / (Bench.now() - start))
+            peakRSS = max(peakRSS, sampling.stop())
+            let queue = try DatabaseQueue(path: daemon.database)
+            stored = try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM log") ?? 0 }
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-raw-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var raw: [Double] = []
+        for run in 0..<runs {
+            let seconds = try StorageBenchmark.rawBatchedInserts(path: directory.appendingPathComponent("raw\(run).sqlite3").path, rows: 200_000)
+            raw.append(200_000 / seconds)
+        }
+        let rawRate = Bench.median(raw)
+        return [
+            Figure(group: "log ingest", name: "a build printing \(lines) lines, stored (\(stored) rows)", value: Bench.median(rates), unit: "lines/s",
+                   comparison: String(format: "%.2f of raw inserts (aim ≥ 0.5)", Bench.median(rates) / rawRate)),
+            Figure(group: "log ingest", name: "raw SQLite inserts, 1,000 per transaction", value: rawRate, unit: "rows/s", comparison: "limit"),
+            Figure(group: "log ingest", name: "daemon peak RSS while ingesting", value: Double(peakRSS) / 1024, unit: "MB", comparison: "bounded"),
+        ]
+    }
+
+    /// Samples a process's RSS every 50 ms on its own thread until stopped; returns the peak in KB.
+    final class RSSSampler: @unchecked Sendable {
+        // Ownership: `peak` and `running` are guarded by `lock`.
+        private let lock = NSLock()
+        private var peak = 0
+        private var running = true
+
+        init(pid: Int32) {
+            Thread { [self] in
+                while lock.withLock({ running }) {
+                    let rss = Bench.rssKilobytes(pid)
+                    lock.withLock { peak = max(peak, rss) }
+                    usleep(50_000)
+                }
+            }.start()
+        }
+
+        func stop() -> Int {
+            lock.withLock {
+                running = false
+                return peak
+            }
+        }
+    }
+
+    // MARK: Latency
+
+    static func latency(calls: Int, runs: Int) async throws -> [Figure] {
+        let daemon = try DaemonHarness(config: "jobs:\n  - {id: a, command: [/bin/true]}\n")
+        defer { daemon.stop() }
+        var samples: [Double] = []
+        try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+            for _ in 0..<100 { _ = try await connection.call("io.jobcontrol.Manager.Status") }  // warm up
+            for _ in 0..<calls {
+                let start = Bench.now()
+                _ = try await connection.call("io.jobcontrol.Manager.Status")
+                samples.append((Bench.now() - start) * 1e6)
+            }
+        }
+        var processRuns: [Double] = []
+        var trueRuns: [Double] = []
+        for _ in 0..<(runs * 10) {
+            var start = Bench.now()
+            Bench.run([jobctl, "--socket", daemon.socket, "status"])
+            processRuns.append((Bench.now() - start) * 1000)
+            start = Bench.now()
+            Bench.run(["/bin/true"])
+            trueRuns.append((Bench.now() - start) * 1000)
+        }
+        let process = Bench.median(processRuns)
+        let trueProcess = Bench.median(trueRuns)
+        return [
+            Figure(group: "latency", name: "Status call on a persistent connection, p50", value: Bench.percentile(samples, 0.5), unit: "µs", comparison: "aim < 100 µs"),
+            Figure(group: "latency", name: "Status call on a persistent connection, p99", value: Bench.percentile(samples, 0.99), unit: "µs"),
+            Figure(group: "latency", name: "`jobctl status` as a whole process, median", value: process, unit: "ms",
+                   comparison: String(format: "%.1f× /bin/true (aim ≤ 2×)", process / trueProcess)),
+            Figure(group: "latency", name: "/bin/true as a whole process, median", value: trueProcess, unit: "ms", comparison: "limit"),
+        ]
+    }
+
+    // MARK: Scale
+
+    static func scale(jobs count: Int, builds: Int, runs: Int) async throws -> [Figure] {
+        // A graph of `count` jobs, each depending on up to three earlier ones (seeded, reproducible).
+        var random = SplitMix(seed: 7)
+        var yaml = "jobs:\n"
+        for index in 0..<count {
+            let dependencies = index == 0 ? [] : Set((0..<Int(random.next() % 4)).map { _ in Int(random.next() % UInt64(index)) }).sorted()
+            yaml += "  - {id: j\(index), command: [/bin/true], dependencies: [\(dependencies.map { "j\($0)" }.joined(separator: ", "))]}\n"
+        }
+        yaml += "  - {id: all, command: [/bin/true], dependencies: [\((count - 100..<count).map { "j\($0)" }.joined(separator: ", "))]}\n"
+        var loads: [Double] = []
+        var plans: [Double] = []
+        var planned = 0
+        for _ in 0..<runs {
+            var start = Bench.now()
+            let config = try ConfigLoader.parse(yaml: yaml, file: "scale.yaml")
+            loads.append((Bench.now() - start) * 1000)
+            let storage = try StorageFactory.open(url: "sqlite::memory:")
+            try storage.install()
+            let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
+            start = Bench.now()
+            planned = try await engine.dependencyPlan(for: "all").count
+            plans.append((Bench.now() - start) * 1000)
+        }
+
+        // History: `builds` finished builds, then `jobctl builds` against a daemon on it.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-history-\(getpid()).sqlite3").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let storage = try SQLiteStorage(path: path)
+        try storage.install()
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            let statement = try db.makeStatement(
+                sql: "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config) VALUES (?, ?, ?, 1, 1, 1, '{}')")
+            for index in 0..<builds {
+                let time = 1_700_000_000.0 + Double(index)
+                try statement.execute(arguments: ["job\(index % 1000)", time, time + 1])
+            }
+        }
+        let daemon = try DaemonHarness(config: "jobs: []\n", database: path)
+        defer { daemon.stop() }
+        var calls: [Double] = []
+        try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+            for round in 0..<(runs * 20) {
+                let start = Bench.now()
+                _ = try await connection.call("io.jobcontrol.Manager.ListBuilds", round % 2 == 0 ? [:] : ["job": "job7"])
+                calls.append((Bench.now() - start) * 1000)
+            }
+        }
+        var processes: [Double] = []
+        for _ in 0..<(runs * 5) {
+            let start = Bench.now()
+            Bench.run([jobctl, "--socket", daemon.socket, "builds"])
+            processes.append((Bench.now() - start) * 1000)
+        }
+        return [
+            Figure(group: "scale", name: "load and validate \(count) jobs (YAML → config, graph checks)", value: Bench.median(loads), unit: "ms"),
+            Figure(group: "scale", name: "plan a --build-deps run over them (\(planned) jobs in the plan)", value: Bench.median(plans), unit: "ms", comparison: "aim < 100 ms"),
+            Figure(group: "scale", name: "ListBuilds (50 newest, all or one job) over \(builds) builds, median", value: Bench.median(calls), unit: "ms", comparison: "aim < 50 ms"),
+            Figure(group: "scale", name: "`jobctl builds` as a process over \(builds) builds, median", value: Bench.median(processes), unit: "ms", comparison: "aim < 50 ms"),
+        ]
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    // MARK: Report
+
+    static func printTable(_ figures: [Figure]) {
+        var group = ""
+        for figure in figures {
+            if figure.group != group {
+                group = figure.group
+                print("\n\(group)")
+            }
+            let value = figure.value >= 100 ? String(format: "%.0f", figure.value) : String(format: "%.2f", figure.value)
+            print("  \(figure.name.padding(toLength: 66, withPad: " ", startingAt: 0)) \(value.leftPadded(12)) \(figure.unit.padding(toLength: 9, withPad: " ", startingAt: 0)) \(figure.comparison)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
