@@ -192,6 +192,9 @@ enum CommandFunction {
             if !lines.isEmpty {
                 context.record(output: lines, level: level, logger: logger)
                 keep(lines)
+                // Backpressure: while storage is behind, stop reading; the command then blocks
+                // on its full pipe instead of the daemon's memory growing.
+                await context.storage.waitForWriteCapacity()
             }
         }
         if let last = splitter.finish() {

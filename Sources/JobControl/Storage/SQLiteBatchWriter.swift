@@ -55,6 +55,22 @@ final class SQLiteBatchWriter: Sendable {
         if let failure = state.waitForPending(takingFailure: true) { throw failure }
     }
 
+    /// Suspends the caller (without blocking a thread) while more than `limit` operations wait to
+    /// be written: a command printing faster than SQLite commits is slowed to the commit rate
+    /// instead of growing the queue without bound.
+    func waitForCapacity(limit: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            state.condition.lock()
+            if state.pendingOperations <= limit {
+                state.condition.unlock()
+                continuation.resume()
+                return
+            }
+            state.capacityWaiters.append(continuation)
+            state.condition.unlock()
+        }
+    }
+
     /// Waits until everything handed in so far is committed, leaving failures for ``flush()``.
     func waitForPending() {
         _ = state.waitForPending(takingFailure: false)
@@ -68,6 +84,9 @@ final class SQLiteBatchWriter: Sendable {
     private final class State: @unchecked Sendable {
         let condition = NSCondition()
         var pending: [(ticket: UInt64, operations: [Operation])] = []
+        /// How many operations `pending` holds, and who waits for it to shrink.
+        var pendingOperations = 0
+        var capacityWaiters: [CheckedContinuation<Void, Never>] = []
         var lastTicket: UInt64 = 0
         var committedTicket: UInt64 = 0
         /// Failures of tickets whose callers wait for them.
@@ -95,6 +114,7 @@ final class SQLiteBatchWriter: Sendable {
             lastTicket += 1
             let ticket = lastTicket
             pending.append((ticket, operations))
+            pendingOperations += operations.count
             wakeWriterIfIdle()
             guard wait else {
                 unwaited.insert(ticket)
@@ -137,7 +157,11 @@ final class SQLiteBatchWriter: Sendable {
                 }
                 let batch = state.pending
                 state.pending = []
+                state.pendingOperations = 0
+                let waiters = state.capacityWaiters
+                state.capacityWaiters = []
                 state.condition.unlock()
+                waiters.forEach { $0.resume() }
 
                 var batchFailures: [UInt64: StorageError] = [:]
                 do {

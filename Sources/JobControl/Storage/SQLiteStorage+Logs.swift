@@ -68,4 +68,11 @@ extension SQLiteStorage {
             return db.changesCount
         }
     }
+
+    /// At most this many enqueued log and progress writes wait at a time (a few MB).
+    static let maxQueuedWrites = 20_000
+
+    public func waitForWriteCapacity() async {
+        await batchWriter.waitForCapacity(limit: Self.maxQueuedWrites)
+    }
 }

@@ -58,6 +58,10 @@ public protocol Storage: ScheduleStore, Sendable {
     /// the last flush.
     func flush() throws(StorageError)
 
+    /// Suspends while the queue of enqueued writes is full, so a fast producer (a command's
+    /// output) cannot grow it without bound. Returns at once when there is room.
+    func waitForWriteCapacity() async
+
     /// Log records matching `query`, oldest first.
     func iterLogMessages(_ query: LogQuery) throws(StorageError) -> [LogRecord]
 
