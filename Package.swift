@@ -32,11 +32,14 @@ let package = Package(
         ),
         // Linux headers Glibc does not export (timerfd); part of libc, nothing to link.
         .systemLibrary(name: "CLinux"),
+        // libpq for the PostgreSQL backend: installed here, links in seconds (PostgresNIO with
+        // its TLS stack adds minutes to every clean build on 2 cores); see docs/architecture.md.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The core: configuration, model, storage, scheduling, execution. No socket, no systemd.
         .target(
             name: "JobControl",
             dependencies: [
-                "CLinux",
+                "CLinux", "CLibPQ",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

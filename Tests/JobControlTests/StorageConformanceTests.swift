@@ -8,6 +8,15 @@ import Testing
 enum Backend: String, CaseIterable, CustomTestStringConvertible {
     case sqliteMemory
     case sqliteFile
+    /// A PostgreSQL server named by `JOBCONTROL_TEST_PG_URL` (scripts/test.sh starts one); each
+    /// test gets a schema of its own.
+    case postgres
+
+    static var allCases: [Backend] {
+        [.sqliteMemory, .sqliteFile] + (postgresURL == nil ? [] : [.postgres])
+    }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"]
 
     var testDescription: String { rawValue }
 
@@ -19,6 +28,9 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
         case .sqliteFile:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-conformance-\(UUID().uuidString)")
             storage = try StorageFactory.open(url: "sqlite://" + directory.appendingPathComponent("db.sqlite3").path)
+        case .postgres:
+            let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+            storage = try PostgresStorage(url: Self.postgresURL!, schema: schema)
         }
         try storage.install()
         return storage

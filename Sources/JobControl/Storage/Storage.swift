@@ -199,6 +199,9 @@ public enum StorageFactory {
             }
             return try SQLiteStorage(path: path)
         }
-        throw StorageError(.badURL, "unsupported storage URL '\(url)'; use sqlite:///path or sqlite::memory:")
+        if url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") {
+            return try PostgresStorage(url: url)
+        }
+        throw StorageError(.badURL, "unsupported storage URL '\(url)'; use sqlite:///path, sqlite::memory: or postgresql://user:password@host/database")
     }
 }

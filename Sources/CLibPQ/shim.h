@@ -1,0 +1,2 @@
+// libpq, PostgreSQL's own client library (Debian: libpq-dev).
+#include <libpq-fe.h>
