@@ -11,7 +11,7 @@ extension ControlService {
             "version": .string(Self.version),
             "pid": .int(Int64(getpid())),
             "started": WireFormat.timestamp(startTime),
-            "storage": .string(config.storage),
+            "storage": .string(StorageFactory.displayName(config.storage)),
             "jobs": .int(Int64(config.jobs.count)),
             "workers": .int(Int64(config.workers)),
             "running": .int(Int64(counts.running)),

@@ -51,6 +51,8 @@ public final class Daemon: Sendable {
         do {
             storage = try StorageFactory.open(url: config.storage)
             try storage.install()
+            // Crash recovery treats every unfinished build as this daemon's: one daemon per database.
+            if let postgres = storage as? PostgresStorage { try postgres.claimExclusiveUse() }
         } catch {
             throw .storage(error)
         }
@@ -73,7 +75,7 @@ public final class Daemon: Sendable {
         await scheduler.start(config: config)
         logger.info(
             "jobcontrold ready",
-            metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(config.storage)", "jobs": "\(config.jobs.count)"])
+            metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)"])
         notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: nil))
         onReady()
 

@@ -32,6 +32,11 @@ struct ProcessResult {
 func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
+            // Signals (SIGCHLD above all) go to other threads: an interrupted read makes
+            // Foundation's FileHandle trap (`try!` on EINTR).
+            var signals = sigset_t()
+            sigfillset(&signals)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
             do {
                 continuation.resume(returning: try runProcessBlocking(path, arguments, environment: environment, timeout: timeout))
             } catch {
@@ -123,22 +128,23 @@ final class DaemonProcess {
         try await self.init(directory: directory, environment: environment)
     }
 
-    /// A daemon on `directory`'s configuration, socket and database (a restart of another).
-    init(directory: TemporaryDirectory, environment: [String: String] = [:]) async throws {
+    /// A daemon on `directory`'s configuration, socket and database (a restart of another);
+    /// `storageURL` replaces the directory's SQLite file.
+    init(directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil) async throws {
         self.directory = directory
         stderrFile = directory.file("daemon.log")
         if !FileManager.default.fileExists(atPath: stderrFile) {
             _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         }
         let daemonArguments = [
-            "--config", directory.file("jobcontrol.yaml"), "--storage", "sqlite://" + database, "--socket", socket,
+            "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database), "--socket", socket,
         ]
         process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let log = FileHandle(forWritingAtPath: stderrFile)
-        _ = try log?.seekToEnd()
-        process.standardError = log
+        let logHandle = FileHandle(forWritingAtPath: stderrFile)
+        _ = try logHandle?.seekToEnd()
+        process.standardError = logHandle
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()

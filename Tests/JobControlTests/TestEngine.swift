@@ -18,6 +18,10 @@ func testEngine(_ yaml: String, registry: FunctionRegistry = .builtins) throws -
 func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
+            // Signals go to other threads: an interrupted read makes Foundation's FileHandle trap.
+            var signals = sigset_t()
+            sigfillset(&signals)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
             do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
         }.start()
     }

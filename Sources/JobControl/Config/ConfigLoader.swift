@@ -132,10 +132,10 @@ public enum ConfigLoader {
             switch entry.key {
             case "storage":
                 if let value = reader.string(entry.value, what: "'storage'") {
-                    if value.hasPrefix("sqlite:") {
+                    if value.hasPrefix("sqlite:") || value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") {
                         config.storage = value
                     } else {
-                        reader.error(entry.value, "unsupported storage URL '\(value)'; use sqlite:///path/to/file.sqlite3 or sqlite::memory:")
+                        reader.error(entry.value, "unsupported storage URL '\(value)'; use sqlite:///path/to/file.sqlite3, sqlite::memory: or postgresql://user:password@host/database")
                     }
                 }
             case "socket":

@@ -72,6 +72,23 @@ public final class PostgresStorage: Storage {
         }
     }
 
+    /// Held for the daemon's lifetime: the session advisory lock that says one daemon uses this
+    /// database (and schema). Several daemons sharing one database is not supported yet.
+    private let exclusiveUse = Mutex<PostgresConnection?>(nil)
+
+    /// Takes the database for this daemon alone, or fails naming the problem when another
+    /// daemon holds it. The lock ends with the connection (daemon exit, crash, network loss).
+    public func claimExclusiveUse() throws(StorageError) {
+        let connection = try PostgresConnection(url: url, schema: pool.schema)
+        let rows = try connection.execute("SELECT pg_try_advisory_lock(7354012) AS taken").rows()
+        guard rows.first?["taken"] == "t" else {
+            throw StorageError(
+                .cannotOpen,
+                "another jobcontrold already uses this PostgreSQL database (\(PostgresConnection.redacted(url))); several daemons sharing one database is not supported yet: give each daemon its own database")
+        }
+        exclusiveUse.withLock { $0 = connection }
+    }
+
     public func uninstall() throws(StorageError) {
         try pool.with { connection throws(StorageError) in
             for table in Self.tables { try connection.execute("DROP TABLE IF EXISTS \(table) CASCADE") }

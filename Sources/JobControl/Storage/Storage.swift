@@ -184,8 +184,13 @@ extension Storage {
     }
 }
 
-/// Opens storage from a URL (`sqlite:///path`, `sqlite::memory:`).
+/// Opens storage from a URL (`sqlite:///path`, `sqlite::memory:`, `postgresql://…`).
 public enum StorageFactory {
+    /// The URL as it may be shown and logged: a password in it is replaced by `***`.
+    public static func displayName(_ url: String) -> String {
+        PostgresConnection.redacted(url)
+    }
+
     public static func open(url: String) throws(StorageError) -> any Storage {
         if url == "sqlite::memory:" {
             return try SQLiteStorage(path: nil)
