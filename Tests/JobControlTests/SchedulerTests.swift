@@ -260,3 +260,36 @@ func waitFor(_ condition: () throws -> Bool) async throws {
     }
     Issue.record("condition not met within 20 s")
 }
+
+@Suite struct LongDowntimeTests {
+    @Test func aMonthOfMissedMinutesRecordsTheNewestHundredAndRunsTheLatest() async throws {
+        let (rig, registry) = try await SchedulerTests.rig(
+            "  - {id: m, function: 'test:quick', schedule: minutely, timezone: UTC, persistent: true}\n")
+        let minute: Int64 = 60_000_000
+        await rig.advance(to: SchedulerTests.t0 + minute)
+        try await rig.waitForBuildsToEnd("m")
+        let thirtyDays = 30 * 24 * 60 * minute
+        let started = ContinuousClock.now
+        let again = await rig.restarted(at: SchedulerTests.t0 + thirtyDays + minute / 2, registry: registry)
+        let elapsed = ContinuousClock.now - started
+        try await again.waitForBuildsToEnd("m")
+        let occurrences = try again.occurrences("m")
+        // The first run, the newest 100 missed, and the latest, caught up.
+        #expect(occurrences.count == 102)
+        #expect(occurrences.last?.due == SchedulerTests.t0 + thirtyDays && occurrences.last?.outcome == .started)
+        #expect(occurrences[occurrences.count - 2].due == SchedulerTests.t0 + thirtyDays - minute)
+        #expect(occurrences[1].detail?.contains("older missed occurrences are not recorded") == true)
+        #expect(elapsed < .seconds(60), "recovery scanned far more than it records")
+    }
+
+    @Test func aWeekAsleepRunsOneBuildNotABurst() async throws {
+        let (rig, _) = try await SchedulerTests.rig("  - {id: s, function: 'test:quick', schedule: '*:*:0/10', timezone: UTC}\n")
+        await rig.advance(to: SchedulerTests.t0 + 7 * 86_400_000_000 + 5_000_000)
+        await rig.advance(to: SchedulerTests.t0 + 7 * 86_400_000_000 + 6_000_000)  // another wake-up: nothing more
+        try await rig.waitForBuildsToEnd("s")
+        #expect(try rig.builds("s").count == 1)
+        let occurrences = try rig.occurrences("s")
+        #expect(occurrences.count == 101)
+        #expect(occurrences.last?.due == SchedulerTests.t0 + 7 * 86_400_000_000 && occurrences.last?.outcome == .started)
+    }
+}

@@ -105,6 +105,22 @@ extension SchedulePolicy {
         return result
     }
 
+    /// The newest `count` occurrences in `lower` (exclusive) … `end` (inclusive), oldest first,
+    /// found by scanning growing windows back from `end` (a per-second schedule after a month of
+    /// downtime has millions; only the newest matter). `complete` is false when older ones exist.
+    public func newestOccurrences(after lower: Int64, through end: Int64, count: Int) -> (dues: [Int64], complete: Bool) {
+        guard end > lower, count > 0 else { return ([], true) }
+        var window: Int64 = 60_000_000
+        while true {
+            let start = max(lower, end - window)
+            let found = occurrences(after: start, through: end, limit: 1_000_000)
+            if found.count >= count || start == lower {
+                return (Array(found.suffix(count)), start == lower && found.count <= count)
+            }
+            window = window.multipliedReportingOverflow(by: 4).overflow ? end - lower : window * 4
+        }
+    }
+
     /// The latest occurrence in `lower` (exclusive) … `end` (inclusive), found by scanning
     /// growing windows back from `end`, so a frequent schedule after long downtime costs little.
     public func latestOccurrence(after lower: Int64, through end: Int64) -> Int64? {

@@ -156,19 +156,21 @@ public actor Scheduler {
                 guard var state = jobs[jobID], state.enabled, !suspended.contains(jobID),
                       let due = state.nextDue, let fireAt = state.fireAt, fireAt <= current
                 else { continue }
-                var overdue = [due]
-                while overdue.count < 10_000, let next = state.policy.next(after: overdue.last!),
-                      next + state.policy.startDelay(jobID: jobID, due: next) <= current
-                {
-                    overdue.append(next)
-                }
-                state.cursor = overdue.last!
+                // Everything due since `due` whose start has come: found back from now, so a month
+                // of a per-second schedule costs a few windows, not millions of steps.
+                let later = state.policy.newestOccurrences(after: due, through: current, count: 100)
+                let latest = later.dues.last { $0 + state.policy.startDelay(jobID: jobID, due: $0) <= current } ?? due
+                state.cursor = latest
                 state.computeNext(jobID: jobID)
                 jobs[jobID] = state
-                if overdue.count > 1 {
-                    recordMissed(jobID, overdue.dropLast(), because: "the wall clock jumped forward or the machine was suspended; the latest occurrence runs instead")
+                if latest != due {
+                    let skipped = [due] + later.dues.filter { $0 < latest }
+                    recordMissed(
+                        jobID, skipped.suffix(100),
+                        because: "the wall clock jumped forward or the machine was suspended; the latest occurrence runs instead"
+                            + (later.complete ? "" : " (older missed occurrences are not recorded)"))
                 }
-                await fire(jobID, due: overdue.last!, detail: nil)
+                await fire(jobID, due: latest, detail: nil)
             }
         } while tickAgain && !stopped
         rearm()
@@ -303,28 +305,30 @@ public actor Scheduler {
               let latest = state.policy.latestOccurrence(after: last.due, through: current)
         else { return catchUps }  // never ran before, or nothing missed
         let policy = state.policy
+        // Only the newest 100 missed occurrences are recorded (and at most 100 run): enough to see
+        // what happened, without millions of rows after a long downtime of a frequent schedule.
+        let note = { (reason: String, complete: Bool) in complete ? reason : reason + " (older missed occurrences are not recorded)" }
         if policy.persistent && policy.catchUp == .all {
             let from = policy.catchUpWindow.map { max(last.due, current - Int64($0 * 1_000_000)) } ?? last.due
-            let window = policy.occurrences(after: from, through: current, limit: 100_000)
-            let runs = window.suffix(100)
-            recordMissed(jobID, policy.occurrences(after: last.due, through: from, limit: 100_000), because: "jobcontrold was not running, and this is older than catch_up_window")
-            if window.count > runs.count {
-                recordMissed(jobID, window.dropLast(runs.count), because: "jobcontrold was not running; catch_up: all runs at most the newest 100")
+            let window = policy.newestOccurrences(after: from, through: current, count: 100)
+            if from > last.due {
+                let older = policy.newestOccurrences(after: last.due, through: from, count: 100)
+                recordMissed(jobID, older.dues, because: note("jobcontrold was not running, and this is older than catch_up_window", older.complete))
             }
-            for due in runs where claim(jobID, due: due, outcome: .queued, detail: "caught up after downtime (catch_up: all)") {
+            for due in window.dues where claim(jobID, due: due, outcome: .queued, detail: note("caught up after downtime (catch_up: all, at most the newest 100)", window.complete)) {
                 state.queue.append(due)
             }
         } else {
-            let earlier = policy.occurrences(after: max(last.due, latest - 100 * 86_400_000_000), through: latest - 1, limit: 100_000)
+            let earlier = policy.newestOccurrences(after: last.due, through: latest - 1, count: 100)
             if policy.persistent {
-                recordMissed(jobID, earlier, because: "jobcontrold was not running; persistent runs only the latest occurrence")
+                recordMissed(jobID, earlier.dues, because: note("jobcontrold was not running; persistent runs only the latest occurrence", earlier.complete))
                 if policy.catchUpWindow.map({ Double(current - latest) / 1_000_000 <= $0 }) ?? true {
                     catchUps.append((jobID, latest))
                 } else {
                     recordMissed(jobID, [latest], because: "jobcontrold was not running, and this is older than catch_up_window")
                 }
             } else {
-                recordMissed(jobID, earlier + [latest], because: "jobcontrold was not running (the job is not persistent)")
+                recordMissed(jobID, Array((earlier.dues + [latest]).suffix(100)), because: note("jobcontrold was not running (the job is not persistent)", earlier.complete))
             }
         }
         return catchUps
