@@ -14,8 +14,8 @@ extension SQLiteStorage {
         var arguments = filterSQL.arguments
         let sql = "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT ?"
         arguments += [limit]
-        return try read("list builds") { db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.build)
+        return try readStatement("list builds") { db in
+            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.build)
         }
     }
 
@@ -26,14 +26,14 @@ extension SQLiteStorage {
     public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue) throws(StorageError) -> Int64 {
         let config: JSONValue = ["job": jobConfig, "build": buildConfig]
         return try write("create a build of '\(jobID)'") { db in
-            try db.execute(sql: SQLiteQueries.insertBuild, arguments: [jobID, Packing.pack(config)])
+            try db.cachedStatement(sql: SQLiteQueries.insertBuild).execute(arguments: [jobID, Packing.pack(config)])
             return db.lastInsertedRowID
         }
     }
 
     public func getBuild(_ id: Int64) throws(StorageError) -> Build? {
-        try read("read build \(id)") { db in
-            try Row.fetchOne(db, sql: SQLiteQueries.getBuild, arguments: [id]).map(Self.build)
+        try readStatement("read build \(id)") { db in
+            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.getBuild), arguments: [id]).map(Self.build)
         }
     }
 
@@ -46,8 +46,8 @@ extension SQLiteStorage {
     }
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {
-        try read("find the latest successful build of '\(jobID)'") { db in
-            try Row.fetchOne(db, sql: SQLiteQueries.latestSuccessfulBuild, arguments: [jobID]).map(Self.build)
+        try readStatement("find the latest successful build of '\(jobID)'") { db in
+            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.latestSuccessfulBuild), arguments: [jobID]).map(Self.build)
         }
     }
 

@@ -19,8 +19,8 @@ extension SQLiteStorage {
     }
 
     public func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo] {
-        let rows = try read("read progress of build \(buildID)") { db in
-            try Row.fetchAll(db, sql: SQLiteQueries.buildProgress, arguments: [buildID])
+        let rows = try readStatement("read progress of build \(buildID)") { db in
+            try Row.fetchAll(db.cachedStatement(sql: SQLiteQueries.buildProgress), arguments: [buildID])
         }
         var reports: [ProgressReport] = []
         for row in rows {
@@ -45,8 +45,8 @@ extension SQLiteStorage {
             sql += " LIMIT ?"
             arguments += [limit]
         }
-        return try read("read log records") { db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.logRecord)
+        return try readStatement("read log records") { db in
+            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.logRecord)
         }
     }
 

@@ -116,6 +116,16 @@ public final class SQLiteStorage: Storage {
         }
     }
 
+    /// A read of one statement: no transaction around it (a single statement sees one snapshot
+    /// anyway), which saves a BEGIN and a COMMIT on the hot paths.
+    func readStatement<T>(_ what: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
+        do {
+            return try writer.unsafeRead(body)
+        } catch {
+            throw Self.wrap(error, .query, "cannot \(what) in \(path ?? ":memory:")")
+        }
+    }
+
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
         do {
             return try writer.read(body)
