@@ -14,12 +14,19 @@ public enum ProcessGroups {
 
     /// (process group, start ticks) of `pid`, from /proc/PID/stat.
     static func stat(of pid: Int32) -> (group: Int32, start: Int64)? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.range(of: ")", options: .backwards)
-        else { return nil }
+        // open/read rather than Foundation: this runs for every build, and for every process when
+        // looking for orphans.
+        let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = read(descriptor, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        guard let closing = text.range(of: ")", options: .backwards) else { return nil }
         // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
         // utime stime cutime cstime priority nice threads itrealvalue starttime …
-        let fields = text[close.upperBound...].split(separator: " ")
+        let fields = text[closing.upperBound...].split(separator: " ")
         guard fields.count > 19, let group = Int32(fields[2]), let start = Int64(fields[19]) else { return nil }
         return (group, start)
     }
