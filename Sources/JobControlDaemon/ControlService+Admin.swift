@@ -22,11 +22,9 @@ extension ControlService {
             parameters["next_run"] = .string(ScheduleTime.iso8601(next.at, zone: .utc))
             parameters["next_run_job"] = .string(next.jobID)
         }
-        let scheduled = config.jobs.filter { $0.schedule != nil }
-        parameters["scheduled_jobs"] = .int(Int64(scheduled.count))
-        var suspendedCount = 0
-        for job in scheduled where await scheduler.isSuspended(job.id) { suspendedCount += 1 }
-        parameters["suspended_jobs"] = .int(Int64(suspendedCount))
+        let schedules = await scheduler.counts()
+        parameters["scheduled_jobs"] = .int(Int64(schedules.scheduled))
+        parameters["suspended_jobs"] = .int(Int64(schedules.suspended))
         if let reload = reloader.lastStatus {
             parameters["last_reload"] = .string(reload.summary)
             parameters["last_reload_ok"] = .bool(reload.succeeded)

@@ -50,16 +50,12 @@ extension ControlService {
         do throws(ScheduleError) {
             let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                 ?? ScheduleTime.currentMicroseconds()
-            let schedule = try expression.hasPrefix("every ") ? Schedule.interval(String(expression.dropFirst(6))) : Schedule.parse(expression)
-            var next: [JSONValue] = []
-            var cursor = base
-            while next.count < iterations, let elapse = schedule.next(after: cursor, bootTime: BootClock.bootTime()) {
-                next.append(.string(ScheduleTime.iso8601(elapse, zone: local)))
-                cursor = elapse
-            }
+            let schedule = try Schedule.parse(expression: expression)
+            let next = schedule.elapses(after: base, count: Int(iterations))
             return VarlinkReply(parameters: [
                 "normalized": .string(schedule.normalized), "kind": .string(schedule.kind),
-                "timezone": .string(schedule.zone.name), "next": .array(next),
+                "timezone": .string(schedule.zone.name),
+                "next": .array(next.map { .string(ScheduleTime.iso8601($0, zone: local)) }),
             ])
         } catch {
             throw VarlinkError(

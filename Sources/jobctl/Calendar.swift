@@ -40,10 +40,8 @@ extension JobCtl {
                     }
                     let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                         ?? ScheduleTime.currentMicroseconds()
-                    let schedule = try expression.hasPrefix("every ")
-                        ? Schedule.interval(String(expression.dropFirst(6)))
-                        : Schedule.parse(expression, zone: zone)
-                    let elapses = elapses(of: schedule, from: base)
+                    let schedule = try Schedule.parse(expression: expression, zone: zone)
+                    let elapses = schedule.elapses(after: base, count: max(iterations, 1))
                     if json {
                         results.append([
                             "original": .string(expression), "normalized": .string(schedule.normalized),
@@ -61,24 +59,6 @@ extension JobCtl {
             }
             if json { printJSON(expressions.count == 1 && results.count == 1 ? results[0] : .array(results)) }
             if failed { throw ExitCode(1) }
-        }
-
-        func elapses(of schedule: Schedule, from base: Int64) -> [Int64] {
-            var result: [Int64] = []
-            var clock = CivilClock(zone: schedule.zone)
-            var cursor = base
-            while result.count < max(iterations, 1) {
-                let next: Int64?
-                if case .calendar(let spec) = schedule.rule, spec.timezone == nil {
-                    next = spec.nextElapse(after: cursor, clock: &clock)  // one mktime guess throughout
-                } else {
-                    next = schedule.next(after: cursor, bootTime: BootClock.bootTime())
-                }
-                guard let next else { break }
-                result.append(next)
-                cursor = next
-            }
-            return result
         }
 
         func printElapses(_ expression: String, _ schedule: Schedule, _ elapses: [Int64], local: ZoneRules) {

@@ -33,8 +33,7 @@ struct Terminal: Sendable {
 
     func paint(level: Int, _ text: String) -> String {
         switch level {
-        case 50...: paint(text, .red)
-        case 40..<50: paint(text, .red)
+        case 40...: paint(text, .red)
         case 30..<40: paint(text, .yellow)
         case ..<20: paint(text, .dim)
         default: text

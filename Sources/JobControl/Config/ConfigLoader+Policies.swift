@@ -12,7 +12,7 @@ extension ConfigLoader {
         if case .scalar(let scalar) = node, allowNever, ["never", "forever"].contains(scalar.string) {
             return .some(nil)
         }
-        if case .scalar = node, let seconds = node.int {
+        if case .scalar = node, let seconds = node.int, seconds >= 0, Double(seconds) <= DurationParser.maximum {
             return .some(TimeInterval(seconds))
         }
         guard case .scalar(let scalar) = node, let seconds = DurationParser.seconds(scalar.string) else {

@@ -17,7 +17,7 @@ extension ConfigLoader {
         var zone: ZoneRules?
         var zoneName: String?
         if let entry = byKey["timezone"], let name = reader.string(entry.value, what: "'timezone'") {
-            if let loaded = try? ZoneRules.load(named: name), ZoneRules.isValidName(name) {
+            if let loaded = ZoneRules.named(name) {
                 zone = loaded
                 zoneName = name
             } else {
@@ -83,10 +83,8 @@ extension ConfigLoader {
             do {
                 switch entry.key {
                 case "every": return [try Schedule.interval(text)]
-                case "calendar":
-                    let spec = try CalendarSpec(parsing: text, localZone: zone ?? .local())
-                    return [Schedule(rule: .calendar(spec), text: text, zone: spec.zone(default: zone ?? .local()))]
-                case "cron": return [Schedule(rule: .cron(try CronExpression(parsing: text)), text: text, zone: zone ?? .local())]
+                case "calendar": return [try Schedule.calendar(text, zone: zone ?? .local())]
+                case "cron": return [try Schedule.cron(text, zone: zone ?? .local())]
                 default:
                     reader.unknownKey(entry.key, entry.keyNode, in: "a schedule", known: ["every", "calendar", "cron"])
                     return []

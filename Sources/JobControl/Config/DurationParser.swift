@@ -5,10 +5,19 @@ import Foundation
 public enum DurationParser {
     static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
 
-    /// Seconds, or nil when `text` is not a duration.
+    /// The longest duration accepted: 100 years. Anything longer is a typo, and every consumer
+    /// (timers, microsecond arithmetic) could overflow on it.
+    public static let maximum: Double = 100 * 365 * 86_400
+
+    /// Seconds, or nil when `text` is not a duration (or longer than ``maximum``).
     public static func seconds(_ text: String) -> Double? {
+        guard let value = parse(text), value <= maximum else { return nil }
+        return value
+    }
+
+    private static func parse(_ text: String) -> Double? {
         let text = text.trimmingCharacters(in: .whitespaces)
-        if let plain = Double(text), plain >= 0 { return plain }
+        if let plain = Double(text) { return plain >= 0 && plain.isFinite ? plain : nil }
         var total = 0.0
         var number = ""
         var sawUnit = false
@@ -28,7 +37,7 @@ public enum DurationParser {
     }
 
     /// The expected form, for error messages.
-    public static let expected = "a duration such as 90s, 15m, 2h, 1d, 2w or 1h30m"
+    public static let expected = "a duration such as 90s, 15m, 2h, 1d, 2w or 1h30m (at most 100 years)"
 }
 
 /// Durations for people: `90s`, `15m`, `2h30m`, `3d`.

@@ -182,15 +182,20 @@ public actor BuildEngine {
         } catch {
             throw .storage(error)
         }
+        submit(build, of: job, message: "build queued")
+        return build
+    }
+
+    /// Hands a created build to the pool, with the values of the secrets its job uses as loaded
+    /// now (a reload changes later builds only).
+    private func submit(_ build: Build, of job: JobConfig, message: Logger.Message) {
         let socket = config.socket
-        // The values of the secrets this job uses, as loaded now; a reload changes later builds only.
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
         inFlight.insert(build.id)
-        logger.info("build queued", metadata: ["job.id": "\(jobID)", "build.id": "\(build.id)"])
+        logger.info(message, metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
         pool.submit(pool: job.pool) { [self] in
             await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
         }
-        return build
     }
 
     /// Queues a build an earlier daemon created but never started (it was waiting for a worker
@@ -199,13 +204,7 @@ public actor BuildEngine {
         guard accepting else { throw .shuttingDown }
         guard let job = config.job(build.jobID) else { throw .noSuchJob(build.jobID) }
         guard job.enabled else { throw .jobDisabled(build.jobID) }
-        let socket = config.socket
-        let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
-        inFlight.insert(build.id)
-        logger.info("build queued again after a restart", metadata: ["job.id": "\(build.jobID)", "build.id": "\(build.id)"])
-        pool.submit(pool: job.pool) { [self] in
-            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
-        }
+        submit(build, of: job, message: "build queued again after a restart")
     }
 
     /// Waits until build `id` has finished, then returns it.

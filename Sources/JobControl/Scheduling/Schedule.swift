@@ -40,10 +40,26 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
         let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
         let isTimestamp = trimmed.hasPrefix("@") && trimmed.dropFirst().first?.isNumber == true
         if (trimmed.hasPrefix("@") && !isTimestamp) || fields.count == 5 {
-            return Schedule(rule: .cron(try CronExpression(parsing: trimmed)), text: trimmed, zone: local)
+            return try cron(trimmed, zone: local)
         }
-        let spec = try CalendarSpec(parsing: trimmed, localZone: local)
-        return Schedule(rule: .calendar(spec), text: trimmed, zone: spec.zone(default: local))
+        return try calendar(trimmed, zone: local)
+    }
+
+    /// A calendar expression; `zone` is for expressions that name none.
+    public static func calendar(_ text: String, zone: ZoneRules) throws(ScheduleError) -> Schedule {
+        let spec = try CalendarSpec(parsing: text, localZone: zone)
+        return Schedule(rule: .calendar(spec), text: text, zone: spec.zone(default: zone))
+    }
+
+    /// A five-field cron expression, read in `zone`.
+    public static func cron(_ text: String, zone: ZoneRules) throws(ScheduleError) -> Schedule {
+        Schedule(rule: .cron(try CronExpression(parsing: text)), text: text, zone: zone)
+    }
+
+    /// Any form a person types (`jobctl calendar`, Varlink `Calendar`): `every 15m`, or what
+    /// ``parse(_:zone:)`` reads.
+    public static func parse(expression text: String, zone: ZoneRules? = nil) throws(ScheduleError) -> Schedule {
+        text.hasPrefix("every ") ? try interval(String(text.dropFirst(6))) : try parse(text, zone: zone)
     }
 
     /// `every: 15m`.
@@ -71,6 +87,26 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
             guard let bootTime, bootTime > instant else { return nil }
             return bootTime
         }
+    }
+
+    /// The next `count` occurrences after `instant`, as `systemd-analyze calendar --iterations`
+    /// lists them: a calendar expression in local time keeps one `mktime` guess throughout.
+    public func elapses(after instant: Int64, count: Int, bootTime: Int64? = BootClock.bootTime()) -> [Int64] {
+        var result: [Int64] = []
+        var clock = CivilClock(zone: zone)
+        var cursor = instant
+        while result.count < count {
+            let next: Int64?
+            if case .calendar(let spec) = rule, spec.timezone == nil {
+                next = spec.nextElapse(after: cursor, clock: &clock)
+            } else {
+                next = self.next(after: cursor, bootTime: bootTime)
+            }
+            guard let next else { break }
+            result.append(next)
+            cursor = next
+        }
+        return result
     }
 
     /// The normalized form: systemd's for calendar expressions, the text otherwise.

@@ -27,11 +27,16 @@ public enum ScheduleTime {
     public static func parse(_ text: String, zone: ZoneRules, now: Int64 = currentMicroseconds()) throws(ScheduleError) -> Int64 {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "now" { return now }
-        if trimmed.hasPrefix("@"), let seconds = Double(trimmed.dropFirst()) { return Int64(seconds * 1_000_000) }
+        if trimmed.hasPrefix("@") {
+            // Up to the end of year 9999, as systemd's timestamps; anything else is refused, not trapped on.
+            guard let seconds = Double(trimmed.dropFirst()), seconds.isFinite, abs(seconds) <= 253_402_300_799 else {
+                throw invalid(text)
+            }
+            return Int64(seconds * 1_000_000)
+        }
         var words = trimmed.split(separator: " ").map(String.init)
         var zone = zone
-        if words.count >= 2, let last = words.last, last == "UTC" || ZoneRules.isValidName(last) {
-            guard let named = try? ZoneRules.load(named: last) else { throw .unknownZone(last) }
+        if words.count >= 2, let last = words.last, let named = ZoneRules.named(last) {
             zone = named
             words.removeLast()
         }
@@ -42,14 +47,21 @@ public enum ScheduleTime {
             body.removeLast()
         } else if let sign = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body[..<sign].contains("T") {
             let digits = body[body.index(after: sign)...].split(separator: ":").compactMap { Int($0) }
-            guard (1...2).contains(digits.count) else { throw invalid(text) }
+            guard (1...2).contains(digits.count), (0...24).contains(digits[0]), digits.count == 1 || (0..<60).contains(digits[1]) else {
+                throw invalid(text)
+            }
             offset = (body[sign] == "-" ? -1 : 1) * (digits[0] * 3600 + (digits.count > 1 ? digits[1] * 60 : 0))
             body = String(body[..<sign])
         }
         let halves = body.split(separator: "T", maxSplits: 1).map(String.init)
-        let date = halves[0].split(separator: "-").compactMap { Int($0) }
         let clock = halves.count > 1 ? halves[1].split(separator: ":").compactMap { Double($0) } : []
-        guard date.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2 else { throw invalid(text) }
+        guard let first = halves.first else { throw invalid(text) }
+        let date = first.split(separator: "-").compactMap { Int($0) }
+        guard date.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2,
+              (1...9999).contains(date[0]), (1...12).contains(date[1]), (1...31).contains(date[2]),
+              clock.count < 1 || (0..<24).contains(clock[0]), clock.count < 2 || (0..<60).contains(clock[1]),
+              clock.count < 3 || (0..<61).contains(clock[2])
+        else { throw invalid(text) }
         let seconds = clock.count > 2 ? clock[2] : 0
         var civil = CivilTime(year: date[0], month: date[1] - 1, day: date[2],
                               hour: clock.count > 0 ? Int(clock[0]) : 0, minute: clock.count > 1 ? Int(clock[1]) : 0,

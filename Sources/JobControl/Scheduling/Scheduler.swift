@@ -372,6 +372,11 @@ public actor Scheduler {
     }
 
     public func isSuspended(_ jobID: String) -> Bool { suspended.contains(jobID) }
+
+    /// How many jobs have a schedule, and how many of those are suspended.
+    public func counts() -> (scheduled: Int, suspended: Int) {
+        (jobs.count, jobs.keys.filter(suspended.contains).count)
+    }
 }
 
 extension Scheduler.JobState {

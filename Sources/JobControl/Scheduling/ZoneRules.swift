@@ -76,12 +76,18 @@ extension ZoneRules {
     /// Whether `name` looks like a zone name and names a TZif file, as systemd's
     /// `timezone_is_valid` decides it.
     public static func isValidName(_ name: String) -> Bool {
-        if name == "UTC" { return true }
+        named(name) != nil
+    }
+
+    /// The zone `name`, if it is a valid zone name (systemd's `timezone_is_valid`: letters,
+    /// digits, `-_+/`, no empty path component) naming a TZif file; loaded once.
+    public static func named(_ name: String) -> ZoneRules? {
+        if name == "UTC" { return .utc }
         let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_+/")
         guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//"),
               name.allSatisfy({ allowed.contains($0) })
-        else { return false }
-        return (try? load(named: name)) != nil
+        else { return nil }
+        return try? load(named: name)
     }
 
     /// Loads the zone `name` (`Europe/Berlin`, `UTC`) from the tz database.

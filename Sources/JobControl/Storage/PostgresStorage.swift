@@ -126,22 +126,15 @@ public final class PostgresStorage: Storage {
     // MARK: Builds
 
     public func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError) -> [Build] {
-        var conditions: [String] = []
-        var parameters: [String?] = []
-        func add(_ column: String, _ value: String?) {
-            guard let value else { return }
-            parameters.append(value)
-            conditions.append("\(column) = $\(parameters.count)")
-        }
-        add("job_id", jobID)
-        add("started", filter.started.map(Self.text))
-        add("finished", filter.finished.map(Self.text))
-        add("success", filter.success.map(Self.text))
-        add("skipped", filter.skipped.map(Self.text))
-        parameters.append(String(limit))
-        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM build \(clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT $\(parameters.count)"
-        return try query(sql, parameters).map { row throws(StorageError) in try Self.build(row) }
+        var filterSQL = PostgresWhere()
+        filterSQL.add("job_id = ?", jobID)
+        filterSQL.add("started = ?", filter.started.map(Self.text))
+        filterSQL.add("finished = ?", filter.finished.map(Self.text))
+        filterSQL.add("success = ?", filter.success.map(Self.text))
+        filterSQL.add("skipped = ?", filter.skipped.map(Self.text))
+        let limitParameter = filterSQL.parameter(String(limit))
+        let sql = "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT \(limitParameter)"
+        return try query(sql, filterSQL.parameters).map { row throws(StorageError) in try Self.build(row) }
     }
 
     public func jobIDs() throws(StorageError) -> [String] {
@@ -268,24 +261,15 @@ public final class PostgresStorage: Storage {
     public func waitForWriteCapacity() async {}
 
     public func iterLogMessages(_ logQuery: LogQuery) throws(StorageError) -> [LogRecord] {
-        var conditions: [String] = []
-        var parameters: [String?] = []
-        func add(_ condition: String, _ value: String?) {
-            guard let value else { return }
-            parameters.append(value)
-            conditions.append(condition.replacingOccurrences(of: "?", with: "$\(parameters.count)"))
-        }
-        add("build_id = ?", logQuery.buildID.map { String($0) })
-        add("created >= ?", logQuery.minDate.map { String($0.timeIntervalSince1970) })
-        add("created <= ?", logQuery.maxDate.map { String($0.timeIntervalSince1970) })
-        add("level >= ?", logQuery.minLevel.map { String($0) })
-        add("id > ?", logQuery.afterID.map { String($0) })
-        var sql = "SELECT * FROM log \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY id"
-        if let limit = logQuery.limit {
-            parameters.append(String(limit))
-            sql += " LIMIT $\(parameters.count)"
-        }
-        return try query(sql, parameters).map { row throws(StorageError) in
+        var filter = PostgresWhere()
+        filter.add("build_id = ?", logQuery.buildID.map { String($0) })
+        filter.add("created >= ?", logQuery.minDate.map { String($0.timeIntervalSince1970) })
+        filter.add("created <= ?", logQuery.maxDate.map { String($0.timeIntervalSince1970) })
+        filter.add("level >= ?", logQuery.minLevel.map { String($0) })
+        filter.add("id > ?", logQuery.afterID.map { String($0) })
+        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id"
+        if let limit = logQuery.limit { sql += " LIMIT \(filter.parameter(String(limit)))" }
+        return try query(sql, filter.parameters).map { row throws(StorageError) in
             let record: JSONValue
             do { record = try Packing.unpack(row["record"] ?? "{}") } catch { throw StorageError(.query, "log record \(row["id"] ?? "?") is not JSON") }
             let traceback: JSONValue?
@@ -299,23 +283,16 @@ public final class PostgresStorage: Storage {
     }
 
     public func pruneLogMessages(_ filter: LogPruneFilter, dryRun: Bool) throws(StorageError) -> Int {
-        var conditions: [String] = []
-        var parameters: [String?] = []
-        func add(_ condition: String, _ value: String?) {
-            guard let value else { return }
-            parameters.append(value)
-            conditions.append(condition.replacingOccurrences(of: "?", with: "$\(parameters.count)"))
-        }
-        add("build_id IN (SELECT id FROM build WHERE job_id = ?)", filter.jobID)
-        add("build_id = ?", filter.buildID.map { String($0) })
-        add("created < ?", filter.maxAge.map { String(filter.now.timeIntervalSince1970 - $0) })
-        add("level <= ?", filter.level.map { String($0) })
-        add("level > ?", filter.levelAbove.map { String($0) })
-        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var condition = PostgresWhere()
+        condition.add("build_id IN (SELECT id FROM build WHERE job_id = ?)", filter.jobID)
+        condition.add("build_id = ?", filter.buildID.map { String($0) })
+        condition.add("created < ?", filter.maxAge.map { String(filter.now.timeIntervalSince1970 - $0) })
+        condition.add("level <= ?", filter.level.map { String($0) })
+        condition.add("level > ?", filter.levelAbove.map { String($0) })
         if dryRun {
-            return Int(try query("SELECT count(*) AS n FROM log \(clause)", parameters).first?["n"] ?? "0") ?? 0
+            return Int(try query("SELECT count(*) AS n FROM log \(condition.clause)", condition.parameters).first?["n"] ?? "0") ?? 0
         }
-        return try update("DELETE FROM log \(clause)", parameters)
+        return try update("DELETE FROM log \(condition.clause)", condition.parameters)
     }
 
     public func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError) -> [Int64] {
@@ -372,19 +349,11 @@ public final class PostgresStorage: Storage {
     }
 
     public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError) -> [Occurrence] {
-        var conditions: [String] = []
-        var parameters: [String?] = []
-        if let jobID {
-            parameters.append(jobID)
-            conditions.append("job_id = $\(parameters.count)")
-        }
-        if let outcome {
-            parameters.append(outcome.rawValue)
-            conditions.append("outcome = $\(parameters.count)")
-        }
-        parameters.append(String(limit))
-        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try query("SELECT * FROM occurrence \(clause) ORDER BY due DESC LIMIT $\(parameters.count)", parameters).map { row in
+        var filter = PostgresWhere()
+        filter.add("job_id = ?", jobID)
+        filter.add("outcome = ?", outcome?.rawValue)
+        let limitParameter = filter.parameter(String(limit))
+        return try query("SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT \(limitParameter)", filter.parameters).map { row in
             Occurrence(
                 jobID: row["job_id"] ?? "", due: Int64(row["due"] ?? "") ?? 0,
                 outcome: OccurrenceOutcome(rawValue: row["outcome"] ?? "") ?? .missed, buildID: row["build_id"].flatMap(Int64.init),
@@ -403,5 +372,28 @@ public final class PostgresStorage: Storage {
 
     public func suspendedJobs() throws(StorageError) -> Set<String> {
         Set(try query("SELECT job_id FROM job_state WHERE suspended").compactMap { $0["job_id"] })
+    }
+}
+
+/// `WHERE a AND b …` for PostgreSQL, with its numbered parameters (`$1`, `$2` …): the
+/// counterpart of ``SQLWhere``.
+struct PostgresWhere {
+    private var conditions: [String] = []
+    private(set) var parameters: [String?] = []
+
+    /// Adds `condition` (with one `?`) when `value` is not nil.
+    mutating func add(_ condition: String, _ value: String?) {
+        guard let value else { return }
+        conditions.append(condition.replacingOccurrences(of: "?", with: parameter(value)))
+    }
+
+    /// Appends a parameter; returns its placeholder.
+    mutating func parameter(_ value: String?) -> String {
+        parameters.append(value)
+        return "$\(parameters.count)"
+    }
+
+    var clause: String {
+        conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
     }
 }
