@@ -28,7 +28,11 @@ enum CommandFunction {
     }
 
     static func run(argv: [String], context: BuildContext, kwargs: [String: JSONValue]) async throws -> JSONValue? {
-        let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
+        // Another user or group: setpriv(1) switches identity after exec, in a process with one
+        // thread. Switching in the forked child of this many-threaded daemon (setgroups/setuid
+        // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
+        let spawned = try identityPrefix(context.settings) + argv
+        let executable: Executable = spawned[0].contains("/") ? .path(FilePath(spawned[0])) : .name(spawned[0])
         var environment: [Environment.Key: String?] = [:]
         for (name, value) in context.settings.environment {
             if let key = Environment.Key(rawValue: name) { environment[key] = value }
@@ -45,14 +49,13 @@ enum CommandFunction {
         }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
-        try applyIdentity(context.settings, to: &options)
         options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
 
         let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
         do {
             result = try await Subprocess.run(
                 executable,
-                arguments: Arguments(Array(argv.dropFirst())),
+                arguments: Arguments(Array(spawned.dropFirst())),
                 environment: .inherit.updating(environment),
                 workingDirectory: context.settings.workingDirectory.map { FilePath($0) },
                 platformOptions: options,
@@ -135,15 +138,18 @@ enum CommandFunction {
         return try await stderr
     }
 
-    /// Sets the user and group to run as, looked up now (a user removed since the configuration was
-    /// loaded fails this build with a clear error).
-    static func applyIdentity(_ settings: ExecutionSettings, to options: inout PlatformOptions) throws {
+    /// `setpriv` with the user and group to run as, looked up now (a user removed since the
+    /// configuration was loaded fails this build with a clear error); empty to run as the daemon.
+    /// The supplementary groups become just the group: the daemon's own are dropped.
+    static func identityPrefix(_ settings: ExecutionSettings) throws -> [String] {
+        guard settings.user != nil || settings.group != nil else { return [] }
+        var prefix = [setpriv]
         var gid: gid_t?
         if let user = settings.user {
             guard let entry = getpwnam(user) else {
                 throw BuildException(type: "NoSuchUser", message: "user '\(user)' does not exist on this host")
             }
-            options.userID = entry.pointee.pw_uid
+            prefix.append("--reuid=\(entry.pointee.pw_uid)")
             gid = entry.pointee.pw_gid
         }
         if let group = settings.group {
@@ -152,11 +158,12 @@ enum CommandFunction {
             }
             gid = entry.pointee.gr_gid
         }
-        if let gid {
-            options.groupID = gid
-            options.supplementaryGroups = [gid]  // drop the daemon's own groups
-        }
+        if let gid { prefix += ["--regid=\(gid)", "--groups=\(gid)"] }
+        return prefix + ["--"]
     }
+
+    /// util-linux's setpriv(1).
+    static let setpriv = "/usr/bin/setpriv"
 
     /// The seed's traceback model for a command: one frame naming the program, the command line,
     /// the last lines of stderr as context, and the working directory and outcome as "locals".
