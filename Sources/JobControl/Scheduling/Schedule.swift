@@ -65,7 +65,7 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
     /// `every: 15m`.
     public static func interval(_ text: String) throws(ScheduleError) -> Schedule {
         guard let seconds = DurationParser.seconds(text), seconds >= 1, seconds == seconds.rounded() else {
-            throw .invalidInterval(text, reason: "expected a whole number of seconds, at least 1s")
+            throw .invalidInterval(text, reason: "expected a whole number of seconds, from 1s to 100 years")
         }
         return Schedule(rule: .interval(seconds: Int64(seconds)), text: "every \(text)", zone: .utc)
     }
