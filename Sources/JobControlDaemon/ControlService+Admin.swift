@@ -30,7 +30,24 @@ extension ControlService {
             parameters["last_reload_ok"] = .bool(reload.succeeded)
             parameters["last_reload_time"] = WireFormat.timestamp(reload.time)
         }
+        if let cluster {
+            parameters["node"] = .string(cluster.node)
+            do {
+                parameters["cluster"] = .array(try await cluster.nodes().map(Self.clusterNode))
+            } catch {
+                logger.warning("cannot list the daemons of the cluster", metadata: ["error": "\(error)"])
+            }
+        }
         return VarlinkReply(parameters: parameters)
+    }
+
+    static func clusterNode(_ node: ClusterNode) -> JSONValue {
+        [
+            "node": .string(node.node), "host": .string(node.host), "pid": .int(Int64(node.pid)), "state": .string(node.state),
+            "started": WireFormat.timestamp(node.started), "heartbeat": WireFormat.timestamp(node.heartbeat),
+            "heartbeat_age": .double(node.heartbeatAge), "lease": .double(node.lease), "workers": .int(Int64(node.workers)),
+            "running": .int(Int64(node.running)), "version": .string(node.version),
+        ]
     }
 
     func prune(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {

@@ -38,6 +38,12 @@ extension ControlService {
         } catch {
             throw Self.varlinkError(error)
         }
+        // The other daemons sharing the database read suspensions again at once.
+        if let cluster = storage as? any ClusterStore {
+            do { try cluster.notifyCluster("schedule:\(jobID)") } catch {
+                logger.warning("cannot tell the other daemons of the cluster; they see it at their next heartbeat", metadata: ["error": "\(error)"])
+            }
+        }
         return VarlinkReply(parameters: [:])
     }
 

@@ -13,12 +13,18 @@ final class ControlService: Sendable {
     let scheduler: Scheduler
     let storage: any Storage
     let reloader: Reloader
+    /// Set when several daemons share the database.
+    let cluster: ClusterMember?
     let startTime: Date
     let logger: Logger
 
-    static let version = "0.1.0"
+    static let version = JobControlVersion.current
 
-    init(engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader, startTime: Date, logger: Logger) {
+    init(
+        engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader, cluster: ClusterMember? = nil,
+        startTime: Date, logger: Logger
+    ) {
+        self.cluster = cluster
         self.engine = engine
         self.scheduler = scheduler
         self.storage = storage

@@ -39,6 +39,7 @@ public final class Daemon: Sendable {
         if let storage = options.storage { config.storage = storage }
         if let socket = options.socket { config.socket = socket }
         if let workers = options.workers { config.workers = max(1, workers) }
+        if let node = options.node { config.cluster.node = node }
         return config
     }
 
@@ -51,8 +52,6 @@ public final class Daemon: Sendable {
         do {
             storage = try StorageFactory.open(url: config.storage)
             try storage.install()
-            // Crash recovery treats every unfinished build as this daemon's: one daemon per database.
-            if let postgres = storage as? PostgresStorage { try postgres.claimExclusiveUse() }
         } catch {
             throw .storage(error)
         }
@@ -61,21 +60,41 @@ public final class Daemon: Sendable {
             config: config, storage: storage, registry: registry, logger: logger,
             outputObserver: options.buildOutputToJournal ? Self.sendToJournal : nil)
         let scheduler = Scheduler(engine: engine, storage: storage, logger: logger)
+        // On PostgreSQL the daemon is one of a cluster (perhaps of one) sharing the database.
+        let cluster = (storage as? PostgresStorage).map { postgres in
+            ClusterMember(
+                node: config.cluster.node ?? ClusterMember.hostName, lease: config.cluster.lease, store: postgres, engine: engine,
+                logger: logger, onScheduleChange: { await scheduler.refreshSuspended() },
+                onFatal: { [self] error in
+                    logger.critical("leaving: this daemon cannot stay in the cluster", metadata: ["error": "\(error)"])
+                    self.shutdown()
+                })
+        }
         let reloader = Reloader(options: options, registry: registry, engine: engine, scheduler: scheduler, notifier: notifier, logger: logger)
         let service = ControlService(
-            engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, startTime: Date(), logger: logger)
+            engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, cluster: cluster, startTime: Date(),
+            logger: logger)
         let server = ControlServer(
             path: config.socket, inherited: options.listeningSocket, service: service, socketGroup: config.access?.socketGroup,
             logger: logger)
         try await server.bind()
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
         // (now that the socket is up for their in-build helpers).
-        do { _ = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger) } catch { throw .storage(error) }
+        // In a cluster, only this node's own builds, and those of daemons whose lease expired.
+        do throws(StorageError) {
+            if let cluster {
+                try await cluster.join(workers: config.workers)
+            } else {
+                _ = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger)
+            }
+        } catch {
+            throw .storage(error)
+        }
         // Records what was missed while the daemon was down and catches up persistent jobs.
         await scheduler.start(config: config)
         logger.info(
             "jobcontrold ready",
-            metadata: ["config": "\(config.file ?? "-")", "socket": "\(config.socket)", "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)"])
+            metadata: ["config": "\(config.file ?? "-")", "node": "\(cluster?.node ?? "-")", "socket": "\(config.socket)", "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)"])
         notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: nil))
         onReady()
 
@@ -122,6 +141,7 @@ public final class Daemon: Sendable {
             logger.info("jobcontrold stopping", metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
             await server.close()
             await engine.drain(grace: .seconds(grace))
+            await cluster?.leave()
         }
         logger.info("jobcontrold stopped")
     }

@@ -9,6 +9,8 @@ public struct DaemonOptions: Sendable {
     public var socket: String?
     /// Overrides the configuration's `workers` when set.
     public var workers: Int?
+    /// Overrides the configuration's `cluster.node` when set.
+    public var node: String?
     /// Where build log records go besides storage: the journal (with `JOBCONTROL_JOB=`,
     /// `JOBCONTROL_BUILD=`, `PRIORITY=` fields) or nowhere (console: builds' lines are read with
     /// `jobctl logs`, not mixed into the daemon's own output).

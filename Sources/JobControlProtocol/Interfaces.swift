@@ -170,7 +170,9 @@ public enum Interfaces {
           retval: ?object,
           # What made the build fail: "type", "message" and details.
           exception: ?object,
-          exception_tb: ?object
+          exception_tb: ?object,
+          # The daemon that ran it, when several share a PostgreSQL database.
+          node: ?string
         )
 
         # One log line of a build.
@@ -266,7 +268,31 @@ public enum Interfaces {
           next_run_job: ?string,
           # Jobs with a schedule, and how many of them are suspended.
           scheduled_jobs: int,
-          suspended_jobs: int
+          suspended_jobs: int,
+          # When several daemons share a PostgreSQL database: this daemon's
+          # name, and every daemon the database knows of.
+          node: ?string,
+          cluster: ?[]ClusterNode
+        )
+
+        # One daemon of a cluster sharing a PostgreSQL database.
+        type ClusterNode (
+          node: string,
+          host: string,
+          pid: int,
+          # alive, stopped (a clean stop) or lost (its lease expired and its
+          # builds were recovered by the others).
+          state: string,
+          started: string,
+          # The last heartbeat, and its age in seconds by the database's clock.
+          heartbeat: string,
+          heartbeat_age: float,
+          # Seconds after the last heartbeat before the others recover its builds.
+          lease: float,
+          workers: int,
+          # Builds running on it now.
+          running: int,
+          version: string
         )
 
         # Loads and validates the configuration file again and, if it is valid,

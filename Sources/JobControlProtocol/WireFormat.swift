@@ -48,7 +48,7 @@ public enum WireFormat {
             started: value["started"]?.boolValue ?? false, finished: value["finished"]?.boolValue ?? false,
             success: value["success"]?.boolValue ?? false, skipped: value["skipped"]?.boolValue ?? false,
             config: value["config"] ?? .object([:]), retval: optional("retval"), exception: optional("exception"),
-            exceptionTraceback: optional("exception_tb"))
+            exceptionTraceback: optional("exception_tb"), node: value["node"]?.stringValue)
     }
 
     public static func log(_ record: LogRecord) -> JSONValue {

@@ -29,6 +29,9 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     @Option(help: "Global limit on builds running at once, overriding the configuration.")
     var workers: Int?
 
+    @Option(help: "This daemon's name among daemons sharing a PostgreSQL database, overriding the configuration's cluster.node (default: the host name).")
+    var node: String?
+
     @Option(help: "Lowest level of the daemon's own messages: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -38,6 +41,9 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     func validate() throws {
         guard ["auto", "journal", "console"].contains(logTarget) else {
             throw ValidationError("--log-target must be auto, journal or console")
+        }
+        if let node, !ClusterSettings.isValidNode(node) {
+            throw ValidationError("--node must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'")
         }
     }
 
@@ -56,6 +62,7 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "jobcontrold")
         var options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        options.node = node
         options.buildOutputToJournal = toJournal
         // Socket activation: use the socket systemd passes (named "jobcontrol", or the only one).
         let passed = SocketActivation.takeListeningSockets()

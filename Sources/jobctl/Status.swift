@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import JobControl
 import JobControlProtocol
@@ -23,6 +24,19 @@ extension JobCtl {
             }
             if let reload = status["last_reload"]?.stringValue {
                 print("reload:  \(reload) (\(displayTime(WireFormat.date(status["last_reload_time"]))))")
+            }
+            if case .array(let nodes)? = status["cluster"] {
+                print("cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?")")
+                printTable(
+                    ["NODE", "HOST", "PID", "STATE", "RUNNING", "WORKERS", "HEARTBEAT", "UP SINCE"],
+                    nodes.map { node in
+                        let age = node["heartbeat_age"]?.doubleValue ?? 0
+                        return [
+                            node["node"]?.stringValue ?? "?", node["host"]?.stringValue ?? "?", String(node["pid"]?.intValue ?? 0),
+                            node["state"]?.stringValue ?? "?", String(node["running"]?.intValue ?? 0), String(node["workers"]?.intValue ?? 0),
+                            String(format: "%.1fs ago", age), displayTime(WireFormat.date(node["started"])),
+                        ]
+                    })
             }
         }
     }

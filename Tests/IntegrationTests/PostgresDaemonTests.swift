@@ -3,18 +3,18 @@ import JobControl
 import Testing
 
 /// The daemon on PostgreSQL (scripts/test.sh starts a throwaway server): builds, logs and
-/// schedules work as on SQLite, and a second daemon on the same database refuses to start rather
-/// than treating the first one's builds as its own.
+/// schedules work as on SQLite, and a second daemon under the same node name refuses to start
+/// rather than treating the first one's builds as its own.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil))
 struct PostgresDaemonTests {
-    static let url = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] ?? ""
-
-    @Test func aDaemonRunsOnPostgreSQLAndASecondOneIsRefused() async throws {
-        let config = "storage: \(Self.url)\njobs:\n  - {id: hello, command: 'echo hello from postgres'}\n"
+    @Test func aDaemonRunsOnPostgreSQLAndASecondOneOfTheSameNameIsRefused() async throws {
+        let (storage, url) = try ClusterTests.freshSchema("daemon")
+        defer { try? storage.uninstall() }
+        let config = "storage: \(url)\njobs:\n  - {id: hello, command: 'echo hello from postgres'}\n  - {id: long, command: 'sleep 60'}\n"
         let directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
         // DaemonProcess passes --storage for SQLite; this daemon takes the config's URL instead.
-        let first = try await DaemonProcess(directory: directory, environment: [:], storageURL: Self.url)
+        let first = try await DaemonProcess(directory: directory, environment: [:], storageURL: url)
         let run = try await first.jobctl("run", "hello", "--wait")
         #expect(run.status == 0, "\(run.stderr)")
         let logs = try await first.jobctl("logs", "1")
@@ -23,7 +23,22 @@ struct PostgresDaemonTests {
         let second = try await runProcess(
             Binaries.jobcontrold, ["--config", directory.file("jobcontrol.yaml"), "--socket", directory.file("second.sock")], timeout: .seconds(60))
         #expect(second.status == 74)
-        #expect(second.stderr.contains("another jobcontrold already uses this PostgreSQL database"), "\(second.stderr)")
+        #expect(second.stderr.contains("another running jobcontrold already uses the node name"), "\(second.stderr)")
+
+        // A second daemon under another name joins; a build running on the first is cancelled
+        // through the second, and both show in the cluster's status.
+        let long = try await first.jobctl("run", "long")
+        #expect(long.status == 0, "\(long.stderr)")
+        try await waitFor("the long build to start") { (try? storage.getBuild(2))?.started == true }
+        let other = try await DaemonProcess(directory: directory, storageURL: url, name: "other", arguments: ["--node", "other"])
+        let status = try await other.jobctl("status")
+        #expect(status.stdout.contains("cluster: 2 daemons") && status.stdout.contains("this one is other"), "\(status.stdout)")
+        let cancel = try await other.jobctl("cancel", "2")
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        try await waitFor("the build to end") { (try? storage.getBuild(2))?.finished == true }
+        let cancelled = try #require(try storage.getBuild(2))
+        #expect(cancelled.exception?["type"]?.stringValue == "Cancelled" && cancelled.node != "other", "\(cancelled)")
+        try await other.stop()
         try await first.stop()
     }
 }

@@ -118,7 +118,9 @@ final class DaemonProcess {
     let directory: TemporaryDirectory
     let process = Process()
     let stderrFile: String
-    var socket: String { directory.file("jobcontrol.sock") }
+    /// Names the socket (and the log, when not the default): several daemons may share a directory.
+    let name: String
+    var socket: String { directory.file("\(name).sock") }
     var database: String { directory.file("jobcontrol.sqlite3") }
 
     /// `environment` is added to the test's own.
@@ -130,15 +132,19 @@ final class DaemonProcess {
 
     /// A daemon on `directory`'s configuration, socket and database (a restart of another);
     /// `storageURL` replaces the directory's SQLite file.
-    init(directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil) async throws {
+    init(
+        directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil, name: String = "jobcontrol",
+        arguments: [String] = []
+    ) async throws {
         self.directory = directory
-        stderrFile = directory.file("daemon.log")
+        self.name = name
+        stderrFile = directory.file(name == "jobcontrol" ? "daemon.log" : "\(name).log")
         if !FileManager.default.fileExists(atPath: stderrFile) {
             _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         }
         let daemonArguments = [
             "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database), "--socket", socket,
-        ]
+        ] + arguments
         process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }

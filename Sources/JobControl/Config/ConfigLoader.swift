@@ -8,7 +8,7 @@ import Yams
 public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
-        "access",
+        "access", "cluster",
     ]
     static let jobKeys = [
         "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
@@ -177,6 +177,8 @@ public enum ConfigLoader {
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
             case "access":
                 config.access = readAccess(entry.value, reader: &reader)
+            case "cluster":
+                config.cluster = readCluster(entry.value, reader: &reader)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }

@@ -29,6 +29,8 @@ public struct DaemonConfig: Sendable {
     public var buildRetention: BuildRetention?
     /// Who may read, run and administer over the socket (`access:`); nil = whoever can connect.
     public var access: AccessPolicy?
+    /// This daemon's part in a cluster of daemons sharing a PostgreSQL database (`cluster:`).
+    public var cluster = ClusterSettings()
     /// The main configuration file, absolute.
     public var file: String?
 

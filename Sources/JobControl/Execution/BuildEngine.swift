@@ -15,15 +15,18 @@ public actor BuildEngine {
     nonisolated let logger: Logger
     /// Sees every log record of every build (the daemon sends them to the journal).
     public nonisolated let outputObserver: (@Sendable (LogRecord, String) -> Void)?
-    private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+    var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
     /// How to cancel each running build, and the builds a cancel was asked for.
     private var cancellers: [Int64: @Sendable () -> Void] = [:]
     private var cancelRequested: [Int64: BuildException] = [:]
     /// Builds created by this engine that have not ended yet; and whether new ones are accepted.
     private(set) var inFlight: Set<Int64> = []
-    private var accepting = true
+    var accepting = true
     /// Token → running build. A token exists only while its build runs.
     var activeBuilds: [String: ActiveBuild] = [:]
+    /// Set when several daemons share the database: builds go to the shared queue, and the
+    /// daemon runs those it claims (see ``ClusterMember``).
+    var sharedQueue: SharedQueue?
 
     private func register(token: String, buildID: Int64, redactor: SecretRedactor) {
         activeBuilds[token] = ActiveBuild(buildID: buildID, redactor: redactor)
@@ -36,11 +39,16 @@ public actor BuildEngine {
         do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build else { throw .noSuchBuild(buildID) }
         guard !build.finished else { throw .buildNotRunning(buildID) }
+        if let sharedQueue, !inFlight.contains(buildID) {
+            try sharedQueue.cancelElsewhere(buildID, reason: Self.cancelledException)
+            logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
+            return
+        }
         requestCancel(buildID, reason: Self.cancelledException)
         logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
     }
 
-    private func requestCancel(_ buildID: Int64, reason: BuildException) {
+    func requestCancel(_ buildID: Int64, reason: BuildException) {
         if cancelRequested[buildID] == nil { cancelRequested[buildID] = reason }
         cancellers[buildID]?()
     }
@@ -75,7 +83,7 @@ public actor BuildEngine {
 
     private func stopAccepting() { accepting = false }
 
-    private func cancelAll(reason: BuildException) {
+    func cancelAll(reason: BuildException) {
         for id in inFlight { requestCancel(id, reason: reason) }
     }
 
@@ -182,13 +190,18 @@ public actor BuildEngine {
         } catch {
             throw .storage(error)
         }
-        submit(build, of: job, message: "build queued")
+        if let sharedQueue {
+            logger.info("build queued", metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
+            sharedQueue.wake()
+        } else {
+            submit(build, of: job, message: "build queued")
+        }
         return build
     }
 
     /// Hands a created build to the pool, with the values of the secrets its job uses as loaded
     /// now (a reload changes later builds only).
-    private func submit(_ build: Build, of job: JobConfig, message: Logger.Message) {
+    func submit(_ build: Build, of job: JobConfig, message: Logger.Message) {
         let socket = config.socket
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
         inFlight.insert(build.id)
@@ -241,9 +254,10 @@ public actor BuildEngine {
         }
     }
 
-    private func buildFinished(_ id: Int64) {
+    func buildFinished(_ id: Int64) {
         inFlight.remove(id)
         for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        sharedQueue?.wake()  // a worker is free: claim the next queued build
     }
 
     /// Runs one build to its end and records the outcome. Never throws: every failure becomes the

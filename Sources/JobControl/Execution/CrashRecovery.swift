@@ -21,34 +21,8 @@ public enum CrashRecovery {
     }
 
     public static func run(engine: BuildEngine, storage: any Storage, logger: Logger) async throws(StorageError) -> Report {
-        var report = Report()
         let unfinished = try storage.unfinishedBuilds()
-        let running = unfinished.filter { $0.build.started }
-        // Orphans first, all groups at once: each may take the termination grace to go.
-        report.orphansStopped = await withTaskGroup(of: Int.self) { group in
-            for entry in running {
-                guard let processGroup = entry.processGroup, let start = entry.processStartTicks else { continue }
-                group.addTask { await ProcessGroups.stopOrphans(group: processGroup, startTicks: start) }
-            }
-            return await group.reduce(0, +)
-        }
-        let config = await engine.config
-        for entry in running {
-            let build = entry.build
-            let reason = BuildException(
-                type: "DaemonRestarted",
-                message: "jobcontrold stopped while this build was running (it crashed, was killed, or the machine went down); its processes were stopped at the next start")
-            try storage.finishBuild(build.id, success: false, skipped: false, retval: nil, exception: reason.json, exceptionTraceback: nil)
-            report.failed.append(build.id)
-            guard let job = config.job(build.jobID), let retry = job.retry, retry.count > 0, job.enabled else { continue }
-            do {
-                let trigger: JSONValue = ["kind": "retry", "after_crash_of": .int(build.id)]
-                let replacement = try await engine.run(jobID: build.jobID, force: true, trigger: trigger)
-                report.retried.append((build.id, replacement.id))
-            } catch {
-                logger.error("cannot retry a build after the crash", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
-            }
-        }
+        var report = try await finishCrashed(unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger)
         for entry in unfinished where !entry.build.started {
             do {
                 try await engine.requeue(entry.build)
@@ -59,14 +33,61 @@ public enum CrashRecovery {
                 report.failed.append(entry.build.id)
             }
         }
-        if !unfinished.isEmpty {
-            logger.warning(
-                "recovered builds left unfinished by an earlier daemon",
-                metadata: [
-                    "builds.failed": "\(report.failed)", "builds.requeued": "\(report.requeued)",
-                    "builds.retried": "\(report.retried.map { "\($0.0)->\($0.1)" })", "orphans.stopped": "\(report.orphansStopped)",
-                ])
+        if !unfinished.isEmpty { log(report, logger: logger) }
+        return report
+    }
+
+    static let restartedException = BuildException(
+        type: "DaemonRestarted",
+        message: "jobcontrold stopped while this build was running (it crashed, was killed, or the machine went down); its processes were stopped at the next start")
+
+    /// Stops the orphaned processes of builds that were running when the daemon died, finishes
+    /// the builds as failed (`DaemonRestarted`), and retries those whose job has `retries`.
+    static func finishCrashed(_ running: [UnfinishedBuild], engine: BuildEngine, storage: any Storage, logger: Logger)
+        async throws(StorageError) -> Report
+    {
+        var report = Report()
+        report.orphansStopped = await stopOrphans(of: running)
+        for entry in running {
+            try storage.finishBuild(
+                entry.build.id, success: false, skipped: false, retval: nil, exception: restartedException.json, exceptionTraceback: nil)
+            report.failed.append(entry.build.id)
+            if let retry = await retryIfAllowed(entry.build.id, jobID: entry.build.jobID, engine: engine, logger: logger) {
+                report.retried.append((entry.build.id, retry))
+            }
         }
         return report
+    }
+
+    /// Stops the recorded process groups (all at once: each may take the termination grace).
+    static func stopOrphans(of builds: [UnfinishedBuild]) async -> Int {
+        await withTaskGroup(of: Int.self) { group in
+            for entry in builds {
+                guard let processGroup = entry.processGroup, let start = entry.processStartTicks else { continue }
+                group.addTask { await ProcessGroups.stopOrphans(group: processGroup, startTicks: start) }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    /// A new build of the job in place of one a dead daemon left, when the job has `retries`.
+    static func retryIfAllowed(_ id: Int64, jobID: String, engine: BuildEngine, logger: Logger) async -> Int64? {
+        guard let job = await engine.config.job(jobID), let retry = job.retry, retry.count > 0, job.enabled else { return nil }
+        do {
+            let trigger: JSONValue = ["kind": "retry", "after_crash_of": .int(id)]
+            return try await engine.run(jobID: jobID, force: true, trigger: trigger).id
+        } catch {
+            logger.error("cannot retry a build after the crash", metadata: ["build.id": "\(id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    static func log(_ report: Report, logger: Logger) {
+        logger.warning(
+            "recovered builds left unfinished by an earlier daemon",
+            metadata: [
+                "builds.failed": "\(report.failed)", "builds.requeued": "\(report.requeued)",
+                "builds.retried": "\(report.retried.map { "\($0.0)->\($0.1)" })", "orphans.stopped": "\(report.orphansStopped)",
+            ])
     }
 }

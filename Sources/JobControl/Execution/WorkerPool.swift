@@ -49,6 +49,11 @@ public final class WorkerPool: @unchecked Sendable {
         queue.sync { (running, pending.count) }
     }
 
+    /// How many more items would start at once now (free workers, less items already waiting).
+    public var capacity: Int {
+        queue.sync { max(0, limit - running - pending.count) }
+    }
+
     /// Must run on `queue`.
     private func startReady() {
         dispatchPrecondition(condition: .onQueue(queue))

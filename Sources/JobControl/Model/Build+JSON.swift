@@ -18,7 +18,7 @@ public enum Timestamps {
 extension Build {
     /// The build as JSON: the shape of the Varlink `Build` type and of `jobctl --json`.
     public var json: JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "id": .int(id),
             "job_id": .string(jobID),
             "state": .string(state.rawValue),
@@ -32,7 +32,9 @@ extension Build {
             "retval": retval ?? .null,
             "exception": exception ?? .null,
             "exception_tb": exceptionTraceback ?? .null,
-        ])
+        ]
+        if let node { object["node"] = .string(node) }
+        return .object(object)
     }
 
 }

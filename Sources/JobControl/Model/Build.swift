@@ -16,11 +16,14 @@ public struct Build: Sendable, Hashable {
     /// What went wrong, as JSON (see ``BuildException``).
     public var exception: JSONValue?
     public var exceptionTraceback: JSONValue?
+    /// The daemon (`cluster.node`) that claimed the build, when several share a database.
+    public var node: String?
 
     public init(
         id: Int64, jobID: String, startTime: Date? = nil, endTime: Date? = nil, started: Bool = false,
         finished: Bool = false, success: Bool = false, skipped: Bool = false, config: JSONValue = .object([:]),
-        retval: JSONValue? = nil, exception: JSONValue? = nil, exceptionTraceback: JSONValue? = nil
+        retval: JSONValue? = nil, exception: JSONValue? = nil, exceptionTraceback: JSONValue? = nil,
+        node: String? = nil
     ) {
         self.id = id
         self.jobID = jobID
@@ -34,6 +37,7 @@ public struct Build: Sendable, Hashable {
         self.retval = retval
         self.exception = exception
         self.exceptionTraceback = exceptionTraceback
+        self.node = node
     }
 
     /// Where the build is in its life: CREATED → RUNNING → SUCCESSFUL / SKIPPED / FAILED.

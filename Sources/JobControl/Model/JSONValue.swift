@@ -134,6 +134,15 @@ extension JSONValue {
         }
     }
 
+    /// A number as a double, whichever way it was written.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil

@@ -136,6 +136,20 @@ public actor Scheduler {
         rearm()
     }
 
+    /// Reads which jobs are suspended again: another daemon sharing the database suspended or
+    /// resumed one.
+    public func refreshSuspended() {
+        guard let current = try? storage.suspendedJobs(), current != suspended else { return }
+        for jobID in suspended.subtracting(current) {
+            guard var state = jobs[jobID] else { continue }
+            state.cursor = max(state.cursor, now())
+            state.computeNext(jobID: jobID)
+            jobs[jobID] = state
+        }
+        suspended = current
+        rearm()
+    }
+
     // MARK: Time passing
 
     /// Fires every occurrence whose time has come, then sleeps until the next one. Several

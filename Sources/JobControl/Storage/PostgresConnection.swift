@@ -17,6 +17,8 @@ final class PostgresConnection: @unchecked Sendable {
             PQfinish(connection)
             throw StorageError(.cannotOpen, "cannot connect to PostgreSQL (\(Self.redacted(url))): \(message) (is the server running, and may this user connect?)")
         }
+        // Server notices ("already exists, skipping") are not for the daemon's stderr.
+        _ = try execute("SET client_min_messages TO warning")
         if let schema {
             _ = try execute("CREATE SCHEMA IF NOT EXISTS \(schema)")
             _ = try execute("SET search_path TO \(schema)")
@@ -76,6 +78,21 @@ final class PostgresConnection: @unchecked Sendable {
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return Rows(columns: columns, values: values, affected: affected)
+    }
+
+    /// The connection's socket, to wait on for notifications.
+    var socketDescriptor: Int32 { PQsocket(connection) }
+
+    /// Reads what the server sent and returns the payloads of the notifications among it; nil
+    /// when the connection is broken.
+    func receiveNotifications() -> [String]? {
+        guard PQconsumeInput(connection) == 1 else { return nil }
+        var payloads: [String] = []
+        while let notification = PQnotifies(connection) {
+            payloads.append(String(cString: notification.pointee.extra))
+            PQfreemem(notification)
+        }
+        return payloads
     }
 
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.

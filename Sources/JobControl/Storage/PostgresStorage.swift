@@ -53,8 +53,9 @@ public final class PostgresStorage: Storage {
             """,
             "CREATE TABLE job_state (job_id TEXT PRIMARY KEY, suspended BOOLEAN NOT NULL DEFAULT false, changed DOUBLE PRECISION NOT NULL)",
         ]),
+        ("v2-cluster", clusterMigration),
     ]
-    static let tables = ["occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations"]
+    static let tables = ["daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations"]
 
     public func install() throws(StorageError) {
         try pool.with { connection throws(StorageError) in
@@ -72,26 +73,10 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// Held for the daemon's lifetime: the session advisory lock that says one daemon uses this
-    /// database (and schema). Several daemons sharing one database is not supported yet.
-    private let exclusiveUse = Mutex<PostgresConnection?>(nil)
-
-    /// Takes the database for this daemon alone, or fails naming the problem when another
-    /// daemon holds it. The lock ends with the connection (daemon exit, crash, network loss).
-    public func claimExclusiveUse() throws(StorageError) {
-        let connection = try PostgresConnection(url: url, schema: pool.schema)
-        let rows = try connection.execute("SELECT pg_try_advisory_lock(7354012) AS taken").rows()
-        guard rows.first?["taken"] == "t" else {
-            throw StorageError(
-                .cannotOpen,
-                "another jobcontrold already uses this PostgreSQL database (\(PostgresConnection.redacted(url))); several daemons sharing one database is not supported yet: give each daemon its own database")
-        }
-        exclusiveUse.withLock { $0 = connection }
-    }
-
     public func uninstall() throws(StorageError) {
         try pool.with { connection throws(StorageError) in
             for table in Self.tables { try connection.execute("DROP TABLE IF EXISTS \(table) CASCADE") }
+            try connection.execute("DROP FUNCTION IF EXISTS jobcontrol_build_notify() CASCADE")
         }
     }
 
@@ -120,7 +105,7 @@ public final class PostgresStorage: Storage {
             endTime: row["end_time"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)),
             started: row["started"] == "t", finished: row["finished"] == "t", success: row["success"] == "t",
             skipped: row["skipped"] == "t", config: try json("config") ?? .object([:]), retval: try json("retval"),
-            exception: try json("exception"), exceptionTraceback: try json("exception_tb"))
+            exception: try json("exception"), exceptionTraceback: try json("exception_tb"), node: row["owner"])
     }
 
     // MARK: Builds
@@ -332,10 +317,14 @@ public final class PostgresStorage: Storage {
 
     // MARK: Schedules
 
+    /// A job suspended by any daemon of the cluster has no occurrence claimed, even by a daemon
+    /// that has not heard of the suspension yet.
     public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
         try update(
             """
-            INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail) VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
+            SELECT $1::text, $2::bigint, $3::text, $4::bigint, $5::double precision, $6::text
+            WHERE NOT EXISTS (SELECT 1 FROM job_state WHERE job_id = $1::text AND suspended)
             ON CONFLICT (job_id, due) DO NOTHING
             """,
             [occurrence.jobID, String(occurrence.due), occurrence.outcome.rawValue, occurrence.buildID.map { String($0) },

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+
+/// What makes a daemon one of several sharing a PostgreSQL database (see `docs/cluster.md`):
+///
+/// - it holds a **lease**: a heartbeat in the `daemon` table every third of `cluster.lease`;
+///   a daemon that misses its lease is declared dead by the others, which finish its running
+///   builds as failed (`DaemonLost`, retried when the job has `retries`) and put its claimed ones
+///   back in the queue;
+/// - it **claims** queued builds from the shared queue as its workers free up, each build by
+///   exactly one daemon (`SKIP LOCKED`);
+/// - it **listens** for notifications (a build queued or ended, a cancel, a suspension) instead
+///   of polling; each heartbeat also looks again, in case a notification was lost.
+///
+/// Ownership: this actor owns the lease bookkeeping and the background tasks; the engine owns
+/// builds; the listener's thread owns its connection.
+public actor ClusterMember {
+    public nonisolated let node: String
+    public nonisolated let lease: TimeInterval
+    let store: PostgresStorage
+    let engine: BuildEngine
+    let logger: Logger
+    /// Runs when another daemon suspended or resumed a schedule.
+    let onScheduleChange: @Sendable () async -> Void
+    /// Runs when the daemon cannot stay in the cluster (its name was taken over).
+    let onFatal: @Sendable (StorageError) -> Void
+    private let wakes: AsyncStream<Void>
+    private nonisolated let wakeContinuation: AsyncStream<Void>.Continuation
+    private var listener: PostgresListener?
+    private var tasks: [Task<Void, Never>] = []
+    private var lastRenewal = ContinuousClock.now
+    private var leaseLost = false
+
+    static let lostException = BuildException(
+        type: "DaemonLost",
+        message: "the daemon running this build stopped renewing its lease (it died, or lost the database); another daemon recovered the build")
+    static let leaseLostException = BuildException(
+        type: "LeaseLost",
+        message: "this daemon could not renew its lease in time, so the cluster recovered its builds; the build was stopped here")
+
+    public init(
+        node: String, lease: TimeInterval, store: PostgresStorage, engine: BuildEngine, logger: Logger,
+        onScheduleChange: @escaping @Sendable () async -> Void, onFatal: @escaping @Sendable (StorageError) -> Void
+    ) {
+        self.node = node
+        self.lease = lease
+        self.store = store
+        self.engine = engine
+        self.logger = logger
+        self.onScheduleChange = onScheduleChange
+        self.onFatal = onFatal
+        (wakes, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Joins the cluster: takes the node's name (failing if a running daemon has it), recovers what
+    /// an earlier run of this node left, and starts claiming, listening and heartbeating.
+    public func join(workers: Int) async throws(StorageError) {
+        let wake = wakeContinuation
+        listener = try PostgresListener(
+            storage: store, node: node,
+            onMessage: { [weak self] message in self?.received(message) },
+            onReconnect: { [weak self] in
+                wake.yield(())
+                Task { await self?.engine.recheckWaiters() }
+            },
+            onFatal: onFatal)
+        try store.registerNode(ClusterNode(
+            node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease, state: "alive",
+            version: JobControlVersion.current, workers: workers))
+        await engine.shareQueue(node: node, store: store, wake: { wake.yield(()) })
+        try await recoverOwnLeftovers()
+        tasks.append(Task { await self.claimLoop() })
+        tasks.append(Task { await self.heartbeatLoop() })
+        wake.yield(())
+    }
+
+    /// Leaves the cluster after the engine drained: marks the daemon stopped (nothing to recover)
+    /// and closes the listening connection.
+    public func leave() {
+        for task in tasks { task.cancel() }
+        wakeContinuation.finish()
+        listener?.stop()
+        do { try store.markStopped(node: node) } catch {
+            logger.warning("cannot mark this daemon stopped in the cluster; the others will recover it when its lease expires", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Every daemon the database knows of.
+    public func nodes() throws(StorageError) -> [ClusterNode] {
+        try store.clusterNodes()
+    }
+
+    public static var hostName: String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    // MARK: Notifications
+
+    /// Called on the listener's thread with each notification's payload.
+    private nonisolated func received(_ message: String) {
+        let parts = message.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return }
+        switch parts[0] {
+        case "queued":
+            wakeContinuation.yield(())
+        case "finished":
+            if let id = Int64(parts[1]) { Task { await engine.finishedInCluster(id) } }
+        case "cancel":
+            if let id = Int64(parts[1]) { Task { await engine.cancelFromCluster(id) } }
+        case "schedule":
+            Task { await onScheduleChange() }
+        default:
+            break
+        }
+    }
+
+    // MARK: Claiming
+
+    /// Claims as many queued builds as there are free workers, each time something may have
+    /// changed (a build queued or ended here or elsewhere, a heartbeat).
+    private func claimLoop() async {
+        for await _ in wakes {
+            guard !leaseLost else { continue }
+            while !Task.isCancelled {
+                let free = engine.pool.capacity
+                guard free > 0 else { break }
+                let claimed: [Build]
+                do { claimed = try store.claimQueuedBuilds(node: node, limit: free) } catch {
+                    logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
+                    break
+                }
+                for build in claimed { await engine.adopt(build) }
+                if claimed.count < free { break }
+            }
+        }
+    }
+
+    // MARK: Lease
+
+    private func heartbeatLoop() async {
+        let interval = max(0.2, lease / 3)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(interval))
+            guard !Task.isCancelled else { return }
+            await beat()
+        }
+    }
+
+    /// Renews the lease, recovers daemons whose lease expired, and looks again for what a lost
+    /// notification would have said.
+    func beat() async {
+        do {
+            let running = await engine.localBuildCount
+            if try store.heartbeat(node: node, running: running) {
+                lastRenewal = .now
+                if leaseLost {
+                    leaseLost = false
+                    logger.notice("cluster lease renewed again; claiming builds again", metadata: ["node": "\(node)"])
+                }
+            } else {
+                // Declared dead by the others, who recovered our builds: stop them, then rejoin.
+                logger.critical("this daemon's cluster lease was taken away; its builds were recovered by other daemons and are stopped here", metadata: ["node": "\(node)"])
+                await engine.abandonBuilds(reason: Self.leaseLostException)
+                try store.registerNode(ClusterNode(
+                    node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease, state: "alive",
+                    version: JobControlVersion.current, workers: await engine.config.workers))
+            }
+        } catch {
+            logger.error("cannot renew the cluster lease", metadata: ["error": "\(error)"])
+            if !leaseLost, ContinuousClock.now - lastRenewal > .seconds(lease) {
+                // The others will recover our builds: running them on would run them twice.
+                leaseLost = true
+                logger.critical("the cluster lease expired while the database was unreachable; stopping this daemon's builds", metadata: ["node": "\(node)"])
+                await engine.abandonBuilds(reason: Self.leaseLostException)
+            }
+            return
+        }
+        await recoverExpired()
+        await engine.recheckWaiters()
+        await onScheduleChange()
+        wakeContinuation.yield(())
+    }
+
+    /// Finishes the builds of daemons whose lease expired and retries those whose job allows it.
+    private func recoverExpired() async {
+        let recovery: ClusterRecovery
+        do { recovery = try store.recoverExpiredNodes(exception: Self.lostException.json) } catch {
+            logger.error("cannot recover the builds of dead daemons", metadata: ["error": "\(error)"])
+            return
+        }
+        guard !recovery.nodes.isEmpty else { return }
+        var retried: [String] = []
+        for build in recovery.failed {
+            if let retry = await CrashRecovery.retryIfAllowed(build.id, jobID: build.jobID, engine: engine, logger: logger) {
+                retried.append("\(build.id)->\(retry)")
+            }
+        }
+        logger.warning(
+            "recovered the builds of daemons whose lease expired",
+            metadata: [
+                "nodes": "\(recovery.nodes)", "builds.failed": "\(recovery.failed.map(\.id))", "builds.requeued": "\(recovery.released)",
+                "builds.retried": "\(retried)",
+            ])
+    }
+
+    /// What an earlier run of this node left: its running builds fail (their orphans stopped),
+    /// its claimed ones go back to the queue, and orphans of builds the others recovered while
+    /// it was down are stopped.
+    private func recoverOwnLeftovers() async throws(StorageError) {
+        let leftovers = try store.leftovers(node: node)
+        guard !leftovers.running.isEmpty || !leftovers.claimed.isEmpty || !leftovers.recoveredElsewhere.isEmpty else { return }
+        var report = try await CrashRecovery.finishCrashed(leftovers.running, engine: engine, storage: store, logger: logger)
+        report.orphansStopped += await CrashRecovery.stopOrphans(of: leftovers.recoveredElsewhere)
+        for entry in leftovers.recoveredElsewhere { try store.clearBuildProcess(entry.build.id) }
+        for id in leftovers.claimed {
+            try store.releaseBuild(id, node: node)
+            report.requeued.append(id)
+        }
+        CrashRecovery.log(report, logger: logger)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+
+/// How the engine reaches the other daemons sharing its database.
+struct SharedQueue: Sendable {
+    let node: String
+    let store: any ClusterStore
+    /// Wakes this daemon's claimer (a build was queued, or a worker became free).
+    let wake: @Sendable () -> Void
+
+    /// Cancels a build this daemon does not run: a queued one is finished here, a claimed one is
+    /// cancelled by the daemon that runs it, told through the database.
+    func cancelElsewhere(_ id: Int64, reason: BuildException) throws(EngineError) {
+        do {
+            if try store.cancelQueuedBuild(id, exception: reason.json) { return }
+            try store.notifyCluster("cancel:\(id)")
+        } catch {
+            throw .storage(error)
+        }
+    }
+}
+
+extension BuildEngine {
+    /// From now on, builds go to the database's shared queue instead of this daemon's pool;
+    /// the daemon runs the builds it claims (``adopt(_:)``). `wake` starts a claim.
+    func shareQueue(node: String, store: any ClusterStore, wake: @escaping @Sendable () -> Void) {
+        sharedQueue = SharedQueue(node: node, store: store, wake: wake)
+    }
+
+    /// Runs a build this daemon claimed from the shared queue. One whose job is not configured
+    /// here (or disabled) ends FAILED (`NotRun`) rather than bouncing between daemons; when the
+    /// daemon is stopping, the build goes back to the queue for the others.
+    func adopt(_ build: Build) {
+        guard let sharedQueue else { return }
+        guard accepting else {
+            do { try sharedQueue.store.releaseBuild(build.id, node: sharedQueue.node) } catch {
+                logger.warning("cannot give a claimed build back", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
+            }
+            return
+        }
+        guard let job = config.job(build.jobID), job.enabled else {
+            let reason = BuildException(
+                type: "NotRun",
+                message: "node '\(sharedQueue.node)' claimed the build, but job '\(build.jobID)' is not configured or not enabled there; give every daemon of the cluster the same jobs")
+            do {
+                try storage.finishBuild(build.id, success: false, skipped: false, retval: nil, exception: reason.json, exceptionTraceback: nil)
+            } catch {
+                logger.error("cannot record a build that could not run", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
+            }
+            return
+        }
+        submit(build, of: job, message: "build claimed")
+    }
+
+    /// Another daemon asked to cancel a build; it is cancelled if it runs here.
+    func cancelFromCluster(_ id: Int64) {
+        guard inFlight.contains(id) else { return }
+        requestCancel(id, reason: Self.cancelledException)
+    }
+
+    /// A build ended (on any daemon): whoever waits for it here is told.
+    func finishedInCluster(_ id: Int64) {
+        guard !inFlight.contains(id) else { return }  // ours: told when it ends here
+        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+    }
+
+    /// Looks in storage for builds waited on here that ended elsewhere (a notification can be lost
+    /// while the listening connection is down).
+    func recheckWaiters() {
+        for id in waiters.keys where !inFlight.contains(id) {
+            guard let build = try? storage.getBuild(id), !build.finished else {
+                for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+                continue
+            }
+        }
+    }
+
+    /// The daemon lost its lease (it could not reach the database for longer than the lease, or
+    /// was declared dead): the others recover its builds, so it stops running them.
+    func abandonBuilds(reason: BuildException) {
+        cancelAll(reason: reason)
+    }
+
+    /// Builds this daemon runs now or has claimed.
+    var localBuildCount: Int { inFlight.count }
+}

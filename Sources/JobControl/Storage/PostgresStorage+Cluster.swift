@@ -1,0 +1,165 @@
+import Foundation
+
+/// Several daemons on one PostgreSQL database: the `daemon` table (who is alive, by heartbeat),
+/// `build.owner` (which daemon claimed a build), and notifications on one channel per schema.
+/// Every time comparison uses the database's clock, so hosts with skewed clocks agree.
+extension PostgresStorage: ClusterStore {
+    /// The database's clock in seconds since the epoch.
+    static let databaseNow = "extract(epoch from clock_timestamp())"
+
+    /// The channel every daemon of this schema listens on. Notification channels are database-wide,
+    /// so the schema's name (hashed, to fit the 63-byte limit) keeps clusters in one database apart.
+    static let channelExpression = "'jobcontrol_' || substr(md5(current_schema()), 1, 16)"
+
+    static let clusterMigration: [String] = [
+        "ALTER TABLE build ADD COLUMN owner TEXT, ADD COLUMN claimed DOUBLE PRECISION, ADD COLUMN lost BOOLEAN NOT NULL DEFAULT false",
+        "CREATE INDEX build_queue ON build (id) WHERE NOT finished AND owner IS NULL",
+        "CREATE INDEX build_owner ON build (owner) WHERE owner IS NOT NULL AND (NOT finished OR process_group IS NOT NULL)",
+        """
+        CREATE TABLE daemon (
+            node TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started DOUBLE PRECISION NOT NULL,
+            heartbeat DOUBLE PRECISION NOT NULL, lease DOUBLE PRECISION NOT NULL, state TEXT NOT NULL,
+            version TEXT NOT NULL, workers INTEGER NOT NULL)
+        """,
+        // Every way a build is queued or ends (a daemon, a recovery, a cancel) wakes the others.
+        """
+        CREATE OR REPLACE FUNCTION jobcontrol_build_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE channel TEXT := 'jobcontrol_' || substr(md5(TG_TABLE_SCHEMA), 1, 16);
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                PERFORM pg_notify(channel, 'queued:' || NEW.id);
+            ELSIF NEW.finished AND NOT OLD.finished THEN
+                PERFORM pg_notify(channel, 'finished:' || NEW.id);
+            ELSIF NEW.owner IS NULL AND OLD.owner IS NOT NULL AND NOT NEW.finished THEN
+                PERFORM pg_notify(channel, 'queued:' || NEW.id);
+            END IF;
+            RETURN NULL;
+        END $$
+        """,
+        "CREATE TRIGGER build_notify AFTER INSERT OR UPDATE OF finished, owner ON build FOR EACH ROW EXECUTE FUNCTION jobcontrol_build_notify()",
+    ]
+
+    public func registerNode(_ node: ClusterNode) throws(StorageError) {
+        try update(
+            """
+            INSERT INTO daemon (node, host, pid, started, heartbeat, lease, state, version, workers)
+            VALUES ($1, $2, $3, \(Self.databaseNow), \(Self.databaseNow), $4, 'alive', $5, $6)
+            ON CONFLICT (node) DO UPDATE SET host = excluded.host, pid = excluded.pid, started = excluded.started,
+                heartbeat = excluded.heartbeat, lease = excluded.lease, state = 'alive', version = excluded.version,
+                workers = excluded.workers
+            """,
+            [node.node, node.host, String(node.pid), String(node.lease), node.version, String(node.workers)])
+    }
+
+    public func heartbeat(node: String, running: Int) throws(StorageError) -> Bool {
+        try update(
+            "UPDATE daemon SET heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'", [node]) == 1
+    }
+
+    public func markStopped(node: String) throws(StorageError) {
+        try update("UPDATE daemon SET state = 'stopped', heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'", [node])
+    }
+
+    public func clusterNodes() throws(StorageError) -> [ClusterNode] {
+        try query(
+            """
+            SELECT daemon.*, \(Self.databaseNow) - heartbeat AS age,
+                (SELECT count(*) FROM build WHERE owner = daemon.node AND started AND NOT finished) AS running
+            FROM daemon ORDER BY node
+            """
+        ).map { row in
+            ClusterNode(
+                node: row["node"] ?? "", host: row["host"] ?? "", pid: Int32(row["pid"] ?? "") ?? 0,
+                started: Date(timeIntervalSince1970: Double(row["started"] ?? "") ?? 0),
+                heartbeat: Date(timeIntervalSince1970: Double(row["heartbeat"] ?? "") ?? 0),
+                lease: Double(row["lease"] ?? "") ?? 0, state: row["state"] ?? "", version: row["version"] ?? "",
+                workers: Int(row["workers"] ?? "") ?? 0, running: Int(row["running"] ?? "") ?? 0,
+                heartbeatAge: Double(row["age"] ?? "") ?? 0)
+        }
+    }
+
+    public func claimQueuedBuilds(node: String, limit: Int) throws(StorageError) -> [Build] {
+        guard limit > 0 else { return [] }
+        return try query(
+            """
+            UPDATE build SET owner = $1, claimed = \(Self.databaseNow)
+            WHERE id IN (SELECT id FROM build WHERE NOT finished AND owner IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING *
+            """,
+            [node, String(limit)]
+        ).map { row throws(StorageError) in try Self.build(row) }.sorted { $0.id < $1.id }
+    }
+
+    public func releaseBuild(_ id: Int64, node: String) throws(StorageError) {
+        try update("UPDATE build SET owner = NULL, claimed = NULL WHERE id = $1 AND owner = $2 AND NOT started AND NOT finished", [String(id), node])
+    }
+
+    public func cancelQueuedBuild(_ id: Int64, exception: JSONValue) throws(StorageError) -> Bool {
+        try update(
+            """
+            UPDATE build SET finished = true, success = false, end_time = \(Self.databaseNow), exception = $2
+            WHERE id = $1 AND owner IS NULL AND NOT finished
+            """,
+            [String(id), Packing.pack(exception)]) == 1
+    }
+
+    public func recoverExpiredNodes(exception: JSONValue) throws(StorageError) -> ClusterRecovery {
+        try pool.with { connection throws(StorageError) in
+            try connection.transaction { connection throws(StorageError) in
+                var recovery = ClusterRecovery()
+                // A row lock per dead daemon: whoever locks it recovers it, the others skip it.
+                let dead = try connection.execute(
+                    "SELECT node FROM daemon WHERE state = 'alive' AND heartbeat + lease < \(Self.databaseNow) FOR UPDATE SKIP LOCKED"
+                ).values.compactMap { $0[0] }
+                for node in dead {
+                    try connection.execute("UPDATE daemon SET state = 'lost' WHERE node = $1", [node])
+                    let failed = try connection.execute(
+                        """
+                        UPDATE build SET finished = true, success = false, end_time = \(Self.databaseNow), exception = $2, lost = true
+                        WHERE owner = $1 AND started AND NOT finished RETURNING id, job_id
+                        """,
+                        [node, Packing.pack(exception)]
+                    ).rows()
+                    recovery.failed += failed.compactMap { row in
+                        guard let id = row["id"].flatMap(Int64.init), let job = row["job_id"] else { return nil }
+                        return (id, job)
+                    }
+                    recovery.released += try connection.execute(
+                        "UPDATE build SET owner = NULL, claimed = NULL WHERE owner = $1 AND NOT started AND NOT finished RETURNING id", [node]
+                    ).values.compactMap { $0[0].flatMap(Int64.init) }
+                    recovery.nodes.append(node)
+                }
+                recovery.failed.sort { $0.id < $1.id }
+                recovery.released.sort()
+                return recovery
+            }
+        }
+    }
+
+    public func leftovers(node: String) throws(StorageError) -> NodeLeftovers {
+        var leftovers = NodeLeftovers()
+        let rows = try query(
+            "SELECT * FROM build WHERE owner = $1 AND (NOT finished OR (lost AND process_group IS NOT NULL)) ORDER BY id", [node])
+        for row in rows {
+            let entry = UnfinishedBuild(
+                build: try Self.build(row), processGroup: row["process_group"].flatMap(Int32.init),
+                processStartTicks: row["process_start"].flatMap(Int64.init))
+            if entry.build.finished {
+                leftovers.recoveredElsewhere.append(entry)
+            } else if entry.build.started {
+                leftovers.running.append(entry)
+            } else {
+                leftovers.claimed.append(entry.build.id)
+            }
+        }
+        return leftovers
+    }
+
+    public func clearBuildProcess(_ id: Int64) throws(StorageError) {
+        try update("UPDATE build SET process_group = NULL, process_start = NULL WHERE id = $1", [String(id)])
+    }
+
+    public func notifyCluster(_ message: String) throws(StorageError) {
+        try update("SELECT pg_notify(\(Self.channelExpression), $1)", [message])
+    }
+}
