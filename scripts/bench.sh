@@ -15,4 +15,10 @@ fi
 swift build -c release --static-swift-stdlib --product jobcontrold
 swift build -c release --static-swift-stdlib --product jobctl
 swift build -c release --static-swift-stdlib --product jobcontrol-bench
-exec "$(swift build -c release --static-swift-stdlib --show-bin-path)/jobcontrol-bench" "$@"
+# The cluster figures need PostgreSQL: a throwaway server, as the tests use.
+if [ -z "${JOBCONTROL_BENCH_PG_URL:-}" ]; then
+  eval "$(scripts/postgres-sandbox.sh start 55433)"
+  trap 'scripts/postgres-sandbox.sh stop "$PGSANDBOX_DIR"' EXIT
+  export JOBCONTROL_BENCH_PG_URL=$JOBCONTROL_TEST_PG_URL
+fi
+"$(swift build -c release --static-swift-stdlib --show-bin-path)/jobcontrol-bench" "$@"

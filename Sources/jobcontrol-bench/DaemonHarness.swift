@@ -15,14 +15,16 @@ final class DaemonHarness {
             .deletingLastPathComponent()
     }
 
-    init(config: String, database existing: String? = nil, workers: Int = 2) throws {
+    /// `storageURL` replaces the SQLite file (a PostgreSQL database); `node` names the daemon in a cluster.
+    init(config: String, database existing: String? = nil, workers: Int = 2, storageURL: String? = nil, node: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/sock"
         database = existing ?? directory + "/db.sqlite3"
         try ("workers: \(workers)\n" + config).write(toFile: directory + "/c.yaml", atomically: true, encoding: .utf8)
         process.executableURL = Self.binDirectory.appendingPathComponent("jobcontrold")
-        process.arguments = ["--config", directory + "/c.yaml", "--storage", "sqlite://" + database, "--socket", socket, "--log-level", "error"]
+        process.arguments = ["--config", directory + "/c.yaml", "--storage", storageURL ?? ("sqlite://" + database), "--socket", socket, "--log-level", "error"]
+            + (node.map { ["--node", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         process.environment = environment

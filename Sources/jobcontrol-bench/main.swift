@@ -2,10 +2,11 @@ import Foundation
 import JobControl
 
 // jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
-//                  [--idle SECONDS] [--rows N] [--json PATH]
+//                  [--idle SECONDS] [--rows N] [--json PATH] [--pg URL]
 // Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
-// schedule (lateness, idle cost), storage (storage paths next to raw SQLite). Default: compare
-// and schedule. Figures are printed as a table and written as JSON. See docs/performance.md.
+// schedule (lateness, idle cost), storage (storage paths next to raw SQLite), cluster (throughput
+// with one and three daemons on PostgreSQL: --pg or $JOBCONTROL_BENCH_PG_URL). Default: compare,
+// schedule, and cluster when a PostgreSQL URL is given. Figures are printed as a table and written as JSON. See docs/performance.md.
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 @MainActor func option(_ name: String, default value: Int) -> Int {
@@ -31,7 +32,8 @@ let history = option("--history", default: 1_000_000)
 let idle = option("--idle", default: 30)
 let rows = option("--rows", default: 100_000)
 let jsonPath = stringOption("--json", default: ".build/bench/results.json")
-let suites = arguments.isEmpty ? ["compare", "schedule"] : arguments
+let postgresURL = stringOption("--pg", default: ProcessInfo.processInfo.environment["JOBCONTROL_BENCH_PG_URL"] ?? "")
+let suites = arguments.isEmpty ? ["compare", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
 
 var figures: [Figure] = []
 for suite in suites {
@@ -46,8 +48,18 @@ for suite in suites {
         print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
     case "storage": try StorageBenchmark.run(rows: rows)
+    case "cluster":
+        guard !postgresURL.isEmpty else {
+            FileHandle.standardError.write(Data("jobcontrol-bench: the cluster suite needs a PostgreSQL URL (--pg or JOBCONTROL_BENCH_PG_URL); scripts/bench.sh starts a server\n".utf8))
+            exit(64)
+        }
+        print("cluster: medians of \(runs) runs")
+        let cluster = try await ClusterBenchmark.throughput(url: postgresURL, builds: builds, runs: runs)
+        ComparisonBenchmark.printTable(cluster)
+        figures += cluster
+        print()
     default:
-        FileHandle.standardError.write(Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage\n".utf8))
+        FileHandle.standardError.write(Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage, cluster\n".utf8))
         exit(64)
     }
 }

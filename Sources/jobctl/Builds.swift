@@ -24,12 +24,15 @@ extension JobCtl {
                 return
             }
             let builds = try values.map { try Build(wire: $0) }
+            // Where several daemons share the database, which one ran each build.
+            let clustered = builds.contains { $0.node != nil }
             printTable(
-                ["ID", "JOB", "STATE", "STARTED", "DURATION", "RESULT"],
+                ["ID", "JOB", "STATE", "STARTED", "DURATION"] + (clustered ? ["NODE"] : []) + ["RESULT"],
                 builds.map { build in
                     [
                         String(build.id), build.jobID, build.state.rawValue, displayTime(build.startTime),
                         displayDuration(from: build.startTime, to: build.endTime),
+                    ] + (clustered ? [build.node ?? "-"] : []) + [
                         build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? "",
                     ]
                 })

@@ -61,6 +61,7 @@ func printBuildDetails(_ build: Build) {
     print("Started:    \(displayTime(build.startTime))")
     print("Finished:   \(displayTime(build.endTime))")
     print("Duration:   \(displayDuration(from: build.startTime, to: build.endTime))")
+    if let node = build.node { print("Node:       \(node)") }
     if let retval = build.retval { print("Retval:     \(retval.jsonText())") }
     if let pins = build.config["build"]?["dependency_builds"], case .object(let object) = pins, !object.isEmpty {
         print("Pinned:     " + object.keys.sorted().map { "\($0)=\(object[$0]!.jsonText())" }.joined(separator: ", "))

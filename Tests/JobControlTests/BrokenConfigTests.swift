@@ -72,6 +72,11 @@ import Testing
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, catch_up: all}\n", expected: "2:42: 'catch_up' applies only to a job with 'persistent: true'"),
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, randomized_delay: lots}\n", expected: "2:60: 'randomized_delay' must be a duration"),
         Case(yaml: "jobs:\n  - {id: a, command: x, schedule: daily, start_deadline: 0s}\n", expected: "2:58: 'start_deadline' must be longer than 0s"),
+        // cluster
+        Case(yaml: "cluster: {node: 'web 1'}\n", expected: "1:17: 'cluster.node' must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'; got 'web 1'"),
+        Case(yaml: "cluster: {lease: 0s}\n", expected: "1:18: 'cluster.lease' must be between 1s and 1h; got 0s"),
+        Case(yaml: "cluster: {leese: 30s}\n", expected: "1:11: unknown key 'leese' in 'cluster'; did you mean 'lease'?"),
+        Case(yaml: "cluster: web-1\n", expected: "1:10: 'cluster' must be a mapping"),
         // access
         Case(yaml: "access: {read: [admin]}\n", expected: "1:17: 'admin' in 'access.read' must be user:NAME, group:NAME or '*'"),
         Case(yaml: "access: {run: [user:nosuchuserxyz]}\n", expected: "1:16: user 'nosuchuserxyz' does not exist"),
