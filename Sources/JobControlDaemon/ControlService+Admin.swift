@@ -33,7 +33,9 @@ extension ControlService {
         if let cluster {
             parameters["node"] = .string(cluster.node)
             do {
-                parameters["cluster"] = .array(try await cluster.nodes().map(Self.clusterNode))
+                let overview = try await cluster.overview()
+                parameters["cluster"] = .array(overview.nodes.map(Self.clusterNode))
+                parameters["shared_queue"] = .int(Int64(overview.queued))
             } catch {
                 logger.warning("cannot list the daemons of the cluster", metadata: ["error": "\(error)"])
             }

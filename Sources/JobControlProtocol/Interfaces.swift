@@ -270,9 +270,11 @@ public enum Interfaces {
           scheduled_jobs: int,
           suspended_jobs: int,
           # When several daemons share a PostgreSQL database: this daemon's
-          # name, and every daemon the database knows of.
+          # name, every daemon the database knows of, and the builds waiting
+          # in the shared queue for a daemon to claim them.
           node: ?string,
-          cluster: ?[]ClusterNode
+          cluster: ?[]ClusterNode,
+          shared_queue: ?int
         )
 
         # One daemon of a cluster sharing a PostgreSQL database.
@@ -298,7 +300,8 @@ public enum Interfaces {
         # Loads and validates the configuration file again and, if it is valid,
         # replaces the running configuration (as SIGHUP does). Builds already
         # created keep the job configuration they copied. needs_restart lists
-        # changed keys that take effect only at a restart (storage, socket).
+        # changed keys that take effect only at a restart (storage, socket,
+        # cluster).
         method Reload() -> (jobs: int, needs_restart: []string)
 
         # Applies the retention policies now: log records by level and age

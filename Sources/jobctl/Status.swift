@@ -26,7 +26,7 @@ extension JobCtl {
                 print("reload:  \(reload) (\(displayTime(WireFormat.date(status["last_reload_time"]))))")
             }
             if case .array(let nodes)? = status["cluster"] {
-                print("cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?")")
+                print("cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?"); \(status["shared_queue"]?.intValue ?? 0) builds wait in the shared queue")
                 printTable(
                     ["NODE", "HOST", "PID", "STATE", "RUNNING", "WORKERS", "HEARTBEAT", "UP SINCE"],
                     nodes.map { node in

@@ -85,9 +85,9 @@ public actor ClusterMember {
         }
     }
 
-    /// Every daemon the database knows of.
-    public func nodes() throws(StorageError) -> [ClusterNode] {
-        try store.clusterNodes()
+    /// Every daemon the database knows of, and how many builds wait in the shared queue.
+    public func overview() throws(StorageError) -> (nodes: [ClusterNode], queued: Int) {
+        (try store.clusterNodes(), try store.sharedQueueLength())
     }
 
     public static var hostName: String {
@@ -152,8 +152,7 @@ public actor ClusterMember {
     /// notification would have said.
     func beat() async {
         do {
-            let running = await engine.localBuildCount
-            if try store.heartbeat(node: node, running: running) {
+            if try store.heartbeat(node: node) {
                 lastRenewal = .now
                 if leaseLost {
                     leaseLost = false

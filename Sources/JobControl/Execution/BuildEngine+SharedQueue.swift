@@ -80,7 +80,4 @@ extension BuildEngine {
     func abandonBuilds(reason: BuildException) {
         cancelAll(reason: reason)
     }
-
-    /// Builds this daemon runs now or has claimed.
-    var localBuildCount: Int { inFlight.count }
 }

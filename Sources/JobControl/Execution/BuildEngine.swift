@@ -135,6 +135,10 @@ public actor BuildEngine {
             needsRestart.append("socket")
             applied.socket = config.socket
         }
+        if newConfig.cluster != config.cluster {
+            needsRestart.append("cluster")
+            applied.cluster = config.cluster
+        }
         if newConfig.workers != config.workers || newConfig.pools != config.pools {
             pool.setLimits(newConfig.workers, pools: newConfig.pools)
         }

@@ -72,13 +72,16 @@ public protocol ClusterStore: Storage {
 
     /// Renews the daemon's lease. False when the lease was lost: other daemons declared it dead
     /// and recovered its builds.
-    func heartbeat(node: String, running: Int) throws(StorageError) -> Bool
+    func heartbeat(node: String) throws(StorageError) -> Bool
 
     /// Marks the daemon stopped (a clean stop: nothing to recover).
     func markStopped(node: String) throws(StorageError)
 
     /// Every daemon known to the database, with its running builds.
     func clusterNodes() throws(StorageError) -> [ClusterNode]
+
+    /// Builds waiting in the shared queue (no daemon has claimed them yet).
+    func sharedQueueLength() throws(StorageError) -> Int
 
     /// Takes up to `limit` queued builds nobody has claimed, oldest first, for `node`. Each
     /// queued build is claimed by exactly one daemon (row locks, `SKIP LOCKED`).

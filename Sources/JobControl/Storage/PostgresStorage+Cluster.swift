@@ -51,7 +51,7 @@ extension PostgresStorage: ClusterStore {
             [node.node, node.host, String(node.pid), String(node.lease), node.version, String(node.workers)])
     }
 
-    public func heartbeat(node: String, running: Int) throws(StorageError) -> Bool {
+    public func heartbeat(node: String) throws(StorageError) -> Bool {
         try update(
             "UPDATE daemon SET heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'", [node]) == 1
     }
@@ -76,6 +76,10 @@ extension PostgresStorage: ClusterStore {
                 workers: Int(row["workers"] ?? "") ?? 0, running: Int(row["running"] ?? "") ?? 0,
                 heartbeatAge: Double(row["age"] ?? "") ?? 0)
         }
+    }
+
+    public func sharedQueueLength() throws(StorageError) -> Int {
+        Int(try query("SELECT count(*) AS n FROM build WHERE NOT finished AND owner IS NULL").first?["n"] ?? "0") ?? 0
     }
 
     public func claimQueuedBuilds(node: String, limit: Int) throws(StorageError) -> [Build] {

@@ -155,11 +155,15 @@ public final class PostgresStorage: Storage {
         let changed = try update(
             """
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
-                exception_tb = $6 WHERE id = $7
+                exception_tb = $6 WHERE id = $7 AND NOT lost
             """,
             [Self.now(), Self.text(success), Self.text(skipped), retval.map(Packing.pack), exception.map(Packing.pack),
              exceptionTraceback.map(Packing.pack), String(id)])
-        guard changed == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
+        guard changed == 1 else {
+            // A build the cluster recovered (its daemon lost its lease) keeps the recovery's record.
+            if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
+            throw StorageError(.noSuchBuild, "no build with id \(id)")
+        }
     }
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {
