@@ -33,8 +33,9 @@ let package = Package(
         // Linux headers Glibc does not export (timerfd); part of libc, nothing to link.
         .systemLibrary(name: "CLinux"),
         // libpq for the PostgreSQL backend: installed here, links in seconds (PostgresNIO with
-        // its TLS stack adds minutes to every clean build on 2 cores); see docs/architecture.md.
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // its TLS stack adds minutes to every clean build on 2 cores); loaded with dlopen on first
+        // use, so SQLite daemons and jobctl do not load it; see docs/architecture.md.
+        .target(name: "CLibPQ"),
         // The core: configuration, model, storage, scheduling, execution. No socket, no systemd.
         .target(
             name: "JobControl",

@@ -4,7 +4,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Builds: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List builds, newest first.")
+        static let configuration = CommandConfiguration(commandName: "builds", abstract: "List builds, newest first.")
 
         @OptionGroup var global: GlobalOptions
 

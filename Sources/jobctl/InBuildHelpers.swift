@@ -16,7 +16,7 @@ struct BuildToken {
 
 extension JobCtl {
     struct Progress: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "progress", 
             abstract: "Show a build's progress (ID), or, inside a build, report progress (CURRENT TOTAL).",
             discussion: """
                 jobctl progress 42                      the progress tree of build 42
@@ -91,7 +91,7 @@ extension JobCtl {
     }
 
     struct Log: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Inside a build: add a line to its log.")
+        static let configuration = CommandConfiguration(commandName: "log", abstract: "Inside a build: add a line to its log.")
 
         @OptionGroup var global: GlobalOptions
 
@@ -114,7 +114,7 @@ extension JobCtl {
     }
 
     struct Retval: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "retval", 
             abstract: "Inside a build: set its return value: VALUE as a string, or --json TEXT for any JSON value.")
 
         @Option(help: "The daemon's control socket (default: $JOBCONTROL_SOCKET).")
@@ -145,7 +145,7 @@ extension JobCtl {
     }
 
     struct Skip: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "skip", 
             abstract: "Inside a build: end it SKIPPED (when it exits successfully) instead of SUCCESSFUL.")
 
         @OptionGroup var global: GlobalOptions

@@ -4,7 +4,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Jobs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the configured jobs.")
+        static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List the configured jobs.")
 
         @OptionGroup var global: GlobalOptions
 

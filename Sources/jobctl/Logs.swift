@@ -4,7 +4,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the log of a build.")
+        static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print the log of a build.")
 
         @OptionGroup var global: GlobalOptions
 

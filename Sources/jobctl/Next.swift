@@ -5,7 +5,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Next: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "next", 
             abstract: "List upcoming scheduled runs, and what became of the latest ones.",
             discussion: """
                 Without JOB: every scheduled job with its next start and its latest occurrence. With JOB: \
@@ -82,7 +82,7 @@ extension JobCtl {
     }
 
     struct Suspend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "suspend", 
             abstract: "Suspend a job's schedule (kept across restarts) without editing its file.")
 
         @OptionGroup var global: GlobalOptions
@@ -97,7 +97,7 @@ extension JobCtl {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "resume", 
             abstract: "Resume a suspended schedule from now on (what it missed meanwhile does not run).")
 
         @OptionGroup var global: GlobalOptions

@@ -4,7 +4,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "run", 
             abstract: "Queue a build of a job.",
             discussion: "With --wait, exits 0 only when the build succeeds.")
 

@@ -5,7 +5,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "show", 
             abstract: "Show a job as the daemon loaded it (after includes), secrets masked.")
 
         @OptionGroup var global: GlobalOptions

@@ -5,7 +5,7 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the daemon's state.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's state.")
 
         @OptionGroup var global: GlobalOptions
 

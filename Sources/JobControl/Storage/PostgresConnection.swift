@@ -10,6 +10,11 @@ final class PostgresConnection: @unchecked Sendable {
     private let connection: OpaquePointer
 
     init(url: String, schema: String?) throws(StorageError) {
+        if let problem = jobcontrol_libpq_load() {
+            throw StorageError(
+                .cannotOpen,
+                "PostgreSQL storage needs libpq, which could not be loaded (\(String(cString: problem))); install it (Debian: apt-get install libpq5)")
+        }
         guard let connection = PQconnectdb(url) else { throw StorageError(.cannotOpen, "cannot allocate a PostgreSQL connection") }
         self.connection = connection
         guard PQstatus(connection) == CONNECTION_OK else {
