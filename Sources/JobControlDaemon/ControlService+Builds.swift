@@ -38,6 +38,7 @@ extension ControlService {
         let id = try parameters.int("build")
         let minLevel = try parameters.optionalInt("min_level").map(Int.init)
         var afterID = try parameters.optionalInt("after_id")
+        let limit = try parameters.optionalInt("limit").map { max(0, Int($0)) }
         _ = try existingBuild(id)
         func read() throws(VarlinkError) -> [LogRecord] {
             do {
@@ -45,6 +46,16 @@ extension ControlService {
             } catch {
                 throw Self.varlinkError(.storage(error))
             }
+        }
+        if !call.more, let limit {
+            let page: [LogRecord]
+            do {
+                page = try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: limit))
+            } catch {
+                throw Self.varlinkError(.storage(error))
+            }
+            try await send(VarlinkReply(parameters: ["logs": .array(page.map(WireFormat.log))]))
+            return
         }
         guard call.more else {
             var all: [LogRecord] = []

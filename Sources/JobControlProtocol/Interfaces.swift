@@ -243,10 +243,11 @@ public enum Interfaces {
         method GetProgress(build: int) -> (groups: []ProgressGroup)
 
         # Returns the log of a build, oldest first, at min_level or above, after
-        # the record after_id if given. With "more", follows it: replies
+        # the record after_id if given, at most limit records if given (page
+        # through a long log with after_id). With "more", follows it: replies
         # (continues) carry new records as they are stored; the last one comes
         # when the build has ended.
-        method GetLogs(build: int, min_level: ?int, after_id: ?int) -> (logs: []LogRecord)
+        method GetLogs(build: int, min_level: ?int, after_id: ?int, limit: ?int) -> (logs: []LogRecord)
 
         # The daemon's state in one reply. The last_reload fields are set once
         # a reload has been tried.

@@ -6,6 +6,9 @@ extension JobCtl {
     struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print the log of a build.")
 
+        /// Records per GetLogs call.
+        static let page: Int64 = 5000
+
         @OptionGroup var global: GlobalOptions
 
         @Argument(help: "The build id.")
@@ -39,17 +42,26 @@ extension JobCtl {
                 }
                 return
             }
-            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).GetLogs", parameters) }
-            let values = try arrayParameter(reply, "logs")
-            if global.json {
-                printJSON(.array(values))
-                return
+            // Pages of at most `Self.page` records, so a long log never makes one huge message.
+            var collected: [JSONValue] = []
+            try await global.withConnection { connection in
+                while true {
+                    let reply = try await connection.call("\(Interfaces.manager).GetLogs", parameters.merging(["limit": .int(Self.page)]) { _, new in new })
+                    let values = try arrayParameter(reply, "logs")
+                    if global.json {
+                        collected += values
+                    } else {
+                        for value in values {
+                            let record = try WireFormat.log(from: value)
+                            let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
+                            print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
+                        }
+                    }
+                    guard values.count == Int(Self.page), let last = values.last?["id"]?.intValue else { break }
+                    parameters["after_id"] = .int(last)
+                }
             }
-            for value in values {
-                let record = try WireFormat.log(from: value)
-                let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
-                print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
-            }
+            if global.json { printJSON(.array(collected)) }
         }
     }
 }

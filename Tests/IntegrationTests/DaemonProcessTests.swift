@@ -55,6 +55,21 @@ import Testing
         #expect(records.contains { $0.message == "careful" && $0.level == LogLevel.warning.rawValue })
     }
 
+    /// 60,000 records are more than one 8 MiB message: jobctl pages through them.
+    @Test func aLongLogIsPrintedWhole() async throws {
+        let daemon = try await DaemonProcess(config: "jobs:\n  - {id: long, command: 'seq 1 60000'}\n")
+        let run = try await daemon.jobctl("run", "long", "--wait")
+        #expect(run.status == 0, "\(run.stderr)")
+        let logs = try await daemon.jobctl("logs", "1")
+        #expect(logs.status == 0, "\(logs.stderr)")
+        let lines = logs.stdout.split(separator: "\n")
+        #expect(lines.filter { $0.hasSuffix(": 60000") }.count == 1)
+        #expect(lines.count >= 60_000, "\(lines.count) lines")
+        let json = try await daemon.jobctl("--json", "logs", "1")
+        #expect(json.status == 0 && json.stdout.contains("\"59999\""), "\(json.stderr)")
+        try await daemon.stop()
+    }
+
     @Test func failingAndUnspawnableBuildsAreRecordedAndTheDaemonKeepsRunning() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
         let failed = try await daemon.jobctl("--json", "run", "fails", "--wait")

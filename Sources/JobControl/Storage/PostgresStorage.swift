@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// ``Storage`` on PostgreSQL through libpq, for several daemons (on one host or many) sharing
 /// one database. The schema mirrors SQLite's (timestamps as seconds in `double precision`, JSON
@@ -10,13 +9,17 @@ import Synchronization
 public final class PostgresStorage: Storage {
     let pool: PostgresPool
     let url: String
-    private let enqueuedFailure = Mutex<StorageError?>(nil)
+    /// Log lines, progress reports and process records, committed in shared transactions with
+    /// multi-row inserts (see ``PostgresBatch``): one round trip per batch, not per line.
+    let batchWriter: GroupCommitWriter<PostgresBatch.Operation>
 
     /// Connects to `url` (`postgresql://user:password@host:port/database`); with `schema`, every
     /// table lives in that schema (tests give each case its own).
     public init(url: String, schema: String? = nil) throws(StorageError) {
         self.url = url
-        pool = try PostgresPool(url: url, schema: schema)
+        let pool = try PostgresPool(url: url, schema: schema)
+        self.pool = pool
+        batchWriter = PostgresBatch.make(pool: pool)
     }
 
     static let migrations: [(name: String, sql: [String])] = [
@@ -180,7 +183,7 @@ public final class PostgresStorage: Storage {
     }
 
     public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
-        try update("UPDATE build SET process_group = $1, process_start = $2 WHERE id = $3", [String(group), String(startTicks), String(id)])
+        batchWriter.enqueue([.buildProcess(id: id, group: group, startTicks: startTicks)])
     }
 
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
@@ -194,19 +197,7 @@ public final class PostgresStorage: Storage {
     // MARK: Progress and logs
 
     public func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError) {
-        try pool.with { connection throws(StorageError) in
-            try connection.transaction { connection throws(StorageError) in
-                for report in reports {
-                    try connection.execute(
-                        """
-                        INSERT INTO build_progress (build_id, group_name, current, total, status_line) VALUES ($1, $2, $3, $4, $5)
-                        ON CONFLICT (build_id, group_name) DO UPDATE SET
-                            current = excluded.current, total = excluded.total, status_line = excluded.status_line
-                        """,
-                        [String(buildID), report.group.name, String(report.current), String(report.total), report.statusLine])
-                }
-            }
-        }
+        try batchWriter.submit(reports.map { .progress(buildID: buildID, $0) })
     }
 
     public func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo] {
@@ -221,33 +212,20 @@ public final class PostgresStorage: Storage {
     }
 
     public func logMessages(_ records: [LogRecord]) throws(StorageError) {
-        guard !records.isEmpty else { return }
-        try pool.with { connection throws(StorageError) in
-            try connection.transaction { connection throws(StorageError) in
-                for record in records {
-                    try connection.execute(
-                        "INSERT INTO log (build_id, created, level, record, exception_tb) VALUES ($1, $2, $3, $4, $5)",
-                        [String(record.buildID), String(record.created.timeIntervalSince1970), String(record.level),
-                         Packing.pack(record.recordJSON), record.exceptionTraceback.map(Packing.pack)])
-                }
-            }
-        }
+        try batchWriter.submit(records.map { .log($0) })
     }
 
-    /// Written at once (durable earlier than promised); a failure is kept for ``flush()``.
     public func enqueueLogMessages(_ records: [LogRecord]) {
-        do {
-            try logMessages(records)
-        } catch {
-            enqueuedFailure.withLock { if $0 == nil { $0 = error } }
-        }
+        batchWriter.enqueue(records.map { .log($0) })
     }
 
     public func flush() throws(StorageError) {
-        if let failure = enqueuedFailure.withLock({ failure in defer { failure = nil }; return failure }) { throw failure }
+        try batchWriter.flush()
     }
 
-    public func waitForWriteCapacity() async {}
+    public func waitForWriteCapacity() async {
+        await batchWriter.waitForCapacity(limit: SQLiteStorage.maxQueuedWrites)
+    }
 
     public func iterLogMessages(_ logQuery: LogQuery) throws(StorageError) -> [LogRecord] {
         var filter = PostgresWhere()

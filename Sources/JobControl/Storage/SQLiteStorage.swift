@@ -10,7 +10,7 @@ import GRDB
 /// (one connection, one serial queue). This class has no mutable state of its own.
 public final class SQLiteStorage: Storage {
     let writer: any DatabaseWriter
-    let batchWriter: SQLiteBatchWriter
+    let batchWriter: GroupCommitWriter<SQLiteBatchWriter.Operation>
     /// The database file, or nil in memory; for error messages.
     public let path: String?
 
@@ -47,7 +47,7 @@ public final class SQLiteStorage: Storage {
             throw StorageError(.cannotOpen, "cannot open database \(name): \(Self.describe(error))")
         }
         self.writer = writer
-        self.batchWriter = SQLiteBatchWriter(writer: writer) { error in
+        self.batchWriter = SQLiteBatchWriter.make(writer: writer) { error in
             Self.wrap(error, .query, "cannot store log or progress records in \(name)")
         }
     }
