@@ -48,7 +48,7 @@ extension ControlService {
             "node": .string(node.node), "host": .string(node.host), "pid": .int(Int64(node.pid)), "state": .string(node.state),
             "started": WireFormat.timestamp(node.started), "heartbeat": WireFormat.timestamp(node.heartbeat),
             "heartbeat_age": .double(node.heartbeatAge), "lease": .double(node.lease), "workers": .int(Int64(node.workers)),
-            "running": .int(Int64(node.running)), "version": .string(node.version),
+            "running": .int(Int64(node.running)), "version": .string(node.version), "schedules": .bool(node.schedules),
         ]
     }
 

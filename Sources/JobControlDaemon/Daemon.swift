@@ -91,7 +91,11 @@ public final class Daemon: Sendable {
             throw .storage(error)
         }
         // Records what was missed while the daemon was down and catches up persistent jobs.
-        await scheduler.start(config: config)
+        // In a cluster, the daemon holding the scheduler lock fires the schedules; the others follow.
+        await scheduler.start(config: config, leading: cluster == nil)
+        await cluster?.competeForScheduler { leading in
+            if leading { await scheduler.lead(config: await engine.config) } else { await scheduler.follow() }
+        }
         logger.info(
             "jobcontrold ready",
             metadata: ["config": "\(config.file ?? "-")", "node": "\(cluster?.node ?? "-")", "socket": "\(config.socket)", "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)"])

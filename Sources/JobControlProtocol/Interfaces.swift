@@ -295,7 +295,9 @@ public enum Interfaces {
           workers: int,
           # Builds running on it now.
           running: int,
-          version: string
+          version: string,
+          # Whether it runs the cluster's schedules (one daemon at a time does).
+          schedules: bool
         )
 
         # Loads and validates the configuration file again and, if it is valid,

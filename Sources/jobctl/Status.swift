@@ -28,12 +28,13 @@ extension JobCtl {
             if case .array(let nodes)? = status["cluster"] {
                 print("cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?"); \(status["shared_queue"]?.intValue ?? 0) builds wait in the shared queue")
                 printTable(
-                    ["NODE", "HOST", "PID", "STATE", "RUNNING", "WORKERS", "HEARTBEAT", "UP SINCE"],
+                    ["NODE", "HOST", "PID", "STATE", "SCHEDULES", "RUNNING", "WORKERS", "HEARTBEAT", "UP SINCE"],
                     nodes.map { node in
                         let age = node["heartbeat_age"]?.doubleValue ?? 0
                         return [
                             node["node"]?.stringValue ?? "?", node["host"]?.stringValue ?? "?", String(node["pid"]?.intValue ?? 0),
-                            node["state"]?.stringValue ?? "?", String(node["running"]?.intValue ?? 0), String(node["workers"]?.intValue ?? 0),
+                            node["state"]?.stringValue ?? "?", node["schedules"]?.boolValue == true ? "yes" : "-",
+                            String(node["running"]?.intValue ?? 0), String(node["workers"]?.intValue ?? 0),
                             String(format: "%.1fs ago", age), displayTime(WireFormat.date(node["started"])),
                         ]
                     })

@@ -4,9 +4,10 @@ import JobControlClient
 import Testing
 
 /// Three real daemons on one PostgreSQL database (scripts/test.sh starts a throwaway server):
-/// 300 builds and a job scheduled every second for a minute, one daemon SIGKILLed mid-build.
-/// Every build runs exactly once, every occurrence once; the killed daemon's builds are recovered
-/// by the others after its lease expires; nothing is lost or duplicated.
+/// 300 builds and a job scheduled every second for a minute; the daemon running the schedules is
+/// SIGKILLed mid-build. Every build runs exactly once, every occurrence once; another daemon takes
+/// over the schedules at once, and the killed daemon's builds are recovered by the others after
+/// its lease expires; nothing is lost or duplicated.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil))
 struct ClusterTests {
     static let baseURL = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] ?? ""
@@ -28,7 +29,8 @@ struct ClusterTests {
         for index in 1...300 {
             config += "  - {id: w\(index), command: 'echo $JOBCONTROL_BUILD_ID >> \(ran); sleep 0.2', retries: 1}\n"
         }
-        config += "  - {id: tick, command: 'echo $JOBCONTROL_BUILD_ID >> \(ticks)', schedule: '*:*:*', concurrency: allow}\n"
+        // persistent: an occurrence that falls in the fail-over of the schedules still runs.
+        config += "  - {id: tick, command: 'echo $JOBCONTROL_BUILD_ID >> \(ticks)', schedule: '*:*:*', concurrency: allow, persistent: true}\n"
         try directory.write("jobcontrol.yaml", config)
 
         var daemons: [DaemonProcess] = []
@@ -49,18 +51,28 @@ struct ClusterTests {
             }
         }
 
-        // SIGKILL n2 while it runs builds.
-        try await waitFor("n2 to run a build", timeout: .seconds(60)) {
+        // SIGKILL the daemon that runs the schedules, while it runs builds: its builds must be
+        // recovered and the schedules must go on elsewhere.
+        var victim = ""
+        try await waitFor("the scheduling daemon to run a build", timeout: .seconds(60)) {
+            guard let scheduling = (try? storage.clusterNodes())?.first(where: \.schedules)?.node else { return false }
             let running = (try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(started: true, finished: false), order: .ascending, limit: 100)) ?? []
-            return running.contains { $0.node == "n2" && $0.jobID.hasPrefix("w") }
+            victim = scheduling
+            return running.contains { $0.node == scheduling && $0.jobID.hasPrefix("w") }
         }
-        daemons[1].kill()
+        let victimIndex = try #require(["n1", "n2", "n3"].firstIndex(of: victim))
+        daemons[victimIndex].kill()
+        let killedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
 
-        // The others recover its builds once its lease expires; then it comes back and rejoins.
-        try await waitFor("n2's builds to be recovered", timeout: .seconds(60)) {
-            (try? storage.clusterNodes().first { $0.node == "n2" }?.state) == "lost"
+        // Another daemon takes the schedules at once; the others recover its builds once its
+        // lease expires; then it comes back and rejoins.
+        try await waitFor("another daemon to run the schedules", timeout: .seconds(30)) {
+            ((try? storage.clusterNodes()) ?? []).contains { $0.schedules && $0.node != victim }
         }
-        daemons[1] = try await DaemonProcess(directory: directory, storageURL: url, name: "n2", arguments: ["--node", "n2"])
+        try await waitFor("\(victim)'s builds to be recovered", timeout: .seconds(60)) {
+            (try? storage.clusterNodes().first { $0.node == victim }?.state) == "lost"
+        }
+        daemons[victimIndex] = try await DaemonProcess(directory: directory, storageURL: url, name: victim, arguments: ["--node", victim])
 
         try await waitFor("every job to have a successful build", timeout: .seconds(150)) {
             let done = (try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(finished: true, success: true), order: .ascending, limit: 100_000)) ?? []
@@ -88,12 +100,12 @@ struct ClusterTests {
             #expect(jobBuilds.filter { $0.state == .successful }.count == 1, "w\(index): \(jobBuilds.map { "\($0.id) \($0.state)" })")
             // A failure is only a build the killed daemon had, retried elsewhere.
             for failed in jobBuilds where failed.state == .failed {
-                #expect(failed.node == "n2" && failed.exception?["type"]?.stringValue == "DaemonLost", "\(failed)")
+                #expect(failed.node == victim && failed.exception?["type"]?.stringValue == "DaemonLost", "\(failed)")
                 #expect(jobBuilds.contains { $0.config["build"]?["trigger"]?["after_crash_of"]?.intValue == failed.id })
             }
         }
         let lost = builds.filter { $0.exception?["type"]?.stringValue == "DaemonLost" }
-        #expect(!lost.isEmpty, "n2 was killed mid-build, so some builds were recovered")
+        #expect(!lost.isEmpty, "\(victim) was killed mid-build, so some builds were recovered")
         #expect(Set(builds.compactMap(\.node)) == ["n1", "n2", "n3"])
 
         // Every second of the minute had one occurrence, run by one build, once.
@@ -109,13 +121,15 @@ struct ClusterTests {
         for occurrence in occurrences {
             #expect(occurrence.outcome == .started, "\(occurrence)")
             guard let id = occurrence.buildID, let build = byID[id] else {
-                Issue.record("occurrence without a build: \(occurrence)")
+                // Only the killed daemon can leave an occurrence claimed but without its build
+                // recorded (it died between the two writes).
+                #expect(abs(occurrence.due - killedAt) < 2_000_000, "occurrence without a build: \(occurrence)")
                 continue
             }
             #expect(tickBuilds.insert(id).inserted)
-            #expect(build.state == .successful || (build.node == "n2" && build.exception?["type"]?.stringValue == "DaemonLost"), "\(build)")
+            #expect(build.state == .successful || (build.node == victim && build.exception?["type"]?.stringValue == "DaemonLost"), "\(build)")
         }
-        #expect(builds.filter { $0.jobID == "tick" }.count == tickBuilds.count, "a tick build without its occurrence")
+        #expect(builds.filter { $0.jobID == "tick" }.count <= tickBuilds.count + 1, "a tick build without its occurrence")
         let tickLines = try String(contentsOfFile: ticks, encoding: .utf8).split(separator: "\n").compactMap { Int64($0) }
         #expect(tickLines.count == Set(tickLines).count, "a tick build ran twice")
 

@@ -27,6 +27,7 @@ public actor ClusterMember {
     private let wakes: AsyncStream<Void>
     private nonisolated let wakeContinuation: AsyncStream<Void>.Continuation
     private var listener: PostgresListener?
+    private var schedulerLock: PostgresSchedulerLock?
     private var tasks: [Task<Void, Never>] = []
     private var lastRenewal = ContinuousClock.now
     private var leaseLost = false
@@ -74,13 +75,33 @@ public actor ClusterMember {
         wake.yield(())
     }
 
+    /// Competes for the scheduler lock: `leading(true)` when this daemon gets it (it then runs
+    /// the cluster's schedules), `leading(false)` when it loses it. Calls come one at a time, in order.
+    public func competeForScheduler(_ leading: @escaping @Sendable (Bool) async -> Void) {
+        let (changes, continuation) = AsyncStream<Bool>.makeStream()
+        tasks.append(Task {
+            for await lead in changes { await leading(lead) }
+        })
+        let store = store, node = node, logger = logger
+        schedulerLock = PostgresSchedulerLock(storage: store) { lead, backend in
+            do { try store.setScheduler(node: node, backend: lead ? backend : nil) } catch {
+                logger.warning("cannot record which daemon runs the schedules", metadata: ["error": "\(error)"])
+            }
+            continuation.yield(lead)
+        }
+    }
+
     /// Leaves the cluster after the engine drained: marks the daemon stopped (nothing to recover)
     /// and closes the listening connection.
     public func leave() {
         for task in tasks { task.cancel() }
         wakeContinuation.finish()
         listener?.stop()
-        do { try store.markStopped(node: node) } catch {
+        schedulerLock?.stop()
+        do {
+            try store.setScheduler(node: node, backend: nil)
+            try store.markStopped(node: node)
+        } catch {
             logger.warning("cannot mark this daemon stopped in the cluster; the others will recover it when its lease expires", metadata: ["error": "\(error)"])
         }
     }

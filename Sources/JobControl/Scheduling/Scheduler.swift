@@ -36,6 +36,10 @@ public actor Scheduler {
     private var suspended: Set<String> = []
     private var timer: WallClockTimer?
     private var stopped = false
+    /// Whether this scheduler fires occurrences. Of several daemons sharing a database only the
+    /// one holding the scheduler lock does; the others follow the schedules (next runs for
+    /// `jobctl next`) and take over when it goes (``lead(config:)``).
+    private var leading = true
     private var ticking = false
     /// At most this many occurrences of a job wait for its running build; later ones are skipped.
     static let maxQueued = 10
@@ -58,7 +62,9 @@ public actor Scheduler {
     /// Loads suspensions, records or catches up what was missed while the daemon was down,
     /// restores queued occurrences, runs `@reboot` jobs, and starts timing. With `useTimer`
     /// false nothing wakes by itself (tests call ``tick()``).
-    public func start(config: DaemonConfig, useTimer: Bool = true) async {
+    /// With `leading` false, follows the schedules without firing until ``lead(config:)``.
+    public func start(config: DaemonConfig, useTimer: Bool = true, leading: Bool = true) async {
+        self.leading = leading
         do { suspended = try storage.suspendedJobs() } catch { logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"]) }
         if useTimer {
             timer = WallClockTimer { [weak self] _ in
@@ -66,12 +72,19 @@ public actor Scheduler {
                 Task { await self.tick() }
             }
         }
+        await load(config)
+    }
+
+    /// Builds every job's state from now; when leading, first records what was missed since the
+    /// last recorded occurrence, catches up persistent jobs and restores queued occurrences.
+    private func load(_ config: DaemonConfig) async {
         let startTime = now()
         var catchUps: [(String, Int64)] = []
+        jobs = [:]
         for job in config.jobs {
             guard let policy = job.schedule else { continue }
             var state = JobState(policy: policy, enabled: job.enabled, cursor: startTime)
-            if job.enabled && !suspended.contains(job.id) {
+            if leading && job.enabled && !suspended.contains(job.id) {
                 catchUps += recover(job.id, &state, now: startTime)
             }
             state.computeNext(jobID: job.id)
@@ -81,6 +94,28 @@ public actor Scheduler {
         for jobID in jobs.keys.sorted() where !(jobs[jobID]?.queue.isEmpty ?? true) { await drainQueue(jobID) }
         await tick()
     }
+
+    /// This daemon now runs the cluster's schedules (it got the scheduler lock): it picks up
+    /// where the previous one stopped, from what storage recorded.
+    public func lead(config: DaemonConfig) async {
+        guard !leading, !stopped else { return }
+        leading = true
+        logger.notice("this daemon now runs the cluster's schedules")
+        if let current = try? storage.suspendedJobs() { suspended = current }
+        await load(config)
+    }
+
+    /// Another daemon runs the schedules now (this one lost the scheduler lock): stop firing and
+    /// leave queued occurrences to it (they are in storage).
+    public func follow() {
+        guard leading else { return }
+        leading = false
+        for jobID in jobs.keys { jobs[jobID]?.queue = [] }
+        logger.warning("this daemon no longer runs the cluster's schedules (it lost the scheduler lock); another daemon does")
+    }
+
+    /// Whether this scheduler fires occurrences (always, unless several daemons share a database).
+    public var isLeading: Bool { leading }
 
     /// Applies a reloaded configuration: new jobs start from now, changed ones keep their cursor.
     public func update(config: DaemonConfig) async {
@@ -177,6 +212,7 @@ public actor Scheduler {
                 state.cursor = latest
                 state.computeNext(jobID: jobID)
                 jobs[jobID] = state
+                guard leading else { continue }  // another daemon fires it
                 if latest != due {
                     let skipped = [due] + later.dues.filter { $0 < latest }
                     recordMissed(
@@ -293,7 +329,7 @@ public actor Scheduler {
 
     /// Starts the oldest queued occurrence when nothing of the job runs.
     private func drainQueue(_ jobID: String) async {
-        guard !stopped, let state = jobs[jobID], let due = state.queue.first else { return }
+        guard !stopped, leading, let state = jobs[jobID], let due = state.queue.first else { return }
         if let running = runningBuilds(jobID).last {
             watch(jobID, build: running)
             return

@@ -20,11 +20,14 @@ public struct ClusterNode: Sendable, Hashable {
     public var running: Int
     /// Seconds since its last heartbeat, by the database's clock (no skew between hosts).
     public var heartbeatAge: TimeInterval
+    /// Whether it runs the cluster's schedules (holds the scheduler lock).
+    public var schedules: Bool
 
     public init(
         node: String, host: String, pid: Int32, started: Date, heartbeat: Date, lease: TimeInterval, state: String,
-        version: String, workers: Int, running: Int = 0, heartbeatAge: TimeInterval = 0
+        version: String, workers: Int, running: Int = 0, heartbeatAge: TimeInterval = 0, schedules: Bool = false
     ) {
+        self.schedules = schedules
         self.node = node
         self.host = host
         self.pid = pid
@@ -104,6 +107,10 @@ public protocol ClusterStore: Storage {
 
     /// Forgets a build's process group once its orphans are gone.
     func clearBuildProcess(_ id: Int64) throws(StorageError)
+
+    /// Records that `node` now runs the schedules, through the session with PostgreSQL backend pid
+    /// `backend` (nil: it no longer does).
+    func setScheduler(node: String, backend: Int32?) throws(StorageError)
 
     /// Tells every daemon listening (including this one) `message` (`cancel:41`, `suspend:job`).
     func notifyCluster(_ message: String) throws(StorageError)

@@ -74,7 +74,7 @@ extension PostgresStorage: ClusterStore {
                 heartbeat: Date(timeIntervalSince1970: Double(row["heartbeat"] ?? "") ?? 0),
                 lease: Double(row["lease"] ?? "") ?? 0, state: row["state"] ?? "", version: row["version"] ?? "",
                 workers: Int(row["workers"] ?? "") ?? 0, running: Int(row["running"] ?? "") ?? 0,
-                heartbeatAge: Double(row["age"] ?? "") ?? 0)
+                heartbeatAge: Double(row["age"] ?? "") ?? 0, schedules: row["scheduler_backend"] != nil && row["state"] == "alive")
         }
     }
 
@@ -116,7 +116,17 @@ extension PostgresStorage: ClusterStore {
                     "SELECT node FROM daemon WHERE state = 'alive' AND heartbeat + lease < \(Self.databaseNow) FOR UPDATE SKIP LOCKED"
                 ).values.compactMap { $0[0] }
                 for node in dead {
-                    try connection.execute("UPDATE daemon SET state = 'lost' WHERE node = $1", [node])
+                    // A dead daemon that still holds the scheduler lock (hung with its connection
+                    // open) loses that session, so another daemon takes over the schedules.
+                    // (Needs the same role or pg_signal_backend; without, the lease still fails its builds over.)
+                    try connection.execute("SAVEPOINT end_scheduler")
+                    do {
+                        try connection.execute(
+                            "SELECT pg_terminate_backend(scheduler_backend) FROM daemon WHERE node = $1 AND scheduler_backend IS NOT NULL", [node])
+                    } catch {
+                        try connection.execute("ROLLBACK TO SAVEPOINT end_scheduler")
+                    }
+                    try connection.execute("UPDATE daemon SET state = 'lost', scheduler_backend = NULL WHERE node = $1", [node])
                     let failed = try connection.execute(
                         """
                         UPDATE build SET finished = true, success = false, end_time = \(Self.databaseNow), exception = $2, lost = true
@@ -161,6 +171,15 @@ extension PostgresStorage: ClusterStore {
 
     public func clearBuildProcess(_ id: Int64) throws(StorageError) {
         try update("UPDATE build SET process_group = NULL, process_start = NULL WHERE id = $1", [String(id)])
+    }
+
+    public func setScheduler(node: String, backend: Int32?) throws(StorageError) {
+        if let backend {
+            try update(
+                "UPDATE daemon SET scheduler_backend = CASE WHEN node = $1 THEN $2::integer ELSE NULL END", [node, String(backend)])
+        } else {
+            try update("UPDATE daemon SET scheduler_backend = NULL WHERE node = $1", [node])
+        }
     }
 
     public func notifyCluster(_ message: String) throws(StorageError) {

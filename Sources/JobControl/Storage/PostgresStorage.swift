@@ -57,6 +57,7 @@ public final class PostgresStorage: Storage {
             "CREATE TABLE job_state (job_id TEXT PRIMARY KEY, suspended BOOLEAN NOT NULL DEFAULT false, changed DOUBLE PRECISION NOT NULL)",
         ]),
         ("v2-cluster", clusterMigration),
+        ("v3-scheduler-lock", ["ALTER TABLE daemon ADD COLUMN scheduler_backend INTEGER"]),
     ]
     static let tables = ["daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations"]
 
