@@ -7,6 +7,34 @@ import JobControlClient
 /// the others claim builds from the shared queue. On one 2-core machine the three daemons and the
 /// server share the same cores, so this measures the cost of coordination more than a gain.
 enum ClusterBenchmark {
+    /// A fresh schema for one run, and the URL that selects it.
+    static func freshSchema(_ url: String) throws -> (storage: PostgresStorage, url: String) {
+        let schema = "bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        let storage = try PostgresStorage(url: url, schema: schema)
+        return (storage, url + (url.contains("?") ? "&" : "?") + "options=-csearch_path%3D" + schema)
+    }
+
+    /// Lines per second from one build into PostgreSQL (group commit, multi-row inserts).
+    static func ingest(url: String, lines: Int, runs: Int) async throws -> [Figure] {
+        var rates: [Double] = []
+        var stored = 0
+        for _ in 0..<runs {
+            let (storage, schemaURL) = try freshSchema(url)
+            defer { try? storage.uninstall() }
+            let daemon = try DaemonHarness(config: "jobs:\n  - {id: chatty, command: [seq, '\(lines)']}\n", storageURL: schemaURL, node: "bench")
+            defer { daemon.stop() }
+            let start = Bench.now()
+            try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+                try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "chatty"]) { _ in }
+            }
+            rates.append(Double(lines) / (Bench.now() - start))
+            stored = try storage.pruneLogMessages(LogPruneFilter(), dryRun: true)
+        }
+        return [Figure(
+            group: "cluster", name: "a build printing \(lines) lines into PostgreSQL (\(stored) rows)", value: Bench.median(rates),
+            unit: "lines/s", comparison: "one daemon")]
+    }
+
     static func throughput(url: String, builds count: Int, runs: Int) async throws -> [Figure] {
         var yaml = "cluster: {lease: 10s}\njobs:\n"
         for index in 0..<count { yaml += "  - {id: t\(index), command: [/bin/true]}\n" }
@@ -17,10 +45,8 @@ enum ClusterBenchmark {
             var rates: [Double] = []
             var spread: [String] = []
             for _ in 0..<runs {
-                let schema = "bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
-                let storage = try PostgresStorage(url: url, schema: schema)
+                let (storage, schemaURL) = try freshSchema(url)
                 defer { try? storage.uninstall() }
-                let schemaURL = url + (url.contains("?") ? "&" : "?") + "options=-csearch_path%3D" + schema
                 let harnesses = try (1...daemons).map { try DaemonHarness(config: yaml, storageURL: schemaURL, node: "bench\($0)") }
                 defer { harnesses.forEach { $0.stop() } }
                 let start = Bench.now()

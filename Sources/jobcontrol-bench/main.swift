@@ -55,6 +55,7 @@ for suite in suites {
         }
         print("cluster: medians of \(runs) runs")
         let cluster = try await ClusterBenchmark.throughput(url: postgresURL, builds: builds, runs: runs)
+            + ClusterBenchmark.ingest(url: postgresURL, lines: min(lines, 200_000), runs: runs)
         ComparisonBenchmark.printTable(cluster)
         figures += cluster
         print()
