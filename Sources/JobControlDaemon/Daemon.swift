@@ -139,6 +139,7 @@ public final class Daemon: Sendable {
             stalls.cancel()
             watchdog.cancel()
             await scheduler.stop()
+            await cluster?.resignScheduler()
             let grace = await engine.config.stopTimeout
             let running = engine.pool.counts
             notifier.stopping(status: "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds")

@@ -38,7 +38,13 @@ struct PostgresDaemonTests {
         try await waitFor("the build to end") { (try? storage.getBuild(2))?.finished == true }
         let cancelled = try #require(try storage.getBuild(2))
         #expect(cancelled.exception?["type"]?.stringValue == "Cancelled" && cancelled.node != "other", "\(cancelled)")
-        try await other.stop()
+        // The first daemon runs the schedules; when it stops, the other takes them over at once.
+        #expect(try storage.clusterNodes().first { $0.schedules }?.node != "other")
         try await first.stop()
+        try await waitFor("the other daemon to run the schedules", timeout: .seconds(10)) {
+            (try? storage.clusterNodes().first { $0.node == "other" }?.schedules) == true
+        }
+        try await other.stop()
+        #expect(try storage.clusterNodes().allSatisfy { $0.state == "stopped" && !$0.schedules })
     }
 }

@@ -103,6 +103,35 @@ import Testing
         #expect(try again.builds("h").count == 2)
     }
 
+    /// Of several daemons sharing a database only the scheduler-lock holder fires; a follower
+    /// keeps the next runs, and when it takes over it goes on from what storage recorded.
+    @Test func aFollowerFiresNothingAndTakesOverWhereTheLeaderStopped() async throws {
+        let jobs = "  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true}\n"
+        let (leader, registry) = try await Self.rig(jobs)
+        await leader.advance(to: Self.t0 + Self.hour)
+        try await leader.waitForBuildsToEnd("h")
+        // A second daemon on the same storage, following.
+        let engine = BuildEngine(config: leader.config, storage: leader.storage, registry: registry, logger: Self.quiet)
+        let follower = Scheduler(engine: engine, storage: leader.storage, logger: Self.quiet, now: leader.clock.now, bootTime: nil)
+        await follower.start(config: leader.config, useTimer: false, leading: false)
+        #expect(await follower.nextStart()?.at == Self.t0 + 2 * Self.hour)
+        leader.clock.set(Self.t0 + 2 * Self.hour + 5)
+        await follower.tick()
+        #expect(try leader.builds("h").count == 1, "a follower fired")
+        #expect(await follower.nextStart()?.at == Self.t0 + 3 * Self.hour)
+        // The leader dies before firing 02:00; the follower takes over and catches it up once.
+        await leader.scheduler.stop()
+        await follower.lead(config: leader.config)
+        let rig = Rig(scheduler: follower, engine: engine, storage: leader.storage, clock: leader.clock, config: leader.config)
+        try await rig.waitForBuildsToEnd("h")
+        #expect(try rig.occurrences("h").map(\.outcome) == [.started, .started])
+        #expect(try rig.builds("h").count == 2)
+        // And when it loses the lock again, it stops firing.
+        await follower.follow()
+        await rig.advance(to: Self.t0 + 3 * Self.hour)
+        #expect(try rig.builds("h").count == 2)
+    }
+
     @Test func wallClockSteppedBackDoesNotRepeatOccurrences() async throws {
         let (rig, _) = try await Self.rig("  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
         await rig.advance(to: Self.t0 + Self.hour)

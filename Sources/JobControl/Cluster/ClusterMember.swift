@@ -91,6 +91,15 @@ public actor ClusterMember {
         }
     }
 
+    /// Gives the schedules to another daemon now (this one is stopping): the lock's session ends
+    /// within a second, long before running builds have drained.
+    public func resignScheduler() {
+        schedulerLock?.stop()
+        do { try store.setScheduler(node: node, backend: nil) } catch {
+            logger.warning("cannot record that this daemon no longer runs the schedules", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Leaves the cluster after the engine drained: marks the daemon stopped (nothing to recover)
     /// and closes the listening connection.
     public func leave() {
@@ -173,7 +182,7 @@ public actor ClusterMember {
     /// notification would have said.
     func beat() async {
         do {
-            if try store.heartbeat(node: node) {
+            if try store.heartbeat(node: node, workers: await engine.config.workers) {
                 lastRenewal = .now
                 if leaseLost {
                     leaseLost = false

@@ -73,9 +73,9 @@ public protocol ClusterStore: Storage {
     /// Records this daemon as alive under `node` (replacing an earlier run of the same name).
     func registerNode(_ node: ClusterNode) throws(StorageError)
 
-    /// Renews the daemon's lease. False when the lease was lost: other daemons declared it dead
-    /// and recovered its builds.
-    func heartbeat(node: String) throws(StorageError) -> Bool
+    /// Renews the daemon's lease (and records its worker limit, which a reload may change). False
+    /// when the lease was lost: other daemons declared it dead and recovered its builds.
+    func heartbeat(node: String, workers: Int) throws(StorageError) -> Bool
 
     /// Marks the daemon stopped (a clean stop: nothing to recover).
     func markStopped(node: String) throws(StorageError)

@@ -51,9 +51,10 @@ extension PostgresStorage: ClusterStore {
             [node.node, node.host, String(node.pid), String(node.lease), node.version, String(node.workers)])
     }
 
-    public func heartbeat(node: String) throws(StorageError) -> Bool {
+    public func heartbeat(node: String, workers: Int) throws(StorageError) -> Bool {
         try update(
-            "UPDATE daemon SET heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'", [node]) == 1
+            "UPDATE daemon SET heartbeat = \(Self.databaseNow), workers = $2 WHERE node = $1 AND state = 'alive'",
+            [node, String(workers)]) == 1
     }
 
     public func markStopped(node: String) throws(StorageError) {
