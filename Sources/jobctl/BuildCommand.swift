@@ -12,9 +12,7 @@ extension JobCtl {
         var id: Int64
 
         func run() async throws {
-            let reply = try await global.withConnection {
-                try await $0.call("\(Interfaces.manager).GetBuild", ["id": .int(id)])
-            }
+            let reply = try global.call("\(Interfaces.manager).GetBuild", ["id": .int(id)])
             let build = try Build(wire: reply["build"])
             if global.json { printJSON(WireFormat.build(build)) } else { printBuildDetails(build) }
         }

@@ -32,9 +32,7 @@ actor BuildFollower {
     func run() async throws -> Build {
         let id = buildID
         let socket = socket
-        let initial = try await GlobalOptions.withConnection(socket: socket) {
-            try await $0.call("\(Interfaces.manager).GetBuild", ["id": .int(id)])
-        }
+        let initial = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).GetBuild", ["id": .int(id)])
         update(build: try Build(wire: initial["build"]))
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -66,9 +64,7 @@ actor BuildFollower {
             }
             try await group.waitForAll()
         }
-        let final = try await GlobalOptions.withConnection(socket: socket) {
-            try await $0.call("\(Interfaces.manager).GetBuild", ["id": .int(id)])
-        }
+        let final = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).GetBuild", ["id": .int(id)])
         let build = try Build(wire: final["build"])
         update(build: build)
         redraw()

@@ -17,7 +17,7 @@ extension JobCtl {
         func run() async throws {
             var parameters: [String: JSONValue] = ["limit": .int(Int64(limit))]
             if let job { parameters["job"] = .string(job) }
-            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).ListBuilds", parameters) }
+            let reply = try global.call("\(Interfaces.manager).ListBuilds", parameters)
             let values = try arrayParameter(reply, "builds")
             if global.json {
                 printJSON(.array(values))

@@ -13,7 +13,7 @@ extension JobCtl {
         var id: Int64
 
         func run() async throws {
-            _ = try await global.withConnection { try await $0.call("\(Interfaces.manager).DeleteBuild", ["id": .int(id)]) }
+            _ = try global.call("\(Interfaces.manager).DeleteBuild", ["id": .int(id)])
             if !global.json { print("build \(id) deleted") }
         }
     }

@@ -50,7 +50,7 @@ extension JobCtl {
                 ]
                 if let group { parameters["group"] = .string(group) }
                 if let status { parameters["status"] = .string(status) }
-                _ = try await global.withConnection { try await $0.call("\(Interfaces.build).ReportProgress", parameters) }
+                _ = try global.call("\(Interfaces.build).ReportProgress", parameters)
                 return
             }
             if watch {
@@ -66,9 +66,7 @@ extension JobCtl {
                 }
                 return
             }
-            let reply = try await global.withConnection {
-                try await $0.call("\(Interfaces.manager).GetProgress", ["build": .int(values[0])])
-            }
+            let reply = try global.call("\(Interfaces.manager).GetProgress", ["build": .int(values[0])])
             let groups = try arrayParameter(reply, "groups")
             if global.json {
                 printJSON(.array(groups))
@@ -109,7 +107,7 @@ extension JobCtl {
                 "token": .string(try BuildToken.fromEnvironment()), "message": .string(message.joined(separator: " ")),
                 "level": .int(Int64(parsed.rawValue)),
             ]
-            _ = try await global.withConnection { try await $0.call("\(Interfaces.build).Log", parameters) }
+            _ = try global.call("\(Interfaces.build).Log", parameters)
         }
     }
 
@@ -138,9 +136,7 @@ extension JobCtl {
                 parsed = .string(value ?? "")
             }
             let parameters: [String: JSONValue] = ["token": .string(try BuildToken.fromEnvironment()), "value": parsed]
-            _ = try await GlobalOptions.withConnection(socket: socket) {
-                try await $0.call("\(Interfaces.build).SetRetval", parameters)
-            }
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.build).SetRetval", parameters)
         }
     }
 
@@ -157,7 +153,7 @@ extension JobCtl {
             let parameters: [String: JSONValue] = [
                 "token": .string(try BuildToken.fromEnvironment()), "reason": .string(reason.joined(separator: " ")),
             ]
-            _ = try await global.withConnection { try await $0.call("\(Interfaces.build).Skip", parameters) }
+            _ = try global.call("\(Interfaces.build).Skip", parameters)
         }
     }
 }

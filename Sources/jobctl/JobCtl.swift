@@ -4,7 +4,7 @@ import JobControl
 import JobControlClient
 
 /// `jobctl`: the JobControl client. One file per subcommand.
-@main
+
 struct JobCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobctl",
@@ -65,20 +65,42 @@ struct GlobalOptions: ParsableArguments {
         try await Self.withConnection(socket: socket, body)
     }
 
+    /// One call to the daemon, on a plain blocking socket (no event loop to start: most commands
+    /// make one call and exit); errors as for ``withConnection(_:)``.
+    func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+        try Self.call(socket: socket, method, parameters)
+    }
+
+    static func call(socket: String?, _ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+        do {
+            return try VarlinkBlockingCall.call(path: socketPath(socket), method: method, parameters: parameters)
+        } catch {
+            throw exitStatus(for: error)
+        }
+    }
+
     /// Runs `body` on a connection to the daemon; errors are printed as one line and become exit
     /// statuses.
     static func withConnection<T>(socket: String?, _ body: (VarlinkConnection) async throws -> T) async throws -> T {
         do {
             return try await VarlinkConnection.withConnection(path: socketPath(socket), body)
-        } catch let error as ExitCode {
-            throw error
-        } catch let error as ClientError {
-            printError(error.description)
-            if case .cannotConnect = error { throw ExitCode(69) }
-            throw ExitCode(1)
         } catch {
+            throw exitStatus(for: error)
+        }
+    }
+
+    /// Prints `error` as one line and returns the exit status it becomes (69: no daemon).
+    static func exitStatus(for error: any Error) -> ExitCode {
+        switch error {
+        case let code as ExitCode:
+            return code
+        case let error as ClientError:
+            printError(error.description)
+            if case .cannotConnect = error { return ExitCode(69) }
+            return ExitCode(1)
+        default:
             printError("\(error)")
-            throw ExitCode(1)
+            return ExitCode(1)
         }
     }
 }

@@ -9,7 +9,7 @@ extension JobCtl {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).ListJobs") }
+            let reply = try global.call("\(Interfaces.manager).ListJobs")
             let jobs = try arrayParameter(reply, "jobs")
             if global.json {
                 printJSON(.array(jobs))

@@ -23,7 +23,7 @@ extension JobCtl {
         func run() async throws {
             var parameters: [String: JSONValue] = ["count": .int(Int64(count))]
             if let job { parameters["job"] = .string(job) }
-            let reply = try await global.withConnection { try await $0.call("\(Interfaces.manager).NextRuns", parameters) }
+            let reply = try global.call("\(Interfaces.manager).NextRuns", parameters)
             let runs = try arrayParameter(reply, "runs")
             if global.json {
                 printJSON(.array(runs))
@@ -91,7 +91,7 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            _ = try await global.withConnection { try await $0.call("\(Interfaces.manager).Suspend", ["job": .string(job)]) }
+            _ = try global.call("\(Interfaces.manager).Suspend", ["job": .string(job)])
             if !global.json { print("\(job): schedule suspended; 'jobctl resume \(job)' resumes it") }
         }
     }
@@ -106,7 +106,7 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            _ = try await global.withConnection { try await $0.call("\(Interfaces.manager).Resume", ["job": .string(job)]) }
+            _ = try global.call("\(Interfaces.manager).Resume", ["job": .string(job)])
             if !global.json { print("\(job): schedule resumed") }
         }
     }

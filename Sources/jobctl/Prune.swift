@@ -14,9 +14,7 @@ extension JobCtl {
         var dryRun = false
 
         func run() async throws {
-            let reply = try await global.withConnection {
-                try await $0.call("\(Interfaces.manager).Prune", ["dry_run": .bool(dryRun)])
-            }
+            let reply = try global.call("\(Interfaces.manager).Prune", ["dry_run": .bool(dryRun)])
             if global.json {
                 printJSON(.object(reply))
                 return

@@ -49,7 +49,7 @@ extension JobCtl {
                 parameters["pins"] = .object(object)
             }
             guard wait || follow else {
-                let reply = try await global.withConnection { try await $0.call(method, parameters) }
+                let reply = try global.call(method, parameters)
                 let build = try Build(wire: reply["build"])
                 if global.json { printJSON(WireFormat.build(build)) } else { print("build \(build.id) of \(build.jobID) queued") }
                 return

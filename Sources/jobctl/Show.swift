@@ -14,9 +14,7 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            let reply = try await global.withConnection {
-                try await $0.call("\(Interfaces.manager).GetJob", ["job": .string(job)])
-            }
+            let reply = try global.call("\(Interfaces.manager).GetJob", ["job": .string(job)])
             guard let job = reply["job"] else { throw ClientDecodingError.missing("job") }
             if global.json {
                 printJSON(job)

@@ -10,7 +10,7 @@ extension JobCtl {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let status = try await global.withConnection { try await $0.call("\(Interfaces.manager).Status") }
+            let status = try global.call("\(Interfaces.manager).Status")
             if global.json {
                 printJSON(.object(status))
                 return

@@ -1,0 +1,78 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import SystemPackage
+
+/// One call and its one reply over a plain blocking Unix socket: what a short-lived `jobctl`
+/// command needs. Starting NIO's event loops (threads, channel pipeline, their generic types)
+/// cost about 4 ms of a 10 ms `jobctl status`, more than the exchange itself (measured,
+/// docs/performance.md). Streams (`more`: following logs and progress) use ``VarlinkConnection``.
+public enum VarlinkBlockingCall {
+    /// The largest reply accepted, as for ``VarlinkConnection``.
+    public static let maxReply = VarlinkFrameDecoder.defaultMaxMessageBytes
+
+    /// Connects to `path`, calls `method`, and returns the reply's parameters; a Varlink error is
+    /// thrown as ``ClientError/remote(_:)``.
+    public static func call(path: String, method: String, parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+        let descriptor = try connect(path)
+        defer { try? descriptor.close() }
+        let message = Array(VarlinkCall(method: method, parameters: parameters).json.jsonText().utf8) + [0]
+        do {
+            _ = try descriptor.writeAll(message)
+        } catch {
+            throw ClientError.protocolError("cannot send the call: \(error)")
+        }
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count: Int
+            do {
+                count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+            } catch {
+                throw ClientError.protocolError("cannot read the reply: \(error)")
+            }
+            guard count > 0 else { throw ClientError.protocolError("the daemon closed the connection without replying") }
+            if let end = chunk[..<count].firstIndex(of: 0) {
+                reply += chunk[..<end]
+                break
+            }
+            reply += chunk[..<count]
+            guard reply.count <= maxReply else { throw ClientError.protocolError("reply larger than \(maxReply) bytes") }
+        }
+        let decoded: VarlinkReply
+        do {
+            decoded = try VarlinkReply(json: JSONValue.parse(String(decoding: reply, as: UTF8.self)))
+        } catch {
+            throw ClientError.protocolError("the reply is not a Varlink message: \(error)")
+        }
+        if let error = decoded.error {
+            throw ClientError.remote(VarlinkError(error, parameters: decoded.parameters))
+        }
+        return decoded.parameters
+    }
+
+    private static func connect(_ path: String) throws -> FileDescriptor {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw ClientError.cannotConnect(path: path, reason: "the path is longer than \(capacity - 1) bytes")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard raw >= 0 else { throw ClientError.cannotConnect(path: path, reason: String(cString: strerror(errno))) }
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(raw)
+            throw ClientError.cannotConnect(path: path, reason: reason)
+        }
+        return FileDescriptor(rawValue: raw)
+    }
+}
