@@ -226,10 +226,13 @@ public actor BuildEngine {
 
     /// Waits until build `id` has finished, then returns it.
     public func waitUntilFinished(_ id: Int64) async throws(EngineError) -> Build {
-        let build: Build?
-        do { build = try storage.getBuild(id) } catch { throw .storage(error) }
-        guard let build else { throw .noSuchBuild(id) }
-        if build.finished { return build }
+        // A build of this engine that has not ended needs no look in storage first.
+        if !inFlight.contains(id) {
+            let build: Build?
+            do { build = try storage.getBuild(id) } catch { throw .storage(error) }
+            guard let build else { throw .noSuchBuild(id) }
+            if build.finished { return build }
+        }
         await withCheckedContinuation { continuation in
             waiters[id, default: []].append(continuation)
         }

@@ -38,9 +38,18 @@ public enum BuildHelperError: Error, Sendable, CustomStringConvertible {
 
 extension BuildEngine {
     /// A fresh, unguessable token for one build.
+    /// 256 random bits as 64 hex digits. (Hex by hand: `String(format:)` goes through Foundation's
+    /// formatter and showed in the per-build profile.)
     static func makeToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for _ in 0..<4 {
+            let word: UInt64 = generator.next()
+            for shift in stride(from: 60, through: 0, by: -4) { text.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Reports progress for the build holding `token` (durable when it returns).

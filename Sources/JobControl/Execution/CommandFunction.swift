@@ -32,7 +32,8 @@ enum CommandFunction {
         // thread. Switching in the forked child of this many-threaded daemon (setgroups/setuid
         // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
         let spawned = try identityPrefix(context.settings) + argv
-        let executable: Executable = spawned[0].contains("/") ? .path(FilePath(spawned[0])) : .name(spawned[0])
+        // (Bytes, not Foundation's String.contains: that goes through NSString and showed per build.)
+        let executable: Executable = spawned[0].utf8.contains(UInt8(ascii: "/")) ? .path(FilePath(spawned[0])) : .name(spawned[0])
         var environment: [Environment.Key: String?] = [:]
         for (name, value) in context.settings.environment {
             if let key = Environment.Key(rawValue: name) { environment[key] = value }

@@ -22,12 +22,14 @@ public enum ProcessGroups {
         var buffer = [UInt8](repeating: 0, count: 1024)
         let count = read(descriptor, &buffer, buffer.count)
         guard count > 0 else { return nil }
-        let text = String(decoding: buffer[0..<count], as: UTF8.self)
-        guard let closing = text.range(of: ")", options: .backwards) else { return nil }
+        // The command name may hold spaces and parentheses: fields start after the last ")".
+        // (Bytes, not Foundation's backwards String search: that showed in the per-build profile.)
+        guard let closing = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")) else { return nil }
         // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
         // utime stime cutime cstime priority nice threads itrealvalue starttime …
-        let fields = text[closing.upperBound...].split(separator: " ")
-        guard fields.count > 19, let group = Int32(fields[2]), let start = Int64(fields[19]) else { return nil }
+        let fields = buffer[(closing + 1)..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19, let group = Int32(String(decoding: fields[2], as: UTF8.self)),
+              let start = Int64(String(decoding: fields[19], as: UTF8.self)) else { return nil }
         return (group, start)
     }
 
