@@ -152,6 +152,20 @@ public actor BuildEngine {
     public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil)
         throws(EngineError) -> Build
     {
+        // Without an occurrence to record, the build is always created.
+        try create(jobID: jobID, force: force, pins: requested, trigger: trigger, starting: nil)!
+    }
+
+    /// Creates and queues a build for a scheduled occurrence, recording the occurrence as started
+    /// by it in the same transaction: a crash leaves both or neither. Returns nil (and creates
+    /// nothing) when the occurrence was taken already (by another daemon, or an earlier run).
+    public func runScheduled(jobID: String, trigger: JSONValue, starting: OccurrenceStart) throws(EngineError) -> Build? {
+        try create(jobID: jobID, force: true, pins: [:], trigger: trigger, starting: starting)
+    }
+
+    private func create(jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?)
+        throws(EngineError) -> Build?
+    {
         guard accepting else { throw .shuttingDown }
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         guard job.enabled else { throw .jobDisabled(jobID) }
@@ -190,7 +204,14 @@ public actor BuildEngine {
         do throws(StorageError) {
             // The new build as stored, without reading it back (a round trip and a JSON parse
             // per build, which showed in the fan-out profile).
-            build = Build(id: try storage.createBuild(jobID: jobID, config: buildConfig), jobID: jobID, config: buildConfig)
+            if let starting {
+                guard let id = try storage.createBuild(
+                    jobID: jobID, jobConfig: job.storedJSON, buildConfig: .object(buildPart), starting: starting)
+                else { return nil }
+                build = Build(id: id, jobID: jobID, config: buildConfig)
+            } else {
+                build = Build(id: try storage.createBuild(jobID: jobID, config: buildConfig), jobID: jobID, config: buildConfig)
+            }
         } catch {
             throw .storage(error)
         }

@@ -257,15 +257,14 @@ public actor Scheduler {
             jobs[jobID]?.queue.append(due)
             watch(jobID, build: running.last!)
         case (.replace, false):
-            guard claim(jobID, due: due, outcome: .started, detail: detail) else { return }
+            let note = detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
+            guard await startBuild(jobID, due: due, detail: note) else { return }
             for build in running {
                 do { try await engine.cancel(buildID: build) } catch {
                     logger.warning("cannot cancel the running build to replace it", metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
                 }
             }
-            await startBuild(jobID, due: due, detail: detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)")
         default:
-            guard claim(jobID, due: due, outcome: .started, detail: detail) else { return }
             await startBuild(jobID, due: due, detail: detail)
         }
     }
@@ -286,17 +285,30 @@ public actor Scheduler {
         }
     }
 
-    private func startBuild(_ jobID: String, due: Int64, detail: String?) async {
+    /// Creates the occurrence's build and records the occurrence as started by it, in one
+    /// transaction (a new occurrence, or one that waited in the queue). False when another daemon
+    /// or an earlier run has the occurrence; a failure to create the build is recorded as the
+    /// occurrence's outcome.
+    @discardableResult
+    private func startBuild(_ jobID: String, due: Int64, detail: String?, fromQueue: Bool = false) async -> Bool {
         let trigger: JSONValue = ["kind": "schedule", "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc))]
+        let late = Double(now() - due) / 1_000_000
+        let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
+        let starting: OccurrenceStart = fromQueue
+            ? .fromQueue(jobID: jobID, due: due, detail: note)
+            : .claim(Occurrence(jobID: jobID, due: due, outcome: .started, detail: note))
         do {
-            let build = try await engine.run(jobID: jobID, force: true, trigger: trigger)
-            let late = Double(now() - due) / 1_000_000
-            let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
-            try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .started, buildID: build.id, detail: note)
+            guard let build = try await engine.runScheduled(jobID: jobID, trigger: trigger, starting: starting) else { return false }
             if jobs[jobID]?.policy.concurrency == .queue { watch(jobID, build: build.id) }
+            return true
         } catch {
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
-            try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+            if fromQueue {
+                try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+            } else {
+                claim(jobID, due: due, outcome: .failed, detail: "\(error)")
+            }
+            return true
         }
     }
 
@@ -335,7 +347,7 @@ public actor Scheduler {
             return
         }
         jobs[jobID]?.queue.removeFirst()
-        await startBuild(jobID, due: due, detail: "ran from the queue")
+        await startBuild(jobID, due: due, detail: "ran from the queue", fromQueue: true)
         if let started = runningBuilds(jobID).last { watch(jobID, build: started) }
     }
 

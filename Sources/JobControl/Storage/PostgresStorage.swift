@@ -314,6 +314,41 @@ public final class PostgresStorage: Storage {
              String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]) == 1
     }
 
+    public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart)
+        throws(StorageError) -> Int64?
+    {
+        let config: JSONValue = ["job": jobConfig, "build": buildConfig]
+        return try pool.with { connection throws(StorageError) -> Int64? in
+            try connection.transaction { connection throws(StorageError) -> Int64? in
+                let taken: Int
+                switch starting {
+                case .claim(let occurrence):
+                    taken = try connection.execute(
+                        """
+                        INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
+                        SELECT $1::text, $2::bigint, 'started', NULL, $3::double precision, $4::text
+                        WHERE NOT EXISTS (SELECT 1 FROM job_state WHERE job_id = $1::text AND suspended)
+                        ON CONFLICT (job_id, due) DO NOTHING
+                        """,
+                        [occurrence.jobID, String(occurrence.due), String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]
+                    ).affected
+                case .fromQueue(let jobID, let due, let detail):
+                    taken = try connection.execute(
+                        "UPDATE occurrence SET outcome = 'started', detail = $1, recorded = $2 WHERE job_id = $3 AND due = $4 AND outcome = 'queued'",
+                        [detail, Self.now(), jobID, String(due)]
+                    ).affected
+                }
+                guard taken == 1 else { return nil }
+                guard let id = try connection.execute(
+                    "INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id", [jobID, Packing.pack(config)]
+                ).values.first?[0].flatMap(Int64.init) else { throw StorageError(.query, "no id for the new build") }
+                try connection.execute(
+                    "UPDATE occurrence SET build_id = $1 WHERE job_id = $2 AND due = $3", [String(id), starting.jobID, String(starting.due)])
+                return id
+            }
+        }
+    }
+
     public func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?) throws(StorageError) {
         try update(
             "UPDATE occurrence SET outcome = $1, build_id = $2, detail = $3, recorded = $4 WHERE job_id = $5 AND due = $6",

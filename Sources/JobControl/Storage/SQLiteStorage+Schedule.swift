@@ -17,6 +17,33 @@ extension SQLiteStorage {
         }
     }
 
+    public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart)
+        throws(StorageError) -> Int64?
+    {
+        let config: JSONValue = ["job": jobConfig, "build": buildConfig]
+        return try write("start a scheduled build of '\(jobID)'") { db -> Int64? in
+            switch starting {
+            case .claim(let occurrence):
+                try db.execute(
+                    sql: """
+                        INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
+                        VALUES (?, ?, 'started', NULL, ?, ?) ON CONFLICT (job_id, due) DO NOTHING
+                        """,
+                    arguments: [occurrence.jobID, occurrence.due, occurrence.recorded.timeIntervalSince1970, occurrence.detail])
+            case .fromQueue(let jobID, let due, let detail):
+                try db.execute(
+                    sql: "UPDATE occurrence SET outcome = 'started', detail = ?, recorded = ? WHERE job_id = ? AND due = ? AND outcome = 'queued'",
+                    arguments: [detail, Date().timeIntervalSince1970, jobID, due])
+            }
+            guard db.changesCount == 1 else { return nil }
+            try db.cachedStatement(sql: SQLiteQueries.insertBuild).execute(arguments: [jobID, Packing.pack(config)])
+            let id = db.lastInsertedRowID
+            try db.execute(
+                sql: "UPDATE occurrence SET build_id = ? WHERE job_id = ? AND due = ?", arguments: [id, starting.jobID, starting.due])
+            return id
+        }
+    }
+
     public func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
         throws(StorageError)
     {

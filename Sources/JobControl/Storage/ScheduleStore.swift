@@ -47,12 +47,42 @@ public struct Occurrence: Sendable, Hashable {
     }
 }
 
+/// How creating a scheduled build records its occurrence, in the same transaction.
+public enum OccurrenceStart: Sendable, Hashable {
+    /// Records `occurrence` as started by the new build, unless the job already has one with the
+    /// same due time (or, on PostgreSQL, the job is suspended).
+    case claim(Occurrence)
+    /// Moves the job's queued occurrence due at `due` to started by the new build, unless it is no
+    /// longer queued.
+    case fromQueue(jobID: String, due: Int64, detail: String?)
+
+    var jobID: String {
+        switch self {
+        case .claim(let occurrence): occurrence.jobID
+        case .fromQueue(let jobID, _, _): jobID
+        }
+    }
+
+    var due: Int64 {
+        switch self {
+        case .claim(let occurrence): occurrence.due
+        case .fromQueue(_, let due, _): due
+        }
+    }
+}
+
 /// The scheduler's durable state: occurrences (so none runs twice, across restarts and across
 /// daemons sharing a database) and which jobs are suspended.
 public protocol ScheduleStore: Sendable {
     /// Records `occurrence` unless the job already has one with the same due time. Returns true
     /// when this call recorded it: the caller owns the occurrence and may run it.
     func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool
+
+    /// Creates a build of `jobID` (as ``Storage/createBuild(jobID:jobConfig:buildConfig:)``) and
+    /// records the occurrence it runs for as `starting` says, in one transaction. Returns nil, and
+    /// creates nothing, when the occurrence is taken.
+    func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart) throws(StorageError)
+        -> Int64?
 
     /// Changes the outcome (and build) of a recorded occurrence.
     func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
