@@ -67,11 +67,10 @@ extension BuildEngine {
     /// Looks in storage for builds waited on here that ended elsewhere (a notification can be lost
     /// while the listening connection is down).
     func recheckWaiters() {
+        // A build that ended, or cannot be read, wakes its waiters: they read it again themselves.
         for id in waiters.keys where !inFlight.contains(id) {
-            guard let build = try? storage.getBuild(id), !build.finished else {
-                for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
-                continue
-            }
+            if let build = try? storage.getBuild(id), !build.finished { continue }
+            for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         }
     }
 

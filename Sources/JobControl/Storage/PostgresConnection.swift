@@ -71,7 +71,7 @@ final class PostgresConnection: @unchecked Sendable {
             let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
             if state == "23503" { throw StorageError(.noSuchBuild, "the build does not exist (it may have been deleted)", sql: sql) }
-            throw StorageError(.query, "PostgreSQL \(state): \(message)", sql: sql)
+            throw StorageError(.query, "PostgreSQL \(state): \(message)", sql: sql, sqlState: state)
         }
         let columnCount = Int(PQnfields(result))
         let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }

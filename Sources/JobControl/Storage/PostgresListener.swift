@@ -48,7 +48,7 @@ public final class PostgresListener: Sendable {
         ).rows().first?["taken"]
         guard taken == "t" else {
             throw StorageError(
-                .cannotOpen,
+                .inUse,
                 "another running jobcontrold already uses the node name '\(node)' on this database (\(PostgresConnection.redacted(url))); give each daemon its own name with 'cluster: {node: …}' or --node")
         }
         let channel = try connection.execute("SELECT \(PostgresStorage.channelExpression) AS channel").rows().first?["channel"] ?? ""
@@ -66,7 +66,7 @@ public final class PostgresListener: Sendable {
                     connection = try connect()
                     backoff = 1
                     onReconnect()
-                } catch where error.message.contains("node name") {
+                } catch where error.code == .inUse {
                     onFatal(error)
                     return
                 } catch {

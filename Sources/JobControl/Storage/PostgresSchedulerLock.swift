@@ -34,7 +34,7 @@ public final class PostgresSchedulerLock: Sendable {
                     do {
                         try connection.execute("SELECT pg_advisory_lock(hashtext('jobcontrol-scheduler:' || current_schema()))")
                         break
-                    } catch where error.message.hasPrefix("PostgreSQL 55P03") {
+                    } catch where error.sqlState == "55P03" {
                         continue  // lock_not_available: still held by another daemon
                     }
                 }

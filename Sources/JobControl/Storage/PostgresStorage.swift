@@ -303,7 +303,13 @@ public final class PostgresStorage: Storage {
     /// A job suspended by any daemon of the cluster has no occurrence claimed, even by a daemon
     /// that has not heard of the suspension yet.
     public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
-        try update(
+        try pool.with { connection throws(StorageError) in try Self.claim(occurrence, connection) }
+    }
+
+    /// Records `occurrence` unless its job and due time are recorded already, or the job is
+    /// suspended; true when it did.
+    private static func claim(_ occurrence: Occurrence, _ connection: PostgresConnection) throws(StorageError) -> Bool {
+        try connection.execute(
             """
             INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
             SELECT $1::text, $2::bigint, $3::text, $4::bigint, $5::double precision, $6::text
@@ -311,7 +317,8 @@ public final class PostgresStorage: Storage {
             ON CONFLICT (job_id, due) DO NOTHING
             """,
             [occurrence.jobID, String(occurrence.due), occurrence.outcome.rawValue, occurrence.buildID.map { String($0) },
-             String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]) == 1
+             String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]
+        ).affected == 1
     }
 
     public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart)
@@ -320,25 +327,18 @@ public final class PostgresStorage: Storage {
         let config: JSONValue = ["job": jobConfig, "build": buildConfig]
         return try pool.with { connection throws(StorageError) -> Int64? in
             try connection.transaction { connection throws(StorageError) -> Int64? in
-                let taken: Int
+                let taken: Bool
                 switch starting {
-                case .claim(let occurrence):
-                    taken = try connection.execute(
-                        """
-                        INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
-                        SELECT $1::text, $2::bigint, 'started', NULL, $3::double precision, $4::text
-                        WHERE NOT EXISTS (SELECT 1 FROM job_state WHERE job_id = $1::text AND suspended)
-                        ON CONFLICT (job_id, due) DO NOTHING
-                        """,
-                        [occurrence.jobID, String(occurrence.due), String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]
-                    ).affected
+                case .claim(var occurrence):
+                    (occurrence.outcome, occurrence.buildID) = (.started, nil)  // its build follows below
+                    taken = try Self.claim(occurrence, connection)
                 case .fromQueue(let jobID, let due, let detail):
                     taken = try connection.execute(
                         "UPDATE occurrence SET outcome = 'started', detail = $1, recorded = $2 WHERE job_id = $3 AND due = $4 AND outcome = 'queued'",
                         [detail, Self.now(), jobID, String(due)]
-                    ).affected
+                    ).affected == 1
                 }
-                guard taken == 1 else { return nil }
+                guard taken else { return nil }
                 guard let id = try connection.execute(
                     "INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id", [jobID, Packing.pack(config)]
                 ).values.first?[0].flatMap(Int64.init) else { throw StorageError(.query, "no id for the new build") }

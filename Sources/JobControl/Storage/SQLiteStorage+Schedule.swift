@@ -3,18 +3,21 @@ import GRDB
 
 extension SQLiteStorage {
     public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
-        try write("record occurrence of '\(occurrence.jobID)'") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
-                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, due) DO NOTHING
-                    """,
-                arguments: [
-                    occurrence.jobID, occurrence.due, occurrence.outcome.rawValue, occurrence.buildID,
-                    occurrence.recorded.timeIntervalSince1970, occurrence.detail,
-                ])
-            return db.changesCount == 1
-        }
+        try write("record occurrence of '\(occurrence.jobID)'") { db in try Self.claim(occurrence, db) }
+    }
+
+    /// Records `occurrence` unless its job and due time are recorded already; true when it did.
+    private static func claim(_ occurrence: Occurrence, _ db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
+                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, due) DO NOTHING
+                """,
+            arguments: [
+                occurrence.jobID, occurrence.due, occurrence.outcome.rawValue, occurrence.buildID,
+                occurrence.recorded.timeIntervalSince1970, occurrence.detail,
+            ])
+        return db.changesCount == 1
     }
 
     public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart)
@@ -22,20 +25,18 @@ extension SQLiteStorage {
     {
         let config: JSONValue = ["job": jobConfig, "build": buildConfig]
         return try write("start a scheduled build of '\(jobID)'") { db -> Int64? in
+            let taken: Bool
             switch starting {
-            case .claim(let occurrence):
-                try db.execute(
-                    sql: """
-                        INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
-                        VALUES (?, ?, 'started', NULL, ?, ?) ON CONFLICT (job_id, due) DO NOTHING
-                        """,
-                    arguments: [occurrence.jobID, occurrence.due, occurrence.recorded.timeIntervalSince1970, occurrence.detail])
+            case .claim(var occurrence):
+                (occurrence.outcome, occurrence.buildID) = (.started, nil)  // its build follows below
+                taken = try Self.claim(occurrence, db)
             case .fromQueue(let jobID, let due, let detail):
                 try db.execute(
                     sql: "UPDATE occurrence SET outcome = 'started', detail = ?, recorded = ? WHERE job_id = ? AND due = ? AND outcome = 'queued'",
                     arguments: [detail, Date().timeIntervalSince1970, jobID, due])
+                taken = db.changesCount == 1
             }
-            guard db.changesCount == 1 else { return nil }
+            guard taken else { return nil }
             try db.cachedStatement(sql: SQLiteQueries.insertBuild).execute(arguments: [jobID, Packing.pack(config)])
             let id = db.lastInsertedRowID
             try db.execute(

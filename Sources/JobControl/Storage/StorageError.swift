@@ -8,6 +8,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let query = Code(name: "query")
         public static let noSuchBuild = Code(name: "noSuchBuild")
         public static let invalidArgument = Code(name: "invalidArgument")
+        /// Something this daemon needs to itself is held by another (a cluster node name).
+        public static let inUse = Code(name: "inUse")
         public var description: String { name }
     }
 
@@ -15,11 +17,14 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The statement that failed, when there was one.
     public var sql: String?
+    /// PostgreSQL's SQLSTATE of the failure (`55P03`: a lock was not available in time).
+    public var sqlState: String?
 
-    public init(_ code: Code, _ message: String, sql: String? = nil) {
+    public init(_ code: Code, _ message: String, sql: String? = nil, sqlState: String? = nil) {
         self.code = code
         self.message = message
         self.sql = sql
+        self.sqlState = sqlState
     }
 
     public var description: String {
