@@ -17,7 +17,7 @@ final class ControlServer: Sendable {
 
     /// A new connection and who is at its other end (`SO_PEERCRED`, read when it was accepted).
     struct Accepted: Sendable {
-        let connection: Connection
+        let connection: PendingConnection
         let peer: EventLoopFuture<AccessPolicy.Peer>?
     }
 
@@ -46,7 +46,7 @@ final class ControlServer: Sendable {
     func bind() async throws(DaemonError) {
         if let inherited {
             do {
-                let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                let listener = try await Self.bootstrap()
                     .bind(inherited, cleanupExistingSocketFile: false) { channel in
                         channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
                     }
@@ -70,8 +70,7 @@ final class ControlServer: Sendable {
         }
         let listener: NIOAsyncChannel<Accepted, Never>
         do {
-            listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 128)
+            listener = try await Self.bootstrap()
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                     channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
                 }
@@ -98,7 +97,17 @@ final class ControlServer: Sendable {
     /// Connections served at once; more are closed at once (each costs a descriptor and a few KB).
     static let maxConnections = 1024
 
-    /// Varlink framing on a new connection, and its peer's credentials.
+    /// The listener's options. Accepted connections allow half-closure: a client that shuts down
+    /// its writing side after its last call (socat, `shutdown(SHUT_WR)`) still gets every reply;
+    /// its full close or a reset ends the connection at once (EPOLLHUP closes the channel).
+    static func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 128)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+    }
+
+    /// Varlink framing on a new connection, and its peer's credentials. Runs before the channel
+    /// is registered, so no byte can arrive before the handlers are in place.
     static func configure(_ channel: any Channel) throws -> Accepted {
         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: partialMessageTimeout))
         try channel.pipeline.syncOperations.addHandler(SlowClientGuard())
@@ -107,7 +116,8 @@ final class ControlServer: Sendable {
         let peer = (channel as? any SocketOptionProvider)?
             .unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
             .map { (credentials: jobcontrol_peer_credentials) in AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid) }
-        return Accepted(connection: try Connection(wrappingChannelSynchronously: channel), peer: peer)
+        let connection = PendingConnection(try Connection(wrappingChannelSynchronously: channel))
+        return Accepted(connection: connection, peer: peer)
     }
 
     /// Accepts connections until ``close()``.
@@ -118,7 +128,7 @@ final class ControlServer: Sendable {
                 try await listener.executeThenClose { inbound in
                     for try await accepted in inbound {
                         guard admit() else {
-                            try? await accepted.connection.channel.close()
+                            group.addTask { await accepted.connection.take()?.closeUnserved() }
                             continue
                         }
                         group.addTask {
@@ -159,25 +169,51 @@ final class ControlServer: Sendable {
         try? await listener?.channel.close()
     }
 
+    /// Serves one connection until the client has sent its last call and has every reply, or
+    /// hangs up, or the daemon stops. The one teardown path: `executeThenClose` finishes the
+    /// writer and closes the channel exactly once, whichever comes first.
     private func serve(_ accepted: Accepted) async {
-        let connection = accepted.connection
+        guard let connection = accepted.connection.take() else { return }
+        let channel = connection.channel
         // Unknown credentials (never on Linux Unix sockets) get no rights beyond introspection.
         let peer = try? await accepted.peer?.get()
         do {
             try await connection.executeThenClose { inbound, outbound in
-                for try await frame in inbound {
-                    let call: VarlinkCall
-                    do throws(VarlinkError) {
-                        call = try VarlinkCall(json: JSONValue.decodeMessage(frame))
-                    } catch {
-                        // Not a Varlink call at all: answer once, then hang up (the stream cannot
-                        // be trusted to be in sync any more).
-                        try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
-                        return
-                    }
-                    try await service.handle(call, peer: peer) { reply in
-                        if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
-                    }
+                // A channel that closes under a call (the client reset or vanished, the idle guard
+                // fired) cancels the call: a followed log of a quiet build is not served to no one.
+                let (closed, signalClosed) = AsyncStream<Never>.makeStream()
+                channel.closeFuture.whenComplete { _ in signalClosed.finish() }
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.answer(inbound, outbound, peer: peer) }
+                    group.addTask { for await _ in closed {} }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.debug("control connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Answers the calls of one connection in order, until its input ends (EOF: every call read
+    /// so far has been answered by then) or fails.
+    private func answer(
+        _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        peer: AccessPolicy.Peer?
+    ) async {
+        do {
+            for try await frame in inbound {
+                let call: VarlinkCall
+                do throws(VarlinkError) {
+                    call = try VarlinkCall(json: JSONValue.decodeMessage(frame))
+                } catch {
+                    // Not a Varlink call at all: answer once, then hang up (the stream cannot
+                    // be trusted to be in sync any more).
+                    try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
+                    return
+                }
+                try await service.handle(call, peer: peer) { reply in
+                    if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
                 }
             }
         } catch {

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// The control socket's connection lifecycle against the real daemon: clients that half-close
+/// get every reply, and thousands of hostile connections leave nothing behind.
+@Suite struct ControlSocketTests {
+    static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
+    static let config = """
+        jobs:
+          - {id: hello, command: 'echo hello'}
+          - {id: ticker, command: 'for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.02; done'}
+
+        """
+
+    /// The daemon's open descriptors, and how many of them are sockets.
+    static func openDescriptors(_ pid: Int32) -> (all: Int, sockets: Int) {
+        let directory = "/proc/\(pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let sockets = names.filter {
+            ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) ?? "").hasPrefix("socket:")
+        }
+        return (names.count, sockets.count)
+    }
+
+    /// `printf … | socat - UNIX-CONNECT:…`, the one-liner of docs/protocol.md: socat shuts down its
+    /// writing side when its input ends, then waits for the reply.
+    @Test func socatOneLinerGetsTheReplyEveryTime() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let script = """
+            ok=0
+            for i in $(seq 100); do
+              reply=$(printf '{"method":"org.varlink.service.GetInfo"}\\0' | socat - UNIX-CONNECT:"$1" | tr -d '\\0')
+              case "$reply" in *'"io.jobcontrol.Manager"'*) ok=$((ok + 1));; *) echo "round $i: '$reply'";; esac
+            done
+            echo "replies $ok"
+            """
+        let result = try await runProcess("/bin/sh", ["-c", script, "sh", daemon.socket], timeout: .seconds(120))
+        #expect(result.stdout.contains("replies 100"), "\(result.stdout)\n\(result.stderr)")
+        try await daemon.stop()
+    }
+
+    @Test func halfClosingPythonClientGetsEveryReply() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let script = Self.scripts.appendingPathComponent("half_close_client.py").path
+        let result = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "100"], timeout: .seconds(120))
+        #expect(result.status == 0 && result.stdout.contains("half-close ok 100"), "\(result.stdout)\n\(result.stderr)")
+        try await daemon.stop()
+    }
+
+    /// Thousands of clients that vanish, reset, half-close mid-message, send garbage or too much,
+    /// idle, follow and drop: the daemon stays up, serves a normal client throughout (the script
+    /// checks), and its descriptors and memory come back to where they were.
+    @Test func churnOfHostileClientsLeavesNothingBehind() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        let pid = daemon.process.processIdentifier
+        let script = Self.scripts.appendingPathComponent("socket_churn.py").path
+        let sockets = Self.openDescriptors(pid).sockets
+        // A warm-up first: SQLite opens its reader connections, malloc its arenas.
+        let warmUp = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "300", "7"], timeout: .seconds(300))
+        #expect(warmUp.status == 0, "\(warmUp.stdout)\n\(warmUp.stderr)")
+        try await waitFor("the warm-up's connections to close") { Self.openDescriptors(pid).sockets <= sockets }
+        let descriptors = Self.openDescriptors(pid).all
+        let rss = HostileClientTests.rssKilobytes(pid)
+
+        let churn = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "2500", "11"], timeout: .seconds(600))
+        #expect(churn.status == 0, "\(churn.stdout)\n\(churn.stderr)\n\(daemon.log.suffix(2000))")
+        #expect(churn.stdout.contains("churn ok"))
+        #expect(daemon.process.isRunning, "the daemon died: \(daemon.log.suffix(2000))")
+
+        try await waitFor("the daemon's descriptors to come back to \(descriptors)") {
+            let open = Self.openDescriptors(pid)
+            return open.all <= descriptors && open.sockets <= sockets
+        }
+        let grown = HostileClientTests.rssKilobytes(pid) - rss
+        print("churn: RSS grew by \(grown) KB, baseline \(rss) KB")
+        #expect(grown < 16 * 1024, "RSS grew by \(grown) KB over the churn")
+        #expect(try await daemon.jobctl("status").status == 0)
+        #expect(try await daemon.stop() == 0)
+    }
+}
