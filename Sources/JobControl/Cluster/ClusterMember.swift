@@ -27,6 +27,9 @@ public actor ClusterMember {
     private let wakes: AsyncStream<Void>
     private nonisolated let wakeContinuation: AsyncStream<Void>.Continuation
     private var listener: PostgresListener?
+    /// The heartbeat's own connection: a lease renewal never waits for a free connection
+    /// behind claims or queries.
+    private var heartbeatPool: PostgresPool?
     private var schedulerLock: PostgresSchedulerLock?
     private var tasks: [Task<Void, Never>] = []
     private var lastRenewal = ContinuousClock.now
@@ -65,6 +68,7 @@ public actor ClusterMember {
                 Task { await self?.engine.recheckWaiters() }
             },
             onFatal: onFatal)
+        heartbeatPool = try store.dedicatedPool()
         try store.registerNode(ClusterNode(
             node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease, state: "alive",
             version: JobControlVersion.current, workers: workers))
@@ -182,7 +186,8 @@ public actor ClusterMember {
     /// notification would have said.
     func beat() async {
         do {
-            if try store.heartbeat(node: node, workers: await engine.config.workers) {
+            let workers = await engine.config.workers
+            if try await renew(workers: workers, pool: heartbeatPool) {
                 lastRenewal = .now
                 if leaseLost {
                     leaseLost = false
@@ -210,6 +215,14 @@ public actor ClusterMember {
         await engine.recheckWaiters()
         await onScheduleChange()
         wakeContinuation.yield(())
+    }
+
+    /// The renewal's statement, outside the actor: a claim in progress on the actor does not
+    /// delay it.
+    @concurrent
+    private nonisolated func renew(workers: Int, pool: PostgresPool?) async throws(StorageError) -> Bool {
+        guard let pool else { return try store.heartbeat(node: node, workers: workers) }
+        return try store.heartbeat(node: node, workers: workers, pool: pool)
     }
 
     /// Finishes the builds of daemons whose lease expired and retries those whose job allows it.

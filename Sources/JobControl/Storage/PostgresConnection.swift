@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Logging
 import Synchronization
 
 /// One libpq connection: parameterized statements in text format, rows as strings.
@@ -15,13 +16,19 @@ final class PostgresConnection: @unchecked Sendable {
                 .cannotOpen,
                 "PostgreSQL storage needs libpq, which could not be loaded (\(String(cString: problem))); install it (Debian: apt-get install libpq5)")
         }
-        guard let connection = PQconnectdb(url) else { throw StorageError(.cannotOpen, "cannot allocate a PostgreSQL connection") }
-        self.connection = connection
+        // A server that does not answer at all (a host gone from the network) fails the connect
+        // after `connect_timeout`, not after the kernel's TCP timeout of minutes.
+        guard let connection = PQconnectdb(Self.withConnectTimeout(url)) else {
+            throw StorageError(.cannotOpen, "cannot allocate a PostgreSQL connection")
+        }
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+            // Finished here and only here: `self.connection` is not set yet, so no deinit runs
+            // (setting it first made a failed connect free the PGconn twice).
             PQfinish(connection)
             throw StorageError(.cannotOpen, "cannot connect to PostgreSQL (\(Self.redacted(url))): \(message) (is the server running, and may this user connect?)")
         }
+        self.connection = connection
         // Server notices ("already exists, skipping") are not for the daemon's stderr.
         _ = try execute("SET client_min_messages TO warning")
         if let schema {
@@ -31,6 +38,30 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     deinit { PQfinish(connection) }
+
+    /// Seconds a connection attempt may take, unless the URL sets `connect_timeout` itself.
+    static let connectTimeout = 10
+
+    static func withConnectTimeout(_ url: String) -> String {
+        guard !url.contains("connect_timeout") else { return url }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return url + (url.contains("?") ? "&" : "?") + "connect_timeout=\(connectTimeout)"
+        }
+        return url + " connect_timeout=\(connectTimeout)"  // key=value form
+    }
+
+    /// Whether the connection is known to be broken: libpq saw it fail, or the server has closed
+    /// it or sent something while it sat idle (a terminated backend sends its FATAL error, a
+    /// restarting server closes the socket). Checked before a pooled connection is reused, so a
+    /// statement is not sent on a connection that is already dead.
+    var isBroken: Bool {
+        guard PQstatus(connection) == CONNECTION_OK else { return true }
+        var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) > 0 else { return false }
+        // Readable while idle: an error message or EOF (notifications are only LISTENed for on
+        // the listener's own connection). Let libpq read it and say.
+        return PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK
+    }
 
     /// `postgresql://user:secret@host/db` without the password, for messages.
     static func redacted(_ url: String) -> String {
@@ -63,13 +94,20 @@ final class PostgresConnection: @unchecked Sendable {
         guard let result = pointers.withUnsafeBufferPointer({ buffer in
             PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
         }) else {
-            throw StorageError(.query, "PostgreSQL: \(String(cString: PQerrorMessage(connection)))", sql: sql)
+            throw StorageError(
+                PQstatus(connection) == CONNECTION_OK ? .query : .unavailable,
+                "PostgreSQL: \(String(cString: PQerrorMessage(connection)))", sql: sql)
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+            // The connection broke under the statement (or the server is shutting down: class 57P,
+            // 08 connection exceptions): the database is unavailable, not the statement wrong.
+            if PQstatus(connection) != CONNECTION_OK || state.hasPrefix("08") || state.hasPrefix("57P") {
+                throw StorageError(.unavailable, "PostgreSQL connection lost: \(message)", sql: sql, sqlState: state)
+            }
             if state == "23503" { throw StorageError(.noSuchBuild, "the build does not exist (it may have been deleted)", sql: sql) }
             throw StorageError(.query, "PostgreSQL \(state): \(message)", sql: sql, sqlState: state)
         }
@@ -116,39 +154,81 @@ final class PostgresConnection: @unchecked Sendable {
 
 /// A few connections shared by all callers: a caller takes one, uses it, gives it back.
 ///
+/// A connection that broke is dropped and the next caller opens a new one, so the pool comes
+/// back by itself after a server restart or `pg_terminate_backend`. A statement that failed
+/// because its connection broke is retried on a new connection only when that is safe
+/// (``with(retryingReads:_:)``): a write may have committed before the connection broke, and
+/// is never repeated blindly.
+///
 /// Ownership: `idle` (connections not in use) is guarded by its mutex; `slots` bounds how many
 /// are out at once.
-final class PostgresPool: Sendable {
+public final class PostgresPool: Sendable {
     let url: String
     let schema: String?
     private let idle = Mutex<[PostgresConnection]>([])
     private let slots: DispatchSemaphore
+    /// Told of every connection failure and of the success that ends one.
+    let health: StorageHealth?
 
-    init(url: String, schema: String?, size: Int = 4) throws(StorageError) {
+    init(url: String, schema: String?, size: Int = 4, health: StorageHealth? = nil) throws(StorageError) {
         self.url = url
         self.schema = schema
+        self.health = health
         slots = DispatchSemaphore(value: size)
         let first = try PostgresConnection(url: url, schema: schema)  // fail at start, naming the problem
         idle.withLock { $0.append(first) }
     }
 
-    func with<T>(_ body: (PostgresConnection) throws(StorageError) -> T) throws(StorageError) -> T {
-        slots.wait()
-        defer { slots.signal() }
-        let connection: PostgresConnection
-        if let reused = idle.withLock({ $0.popLast() }) {
-            connection = reused
-        } else {
-            connection = try PostgresConnection(url: url, schema: schema)
+    /// A healthy idle connection, or a new one; broken idle ones are closed on the way.
+    private func take() throws(StorageError) -> PostgresConnection {
+        while let reused = idle.withLock({ $0.popLast() }) {
+            if !reused.isBroken { return reused }
         }
         do {
-            let value = try body(connection)
-            idle.withLock { $0.append(connection) }
-            return value
+            return try PostgresConnection(url: url, schema: schema)
         } catch {
-            // A broken connection is dropped; a query error leaves it usable.
-            if error.code != .cannotOpen { idle.withLock { $0.append(connection) } }
-            throw error
+            throw StorageError(.unavailable, error.message)
+        }
+    }
+
+    /// Runs `body` on a connection of the pool. With `retryingReads`, `body` only reads (or is
+    /// otherwise safe to run twice), and runs once more on a new connection if its connection
+    /// broke under it.
+    func with<T>(retryingReads: Bool = false, _ body: (PostgresConnection) throws(StorageError) -> T) throws(StorageError) -> T {
+        slots.wait()
+        defer { slots.signal() }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let connection: PostgresConnection
+            do {
+                connection = try take()
+            } catch {
+                if health?.failed(error) == true {
+                    Logger(label: "jobcontrol.storage").error("PostgreSQL unavailable: \(error.message)")
+                }
+                throw error
+            }
+            do {
+                let value = try body(connection)
+                idle.withLock { $0.append(connection) }
+                if let since = health?.succeeded() {
+                    Logger(label: "jobcontrol.storage").notice(
+                        "PostgreSQL reachable again after \(Int(Date().timeIntervalSince(since).rounded())) s")
+                }
+                return value
+            } catch {
+                if health?.failed(error) == true {
+                    Logger(label: "jobcontrol.storage").error("PostgreSQL unavailable: \(error.message)")
+                }
+                // A broken connection is dropped; a query error leaves it usable.
+                if error.code == .unavailable {
+                    if retryingReads && attempt == 1 { continue }
+                } else {
+                    idle.withLock { $0.append(connection) }
+                }
+                throw error
+            }
         }
     }
 }

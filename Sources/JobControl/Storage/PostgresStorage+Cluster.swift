@@ -51,10 +51,24 @@ extension PostgresStorage: ClusterStore {
             [node.node, node.host, String(node.pid), String(node.lease), node.version, String(node.workers)])
     }
 
+    /// Renews the node's lease; false when the node is no longer `alive` (the others declared it
+    /// lost). With `pool`, on that pool's connection instead of the shared one: the heartbeat
+    /// must not wait behind claims and queries for a free connection.
     public func heartbeat(node: String, workers: Int) throws(StorageError) -> Bool {
-        try update(
-            "UPDATE daemon SET heartbeat = \(Self.databaseNow), workers = $2 WHERE node = $1 AND state = 'alive'",
-            [node, String(workers)]) == 1
+        try heartbeat(node: node, workers: workers, pool: pool)
+    }
+
+    public func heartbeat(node: String, workers: Int, pool: PostgresPool) throws(StorageError) -> Bool {
+        try pool.with { connection throws(StorageError) in
+            try connection.execute(
+                "UPDATE daemon SET heartbeat = \(Self.databaseNow), workers = $2 WHERE node = $1 AND state = 'alive'",
+                [node, String(workers)]).affected == 1
+        }
+    }
+
+    /// A pool of one connection of this database, for a caller that must not share (the heartbeat).
+    public func dedicatedPool() throws(StorageError) -> PostgresPool {
+        try PostgresPool(url: url, schema: pool.schema, size: 1, health: health)
     }
 
     public func markStopped(node: String) throws(StorageError) {

@@ -12,14 +12,17 @@ public final class PostgresStorage: Storage {
     /// Log lines, progress reports and process records, committed in shared transactions with
     /// multi-row inserts (see ``PostgresBatch``): one round trip per batch, not per line.
     let batchWriter: GroupCommitWriter<PostgresBatch.Operation>
+    public let health: StorageHealth
 
     /// Connects to `url` (`postgresql://user:password@host:port/database`); with `schema`, every
     /// table lives in that schema (tests give each case its own).
     public init(url: String, schema: String? = nil) throws(StorageError) {
         self.url = url
-        let pool = try PostgresPool(url: url, schema: schema)
+        let health = StorageHealth()
+        self.health = health
+        let pool = try PostgresPool(url: url, schema: schema, health: health)
         self.pool = pool
-        batchWriter = PostgresBatch.make(pool: pool)
+        batchWriter = PostgresBatch.make(pool: pool, health: health)
     }
 
     static let migrations: [(name: String, sql: [String])] = [
@@ -89,8 +92,11 @@ public final class PostgresStorage: Storage {
     static func now() -> String { String(Date().timeIntervalSince1970) }
     static func text(_ value: Bool) -> String { value ? "t" : "f" }
 
+    /// Runs `sql` and returns its rows. A plain `SELECT` is retried once on a new connection if its
+    /// connection broke under it; anything that may write is not.
     func query(_ sql: String, _ parameters: [String?] = []) throws(StorageError) -> [[String: String]] {
-        try pool.with { connection throws(StorageError) in try connection.execute(sql, parameters).rows() }
+        let readOnly = sql.hasPrefix("SELECT") && !sql.contains("FOR UPDATE")
+        return try pool.with(retryingReads: readOnly) { connection throws(StorageError) in try connection.execute(sql, parameters).rows() }
     }
 
     @discardableResult
