@@ -18,6 +18,10 @@ extension ControlService {
             "queued": .int(Int64(counts.queued)),
         ]
         if let file = config.file { parameters["config_file"] = .string(file) }
+        if let outage = storage.health.unavailable {
+            parameters["storage_unavailable_since"] = WireFormat.timestamp(outage.since)
+            parameters["storage_error"] = .string(outage.reason)
+        }
         if let next = await scheduler.nextStart() {
             parameters["next_run"] = .string(ScheduleTime.iso8601(next.at, zone: .utc))
             parameters["next_run_job"] = .string(next.jobID)
@@ -38,6 +42,7 @@ extension ControlService {
                 parameters["shared_queue"] = .int(Int64(overview.queued))
             } catch {
                 logger.warning("cannot list the daemons of the cluster", metadata: ["error": "\(error)"])
+                parameters["cluster_error"] = .string(error.message)
             }
         }
         return VarlinkReply(parameters: parameters)

@@ -49,7 +49,9 @@ public final class Daemon: Sendable {
         do { config = try Self.loadConfig(options, registry: registry) } catch { throw .config(error) }
 
         let storage: any Storage
+        let databaseLock: DatabaseLock?
         do {
+            databaseLock = try DatabaseLock.acquire(storageURL: config.storage)
             storage = try StorageFactory.open(url: config.storage)
             try storage.install()
         } catch {
@@ -148,6 +150,7 @@ public final class Daemon: Sendable {
             await engine.drain(grace: .seconds(grace))
             await cluster?.leave()
         }
+        withExtendedLifetime(databaseLock) {}  // held until every build has ended
         logger.info("jobcontrold stopped")
     }
 
@@ -155,6 +158,10 @@ public final class Daemon: Sendable {
     static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler, reload: ReloadStatus?) async -> String {
         let counts = engine.pool.counts
         var line = "\(config.jobs.count) jobs, \(counts.running) running, \(counts.queued) queued"
+        if let outage = engine.storage.health.unavailable {
+            let since = ScheduleTime.display(Int64(outage.since.timeIntervalSince1970 * 1_000_000), zone: .local())
+            line = "STORAGE UNAVAILABLE since \(since): \(outage.reason); " + line
+        }
         if let next = await scheduler.nextStart() {
             line += "; next: \(next.jobID) at \(ScheduleTime.display(next.at, zone: .local()))"
         }

@@ -275,7 +275,13 @@ public enum Interfaces {
           # in the shared queue for a daemon to claim them.
           node: ?string,
           cluster: ?[]ClusterNode,
-          shared_queue: ?int
+          shared_queue: ?int,
+          # Why the cluster could not be listed (the database is unavailable).
+          cluster_error: ?string,
+          # Set while the storage cannot be written (a database down, a disk
+          # full): since when, and the error. Writes are held meanwhile.
+          storage_unavailable_since: ?string,
+          storage_error: ?string
         )
 
         # One daemon of a cluster sharing a PostgreSQL database.

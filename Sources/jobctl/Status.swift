@@ -13,11 +13,16 @@ extension JobCtl {
             let status = try global.call("\(Interfaces.manager).Status")
             if global.json {
                 printJSON(.object(status))
+                if status["storage_error"] != nil { throw ExitCode(1) }
                 return
             }
             print("jobcontrold \(status["version"]?.stringValue ?? "?") (pid \(status["pid"]?.intValue ?? 0)), up since \(displayTime(WireFormat.date(status["started"])))")
             print("config:  \(status["config_file"]?.stringValue ?? "-")")
             print("storage: \(status["storage"]?.stringValue ?? "-")")
+            let outage = status["storage_error"]?.stringValue
+            if let outage {
+                print("         UNAVAILABLE since \(displayTime(WireFormat.date(status["storage_unavailable_since"]))): \(outage)")
+            }
             print("jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)")
             if let job = status["next_run_job"]?.stringValue {
                 print("next:    \(job) at \(displayTime(WireFormat.date(status["next_run"]))) (\(status["scheduled_jobs"]?.intValue ?? 0) scheduled jobs, \(status["suspended_jobs"]?.intValue ?? 0) suspended)")
@@ -39,6 +44,11 @@ extension JobCtl {
                         ]
                     })
             }
+            if let error = status["cluster_error"]?.stringValue {
+                print("cluster: cannot be listed: \(error)")
+            }
+            // Degraded is not healthy: scripts and monitoring see it in the exit status.
+            if outage != nil { throw ExitCode(1) }
         }
     }
 }

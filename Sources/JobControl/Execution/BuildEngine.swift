@@ -380,18 +380,61 @@ public actor BuildEngine {
         } else {
             context.logger.info("build succeeded")
         }
+        // Held writes (the storage failing) are written or given up on before the build's end.
         do {
             try storage.flush()
         } catch {
             context.logger.error("some output lines of the build could not be stored", metadata: ["error": "\(error)"])
         }
-        do {
-            try storage.finishBuild(
-                build.id, success: outcome.success, skipped: skipped, retval: outcome.retval,
-                exception: outcome.exception?.json, exceptionTraceback: outcome.exception?.traceback?.json)
-        } catch {
-            context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
+        if let lost = storage.health.takeDroppedLogLines(buildID: build.id) {
+            // A build whose log has a hole does not end plain SUCCESSFUL: the hole is its record.
+            context.logger.error("log lines of the build were lost", metadata: ["lines": "\(lost.count)", "error": "\(lost.reason)"])
+            if var exception = outcome.exception {
+                exception.details["log_lines_lost"] = .int(Int64(lost.count))
+                outcome.exception = exception
+            } else {
+                outcome = (false, outcome.retval, Self.logLinesLost(lost.count, reason: lost.reason))
+                skipped = false
+            }
         }
+        await recordEnd(of: build.id, success: outcome.success, skipped: skipped, retval: outcome.retval, exception: outcome.exception, context: context)
         await buildFinished(build.id)
+    }
+
+    static func logLinesLost(_ count: Int, reason: String) -> BuildException {
+        BuildException(
+            type: "LogLinesLost",
+            message: "\(count) log line\(count == 1 ? "" : "s") of this build could not be stored (\(reason)); the command itself succeeded",
+            details: ["log_lines_lost": .int(Int64(count))])
+    }
+
+    /// How long a build's end is retried while the storage fails; then the next start's crash
+    /// recovery finishes the build.
+    static let endRetryLimit: Duration = .seconds(600)
+
+    /// Records a build's end, trying again while the storage is unavailable (the update is
+    /// idempotent, so repeating it is safe).
+    nonisolated func recordEnd(
+        of id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?, context: BuildContext
+    ) async {
+        let start = ContinuousClock.now
+        var backoff: Duration = .milliseconds(100)
+        while true {
+            do {
+                try storage.finishBuild(
+                    id, success: success, skipped: skipped, retval: retval, exception: exception?.json,
+                    exceptionTraceback: exception?.traceback?.json)
+                return
+            } catch where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
+                if backoff == .milliseconds(100) {
+                    context.logger.warning("cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            } catch {
+                context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
+                return
+            }
+        }
     }
 }

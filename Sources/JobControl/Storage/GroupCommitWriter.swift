@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Group commit: callers from any thread hand in their writes; whatever arrived while the
 /// previous transaction ran is committed together in the next one, which starts at once (no
@@ -13,11 +14,34 @@ import Foundation
 final class GroupCommitWriter<Operation: Sendable>: Sendable {
     private let state: State
 
+    /// What the writer does while its storage fails transiently (``StorageError/isTransient``):
+    /// it holds the failed batch and tries again with a capped backoff; callers that hand in
+    /// more are slowed by ``waitForCapacity(limit:)``, so what is held stays bounded. After
+    /// `hold`, operations that `droppable` allows (log lines, progress) are given up on and
+    /// reported to `health`; the others (a build's start and end) are held until they are
+    /// written or the writer stops.
+    struct Holding: Sendable {
+        var health: StorageHealth
+        var hold: Duration
+        var droppable: @Sendable (Operation) -> Bool
+        /// The build of a dropped log line, for ``StorageHealth/takeDroppedLogLines(buildID:)``.
+        var logLineBuild: @Sendable (Operation) -> Int64?
+    }
+
+    /// How long log lines are held while the storage fails; `JOBCONTROL_WRITE_HOLD_SECONDS`
+    /// overrides it (operations and tests).
+    static var defaultHold: Duration {
+        if let text = ProcessInfo.processInfo.environment["JOBCONTROL_WRITE_HOLD_SECONDS"], let seconds = Double(text), seconds >= 0 {
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        return .seconds(60)
+    }
+
     /// `commit` writes its operations in one transaction, or throws and writes none of them.
-    init(name: String, commit: @escaping @Sendable ([Operation]) throws(StorageError) -> Void) {
+    init(name: String, holding: Holding, commit: @escaping @Sendable ([Operation]) throws(StorageError) -> Void) {
         state = State()
         let state = state
-        let thread = Thread { State.run(state, commit: commit) }
+        let thread = Thread { State.run(state, holding: holding, commit: commit) }
         thread.name = name
         thread.start()
     }
@@ -132,8 +156,53 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
             condition.unlock()
         }
 
+        var isStopped: Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            return stopped
+        }
+
+        /// Commits `operations`, holding them through a transient failure (see ``Holding``).
+        /// Returns the failure that ended the attempts, if any.
+        static func commitHolding(
+            _ operations: [Operation], state: State, holding: Holding, commit: ([Operation]) throws(StorageError) -> Void
+        ) -> StorageError? {
+            var operations = operations
+            var backoff: Duration = .milliseconds(50)
+            var firstFailure: ContinuousClock.Instant?
+            while true {
+                do {
+                    try commit(operations)
+                    if let since = holding.health.succeeded() {
+                        logStorage("storage writes again after \(Int(Date().timeIntervalSince(since).rounded())) s")
+                    }
+                    return nil
+                } catch {
+                    guard error.isTransient, !state.isStopped else { return error }
+                    if holding.health.failed(error) {
+                        logStorage("storage unavailable, holding writes until it is back: \(error.message)")
+                    }
+                    let now = ContinuousClock.now
+                    if firstFailure == nil { firstFailure = now }
+                    if now - firstFailure! >= holding.hold {
+                        let kept = operations.filter { !holding.droppable($0) }
+                        if kept.count < operations.count {
+                            for operation in operations where holding.droppable(operation) {
+                                if let build = holding.logLineBuild(operation) { holding.health.dropLogLine(buildID: build, reason: error.message) }
+                            }
+                            logStorage("gave up on \(operations.count - kept.count) held log and progress writes after \(holding.hold): \(error.message)")
+                            operations = kept
+                            if operations.isEmpty { return nil }
+                        }
+                    }
+                    Thread.sleep(forTimeInterval: Double(backoff.components.attoseconds) / 1e18 + Double(backoff.components.seconds))
+                    backoff = min(backoff * 2, .seconds(2))
+                }
+            }
+        }
+
         /// The writer thread: commits everything pending, again and again, until stopped.
-        static func run(_ state: State, commit: ([Operation]) throws(StorageError) -> Void) {
+        static func run(_ state: State, holding: Holding, commit: ([Operation]) throws(StorageError) -> Void) {
             while true {
                 state.condition.lock()
                 if state.pending.isEmpty {
@@ -155,14 +224,15 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 waiters.forEach { $0.resume() }
 
                 var batchFailures: [UInt64: StorageError] = [:]
-                do {
-                    try commit(batch.flatMap(\.operations))
-                } catch {
-                    for entry in batch {
-                        do {
-                            try commit(entry.operations)
-                        } catch {
-                            batchFailures[entry.ticket] = error
+                if let failure = commitHolding(batch.flatMap(\.operations), state: state, holding: holding, commit: commit) {
+                    if failure.isTransient {
+                        // Given up (the writer stops): every caller of the batch fails alike.
+                        for entry in batch { batchFailures[entry.ticket] = failure }
+                    } else {
+                        for entry in batch {
+                            if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit) {
+                                batchFailures[entry.ticket] = failure
+                            }
                         }
                     }
                 }
@@ -182,4 +252,9 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// The writer's own messages, through the process's logging system (the journal, in the daemon).
+private func logStorage(_ message: String) {
+    Logger(label: "jobcontrol.storage").warning("\(message)")
 }

@@ -12,8 +12,18 @@ enum PostgresBatch {
     /// Rows per multi-row INSERT: 5 parameters each, far below the protocol's 65,535.
     static let rowsPerInsert = 1000
 
-    static func make(pool: PostgresPool) -> GroupCommitWriter<Operation> {
-        GroupCommitWriter(name: "jobcontrol.postgres-writer") { (operations: [Operation]) throws(StorageError) in
+    static func make(pool: PostgresPool, health: StorageHealth) -> GroupCommitWriter<Operation> {
+        let holding = GroupCommitWriter<Operation>.Holding(
+            health: health, hold: GroupCommitWriter<Operation>.defaultHold,
+            droppable: { operation in
+                if case .buildProcess = operation { return false }
+                return true
+            },
+            logLineBuild: { operation in
+                if case .log(let record) = operation { return record.buildID }
+                return nil
+            })
+        return GroupCommitWriter(name: "jobcontrol.postgres-writer", holding: holding) { (operations: [Operation]) throws(StorageError) in
             try pool.with { connection throws(StorageError) in
                 try connection.transaction { connection throws(StorageError) in try write(operations, connection) }
             }

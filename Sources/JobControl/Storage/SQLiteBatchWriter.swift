@@ -16,10 +16,22 @@ enum SQLiteBatchWriter {
 
     /// The group-commit queue of a SQLite database: operations of concurrent callers share
     /// transactions on `writer`.
-    static func make(writer: any DatabaseWriter, describe: @escaping @Sendable (any Error) -> StorageError)
+    static func make(writer: any DatabaseWriter, health: StorageHealth, describe: @escaping @Sendable (any Error) -> StorageError)
         -> GroupCommitWriter<Operation>
     {
-        GroupCommitWriter(name: "jobcontrol.storage-writer") { (operations: [Operation]) throws(StorageError) in
+        let holding = GroupCommitWriter<Operation>.Holding(
+            health: health, hold: GroupCommitWriter<Operation>.defaultHold,
+            droppable: { operation in
+                switch operation {
+                case .log, .progress: return true
+                case .startBuild, .finishBuild, .buildProcess: return false
+                }
+            },
+            logLineBuild: { operation in
+                if case .log(let record) = operation { return record.buildID }
+                return nil
+            })
+        return GroupCommitWriter(name: "jobcontrol.storage-writer", holding: holding) { (operations: [Operation]) throws(StorageError) in
             do {
                 try writer.write { db in try apply(operations, db) }
             } catch {

@@ -11,6 +11,7 @@ import GRDB
 public final class SQLiteStorage: Storage {
     let writer: any DatabaseWriter
     let batchWriter: GroupCommitWriter<SQLiteBatchWriter.Operation>
+    public let health = StorageHealth()
     /// The database file, or nil in memory; for error messages.
     public let path: String?
 
@@ -47,7 +48,7 @@ public final class SQLiteStorage: Storage {
             throw StorageError(.cannotOpen, "cannot open database \(name): \(Self.describe(error))")
         }
         self.writer = writer
-        self.batchWriter = SQLiteBatchWriter.make(writer: writer) { error in
+        self.batchWriter = SQLiteBatchWriter.make(writer: writer, health: health) { error in
             Self.wrap(error, .query, "cannot store log or progress records in \(name)")
         }
     }
@@ -140,7 +141,9 @@ public final class SQLiteStorage: Storage {
             if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
                 return StorageError(.noSuchBuild, "\(message): the build does not exist (it may have been deleted)", sql: error.sql)
             }
-            return StorageError(code, "\(message): \(describe(error))", sql: error.sql)
+            // A full disk passes once there is room again: the writes are held, not refused.
+            let passing = error.resultCode == .SQLITE_FULL
+            return StorageError(passing ? .full : code, "\(message): \(describe(error))", sql: error.sql)
         }
         return StorageError(code, "\(message): \(describe(error))")
     }

@@ -6,6 +6,9 @@ import Foundation
 /// Implementations are thread-safe. Calls block until the data is durable (writes) or read;
 /// log and progress writes from concurrent callers are committed together (group commit).
 public protocol Storage: ScheduleStore, Sendable {
+    /// Whether writes go through now, and the log lines given up on during an outage.
+    var health: StorageHealth { get }
+
     /// Creates or upgrades the schema (named, append-only migrations).
     func install() throws(StorageError)
 

@@ -10,6 +10,11 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(name: "invalidArgument")
         /// Something this daemon needs to itself is held by another (a cluster node name).
         public static let inUse = Code(name: "inUse")
+        /// The database cannot be reached now (a server restart, a terminated connection, a
+        /// network failure); the same request may succeed once it is back.
+        public static let unavailable = Code(name: "unavailable")
+        /// The disk (or the database's quota) is full; writes succeed again once there is room.
+        public static let full = Code(name: "full")
         public var description: String { name }
     }
 

@@ -1,0 +1,57 @@
+import Foundation
+import Synchronization
+
+/// Whether a storage can write now, and what it had to give up: shown by `jobctl status` and in
+/// systemd's `STATUS=`, and read by the engine when a build ends.
+///
+/// Ownership: both fields are guarded by their mutexes; any thread may report and read.
+public final class StorageHealth: Sendable {
+    /// Since when the storage cannot be reached or written (a database down, a disk full), and why.
+    private let outage = Mutex<(since: Date, reason: String)?>(nil)
+    /// Log lines given up on (held while the storage failed, for longer than the hold), per build.
+    private let dropped = Mutex<[Int64: (count: Int, reason: String)]>([:])
+
+    public init() {}
+
+    /// The current outage, if any.
+    public var unavailable: (since: Date, reason: String)? { outage.withLock { $0 } }
+
+    /// Reports a failure that may pass (``StorageError/isTransient``); returns true when it starts
+    /// an outage (so the caller logs it once).
+    @discardableResult
+    func failed(_ error: StorageError) -> Bool {
+        guard error.isTransient else { return false }
+        return outage.withLock { state in
+            guard state == nil else { return false }
+            state = (Date(), error.message)
+            return true
+        }
+    }
+
+    /// Reports a success; returns when the outage it ends had started, if it ends one.
+    @discardableResult
+    func succeeded() -> Date? {
+        outage.withLock { state in
+            defer { state = nil }
+            return state?.since
+        }
+    }
+
+    func dropLogLine(buildID: Int64, reason: String) {
+        dropped.withLock { counts in
+            counts[buildID, default: (0, reason)].count += 1
+        }
+    }
+
+    /// How many of the build's log lines were given up on, and why; forgets them.
+    public func takeDroppedLogLines(buildID: Int64) -> (count: Int, reason: String)? {
+        dropped.withLock { $0.removeValue(forKey: buildID) }
+    }
+}
+
+extension StorageError {
+    /// A failure that goes away by itself or by an administrator's hand without the request
+    /// being wrong: the database unreachable, the disk full. Writes that failed so are held and
+    /// tried again.
+    public var isTransient: Bool { code == .unavailable || code == .full }
+}
