@@ -17,10 +17,16 @@ public enum VarlinkBlockingCall {
         let descriptor = try connect(path)
         defer { try? descriptor.close() }
         let message = Array(VarlinkCall(method: method, parameters: parameters).json.jsonText().utf8) + [0]
-        do {
-            _ = try descriptor.writeAll(message)
-        } catch {
-            throw ClientError.protocolError("cannot send the call: \(error)")
+        // send(2) with MSG_NOSIGNAL: a daemon that drops the connection makes this an error
+        // (EPIPE), not a SIGPIPE that kills the client without a word.
+        var sent = 0
+        while sent < message.count {
+            let count = message[sent...].withUnsafeBytes { send(descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ClientError.connectionLost("cannot send the call: \(String(cString: strerror(errno)))")
+            }
+            sent += count
         }
         var reply: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
@@ -29,9 +35,9 @@ public enum VarlinkBlockingCall {
             do {
                 count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
             } catch {
-                throw ClientError.protocolError("cannot read the reply: \(error)")
+                throw ClientError.connectionLost("cannot read the reply: \(error)")
             }
-            guard count > 0 else { throw ClientError.protocolError("the daemon closed the connection without replying") }
+            guard count > 0 else { throw ClientError.connectionLost("the daemon closed the connection without replying") }
             if let end = chunk[..<count].firstIndex(of: 0) {
                 reply += chunk[..<end]
                 break

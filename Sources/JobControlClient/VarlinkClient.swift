@@ -12,6 +12,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case remote(VarlinkError)
     /// The connection broke or the daemon's reply made no sense.
     case protocolError(String)
+    /// The daemon went away in the middle of the conversation (it stopped, crashed, or dropped
+    /// this client): like ``cannotConnect(path:reason:)``, the daemon cannot be reached.
+    case connectionLost(String)
 
     public var description: String {
         switch self {
@@ -21,6 +24,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
             return error.message ?? error.parameters["message"]?.stringValue ?? error.description
         case .protocolError(let message):
             return "protocol error: \(message)"
+        case .connectionLost(let reason):
+            return "lost the connection to jobcontrold: \(reason). Is the daemon still running?"
         }
     }
 }
@@ -63,7 +68,7 @@ public final class VarlinkConnection {
     /// Calls `method` and returns the reply's parameters; a Varlink error is thrown as
     /// ``ClientError/remote(_:)``.
     public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) async throws -> [String: JSONValue] {
-        try await outbound.write(VarlinkCall(method: method, parameters: parameters).json.messageBuffer())
+        try await send(VarlinkCall(method: method, parameters: parameters))
         let reply = try await nextReply()
         return reply.parameters
     }
@@ -73,7 +78,7 @@ public final class VarlinkConnection {
         _ method: String, _ parameters: [String: JSONValue] = [:],
         onReply: ([String: JSONValue]) async throws -> Void
     ) async throws {
-        try await outbound.write(VarlinkCall(method: method, parameters: parameters, more: true).json.messageBuffer())
+        try await send(VarlinkCall(method: method, parameters: parameters, more: true))
         while true {
             let reply = try await nextReply()
             try await onReply(reply.parameters)
@@ -81,9 +86,25 @@ public final class VarlinkConnection {
         }
     }
 
+    private func send(_ call: VarlinkCall) async throws {
+        do {
+            try await outbound.write(call.json.messageBuffer())
+        } catch {
+            throw ClientError.connectionLost("cannot send the call: \(error)")
+        }
+    }
+
     private func nextReply() async throws -> VarlinkReply {
-        guard let frame = try await inbound.next() else {
-            throw ClientError.protocolError("the daemon closed the connection without replying")
+        let next: ByteBuffer?
+        do {
+            next = try await inbound.next()
+        } catch let error as VarlinkFramingError {
+            throw ClientError.protocolError("\(error)")
+        } catch {
+            throw ClientError.connectionLost("\(error)")
+        }
+        guard let frame = next else {
+            throw ClientError.connectionLost("the daemon closed the connection without replying")
         }
         let reply = try VarlinkReply(json: JSONValue.decodeMessage(frame))
         if let error = reply.error {

@@ -7,8 +7,8 @@ import Synchronization
 /// Reloads the configuration on SIGHUP or `jobctl reload`: the new file is loaded and validated
 /// completely before it replaces the running configuration; on any error nothing changes.
 ///
-/// Ownership: `last` (the outcome of the previous reload) is guarded by its mutex; one reload at a
-/// time is ensured by the engine actor, which applies the result.
+/// Ownership: `last` (the outcome of the previous reload) and `queue` (the last reload started)
+/// are guarded by their mutexes; each reload waits for the one before it.
 final class Reloader: Sendable {
     let options: DaemonOptions
     let registry: FunctionRegistry
@@ -30,9 +30,26 @@ final class Reloader: Sendable {
     var lastStatus: ReloadStatus? { last.withLock { $0 } }
 
     /// Loads, validates and applies the configuration file. Returns the outcome (also kept for
-    /// ``lastStatus``).
+    /// ``lastStatus``). Reloads run one after another, end to end (SIGHUP and `jobctl reload`
+    /// may arrive together): the engine and the scheduler always run the same configuration.
     @discardableResult
     func reload() async -> ReloadStatus {
+        let task = queue.withLock { previous -> Task<ReloadStatus, Never> in
+            let earlier = previous
+            let task = Task { [self] in
+                _ = await earlier?.value
+                return await reloadNow()
+            }
+            previous = task
+            return task
+        }
+        return await task.value
+    }
+
+    /// The last reload started; the next one waits for it.
+    private let queue = Mutex<Task<ReloadStatus, Never>?>(nil)
+
+    private func reloadNow() async -> ReloadStatus {
         notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
         let status: ReloadStatus
         do {

@@ -96,8 +96,10 @@ struct GlobalOptions: ParsableArguments {
             return code
         case let error as ClientError:
             printError(error.description)
-            if case .cannotConnect = error { return ExitCode(69) }
-            return ExitCode(1)
+            switch error {
+            case .cannotConnect, .connectionLost: return ExitCode(69)
+            default: return ExitCode(1)
+            }
         default:
             printError("\(error)")
             return ExitCode(1)

@@ -22,7 +22,12 @@ public enum ConfigLoader {
     {
         let url = URL(fileURLWithPath: path)
         let text = try readText(path)
-        var config = try build(text: text, file: path, registry: registry, defaultInclude: true)
+        var config = try build(text: text, file: path, registry: registry, defaultInclude: true, requireJobs: true)
+        // A file caught while it is being rewritten reads as empty or cut short: read it again,
+        // and refuse what changed under the loader rather than run half a configuration.
+        guard try readText(path) == text else {
+            throw ConfigError(file: path, "the file changed while it was being read (is it being written?); nothing was loaded, try again")
+        }
         config.file = url.standardizedFileURL.path
         return config
     }
@@ -32,10 +37,12 @@ public enum ConfigLoader {
     public static func parse(yaml text: String, file: String, registry: FunctionRegistry = .builtins)
         throws(ConfigError) -> DaemonConfig
     {
-        try build(text: text, file: file, registry: registry, defaultInclude: false)
+        try build(text: text, file: file, registry: registry, defaultInclude: false, requireJobs: false)
     }
 
-    static func build(text: String, file: String, registry: FunctionRegistry, defaultInclude: Bool)
+    /// `requireJobs`: a file that defines no job at all, and does not say `jobs: []`, is refused
+    /// (an empty or truncated file must not replace a running configuration with nothing).
+    static func build(text: String, file: String, registry: FunctionRegistry, defaultInclude: Bool, requireJobs: Bool)
         throws(ConfigError) -> DaemonConfig
     {
         var diagnostics: [ConfigDiagnostic] = []
@@ -75,6 +82,14 @@ public enum ConfigLoader {
             }
         }
         config.jobs = jobs
+        if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
+            let blank = text.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+            diagnostics.append(ConfigDiagnostic(
+                SourceLocation(file: file, line: 1, column: 1),
+                blank
+                    ? "the configuration file is empty (cut short, or being written?); write 'jobs: []' to run a daemon without jobs"
+                    : "no job is defined ('jobs' is missing and no included file has any); write 'jobs: []' to run a daemon without jobs"))
+        }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
         for job in config.jobs {
             if let pool = job.pool, config.pools[pool] == nil {
@@ -118,16 +133,17 @@ public enum ConfigLoader {
 
     /// The main file: daemon keys, `jobs`, and `include` patterns (with their nodes, for errors).
     static func parseMain(_ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic])
-        -> (config: DaemonConfig, include: [(String, Node?)]?)
+        -> (config: DaemonConfig, include: [(String, Node?)]?, declaresJobs: Bool)
     {
         var config = DaemonConfig()
         guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
-            return (config, nil)  // a syntax error, or an empty file: defaults, no jobs
+            return (config, nil, false)  // a syntax error, or an empty file: defaults, no jobs
         }
         var reader = YAMLNodeReader(file: file)
         defer { diagnostics += reader.diagnostics }
-        guard let entries = reader.mapping(root, what: "the configuration file") else { return (config, nil) }
+        guard let entries = reader.mapping(root, what: "the configuration file") else { return (config, nil, false) }
         var include: [(String, Node?)]?
+        var declaresJobs = false
         for entry in entries {
             switch entry.key {
             case "storage":
@@ -174,6 +190,7 @@ public enum ConfigLoader {
                     config.secrets.merge(readSecretsFile(absolute, node: entry.value, reader: &reader, diagnostics: &diagnostics)) { old, _ in old }
                 }
             case "jobs":
+                declaresJobs = true
                 config.jobs = readJobs(entry.value, reader: &reader, registry: registry)
             case "access":
                 config.access = readAccess(entry.value, reader: &reader)
@@ -183,7 +200,7 @@ public enum ConfigLoader {
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }
         }
-        return (config, include)
+        return (config, include, declaresJobs)
     }
 
     /// `include: jobs.d/*.yaml` or a list of such patterns.
