@@ -28,7 +28,8 @@
     X(int, PQsocket, (const PGconn *conn), (conn)) \
     X(int, PQconsumeInput, (PGconn *conn), (conn)) \
     X(PGnotify *, PQnotifies, (PGconn *conn), (conn)) \
-    X(void, PQfreemem, (void *ptr), (ptr))
+    X(void, PQfreemem, (void *ptr), (ptr)) \
+    X(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn *conn, PQnoticeProcessor proc, void *arg), (conn, proc, arg))
 
 // Written once under pthread_once, read-only afterwards.
 #define POINTER(type, name, parameters, arguments) static type (*real_##name) parameters;

@@ -67,7 +67,7 @@ public actor Scheduler {
         self.leading = leading
         do { suspended = try storage.suspendedJobs() } catch { logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"]) }
         if useTimer {
-            timer = WallClockTimer { [weak self] _ in
+            timer = WallClockTimer(logger: logger) { [weak self] _ in
                 guard let self else { return }
                 Task { await self.tick() }
             }
@@ -111,7 +111,7 @@ public actor Scheduler {
         guard leading else { return }
         leading = false
         for jobID in jobs.keys { jobs[jobID]?.queue = [] }
-        logger.warning("this daemon no longer runs the cluster's schedules (it lost the scheduler lock); another daemon does")
+        logger.warning("this daemon no longer runs the cluster's schedules (it lost the scheduler lock: its database session ended); another daemon takes them over, or this one once it gets the lock back")
     }
 
     /// Whether this scheduler fires occurrences (always, unless several daemons share a database).
@@ -281,7 +281,45 @@ public actor Scheduler {
         } catch {
             // Without the claim there is no guarantee against running twice: do not run.
             logger.error("cannot record a scheduled occurrence; it does not run", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            if error.isTransient { deferRecord(jobID, due: due, reason: error.message) }
             return false
+        }
+    }
+
+    /// Occurrences that could not run nor be recorded while the storage was unavailable; recorded
+    /// as missed (with the reason) once it is back, so the history has no silent hole.
+    private var unrecorded: [(jobID: String, due: Int64, reason: String)] = []
+    private var recordingUnrecorded = false
+
+    private func deferRecord(_ jobID: String, due: Int64, reason: String) {
+        guard !unrecorded.contains(where: { $0.jobID == jobID && $0.due == due }) else { return }
+        if unrecorded.count >= 1000 { unrecorded.removeFirst() }
+        unrecorded.append((jobID, due, String(reason.prefix { $0 != "\n" })))
+        guard !recordingUnrecorded else { return }
+        recordingUnrecorded = true
+        Task { await self.recordUnrecorded() }
+    }
+
+    /// Tries every 2 s until the deferred occurrences are recorded (or the scheduler stops).
+    private func recordUnrecorded() async {
+        defer { recordingUnrecorded = false }
+        while !unrecorded.isEmpty, !stopped {
+            try? await Task.sleep(for: .seconds(2))
+            while let first = unrecorded.first {
+                let occurrence = Occurrence(
+                    jobID: first.jobID, due: first.due, outcome: .missed,
+                    detail: "not started: the storage was unavailable (\(first.reason))")
+                do {
+                    if try storage.claimOccurrence(occurrence) {
+                        logger.notice(
+                            "scheduled occurrence missed while the storage was unavailable",
+                            metadata: ["job.id": "\(first.jobID)", "occurrence": "\(ScheduleTime.iso8601(first.due, zone: .utc))"])
+                    }
+                    unrecorded.removeFirst()
+                } catch {
+                    break
+                }
+            }
         }
     }
 
@@ -367,6 +405,9 @@ public actor Scheduler {
               let latest = state.policy.latestOccurrence(after: last.due, through: current)
         else { return catchUps }  // never ran before, or nothing missed
         let policy = state.policy
+        // Why they were missed: the daemon was down, or it ran but could not reach its storage.
+        let down = storage.health.lastOutage(endedAfter: last.due).map { "jobcontrold could not reach its storage (\($0))" }
+            ?? "jobcontrold was not running"
         // Only the newest 100 missed occurrences are recorded (and at most 100 run): enough to see
         // what happened, without millions of rows after a long downtime of a frequent schedule.
         let note = { (reason: String, complete: Bool) in complete ? reason : reason + " (older missed occurrences are not recorded)" }
@@ -375,7 +416,7 @@ public actor Scheduler {
             let window = policy.newestOccurrences(after: from, through: current, count: 100)
             if from > last.due {
                 let older = policy.newestOccurrences(after: last.due, through: from, count: 100)
-                recordMissed(jobID, older.dues, because: note("jobcontrold was not running, and this is older than catch_up_window", older.complete))
+                recordMissed(jobID, older.dues, because: note("\(down), and this is older than catch_up_window", older.complete))
             }
             for due in window.dues where claim(jobID, due: due, outcome: .queued, detail: note("caught up after downtime (catch_up: all, at most the newest 100)", window.complete)) {
                 state.queue.append(due)
@@ -383,14 +424,14 @@ public actor Scheduler {
         } else {
             let earlier = policy.newestOccurrences(after: last.due, through: latest - 1, count: 100)
             if policy.persistent {
-                recordMissed(jobID, earlier.dues, because: note("jobcontrold was not running; persistent runs only the latest occurrence", earlier.complete))
+                recordMissed(jobID, earlier.dues, because: note("\(down); persistent runs only the latest occurrence", earlier.complete))
                 if policy.catchUpWindow.map({ Double(current - latest) / 1_000_000 <= $0 }) ?? true {
                     catchUps.append((jobID, latest))
                 } else {
-                    recordMissed(jobID, [latest], because: "jobcontrold was not running, and this is older than catch_up_window")
+                    recordMissed(jobID, [latest], because: "\(down), and this is older than catch_up_window")
                 }
             } else {
-                recordMissed(jobID, Array((earlier.dues + [latest]).suffix(100)), because: note("jobcontrold was not running (the job is not persistent)", earlier.complete))
+                recordMissed(jobID, Array((earlier.dues + [latest]).suffix(100)), because: note("\(down) (the job is not persistent)", earlier.complete))
             }
         }
         return catchUps

@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import Logging
 import Synchronization
 
 /// Wakes the scheduler at a wall-clock instant, and whenever the wall clock is set.
@@ -16,9 +17,19 @@ public final class WallClockTimer: Sendable {
     private let state = Mutex<(deadline: Int64?, stopped: Bool)>((nil, false))
     private let onWake: @Sendable (_ clockChanged: Bool) -> Void
 
+    private let logger: Logger
+
     /// `onWake` runs on the timer's thread when the deadline passes or the clock is set.
-    public init(onWake: @escaping @Sendable (_ clockChanged: Bool) -> Void) {
+    ///
+    /// Should the timer fail (no descriptor, a failing `timerfd_settime` or `read`), the failure
+    /// is logged and the thread falls back to waking `onWake` every second: schedules keep
+    /// firing, a second late at most, instead of stopping without a word.
+    public init(logger: Logger = Logger(label: "jobcontrol.timer"), onWake: @escaping @Sendable (_ clockChanged: Bool) -> Void) {
         descriptor = timerfd_create(CLOCK_REALTIME, Int32(TFD_CLOEXEC))
+        self.logger = logger
+        if descriptor < 0 {
+            logger.critical("cannot create the scheduler's timer (timerfd_create: \(String(cString: strerror(errno)))); waking every second instead")
+        }
         self.onWake = onWake
         let thread = Thread { [self] in loop() }
         thread.name = "jobcontrol-timer"
@@ -52,17 +63,22 @@ public final class WallClockTimer: Sendable {
         }
         // With a zero it_value the timer is disarmed (and clock changes are not reported, which
         // is fine: nothing is scheduled).
-        _ = timerfd_settime(descriptor, Int32(TFD_TIMER_ABSTIME) | Int32(TFD_TIMER_CANCEL_ON_SET), &spec, nil)
+        guard descriptor >= 0 else { return }
+        if timerfd_settime(descriptor, Int32(TFD_TIMER_ABSTIME) | Int32(TFD_TIMER_CANCEL_ON_SET), &spec, nil) != 0 {
+            logger.error("cannot arm the scheduler's timer (timerfd_settime: \(String(cString: strerror(errno))))")
+        }
     }
 
     private func loop() {
         var expirations: UInt64 = 0
-        while true {
+        while descriptor >= 0 {
             let count = read(descriptor, &expirations, 8)
             let clockChanged = count < 0 && errno == ECANCELED
             if count < 0 && !clockChanged {
                 if errno == EINTR { continue }
-                break  // the descriptor is unusable; nothing more can be timed
+                logger.critical("the scheduler's timer failed (read: \(String(cString: strerror(errno)))); waking every second instead")
+                close(descriptor)
+                return pollEverySecond()
             }
             let stopped = state.withLock { state in
                 if clockChanged { set(state.deadline) }  // re-arm: a cancelled timer stays cancelled
@@ -71,6 +87,14 @@ public final class WallClockTimer: Sendable {
             if stopped { break }
             onWake(clockChanged)
         }
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) } else { pollEverySecond() }
+    }
+
+    /// The fallback without a timer descriptor: wake once a second until stopped.
+    private func pollEverySecond() {
+        while !state.withLock({ $0.stopped }) {
+            sleep(1)
+            onWake(false)
+        }
     }
 }

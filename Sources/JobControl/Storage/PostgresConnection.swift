@@ -29,6 +29,12 @@ final class PostgresConnection: @unchecked Sendable {
             throw StorageError(.cannotOpen, "cannot connect to PostgreSQL (\(Self.redacted(url))): \(message) (is the server running, and may this user connect?)")
         }
         self.connection = connection
+        // libpq prints server notices (a terminated session's FATAL among them) to stderr by
+        // default; they go to the log instead, where the error they come with is reported anyway.
+        _ = PQsetNoticeProcessor(connection, { _, message in
+            guard let message else { return }
+            Logger(label: "jobcontrol.storage").debug("PostgreSQL: \(String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines))")
+        }, nil)
         // Server notices ("already exists, skipping") are not for the daemon's stderr.
         _ = try execute("SET client_min_messages TO warning")
         if let schema {

@@ -58,19 +58,19 @@ public final class PostgresListener: Sendable {
 
     private func loop(_ first: PostgresConnection) {
         var connection: PostgresConnection? = first
-        var backoff: UInt32 = 1
+        var backoff: useconds_t = 100_000  // capped at 2 s: notifications resume soon after the database
         while !stopped.load(ordering: .relaxed) {
             guard let current = connection else {
-                sleep(backoff)
+                usleep(backoff)
                 do {
                     connection = try connect()
-                    backoff = 1
+                    backoff = 100_000
                     onReconnect()
                 } catch where error.code == .inUse {
                     onFatal(error)
                     return
                 } catch {
-                    backoff = min(backoff * 2, 8)
+                    backoff = min(backoff * 2, 2_000_000)
                 }
                 continue
             }

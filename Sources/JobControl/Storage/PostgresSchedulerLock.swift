@@ -21,7 +21,8 @@ public final class PostgresSchedulerLock: Sendable {
     }
 
     private func compete(url: String, schema: String?, onChange: (Bool, Int32?) -> Void) {
-        var backoff: UInt32 = 1
+        // Capped low: after the database comes back, the schedules resume within a second.
+        var backoff: useconds_t = 100_000
         while !stopped.load(ordering: .relaxed) {
             do {
                 let connection = try PostgresConnection(url: url, schema: schema)
@@ -38,13 +39,13 @@ public final class PostgresSchedulerLock: Sendable {
                         continue  // lock_not_available: still held by another daemon
                     }
                 }
-                backoff = 1
+                backoff = 100_000
                 onChange(true, backend)
                 hold(connection)
                 onChange(false, nil)
             } catch {
-                sleep(backoff)
-                backoff = min(backoff * 2, 8)
+                usleep(backoff)
+                backoff = min(backoff * 2, 1_000_000)
             }
         }
     }

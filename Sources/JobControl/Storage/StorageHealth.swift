@@ -23,18 +23,32 @@ public final class StorageHealth: Sendable {
         guard error.isTransient else { return false }
         return outage.withLock { state in
             guard state == nil else { return false }
-            state = (Date(), error.message)
+            // The first line: libpq's messages go on with a paragraph of guesses.
+            state = (Date(), String(error.message.prefix { $0 != "\n" }))
             return true
         }
     }
 
+    /// The last outage that ended, for the scheduler's account of what it missed meanwhile.
+    private let ended = Mutex<(since: Date, until: Date, reason: String)?>(nil)
+
     /// Reports a success; returns when the outage it ends had started, if it ends one.
     @discardableResult
     func succeeded() -> Date? {
-        outage.withLock { state in
+        guard let finished = outage.withLock({ state -> (since: Date, reason: String)? in
             defer { state = nil }
-            return state?.since
-        }
+            return state
+        }) else { return nil }
+        ended.withLock { $0 = (finished.since, Date(), finished.reason) }
+        return finished.since
+    }
+
+    /// The reason of an outage going on, or of the last one if it ended after `usec` (microseconds
+    /// since the epoch, as occurrences are kept).
+    public func lastOutage(endedAfter usec: Int64) -> String? {
+        if let current = unavailable { return current.reason }
+        guard let last = ended.withLock({ $0 }), last.until.timeIntervalSince1970 * 1_000_000 > Double(usec) else { return nil }
+        return last.reason
     }
 
     func dropLogLine(buildID: Int64, reason: String) {
