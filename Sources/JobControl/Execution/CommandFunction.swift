@@ -147,17 +147,17 @@ enum CommandFunction {
         var prefix = [setpriv]
         var gid: gid_t?
         if let user = settings.user {
-            guard let entry = getpwnam(user) else {
+            guard let entry = UserDatabase.user(named: user) else {
                 throw BuildException(type: "NoSuchUser", message: "user '\(user)' does not exist on this host")
             }
-            prefix.append("--reuid=\(entry.pointee.pw_uid)")
-            gid = entry.pointee.pw_gid
+            prefix.append("--reuid=\(entry.uid)")
+            gid = entry.gid
         }
         if let group = settings.group {
-            guard let entry = getgrnam(group) else {
+            guard let entry = UserDatabase.group(named: group) else {
                 throw BuildException(type: "NoSuchGroup", message: "group '\(group)' does not exist on this host")
             }
-            gid = entry.pointee.gr_gid
+            gid = entry
         }
         if let gid { prefix += ["--regid=\(gid)", "--groups=\(gid)"] }
         return prefix + ["--"]
