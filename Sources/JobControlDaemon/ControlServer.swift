@@ -19,6 +19,7 @@ final class ControlServer: Sendable {
     struct Accepted: Sendable {
         let connection: PendingConnection
         let peer: EventLoopFuture<AccessPolicy.Peer>?
+        let activity: ConnectionActivity
     }
 
     let path: String
@@ -30,8 +31,8 @@ final class ControlServer: Sendable {
     let socketGroup: String?
     let logger: Logger
     private let listenerBox = Mutex<NIOAsyncChannel<Accepted, Never>?>(nil)
-    /// Connections being served, and when a refusal was last logged (at most one a minute).
-    private let connections = Mutex<(open: Int, lastRefusalLogged: ContinuousClock.Instant?)>((0, nil))
+    /// Connections being served, in all and per user.
+    private let connections = Mutex(ConnectionLimits())
 
     init(path: String, inherited: Int32? = nil, service: ControlService, socketGroup: String? = nil, logger: Logger) {
         self.path = path
@@ -92,10 +93,9 @@ final class ControlServer: Sendable {
         listenerBox.withLock { $0 = listener }
     }
 
-    /// A client that sends part of a message and then nothing for this long is disconnected.
-    static let partialMessageTimeout: TimeAmount = .seconds(30)
-    /// Connections served at once; more are closed at once (each costs a descriptor and a few KB).
-    static let maxConnections = 1024
+    /// Messages over this size are refused unless they are `io.jobcontrol.Build` calls (a log
+    /// line or a return value from a running build may be large; nothing else needs to be).
+    static let smallMessageBytes = 64 * 1024
 
     /// The listener's options. Accepted connections allow half-closure: a client that shuts down
     /// its writing side after its last call (socat, `shutdown(SHUT_WR)`) still gets every reply;
@@ -109,15 +109,17 @@ final class ControlServer: Sendable {
     /// Varlink framing on a new connection, and its peer's credentials. Runs before the channel
     /// is registered, so no byte can arrive before the handlers are in place.
     static func configure(_ channel: any Channel) throws -> Accepted {
-        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: partialMessageTimeout))
-        try channel.pipeline.syncOperations.addHandler(SlowClientGuard())
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder()))
+        let activity = ConnectionActivity()
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: ConnectionGuard.tick))
+        try channel.pipeline.syncOperations.addHandler(ConnectionGuard(activity: activity))
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder(
+            smallMessageBytes: smallMessageBytes, largeMethodPrefix: Interfaces.build + ".")))
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
         let peer = (channel as? any SocketOptionProvider)?
             .unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
             .map { (credentials: jobcontrol_peer_credentials) in AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid) }
         let connection = PendingConnection(try Connection(wrappingChannelSynchronously: channel))
-        return Accepted(connection: connection, peer: peer)
+        return Accepted(connection: connection, peer: peer, activity: activity)
     }
 
     /// Accepts connections until ``close()``.
@@ -127,13 +129,22 @@ final class ControlServer: Sendable {
             do {
                 try await listener.executeThenClose { inbound in
                     for try await accepted in inbound {
-                        guard admit() else {
+                        // Unknown credentials (never on Linux Unix sockets) get no rights beyond introspection.
+                        let peer = try? await accepted.peer?.get()
+                        let admission = connections.withLock { $0.admit(peer) }
+                        if let refusal = admission.refusal { logRefusal(refusal) }
+                        switch admission {
+                        case .refused:
                             group.addTask { await accepted.connection.take()?.closeUnserved() }
                             continue
+                        case .restricted:
+                            accepted.activity.restrict()
+                        case .served:
+                            break
                         }
                         group.addTask {
-                            await self.serve(accepted)
-                            self.connections.withLock { $0.open -= 1 }
+                            await self.serve(accepted, peer: peer)
+                            self.connections.withLock { $0.release(peer) }
                         }
                     }
                 }
@@ -145,22 +156,15 @@ final class ControlServer: Sendable {
         if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    /// Counts a new connection in, unless ``maxConnections`` are open.
-    private func admit() -> Bool {
-        let (admitted, log) = connections.withLock { state -> (Bool, Bool) in
-            if state.open < Self.maxConnections {
-                state.open += 1
-                return (true, false)
-            }
-            let now = ContinuousClock.now
-            let log = state.lastRefusalLogged.map { now - $0 > .seconds(60) } ?? true
-            if log { state.lastRefusalLogged = now }
-            return (false, log)
+    /// Logs why connections are refused or restricted, at most once a minute.
+    private func logRefusal(_ refusal: String) {
+        let now = ContinuousClock.now
+        let log = connections.withLock { state in
+            guard state.lastRefusalLogged.map({ now - $0 > .seconds(60) }) ?? true else { return false }
+            state.lastRefusalLogged = now
+            return true
         }
-        if log {
-            logger.warning("refusing connections: \(Self.maxConnections) are open (logged once a minute)")
-        }
-        return admitted
+        if log { logger.warning("\(refusal) (logged at most once a minute)") }
     }
 
     /// Stops accepting; open connections end as their tasks are cancelled.
@@ -172,11 +176,10 @@ final class ControlServer: Sendable {
     /// Serves one connection until the client has sent its last call and has every reply, or
     /// hangs up, or the daemon stops. The one teardown path: `executeThenClose` finishes the
     /// writer and closes the channel exactly once, whichever comes first.
-    private func serve(_ accepted: Accepted) async {
+    private func serve(_ accepted: Accepted, peer: AccessPolicy.Peer?) async {
         guard let connection = accepted.connection.take() else { return }
         let channel = connection.channel
-        // Unknown credentials (never on Linux Unix sockets) get no rights beyond introspection.
-        let peer = try? await accepted.peer?.get()
+        let activity = accepted.activity
         do {
             try await connection.executeThenClose { inbound, outbound in
                 // A channel that closes under a call (the client reset or vanished, the idle guard
@@ -184,7 +187,7 @@ final class ControlServer: Sendable {
                 let (closed, signalClosed) = AsyncStream<Never>.makeStream()
                 channel.closeFuture.whenComplete { _ in signalClosed.finish() }
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.answer(inbound, outbound, peer: peer) }
+                    group.addTask { await self.answer(inbound, outbound, peer: peer, activity: activity) }
                     group.addTask { for await _ in closed {} }
                     await group.next()
                     group.cancelAll()
@@ -199,7 +202,7 @@ final class ControlServer: Sendable {
     /// so far has been answered by then) or fails.
     private func answer(
         _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        peer: AccessPolicy.Peer?
+        peer: AccessPolicy.Peer?, activity: ConnectionActivity
     ) async {
         do {
             for try await frame in inbound {
@@ -212,10 +215,22 @@ final class ControlServer: Sendable {
                     try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
                     return
                 }
-                try await service.handle(call, peer: peer) { reply in
-                    if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
+                if activity.restricted, call.interface != Interfaces.build, call.interface != Interfaces.service {
+                    try await outbound.write(VarlinkReply(error: ConnectionLimits.tooMany(peer)).json.messageBuffer())
+                    return
+                }
+                try await activity.answering {
+                    try await service.handle(call, peer: peer) { reply in
+                        if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
+                    }
                 }
             }
+        } catch let error as VarlinkFramingError {
+            // Too large: say so before hanging up (what was sent cannot be skipped reliably).
+            let reply = VarlinkReply(error: VarlinkError(
+                "\(Interfaces.manager).RequestTooLarge", parameters: ["limit": .int(Int64(Self.smallMessageBytes))],
+                message: error.description))
+            try? await outbound.write(reply.json.messageBuffer())
         } catch {
             logger.debug("control connection ended", metadata: ["error": "\(error)"])
         }

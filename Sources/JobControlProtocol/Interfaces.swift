@@ -347,6 +347,14 @@ public enum Interfaces {
         # needs (read, run or admin; see access: in the configuration).
         error AccessDenied (method: string, required: string, message: string)
 
+        # This user has too many connections open; only a running build's
+        # io.jobcontrol.Build calls are answered on this one.
+        error TooManyConnections (limit: int, message: string)
+
+        # The message is larger than this method allows (limit bytes); only
+        # io.jobcontrol.Build calls may be larger. The connection is closed.
+        error RequestTooLarge (limit: int, message: string)
+
         # The job has no schedule.
         error NotScheduled (job: string, message: string)
 

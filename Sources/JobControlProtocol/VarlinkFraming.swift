@@ -11,12 +11,47 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = ByteBuffer
 
     public let maxMessageBytes: Int
+    /// Per-method sizes (the daemon's side): a message over `smallMessageBytes` is refused unless
+    /// its method starts with `largeMethodPrefix`, found among its first bytes (callers write
+    /// `method` first: keys are sorted). A 7 MB job name is refused after 64 KiB, without parsing.
+    public let smallMessageBytes: Int?
+    public let largeMethodPrefix: String?
     /// How many bytes after the reader index are known to hold no NUL: each byte is searched once,
     /// however the message arrives in pieces.
     private var searched = 0
+    /// The message being received may grow to `maxMessageBytes` (its method allows it).
+    private var largeAllowed = false
 
-    public init(maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes) {
+    public init(
+        maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes, smallMessageBytes: Int? = nil, largeMethodPrefix: String? = nil
+    ) {
         self.maxMessageBytes = maxMessageBytes
+        self.smallMessageBytes = smallMessageBytes
+        self.largeMethodPrefix = largeMethodPrefix
+    }
+
+    /// Refuses a message of `length` bytes (so far) that is over the small limit and whose
+    /// method may not be large.
+    private mutating func checkSize(_ buffer: ByteBuffer, length: Int) throws {
+        guard let small = smallMessageBytes, length > small, !largeAllowed else { return }
+        let method = Self.method(in: buffer.readableBytesView.prefix(4096))
+        if let method, let prefix = largeMethodPrefix, method.hasPrefix(prefix) {
+            largeAllowed = true
+            return
+        }
+        throw VarlinkFramingError.messageTooLargeForMethod(method: method, limit: small)
+    }
+
+    /// The value of the first `"method"` key among `bytes`, read without a JSON parser (the
+    /// message may be incomplete); nil if it is not there.
+    static func method(in bytes: ByteBufferView.SubSequence) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let key = text.range(of: "\"method\"") else { return nil }
+        var rest = text[key.upperBound...].drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard rest.first == "\"", let end = rest.dropFirst().firstIndex(of: "\"") else { return nil }
+        return String(rest[rest.index(after: rest.startIndex)..<end])
     }
 
     /// 8 MiB: far above any reply the daemon sends, far below what would hurt it.
@@ -34,9 +69,12 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
             if buffer.readableBytes > maxMessageBytes {
                 throw VarlinkFramingError.messageTooLarge(limit: maxMessageBytes)
             }
+            try checkSize(buffer, length: buffer.readableBytes)
             return .needMoreData
         }
+        try checkSize(buffer, length: length)
         searched = 0
+        largeAllowed = false
         let message = buffer.readSlice(length: length)!
         buffer.moveReaderIndex(forwardBy: 1)  // the NUL
         context.fireChannelRead(Self.wrapInboundOut(message))
@@ -68,10 +106,15 @@ public struct VarlinkFrameEncoder: MessageToByteEncoder, Sendable {
 
 public enum VarlinkFramingError: Error, Sendable, CustomStringConvertible {
     case messageTooLarge(limit: Int)
+    /// Over the small limit, and its method (if it could be read) may not be larger.
+    case messageTooLargeForMethod(method: String?, limit: Int)
 
     public var description: String {
         switch self {
         case .messageTooLarge(let limit): return "message larger than \(limit) bytes without a terminating NUL"
+        case .messageTooLargeForMethod(let method, let limit):
+            return "message larger than \(limit / 1024) KiB" + (method.map { " for \($0)" } ?? " (no \"method\" among its first bytes)")
+                + "; only io.jobcontrol.Build calls may be larger"
         }
     }
 }
