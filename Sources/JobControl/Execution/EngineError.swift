@@ -41,7 +41,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .notScheduled(let id):
             return "job '\(id)' has no schedule (or is not configured); 'jobctl next' lists the scheduled jobs"
         case .storage(let error) where error.isTransient:
-            return "the storage is unavailable, nothing was done; try again once it is back (\(error.message.prefix { $0 != "\n" }))"
+            return "the storage is unavailable; try again once it is back (\(error.message.prefix { $0 != "\n" }))"
         case .storage(let error):
             return "storage error: \(error)"
         }
