@@ -1,0 +1,948 @@
+#!/usr/bin/env python3
+"""Fault injection against jobcontrold on PostgreSQL (standard library only).
+
+    pg_faults.py --jobcontrold PATH --jobctl PATH --pgdir PGSANDBOX_DIR \
+        --url postgresql://postgres@127.0.0.1:PORT/jobcontrol_test --workdir TMPDIR \
+        [--scenario restart|terminate|outage|start-down ...]
+
+PGSANDBOX_DIR is a server started by scripts/postgres-sandbox.sh (run by the `postgres` user, data
+in PGSANDBOX_DIR/data, socket directory PGSANDBOX_DIR). Each scenario creates its own database,
+runs its own daemon and drops the database at the end; the server is always left running.
+
+Scenarios:
+  restart     3 x `pg_ctl restart -m fast` while 6 builds of `count` run
+  terminate   3 x pg_terminate_backend of every session of the daemon's database during builds
+  outage      the server stopped for 10 s while a 2-second schedule and a `count` build run
+  long-outage the server stopped for 8 s, longer than a 3 s lease, while a long build runs
+  start-down  jobcontrold started against a stopped server, then against a missing database
+
+Prints check lines, one `PASS name detail` / `FAIL name detail` line per scenario and finally
+`N passed, M failed`; exits 1 if any scenario failed. Lines marked INFO are observations, not
+assertions. Daemon logs stay in WORKDIR/<scenario>/daemon.log.
+"""
+
+import argparse
+import collections
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+
+COUNT_LINES = 200
+COUNT_COMMAND = "for i in $(seq 1 %d); do echo line-$i; sleep 0.02; done" % COUNT_LINES
+EX_IOERR = 74
+
+ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "start-down"]
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def now():
+    return time.monotonic()
+
+
+def iso(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
+def tail(path, n=25):
+    try:
+        with open(path, "r", errors="replace") as f:
+            lines = f.readlines()
+        return "".join("    | " + l for l in lines[-n:]).rstrip("\n")
+    except OSError as e:
+        return "    | (cannot read %s: %s)" % (path, e)
+
+
+class Terminated(Exception):
+    pass
+
+
+def _on_signal(signum, _frame):
+    # once: the cleanup that follows (bounded) is not interrupted by a second signal
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated("signal %d" % signum)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: every process started here is registered and ended on exit.
+
+_live = []
+
+
+def start_process(argv, **kw):
+    last = None
+    for _ in range(20):  # the binaries may be replaced by a rebuild at any moment
+        try:
+            p = subprocess.Popen(argv, **kw)
+            _live.append(p)
+            return p
+        except OSError as e:
+            last = e
+            time.sleep(0.5)
+    raise last
+
+
+def end_process(p, grace=10.0):
+    """SIGTERM, then SIGKILL after `grace` seconds. Returns (returncode, how)."""
+    if p.poll() is not None:
+        if p in _live:
+            _live.remove(p)
+        return p.returncode, "already exited"
+    how = "SIGTERM"
+    try:
+        p.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        how = "SIGKILL after %.0f s" % grace
+        try:
+            p.kill()
+        except ProcessLookupError:
+            pass
+        p.wait(10)
+    if p in _live:
+        _live.remove(p)
+    return p.returncode, how
+
+
+def end_all():
+    for p in list(_live):
+        try:
+            end_process(p)
+        except Exception as e:  # keep cleaning the others
+            log("  cleanup: %s" % e)
+
+
+def run(argv, timeout, env=None):
+    """Run to completion. Returns (rc or None on timeout, stdout, stderr, seconds)."""
+    t0 = now()
+    p = start_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True, errors="replace", env=env,
+                      start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out, err = p.communicate()
+        rc = None
+    finally:
+        if p in _live:
+            _live.remove(p)
+    return rc, out, err, now() - t0
+
+
+def describe_rc(rc):
+    if rc is None:
+        return "timed out"
+    if rc < 0:
+        try:
+            return "killed by %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "killed by signal %d" % -rc
+    return "exit %d" % rc
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL sandbox
+
+class Postgres:
+    def __init__(self, pgdir, url):
+        self.dir = os.path.abspath(pgdir)
+        self.data = os.path.join(self.dir, "data")
+        self.logfile = os.path.join(self.dir, "log")
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("postgresql", "postgres"):
+            raise SystemExit("--url must be postgresql://…, got %r" % url)
+        self.url = u
+        self.port = u.port or 5432
+        self.host = u.hostname or "127.0.0.1"
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                      key=lambda p: [int(x) if x.isdigit() else x
+                                     for x in re.split(r"(\d+)", p)])
+        bins = [b for b in bins if os.access(os.path.join(b, "pg_ctl"), os.X_OK)]
+        if not bins:
+            raise SystemExit("no /usr/lib/postgresql/*/bin/pg_ctl")
+        self.bin = bins[-1]
+        # the options scripts/postgres-sandbox.sh starts the server with
+        self.options = ("-c listen_addresses=%s -p %d -k %s -c fsync=off -c max_connections=300"
+                        % (self.host, self.port, self.dir))
+
+    def as_postgres(self, argv):
+        if os.getuid() == 0:
+            return ["runuser", "-u", "postgres", "--"] + argv
+        return argv
+
+    def url_for(self, database):
+        u = self.url
+        return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + database, u.query, u.fragment))
+
+    def pg_ctl(self, action, timeout=90):
+        argv = [os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-t", "60"]
+        if action in ("stop", "restart"):
+            argv += ["-m", "fast"]
+        if action in ("start", "restart"):
+            # -l: without it the server would inherit our pipes and pg_ctl's output never ends
+            argv += ["-l", self.logfile, "-o", self.options]
+        argv.append(action)
+        rc, out, err, secs = run(self.as_postgres(argv), timeout)
+        if rc != 0:
+            raise RuntimeError("pg_ctl %s: %s: %s%s" % (action, describe_rc(rc), out, err))
+        return secs
+
+    def running(self):
+        rc, _, _, _ = run(self.as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data,
+                                            "status"]), 30)
+        return rc == 0
+
+    def ensure_running(self):
+        if not self.running():
+            log("  (PostgreSQL was not running: starting it)")
+            self.pg_ctl("start")
+        # wait until it accepts connections (bounded)
+        deadline = now() + 30
+        while True:
+            rc, _, err, _ = self.psql("postgres", "select 1", check=False, timeout=10)
+            if rc == 0:
+                return
+            if now() > deadline:
+                raise RuntimeError("PostgreSQL does not accept connections: %s" % err.strip())
+            time.sleep(0.3)
+
+    def psql(self, database, sql, check=True, timeout=30):
+        argv = self.as_postgres([os.path.join(self.bin, "psql"), "-X", "-q", "-h", self.dir,
+                                 "-p", str(self.port), "-U", "postgres", "-d", database,
+                                 "-At", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        rc, out, err, _ = run(argv, timeout)
+        if check and rc != 0:
+            raise RuntimeError("psql %s: %s: %s" % (sql[:60], describe_rc(rc), err.strip()))
+        return (rc, out, err, None) if not check else out
+
+    def create_db(self, name):
+        self.psql("postgres", 'drop database if exists "%s" with (force)' % name)
+        self.psql("postgres", 'create database "%s"' % name)
+
+    def drop_db(self, name):
+        self.psql("postgres", 'drop database if exists "%s" with (force)' % name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The daemon and jobctl
+
+class Daemon:
+    def __init__(self, args, workdir, storage_url, config_text):
+        self.args = args
+        self.workdir = workdir
+        self.url = storage_url
+        self.config = os.path.join(workdir, "jobcontrol.yaml")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.socket = os.path.join(workdir, "jc.sock")
+        self.logpath = os.path.join(workdir, "daemon.log")
+        self.proc = None
+
+    def start(self, ready_timeout=30.0):
+        self.logf = open(self.logpath, "a")
+        self.logf.write("=== %s start\n" % iso(time.time()))
+        self.logf.flush()
+        self.proc = start_process(
+            [self.args.jobcontrold, "--config", self.config, "--storage", self.url,
+             "--socket", self.socket, "--log-target", "console"],
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
+            env=clean_env(), start_new_session=True)
+        deadline = now() + ready_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("jobcontrold exited during start (%s):\n%s"
+                                   % (describe_rc(self.proc.returncode), tail(self.logpath)))
+            rc, _, _, _ = self.jobctl(["status"], timeout=5)
+            if rc == 0:
+                return
+            if now() > deadline:
+                raise RuntimeError("jobcontrold not ready within %.0f s:\n%s"
+                                   % (ready_timeout, tail(self.logpath)))
+            time.sleep(0.2)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return None, "not started"
+        rc, how = end_process(self.proc)
+        self.logf.close()
+        return rc, how
+
+    def jobctl(self, argv, timeout=15, json_out=False):
+        full = [self.args.jobctl, "--socket", self.socket] + (["--json"] if json_out else []) + argv
+        rc, out, err, secs = run(full, timeout, env=clean_env())
+        return rc, out, err, secs
+
+    def jobctl_json(self, argv, timeout=15):
+        rc, out, err, _ = self.jobctl(argv, timeout=timeout, json_out=True)
+        if rc != 0:
+            return None, "%s: %s" % (describe_rc(rc), (err or out).strip()[:300])
+        try:
+            return json.loads(out), None
+        except ValueError as e:
+            return None, "bad JSON (%s): %s" % (e, out[:200])
+
+    def builds(self):
+        return self.jobctl_json(["builds", "--limit", "1000"])
+
+    def queue(self, job):
+        b, err = self.jobctl_json(["run", job])
+        if b is None:
+            return None, err
+        return b.get("id"), None
+
+
+def clean_env():
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("JOBCONTROL_"):
+            del env[k]
+    return env
+
+
+LONG_MARKER = "sleep 31.25"
+
+
+def config_yaml(with_tick=False):
+    lines = ["workers: 2", "jobs:",
+             "  - {id: count, command: '%s'}" % COUNT_COMMAND]
+    if with_tick == "lease":
+        lines = ["cluster: {lease: 3s}"] + lines + ["  - {id: long, command: 'echo start; %s; echo end'}" % LONG_MARKER]
+    elif with_tick:
+        lines.append("  - {id: tick, schedule: '*-*-* *:*:0/2', command: 'echo tick'}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+class Checks:
+    def __init__(self, name):
+        self.name = name
+        self.failures = []
+        self.notes = []
+
+    def ok(self, what):
+        log("  ok    %s" % what)
+
+    def bad(self, what):
+        log("  BAD   %s" % what)
+        self.failures.append(what)
+
+    def check(self, cond, what):
+        (self.ok if cond else self.bad)(what)
+        return cond
+
+    def info(self, what):
+        log("  INFO  %s" % what)
+
+    def note(self, what):
+        self.notes.append(what)
+
+
+def wait_builds_finished(daemon, ids, timeout):
+    """Poll until every build in the daemon (and every id in `ids`) is finished.
+    Returns (builds list or None, seconds waited, last error)."""
+    t0 = now()
+    last, err = None, None
+    while True:
+        bs, e = daemon.builds()
+        if bs is not None:
+            last, err = bs, None
+            seen = {b["id"] for b in bs}
+            if all(b.get("finished") for b in bs) and set(ids) <= seen:
+                return bs, now() - t0, None
+        else:
+            err = e
+        if not daemon.alive() or now() - t0 > timeout:
+            return last, now() - t0, err
+        time.sleep(0.5)
+
+
+def wait_running(daemon, timeout=10):
+    t0 = now()
+    while now() - t0 < timeout:
+        bs, _ = daemon.builds()
+        if bs and any(b.get("state") == "RUNNING" for b in bs):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def check_count_build(c, daemon, b):
+    """A finished `count` build is SUCCESSFUL with exactly line-1..line-200 in order, or FAILED
+    with an exception."""
+    bid, state = b.get("id"), b.get("state")
+    exc = b.get("exception")
+    logs, err = daemon.jobctl_json(["logs", str(bid)], timeout=20)
+    if logs is None:
+        c.bad("build %s (%s): `jobctl logs` failed: %s" % (bid, state, err))
+        return
+    stdout = [r.get("message") for r in logs if r.get("logger") == "stdout"]
+    others = [r for r in logs if r.get("logger") != "stdout"]
+    expected = ["line-%d" % i for i in range(1, COUNT_LINES + 1)]
+    ids = [r.get("id") for r in logs]
+    if state == "SUCCESSFUL":
+        if stdout == expected:
+            c.ok("build %s SUCCESSFUL, %d lines line-1..line-%d in order"
+                 % (bid, len(stdout), COUNT_LINES))
+        else:
+            c.bad("build %s SUCCESSFUL but its log is wrong: %s" % (bid, describe_lines(stdout)))
+        if ids != sorted(ids):
+            c.info("build %s: log record ids are not ascending in the reply" % bid)
+    elif state == "FAILED":
+        if exc:
+            t = exc.get("type") if isinstance(exc, dict) else None
+            m = exc.get("message") if isinstance(exc, dict) else exc
+            c.ok("build %s FAILED with exception %s: %s (log: %s)"
+                 % (bid, t, str(m)[:200], describe_lines(stdout)))
+        else:
+            c.bad("build %s FAILED without an exception (log: %s)" % (bid, describe_lines(stdout)))
+    else:
+        c.bad("build %s finished in state %s" % (bid, state))
+    for r in others[:5]:
+        c.info("build %s log: %s %s: %s" % (bid, r.get("level_name"), r.get("logger"),
+                                          str(r.get("message"))[:200]))
+    if len(others) > 5:
+        c.info("build %s: %d more non-stdout log records" % (bid, len(others) - 5))
+
+
+def parse_time(text):
+    if not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def describe_lines(lines):
+    nums, bad = [], []
+    for l in lines:
+        m = re.fullmatch(r"line-(\d+)", l or "")
+        if m:
+            nums.append(int(m.group(1)))
+        else:
+            bad.append(l)
+    counts = collections.Counter(nums)
+    dups = sorted(n for n, k in counts.items() if k > 1)
+    missing = [n for n in range(1, COUNT_LINES + 1) if n not in counts]
+    out_of_order = sum(1 for a, b in zip(nums, nums[1:]) if b <= a)
+    parts = ["%d lines" % len(lines)]
+    if missing:
+        parts.append("missing %d (%s)" % (len(missing), ranges(missing)))
+    if dups:
+        parts.append("duplicated %d (%s)" % (len(dups), ranges(dups)))
+    if out_of_order:
+        parts.append("%d out of order" % out_of_order)
+    if bad:
+        parts.append("%d unexpected (%r…)" % (len(bad), bad[0]))
+    if len(parts) == 1 and len(lines) == COUNT_LINES:
+        parts.append("complete")
+    return ", ".join(parts)
+
+
+def ranges(ns):
+    out, start, prev = [], None, None
+    for n in ns:
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            out.append("%d" % start if start == prev else "%d-%d" % (start, prev))
+            start = prev = n
+    if start is not None:
+        out.append("%d" % start if start == prev else "%d-%d" % (start, prev))
+    s = ",".join(out)
+    return s if len(s) < 120 else s[:117] + "…"
+
+
+def check_daemon_answers(c, daemon, when):
+    alive = daemon.alive()
+    c.check(alive, "daemon process alive %s" % when
+            + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
+    rc, out, err, secs = daemon.jobctl(["status"], timeout=15)
+    c.check(rc == 0, "`jobctl status` %s: %s in %.1f s%s"
+            % (when, describe_rc(rc), secs, "" if rc == 0 else ": " + (err or out).strip()[:300]))
+    return alive and rc == 0
+
+
+def probe_run(daemon, since, timeout=60):
+    """Retry `jobctl run count` until it is accepted. Returns (build id, seconds since `since`,
+    attempts, last error)."""
+    attempts, err = 0, None
+    deadline = now() + timeout
+    while now() < deadline:
+        attempts += 1
+        bid, err = daemon.queue("count")
+        if bid is not None:
+            return bid, now() - since, attempts, None
+        if not daemon.alive():
+            break
+        time.sleep(0.2)
+    return None, now() - since, attempts, err
+
+
+def final_checks(c, daemon, queued, probe_id, finish_timeout):
+    ids = list(queued) + ([probe_id] if probe_id is not None else [])
+    bs, waited, err = wait_builds_finished(daemon, ids, finish_timeout)
+    if bs is None:
+        c.bad("cannot list builds: %s" % err)
+        return
+    unfinished = [b for b in bs if not b.get("finished")]
+    missing = [i for i in ids if i not in {b["id"] for b in bs}]
+    c.check(not unfinished, "no build unfinished after %.1f s%s" % (
+        waited, "" if not unfinished else ": " + ", ".join(
+            "%s %s %s" % (b["id"], b["job_id"], b["state"]) for b in unfinished)))
+    c.check(not missing, "every queued build is listed%s" % (
+        "" if not missing else " (missing: %s)" % missing))
+    if err:
+        c.info("last `jobctl builds` error: %s" % err)
+    by_state = collections.Counter("%s/%s" % (b["job_id"], b["state"]) for b in bs)
+    c.info("builds: %s" % ", ".join("%s %d" % kv for kv in sorted(by_state.items())))
+    for b in sorted(bs, key=lambda b: b["id"]):
+        if b.get("job_id") == "count" and b.get("finished"):
+            check_count_build(c, daemon, b)
+    if probe_id is not None:
+        pb = next((b for b in bs if b["id"] == probe_id), None)
+        c.check(pb is not None and pb.get("state") == "SUCCESSFUL",
+                "the build queued after the faults (%s) succeeded: %s"
+                % (probe_id, pb.get("state") if pb else "not listed"))
+
+
+def run_wait_check(c, daemon, timeout=30):
+    rc, out, err, secs = daemon.jobctl(["run", "count", "--wait"], timeout=timeout)
+    c.check(rc == 0, "`jobctl run count --wait` after the faults: %s in %.1f s%s"
+            % (describe_rc(rc), secs, "" if rc == 0 else ": " + (out + err).strip()[-300:]))
+
+
+def stop_daemon(c, daemon):
+    if daemon.proc is None:
+        return
+    was_alive = daemon.alive()
+    rc, how = daemon.stop()
+    if was_alive:
+        c.info("daemon stopped by %s: %s" % (how, describe_rc(rc)))
+    else:
+        c.info("daemon had already exited: %s" % describe_rc(rc))
+    if rc is not None and rc != 0:
+        c.info("daemon log tail:\n%s" % tail(daemon.logpath))
+
+
+def interesting_log_lines(path, limit=25):
+    """Warnings, errors and crash traces from the daemon's log."""
+    pat = re.compile(r"\b(warning|error|critical|fatal|crash|panic)\b|Fatal error|"
+                     r"Illegal instruction|Segmentation|Assertion|precondition", re.I)
+    try:
+        with open(path, errors="replace") as f:
+            raw = [l.rstrip("\n") for l in f if pat.search(l)]
+    except OSError:
+        return []
+    lines = []  # consecutive repeats collapsed
+    for l in raw:
+        if lines and lines[-1][0] == l:
+            lines[-1][1] += 1
+        else:
+            lines.append([l, 1])
+    lines = [l if n == 1 else "%s  (x%d)" % (l, n) for l, n in lines]
+    if len(lines) > limit:
+        lines = lines[:limit // 2] + ["… %d more …" % (len(lines) - limit)] + lines[-limit // 2:]
+    return lines
+
+
+def show_log_lines(c, daemon):
+    lines = interesting_log_lines(daemon.logpath)
+    if lines:
+        c.info("daemon log warnings/errors (%s):\n%s"
+               % (daemon.logpath, "\n".join("    | " + l for l in lines)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+def scenario_builds_under_faults(c, pg, daemon, fault, fault_name, with_wait):
+    """Queue 6 builds of count, apply `fault` 3 times during them, then check everything."""
+    daemon.start()
+    queued = []
+    for _ in range(6):
+        bid, err = daemon.queue("count")
+        if bid is None:
+            c.bad("queueing a build before the faults failed: %s" % err)
+            return
+        queued.append(bid)
+    c.info("queued builds %s" % queued)
+    t_queue = now()
+    if not wait_running(daemon):
+        c.bad("no build RUNNING within 10 s of queueing")
+    # 2 workers, ~4.3 s per build: the three faults hit each of the three pairs of builds
+    last_end = None
+    for i, at in enumerate((1.5, 5.5, 9.5), 1):
+        delay = t_queue + at - now()
+        if delay > 0:
+            time.sleep(delay)
+        t0 = now()
+        detail = fault()
+        last_end = now()
+        c.info("%s %d at +%.1f s took %.2f s%s" % (fault_name, i, t0 - t_queue, last_end - t0,
+                                                  detail or ""))
+    probe_id, secs, attempts, err = probe_run(daemon, last_end)
+    if probe_id is None:
+        c.bad("`jobctl run count` not accepted within 60 s of the last %s (%d attempts): %s"
+              % (fault_name, attempts, err))
+    else:
+        c.ok("recovery: `jobctl run count` accepted %.2f s after the last %s ended "
+             "(attempt %d, build %s)" % (secs, fault_name, attempts, probe_id))
+    final_checks(c, daemon, queued, probe_id, 90)
+    if with_wait:
+        run_wait_check(c, daemon)
+    check_daemon_answers(c, daemon, "after the faults")
+
+
+def scenario_restart(c, pg, daemon, db):
+    def fault():
+        pg.pg_ctl("restart")
+    scenario_builds_under_faults(c, pg, daemon, fault, "restart", with_wait=False)
+
+
+def scenario_terminate(c, pg, daemon, db):
+    sql = ("select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity "
+           "where datname = '%s' and pid <> pg_backend_pid()) t" % db)
+
+    def fault():
+        n = pg.psql("postgres", sql).strip()
+        return ", %s sessions terminated" % n
+    scenario_builds_under_faults(c, pg, daemon, fault, "terminate", with_wait=True)
+
+
+def scenario_outage(c, pg, daemon, db):
+    daemon.start()
+    time.sleep(4.5)  # a few ticks before the outage (this is the observation period, not a wait)
+    bid, err = daemon.queue("count")
+    if bid is None:
+        c.bad("queueing count before the outage failed: %s" % err)
+        return
+    if not wait_running(daemon):
+        c.bad("count build %s not RUNNING within 10 s" % bid)
+    time.sleep(1.0)
+    t_stop_wall = time.time()
+    t_stop = now()
+    pg.pg_ctl("stop")
+    t_down_wall = time.time()
+    c.info("PostgreSQL stopped at %s (stop took %.2f s), build %s running"
+           % (iso(t_down_wall), now() - t_stop, bid))
+    try:
+        statuses = []
+        for at in (1.0, 5.0):
+            delay = t_stop + at - now()
+            if delay > 0:
+                time.sleep(delay)
+            rc, out, err, secs = daemon.jobctl(["status"], timeout=4)
+            text = (out + err).strip().replace("\n", " / ")
+            statuses.append((at, rc, secs, text))
+            c.info("`jobctl status` during the outage (+%.0f s): %s in %.2f s: %s"
+                   % (at, describe_rc(rc), secs, text[:400]))
+        alive = daemon.alive()
+        c.check(alive, "daemon alive during the outage"
+                + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
+        # an answer: exit 0, or the daemon's own non-zero verdict (1); not a timeout, not 69
+        # (daemon unreachable), not a signal
+        silent = [s for s in statuses if s[1] not in (0, 1)]
+        c.check(not silent, "`jobctl status` answers during the outage%s"
+                % ("" if not silent else ": " + ", ".join(
+                    "+%.0f s %s" % (s[0], describe_rc(s[1])) for s in silent)))
+        delay = t_stop + 10.0 - now()
+        if delay > 0:
+            time.sleep(delay)  # the outage itself: 10 s
+    finally:
+        pg.pg_ctl("start")
+    t_up_wall = time.time()
+    t_up = now()
+    c.info("PostgreSQL started again at %s (outage %.1f s)" % (iso(t_up_wall), t_up_wall - t_stop_wall))
+    # the schedule after the outage: wait (bounded) for the first tick build that starts after it
+    first_tick = None
+    while now() - t_up < 30 and daemon.alive():
+        bs, _ = daemon.builds()
+        starts = [parse_time(b.get("start_time")) for b in bs or []
+                  if b.get("job_id") == "tick" and b.get("start_time")]
+        starts = [t for t in starts if t is not None and t >= t_up_wall]
+        if starts:
+            first_tick = min(starts)
+            break
+        time.sleep(0.5)
+    if first_tick is None:
+        c.info("no tick build started within 30 s after PostgreSQL was back")
+    else:
+        c.info("first tick build after the outage started at %s, %.1f s after PostgreSQL was back"
+               % (iso(first_tick), first_tick - t_up_wall))
+    final_checks(c, daemon, [bid], None, max(1.0, 60 - (now() - t_up)))
+    check_daemon_answers(c, daemon, "after the outage")
+    # occurrences of tick
+    try:
+        rows = pg.psql(db, "select job_id, due, outcome, coalesce(build_id::text, ''), "
+                           "coalesce(detail, '') from occurrence order by job_id, due")
+    except RuntimeError as e:
+        c.bad("cannot read the occurrence table: %s" % e)
+        return
+    occ = []
+    for line in rows.splitlines():
+        f = line.split("\x1f")
+        if len(f) == 5:
+            occ.append((f[0], int(f[1]) / 1e6, f[2], f[3], f[4]))
+    counts = collections.Counter(o[2] for o in occ if o[0] == "tick")
+    c.info("tick occurrences by outcome: %s" % (", ".join(
+        "%s %d" % kv for kv in sorted(counts.items())) or "none"))
+    window_lo, window_hi = t_stop_wall, t_up_wall
+    for o in occ:
+        mark = "  <- outage" if window_lo <= o[1] <= window_hi else ""
+        c.info("occurrence %s %s %-8s build=%s %s%s"
+               % (o[0], iso(o[1]), o[2], o[3] or "-", o[4][:150], mark))
+    by_due = {round(o[1]): o for o in occ if o[0] == "tick"}
+    slots = list(range(int(window_lo) + (int(window_lo) % 2), int(window_hi) + 1, 2))
+    slots = [s for s in slots if window_lo <= s <= window_hi]
+    without = [iso(s)[:8] for s in slots if s not in by_due]
+    c.info("2-s slots inside the outage [%s, %s]: %d, with a row: %d (%s), without a row: %s"
+           % (iso(window_lo), iso(window_hi), len(slots), len(slots) - len(without),
+              ", ".join("%s %s" % (iso(s)[:8], by_due[s][2]) for s in slots if s in by_due)
+              or "-", ", ".join(without) or "none"))
+    after = [o for o in occ if o[0] == "tick" and o[1] > window_hi and o[2] == "started"]
+    c.info("tick occurrences started after the outage: %d" % len(after))
+    # Every occurrence is accounted for: each 2-s slot from the first recorded one to the last
+    # has a row, started with a build, or missed with a reason (the storage, during the outage).
+    ticks = sorted(by_due)
+    if ticks:
+        every = list(range(ticks[0], ticks[-1] + 1, 2))
+        holes = [iso(t)[:8] for t in every if t not in by_due]
+        if holes:
+            c.bad("tick occurrences without a record: %s" % ", ".join(holes))
+        else:
+            c.ok("every tick occurrence from %s to %s is recorded (%d)" % (iso(ticks[0])[:8], iso(ticks[-1])[:8], len(every)))
+        unexplained = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "missed" and not by_due[t][4]]
+        if unexplained:
+            c.bad("missed occurrences without a reason: %s" % ", ".join(unexplained))
+        in_outage = [by_due[s] for s in slots if s in by_due and by_due[s][2] == "missed"]
+        if in_outage and not all("storage" in o[4] for o in in_outage):
+            c.bad("occurrences missed during the outage do not name the storage: %r" % [o[4] for o in in_outage])
+        no_build = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "started" and not by_due[t][3]]
+        if no_build:
+            c.bad("started occurrences without a build: %s" % ", ".join(no_build))
+    else:
+        c.bad("no tick occurrence recorded at all")
+
+
+def scenario_start_down(c, pg, daemon, db):
+    def attempt(label, url, must_mention):
+        sock = os.path.join(daemon.workdir, "down.sock")
+        logpath = os.path.join(daemon.workdir, "start-%s.log" % label)
+        with open(logpath, "w") as lf:
+            p = start_process([daemon.args.jobcontrold, "--config", daemon.config,
+                               "--storage", url, "--socket", sock, "--log-target", "console"],
+                              stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                              env=clean_env(), start_new_session=True)
+            t0 = now()
+            try:
+                p.wait(30)
+                rc = p.returncode
+            except subprocess.TimeoutExpired:
+                rc = None
+            secs = now() - t0
+            if rc is None:
+                end_process(p)
+            elif p in _live:
+                _live.remove(p)
+        with open(logpath, errors="replace") as f:
+            text = f.read()
+        c.check(rc is not None, "%s: jobcontrold exits within 30 s (%s after %.1f s)"
+                % (label, describe_rc(rc), secs))
+        if rc is not None:
+            c.check(rc >= 0 and rc < 128, "%s: not a signal (%s)" % (label, describe_rc(rc)))
+            c.check(rc == EX_IOERR, "%s: exit status %d (expected %d)" % (label, rc, EX_IOERR))
+        if must_mention == url:
+            c.check(url in text, "%s: output names the URL %s" % (label, url))
+        else:
+            # the database named by itself, not only inside the echoed URL
+            c.check(must_mention in text.replace(url, ""),
+                    "%s: output mentions the database %r (beyond echoing the URL)"
+                    % (label, must_mention))
+        c.info("%s: output:\n%s" % (label, tail(logpath, 12)))
+
+    pg.pg_ctl("stop")
+    try:
+        attempt("server-down", daemon.url, daemon.url)
+    finally:
+        pg.pg_ctl("start")
+    pg.ensure_running()
+    missing = "pgf_missing_%d" % os.getpid()
+    pg.drop_db(missing)
+    attempt("missing-database", pg.url_for(missing), missing)
+
+
+def scenario_long_outage(c, pg, daemon, db):
+    """The server stopped for longer than the lease (3 s here): the daemon must stop its running
+    build (nobody may run it twice), keep answering, and rejoin by itself once the server is back."""
+    daemon.start()
+    bid, err = daemon.queue("long")
+    if bid is None:
+        c.bad("queueing long failed: %s" % err)
+        return
+    if not wait_running(daemon):
+        c.bad("build %s not RUNNING within 10 s" % bid)
+        return
+    pg.pg_ctl("stop")
+    t_down = now()
+    try:
+        time.sleep(8.0)  # the fault itself: longer than the 3 s lease
+        c.check(daemon.alive(), "daemon alive during an outage longer than the lease")
+        rc, out, err, secs = daemon.jobctl(["status"], timeout=4)
+        c.check(rc in (0, 1), "`jobctl status` answers during the outage (%s in %.2f s)" % (describe_rc(rc), secs))
+    finally:
+        pg.pg_ctl("start")
+    c.info("outage %.1f s" % (now() - t_down))
+    deadline = now() + 60
+    build = None
+    while now() < deadline:
+        build, _ = daemon.jobctl_json(["build", str(bid)])
+        if build and build.get("finished"):
+            break
+        time.sleep(0.2)
+    if not build or not build.get("finished"):
+        c.bad("build %s still unfinished 60 s after the outage" % bid)
+    else:
+        exc = build.get("exception") or {}
+        c.check(build.get("state") == "FAILED" and exc.get("type") in ("LeaseLost", "DaemonLost"),
+                "build %s ended %s with %s (stopped when the lease lapsed)" % (bid, build.get("state"), exc.get("type")))
+    leftover = subprocess.run(["pgrep", "-f", LONG_MARKER], capture_output=True, text=True).stdout.split()
+    c.check(not leftover, "the build's process is gone (%s)" % (leftover or "none left"))
+    t_rejoin = now()
+    state = None
+    while now() - t_rejoin < 30:
+        status, _ = daemon.jobctl_json(["status"])
+        nodes = (status or {}).get("cluster") or []
+        state = [n.get("state") for n in nodes]
+        if status and state == ["alive"] and not status.get("storage_error"):
+            break
+        time.sleep(0.2)
+    c.check(state == ["alive"], "the node rejoined the cluster by itself (states %s, %.1f s after the outage)" % (state, now() - t_rejoin))
+    run_wait_check(c, daemon)
+    builds, _ = daemon.builds()
+    runs = [b for b in builds or [] if b.get("job_id") == "long"]
+    c.check(len(runs) == 1, "the long build ran once (%d builds of it)" % len(runs))
+
+
+SCENARIOS = {
+    "restart": (scenario_restart, False),
+    "terminate": (scenario_terminate, False),
+    "outage": (scenario_outage, True),
+    "start-down": (scenario_start_down, False),
+    "long-outage": (scenario_long_outage, "lease"),
+}
+
+
+def run_scenario(name, args, pg):
+    fn, with_tick = SCENARIOS[name]
+    c = Checks(name)
+    log("== %s" % name)
+    t0 = now()
+    workdir = os.path.join(os.path.abspath(args.workdir), name)
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    db = "pgf_%s_%d" % (name.replace("-", "_"), os.getpid())
+    daemon = None
+    created = False
+    try:
+        pg.ensure_running()
+        pg.create_db(db)
+        created = True
+        daemon = Daemon(args, workdir, pg.url_for(db), config_yaml(with_tick))
+        fn(c, pg, daemon, db)
+    except Terminated:
+        raise
+    except Exception as e:
+        c.bad("scenario aborted: %s: %s" % (type(e).__name__, e))
+    finally:
+        if daemon is not None:
+            try:
+                if daemon.proc is not None:
+                    show_log_lines(c, daemon)
+                stop_daemon(c, daemon)
+            except Exception as e:
+                c.bad("stopping the daemon: %s" % e)
+        try:
+            pg.ensure_running()
+        except Exception as e:
+            c.bad("PostgreSQL cannot be started again: %s" % e)
+        if created:
+            try:
+                pg.drop_db(db)
+            except Exception as e:
+                c.info("dropping %s: %s" % (db, e))
+    secs = now() - t0
+    if c.failures:
+        log("FAIL %s %s (%.0f s; daemon log %s)" % (name, "; ".join(c.failures)[:1500], secs,
+                                                     os.path.join(workdir, "daemon.log")))
+        return False
+    log("PASS %s all checks passed (%.0f s)" % (name, secs))
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobcontrold", required=True)
+    ap.add_argument("--jobctl", required=True)
+    ap.add_argument("--pgdir", required=True, help="PGSANDBOX_DIR")
+    ap.add_argument("--url", required=True, help="postgresql://postgres@127.0.0.1:PORT/DB")
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--scenario", action="append", choices=ALL_SCENARIOS,
+                    help="repeatable; default: all")
+    args = ap.parse_args()
+    args.jobcontrold = os.path.abspath(args.jobcontrold)
+    args.jobctl = os.path.abspath(args.jobctl)
+    os.makedirs(args.workdir, exist_ok=True)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    pg = Postgres(args.pgdir, args.url)
+    passed = failed = 0
+    try:
+        for name in args.scenario or ALL_SCENARIOS:
+            if run_scenario(name, args, pg):
+                passed += 1
+            else:
+                failed += 1
+    except Terminated as e:
+        log("interrupted (%s)" % e)
+        failed += 1
+    finally:
+        end_all()
+        try:
+            pg.ensure_running()
+        except Exception as e:
+            log("PostgreSQL cannot be started again: %s" % e)
+    log("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
