@@ -52,6 +52,8 @@ final class Reloader: Sendable {
     private func reloadNow() async -> ReloadStatus {
         notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
         let status: ReloadStatus
+        let files = Set([options.configFile] + (await engine.config.jobs.compactMap { $0.location?.file }))
+        await Self.settle(Array(files))
         do {
             let config = try Daemon.loadConfig(options, registry: registry)
             let needsRestart = await engine.replaceConfig(config)
@@ -70,6 +72,26 @@ final class Reloader: Sendable {
         let jobs = await engine.config.jobs.count
         notifier.send("READY=1\nSTATUS=\(jobs) jobs; \(status.summary)")
         return status
+    }
+
+    /// How long the configuration files must have been left alone before a reload reads them.
+    static let settleTime: TimeInterval = 0.5
+
+    /// Waits (5 s at most) until none of `files` changed within ``settleTime``: a file being
+    /// rewritten in place (truncated, then written in pieces) is read once its writer is done,
+    /// not half-written. (The loader also refuses a file that changes while it is read.)
+    static func settle(_ files: [String]) async {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            let newest = files.compactMap { file -> TimeInterval? in
+                var info = stat()
+                guard stat(file, &info) == 0 else { return nil }
+                return TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
+            }.max() ?? 0
+            let age = Date().timeIntervalSince1970 - newest
+            if age >= settleTime { return }
+            try? await Task.sleep(for: .seconds(min(settleTime - max(age, 0), settleTime)))
+        }
     }
 
     static func monotonicMicroseconds() -> UInt64 {

@@ -382,7 +382,7 @@ public actor BuildEngine {
         }
         // Held writes (the storage failing) are written or given up on before the build's end.
         do {
-            try storage.flush()
+            try await storage.flushAsync()
         } catch {
             context.logger.error("some output lines of the build could not be stored", metadata: ["error": "\(error)"])
         }

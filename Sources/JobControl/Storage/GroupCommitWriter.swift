@@ -70,6 +70,26 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         if let failure = state.waitForPending(takingFailure: true) { throw failure }
     }
 
+    /// ``flush()`` without blocking a thread: while the storage fails, held writes may take up to
+    /// the hold to be written or given up on, and a blocked cooperative thread would stall the
+    /// daemon meanwhile.
+    func flushAsync() async throws(StorageError) {
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<StorageError?, Never>) in
+            state.condition.lock()
+            let target = state.lastTicket
+            guard state.committedTicket < target else {
+                defer { state.enqueuedFailure = nil }
+                let failure = state.enqueuedFailure
+                state.condition.unlock()
+                continuation.resume(returning: failure)
+                return
+            }
+            state.flushWaiters.append((target, continuation))
+            state.condition.unlock()
+        }
+        if let failure { throw failure }
+    }
+
     /// Suspends the caller (without blocking a thread) while more than `limit` operations wait to
     /// be written: a command printing faster than SQLite commits is slowed to the commit rate
     /// instead of growing the queue without bound.
@@ -109,6 +129,12 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         /// Tickets nobody waits for; their first failure is kept for `flush`.
         var unwaited: Set<UInt64> = []
         var enqueuedFailure: StorageError?
+        /// Async flushes waiting for a ticket to be committed.
+        var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<StorageError?, Never>)] = []
+        /// Set while the writer holds writes through a transient failure: a caller who would wait
+        /// for its write fails at once instead (and tries again later, without blocking a thread
+        /// for the whole hold).
+        var holdingFailure: StorageError?
         var stopped = false
         /// The writer thread sleeps on `wakeUp` (not on `condition`) when idle, so a submit wakes
         /// it only then, and a commit's broadcast wakes only callers.
@@ -126,6 +152,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         func submit(_ operations: [Operation], wait: Bool) -> StorageError? {
             condition.lock()
             defer { condition.unlock() }
+            if wait, let holdingFailure { return holdingFailure }
             lastTicket += 1
             let ticket = lastTicket
             pending.append((ticket, operations))
@@ -135,7 +162,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 unwaited.insert(ticket)
                 return nil
             }
-            while committedTicket < ticket { condition.wait() }
+            while committedTicket < ticket && failures[ticket] == nil { condition.wait() }
             return failures.removeValue(forKey: ticket)
         }
 
@@ -154,6 +181,12 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
             stopped = true
             wakeWriterIfIdle()
             condition.unlock()
+        }
+
+        func unwaitedContains(_ ticket: UInt64) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            return unwaited.contains(ticket)
         }
 
         var isStopped: Bool {
@@ -207,7 +240,10 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 state.condition.lock()
                 if state.pending.isEmpty {
                     if state.stopped {
+                        let waiters = state.flushWaiters
+                        state.flushWaiters = []
                         state.condition.unlock()
+                        for waiter in waiters { waiter.continuation.resume(returning: nil) }
                         return
                     }
                     state.writerIdle = true
@@ -224,15 +260,31 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 waiters.forEach { $0.resume() }
 
                 var batchFailures: [UInt64: StorageError] = [:]
-                if let failure = commitHolding(batch.flatMap(\.operations), state: state, holding: holding, commit: commit) {
-                    if failure.isTransient {
-                        // Given up (the writer stops): every caller of the batch fails alike.
-                        for entry in batch { batchFailures[entry.ticket] = failure }
-                    } else {
-                        for entry in batch {
-                            if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit) {
-                                batchFailures[entry.ticket] = failure
-                            }
+                do {
+                    try commit(batch.flatMap(\.operations))
+                    if let since = holding.health.succeeded() {
+                        logStorage("storage writes again after \(Int(Date().timeIntervalSince(since).rounded())) s")
+                    }
+                } catch where error.isTransient {
+                    // Callers waiting for their writes fail at once (they try again later);
+                    // enqueued writes are held and tried again (``Holding``).
+                    state.condition.lock()
+                    let waited = batch.filter { !state.unwaited.contains($0.ticket) }
+                    for entry in waited { state.failures[entry.ticket] = error }
+                    state.holdingFailure = error
+                    state.condition.broadcast()
+                    state.condition.unlock()
+                    let held = batch.filter { state.unwaitedContains($0.ticket) }
+                    if let failure = commitHolding(held.flatMap(\.operations), state: state, holding: holding, commit: commit) {
+                        for entry in held { batchFailures[entry.ticket] = failure }  // given up: the writer stops
+                    }
+                    state.condition.lock()
+                    state.holdingFailure = nil
+                    state.condition.unlock()
+                } catch {
+                    for entry in batch {
+                        if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit) {
+                            batchFailures[entry.ticket] = failure
                         }
                     }
                 }
@@ -247,8 +299,20 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                         state.failures[entry.ticket] = failure
                     }
                 }
+                var ready: [CheckedContinuation<StorageError?, Never>] = []
+                var failure: StorageError?
+                state.flushWaiters.removeAll { waiter in
+                    guard waiter.target <= state.committedTicket else { return false }
+                    ready.append(waiter.continuation)
+                    return true
+                }
+                if !ready.isEmpty {
+                    failure = state.enqueuedFailure
+                    state.enqueuedFailure = nil
+                }
                 state.condition.broadcast()
                 state.condition.unlock()
+                for continuation in ready { continuation.resume(returning: failure) }
             }
         }
     }

@@ -230,6 +230,10 @@ public final class PostgresStorage: Storage {
         try batchWriter.flush()
     }
 
+    public func flushAsync() async throws(StorageError) {
+        try await batchWriter.flushAsync()
+    }
+
     public func waitForWriteCapacity() async {
         await batchWriter.waitForCapacity(limit: SQLiteStorage.maxQueuedWrites)
     }

@@ -14,6 +14,10 @@ extension SQLiteStorage {
         try batchWriter.flush()
     }
 
+    public func flushAsync() async throws(StorageError) {
+        try await batchWriter.flushAsync()
+    }
+
     public func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError) {
         try batchWriter.submit(reports.map { .progress(buildID: buildID, $0) })
     }

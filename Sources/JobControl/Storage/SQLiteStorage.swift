@@ -49,7 +49,7 @@ public final class SQLiteStorage: Storage {
         }
         self.writer = writer
         self.batchWriter = SQLiteBatchWriter.make(writer: writer, health: health) { error in
-            Self.wrap(error, .query, "cannot store log or progress records in \(name)")
+            Self.wrap(error, .query, "cannot write builds, log lines or progress to \(name)")
         }
     }
 

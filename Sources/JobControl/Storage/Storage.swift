@@ -61,6 +61,9 @@ public protocol Storage: ScheduleStore, Sendable {
     /// the last flush.
     func flush() throws(StorageError)
 
+    /// ``flush()`` without blocking a thread (the engine's, at each build's end).
+    func flushAsync() async throws(StorageError)
+
     /// Suspends while the queue of enqueued writes is full, so a fast producer (a command's
     /// output) cannot grow it without bound. Returns at once when there is room.
     func waitForWriteCapacity() async
