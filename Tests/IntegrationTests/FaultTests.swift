@@ -59,5 +59,5 @@ func runProcessSync(_ path: String, _ arguments: [String]) throws {
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
-    process.waitUntilExit()
+    _ = exitStatus(of: process)
 }

@@ -57,6 +57,24 @@ extension Storage {
 
 /// The seed's StorageBase contract, run against every backend.
 @Suite struct StorageConformanceTests {
+    /// Lines handed in without waiting are committed before the build's next state change, with
+    /// no flush in between: whoever sees the build started or ended sees every line before it.
+    @Test(arguments: Backend.allCases) func enqueuedLinesCommitBeforeTheNextStateChange(_ backend: Backend) throws {
+        let storage = try backend.make()
+        let id = try storage.createBuild(jobID: "a", jobConfig: ["id": "a"], buildConfig: [:])
+        func lines(_ count: Int, _ label: String) -> [LogRecord] {
+            (0..<count).map { LogRecord(buildID: id, level: 20, message: "\(label) \($0)", logger: "test") }
+        }
+        for chunk in 0..<5 { storage.enqueueLogMessages(lines(100, "before start \(chunk)")) }
+        try storage.startBuild(id)
+        #expect(try storage.logs(id).count == 500)
+        for chunk in 0..<20 { storage.enqueueLogMessages(lines(100, "before end \(chunk)")) }
+        try storage.finishBuild(id, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
+        let stored = try storage.logs(id)
+        #expect(stored.count == 2500)
+        #expect(stored.last?.message == "before end 19 99")
+    }
+
     @Test(arguments: Backend.allCases) func buildLifecycle(_ backend: Backend) throws {
         let storage = try backend.make()
         let id = try storage.createBuild(jobID: "a", jobConfig: ["id": "a", "args": [1, "two"]], buildConfig: ["dependency_builds": ["b": 3]])

@@ -111,6 +111,19 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         _ = state.waitForPending(takingFailure: false)
     }
 
+    /// Waits until everything handed in so far is committed, for a write that must come after
+    /// it (a build's next state change). Throws at once instead while the writer holds writes
+    /// through an outage: the caller tries again later, and no thread waits out the hold.
+    func waitUntilWritten() throws(StorageError) {
+        state.condition.lock()
+        defer { state.condition.unlock() }
+        let target = state.lastTicket
+        while state.committedTicket < target {
+            if let failure = state.holdingFailure { throw failure }
+            state.condition.wait()
+        }
+    }
+
     /// The queue of writes and the bookkeeping of who waits for what.
     ///
     /// Ownership: `condition` (a mutex with a condition variable) guards every variable field;

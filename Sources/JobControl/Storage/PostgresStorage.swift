@@ -153,7 +153,10 @@ public final class PostgresStorage: Storage {
         }
     }
 
+    /// Like every state change, after the log lines and progress enqueued before it (the
+    /// storage contract; SQLite gets it from its single writer queue).
     public func startBuild(_ id: Int64) throws(StorageError) {
+        try batchWriter.waitUntilWritten()
         guard try update("UPDATE build SET started = true, start_time = $1 WHERE id = $2", [Self.now(), String(id)]) == 1 else {
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }
@@ -162,6 +165,7 @@ public final class PostgresStorage: Storage {
     public func finishBuild(
         _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?, exceptionTraceback: JSONValue?
     ) throws(StorageError) {
+        try batchWriter.waitUntilWritten()
         let changed = try update(
             """
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
