@@ -53,21 +53,21 @@ public struct AccessPolicy: Sendable, Hashable {
             self.gid = gid
         }
 
-        public var userName: String? { getpwuid(uid).map { String(cString: $0.pointee.pw_name) } }
+        public var userName: String? { UserDatabase.user(id: uid)?.name }
 
         /// Its user's groups (primary and supplementary) by name, plus the connection's gid.
         public var groupNames: Set<String> {
             var names: Set<String> = []
-            if let group = getgrgid(gid) { names.insert(String(cString: group.pointee.gr_name)) }
-            guard let user = userName, let entry = getpwuid(uid) else { return names }
+            if let group = UserDatabase.groupName(id: gid) { names.insert(group) }
+            guard let user = UserDatabase.user(id: uid) else { return names }
             var count: Int32 = 64
             var groups = [gid_t](repeating: 0, count: Int(count))
-            if getgrouplist(user, entry.pointee.pw_gid, &groups, &count) < 0 {
+            if getgrouplist(user.name, user.gid, &groups, &count) < 0 {
                 groups = [gid_t](repeating: 0, count: Int(count))
-                _ = getgrouplist(user, entry.pointee.pw_gid, &groups, &count)
+                _ = getgrouplist(user.name, user.gid, &groups, &count)
             }
             for id in groups.prefix(Int(max(0, count))) {
-                if let group = getgrgid(id) { names.insert(String(cString: group.pointee.gr_name)) }
+                if let group = UserDatabase.groupName(id: id) { names.insert(group) }
             }
             return names
         }
