@@ -33,9 +33,7 @@ Prints check lines, one `PASS name detail` / `FAIL name detail` line per scenari
 assertions.
 """
 
-import argparse
 import collections
-import datetime
 import json
 import os
 import re
@@ -49,7 +47,12 @@ import tempfile
 import threading
 import time
 
-EX_IOERR = 74
+from fault_support import (EX_IOERR, Daemon, argument_parser, check_alive, check_daemon_answers,
+                           clean_env, close_daemon, describe_rc, end_process, forget,
+                           interesting_log_lines, kill_group, kill_group_if_running, now,
+                           poll_daemon, prepare, run, run_scenario, run_scenarios, run_to_exit,
+                           start_process, tail)
+
 ALL_SCENARIOS = ["second-daemon", "disk-full", "socket-flood", "big-requests", "reload-race"]
 
 # disk-full: 100,000 lines are 4.4 MB of text (far more than a 3 MB tmpfs holds as SQLite rows);
@@ -69,153 +72,6 @@ BIG_THREADS = 40
 BIG_NAME_BYTES = 7 * 1000 * 1000
 PROBERS = 4
 RACE_ROUNDS = 150
-
-
-def log(msg=""):
-    print(msg, flush=True)
-
-
-def now():
-    return time.monotonic()
-
-
-def iso(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-
-
-def tail(path, n=25):
-    try:
-        with open(path, "r", errors="replace") as f:
-            lines = f.readlines()
-        return "".join("    | " + l[:400] for l in lines[-n:]).rstrip("\n")
-    except OSError as e:
-        return "    | (cannot read %s: %s)" % (path, e)
-
-
-class Terminated(Exception):
-    pass
-
-
-def _on_signal(signum, _frame):
-    # once: the cleanup that follows (bounded) is not interrupted by a second signal
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, signal.SIG_IGN)
-    raise Terminated("signal %d" % signum)
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes: every process started here is registered and ended on exit.
-
-_live = []
-_live_lock = threading.Lock()
-
-
-def start_process(argv, **kw):
-    last = None
-    for _ in range(20):  # the binaries may be replaced by a rebuild at any moment
-        try:
-            p = subprocess.Popen(argv, **kw)
-            with _live_lock:
-                _live.append(p)
-            return p
-        except OSError as e:
-            last = e
-            time.sleep(0.5)
-    raise last
-
-
-def forget(p):
-    with _live_lock:
-        if p in _live:
-            _live.remove(p)
-
-
-def end_process(p, grace=10.0):
-    """SIGTERM, then SIGKILL after `grace` seconds. Returns (returncode, how)."""
-    if p.poll() is not None:
-        forget(p)
-        return p.returncode, "already exited"
-    how = "SIGTERM"
-    try:
-        p.send_signal(signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        p.wait(grace)
-    except subprocess.TimeoutExpired:
-        how = "SIGKILL after %.0f s" % grace
-        try:
-            p.kill()
-        except ProcessLookupError:
-            pass
-        p.wait(10)
-    forget(p)
-    return p.returncode, how
-
-
-def end_all():
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        try:
-            end_process(p)
-        except Exception as e:  # keep cleaning the others
-            log("  cleanup: %s" % e)
-
-
-def run(argv, timeout, env=None, cwd=None):
-    """Run to completion. Returns (rc or None on timeout, stdout, stderr, seconds)."""
-    t0 = now()
-    p = start_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                      stderr=subprocess.PIPE, text=True, errors="replace", env=env, cwd=cwd,
-                      start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        out, err = p.communicate()
-        rc = None
-    finally:
-        kill_group_if_running(p)
-        forget(p)
-    return rc, out, err, now() - t0
-
-
-def kill_group_if_running(p):
-    """Interrupted (Terminated) while waiting for `p`, a session leader: end its group."""
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def describe_rc(rc):
-    if rc is None:
-        return "timed out"
-    if rc < 0:
-        try:
-            return "killed by %s" % signal.Signals(-rc).name
-        except ValueError:
-            return "killed by signal %d" % -rc
-    return "exit %d" % rc
-
-
-def clean_env(extra=None):
-    env = dict(os.environ)
-    for k in list(env):
-        if k.startswith("JOBCONTROL_"):
-            del env[k]
-    env.update(extra or {})
-    return env
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,9 +111,9 @@ def all_pids():
     return out
 
 
-def build_pids(socket_path, build_id):
-    """Live processes of build `build_id` of the daemon at `socket_path` (by their environment)."""
-    want_id = b"JOBCONTROL_BUILD_ID=%d" % build_id
+def pids_with_env(socket_path, entry):
+    """Live processes of the daemon at `socket_path` (by their JOBCONTROL_SOCKET) whose
+    environment holds `entry` (b"NAME=value")."""
     want_sock = b"JOBCONTROL_SOCKET=" + os.fsencode(socket_path)
     pids = []
     for pid in all_pids():
@@ -266,9 +122,14 @@ def build_pids(socket_path, build_id):
                 env = f.read().split(b"\0")
         except OSError:
             continue
-        if want_id in env and want_sock in env and pid_alive(pid):
+        if entry in env and want_sock in env and pid_alive(pid):
             pids.append(pid)
     return pids
+
+
+def build_pids(socket_path, build_id):
+    """Live processes of build `build_id` of the daemon at `socket_path`."""
+    return pids_with_env(socket_path, b"JOBCONTROL_BUILD_ID=%d" % build_id)
 
 
 def cmdline(pid):
@@ -304,123 +165,19 @@ def mount_ns(pid):
 # ---------------------------------------------------------------------------------------------
 # The daemon and jobctl
 
-class Daemon:
-    def __init__(self, args, workdir, config_text, name="daemon", socket_path=None, db_path=None,
-                 env=None, wrap=None):
-        self.args = args
-        self.workdir = workdir
-        self.config = os.path.join(workdir, "jobcontrol.yaml")
-        if config_text is not None:
-            with open(self.config, "w") as f:
-                f.write(config_text)
-        self.socket = socket_path or os.path.join(workdir, "jc.sock")
+class SqliteDaemon(Daemon):
+    """A daemon on SQLite: the database WORKDIR/jobcontrol.sqlite3 unless `db_path`."""
+
+    tail_width = 400
+
+    def __init__(self, args, workdir, config_text, db_path=None, **kw):
         self.db = db_path or os.path.join(workdir, "jobcontrol.sqlite3")
-        self.url = "sqlite://" + self.db
-        self.logpath = os.path.join(workdir, "%s.log" % name)
-        self.env = env
-        self.wrap = wrap  # argv prefix the daemon's argv is appended to (it must exec it)
-        self.proc = None
-        self.logf = None
+        super().__init__(args, workdir, "sqlite://" + self.db, config_text, **kw)
 
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def argv(self, socket_path=None):
-        return [self.args.jobcontrold, "--config", self.config, "--storage", self.url,
-                "--socket", socket_path or self.socket, "--log-target", "console"]
-
-    def start(self, ready_timeout=30.0):
-        self.logf = open(self.logpath, "a")
-        self.logf.write("=== %s start\n" % iso(time.time()))
-        self.logf.flush()
-        self.proc = start_process(
-            (self.wrap or []) + self.argv(),
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-            env=clean_env(self.env), start_new_session=True)
-        deadline = now() + ready_timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("jobcontrold exited during start (%s):\n%s"
-                                   % (describe_rc(self.proc.returncode), tail(self.logpath)))
-            rc, _, _, _ = self.jobctl(["status"], timeout=5)
-            if rc == 0:
-                return
-            if now() > deadline:
-                raise RuntimeError("jobcontrold not ready within %.0f s:\n%s"
-                                   % (ready_timeout, tail(self.logpath)))
-            time.sleep(0.1)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        if self.proc is None:
-            return None, "not started"
-        rc, how = end_process(self.proc)
-        if self.logf:
-            self.logf.close()
-            self.logf = None
-        return rc, how
-
-    def jobctl(self, argv, timeout=15, json_out=False):
-        full = [self.args.jobctl, "--socket", self.socket] + (["--json"] if json_out else []) + argv
-        return run(full, timeout, env=clean_env())
-
-    def jobctl_json(self, argv, timeout=15):
-        rc, out, err, _ = self.jobctl(argv, timeout=timeout, json_out=True)
-        if rc != 0:
-            return None, "%s: %s" % (describe_rc(rc), (err or out).strip()[:300])
-        try:
-            return json.loads(out), None
-        except ValueError as e:
-            return None, "bad JSON (%s): %s" % (e, out[:200])
-
-    def build(self, bid):
-        return self.jobctl_json(["build", str(bid)])
-
-    def queue(self, job):
-        b, err = self.jobctl_json(["run", job])
-        if b is None:
-            return None, err
-        return b.get("id"), None
-
-    def status_json(self, timeout=15):
-        return self.jobctl_json(["status"], timeout=timeout)
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.logpath)
-        except OSError:
-            return 0
-
-    def log_text(self, offset=0):
-        try:
-            with open(self.logpath, "rb") as f:
-                f.seek(offset)
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-
-class Checks:
-    def __init__(self, name):
-        self.name = name
-        self.failures = []
-
-    def ok(self, what):
-        log("  ok    %s" % what)
-
-    def bad(self, what):
-        log("  BAD   %s" % what)
-        self.failures.append(what)
-
-    def check(self, cond, what):
-        (self.ok if cond else self.bad)(what)
-        return cond
-
-    def info(self, what):
-        log("  INFO  %s" % what)
+    def warning_lines(self):
+        # without the leading timestamp; lines alike but for their numbers collapsed
+        return interesting_log_lines(self.logpath, limit=20, alike=True,
+                                     shorten=lambda l: re.sub(r"^\S+ ", "", l)[:300])
 
 
 def wait_for(pred, timeout, interval=0.1):
@@ -435,35 +192,13 @@ def wait_for(pred, timeout, interval=0.1):
 
 def wait_build_state(daemon, bid, pred, timeout):
     """Poll `jobctl build` until pred(build) holds. Returns (build or last seen, seconds, error)."""
-    t0 = now()
-    last, err = None, None
-    while True:
-        b, err = daemon.build(bid)
-        if b is not None:
-            last = b
-            if pred(b):
-                return b, now() - t0, None
-        if not daemon.alive() or now() - t0 > timeout:
-            return last, now() - t0, err
-        time.sleep(0.2)
-
-
-def check_daemon_answers(c, daemon, when):
-    alive = daemon.alive()
-    c.check(alive, "daemon process alive %s" % when
-            + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
-    rc, out, err, secs = daemon.jobctl(["status"], timeout=15)
-    c.check(rc == 0, "`jobctl status` %s: %s in %.2f s%s"
-            % (when, describe_rc(rc), secs, "" if rc == 0 else ": " + (err or out).strip()[:300]))
-    return alive and rc == 0
+    return poll_daemon(daemon, lambda: daemon.build(bid), pred, timeout, 0.2)
 
 
 def check_daemon_reports(c, daemon, when):
     """Alive, and `jobctl status` answers: exit 0, or exit 1 with the daemon's own report (it
     says exit 1 while its storage is unavailable); not a timeout, not 69 (unreachable)."""
-    alive = daemon.alive()
-    c.check(alive, "daemon process alive %s" % when
-            + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
+    alive = check_alive(c, daemon, "daemon process alive %s" % when)
     rc, out, err, secs = daemon.jobctl(["status"], timeout=15)
     answered = rc == 0 or (rc == 1 and out.startswith("jobcontrold "))
     storage = [l.strip() for l in out.splitlines() if "UNAVAILABLE" in l or "storage" in l.lower()]
@@ -481,49 +216,6 @@ def exc_summary(b):
     if isinstance(exc, dict):
         return "%s: %s" % (exc.get("type"), str(exc.get("message"))[:200])
     return str(exc)[:200]
-
-
-def interesting_log_lines(path, limit=20):
-    """Warnings, errors and crash traces from the daemon's log."""
-    pat = re.compile(r"\b(warning|error|critical|fatal|crash|panic)\b|Fatal error|"
-                     r"Illegal instruction|Segmentation|Assertion|precondition", re.I)
-    try:
-        with open(path, errors="replace") as f:
-            raw = [re.sub(r"^\S+ ", "", l.rstrip("\n"))[:300] for l in f if pat.search(l)]
-    except OSError:
-        return []
-    # consecutive lines alike but for their numbers are collapsed
-    lines = []
-    for l in raw:
-        key = re.sub(r"\d+", "N", l)
-        if lines and lines[-1][2] == key:
-            lines[-1][1] += 1
-        else:
-            lines.append([l, 1, key])
-    lines = [l if n == 1 else "%s  (x%d alike)" % (l, n) for l, n, _ in lines]
-    if len(lines) > limit:
-        lines = lines[:limit // 2] + ["… %d more …" % (len(lines) - limit)] + lines[-limit // 2:]
-    return lines
-
-
-def show_log_lines(c, daemon):
-    lines = interesting_log_lines(daemon.logpath)
-    if lines:
-        c.info("daemon log warnings/errors (%s):\n%s"
-               % (daemon.logpath, "\n".join("    | " + l for l in lines)))
-
-
-def stop_daemon(c, daemon):
-    if daemon.proc is None:
-        return
-    was_alive = daemon.alive()
-    rc, how = daemon.stop()
-    if was_alive:
-        c.info("daemon stopped by %s: %s" % (how, describe_rc(rc)))
-    else:
-        c.info("daemon had already exited: %s" % describe_rc(rc))
-    if rc is not None and rc != 0:
-        c.info("daemon log tail:\n%s" % tail(daemon.logpath))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,9 +249,9 @@ def varlink_call(path, method, parameters=None, timeout=5.0):
 # second-daemon
 
 def scenario_second_daemon(c, args, workdir):
-    daemon = Daemon(args, workdir, "workers: 2\njobs:\n"
-                    "  - {id: sleeper, command: 'sleep 20'}\n"
-                    "  - {id: hello, command: 'echo hello'}\n", name="daemon-a")
+    daemon = SqliteDaemon(args, workdir, "workers: 2\njobs:\n"
+                          "  - {id: sleeper, command: 'sleep 20'}\n"
+                          "  - {id: hello, command: 'echo hello'}\n", name="daemon-a")
     try:
         daemon.start()
         c.info("daemon A pid %d on %s" % (daemon.pid, daemon.db))
@@ -581,18 +273,7 @@ def scenario_second_daemon(c, args, workdir):
         b_sock = os.path.join(workdir, "b.sock")
         b_out, b_err = os.path.join(workdir, "daemon-b.out"), os.path.join(workdir, "daemon-b.err")
         with open(b_out, "w") as fo, open(b_err, "w") as fe:
-            t0 = now()
-            pb = start_process(daemon.argv(socket_path=b_sock), stdin=subprocess.DEVNULL,
-                               stdout=fo, stderr=fe, env=clean_env(), start_new_session=True)
-            try:
-                pb.wait(10)
-                rc_b = pb.returncode
-            except subprocess.TimeoutExpired:
-                rc_b = None
-            secs_b = now() - t0
-            if rc_b is None:
-                end_process(pb)
-            forget(pb)
+            rc_b, secs_b = run_to_exit(daemon.argv(socket_path=b_sock), fo, fe, 10)
         with open(b_err, errors="replace") as f:
             err_text = f.read()
         with open(b_out, errors="replace") as f:
@@ -633,9 +314,7 @@ def scenario_second_daemon(c, args, workdir):
         c.check(left, "build %s's processes gone after the cancel (%.1f s)%s"
                 % (bid, secs, "" if left else ": %s" % [p for p in pids if pid_alive(p)]))
     finally:
-        if daemon.proc is not None:
-            show_log_lines(c, daemon)
-        stop_daemon(c, daemon)
+        close_daemon(c, daemon)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,18 +327,7 @@ def flood_command(lines):
 
 def job_pids(socket_path, job):
     """Live processes of any build of `job` of the daemon at `socket_path`."""
-    want_job = b"JOBCONTROL_JOB_ID=" + job.encode()
-    want_sock = b"JOBCONTROL_SOCKET=" + os.fsencode(socket_path)
-    pids = []
-    for pid in all_pids():
-        try:
-            with open("/proc/%d/environ" % pid, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if want_job in env and want_sock in env and pid_alive(pid):
-            pids.append(pid)
-    return pids
+    return pids_with_env(socket_path, b"JOBCONTROL_JOB_ID=" + job.encode())
 
 
 def run_wait_watching(daemon, job, timeout, grace):
@@ -690,10 +358,7 @@ def run_wait_watching(daemon, job, timeout, grace):
             elif now() - t0 > timeout:
                 why = "%.0f s passed" % timeout
             if why:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+                kill_group(p)
                 out, _ = p.communicate()
                 break
     finally:
@@ -743,8 +408,8 @@ def scenario_disk_full(c, args, workdir):
     wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             'mount -t tmpfs -o size=%s tmpfs "$1" && shift && exec "$@"' % TMPFS_SIZE,
             "sh", mnt]
-    daemon = Daemon(args, workdir, config, db_path=db, wrap=wrap,
-                    env={"JOBCONTROL_WRITE_HOLD_SECONDS": WRITE_HOLD_SECONDS})
+    daemon = SqliteDaemon(args, workdir, config, db_path=db, wrap=wrap,
+                          env={"JOBCONTROL_WRITE_HOLD_SECONDS": WRITE_HOLD_SECONDS})
     ns = None
     try:
         daemon.start()
@@ -841,9 +506,7 @@ def scenario_disk_full(c, args, workdir):
         check_daemon_reports(c, daemon, "after the flood")
         small_job(c, daemon)
     finally:
-        if daemon.proc is not None:
-            show_log_lines(c, daemon)
-        stop_daemon(c, daemon)
+        close_daemon(c, daemon)
         if ns is not None:
             left = processes_in_ns(ns)
             for p in left:
@@ -1002,7 +665,7 @@ class Helper:
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("helper exited (%s): %s" % (describe_rc(self.proc.poll()),
-                                                            tail(self.errpath, 10)))
+                                                            tail(self.errpath, 10, width=400)))
         return json.loads(line)
 
     def close(self):
@@ -1041,8 +704,8 @@ def scenario_socket_flood(c, args, workdir):
         os.makedirs(sockdir)
     os.chmod(sockdir, 0o755)
     sock = os.path.join(sockdir, "jc.sock")
-    daemon = Daemon(args, workdir, "workers: 2\njobs:\n"
-                    "  - {id: hello, command: 'jobctl log hello'}\n", socket_path=sock)
+    daemon = SqliteDaemon(args, workdir, "workers: 2\njobs:\n"
+                          "  - {id: hello, command: 'jobctl log hello'}\n", socket_path=sock)
     helper = None
     try:
         daemon.start()
@@ -1149,9 +812,7 @@ def scenario_socket_flood(c, args, workdir):
     finally:
         if helper is not None:
             helper.close()
-        if daemon.proc is not None:
-            show_log_lines(c, daemon)
-        stop_daemon(c, daemon)
+        close_daemon(c, daemon)
         if tmp_sockdir:
             shutil.rmtree(tmp_sockdir, ignore_errors=True)
 
@@ -1211,7 +872,8 @@ def big_call(path, payload, barrier, result):
 
 
 def scenario_big_requests(c, args, workdir):
-    daemon = Daemon(args, workdir, "workers: 2\njobs:\n  - {id: hello, command: 'echo hello'}\n")
+    daemon = SqliteDaemon(args, workdir,
+                          "workers: 2\njobs:\n  - {id: hello, command: 'echo hello'}\n")
     try:
         daemon.start()
         for _ in range(5):  # warm up
@@ -1306,9 +968,7 @@ def scenario_big_requests(c, args, workdir):
                 % ((rss2 - rss0) / 1024, now() - t_end))
         check_daemon_answers(c, daemon, "after the big requests")
     finally:
-        if daemon.proc is not None:
-            show_log_lines(c, daemon)
-        stop_daemon(c, daemon)
+        close_daemon(c, daemon)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1359,7 +1019,7 @@ def reload_lines(text):
 
 
 def scenario_reload_race(c, args, workdir):
-    daemon = Daemon(args, workdir, BASE_CONFIG)
+    daemon = SqliteDaemon(args, workdir, BASE_CONFIG)
     cfg = daemon.config
     base = BASE_CONFIG.encode()
 
@@ -1499,9 +1159,7 @@ def scenario_reload_race(c, args, workdir):
                % (len(applied), dict(collections.Counter(applied)), len(refused), RACE_ROUNDS))
         for reason, k in collections.Counter(refused).most_common(6):
             c.info("  refused %dx: %s" % (k, reason))
-        alive = daemon.alive()
-        c.check(alive, "daemon alive after the race" + (
-            "" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
+        check_alive(c, daemon, "daemon alive after the race")
         n, e = jobs_count(daemon)
         c.check(n == 3, "`jobctl --json status` shows %s jobs after the race (expected 3)%s"
                 % (n, "" if e is None else ": " + e))
@@ -1527,9 +1185,7 @@ def scenario_reload_race(c, args, workdir):
                    % (describe_rc(rc), (out + err).strip()[:200]))
         check_daemon_answers(c, daemon, "after the race")
     finally:
-        if daemon.proc is not None:
-            show_log_lines(c, daemon)
-        stop_daemon(c, daemon)
+        close_daemon(c, daemon)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1543,32 +1199,8 @@ SCENARIOS = {
 }
 
 
-def run_scenario(name, args):
-    c = Checks(name)
-    log("== %s" % name)
-    t0 = now()
-    workdir = os.path.join(os.path.abspath(args.workdir), name)
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(workdir)
-    try:
-        SCENARIOS[name](c, args, workdir)
-    except Terminated:
-        raise
-    except Exception as e:
-        c.bad("scenario aborted: %s: %s" % (type(e).__name__, e))
-    secs = now() - t0
-    if c.failures:
-        log("FAIL %s %s (%.0f s; logs in %s)" % (name, "; ".join(c.failures)[:1500], secs, workdir))
-        return False
-    log("PASS %s all checks passed (%.0f s)" % (name, secs))
-    return True
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--jobcontrold", required=True)
-    ap.add_argument("--jobctl", required=True)
+    ap = argument_parser(__doc__)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--scenario", action="append", choices=ALL_SCENARIOS,
                     help="repeatable; default: all")
@@ -1580,28 +1212,12 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("must run as root (mount namespaces, setpriv)")
-    args.jobcontrold = os.path.abspath(args.jobcontrold)
-    args.jobctl = os.path.abspath(args.jobctl)
-    os.makedirs(args.workdir, exist_ok=True)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
-    passed = failed = 0
-    t0 = now()
-    try:
-        for name in args.scenario or ALL_SCENARIOS:
-            if run_scenario(name, args):
-                passed += 1
-            else:
-                failed += 1
-    except Terminated as e:
-        log("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        end_all()
-    log("total %.0f s" % (now() - t0))
-    log("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    prepare(args)
+
+    def run_one(name):
+        return run_scenario(name, args.workdir,
+                            lambda c, workdir: SCENARIOS[name](c, args, workdir))
+    return run_scenarios(args.scenario or ALL_SCENARIOS, run_one, show_total=True)
 
 
 if __name__ == "__main__":

@@ -21,142 +21,24 @@ Prints check lines, one `PASS name detail` / `FAIL name detail` line per scenari
 assertions. Daemon logs stay in WORKDIR/<scenario>/daemon.log.
 """
 
-import argparse
 import collections
 import datetime
 import glob
-import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.parse
 
+from fault_support import (EX_IOERR, Daemon, argument_parser, check_alive, check_daemon_answers,
+                           close_daemon, describe_rc, iso, log, now, poll_daemon, prepare, run,
+                           run_scenario, run_scenarios, run_to_exit, tail)
+
 COUNT_LINES = 200
 COUNT_COMMAND = "for i in $(seq 1 %d); do echo line-$i; sleep 0.02; done" % COUNT_LINES
-EX_IOERR = 74
 
 ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "start-down"]
-
-
-def log(msg=""):
-    print(msg, flush=True)
-
-
-def now():
-    return time.monotonic()
-
-
-def iso(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-
-
-def tail(path, n=25):
-    try:
-        with open(path, "r", errors="replace") as f:
-            lines = f.readlines()
-        return "".join("    | " + l for l in lines[-n:]).rstrip("\n")
-    except OSError as e:
-        return "    | (cannot read %s: %s)" % (path, e)
-
-
-class Terminated(Exception):
-    pass
-
-
-def _on_signal(signum, _frame):
-    # once: the cleanup that follows (bounded) is not interrupted by a second signal
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, signal.SIG_IGN)
-    raise Terminated("signal %d" % signum)
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes: every process started here is registered and ended on exit.
-
-_live = []
-
-
-def start_process(argv, **kw):
-    last = None
-    for _ in range(20):  # the binaries may be replaced by a rebuild at any moment
-        try:
-            p = subprocess.Popen(argv, **kw)
-            _live.append(p)
-            return p
-        except OSError as e:
-            last = e
-            time.sleep(0.5)
-    raise last
-
-
-def end_process(p, grace=10.0):
-    """SIGTERM, then SIGKILL after `grace` seconds. Returns (returncode, how)."""
-    if p.poll() is not None:
-        if p in _live:
-            _live.remove(p)
-        return p.returncode, "already exited"
-    how = "SIGTERM"
-    try:
-        p.send_signal(signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        p.wait(grace)
-    except subprocess.TimeoutExpired:
-        how = "SIGKILL after %.0f s" % grace
-        try:
-            p.kill()
-        except ProcessLookupError:
-            pass
-        p.wait(10)
-    if p in _live:
-        _live.remove(p)
-    return p.returncode, how
-
-
-def end_all():
-    for p in list(_live):
-        try:
-            end_process(p)
-        except Exception as e:  # keep cleaning the others
-            log("  cleanup: %s" % e)
-
-
-def run(argv, timeout, env=None):
-    """Run to completion. Returns (rc or None on timeout, stdout, stderr, seconds)."""
-    t0 = now()
-    p = start_process(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                      stderr=subprocess.PIPE, text=True, errors="replace", env=env,
-                      start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        out, err = p.communicate()
-        rc = None
-    finally:
-        if p in _live:
-            _live.remove(p)
-    return rc, out, err, now() - t0
-
-
-def describe_rc(rc):
-    if rc is None:
-        return "timed out"
-    if rc < 0:
-        try:
-            return "killed by %s" % signal.Signals(-rc).name
-        except ValueError:
-            return "killed by signal %d" % -rc
-    return "exit %d" % rc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,83 +125,7 @@ class Postgres:
 
 
 # ---------------------------------------------------------------------------------------------
-# The daemon and jobctl
-
-class Daemon:
-    def __init__(self, args, workdir, storage_url, config_text):
-        self.args = args
-        self.workdir = workdir
-        self.url = storage_url
-        self.config = os.path.join(workdir, "jobcontrol.yaml")
-        with open(self.config, "w") as f:
-            f.write(config_text)
-        self.socket = os.path.join(workdir, "jc.sock")
-        self.logpath = os.path.join(workdir, "daemon.log")
-        self.proc = None
-
-    def start(self, ready_timeout=30.0):
-        self.logf = open(self.logpath, "a")
-        self.logf.write("=== %s start\n" % iso(time.time()))
-        self.logf.flush()
-        self.proc = start_process(
-            [self.args.jobcontrold, "--config", self.config, "--storage", self.url,
-             "--socket", self.socket, "--log-target", "console"],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-            env=clean_env(), start_new_session=True)
-        deadline = now() + ready_timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("jobcontrold exited during start (%s):\n%s"
-                                   % (describe_rc(self.proc.returncode), tail(self.logpath)))
-            rc, _, _, _ = self.jobctl(["status"], timeout=5)
-            if rc == 0:
-                return
-            if now() > deadline:
-                raise RuntimeError("jobcontrold not ready within %.0f s:\n%s"
-                                   % (ready_timeout, tail(self.logpath)))
-            time.sleep(0.2)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        if self.proc is None:
-            return None, "not started"
-        rc, how = end_process(self.proc)
-        self.logf.close()
-        return rc, how
-
-    def jobctl(self, argv, timeout=15, json_out=False):
-        full = [self.args.jobctl, "--socket", self.socket] + (["--json"] if json_out else []) + argv
-        rc, out, err, secs = run(full, timeout, env=clean_env())
-        return rc, out, err, secs
-
-    def jobctl_json(self, argv, timeout=15):
-        rc, out, err, _ = self.jobctl(argv, timeout=timeout, json_out=True)
-        if rc != 0:
-            return None, "%s: %s" % (describe_rc(rc), (err or out).strip()[:300])
-        try:
-            return json.loads(out), None
-        except ValueError as e:
-            return None, "bad JSON (%s): %s" % (e, out[:200])
-
-    def builds(self):
-        return self.jobctl_json(["builds", "--limit", "1000"])
-
-    def queue(self, job):
-        b, err = self.jobctl_json(["run", job])
-        if b is None:
-            return None, err
-        return b.get("id"), None
-
-
-def clean_env():
-    env = dict(os.environ)
-    for k in list(env):
-        if k.startswith("JOBCONTROL_"):
-            del env[k]
-    return env
-
+# The daemon's configuration, builds and checks
 
 LONG_MARKER = "sleep 31.25"
 
@@ -334,50 +140,12 @@ def config_yaml(with_tick=False):
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------
-# Checks
-
-class Checks:
-    def __init__(self, name):
-        self.name = name
-        self.failures = []
-        self.notes = []
-
-    def ok(self, what):
-        log("  ok    %s" % what)
-
-    def bad(self, what):
-        log("  BAD   %s" % what)
-        self.failures.append(what)
-
-    def check(self, cond, what):
-        (self.ok if cond else self.bad)(what)
-        return cond
-
-    def info(self, what):
-        log("  INFO  %s" % what)
-
-    def note(self, what):
-        self.notes.append(what)
-
-
 def wait_builds_finished(daemon, ids, timeout):
     """Poll until every build in the daemon (and every id in `ids`) is finished.
     Returns (builds list or None, seconds waited, last error)."""
-    t0 = now()
-    last, err = None, None
-    while True:
-        bs, e = daemon.builds()
-        if bs is not None:
-            last, err = bs, None
-            seen = {b["id"] for b in bs}
-            if all(b.get("finished") for b in bs) and set(ids) <= seen:
-                return bs, now() - t0, None
-        else:
-            err = e
-        if not daemon.alive() or now() - t0 > timeout:
-            return last, now() - t0, err
-        time.sleep(0.5)
+    def done(bs):
+        return all(b.get("finished") for b in bs) and set(ids) <= {b["id"] for b in bs}
+    return poll_daemon(daemon, daemon.builds, done, timeout, 0.5)
 
 
 def wait_running(daemon, timeout=10):
@@ -479,16 +247,6 @@ def ranges(ns):
     return s if len(s) < 120 else s[:117] + "…"
 
 
-def check_daemon_answers(c, daemon, when):
-    alive = daemon.alive()
-    c.check(alive, "daemon process alive %s" % when
-            + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
-    rc, out, err, secs = daemon.jobctl(["status"], timeout=15)
-    c.check(rc == 0, "`jobctl status` %s: %s in %.1f s%s"
-            % (when, describe_rc(rc), secs, "" if rc == 0 else ": " + (err or out).strip()[:300]))
-    return alive and rc == 0
-
-
 def probe_run(daemon, since, timeout=60):
     """Retry `jobctl run count` until it is accepted. Returns (build id, seconds since `since`,
     attempts, last error)."""
@@ -538,47 +296,6 @@ def run_wait_check(c, daemon, timeout=30):
             % (describe_rc(rc), secs, "" if rc == 0 else ": " + (out + err).strip()[-300:]))
 
 
-def stop_daemon(c, daemon):
-    if daemon.proc is None:
-        return
-    was_alive = daemon.alive()
-    rc, how = daemon.stop()
-    if was_alive:
-        c.info("daemon stopped by %s: %s" % (how, describe_rc(rc)))
-    else:
-        c.info("daemon had already exited: %s" % describe_rc(rc))
-    if rc is not None and rc != 0:
-        c.info("daemon log tail:\n%s" % tail(daemon.logpath))
-
-
-def interesting_log_lines(path, limit=25):
-    """Warnings, errors and crash traces from the daemon's log."""
-    pat = re.compile(r"\b(warning|error|critical|fatal|crash|panic)\b|Fatal error|"
-                     r"Illegal instruction|Segmentation|Assertion|precondition", re.I)
-    try:
-        with open(path, errors="replace") as f:
-            raw = [l.rstrip("\n") for l in f if pat.search(l)]
-    except OSError:
-        return []
-    lines = []  # consecutive repeats collapsed
-    for l in raw:
-        if lines and lines[-1][0] == l:
-            lines[-1][1] += 1
-        else:
-            lines.append([l, 1])
-    lines = [l if n == 1 else "%s  (x%d)" % (l, n) for l, n in lines]
-    if len(lines) > limit:
-        lines = lines[:limit // 2] + ["… %d more …" % (len(lines) - limit)] + lines[-limit // 2:]
-    return lines
-
-
-def show_log_lines(c, daemon):
-    lines = interesting_log_lines(daemon.logpath)
-    if lines:
-        c.info("daemon log warnings/errors (%s):\n%s"
-               % (daemon.logpath, "\n".join("    | " + l for l in lines)))
-
-
 # ---------------------------------------------------------------------------------------------
 # Scenarios
 
@@ -617,7 +334,7 @@ def scenario_builds_under_faults(c, pg, daemon, fault, fault_name, with_wait):
     final_checks(c, daemon, queued, probe_id, 90)
     if with_wait:
         run_wait_check(c, daemon)
-    check_daemon_answers(c, daemon, "after the faults")
+    check_daemon_answers(c, daemon, "after the faults", digits=1)
 
 
 def scenario_restart(c, pg, daemon, db):
@@ -663,9 +380,7 @@ def scenario_outage(c, pg, daemon, db):
             statuses.append((at, rc, secs, text))
             c.info("`jobctl status` during the outage (+%.0f s): %s in %.2f s: %s"
                    % (at, describe_rc(rc), secs, text[:400]))
-        alive = daemon.alive()
-        c.check(alive, "daemon alive during the outage"
-                + ("" if alive else " (%s)" % describe_rc(daemon.proc.returncode)))
+        check_alive(c, daemon, "daemon alive during the outage")
         # an answer: exit 0, or the daemon's own non-zero verdict (1); not a timeout, not 69
         # (daemon unreachable), not a signal
         silent = [s for s in statuses if s[1] not in (0, 1)]
@@ -697,7 +412,7 @@ def scenario_outage(c, pg, daemon, db):
         c.info("first tick build after the outage started at %s, %.1f s after PostgreSQL was back"
                % (iso(first_tick), first_tick - t_up_wall))
     final_checks(c, daemon, [bid], None, max(1.0, 60 - (now() - t_up)))
-    check_daemon_answers(c, daemon, "after the outage")
+    check_daemon_answers(c, daemon, "after the outage", digits=1)
     # occurrences of tick
     try:
         rows = pg.psql(db, "select job_id, due, outcome, coalesce(build_id::text, ''), "
@@ -756,21 +471,8 @@ def scenario_start_down(c, pg, daemon, db):
         sock = os.path.join(daemon.workdir, "down.sock")
         logpath = os.path.join(daemon.workdir, "start-%s.log" % label)
         with open(logpath, "w") as lf:
-            p = start_process([daemon.args.jobcontrold, "--config", daemon.config,
-                               "--storage", url, "--socket", sock, "--log-target", "console"],
-                              stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                              env=clean_env(), start_new_session=True)
-            t0 = now()
-            try:
-                p.wait(30)
-                rc = p.returncode
-            except subprocess.TimeoutExpired:
-                rc = None
-            secs = now() - t0
-            if rc is None:
-                end_process(p)
-            elif p in _live:
-                _live.remove(p)
+            rc, secs = run_to_exit(daemon.argv(socket_path=sock, url=url), lf,
+                                   subprocess.STDOUT, 30)
         with open(logpath, errors="replace") as f:
             text = f.read()
         c.check(rc is not None, "%s: jobcontrold exits within 30 s (%s after %.1f s)"
@@ -859,33 +561,25 @@ SCENARIOS = {
 }
 
 
-def run_scenario(name, args, pg):
+def run_pg_scenario(name, args, pg):
+    """One scenario on a database of its own (created here, dropped at the end)."""
     fn, with_tick = SCENARIOS[name]
-    c = Checks(name)
-    log("== %s" % name)
-    t0 = now()
-    workdir = os.path.join(os.path.abspath(args.workdir), name)
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(workdir)
     db = "pgf_%s_%d" % (name.replace("-", "_"), os.getpid())
     daemon = None
     created = False
-    try:
+
+    def body(c, workdir):
+        nonlocal daemon, created
         pg.ensure_running()
         pg.create_db(db)
         created = True
         daemon = Daemon(args, workdir, pg.url_for(db), config_yaml(with_tick))
         fn(c, pg, daemon, db)
-    except Terminated:
-        raise
-    except Exception as e:
-        c.bad("scenario aborted: %s: %s" % (type(e).__name__, e))
-    finally:
+
+    def cleanup(c):
         if daemon is not None:
             try:
-                if daemon.proc is not None:
-                    show_log_lines(c, daemon)
-                stop_daemon(c, daemon)
+                close_daemon(c, daemon)
             except Exception as e:
                 c.bad("stopping the daemon: %s" % e)
         try:
@@ -897,51 +591,28 @@ def run_scenario(name, args, pg):
                 pg.drop_db(db)
             except Exception as e:
                 c.info("dropping %s: %s" % (db, e))
-    secs = now() - t0
-    if c.failures:
-        log("FAIL %s %s (%.0f s; daemon log %s)" % (name, "; ".join(c.failures)[:1500], secs,
-                                                     os.path.join(workdir, "daemon.log")))
-        return False
-    log("PASS %s all checks passed (%.0f s)" % (name, secs))
-    return True
+
+    return run_scenario(name, args.workdir, body, cleanup, where="daemon log %s/daemon.log")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--jobcontrold", required=True)
-    ap.add_argument("--jobctl", required=True)
+    ap = argument_parser(__doc__)
     ap.add_argument("--pgdir", required=True, help="PGSANDBOX_DIR")
     ap.add_argument("--url", required=True, help="postgresql://postgres@127.0.0.1:PORT/DB")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--scenario", action="append", choices=ALL_SCENARIOS,
                     help="repeatable; default: all")
     args = ap.parse_args()
-    args.jobcontrold = os.path.abspath(args.jobcontrold)
-    args.jobctl = os.path.abspath(args.jobctl)
-    os.makedirs(args.workdir, exist_ok=True)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
+    prepare(args)
     pg = Postgres(args.pgdir, args.url)
-    passed = failed = 0
-    try:
-        for name in args.scenario or ALL_SCENARIOS:
-            if run_scenario(name, args, pg):
-                passed += 1
-            else:
-                failed += 1
-    except Terminated as e:
-        log("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        end_all()
+
+    def restart_postgres():
         try:
             pg.ensure_running()
         except Exception as e:
             log("PostgreSQL cannot be started again: %s" % e)
-    log("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_scenarios(args.scenario or ALL_SCENARIOS,
+                         lambda name: run_pg_scenario(name, args, pg), at_exit=restart_postgres)
 
 
 if __name__ == "__main__":
