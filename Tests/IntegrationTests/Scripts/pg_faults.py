@@ -10,8 +10,8 @@ in PGSANDBOX_DIR/data, socket directory PGSANDBOX_DIR). Each scenario creates it
 runs its own daemon and drops the database at the end; the server is always left running.
 
 Scenarios:
-  restart     3 x `pg_ctl restart -m fast` while 6 builds of `count` run
-  terminate   3 x pg_terminate_backend of every session of the daemon's database during builds
+  restart     3 x `pg_ctl restart -m fast` while 6 builds of `count` and a 2-second schedule run
+  terminate   3 x pg_terminate_backend of every session of the daemon's database during the same
   outage      the server stopped for 10 s while a 2-second schedule and a `count` build run
   long-outage the server stopped for 8 s, longer than a 3 s lease, while a long build runs
   start-down  jobcontrold started against a stopped server, then against a missing database
@@ -340,7 +340,9 @@ def scenario_builds_under_faults(c, pg, daemon, fault, fault_name, with_wait):
 def scenario_restart(c, pg, daemon, db):
     def fault():
         pg.pg_ctl("restart")
+    started = time.time()
     scenario_builds_under_faults(c, pg, daemon, fault, "restart", with_wait=False)
+    check_tick_occurrences(c, pg, db, started, time.time())
 
 
 def scenario_terminate(c, pg, daemon, db):
@@ -350,7 +352,65 @@ def scenario_terminate(c, pg, daemon, db):
     def fault():
         n = pg.psql("postgres", sql).strip()
         return ", %s sessions terminated" % n
+    started = time.time()
     scenario_builds_under_faults(c, pg, daemon, fault, "terminate", with_wait=True)
+    check_tick_occurrences(c, pg, db, started, time.time())
+
+
+def check_tick_occurrences(c, pg, db, window_lo, window_hi):
+    """Every occurrence of `tick` is accounted for: each 2-s slot from the first recorded one to
+    the last has a row, started with a build, or missed with a reason (naming the storage when it
+    fell in the fault window [window_lo, window_hi])."""
+    try:
+        rows = pg.psql(db, "select job_id, due, outcome, coalesce(build_id::text, ''), "
+                           "coalesce(detail, '') from occurrence order by job_id, due")
+    except RuntimeError as e:
+        c.bad("cannot read the occurrence table: %s" % e)
+        return
+    occ = []
+    for line in rows.splitlines():
+        f = line.split("\x1f")
+        if len(f) == 5:
+            occ.append((f[0], int(f[1]) / 1e6, f[2], f[3], f[4]))
+    counts = collections.Counter(o[2] for o in occ if o[0] == "tick")
+    c.info("tick occurrences by outcome: %s" % (", ".join(
+        "%s %d" % kv for kv in sorted(counts.items())) or "none"))
+    for o in occ:
+        mark = "  <- outage" if window_lo <= o[1] <= window_hi else ""
+        c.info("occurrence %s %s %-8s build=%s %s%s"
+               % (o[0], iso(o[1]), o[2], o[3] or "-", o[4][:150], mark))
+    by_due = {round(o[1]): o for o in occ if o[0] == "tick"}
+    slots = list(range(int(window_lo) + (int(window_lo) % 2), int(window_hi) + 1, 2))
+    slots = [s for s in slots if window_lo <= s <= window_hi]
+    without = [iso(s)[:8] for s in slots if s not in by_due]
+    c.info("2-s slots inside the outage [%s, %s]: %d, with a row: %d (%s), without a row: %s"
+           % (iso(window_lo), iso(window_hi), len(slots), len(slots) - len(without),
+              ", ".join("%s %s" % (iso(s)[:8], by_due[s][2]) for s in slots if s in by_due)
+              or "-", ", ".join(without) or "none"))
+    after = [o for o in occ if o[0] == "tick" and o[1] > window_hi and o[2] == "started"]
+    c.info("tick occurrences started after the outage: %d" % len(after))
+    # Every occurrence is accounted for: each 2-s slot from the first recorded one to the last
+    # has a row, started with a build, or missed with a reason (the storage, during the outage).
+    ticks = sorted(by_due)
+    if ticks:
+        every = list(range(ticks[0], ticks[-1] + 1, 2))
+        holes = [iso(t)[:8] for t in every if t not in by_due]
+        if holes:
+            c.bad("tick occurrences without a record: %s" % ", ".join(holes))
+        else:
+            c.ok("every tick occurrence from %s to %s is recorded (%d)" % (iso(ticks[0])[:8], iso(ticks[-1])[:8], len(every)))
+        unexplained = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "missed" and not by_due[t][4]]
+        if unexplained:
+            c.bad("missed occurrences without a reason: %s" % ", ".join(unexplained))
+        in_outage = [by_due[s] for s in slots if s in by_due and by_due[s][2] == "missed"]
+        if in_outage and not all("storage" in o[4] for o in in_outage):
+            c.bad("occurrences missed during the outage do not name the storage: %r" % [o[4] for o in in_outage])
+        no_build = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "started" and not by_due[t][3]]
+        if no_build:
+            c.bad("started occurrences without a build: %s" % ", ".join(no_build))
+    else:
+        c.bad("no tick occurrence recorded at all")
+
 
 
 def scenario_outage(c, pg, daemon, db):
@@ -413,58 +473,7 @@ def scenario_outage(c, pg, daemon, db):
                % (iso(first_tick), first_tick - t_up_wall))
     final_checks(c, daemon, [bid], None, max(1.0, 60 - (now() - t_up)))
     check_daemon_answers(c, daemon, "after the outage", digits=1)
-    # occurrences of tick
-    try:
-        rows = pg.psql(db, "select job_id, due, outcome, coalesce(build_id::text, ''), "
-                           "coalesce(detail, '') from occurrence order by job_id, due")
-    except RuntimeError as e:
-        c.bad("cannot read the occurrence table: %s" % e)
-        return
-    occ = []
-    for line in rows.splitlines():
-        f = line.split("\x1f")
-        if len(f) == 5:
-            occ.append((f[0], int(f[1]) / 1e6, f[2], f[3], f[4]))
-    counts = collections.Counter(o[2] for o in occ if o[0] == "tick")
-    c.info("tick occurrences by outcome: %s" % (", ".join(
-        "%s %d" % kv for kv in sorted(counts.items())) or "none"))
-    window_lo, window_hi = t_stop_wall, t_up_wall
-    for o in occ:
-        mark = "  <- outage" if window_lo <= o[1] <= window_hi else ""
-        c.info("occurrence %s %s %-8s build=%s %s%s"
-               % (o[0], iso(o[1]), o[2], o[3] or "-", o[4][:150], mark))
-    by_due = {round(o[1]): o for o in occ if o[0] == "tick"}
-    slots = list(range(int(window_lo) + (int(window_lo) % 2), int(window_hi) + 1, 2))
-    slots = [s for s in slots if window_lo <= s <= window_hi]
-    without = [iso(s)[:8] for s in slots if s not in by_due]
-    c.info("2-s slots inside the outage [%s, %s]: %d, with a row: %d (%s), without a row: %s"
-           % (iso(window_lo), iso(window_hi), len(slots), len(slots) - len(without),
-              ", ".join("%s %s" % (iso(s)[:8], by_due[s][2]) for s in slots if s in by_due)
-              or "-", ", ".join(without) or "none"))
-    after = [o for o in occ if o[0] == "tick" and o[1] > window_hi and o[2] == "started"]
-    c.info("tick occurrences started after the outage: %d" % len(after))
-    # Every occurrence is accounted for: each 2-s slot from the first recorded one to the last
-    # has a row, started with a build, or missed with a reason (the storage, during the outage).
-    ticks = sorted(by_due)
-    if ticks:
-        every = list(range(ticks[0], ticks[-1] + 1, 2))
-        holes = [iso(t)[:8] for t in every if t not in by_due]
-        if holes:
-            c.bad("tick occurrences without a record: %s" % ", ".join(holes))
-        else:
-            c.ok("every tick occurrence from %s to %s is recorded (%d)" % (iso(ticks[0])[:8], iso(ticks[-1])[:8], len(every)))
-        unexplained = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "missed" and not by_due[t][4]]
-        if unexplained:
-            c.bad("missed occurrences without a reason: %s" % ", ".join(unexplained))
-        in_outage = [by_due[s] for s in slots if s in by_due and by_due[s][2] == "missed"]
-        if in_outage and not all("storage" in o[4] for o in in_outage):
-            c.bad("occurrences missed during the outage do not name the storage: %r" % [o[4] for o in in_outage])
-        no_build = [iso(t)[:8] for t in every if t in by_due and by_due[t][2] == "started" and not by_due[t][3]]
-        if no_build:
-            c.bad("started occurrences without a build: %s" % ", ".join(no_build))
-    else:
-        c.bad("no tick occurrence recorded at all")
-
+    check_tick_occurrences(c, pg, db, t_stop_wall, t_up_wall)
 
 def scenario_start_down(c, pg, daemon, db):
     def attempt(label, url, must_mention):
@@ -553,8 +562,8 @@ def scenario_long_outage(c, pg, daemon, db):
 
 
 SCENARIOS = {
-    "restart": (scenario_restart, False),
-    "terminate": (scenario_terminate, False),
+    "restart": (scenario_restart, True),
+    "terminate": (scenario_terminate, True),
     "outage": (scenario_outage, True),
     "start-down": (scenario_start_down, False),
     "long-outage": (scenario_long_outage, "lease"),
