@@ -122,8 +122,12 @@ public enum VarlinkFramingError: Error, Sendable, CustomStringConvertible {
 extension JSONValue {
     /// Decodes a message body; anything that is not JSON is a Varlink invalid-message error.
     public static func decodeMessage(_ buffer: ByteBuffer) throws(VarlinkError) -> JSONValue {
+        // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not replaced by U+FFFD.
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw .invalidMessage("message is not valid UTF-8")
+        }
         do {
-            return try JSONValue.parse(String(buffer: buffer))
+            return try JSONValue.parse(text)
         } catch {
             throw .invalidMessage("message is not valid JSON")
         }

@@ -68,7 +68,8 @@ import Testing
         let garbage = try RawSocket(path: daemon.socket)
         garbage.write(Array("\u{01}\u{02}not json at all{{{".utf8) + [0] + Array("more".utf8) + [0])
         let reply = String(decoding: garbage.readAll().prefix { $0 != 0 }, as: UTF8.self)
-        #expect(reply.contains("org.varlink.service.InvalidParameter") || reply.contains("error"), "\(reply)")
+        #expect(reply.contains("\"error\":\"org.varlink.service.InvalidParameter\""), "\(reply)")
+        #expect(reply.contains("not valid JSON"), "\(reply)")
 
         // Wrong types and unknown methods: typed errors, connection stays usable.
         let typed = try RawSocket(path: daemon.socket)
@@ -81,8 +82,10 @@ import Testing
         #expect(replies.dropFirst().first?.contains("org.varlink.service.MethodNotFound") == true)
         #expect(replies.last?.contains("\"version\"") == true)
 
-        // 64 MiB without a NUL: refused and disconnected long before the end.
+        // 64 MiB without a NUL: refused with RequestTooLarge and disconnected long before the
+        // end (a daemon that merely stopped reading would leave the connection open: no EOF).
         let endless = try RawSocket(path: daemon.socket)
+        endless.write(Array(#"{"method":"io.jobcontrol.Manager.Status","parameters":{"x":""#.utf8))
         let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
         var sent = 0
         for _ in 0..<64 {
@@ -90,7 +93,10 @@ import Testing
             sent += written
             if written < chunk.count { break }
         }
-        #expect(sent < 64 << 20, "the daemon read all 64 MiB")
+        #expect(sent < 8 << 20, "the daemon read \(sent) bytes of a message it should refuse at 64 KiB")
+        let refusal = endless.readAll()
+        #expect(String(decoding: refusal, as: UTF8.self).contains("io.jobcontrol.Manager.RequestTooLarge"))
+        #expect(recv(endless.descriptor, nil, 0, Int32(MSG_DONTWAIT)) == 0, "the connection is closed after the refusal")
 
         // Hundreds of idle connections: the daemon still answers.
         var idle: [RawSocket] = []

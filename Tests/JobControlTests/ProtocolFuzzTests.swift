@@ -30,18 +30,30 @@ import Testing
 
     /// Parses `text` the way the server does; returns whether it was a valid call.
     static func decode(_ text: String) -> Bool {
+        decode(bytes: Array(text.utf8))
+    }
+
+    /// Parses raw bytes (invalid UTF-8 included) the way the server does.
+    static func decode(bytes: [UInt8]) -> Bool {
         do {
-            _ = try VarlinkCall(json: JSONValue.decodeMessage(ByteBuffer(string: text)))
+            _ = try VarlinkCall(json: JSONValue.decodeMessage(ByteBuffer(bytes: bytes)))
             return true
         } catch {
             return false
         }
     }
 
+    /// Whether an independent parser (Foundation's) takes `bytes` as JSON text (RFC 8259: any
+    /// value at the top, UTF-8 only).
+    static func oracleAccepts(_ bytes: [UInt8]) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed)) != nil
+    }
+
     @Test func mutatedAndTruncatedMessagesAreErrorsNotCrashes() {
         var random = Generator(state: 0x9E37_79B9_7F4A_7C15)
         var valid = 0
         var invalid = 0
+        var disagreements: [[UInt8]] = []
         let alphabet = Array(#"{}[]":,\ 0123456789.eE+-truefalsnul"#.utf8) + [0, 0x7F, 0xC3, 0xA9, 0xFF, 0x0A]
         for round in 0..<20_000 {
             var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
@@ -58,10 +70,24 @@ import Testing
             default:  // pure noise
                 bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
             }
-            if Self.decode(String(decoding: bytes, as: UTF8.self)) { valid += 1 } else { invalid += 1 }
+            // Raw bytes, as they come off the socket: invalid UTF-8 reaches the decoder.
+            let parsed = (try? JSONValue.decodeMessage(ByteBuffer(bytes: bytes))) != nil
+            // (A NUL byte never reaches the parser: the framing splits messages there.)
+            if !bytes.contains(0), parsed != Self.oracleAccepts(bytes), disagreements.count < 10 { disagreements.append(bytes) }
+            if Self.decode(bytes: bytes) { valid += 1 } else { invalid += 1 }
         }
         #expect(valid + invalid == 20_000)
         #expect(invalid > 5_000)
+        // A decoder that refused everything (or accepted everything) would disagree constantly.
+        #expect(valid > 1_000, "mutations that keep the call valid must still decode")
+        #expect(disagreements.isEmpty, "JSON accepted differently from Foundation's parser: \(disagreements.map { String(decoding: $0, as: UTF8.self) })")
+    }
+
+    @Test func theSeedsDecodeToTheirCalls() throws {
+        let call = try VarlinkCall(json: JSONValue.decodeMessage(ByteBuffer(string: Self.seeds[0])))
+        #expect(call.method == "io.jobcontrol.Manager.RunJob" && call.more)
+        #expect(call.parameters["pins"]?["b"]?.intValue == 1 && call.parameters["force"] == true)
+        for seed in Self.seeds { #expect(Self.decode(seed), "\(seed)") }
     }
 
     @Test func deepNestingIsRefusedWithoutExhaustingTheStack() {

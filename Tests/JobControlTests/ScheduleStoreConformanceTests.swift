@@ -57,13 +57,23 @@ import Testing
 
     @Test(arguments: Backend.allCases) func concurrentClaimsHaveOneWinner(_ backend: Backend) async throws {
         let storage = try backend.make()
-        let wins = await withTaskGroup(of: Bool.self) { group in
+        // Every claim must answer (won or lost); an error is not a lost race.
+        let results = await withTaskGroup(of: Result<Bool, StorageError>.self) { group in
             for _ in 0..<8 {
-                group.addTask { (try? storage.claimOccurrence(Occurrence(jobID: "x", due: 42, outcome: .started))) ?? false }
+                group.addTask {
+                    do throws(StorageError) {
+                        return .success(try storage.claimOccurrence(Occurrence(jobID: "x", due: 42, outcome: .started)))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
             }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            return await group.reduce(into: []) { $0.append($1) }
         }
+        let wins = results.filter { (try? $0.get()) == true }.count
+        let losses = results.filter { (try? $0.get()) == false }.count
         #expect(wins == 1)
+        #expect(losses == 7, "every other claim answers 'already claimed' rather than failing: \(results)")
     }
 }
 
