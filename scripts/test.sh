@@ -10,4 +10,6 @@ if [ -z "${JOBCONTROL_TEST_PG_URL:-}" ]; then
   eval "$(scripts/postgres-sandbox.sh start "$port")"
   trap 'scripts/postgres-sandbox.sh stop "$PGSANDBOX_DIR"' EXIT
 fi
+# The PostgreSQL cases must run here: a missing server is a failure, not a silent skip.
+export JOBCONTROL_TEST_REQUIRE_PG=1
 swift test "$@"

@@ -8,7 +8,7 @@ import Testing
 /// SIGKILLed mid-build. Every build runs exactly once, every occurrence once; another daemon takes
 /// over the schedules at once, and the killed daemon's builds are recovered by the others after
 /// its lease expires; nothing is lost or duplicated.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil))
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil, "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
 struct ClusterTests {
     static let baseURL = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] ?? ""
 

@@ -5,7 +5,7 @@ import Testing
 /// The daemon on PostgreSQL (scripts/test.sh starts a throwaway server): builds, logs and
 /// schedules work as on SQLite, and a second daemon under the same node name refuses to start
 /// rather than treating the first one's builds as its own.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil))
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil, "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
 struct PostgresDaemonTests {
     @Test func aDaemonRunsOnPostgreSQLAndASecondOneOfTheSameNameIsRefused() async throws {
         let (storage, url) = try ClusterTests.freshSchema("daemon")

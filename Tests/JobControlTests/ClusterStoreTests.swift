@@ -6,7 +6,7 @@ import Testing
 /// The storage side of several daemons sharing PostgreSQL: claims are exclusive under
 /// concurrency, a daemon whose lease expired is recovered by exactly one other, and a restarted
 /// daemon finds what it left.
-@Suite(.enabled(if: Backend.postgresURL != nil))
+@Suite(.enabled(if: Backend.postgresURL != nil, Backend.noPostgres))
 struct ClusterStoreTests {
     func store() throws -> PostgresStorage {
         let storage = try #require(try Backend.postgres.make() as? PostgresStorage)

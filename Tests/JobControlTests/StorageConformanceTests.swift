@@ -17,6 +17,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
     }
 
     static let postgresURL = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"]
+    static let noPostgres: Comment = "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"
 
     var testDescription: String { rawValue }
 
@@ -52,6 +53,22 @@ extension Storage {
 
     func logs(_ build: Int64) throws -> [LogRecord] {
         try iterLogMessages(LogQuery(buildID: build))
+    }
+}
+
+/// Whether the PostgreSQL backend is tested at all: under `scripts/test.sh` (which sets
+/// `JOBCONTROL_TEST_REQUIRE_PG`) a missing or unreachable server fails the run; under a plain
+/// `swift test` without one, the PostgreSQL cases are recorded as skipped, with the reason.
+@Suite struct PostgresAvailabilityTests {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_REQUIRE_PG"] != nil, "PostgreSQL is optional outside scripts/test.sh"))
+    func theServerTheScriptStartedIsThere() throws {
+        let url = try #require(Backend.postgresURL, "scripts/test.sh ran without a PostgreSQL URL: the PostgreSQL cases would vanish")
+        _ = try PostgresStorage(url: url)
+    }
+
+    @Test(.enabled(if: Backend.postgresURL != nil, Backend.noPostgres))
+    func theConformanceSuiteRunsOnPostgreSQL() {
+        #expect(Backend.allCases.contains(.postgres))
     }
 }
 
