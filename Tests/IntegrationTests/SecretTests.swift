@@ -8,34 +8,48 @@ import Testing
     static let value = "s3cr3t-VALUE-42"
 
     @Test func aSecretNeverLeavesTheBuild() async throws {
-        let daemon = try await DaemonProcess(config: """
-            secret: {token: \(Self.value)}
-            jobs:
-              - id: leaky
-                title: Tries hard to leak its secret
-                command: 'echo "arg=$1 env=$TOKEN"; echo "stderr $TOKEN" >&2; exit 3'
-                args: [!secret token]
-                environment: {TOKEN: !secret token}
-            """)
+        // The command writes what it received to files outside the daemon's reach: the proof that
+        // the real value (not `***`) reaches it.
+        let side = try TemporaryDirectory()
+        let daemon = try await DaemonProcess(
+            config: """
+                secret: {token: \(Self.value)}
+                jobs:
+                  - id: leaky
+                    title: Tries hard to leak its secret
+                    command: 'printf %s "$1" > "$SIDE/arg"; printf %s "$TOKEN" > "$SIDE/env"; echo "arg=$1 env=$TOKEN"; echo "stderr $TOKEN" >&2; jobctl progress 1 2 --status "$TOKEN"; exit 3'
+                    args: [!secret token]
+                    environment: {TOKEN: !secret token}
+                """,
+            environment: ["SIDE": side.path])
         let run = try await daemon.jobctl("--json", "run", "leaky", "--wait")
         #expect(run.status == 1)
+        #expect(try String(contentsOfFile: side.file("arg"), encoding: .utf8) == Self.value, "the argument reaches the command")
+        #expect(try String(contentsOfFile: side.file("env"), encoding: .utf8) == Self.value, "the environment reaches the command")
         let id = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue)
         var outputs = [run.stdout, run.stderr]
-        for arguments in [["--json", "build", "\(id)"], ["--json", "logs", "\(id)"], ["--json", "jobs"], ["--json", "show", "leaky"], ["show", "leaky"], ["logs", "\(id)"], ["build", "\(id)"]] {
+        let views = [
+            ["build", "\(id)"], ["logs", "\(id)"], ["jobs"], ["show", "leaky"], ["builds"], ["status"], ["progress", "\(id)"],
+            ["next"],
+        ]
+        for arguments in views + views.map({ ["--json"] + $0 }) {
             let result = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket] + arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
             outputs += [result.stdout, result.stderr]
         }
         #expect(outputs.joined().contains("arg=*** env=***"))
         #expect(outputs.joined().contains("!secret token"))
+        // The database while the daemon runs: in WAL mode the recent writes are in the -wal file.
+        for suffix in ["", "-wal"] {
+            let bytes = try #require(FileManager.default.contents(atPath: daemon.database + suffix), "no database file\(suffix)")
+            #expect(bytes.range(of: Data(Self.value.utf8)) == nil, "the database file\(suffix) holds the secret")
+        }
         try await daemon.stop()
         outputs.append(daemon.log)
         for (index, output) in outputs.enumerated() {
             #expect(!output.contains(Self.value), "output \(index) shows the secret: \(output)")
         }
-        for suffix in ["", "-wal", "-shm"] {
-            guard let bytes = FileManager.default.contents(atPath: daemon.database + suffix) else { continue }
-            #expect(bytes.range(of: Data(Self.value.utf8)) == nil, "the database file\(suffix) holds the secret")
-        }
+        let checkpointed = try #require(FileManager.default.contents(atPath: daemon.database))
+        #expect(checkpointed.range(of: Data(Self.value.utf8)) == nil, "the database holds the secret after the daemon stopped")
     }
 }
