@@ -53,14 +53,21 @@ import Testing
     @Test func everyHotQueryUsesAnIndex() throws {
         let storage = try SQLiteStorage(path: nil)
         try storage.install()
+        // The hot queries themselves, not an empty list: builds by job, unfinished builds, logs
+        // by build, the latest success at least.
+        #expect(SQLiteQueries.planned.count >= 10, "\(SQLiteQueries.planned.map(\.0))")
+        var searched = 0
         for (sql, arguments) in SQLiteQueries.planned {
             let plan = try storage.writer.read { db in
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(arguments.map { $0 as? any DatabaseValueConvertible })).map { $0["detail"] as String }
             }
+            #expect(!plan.isEmpty, "no plan for '\(sql)'")
             for step in plan where step.hasPrefix("SCAN ") {
                 #expect(step.contains(" USING "), "full table scan in '\(sql)': \(plan)")
             }
+            if plan.contains(where: { $0.hasPrefix("SEARCH ") && $0.contains(" USING ") }) { searched += 1 }
         }
+        #expect(searched >= 3, "most hot queries search an index")
     }
 
     @Test func aFileThatIsNotADatabaseIsRefusedWithItsPath() throws {
@@ -168,7 +175,10 @@ import Testing
             }
         }
         for await _ in locked { break }
+        let start = ContinuousClock.now
         try storage.logMessage(LogRecord(buildID: build, level: 20, message: "after the lock", logger: "t"))
+        // It waited for the other writer (0.3 s), rather than racing past a lock it did not see.
+        #expect(ContinuousClock.now - start >= .milliseconds(250), "the write did not wait for the lock")
         try storage.finishBuild(build, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
         try await holder.value
         #expect(try storage.logs(build).map(\.message) == ["after the lock"])
