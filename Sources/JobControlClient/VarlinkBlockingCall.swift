@@ -13,7 +13,9 @@ public enum VarlinkBlockingCall {
 
     /// Connects to `path`, calls `method`, and returns the reply's parameters; a Varlink error is
     /// thrown as ``ClientError/remote(_:)``.
-    public static func call(path: String, method: String, parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+    public static func call(path: String, method: String, parameters: [String: JSONValue] = [:]) throws -> [String:
+        JSONValue]
+    {
         let descriptor = try connect(path)
         defer { try? descriptor.close() }
         let message = Array(VarlinkCall(method: method, parameters: parameters).json.jsonText().utf8) + [0]
@@ -21,7 +23,9 @@ public enum VarlinkBlockingCall {
         // (EPIPE), not a SIGPIPE that kills the client without a word.
         var sent = 0
         while sent < message.count {
-            let count = message[sent...].withUnsafeBytes { send(descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = message[sent...].withUnsafeBytes {
+                send(descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw ClientError.connectionLost("cannot send the call: \(String(cString: strerror(errno)))")
@@ -37,13 +41,17 @@ public enum VarlinkBlockingCall {
             } catch {
                 throw ClientError.connectionLost("cannot read the reply: \(error)")
             }
-            guard count > 0 else { throw ClientError.connectionLost("the daemon closed the connection without replying") }
+            guard count > 0 else {
+                throw ClientError.connectionLost("the daemon closed the connection without replying")
+            }
             if let end = chunk[..<count].firstIndex(of: 0) {
                 reply += chunk[..<end]
                 break
             }
             reply += chunk[..<count]
-            guard reply.count <= maxReply else { throw ClientError.protocolError("reply larger than \(maxReply) bytes") }
+            guard reply.count <= maxReply else {
+                throw ClientError.protocolError("reply larger than \(maxReply) bytes")
+            }
         }
         let decoded: VarlinkReply
         do {
@@ -72,7 +80,9 @@ public enum VarlinkBlockingCall {
         let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard raw >= 0 else { throw ClientError.cannotConnect(path: path, reason: String(cString: strerror(errno))) }
         let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))

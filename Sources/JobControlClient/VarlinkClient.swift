@@ -19,7 +19,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cannotConnect(let path, let reason):
-            return "cannot connect to jobcontrold at \(path): \(reason). Is the daemon running? Use --socket PATH or set JOBCONTROL_SOCKET if it listens elsewhere."
+            return
+                "cannot connect to jobcontrold at \(path): \(reason). Is the daemon running? Use --socket PATH or set JOBCONTROL_SOCKET if it listens elsewhere."
         case .remote(let error):
             return error.message ?? error.parameters["message"]?.stringValue ?? error.description
         case .protocolError(let message):
@@ -44,7 +45,8 @@ public final class VarlinkConnection {
     }
 
     /// Connects to `path`, runs `body`, and closes the connection.
-    public static func withConnection<T>(path: String, _ body: (VarlinkConnection) async throws -> T) async throws -> T {
+    public static func withConnection<T>(path: String, _ body: (VarlinkConnection) async throws -> T) async throws -> T
+    {
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

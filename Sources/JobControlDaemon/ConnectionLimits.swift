@@ -33,7 +33,9 @@ struct ConnectionLimits {
     /// room in the daemon's descriptor limit for its database, builds' pipes and its own files.
     static let (total, hard): (Int, Int) = {
         var limit = rlimit()
-        let descriptors = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 1024
+        let descriptors =
+            getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0
+            ? Int(min(limit.rlim_cur, 1 << 20)) : 1024
         let total = max(32, min(1024, descriptors - 256))
         return (total, max(total, min(total + 256, descriptors - 96)))
     }()
@@ -62,10 +64,14 @@ struct ConnectionLimits {
         let mine = perUser[uid, default: 0]
         perUser[uid] = mine + 1
         if mine >= Self.perUser {
-            return .restricted("uid \(uid) has \(mine) connections open (the most one user may have is \(Self.perUser)); further ones only serve running builds")
+            return .restricted(
+                "uid \(uid) has \(mine) connections open (the most one user may have is \(Self.perUser)); further ones only serve running builds"
+            )
         }
         if open > Self.total {
-            return .restricted("\(open) connections are open (more than \(Self.total)); further ones of other users only serve running builds")
+            return .restricted(
+                "\(open) connections are open (more than \(Self.total)); further ones of other users only serve running builds"
+            )
         }
         return .served
     }
@@ -82,6 +88,8 @@ struct ConnectionLimits {
     static func tooMany(_ peer: AccessPolicy.Peer?) -> VarlinkError {
         VarlinkError(
             "\(Interfaces.manager).TooManyConnections", parameters: ["limit": .int(Int64(perUser))],
-            message: "\(peer?.userName.map { "user '\($0)'" } ?? "this user") has too many connections open to jobcontrold (at most \(perUser) per user, \(total) in all); close some and try again")
+            message:
+                "\(peer?.userName.map { "user '\($0)'" } ?? "this user") has too many connections open to jobcontrold (at most \(perUser) per user, \(total) in all); close some and try again"
+        )
     }
 }

@@ -55,7 +55,9 @@ final class ControlServer: Sendable {
                 logger.info("using the control socket passed by the service manager", metadata: ["fd": "\(inherited)"])
                 return
             } catch {
-                throw .socket(path: path, reason: "cannot use the socket passed by the service manager (fd \(inherited)): \(error)")
+                throw .socket(
+                    path: path,
+                    reason: "cannot use the socket passed by the service manager (fd \(inherited)): \(error)")
             }
         }
         let directory = (path as NSString).deletingLastPathComponent
@@ -66,7 +68,8 @@ final class ControlServer: Sendable {
         }
         if FileManager.default.fileExists(atPath: path) {
             if await Self.isAnswering(path) {
-                throw .socket(path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
+                throw .socket(
+                    path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
             }
         }
         let listener: NIOAsyncChannel<Accepted, Never>
@@ -87,7 +90,8 @@ final class ControlServer: Sendable {
             guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
                 let reason = String(cString: strerror(errno))
                 try? await listener.channel.close()
-                throw .socket(path: path, reason: "cannot give the socket to group '\(group)' (access.socket_group): \(reason)")
+                throw .socket(
+                    path: path, reason: "cannot give the socket to group '\(group)' (access.socket_group): \(reason)")
             }
         }
         listenerBox.withLock { $0 = listener }
@@ -112,12 +116,16 @@ final class ControlServer: Sendable {
         let activity = ConnectionActivity()
         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: ConnectionGuard.tick))
         try channel.pipeline.syncOperations.addHandler(ConnectionGuard(activity: activity))
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(VarlinkFrameDecoder(
-            smallMessageBytes: smallMessageBytes, largeMethodPrefix: Interfaces.build + ".")))
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(
+                VarlinkFrameDecoder(
+                    smallMessageBytes: smallMessageBytes, largeMethodPrefix: Interfaces.build + ".")))
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
         let peer = (channel as? any SocketOptionProvider)?
             .unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
-            .map { (credentials: jobcontrol_peer_credentials) in AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid) }
+            .map { (credentials: jobcontrol_peer_credentials) in
+                AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+            }
         let connection = PendingConnection(try Connection(wrappingChannelSynchronously: channel))
         return Accepted(connection: connection, peer: peer, activity: activity)
     }
@@ -227,9 +235,10 @@ final class ControlServer: Sendable {
             }
         } catch let error as VarlinkFramingError {
             // Too large: say so before hanging up (what was sent cannot be skipped reliably).
-            let reply = VarlinkReply(error: VarlinkError(
-                "\(Interfaces.manager).RequestTooLarge", parameters: ["limit": .int(Int64(Self.smallMessageBytes))],
-                message: error.description))
+            let reply = VarlinkReply(
+                error: VarlinkError(
+                    "\(Interfaces.manager).RequestTooLarge", parameters: ["limit": .int(Int64(Self.smallMessageBytes))],
+                    message: error.description))
             try? await outbound.write(reply.json.messageBuffer())
         } catch {
             logger.debug("control connection ended", metadata: ["error": "\(error)"])

@@ -50,9 +50,11 @@ extension ControlService {
 
     static func clusterNode(_ node: ClusterNode) -> JSONValue {
         [
-            "node": .string(node.node), "host": .string(node.host), "pid": .int(Int64(node.pid)), "state": .string(node.state),
+            "node": .string(node.node), "host": .string(node.host), "pid": .int(Int64(node.pid)),
+            "state": .string(node.state),
             "started": WireFormat.timestamp(node.started), "heartbeat": WireFormat.timestamp(node.heartbeat),
-            "heartbeat_age": .double(node.heartbeatAge), "lease": .double(node.lease), "workers": .int(Int64(node.workers)),
+            "heartbeat_age": .double(node.heartbeatAge), "lease": .double(node.lease),
+            "workers": .int(Int64(node.workers)),
             "running": .int(Int64(node.running)), "version": .string(node.version), "schedules": .bool(node.schedules),
         ]
     }
@@ -67,7 +69,9 @@ extension ControlService {
             throw Self.varlinkError(.storage(error))
         }
         if !dryRun, report.logRecords > 0 || report.buildCount > 0 {
-            logger.info("pruned on request", metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
+            logger.info(
+                "pruned on request",
+                metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
         }
         return VarlinkReply(parameters: WireFormat.prune(report, dryRun: dryRun))
     }
@@ -78,7 +82,8 @@ extension ControlService {
             throw VarlinkError(
                 "\(Interfaces.manager).ConfigInvalid",
                 parameters: ["errors": .array(errors.diagnostics.map { .string($0.description) })],
-                message: "the new configuration has \(errors.diagnostics.count) problems; the previous one keeps running")
+                message:
+                    "the new configuration has \(errors.diagnostics.count) problems; the previous one keeps running")
         }
         let jobs = await engine.config.jobs.count
         return VarlinkReply(parameters: [

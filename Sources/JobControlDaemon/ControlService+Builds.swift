@@ -42,7 +42,8 @@ extension ControlService {
         _ = try existingBuild(id)
         func read() throws(VarlinkError) -> [LogRecord] {
             do {
-                return try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: 10_000))
+                return try storage.iterLogMessages(
+                    LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: 10_000))
             } catch {
                 throw Self.varlinkError(.storage(error))
             }
@@ -50,7 +51,8 @@ extension ControlService {
         if !call.more, let limit {
             let page: [LogRecord]
             do {
-                page = try storage.iterLogMessages(LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: limit))
+                page = try storage.iterLogMessages(
+                    LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: limit))
             } catch {
                 throw Self.varlinkError(.storage(error))
             }
@@ -71,7 +73,10 @@ extension ControlService {
             let records = try read()
             if let last = records.last?.id { afterID = last }
             if !records.isEmpty || finished {
-                try await send(VarlinkReply(parameters: ["logs": .array(records.map(WireFormat.log))], continues: !finished || records.count == 10_000))
+                try await send(
+                    VarlinkReply(
+                        parameters: ["logs": .array(records.map(WireFormat.log))],
+                        continues: !finished || records.count == 10_000))
             }
             return finished && records.count < 10_000
         }
@@ -164,7 +169,10 @@ extension ControlService {
         } catch let error as BuildHelperError {
             throw VarlinkError("\(Interfaces.build).InvalidToken", message: error.description)
         } catch let error as StorageError {
-            if error.code == .invalidArgument { throw VarlinkError("org.varlink.service.InvalidParameter", parameters: ["parameter": "group"], message: error.message) }
+            if error.code == .invalidArgument {
+                throw VarlinkError(
+                    "org.varlink.service.InvalidParameter", parameters: ["parameter": "group"], message: error.message)
+            }
             throw Self.varlinkError(.storage(error))
         } catch {
             throw VarlinkError("\(Interfaces.manager).StorageFailed", message: "\(error)")

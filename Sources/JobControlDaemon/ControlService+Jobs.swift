@@ -53,7 +53,9 @@ extension ControlService {
                 defer { continuation.finish() }
                 do throws(EngineError) {
                     return .success(
-                        try await engine.runBuildingDependencies(jobID: jobID, force: force, pins: pins) { continuation.yield($0) })
+                        try await engine.runBuildingDependencies(jobID: jobID, force: force, pins: pins) {
+                            continuation.yield($0)
+                        })
                 } catch {
                     return .failure(error)
                 }
@@ -80,7 +82,8 @@ extension ControlService {
                 let engine = engine
                 let logger = logger
                 Task {
-                    guard let finished = try? await engine.waitUntilFinished(build.id), finished.state == .successful else { return }
+                    guard let finished = try? await engine.waitUntilFinished(build.id), finished.state == .successful
+                    else { return }
                     do { _ = try await engine.runDependents(of: jobID, force: force) { _ in } } catch {
                         logger.error("dependents not run", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
                     }

@@ -9,7 +9,9 @@ extension ControlService {
         let jobID = try parameters.optionalString("job")
         let count = min(max(try parameters.optionalInt("count") ?? 1, 1), 1000)
         let runs: [Scheduler.Upcoming]
-        do { runs = try await scheduler.upcoming(jobID: jobID, count: Int(count)) } catch { throw Self.varlinkError(error) }
+        do { runs = try await scheduler.upcoming(jobID: jobID, count: Int(count)) } catch {
+            throw Self.varlinkError(error)
+        }
         let local = ZoneRules.local()
         var values: [JSONValue] = []
         for run in runs {
@@ -41,7 +43,9 @@ extension ControlService {
         // The other daemons sharing the database read suspensions again at once.
         if let cluster = storage as? any ClusterStore {
             do { try cluster.notifyCluster("schedule:\(jobID)") } catch {
-                logger.warning("cannot tell the other daemons of the cluster; they see it at their next heartbeat", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "cannot tell the other daemons of the cluster; they see it at their next heartbeat",
+                    metadata: ["error": "\(error)"])
             }
         }
         return VarlinkReply(parameters: [:])
@@ -54,7 +58,8 @@ extension ControlService {
         let local = ZoneRules.local()
         let baseTime = try parameters.optionalString("base_time")
         do throws(ScheduleError) {
-            let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
+            let base =
+                try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                 ?? ScheduleTime.currentMicroseconds()
             let schedule = try Schedule.parse(expression: expression)
             let next = schedule.elapses(after: base, count: Int(iterations))
@@ -65,7 +70,8 @@ extension ControlService {
             ])
         } catch {
             throw VarlinkError(
-                "\(Interfaces.manager).InvalidSchedule", parameters: ["expression": .string(expression)], message: error.description)
+                "\(Interfaces.manager).InvalidSchedule", parameters: ["expression": .string(expression)],
+                message: error.description)
         }
     }
 

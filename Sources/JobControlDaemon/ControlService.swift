@@ -21,7 +21,8 @@ final class ControlService: Sendable {
     static let version = JobControlVersion.current
 
     init(
-        engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader, cluster: ClusterMember? = nil,
+        engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader,
+        cluster: ClusterMember? = nil,
         startTime: Date, logger: Logger
     ) {
         self.cluster = cluster
@@ -87,11 +88,15 @@ final class ControlService: Sendable {
         if let granted, granted >= required { return }
         logger.warning(
             "refused a call: not allowed by 'access'",
-            metadata: ["method": "\(call.method)", "peer": "\(peer?.description ?? "unknown")", "required": "\(required)"])
+            metadata: [
+                "method": "\(call.method)", "peer": "\(peer?.description ?? "unknown")", "required": "\(required)",
+            ])
         throw VarlinkError(
             "\(Interfaces.manager).AccessDenied",
             parameters: ["method": .string(call.method), "required": .string(required.description)],
-            message: "\(peer?.userName.map { "user '\($0)'" } ?? "this user") may not call \(call.methodName): it needs '\(required)' access, which 'access:' in the daemon's configuration does not grant (it has \(granted?.description ?? "none"))")
+            message:
+                "\(peer?.userName.map { "user '\($0)'" } ?? "this user") may not call \(call.methodName): it needs '\(required)' access, which 'access:' in the daemon's configuration does not grant (it has \(granted?.description ?? "none"))"
+        )
     }
 
     // MARK: - org.varlink.service
@@ -135,7 +140,8 @@ final class ControlService: Sendable {
         case .jobDisabled(let job):
             return VarlinkError("\(manager).JobDisabled", parameters: ["job": .string(job)], message: error.description)
         case .jobProtected(let job):
-            return VarlinkError("\(manager).JobProtected", parameters: ["job": .string(job)], message: error.description)
+            return VarlinkError(
+                "\(manager).JobProtected", parameters: ["job": .string(job)], message: error.description)
         case .noSuchBuild(let id):
             return VarlinkError("\(manager).NoSuchBuild", parameters: ["id": .int(id)], message: error.description)
         case .buildNotRunning(let id):
@@ -155,9 +161,11 @@ final class ControlService: Sendable {
                 message: error.description)
         case .badPin(let job, let dependency, _):
             return VarlinkError(
-                "\(manager).BadPin", parameters: ["job": .string(job), "dependency": .string(dependency)], message: error.description)
+                "\(manager).BadPin", parameters: ["job": .string(job), "dependency": .string(dependency)],
+                message: error.description)
         case .notScheduled(let job):
-            return VarlinkError("\(manager).NotScheduled", parameters: ["job": .string(job)], message: error.description)
+            return VarlinkError(
+                "\(manager).NotScheduled", parameters: ["job": .string(job)], message: error.description)
         case .storage:
             return VarlinkError("\(manager).StorageFailed", message: error.description)
         }

@@ -65,19 +65,24 @@ public final class Daemon: Sendable {
         // On PostgreSQL the daemon is one of a cluster (perhaps of one) sharing the database.
         let cluster = (storage as? PostgresStorage).map { postgres in
             ClusterMember(
-                node: config.cluster.node ?? ClusterMember.hostName, lease: config.cluster.lease, store: postgres, engine: engine,
+                node: config.cluster.node ?? ClusterMember.hostName, lease: config.cluster.lease, store: postgres,
+                engine: engine,
                 logger: logger, onScheduleChange: { await scheduler.refreshSuspended() },
                 onFatal: { [self] error in
                     logger.critical("leaving: this daemon cannot stay in the cluster", metadata: ["error": "\(error)"])
                     self.shutdown()
                 })
         }
-        let reloader = Reloader(options: options, registry: registry, engine: engine, scheduler: scheduler, notifier: notifier, logger: logger)
+        let reloader = Reloader(
+            options: options, registry: registry, engine: engine, scheduler: scheduler, notifier: notifier,
+            logger: logger)
         let service = ControlService(
-            engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, cluster: cluster, startTime: Date(),
+            engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, cluster: cluster,
+            startTime: Date(),
             logger: logger)
         let server = ControlServer(
-            path: config.socket, inherited: options.listeningSocket, service: service, socketGroup: config.access?.socketGroup,
+            path: config.socket, inherited: options.listeningSocket, service: service,
+            socketGroup: config.access?.socketGroup,
             logger: logger)
         try await server.bind()
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
@@ -100,7 +105,10 @@ public final class Daemon: Sendable {
         }
         logger.info(
             "jobcontrold ready",
-            metadata: ["config": "\(config.file ?? "-")", "node": "\(cluster?.node ?? "-")", "socket": "\(config.socket)", "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)"])
+            metadata: [
+                "config": "\(config.file ?? "-")", "node": "\(cluster?.node ?? "-")", "socket": "\(config.socket)",
+                "storage": "\(StorageFactory.displayName(config.storage))", "jobs": "\(config.jobs.count)",
+            ])
         notifier.ready(status: await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: nil))
         onReady()
 
@@ -131,7 +139,10 @@ public final class Daemon: Sendable {
                     _ = await scheduler.ping()
                     let config = await engine.config
                     if interval != nil { notifier.watchdogPing() }
-                    notifier.send("STATUS=" + (await Self.statusLine(config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus)))
+                    notifier.send(
+                        "STATUS="
+                            + (await Self.statusLine(
+                                config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus)))
                     try? await Task.sleep(for: interval ?? .seconds(30))
                 }
             }
@@ -144,8 +155,13 @@ public final class Daemon: Sendable {
             await cluster?.resignScheduler()
             let grace = await engine.config.stopTimeout
             let running = engine.pool.counts
-            notifier.stopping(status: "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds")
-            logger.info("jobcontrold stopping", metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
+            notifier.stopping(
+                status:
+                    "stopping: waiting up to \(DurationFormatter.text(grace)) for \(running.running + running.queued) builds"
+            )
+            logger.info(
+                "jobcontrold stopping",
+                metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
             await server.close()
             await engine.drain(grace: .seconds(grace))
             await cluster?.leave()
@@ -155,7 +171,9 @@ public final class Daemon: Sendable {
     }
 
     /// `STATUS=` for systemd: jobs, builds, the next scheduled start, the last reload.
-    static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler, reload: ReloadStatus?) async -> String {
+    static func statusLine(config: DaemonConfig, engine: BuildEngine, scheduler: Scheduler, reload: ReloadStatus?) async
+        -> String
+    {
         let counts = engine.pool.counts
         var line = "\(config.jobs.count) jobs, \(counts.running) running, \(counts.queued) queued"
         if let outage = engine.storage.health.unavailable {

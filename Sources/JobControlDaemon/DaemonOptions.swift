@@ -19,7 +19,10 @@ public struct DaemonOptions: Sendable {
     /// binding the configured path.
     public var listeningSocket: Int32?
 
-    public init(configFile: String = DaemonConfig.defaultConfigFile, storage: String? = nil, socket: String? = nil, workers: Int? = nil) {
+    public init(
+        configFile: String = DaemonConfig.defaultConfigFile, storage: String? = nil, socket: String? = nil,
+        workers: Int? = nil
+    ) {
         self.configFile = configFile
         self.storage = storage
         self.socket = socket

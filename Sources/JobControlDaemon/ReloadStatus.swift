@@ -14,7 +14,8 @@ public struct ReloadStatus: Sendable {
     /// One line for people.
     public var summary: String {
         if let errors {
-            return "last reload failed (\(errors.diagnostics.count) problems); the previous configuration is still running"
+            return
+                "last reload failed (\(errors.diagnostics.count) problems); the previous configuration is still running"
         }
         if !needsRestart.isEmpty {
             return "last reload ok; restart to apply \(needsRestart.joined(separator: ", "))"

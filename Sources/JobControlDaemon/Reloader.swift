@@ -18,7 +18,10 @@ final class Reloader: Sendable {
     let logger: Logger
     private let last = Mutex<ReloadStatus?>(nil)
 
-    init(options: DaemonOptions, registry: FunctionRegistry, engine: BuildEngine, scheduler: Scheduler, notifier: Notifier, logger: Logger) {
+    init(
+        options: DaemonOptions, registry: FunctionRegistry, engine: BuildEngine, scheduler: Scheduler,
+        notifier: Notifier, logger: Logger
+    ) {
         self.options = options
         self.registry = registry
         self.engine = engine
@@ -83,11 +86,12 @@ final class Reloader: Sendable {
     static func settle(_ files: [String]) async {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            let newest = files.compactMap { file -> TimeInterval? in
-                var info = stat()
-                guard stat(file, &info) == 0 else { return nil }
-                return TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
-            }.max() ?? 0
+            let newest =
+                files.compactMap { file -> TimeInterval? in
+                    var info = stat()
+                    guard stat(file, &info) == 0 else { return nil }
+                    return TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
+                }.max() ?? 0
             let age = Date().timeIntervalSince1970 - newest
             if age >= settleTime { return }
             try? await Task.sleep(for: .seconds(min(settleTime - max(age, 0), settleTime)))

@@ -23,7 +23,8 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
     private var largeAllowed = false
 
     public init(
-        maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes, smallMessageBytes: Int? = nil, largeMethodPrefix: String? = nil
+        maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes, smallMessageBytes: Int? = nil,
+        largeMethodPrefix: String? = nil
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.smallMessageBytes = smallMessageBytes
@@ -61,7 +62,8 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
         let start = searched
         let found = buffer.withUnsafeReadableBytes { bytes -> Int? in
             guard bytes.count > start, let base = bytes.baseAddress,
-                  let hit = memchr(base + start, 0, bytes.count - start) else { return nil }
+                let hit = memchr(base + start, 0, bytes.count - start)
+            else { return nil }
             return base.distance(to: UnsafeRawPointer(hit))
         }
         guard let length = found else {
@@ -113,7 +115,8 @@ public enum VarlinkFramingError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .messageTooLarge(let limit): return "message larger than \(limit) bytes without a terminating NUL"
         case .messageTooLargeForMethod(let method, let limit):
-            return "message larger than \(limit / 1024) KiB" + (method.map { " for \($0)" } ?? " (no \"method\" among its first bytes)")
+            return "message larger than \(limit / 1024) KiB"
+                + (method.map { " for \($0)" } ?? " (no \"method\" among its first bytes)")
                 + "; only io.jobcontrol.Build calls may be larger"
         }
     }

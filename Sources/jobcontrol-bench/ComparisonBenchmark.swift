@@ -16,7 +16,8 @@ enum ComparisonBenchmark {
     static func throughput(builds count: Int, runs: Int) async throws -> [Figure] {
         var yaml = "jobs:\n"
         for index in 0..<count { yaml += "  - {id: t\(index), command: [/bin/true]}\n" }
-        yaml += "  - id: fanout\n    command: [/bin/true]\n    dependencies: [\((0..<count).map { "t\($0)" }.joined(separator: ", "))]\n"
+        yaml +=
+            "  - id: fanout\n    command: [/bin/true]\n    dependencies: [\((0..<count).map { "t\($0)" }.joined(separator: ", "))]\n"
         var fanout: [Double] = []
         var separate: [Double] = []
         for _ in 0..<runs {
@@ -25,7 +26,9 @@ enum ComparisonBenchmark {
             let storage = try SQLiteStorage(path: daemon.database)
             var start = Bench.now()
             try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
-                try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) { _ in }
+                try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) {
+                    _ in
+                }
             }
             daemon.waitForFinishedBuilds(count + 1, storage: storage)
             fanout.append(Double(count + 1) / (Bench.now() - start))
@@ -49,15 +52,28 @@ enum ComparisonBenchmark {
             return parts.joined(separator: ", ")
         }
         var figures = [
-            Figure(group: "throughput", name: "\(count) builds in one request (--build-deps fan-out)", value: Bench.median(fanout), unit: "builds/s", comparison: compare(Bench.median(fanout))),
-            Figure(group: "throughput", name: "\(count) builds by separate `jobctl run` processes", value: Bench.median(separate), unit: "builds/s", comparison: compare(Bench.median(separate))),
+            Figure(
+                group: "throughput", name: "\(count) builds in one request (--build-deps fan-out)",
+                value: Bench.median(fanout), unit: "builds/s", comparison: compare(Bench.median(fanout))),
+            Figure(
+                group: "throughput", name: "\(count) builds by separate `jobctl run` processes",
+                value: Bench.median(separate), unit: "builds/s", comparison: compare(Bench.median(separate))),
         ]
         if tspRate > 0 {
-            figures.append(Figure(group: "throughput", name: "task-spooler, \(count) `true` jobs, 2 slots", value: tspRate, unit: "jobs/s", comparison: "peer"))
+            figures.append(
+                Figure(
+                    group: "throughput", name: "task-spooler, \(count) `true` jobs, 2 slots", value: tspRate,
+                    unit: "jobs/s", comparison: "peer"))
         } else {
-            figures.append(Figure(group: "throughput", name: "task-spooler not installed (apt-get install task-spooler)", value: 0, unit: "jobs/s"))
+            figures.append(
+                Figure(
+                    group: "throughput", name: "task-spooler not installed (apt-get install task-spooler)", value: 0,
+                    unit: "jobs/s"))
         }
-        figures.append(Figure(group: "throughput", name: "raw posix_spawn of /bin/true, 2 in flight", value: rawRate, unit: "spawns/s", comparison: "limit"))
+        figures.append(
+            Figure(
+                group: "throughput", name: "raw posix_spawn of /bin/true, 2 in flight", value: rawRate,
+                unit: "spawns/s", comparison: "limit"))
         return figures
     }
 
@@ -134,15 +150,22 @@ enum ComparisonBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         var raw: [Double] = []
         for run in 0..<runs {
-            let seconds = try StorageBenchmark.rawBatchedInserts(path: directory.appendingPathComponent("raw\(run).sqlite3").path, rows: 200_000)
+            let seconds = try StorageBenchmark.rawBatchedInserts(
+                path: directory.appendingPathComponent("raw\(run).sqlite3").path, rows: 200_000)
             raw.append(200_000 / seconds)
         }
         let rawRate = Bench.median(raw)
         return [
-            Figure(group: "log ingest", name: "a build printing \(lines) lines, stored (\(stored) rows)", value: Bench.median(rates), unit: "lines/s",
-                   comparison: String(format: "%.2f of raw inserts (aim ≥ 0.5)", Bench.median(rates) / rawRate)),
-            Figure(group: "log ingest", name: "raw SQLite inserts, 1,000 per transaction", value: rawRate, unit: "rows/s", comparison: "limit"),
-            Figure(group: "log ingest", name: "daemon peak RSS while ingesting", value: Double(peakRSS) / 1024, unit: "MB", comparison: "bounded"),
+            Figure(
+                group: "log ingest", name: "a build printing \(lines) lines, stored (\(stored) rows)",
+                value: Bench.median(rates), unit: "lines/s",
+                comparison: String(format: "%.2f of raw inserts (aim ≥ 0.5)", Bench.median(rates) / rawRate)),
+            Figure(
+                group: "log ingest", name: "raw SQLite inserts, 1,000 per transaction", value: rawRate, unit: "rows/s",
+                comparison: "limit"),
+            Figure(
+                group: "log ingest", name: "daemon peak RSS while ingesting", value: Double(peakRSS) / 1024, unit: "MB",
+                comparison: "bounded"),
         ]
     }
 
@@ -213,13 +236,24 @@ enum ComparisonBenchmark {
         let process = Bench.median(processRuns)
         let trueProcess = Bench.median(trueRuns)
         return [
-            Figure(group: "latency", name: "Status call, persistent connection, plain socket client, p50", value: Bench.percentile(rawSamples, 0.5), unit: "µs", comparison: "aim < 100 µs"),
-            Figure(group: "latency", name: "Status call, persistent connection, plain socket client, p99", value: Bench.percentile(rawSamples, 0.99), unit: "µs"),
-            Figure(group: "latency", name: "Status call on a persistent connection (jobctl's client), p50", value: Bench.percentile(samples, 0.5), unit: "µs"),
-            Figure(group: "latency", name: "GetInfo (no engine or storage work), jobctl's client, p50", value: Bench.percentile(floor, 0.5), unit: "µs", comparison: "the client library's floor"),
-            Figure(group: "latency", name: "`jobctl status` as a whole process, median", value: process, unit: "ms",
-                   comparison: String(format: "%.1f× /bin/true (aim ≤ 2×)", process / trueProcess)),
-            Figure(group: "latency", name: "/bin/true as a whole process, median", value: trueProcess, unit: "ms", comparison: "limit"),
+            Figure(
+                group: "latency", name: "Status call, persistent connection, plain socket client, p50",
+                value: Bench.percentile(rawSamples, 0.5), unit: "µs", comparison: "aim < 100 µs"),
+            Figure(
+                group: "latency", name: "Status call, persistent connection, plain socket client, p99",
+                value: Bench.percentile(rawSamples, 0.99), unit: "µs"),
+            Figure(
+                group: "latency", name: "Status call on a persistent connection (jobctl's client), p50",
+                value: Bench.percentile(samples, 0.5), unit: "µs"),
+            Figure(
+                group: "latency", name: "GetInfo (no engine or storage work), jobctl's client, p50",
+                value: Bench.percentile(floor, 0.5), unit: "µs", comparison: "the client library's floor"),
+            Figure(
+                group: "latency", name: "`jobctl status` as a whole process, median", value: process, unit: "ms",
+                comparison: String(format: "%.1f× /bin/true (aim ≤ 2×)", process / trueProcess)),
+            Figure(
+                group: "latency", name: "/bin/true as a whole process, median", value: trueProcess, unit: "ms",
+                comparison: "limit"),
         ]
     }
 
@@ -230,10 +264,14 @@ enum ComparisonBenchmark {
         var random = SplitMix(seed: 7)
         var yaml = "jobs:\n"
         for index in 0..<count {
-            let dependencies = index == 0 ? [] : Set((0..<Int(random.next() % 4)).map { _ in Int(random.next() % UInt64(index)) }).sorted()
-            yaml += "  - {id: j\(index), command: [/bin/true], dependencies: [\(dependencies.map { "j\($0)" }.joined(separator: ", "))]}\n"
+            let dependencies =
+                index == 0
+                ? [] : Set((0..<Int(random.next() % 4)).map { _ in Int(random.next() % UInt64(index)) }).sorted()
+            yaml +=
+                "  - {id: j\(index), command: [/bin/true], dependencies: [\(dependencies.map { "j\($0)" }.joined(separator: ", "))]}\n"
         }
-        yaml += "  - {id: all, command: [/bin/true], dependencies: [\((count - 100..<count).map { "j\($0)" }.joined(separator: ", "))]}\n"
+        yaml +=
+            "  - {id: all, command: [/bin/true], dependencies: [\((count - 100..<count).map { "j\($0)" }.joined(separator: ", "))]}\n"
         var loads: [Double] = []
         var plans: [Double] = []
         var planned = 0
@@ -243,21 +281,26 @@ enum ComparisonBenchmark {
             loads.append((Bench.now() - start) * 1000)
             let storage = try StorageFactory.open(url: "sqlite::memory:")
             try storage.install()
-            let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let engine = BuildEngine(
+                config: config, storage: storage,
+                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
             start = Bench.now()
             planned = try await engine.dependencyPlan(for: "all").count
             plans.append((Bench.now() - start) * 1000)
         }
 
         // History: `builds` finished builds, then `jobctl builds` against a daemon on it.
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-history-\(getpid()).sqlite3").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-history-\(getpid()).sqlite3")
+            .path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let storage = try SQLiteStorage(path: path)
         try storage.install()
         let queue = try DatabaseQueue(path: path)
         try await queue.write { db in
             let statement = try db.makeStatement(
-                sql: "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config) VALUES (?, ?, ?, 1, 1, 1, '{}')")
+                sql:
+                    "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config) VALUES (?, ?, ?, 1, 1, 1, '{}')"
+            )
             for index in 0..<builds {
                 let time = 1_700_000_000.0 + Double(index)
                 try statement.execute(arguments: ["job\(index % 1000)", time, time + 1])
@@ -269,7 +312,8 @@ enum ComparisonBenchmark {
         try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
             for round in 0..<(runs * 20) {
                 let start = Bench.now()
-                _ = try await connection.call("io.jobcontrol.Manager.ListBuilds", round % 2 == 0 ? [:] : ["job": "job7"])
+                _ = try await connection.call(
+                    "io.jobcontrol.Manager.ListBuilds", round % 2 == 0 ? [:] : ["job": "job7"])
                 calls.append((Bench.now() - start) * 1000)
             }
         }
@@ -280,10 +324,18 @@ enum ComparisonBenchmark {
             processes.append((Bench.now() - start) * 1000)
         }
         return [
-            Figure(group: "scale", name: "load and validate \(count) jobs (YAML → config, graph checks)", value: Bench.median(loads), unit: "ms"),
-            Figure(group: "scale", name: "plan a --build-deps run over them (\(planned) jobs in the plan)", value: Bench.median(plans), unit: "ms", comparison: "aim < 100 ms"),
-            Figure(group: "scale", name: "ListBuilds (50 newest, all or one job) over \(builds) builds, median", value: Bench.median(calls), unit: "ms", comparison: "aim < 50 ms"),
-            Figure(group: "scale", name: "`jobctl builds` as a process over \(builds) builds, median", value: Bench.median(processes), unit: "ms", comparison: "aim < 50 ms"),
+            Figure(
+                group: "scale", name: "load and validate \(count) jobs (YAML → config, graph checks)",
+                value: Bench.median(loads), unit: "ms"),
+            Figure(
+                group: "scale", name: "plan a --build-deps run over them (\(planned) jobs in the plan)",
+                value: Bench.median(plans), unit: "ms", comparison: "aim < 100 ms"),
+            Figure(
+                group: "scale", name: "ListBuilds (50 newest, all or one job) over \(builds) builds, median",
+                value: Bench.median(calls), unit: "ms", comparison: "aim < 50 ms"),
+            Figure(
+                group: "scale", name: "`jobctl builds` as a process over \(builds) builds, median",
+                value: Bench.median(processes), unit: "ms", comparison: "aim < 50 ms"),
         ]
     }
 
@@ -308,14 +360,19 @@ enum ComparisonBenchmark {
                 group = figure.group
                 print("\n\(group)")
             }
-            let value = figure.value >= 100 ? String(format: "%.0f", figure.value) : String(format: "%.2f", figure.value)
-            print("  \(figure.name.padding(toLength: 66, withPad: " ", startingAt: 0)) \(value.leftPadded(12)) \(figure.unit.padding(toLength: 9, withPad: " ", startingAt: 0)) \(figure.comparison)")
+            let value =
+                figure.value >= 100 ? String(format: "%.0f", figure.value) : String(format: "%.2f", figure.value)
+            print(
+                "  \(figure.name.padding(toLength: 66, withPad: " ", startingAt: 0)) \(value.leftPadded(12)) \(figure.unit.padding(toLength: 9, withPad: " ", startingAt: 0)) \(figure.comparison)"
+            )
         }
     }
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }
 
 /// A blocking Varlink client on a plain Unix socket: one request, read up to the reply's NUL.
@@ -331,7 +388,9 @@ final class RawVarlinkClient {
             for (index, byte) in path.utf8.enumerated() where index < bytes.count - 1 { bytes[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else { throw StorageError(.cannotOpen, "cannot connect to \(path)") }
     }

@@ -11,19 +11,31 @@ final class DaemonHarness {
     let process = Process()
 
     static var binDirectory: URL {
-        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-            .deletingLastPathComponent()
+        URL(
+            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0]
+        )
+        .deletingLastPathComponent()
     }
 
     /// `storageURL` replaces the SQLite file (a PostgreSQL database); `node` names the daemon in a cluster.
-    init(config: String, database existing: String? = nil, workers: Int = 2, storageURL: String? = nil, node: String? = nil) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-\(UUID().uuidString.prefix(8))").path
+    init(
+        config: String, database existing: String? = nil, workers: Int = 2, storageURL: String? = nil,
+        node: String? = nil
+    ) throws {
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-\(UUID().uuidString.prefix(8))")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/sock"
         database = existing ?? directory + "/db.sqlite3"
         try ("workers: \(workers)\n" + config).write(toFile: directory + "/c.yaml", atomically: true, encoding: .utf8)
         process.executableURL = Self.binDirectory.appendingPathComponent("jobcontrold")
-        process.arguments = ["--config", directory + "/c.yaml", "--storage", storageURL ?? ("sqlite://" + database), "--socket", socket, "--log-level", "error"]
+        process.arguments =
+            [
+                "--config", directory + "/c.yaml", "--storage", storageURL ?? ("sqlite://" + database), "--socket",
+                socket, "--log-level", "error",
+            ]
             + (node.map { ["--node", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
@@ -36,12 +48,16 @@ final class DaemonHarness {
     }
 
     func call(_ method: String, _ parameters: [String: JSONValue] = [:]) async throws -> [String: JSONValue] {
-        try await VarlinkConnection.withConnection(path: socket) { try await $0.call("io.jobcontrol.Manager." + method, parameters) }
+        try await VarlinkConnection.withConnection(path: socket) {
+            try await $0.call("io.jobcontrol.Manager." + method, parameters)
+        }
     }
 
     /// Waits until `count` builds have finished (polling storage, 20 ms).
     func waitForFinishedBuilds(_ count: Int, storage: any Storage) {
-        while ((try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(finished: true), order: .descending, limit: count).count) ?? 0) < count {
+        while ((try? storage.getJobBuilds(
+            jobID: nil, filter: BuildFilter(finished: true), order: .descending, limit: count
+        ).count) ?? 0) < count {
             usleep(20_000)
         }
     }
@@ -91,7 +107,10 @@ enum Bench {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let arguments = argv.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
-        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let merged =
+            ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map {
+                strdup("\($0.key)=\($0.value)")
+            } + [nil]
         defer { merged.forEach { free($0) } }
         guard posix_spawn(&pid, argv[0], &actions, nil, arguments, merged) == 0 else { return -1 }
         var status: Int32 = 0
@@ -109,6 +128,9 @@ struct Figure {
     var comparison: String = ""
 
     var json: JSONValue {
-        ["group": .string(group), "name": .string(name), "value": .double(value), "unit": .string(unit), "comparison": .string(comparison)]
+        [
+            "group": .string(group), "name": .string(name), "value": .double(value), "unit": .string(unit),
+            "comparison": .string(comparison),
+        ]
     }
 }

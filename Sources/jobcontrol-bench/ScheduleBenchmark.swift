@@ -24,14 +24,19 @@ enum ScheduleBenchmark {
             let id = "job\(index)"
             dues[id] = due
             let time = CivilClock(zone: .utc).civilTime(at: due / 1_000_000)
-            let expression = "*-*-* \(pad2(time.hour)):\(pad2(time.minute)):\(pad2(time.second)).\(String(format: "%06d", Int(due % 1_000_000))) UTC"
+            let expression =
+                "*-*-* \(pad2(time.hour)):\(pad2(time.minute)):\(pad2(time.second)).\(String(format: "%06d", Int(due % 1_000_000))) UTC"
             yaml += "  - {id: \(id), command: [/bin/true], schedule: '\(expression)'}\n"
         }
         try yaml.write(toFile: directory + "/jobcontrol.yaml", atomically: true, encoding: .utf8)
 
         let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("jobcontrold")
-        daemon.arguments = ["--config", directory + "/jobcontrol.yaml", "--storage", "sqlite://" + database, "--socket", socket, "--log-level", "warning"]
+        daemon.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("jobcontrold")
+        daemon.arguments = [
+            "--config", directory + "/jobcontrol.yaml", "--storage", "sqlite://" + database, "--socket", socket,
+            "--log-level", "warning",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         daemon.environment = environment
@@ -44,14 +49,18 @@ enum ScheduleBenchmark {
             }
         }
         let storage = try StorageFactory.open(url: "sqlite://" + database)
-        print("scheduling: \(count) jobs due \(spacingMilliseconds) ms apart, from \(ScheduleTime.display(first, zone: .utc))")
+        print(
+            "scheduling: \(count) jobs due \(spacingMilliseconds) ms apart, from \(ScheduleTime.display(first, zone: .utc))"
+        )
 
         // Wait for every build to end (bounded: the window plus a minute).
         let deadline = Date().addingTimeInterval(Double(count * spacingMilliseconds) / 1000 + 66)
         var builds: [Build] = []
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.5)
-            builds = (try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(finished: true), order: .ascending, limit: count * 2)) ?? []
+            builds =
+                (try? storage.getJobBuilds(
+                    jobID: nil, filter: BuildFilter(finished: true), order: .ascending, limit: count * 2)) ?? []
             if builds.count >= count { break }
         }
         guard builds.count >= count else {
@@ -64,9 +73,13 @@ enum ScheduleBenchmark {
         }.sorted()
         func percentile(_ p: Double) -> Double { lateness[min(lateness.count - 1, Int(Double(lateness.count) * p))] }
         let occurrences = try storage.occurrences(jobID: nil, outcome: nil, limit: count * 2)
-        print("  builds: \(builds.count), occurrences: \(occurrences.count) (\(occurrences.filter { $0.outcome == .started }.count) started)")
-        print(String(format: "  lateness due → build start: p50 %.2f ms, p99 %.2f ms, max %.2f ms (aim: p99 < 10 ms)",
-                     percentile(0.5), percentile(0.99), lateness.last ?? 0))
+        print(
+            "  builds: \(builds.count), occurrences: \(occurrences.count) (\(occurrences.filter { $0.outcome == .started }.count) started)"
+        )
+        print(
+            String(
+                format: "  lateness due → build start: p50 %.2f ms, p99 %.2f ms, max %.2f ms (aim: p99 < 10 ms)",
+                percentile(0.5), percentile(0.99), lateness.last ?? 0))
 
         // Idle: nothing due for a day.
         let pid = daemon.processIdentifier
@@ -75,10 +88,15 @@ enum ScheduleBenchmark {
         let after = try sample(pid)
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let cpuPerMinute = Double(after.cpuTicks - before.cpuTicks) / ticks * 60 / Double(idleSeconds)
-        let switches = after.contextSwitches.reduce(0) { total, entry in total + entry.value - (before.contextSwitches[entry.key] ?? 0) }
+        let switches = after.contextSwitches.reduce(0) { total, entry in
+            total + entry.value - (before.contextSwitches[entry.key] ?? 0)
+        }
         let switchesPerMinute = Double(switches) * 60 / Double(idleSeconds)
-        print(String(format: "  idle (%d s, %d jobs scheduled): CPU %.3f s per minute, %.1f context switches per minute, RSS %.1f MB",
-                     idleSeconds, count, cpuPerMinute, switchesPerMinute, Double(after.rssKB) / 1024))
+        print(
+            String(
+                format:
+                    "  idle (%d s, %d jobs scheduled): CPU %.3f s per minute, %.1f context switches per minute, RSS %.1f MB",
+                idleSeconds, count, cpuPerMinute, switchesPerMinute, Double(after.rssKB) / 1024))
     }
 
     struct Sample {
@@ -97,11 +115,13 @@ enum ScheduleBenchmark {
         for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
             for line in status.split(separator: "\n") where line.contains("ctxt_switches") {
-                switches[task, default: 0] += Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
+                switches[task, default: 0] +=
+                    Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
             }
         }
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        let rss =
+            status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
         return Sample(cpuTicks: cpu, contextSwitches: switches, rssKB: rss)
     }

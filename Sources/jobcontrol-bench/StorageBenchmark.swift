@@ -23,9 +23,12 @@ enum StorageBenchmark {
                 var index = 0
                 while index < count {
                     let size = min(batch, count - index)
-                    try storage.logMessages((0..<size).map { i in
-                        LogRecord(buildID: build, level: 20, message: "producer \(producer) line \(index + i) of the benchmark", logger: "stdout")
-                    })
+                    try storage.logMessages(
+                        (0..<size).map { i in
+                            LogRecord(
+                                buildID: build, level: 20,
+                                message: "producer \(producer) line \(index + i) of the benchmark", logger: "stdout")
+                        })
                     index += size
                 }
             }
@@ -37,20 +40,25 @@ enum StorageBenchmark {
                 var index = 0
                 while index < count {
                     let size = min(batch, count - index)
-                    storage.enqueueLogMessages((0..<size).map { i in
-                        LogRecord(buildID: build, level: 20, message: "producer \(producer) line \(index + i) of the benchmark", logger: "stdout")
-                    })
+                    storage.enqueueLogMessages(
+                        (0..<size).map { i in
+                            LogRecord(
+                                buildID: build, level: 20,
+                                message: "producer \(producer) line \(index + i) of the benchmark", logger: "stdout")
+                        })
                     index += size
                 }
                 try storage.flush()
             }
-            report("enqueueLogMessages + flush, \(producers) producer(s), \(batch) line(s)/call", rows, seconds, raw: raw)
+            report(
+                "enqueueLogMessages + flush, \(producers) producer(s), \(batch) line(s)/call", rows, seconds, raw: raw)
         }
         for producers in [1, 8] {
             let build = try storage.createBuild(jobID: "bench", jobConfig: [:], buildConfig: [:])
             let seconds = try concurrently(producers: producers, total: rows) { producer, count in
                 for index in 0..<count {
-                    try storage.reportBuildProgress(build, current: Int64(index), total: Int64(count), group: "p\(producer)::file")
+                    try storage.reportBuildProgress(
+                        build, current: Int64(index), total: Int64(count), group: "p\(producer)::file")
                 }
             }
             report("reportBuildProgress, \(producers) producer(s), 1 update per call", rows, seconds, raw: raw)
@@ -62,7 +70,10 @@ enum StorageBenchmark {
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try pool.write { db in
-            try db.execute(sql: "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, build_id INTEGER, created REAL NOT NULL, level INTEGER NOT NULL, record TEXT NOT NULL, exception_tb TEXT)")
+            try db.execute(
+                sql:
+                    "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, build_id INTEGER, created REAL NOT NULL, level INTEGER NOT NULL, record TEXT NOT NULL, exception_tb TEXT)"
+            )
             try db.execute(sql: "CREATE INDEX log_build_id ON log (build_id, id)")
             try db.execute(sql: "CREATE INDEX log_created ON log (created)")
         }
@@ -71,9 +82,11 @@ enum StorageBenchmark {
         while index < rows {
             let end = min(index + 1000, rows)
             try pool.write { db in
-                let statement = try db.makeStatement(sql: "INSERT INTO log (build_id, created, level, record) VALUES (?, ?, ?, ?)")
+                let statement = try db.makeStatement(
+                    sql: "INSERT INTO log (build_id, created, level, record) VALUES (?, ?, ?, ?)")
                 for i in index..<end {
-                    let record = #"{"level_name":"INFO","logger":"stdout","message":"producer 0 line \#(i) of the benchmark"}"#
+                    let record =
+                        #"{"level_name":"INFO","logger":"stdout","message":"producer 0 line \#(i) of the benchmark"}"#
                     try statement.execute(arguments: [1, Date().timeIntervalSince1970, 20, record])
                 }
             }
@@ -83,7 +96,9 @@ enum StorageBenchmark {
     }
 
     /// Runs `work` on `producers` threads, splitting `total` between them; returns the wall time.
-    static func concurrently(producers: Int, total: Int, _ work: @escaping @Sendable (Int, Int) throws -> Void) throws -> Double {
+    static func concurrently(producers: Int, total: Int, _ work: @escaping @Sendable (Int, Int) throws -> Void) throws
+        -> Double
+    {
         let group = DispatchGroup()
         let failure = ErrorBox()
         let start = DispatchTime.now()

@@ -10,7 +10,9 @@ import JobControl
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 @MainActor func option(_ name: String, default value: Int) -> Int {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count,
+        let parsed = Int(arguments[index + 1])
+    else {
         return value
     }
     arguments.removeSubrange(index...(index + 1))
@@ -50,17 +52,22 @@ for suite in suites {
     case "storage": try StorageBenchmark.run(rows: rows)
     case "cluster":
         guard !postgresURL.isEmpty else {
-            FileHandle.standardError.write(Data("jobcontrol-bench: the cluster suite needs a PostgreSQL URL (--pg or JOBCONTROL_BENCH_PG_URL); scripts/bench.sh starts a server\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "jobcontrol-bench: the cluster suite needs a PostgreSQL URL (--pg or JOBCONTROL_BENCH_PG_URL); scripts/bench.sh starts a server\n"
+                        .utf8))
             exit(64)
         }
         print("cluster: medians of \(runs) runs")
-        let cluster = try await ClusterBenchmark.throughput(url: postgresURL, builds: builds, runs: runs)
+        let cluster =
+            try await ClusterBenchmark.throughput(url: postgresURL, builds: builds, runs: runs)
             + ClusterBenchmark.ingest(url: postgresURL, lines: min(lines, 200_000), runs: runs)
         ComparisonBenchmark.printTable(cluster)
         figures += cluster
         print()
     default:
-        FileHandle.standardError.write(Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage, cluster\n".utf8))
+        FileHandle.standardError.write(
+            Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage, cluster\n".utf8))
         exit(64)
     }
 }

@@ -29,7 +29,10 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     @Option(help: "Global limit on builds running at once, overriding the configuration.")
     var workers: Int?
 
-    @Option(help: "This daemon's name among daemons sharing a PostgreSQL database, overriding the configuration's cluster.node (default: the host name).")
+    @Option(
+        help:
+            "This daemon's name among daemons sharing a PostgreSQL database, overriding the configuration's cluster.node (default: the host name)."
+    )
     var node: String?
 
     @Option(help: "Lowest level of the daemon's own messages: trace, debug, info, notice, warning, error.")
@@ -69,8 +72,10 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
         if !passed.isEmpty {
             let chosen = passed.first { $0.name == "jobcontrol" } ?? (passed.count == 1 ? passed[0] : nil)
             guard let chosen, SocketActivation.isListeningUnixStream(chosen.fileDescriptor) else {
-                FileHandle.standardError.write(Data(
-                    "jobcontrold: the service manager passed sockets \(passed.map(\.name)) but none is a listening Unix stream socket named 'jobcontrol'; check FileDescriptorName= in jobcontrold.socket\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "jobcontrold: the service manager passed sockets \(passed.map(\.name)) but none is a listening Unix stream socket named 'jobcontrol'; check FileDescriptorName= in jobcontrold.socket\n"
+                            .utf8))
                 throw ExitCode(71)
             }
             options.listeningSocket = chosen.fileDescriptor
@@ -117,7 +122,9 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
         } catch {
             let message: String
             if case .config(let config) = error {
-                message = config.description + "\njobcontrold: invalid configuration (\(config.diagnostics.count) problems); not started\n"
+                message =
+                    config.description
+                    + "\njobcontrold: invalid configuration (\(config.diagnostics.count) problems); not started\n"
             } else {
                 message = "jobcontrold: \(error)\n"
             }

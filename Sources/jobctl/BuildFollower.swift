@@ -56,7 +56,8 @@ actor BuildFollower {
             if showProgress {
                 group.addTask {
                     try await GlobalOptions.withConnection(socket: socket) { connection in
-                        try await connection.callMore("\(Interfaces.manager).GetProgress", ["build": .int(id)]) { reply in
+                        try await connection.callMore("\(Interfaces.manager).GetProgress", ["build": .int(id)]) {
+                            reply in
                             await self.received(progress: try arrayParameter(reply, "groups"))
                         }
                     }
@@ -83,7 +84,8 @@ actor BuildFollower {
         for value in logs {
             guard let record = try? WireFormat.log(from: value) else { continue }
             let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
-            text += "\(terminal.paint(displayTime(record.created), .dim)) \(terminal.paint(level: record.level, level)) \(record.logger): \(record.message)\n"
+            text +=
+                "\(terminal.paint(displayTime(record.created), .dim)) \(terminal.paint(level: record.level, level)) \(record.logger): \(record.message)\n"
         }
         if terminal.isInteractive {
             writeOut(clearBlock() + text + block())
@@ -121,10 +123,12 @@ actor BuildFollower {
     private func block() -> String {
         guard showProgress else { return "" }
         let elapsed = startTime.map { Date().timeIntervalSince($0) } ?? 0
-        var line = "\(terminal.paint(header, .bold)) \(terminal.paint(state: state))  elapsed \(DurationFormatter.text(elapsed.rounded()))"
+        var line =
+            "\(terminal.paint(header, .bold)) \(terminal.paint(state: state))  elapsed \(DurationFormatter.text(elapsed.rounded()))"
         if let root = groups.first(where: { $0["group"]?.stringValue == "" }) ?? groups.first,
-           let current = root["current"]?.intValue, let total = root["total"]?.intValue, total > 0, current > 0, current < total,
-           state == "RUNNING"
+            let current = root["current"]?.intValue, let total = root["total"]?.intValue, total > 0, current > 0,
+            current < total,
+            state == "RUNNING"
         {
             let fraction = Double(current) / Double(total)
             line += "  ETA \(DurationFormatter.text((elapsed * (1 - fraction) / fraction).rounded()))"

@@ -33,7 +33,7 @@ extension JobCtl {
                         String(build.id), build.jobID, build.state.rawValue, displayTime(build.startTime),
                         displayDuration(from: build.startTime, to: build.endTime),
                     ] + (clustered ? [build.node ?? "-"] : []) + [
-                        build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? "",
+                        build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? ""
                     ]
                 })
         }

@@ -38,7 +38,8 @@ extension JobCtl {
                         guard let zone = try? ZoneRules.load(named: name) else { throw .unknownZone(name) }
                         return zone
                     }
-                    let base = try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
+                    let base =
+                        try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                         ?? ScheduleTime.currentMicroseconds()
                     let schedule = try Schedule.parse(expression: expression, zone: zone)
                     let elapses = schedule.elapses(after: base, count: max(iterations, 1))

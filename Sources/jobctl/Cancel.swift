@@ -4,7 +4,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "cancel", 
+        static let configuration = CommandConfiguration(
+            commandName: "cancel",
             abstract: "Cancel a queued or running build (its processes get SIGTERM, then SIGKILL).")
 
         @OptionGroup var global: GlobalOptions

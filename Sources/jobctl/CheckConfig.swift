@@ -20,7 +20,9 @@ extension JobCtl {
             do {
                 let config = try ConfigLoader.load(file: file)
                 if json {
-                    printJSON(["valid": true, "file": .string(file), "jobs": .int(Int64(config.jobs.count)), "errors": []])
+                    printJSON([
+                        "valid": true, "file": .string(file), "jobs": .int(Int64(config.jobs.count)), "errors": [],
+                    ])
                 } else {
                     print("\(file): valid, \(config.jobs.count) jobs")
                 }
@@ -28,12 +30,15 @@ extension JobCtl {
                 if json {
                     printJSON([
                         "valid": false, "file": .string(file),
-                        "errors": .array(error.diagnostics.map { diagnostic in
-                            [
-                                "file": .string(diagnostic.location.file), "line": .int(Int64(diagnostic.location.line)),
-                                "column": .int(Int64(diagnostic.location.column)), "message": .string(diagnostic.message),
-                            ]
-                        }),
+                        "errors": .array(
+                            error.diagnostics.map { diagnostic in
+                                [
+                                    "file": .string(diagnostic.location.file),
+                                    "line": .int(Int64(diagnostic.location.line)),
+                                    "column": .int(Int64(diagnostic.location.column)),
+                                    "message": .string(diagnostic.message),
+                                ]
+                            }),
                     ])
                 } else {
                     print(error.description)

@@ -4,7 +4,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "delete", 
+        static let configuration = CommandConfiguration(
+            commandName: "delete",
             abstract: "Delete a finished build with its progress and log (after its job's cleanup function, if any).")
 
         @OptionGroup var global: GlobalOptions

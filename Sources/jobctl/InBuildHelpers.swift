@@ -8,7 +8,8 @@ import JobControlProtocol
 struct BuildToken {
     static func fromEnvironment() throws -> String {
         guard let token = ProcessInfo.processInfo.environment["JOBCONTROL_TOKEN"], !token.isEmpty else {
-            throw ValidationError("JOBCONTROL_TOKEN is not set: this command works only inside a build run by jobcontrold")
+            throw ValidationError(
+                "JOBCONTROL_TOKEN is not set: this command works only inside a build run by jobcontrold")
         }
         return token
     }
@@ -16,7 +17,8 @@ struct BuildToken {
 
 extension JobCtl {
     struct Progress: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "progress", 
+        static let configuration = CommandConfiguration(
+            commandName: "progress",
             abstract: "Show a build's progress (ID), or, inside a build, report progress (CURRENT TOTAL).",
             discussion: """
                 jobctl progress 42                      the progress tree of build 42
@@ -34,7 +36,11 @@ extension JobCtl {
         @Option(help: "A line describing the current state (inside a build).")
         var status: String?
 
-        @Flag(name: [.customShort("w"), .long], help: "Redraw the tree as it changes until the build ends (plain lines when not on a terminal; with --json, one tree per line).")
+        @Flag(
+            name: [.customShort("w"), .long],
+            help:
+                "Redraw the tree as it changes until the build ends (plain lines when not on a terminal; with --json, one tree per line)."
+        )
         var watch = false
 
         func validate() throws {
@@ -46,7 +52,8 @@ extension JobCtl {
         func run() async throws {
             if values.count == 2 {
                 var parameters: [String: JSONValue] = [
-                    "token": .string(try BuildToken.fromEnvironment()), "current": .int(values[0]), "total": .int(values[1]),
+                    "token": .string(try BuildToken.fromEnvironment()), "current": .int(values[0]),
+                    "total": .int(values[1]),
                 ]
                 if let group { parameters["group"] = .string(group) }
                 if let status { parameters["status"] = .string(status) }
@@ -56,12 +63,14 @@ extension JobCtl {
             if watch {
                 if global.json {
                     try await global.withConnection { connection in
-                        try await connection.callMore("\(Interfaces.manager).GetProgress", ["build": .int(values[0])]) { reply in
+                        try await connection.callMore("\(Interfaces.manager).GetProgress", ["build": .int(values[0])]) {
+                            reply in
                             printJSONLine(.array(try arrayParameter(reply, "groups")))
                         }
                     }
                 } else {
-                    let build = try await BuildFollower(socket: global.socket, buildID: values[0], showLogs: false).run()
+                    let build = try await BuildFollower(socket: global.socket, buildID: values[0], showLogs: false)
+                        .run()
                     print(buildSummary(build))
                 }
                 return
@@ -89,7 +98,8 @@ extension JobCtl {
     }
 
     struct Log: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "log", abstract: "Inside a build: add a line to its log.")
+        static let configuration = CommandConfiguration(
+            commandName: "log", abstract: "Inside a build: add a line to its log.")
 
         @OptionGroup var global: GlobalOptions
 
@@ -112,7 +122,8 @@ extension JobCtl {
     }
 
     struct Retval: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "retval", 
+        static let configuration = CommandConfiguration(
+            commandName: "retval",
             abstract: "Inside a build: set its return value: VALUE as a string, or --json TEXT for any JSON value.")
 
         @Option(help: "The daemon's control socket (default: $JOBCONTROL_SOCKET).")
@@ -125,7 +136,9 @@ extension JobCtl {
         var value: String?
 
         func validate() throws {
-            guard (jsonText == nil) != (value == nil) else { throw ValidationError("give VALUE or --json TEXT, one of them") }
+            guard (jsonText == nil) != (value == nil) else {
+                throw ValidationError("give VALUE or --json TEXT, one of them")
+            }
         }
 
         func run() async throws {
@@ -141,7 +154,8 @@ extension JobCtl {
     }
 
     struct Skip: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "skip", 
+        static let configuration = CommandConfiguration(
+            commandName: "skip",
             abstract: "Inside a build: end it SKIPPED (when it exits successfully) instead of SUCCESSFUL.")
 
         @OptionGroup var global: GlobalOptions

@@ -19,7 +19,11 @@ struct JobCtl: AsyncParsableCommand {
             sorted keys; logs --follow and progress --watch print one JSON value per line. \
             Shell completions: jobctl --generate-completion-script bash|zsh|fish.
             """,
-        subcommands: [Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self, Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self, Calendar.self, Next.self, Suspend.self, Resume.self])
+        subcommands: [
+            Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self,
+            Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self,
+            Calendar.self, Next.self, Suspend.self, Resume.self,
+        ])
 
     /// Accepts the global options before the subcommand too (`jobctl --json builds`), as the
     /// documented form `jobctl [--socket PATH] [--json] COMMAND` promises.
@@ -71,7 +75,9 @@ struct GlobalOptions: ParsableArguments {
         try Self.call(socket: socket, method, parameters)
     }
 
-    static func call(socket: String?, _ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+    static func call(socket: String?, _ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String:
+        JSONValue]
+    {
         do {
             return try VarlinkBlockingCall.call(path: socketPath(socket), method: method, parameters: parameters)
         } catch {

@@ -19,11 +19,16 @@ extension JobCtl {
                 ["JOB", "STATUS", "LAST", "NEXT RUN", "DEPENDENCIES", "TITLE"],
                 jobs.map { job in
                     let dependencies: [String]
-                    if case .array(let values)? = job["dependencies"] { dependencies = values.compactMap(\.stringValue) } else { dependencies = [] }
+                    if case .array(let values)? = job["dependencies"] {
+                        dependencies = values.compactMap(\.stringValue)
+                    } else {
+                        dependencies = []
+                    }
                     return [
                         job["id"]?.stringValue ?? "?", job["status"]?.stringValue ?? "?",
                         job["last_build"]?.intValue.map(String.init) ?? "-", nextRunText(job),
-                        dependencies.isEmpty ? "-" : dependencies.joined(separator: ","), job["title"]?.stringValue ?? "",
+                        dependencies.isEmpty ? "-" : dependencies.joined(separator: ","),
+                        job["title"]?.stringValue ?? "",
                     ]
                 })
         }
@@ -36,7 +41,8 @@ func nextRunText(_ job: JSONValue) -> String {
     guard case .object = job["schedule"] else { return "-" }
     if job["suspended"]?.boolValue == true { return "suspended" }
     var text = displayTime(WireFormat.date(job["next_run"]))
-    if let outcome = job["last_occurrence"]?["outcome"]?.stringValue, ["missed", "skipped", "failed"].contains(outcome) {
+    if let outcome = job["last_occurrence"]?["outcome"]?.stringValue, ["missed", "skipped", "failed"].contains(outcome)
+    {
         text += " (last \(outcome))"
     }
     return text

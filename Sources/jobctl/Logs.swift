@@ -17,7 +17,11 @@ extension JobCtl {
         @Option(help: "Only records at this level or above (debug, info, warning, error, critical).")
         var level: String?
 
-        @Flag(name: [.customShort("f"), .long], help: "Keep printing new records as they are stored, until the build ends (with --json: one JSON object per line).")
+        @Flag(
+            name: [.customShort("f"), .long],
+            help:
+                "Keep printing new records as they are stored, until the build ends (with --json: one JSON object per line)."
+        )
         var follow = false
 
         func run() async throws {
@@ -37,7 +41,8 @@ extension JobCtl {
                     }
                 } else {
                     let follower = BuildFollower(
-                        socket: global.socket, buildID: id, showProgress: false, minLevel: parameters["min_level"]?.intValue.map(Int.init))
+                        socket: global.socket, buildID: id, showProgress: false,
+                        minLevel: parameters["min_level"]?.intValue.map(Int.init))
                     _ = try await follower.run()
                 }
                 return
@@ -46,14 +51,17 @@ extension JobCtl {
             var collected: [JSONValue] = []
             try await global.withConnection { connection in
                 while true {
-                    let reply = try await connection.call("\(Interfaces.manager).GetLogs", parameters.merging(["limit": .int(Self.page)]) { _, new in new })
+                    let reply = try await connection.call(
+                        "\(Interfaces.manager).GetLogs",
+                        parameters.merging(["limit": .int(Self.page)]) { _, new in new })
                     let values = try arrayParameter(reply, "logs")
                     if global.json {
                         collected += values
                     } else {
                         for value in values {
                             let record = try WireFormat.log(from: value)
-                            let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
+                            let level = LogLevel.name(of: record.level).padding(
+                                toLength: 8, withPad: " ", startingAt: 0)
                             print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
                         }
                     }

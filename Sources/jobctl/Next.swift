@@ -5,7 +5,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Next: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "next", 
+        static let configuration = CommandConfiguration(
+            commandName: "next",
             abstract: "List upcoming scheduled runs, and what became of the latest ones.",
             discussion: """
                 Without JOB: every scheduled job with its next start and its latest occurrence. With JOB: \
@@ -42,7 +43,9 @@ extension JobCtl {
             }
             for run in runs {
                 print("\(run["job"]?.stringValue ?? "?"): \(Self.strings(run["schedules"]).joined(separator: "; "))")
-                print("  concurrency: \(run["concurrency"]?.stringValue ?? "?"), persistent: \(run["persistent"]?.boolValue == true ? "yes" : "no")\(run["suspended"]?.boolValue == true ? ", SUSPENDED" : "")")
+                print(
+                    "  concurrency: \(run["concurrency"]?.stringValue ?? "?"), persistent: \(run["persistent"]?.boolValue == true ? "yes" : "no")\(run["suspended"]?.boolValue == true ? ", SUSPENDED" : "")"
+                )
                 if let queued = run["queued"]?.intValue, queued > 0 { print("  queued: \(queued) occurrences") }
                 for (index, due) in Self.strings(run["next"]).enumerated() {
                     print("  \(index == 0 ? "next:" : "     ") \(displayTime(WireFormat.date(.string(due))))")
@@ -67,7 +70,9 @@ extension JobCtl {
         }
 
         static func leftText(_ run: JSONValue) -> String {
-            guard run["suspended"]?.boolValue != true, let starts = WireFormat.date(run["starts_at"]) else { return "-" }
+            guard run["suspended"]?.boolValue != true, let starts = WireFormat.date(run["starts_at"]) else {
+                return "-"
+            }
             return DurationFormatter.text(max(0, starts.timeIntervalSinceNow))
         }
 
@@ -82,7 +87,8 @@ extension JobCtl {
     }
 
     struct Suspend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "suspend", 
+        static let configuration = CommandConfiguration(
+            commandName: "suspend",
             abstract: "Suspend a job's schedule (kept across restarts) without editing its file.")
 
         @OptionGroup var global: GlobalOptions
@@ -97,7 +103,8 @@ extension JobCtl {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "resume", 
+        static let configuration = CommandConfiguration(
+            commandName: "resume",
             abstract: "Resume a suspended schedule from now on (what it missed meanwhile does not run).")
 
         @OptionGroup var global: GlobalOptions

@@ -35,7 +35,9 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 /// Local time, to the second.
 func displayTime(_ date: Date?) -> String {
     guard let date else { return "-" }
-    return date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon).timeZone(separator: .omitted))
+    return date.formatted(
+        .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon)
+            .timeZone(separator: .omitted))
 }
 
 func displayDuration(from start: Date?, to end: Date?) -> String {

@@ -4,7 +4,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Prune: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prune", 
+        static let configuration = CommandConfiguration(
+            commandName: "prune",
             abstract: "Apply the retention policies now (log_retention, build_retention).",
             discussion: "The daemon also applies them by itself every hour.")
 

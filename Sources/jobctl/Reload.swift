@@ -5,7 +5,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Reload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "reload", 
+        static let configuration = CommandConfiguration(
+            commandName: "reload",
             abstract: "Reload the daemon's configuration.",
             discussion: """
                 The new configuration is validated completely first; if it has errors they are \

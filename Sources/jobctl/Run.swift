@@ -4,7 +4,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "run", 
+        static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Queue a build of a job.",
             discussion: "With --wait, exits 0 only when the build succeeds.")
 
@@ -16,7 +17,9 @@ extension JobCtl {
         @Flag(help: "Wait until the build ends; exit non-zero if it fails.")
         var wait = false
 
-        @Flag(name: [.customShort("f"), .long], help: "Wait, showing the build's log and a live progress tree (implies --wait).")
+        @Flag(
+            name: [.customShort("f"), .long],
+            help: "Wait, showing the build's log and a live progress tree (implies --wait).")
         var follow = false
 
         @Flag(help: "Run a protected job (and protected dependencies, with --build-deps).")
@@ -51,7 +54,11 @@ extension JobCtl {
             guard wait || follow else {
                 let reply = try global.call(method, parameters)
                 let build = try Build(wire: reply["build"])
-                if global.json { printJSON(WireFormat.build(build)) } else { print("build \(build.id) of \(build.jobID) queued") }
+                if global.json {
+                    printJSON(WireFormat.build(build))
+                } else {
+                    print("build \(build.id) of \(build.jobID) queued")
+                }
                 return
             }
             var last: Build?

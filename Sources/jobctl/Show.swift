@@ -5,7 +5,8 @@ import JobControlProtocol
 
 extension JobCtl {
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", 
+        static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show a job as the daemon loaded it (after includes), secrets masked.")
 
         @OptionGroup var global: GlobalOptions
@@ -30,36 +31,50 @@ extension JobCtl {
             }
             line("Job:", job["id"]?.stringValue)
             line("Title:", job["title"]?.stringValue)
-            line("Status:", job["status"]?.stringValue.map { status in
-                status + (job["last_build"]?.intValue.map { " (last build \($0))" } ?? "")
-            })
+            line(
+                "Status:",
+                job["status"]?.stringValue.map { status in
+                    status + (job["last_build"]?.intValue.map { " (last build \($0))" } ?? "")
+                })
             line("Defined at:", job["source"]?.stringValue)
             let function = job["function"]?.stringValue
             line("Function:", function)
-            if function == "jobcontrol:shell" || function == "jobcontrol:exec", case .array(let args)? = job["args"], let first = args.first {
+            if function == "jobcontrol:shell" || function == "jobcontrol:exec", case .array(let args)? = job["args"],
+                let first = args.first
+            {
                 // `command:` in the file: the script (shell) or the argv (exec) comes first in args.
                 let words = args.map { $0.stringValue ?? $0.jsonText() }
-                line("Command:", function == "jobcontrol:shell" ? (first.stringValue ?? first.jsonText()) : words.joined(separator: " "))
+                line(
+                    "Command:",
+                    function == "jobcontrol:shell"
+                        ? (first.stringValue ?? first.jsonText()) : words.joined(separator: " "))
                 if function == "jobcontrol:shell" { line("Args:", words.dropFirst().joined(separator: ", ")) }
             } else {
                 line("Args:", list("args"))
             }
-            if case .object(let kwargs)? = job["kwargs"], !kwargs.isEmpty { line("Kwargs:", JSONValue.object(kwargs).jsonText()) }
+            if case .object(let kwargs)? = job["kwargs"], !kwargs.isEmpty {
+                line("Kwargs:", JSONValue.object(kwargs).jsonText())
+            }
             line("Dependencies:", list("dependencies"))
             if case .object(let environment)? = job["environment"] {
                 for name in environment.keys.sorted() {
                     let value = environment[name]!
-                    line("Environment:", "\(name)=\(value["!secret"]?.stringValue.map { "!secret \($0)" } ?? value.stringValue ?? value.jsonText())")
+                    line(
+                        "Environment:",
+                        "\(name)=\(value["!secret"]?.stringValue.map { "!secret \($0)" } ?? value.stringValue ?? value.jsonText())"
+                    )
                 }
             }
             line("Working dir:", job["working_directory"]?.stringValue)
             line("User:", job["user"]?.stringValue)
             line("Group:", job["group"]?.stringValue)
             line("Tags:", list("tags"))
-            line("Timeout:", job["timeout"].flatMap { value -> String? in
-                if case .double(let seconds) = value { return DurationFormatter.text(seconds) }
-                return value.intValue.map { DurationFormatter.text(Double($0)) }
-            })
+            line(
+                "Timeout:",
+                job["timeout"].flatMap { value -> String? in
+                    if case .double(let seconds) = value { return DurationFormatter.text(seconds) }
+                    return value.intValue.map { DurationFormatter.text(Double($0)) }
+                })
             line("Pool:", job["pool"]?.stringValue)
             if job["protected"] == true { line("Protected:", "yes (run with --force)") }
             if job["enabled"] == false { line("Enabled:", "no") }

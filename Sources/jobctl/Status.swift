@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import JobControl
 import JobControlProtocol
 
@@ -16,28 +16,39 @@ extension JobCtl {
                 if status["storage_error"] != nil { throw ExitCode(1) }
                 return
             }
-            print("jobcontrold \(status["version"]?.stringValue ?? "?") (pid \(status["pid"]?.intValue ?? 0)), up since \(displayTime(WireFormat.date(status["started"])))")
+            print(
+                "jobcontrold \(status["version"]?.stringValue ?? "?") (pid \(status["pid"]?.intValue ?? 0)), up since \(displayTime(WireFormat.date(status["started"])))"
+            )
             print("config:  \(status["config_file"]?.stringValue ?? "-")")
             print("storage: \(status["storage"]?.stringValue ?? "-")")
             let outage = status["storage_error"]?.stringValue
             if let outage {
-                print("         UNAVAILABLE since \(displayTime(WireFormat.date(status["storage_unavailable_since"]))): \(outage)")
+                print(
+                    "         UNAVAILABLE since \(displayTime(WireFormat.date(status["storage_unavailable_since"]))): \(outage)"
+                )
             }
-            print("jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)")
+            print(
+                "jobs: \(status["jobs"]?.intValue ?? 0), workers: \(status["workers"]?.intValue ?? 0), running: \(status["running"]?.intValue ?? 0), queued: \(status["queued"]?.intValue ?? 0)"
+            )
             if let job = status["next_run_job"]?.stringValue {
-                print("next:    \(job) at \(displayTime(WireFormat.date(status["next_run"]))) (\(status["scheduled_jobs"]?.intValue ?? 0) scheduled jobs, \(status["suspended_jobs"]?.intValue ?? 0) suspended)")
+                print(
+                    "next:    \(job) at \(displayTime(WireFormat.date(status["next_run"]))) (\(status["scheduled_jobs"]?.intValue ?? 0) scheduled jobs, \(status["suspended_jobs"]?.intValue ?? 0) suspended)"
+                )
             }
             if let reload = status["last_reload"]?.stringValue {
                 print("reload:  \(reload) (\(displayTime(WireFormat.date(status["last_reload_time"]))))")
             }
             if case .array(let nodes)? = status["cluster"] {
-                print("cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?"); \(status["shared_queue"]?.intValue ?? 0) builds wait in the shared queue")
+                print(
+                    "cluster: \(nodes.count) daemons sharing the database; this one is \(status["node"]?.stringValue ?? "?"); \(status["shared_queue"]?.intValue ?? 0) builds wait in the shared queue"
+                )
                 printTable(
                     ["NODE", "HOST", "PID", "STATE", "SCHEDULES", "RUNNING", "WORKERS", "HEARTBEAT", "UP SINCE"],
                     nodes.map { node in
                         let age = node["heartbeat_age"]?.doubleValue ?? 0
                         return [
-                            node["node"]?.stringValue ?? "?", node["host"]?.stringValue ?? "?", String(node["pid"]?.intValue ?? 0),
+                            node["node"]?.stringValue ?? "?", node["host"]?.stringValue ?? "?",
+                            String(node["pid"]?.intValue ?? 0),
                             node["state"]?.stringValue ?? "?", node["schedules"]?.boolValue == true ? "yes" : "-",
                             String(node["running"]?.intValue ?? 0), String(node["workers"]?.intValue ?? 0),
                             String(format: "%.1fs ago", age), displayTime(WireFormat.date(node["started"])),

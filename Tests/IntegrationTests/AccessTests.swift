@@ -14,7 +14,9 @@ import Testing
         """
 
     func jobctl(as user: String, _ daemon: DaemonProcess, _ arguments: String...) async throws -> ProcessResult {
-        try await runProcess("/usr/sbin/runuser", ["-u", user, "-g", "nogroup", "--", Binaries.jobctl, "--socket", daemon.socket] + arguments)
+        try await runProcess(
+            "/usr/sbin/runuser",
+            ["-u", user, "-g", "nogroup", "--", Binaries.jobctl, "--socket", daemon.socket] + arguments)
     }
 
     @Test func eachUserGetsItsLevelAndRefusalsAreTypedAndLogged() async throws {

@@ -8,7 +8,10 @@ import Testing
 /// SIGKILLed mid-build. Every build runs exactly once, every occurrence once; another daemon takes
 /// over the schedules at once, and the killed daemon's builds are recovered by the others after
 /// its lease expires; nothing is lost or duplicated.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil, "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
+@Suite(
+    .enabled(
+        if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil,
+        "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
 struct ClusterTests {
     static let baseURL = ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] ?? ""
 
@@ -30,12 +33,14 @@ struct ClusterTests {
             config += "  - {id: w\(index), command: 'echo $JOBCONTROL_BUILD_ID >> \(ran); sleep 0.2', retries: 1}\n"
         }
         // persistent: an occurrence that falls in the fail-over of the schedules still runs.
-        config += "  - {id: tick, command: 'echo $JOBCONTROL_BUILD_ID >> \(ticks)', schedule: '*:*:*', concurrency: allow, persistent: true}\n"
+        config +=
+            "  - {id: tick, command: 'echo $JOBCONTROL_BUILD_ID >> \(ticks)', schedule: '*:*:*', concurrency: allow, persistent: true}\n"
         try directory.write("jobcontrol.yaml", config)
 
         var daemons: [DaemonProcess] = []
         for node in ["n1", "n2", "n3"] {
-            daemons.append(try await DaemonProcess(directory: directory, storageURL: url, name: node, arguments: ["--node", node]))
+            daemons.append(
+                try await DaemonProcess(directory: directory, storageURL: url, name: node, arguments: ["--node", node]))
         }
         let started = ContinuousClock.now
         defer { for daemon in daemons { daemon.kill() } }
@@ -56,7 +61,10 @@ struct ClusterTests {
         var victim = ""
         try await waitFor("the scheduling daemon to run a build", timeout: .seconds(60)) {
             guard let scheduling = (try? storage.clusterNodes())?.first(where: \.schedules)?.node else { return false }
-            let running = (try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(started: true, finished: false), order: .ascending, limit: 100)) ?? []
+            let running =
+                (try? storage.getJobBuilds(
+                    jobID: nil, filter: BuildFilter(started: true, finished: false), order: .ascending, limit: 100))
+                ?? []
             victim = scheduling
             return running.contains { $0.node == scheduling && $0.jobID.hasPrefix("w") }
         }
@@ -71,10 +79,14 @@ struct ClusterTests {
         try await waitFor("\(victim)'s builds to be recovered", timeout: .seconds(60)) {
             (try? storage.clusterNodes().first { $0.node == victim }?.state) == "lost"
         }
-        daemons[victimIndex] = try await DaemonProcess(directory: directory, storageURL: url, name: victim, arguments: ["--node", victim])
+        daemons[victimIndex] = try await DaemonProcess(
+            directory: directory, storageURL: url, name: victim, arguments: ["--node", victim])
 
         try await waitFor("every job to have a successful build", timeout: .seconds(150)) {
-            let done = (try? storage.getJobBuilds(jobID: nil, filter: BuildFilter(finished: true, success: true), order: .ascending, limit: 100_000)) ?? []
+            let done =
+                (try? storage.getJobBuilds(
+                    jobID: nil, filter: BuildFilter(finished: true, success: true), order: .ascending, limit: 100_000))
+                ?? []
             return Set(done.map(\.jobID).filter { $0.hasPrefix("w") }).count == 300
         }
 
@@ -96,7 +108,9 @@ struct ClusterTests {
         #expect(ranLines.count == Set(ranLines).count, "a build ran twice")
         for index in 1...300 {
             let jobBuilds = builds.filter { $0.jobID == "w\(index)" }
-            #expect(jobBuilds.filter { $0.state == .successful }.count == 1, "w\(index): \(jobBuilds.map { "\($0.id) \($0.state)" })")
+            #expect(
+                jobBuilds.filter { $0.state == .successful }.count == 1,
+                "w\(index): \(jobBuilds.map { "\($0.id) \($0.state)" })")
             // A failure is only a build the killed daemon had, retried elsewhere.
             for failed in jobBuilds where failed.state == .failed {
                 #expect(failed.node == victim && failed.exception?["type"]?.stringValue == "DaemonLost", "\(failed)")
@@ -113,7 +127,9 @@ struct ClusterTests {
         #expect(dues.count >= 55, "\(dues.count) occurrences in a minute")
         #expect(Set(dues).count == dues.count)
         if let first = dues.first, let last = dues.last {
-            #expect((last - first) / 1_000_000 + 1 == Int64(dues.count), "an occurrence is missing between the first and the last")
+            #expect(
+                (last - first) / 1_000_000 + 1 == Int64(dues.count),
+                "an occurrence is missing between the first and the last")
             #expect(last <= suspendedAt + 1_000_000, "a tick ran after the schedule was suspended")
         }
         var tickBuilds: Set<Int64> = []
@@ -125,10 +141,14 @@ struct ClusterTests {
                 continue
             }
             #expect(tickBuilds.insert(id).inserted)
-            #expect(build.state == .successful || (build.node == victim && build.exception?["type"]?.stringValue == "DaemonLost"), "\(build)")
+            #expect(
+                build.state == .successful
+                    || (build.node == victim && build.exception?["type"]?.stringValue == "DaemonLost"), "\(build)")
         }
         #expect(builds.filter { $0.jobID == "tick" }.count == tickBuilds.count, "a tick build without its occurrence")
-        let tickLines = try String(contentsOfFile: ticks, encoding: .utf8).split(separator: "\n").compactMap { Int64($0) }
+        let tickLines = try String(contentsOfFile: ticks, encoding: .utf8).split(separator: "\n").compactMap {
+            Int64($0)
+        }
         #expect(tickLines.count == Set(tickLines).count, "a tick build ran twice")
 
         // Logs of a build are readable through any daemon.

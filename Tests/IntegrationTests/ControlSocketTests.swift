@@ -17,7 +17,8 @@ import Testing
         let directory = "/proc/\(pid)/fd"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let sockets = names.filter {
-            ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) ?? "").hasPrefix("socket:")
+            ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) ?? "").hasPrefix(
+                "socket:")
         }
         return (names.count, sockets.count)
     }
@@ -42,7 +43,8 @@ import Testing
     @Test func halfClosingPythonClientGetsEveryReply() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
         let script = Self.scripts.appendingPathComponent("half_close_client.py").path
-        let result = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "100"], timeout: .seconds(120))
+        let result = try await runProcess(
+            "/usr/bin/env", ["python3", script, daemon.socket, "100"], timeout: .seconds(120))
         #expect(result.status == 0 && result.stdout.contains("half-close ok 100"), "\(result.stdout)\n\(result.stderr)")
         try await daemon.stop()
     }
@@ -56,13 +58,15 @@ import Testing
         let script = Self.scripts.appendingPathComponent("socket_churn.py").path
         let sockets = Self.openDescriptors(pid).sockets
         // A warm-up first: SQLite opens its reader connections, malloc its arenas.
-        let warmUp = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "300", "7"], timeout: .seconds(300))
+        let warmUp = try await runProcess(
+            "/usr/bin/env", ["python3", script, daemon.socket, "300", "7"], timeout: .seconds(300))
         #expect(warmUp.status == 0, "\(warmUp.stdout)\n\(warmUp.stderr)")
         try await waitFor("the warm-up's connections to close") { Self.openDescriptors(pid).sockets <= sockets }
         let descriptors = Self.openDescriptors(pid).all
         let rss = HostileClientTests.rssKilobytes(pid)
 
-        let churn = try await runProcess("/usr/bin/env", ["python3", script, daemon.socket, "2500", "11"], timeout: .seconds(600))
+        let churn = try await runProcess(
+            "/usr/bin/env", ["python3", script, daemon.socket, "2500", "11"], timeout: .seconds(600))
         #expect(churn.status == 0, "\(churn.stdout)\n\(churn.stderr)\n\(daemon.log.suffix(2000))")
         #expect(churn.stdout.contains("churn ok"))
         #expect(daemon.process.isRunning, "the daemon died: \(daemon.log.suffix(2000))")

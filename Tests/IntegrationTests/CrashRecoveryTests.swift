@@ -36,9 +36,12 @@ import Testing
         let orphan = try #require(try storage.unfinishedBuilds().first { $0.build.jobID == "orphan-maker" })
         let group = try #require(orphan.processGroup)
         daemon.kill()
-        #expect(!ProcessGroups.members(group: group, startTicks: orphan.processStartTicks!).isEmpty, "orphans survive the crash")
+        #expect(
+            !ProcessGroups.members(group: group, startTicks: orphan.processStartTicks!).isEmpty,
+            "orphans survive the crash")
         // What the crash interrupted, read while nothing writes: these must end DaemonRestarted.
-        let interrupted = Set(try storage.unfinishedBuilds().filter { $0.build.jobID == "talk" && $0.build.started }.map(\.build.id))
+        let interrupted = Set(
+            try storage.unfinishedBuilds().filter { $0.build.jobID == "talk" && $0.build.started }.map(\.build.id))
         #expect(!interrupted.isEmpty)
 
         daemon = try await DaemonProcess(directory: daemon.directory, environment: environment)
@@ -49,7 +52,8 @@ import Testing
         #expect(ProcessGroups.members(group: group, startTicks: orphan.processStartTicks!).isEmpty)
         let crashed = try #require(try storage.getBuild(orphan.build.id))
         #expect(crashed.exception?["type"] == "DaemonRestarted")
-        let makers = try storage.getJobBuilds(jobID: "orphan-maker", filter: BuildFilter(), order: .ascending, limit: 10)
+        let makers = try storage.getJobBuilds(
+            jobID: "orphan-maker", filter: BuildFilter(), order: .ascending, limit: 10)
         #expect(makers.count == 2)
         #expect(makers.last?.config["build"]?["trigger"]?["after_crash_of"]?.intValue == orphan.build.id)
         if let retry = makers.last, !retry.finished { _ = try await daemon.jobctl("cancel", String(retry.id)) }
@@ -66,14 +70,19 @@ import Testing
         #expect(talks.count == 50)
         for build in talks {
             #expect(build.finished)
-            let lines = try storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message).filter { $0.hasPrefix("line ") }
+            let lines = try storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message).filter {
+                $0.hasPrefix("line ")
+            }
             let mustHave = acknowledged[build.id] ?? []
-            #expect(Array(lines.prefix(mustHave.count)) == mustHave, "build \(build.id) lost acknowledged lines: stored \(lines), acknowledged \(mustHave)")
+            #expect(
+                Array(lines.prefix(mustHave.count)) == mustHave,
+                "build \(build.id) lost acknowledged lines: stored \(lines), acknowledged \(mustHave)")
             if interrupted.contains(build.id) {
                 #expect(build.exception?["type"] == "DaemonRestarted", "build \(build.id): \(build.exception ?? .null)")
                 #expect(lines.count >= mustHave.count && lines.count <= 10)
             } else {
-                #expect(build.state == .successful, "build \(build.id) was not interrupted: \(build.exception ?? .null)")
+                #expect(
+                    build.state == .successful, "build \(build.id) was not interrupted: \(build.exception ?? .null)")
                 #expect(lines == (1...10).map { "line \($0)" }, "build \(build.id): \(lines)")
             }
         }

@@ -33,7 +33,10 @@ import Testing
             Issue.record("expected a list of builds: \(json.stdout)")
             return
         }
-        for key in ["id", "job_id", "started", "finished", "success", "skipped", "start_time", "end_time", "retval", "exception"] {
+        for key in [
+            "id", "job_id", "started", "finished", "success", "skipped", "start_time", "end_time", "retval",
+            "exception",
+        ] {
             #expect(first[key] != nil, "build JSON lacks \(key)")
         }
         let id = try #require(first["id"]?.intValue)
@@ -107,14 +110,21 @@ import Testing
 
     @Test func malformedConfigExitsWithEXConfigAndNamesTheLine() async throws {
         let directory = try TemporaryDirectory()
-        try directory.write("bad.yaml", "workers: 2\njobs:\n  - id: a\n    comand: echo\n  - id: b\n    command: [unclosed\n")
-        let result = try await runProcess(Binaries.jobcontrold, ["--config", directory.file("bad.yaml"), "--socket", directory.file("s.sock"), "--storage", "sqlite::memory:"])
+        try directory.write(
+            "bad.yaml", "workers: 2\njobs:\n  - id: a\n    comand: echo\n  - id: b\n    command: [unclosed\n")
+        let result = try await runProcess(
+            Binaries.jobcontrold,
+            [
+                "--config", directory.file("bad.yaml"), "--socket", directory.file("s.sock"), "--storage",
+                "sqlite::memory:",
+            ])
         #expect(result.status == 78)
         #expect(result.stderr.contains(directory.file("bad.yaml") + ":"))
         #expect(result.stderr.contains("YAML syntax error"))
         #expect(!FileManager.default.fileExists(atPath: directory.file("s.sock")))
 
-        let typo = try await runProcess(Binaries.jobcontrold, ["--config", directory.file("missing.yaml"), "--storage", "sqlite::memory:"])
+        let typo = try await runProcess(
+            Binaries.jobcontrold, ["--config", directory.file("missing.yaml"), "--storage", "sqlite::memory:"])
         #expect(typo.status == 78)
         #expect(typo.stderr.contains("cannot read configuration file"))
     }
@@ -128,7 +138,12 @@ import Testing
 
     @Test func aSecondDaemonOnTheSameSocketRefusesToStart() async throws {
         let daemon = try await DaemonProcess(config: Self.config)
-        let second = try await runProcess(Binaries.jobcontrold, ["--config", daemon.directory.file("jobcontrol.yaml"), "--socket", daemon.socket, "--storage", "sqlite::memory:"])
+        let second = try await runProcess(
+            Binaries.jobcontrold,
+            [
+                "--config", daemon.directory.file("jobcontrol.yaml"), "--socket", daemon.socket, "--storage",
+                "sqlite::memory:",
+            ])
         #expect(second.status == 71)
         #expect(second.stderr.contains("another jobcontrold is listening"))
         #expect(try await daemon.jobctl("status").status == 0)
@@ -147,12 +162,13 @@ import Testing
 @Suite struct GracefulStopTests {
     @Test func sigtermWaitsForShortBuildsAndCancelsLongOnes() async throws {
         let marker = "161.\(Int.random(in: 100_000...999_999))"
-        let daemon = try await DaemonProcess(config: """
-            stop_timeout: 1s
-            jobs:
-              - {id: short, command: 'sleep 0.3; echo done'}
-              - {id: long, command: "trap '' TERM; sleep \(marker)"}
-            """)
+        let daemon = try await DaemonProcess(
+            config: """
+                stop_timeout: 1s
+                jobs:
+                  - {id: short, command: 'sleep 0.3; echo done'}
+                  - {id: long, command: "trap '' TERM; sleep \(marker)"}
+                """)
         let short = try JSONValue.parse(try await daemon.jobctl("--json", "run", "short").stdout)["id"]?.intValue
         let long = try JSONValue.parse(try await daemon.jobctl("--json", "run", "long").stdout)["id"]?.intValue
         try await waitFor("the long build to start") {

@@ -13,8 +13,11 @@ import Testing
         let work = try TemporaryDirectory()
         let result = try await runProcess(
             "/usr/bin/env",
-            ["python3", scripts.appendingPathComponent(name).path, "--jobcontrold", Binaries.jobcontrold, "--jobctl", Binaries.jobctl,
-             "--workdir", work.path] + arguments,
+            [
+                "python3", scripts.appendingPathComponent(name).path, "--jobcontrold", Binaries.jobcontrold, "--jobctl",
+                Binaries.jobctl,
+                "--workdir", work.path,
+            ] + arguments,
             timeout: timeout)
         // Indented: the script's own "N passed, M failed" is not the suite's closing line.
         print(result.stdout.split(separator: "\n").map { "  | " + $0 }.joined(separator: "\n"))
@@ -45,7 +48,8 @@ import Testing
         }
         let directory = try #require(exports["PGSANDBOX_DIR"]), url = try #require(exports["JOBCONTROL_TEST_PG_URL"])
         defer { _ = try? runProcessSync(sandbox, ["stop", directory]) }
-        let result = try await Self.runScript("pg_faults.py", ["--pgdir", directory, "--url", url], timeout: .seconds(400))
+        let result = try await Self.runScript(
+            "pg_faults.py", ["--pgdir", directory, "--url", url], timeout: .seconds(400))
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains(" 0 failed"), "\(result.stdout)")
     }

@@ -17,7 +17,9 @@ import Testing
                 for (index, byte) in path.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
             }
             let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard connected == 0 else { throw TestFailure("connect failed: errno \(errno)") }
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
@@ -30,7 +32,9 @@ import Testing
         func write(_ bytes: [UInt8]) -> Int {
             var written = 0
             while written < bytes.count {
-                let count = bytes[written...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let count = bytes[written...].withUnsafeBytes {
+                    send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                }
                 if count <= 0 { break }
                 written += count
             }
@@ -96,7 +100,8 @@ import Testing
         #expect(sent < 8 << 20, "the daemon read \(sent) bytes of a message it should refuse at 64 KiB")
         let refusal = endless.readAll()
         #expect(String(decoding: refusal, as: UTF8.self).contains("io.jobcontrol.Manager.RequestTooLarge"))
-        #expect(recv(endless.descriptor, nil, 0, Int32(MSG_DONTWAIT)) == 0, "the connection is closed after the refusal")
+        #expect(
+            recv(endless.descriptor, nil, 0, Int32(MSG_DONTWAIT)) == 0, "the connection is closed after the refusal")
 
         // Hundreds of idle connections: the daemon still answers.
         var idle: [RawSocket] = []

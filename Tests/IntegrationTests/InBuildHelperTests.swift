@@ -63,10 +63,14 @@ import Testing
         // The return value reaches a dependent's argv: JSON for non-strings, strings verbatim.
         let consumer = try JSONValue.parse(try await daemon.jobctl("--json", "run", "consumer", "--wait").stdout)
         let consumerID = try #require(consumer["id"]?.intValue)
-        #expect(try await daemon.jobctl("logs", "\(consumerID)").stdout.contains(#"got {"count":2,"files":["a","b"]} plain"#))
+        #expect(
+            try await daemon.jobctl("logs", "\(consumerID)").stdout.contains(
+                #"got {"count":2,"files":["a","b"]} plain"#))
 
         // Retvals of several types: JSON text for lists and numbers, strings verbatim, one argv word each.
-        for producer in ["numbers", "count", "text"] { #expect(try await daemon.jobctl("run", producer, "--wait").status == 0) }
+        for producer in ["numbers", "count", "text"] {
+            #expect(try await daemon.jobctl("run", producer, "--wait").status == 0)
+        }
         let printer = try JSONValue.parse(try await daemon.jobctl("--json", "run", "printer", "--wait").stdout)
         let printed = try await daemon.jobctl("logs", "\(try #require(printer["id"]?.intValue))").stdout
         #expect(printed.contains(#"arg: [1,2.5,"x",null]"#), "\(printed)")
@@ -74,8 +78,10 @@ import Testing
         #expect(printed.contains("arg: hello world"))
 
         // The token dies with its build.
-        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let late = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket, "log", "too late"], environment: ["JOBCONTROL_TOKEN": token])
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let late = try await runProcess(
+            Binaries.jobctl, ["--socket", daemon.socket, "log", "too late"], environment: ["JOBCONTROL_TOKEN": token])
         #expect(late.status == 1)
         #expect(late.stderr.contains("the build has ended"))
 
@@ -84,7 +90,8 @@ import Testing
         let failed = try JSONValue.parse(try await daemon.jobctl("--json", "run", "skip-then-fail", "--wait").stdout)
         #expect(failed["state"] == "FAILED")
 
-        let outside = try await runProcess(Binaries.jobctl, ["--socket", daemon.socket, "skip"], environment: ["JOBCONTROL_TOKEN": ""])
+        let outside = try await runProcess(
+            Binaries.jobctl, ["--socket", daemon.socket, "skip"], environment: ["JOBCONTROL_TOKEN": ""])
         #expect(outside.status != 0)
         #expect(outside.stderr.contains("only inside a build"))
         try await daemon.stop()

@@ -37,7 +37,10 @@ import Testing
                 #expect(info["interfaces"] == ["io.jobcontrol.Build", "io.jobcontrol.Manager", "org.varlink.service"])
                 let description = try await connection.call(
                     "org.varlink.service.GetInterfaceDescription", ["interface": "io.jobcontrol.Manager"])
-                #expect(description["description"]?.stringValue?.contains("method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool)") == true)
+                #expect(
+                    description["description"]?.stringValue?.contains(
+                        "method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool)"
+                    ) == true)
             }
         }
     }

@@ -19,19 +19,27 @@ import Testing
         """
 
     /// Runs `jobctl ARGS` under a pseudo-terminal; returns everything it drew.
-    func onTerminal(_ daemon: DaemonProcess, _ arguments: String, environment: [String: String] = [:]) async throws -> ProcessResult {
+    func onTerminal(_ daemon: DaemonProcess, _ arguments: String, environment: [String: String] = [:]) async throws
+        -> ProcessResult
+    {
         let command = "\(Binaries.jobctl) --socket \(daemon.socket) \(arguments)"
-        return try await runProcess("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], environment: environment.merging(["TERM": "xterm"]) { a, _ in a })
+        return try await runProcess(
+            "/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"],
+            environment: environment.merging(["TERM": "xterm"]) { a, _ in a })
     }
 
     @Test func followDrawsALiveTreeOfNestedProgressOnATerminal() async throws {
-        let daemon = try await DaemonProcess(config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
+        let daemon = try await DaemonProcess(
+            config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
         let result = try await onTerminal(daemon, "run pipeline --follow")
         #expect(result.status == 0, "\(result.stdout)")
         let screen = result.stdout
         #expect(screen.contains("\u{1B}[") && screen.contains("A\r\u{1B}[J"), "redraws in place")
         #expect(screen.contains("█"))
-        for text in ["download", "file-1", "file-3", "fetching file 2", "step 3 of 3", "100%", "elapsed", "downloaded file 2", "almost done", "SUCCESSFUL"] {
+        for text in [
+            "download", "file-1", "file-3", "fetching file 2", "step 3 of 3", "100%", "elapsed", "downloaded file 2",
+            "almost done", "SUCCESSFUL",
+        ] {
             #expect(screen.contains(text), "missing \(text)")
         }
         // NO_COLOR: still redrawn, but no colour codes.
@@ -42,7 +50,8 @@ import Testing
     }
 
     @Test func onAPipeFollowingPrintsPlainLines() async throws {
-        let daemon = try await DaemonProcess(config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
+        let daemon = try await DaemonProcess(
+            config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
         let run = try await daemon.jobctl("run", "pipeline", "--follow")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(!run.stdout.contains("\u{1B}["))

@@ -5,12 +5,16 @@ import Testing
 /// The daemon on PostgreSQL (scripts/test.sh starts a throwaway server): builds, logs and
 /// schedules work as on SQLite, and a second daemon under the same node name refuses to start
 /// rather than treating the first one's builds as its own.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil, "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
+@Suite(
+    .enabled(
+        if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil,
+        "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
 struct PostgresDaemonTests {
     @Test func aDaemonRunsOnPostgreSQLAndASecondOneOfTheSameNameIsRefused() async throws {
         let (storage, url) = try ClusterTests.freshSchema("daemon")
         defer { try? storage.uninstall() }
-        let config = "storage: \(url)\njobs:\n  - {id: hello, command: 'echo hello from postgres'}\n  - {id: long, command: 'sleep 60'}\n"
+        let config =
+            "storage: \(url)\njobs:\n  - {id: hello, command: 'echo hello from postgres'}\n  - {id: long, command: 'sleep 60'}\n"
         let directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
         // DaemonProcess passes --storage for SQLite; this daemon takes the config's URL instead.
@@ -21,7 +25,9 @@ struct PostgresDaemonTests {
         #expect(logs.stdout.contains("hello from postgres"), "\(logs.stdout)\(logs.stderr)")
 
         let second = try await runProcess(
-            Binaries.jobcontrold, ["--config", directory.file("jobcontrol.yaml"), "--socket", directory.file("second.sock")], timeout: .seconds(60))
+            Binaries.jobcontrold,
+            ["--config", directory.file("jobcontrol.yaml"), "--socket", directory.file("second.sock")],
+            timeout: .seconds(60))
         #expect(second.status == 74)
         #expect(second.stderr.contains("another running jobcontrold already uses the node name"), "\(second.stderr)")
 
@@ -30,9 +36,12 @@ struct PostgresDaemonTests {
         let long = try await first.jobctl("run", "long")
         #expect(long.status == 0, "\(long.stderr)")
         try await waitFor("the long build to start") { (try? storage.getBuild(2))?.started == true }
-        let other = try await DaemonProcess(directory: directory, storageURL: url, name: "other", arguments: ["--node", "other"])
+        let other = try await DaemonProcess(
+            directory: directory, storageURL: url, name: "other", arguments: ["--node", "other"])
         let status = try await other.jobctl("status")
-        #expect(status.stdout.contains("cluster: 2 daemons") && status.stdout.contains("this one is other"), "\(status.stdout)")
+        #expect(
+            status.stdout.contains("cluster: 2 daemons") && status.stdout.contains("this one is other"),
+            "\(status.stdout)")
         let cancel = try await other.jobctl("cancel", "2")
         #expect(cancel.status == 0, "\(cancel.stderr)")
         try await waitFor("the build to end") { (try? storage.getBuild(2))?.finished == true }

@@ -39,7 +39,8 @@ import Testing
     }
 
     @Test func checkConfigValidatesOffline() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let sample = root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path
         let good = try await runProcess(Binaries.jobctl, ["check-config", sample])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")

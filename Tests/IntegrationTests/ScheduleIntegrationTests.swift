@@ -18,7 +18,8 @@ import Testing
         """
 
     func occurrences(_ database: String) throws -> [Occurrence] {
-        try StorageFactory.open(url: "sqlite://" + database).occurrences(jobID: "every-second", outcome: nil, limit: 10_000)
+        try StorageFactory.open(url: "sqlite://" + database).occurrences(
+            jobID: "every-second", outcome: nil, limit: 10_000)
     }
 
     func started(_ database: String) -> Int {
@@ -49,7 +50,8 @@ import Testing
         let storage = try StorageFactory.open(url: "sqlite://" + database)
         let recorded = try occurrences(database)
         #expect(Set(recorded.map(\.due)).count == recorded.count)
-        let builds = try storage.getJobBuilds(jobID: "every-second", filter: BuildFilter(), order: .ascending, limit: 10_000)
+        let builds = try storage.getJobBuilds(
+            jobID: "every-second", filter: BuildFilter(), order: .ascending, limit: 10_000)
         let triggers = builds.compactMap { $0.config["build"]?["trigger"]?["occurrence"]?.stringValue }
         #expect(triggers.count == builds.count)
         #expect(Set(triggers).count == triggers.count)
@@ -80,15 +82,22 @@ import Testing
     }
 
     @Test func jobctlCalendarPrintsWhatSystemdAnalyzePrints() async throws {
-        let arguments = ["calendar", "--iterations=4", "--base-time=2026-03-28 12:00 UTC", "Sat,Sun *-*-* 02:30", "*:0/20"]
+        let arguments = [
+            "calendar", "--iterations=4", "--base-time=2026-03-28 12:00 UTC", "Sat,Sun *-*-* 02:30", "*:0/20",
+        ]
         let environment = ["TZ": "Europe/Berlin"]
         let ours = try await runProcess(Binaries.jobctl, arguments, environment: environment)
         let systemd = try await runProcess("/usr/bin/systemd-analyze", arguments, environment: environment)
         #expect(ours.status == 0)
-        let withoutRelative = systemd.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("From now") }.joined(separator: "\n")
+        let withoutRelative = systemd.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter {
+            !$0.contains("From now")
+        }.joined(separator: "\n")
         #expect(ours.stdout.trimmingCharacters(in: .newlines) == withoutRelative.trimmingCharacters(in: .newlines))
 
-        let json = try await runProcess(Binaries.jobctl, ["--json", "calendar", "--base-time=2026-10-24 23:00 UTC", "--iterations=2", "30 2 * * *"], environment: environment)
+        let json = try await runProcess(
+            Binaries.jobctl,
+            ["--json", "calendar", "--base-time=2026-10-24 23:00 UTC", "--iterations=2", "30 2 * * *"],
+            environment: environment)
         let value = try JSONValue.parse(json.stdout)
         #expect(value["kind"] == "cron")
         // 02:30 on the fall-back day happens twice; cron runs it once, at the first (CEST).

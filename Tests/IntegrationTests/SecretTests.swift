@@ -24,12 +24,17 @@ import Testing
             environment: ["SIDE": side.path])
         let run = try await daemon.jobctl("--json", "run", "leaky", "--wait")
         #expect(run.status == 1)
-        #expect(try String(contentsOfFile: side.file("arg"), encoding: .utf8) == Self.value, "the argument reaches the command")
-        #expect(try String(contentsOfFile: side.file("env"), encoding: .utf8) == Self.value, "the environment reaches the command")
+        #expect(
+            try String(contentsOfFile: side.file("arg"), encoding: .utf8) == Self.value,
+            "the argument reaches the command")
+        #expect(
+            try String(contentsOfFile: side.file("env"), encoding: .utf8) == Self.value,
+            "the environment reaches the command")
         let id = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue)
         var outputs = [run.stdout, run.stderr]
         let views = [
-            ["build", "\(id)"], ["logs", "\(id)"], ["jobs"], ["show", "leaky"], ["builds"], ["status"], ["progress", "\(id)"],
+            ["build", "\(id)"], ["logs", "\(id)"], ["jobs"], ["show", "leaky"], ["builds"], ["status"],
+            ["progress", "\(id)"],
             ["next"],
         ]
         for arguments in views + views.map({ ["--json"] + $0 }) {
@@ -41,7 +46,8 @@ import Testing
         #expect(outputs.joined().contains("!secret token"))
         // The database while the daemon runs: in WAL mode the recent writes are in the -wal file.
         for suffix in ["", "-wal"] {
-            let bytes = try #require(FileManager.default.contents(atPath: daemon.database + suffix), "no database file\(suffix)")
+            let bytes = try #require(
+                FileManager.default.contents(atPath: daemon.database + suffix), "no database file\(suffix)")
             #expect(bytes.range(of: Data(Self.value.utf8)) == nil, "the database file\(suffix) holds the secret")
         }
         try await daemon.stop()
@@ -50,6 +56,8 @@ import Testing
             #expect(!output.contains(Self.value), "output \(index) shows the secret: \(output)")
         }
         let checkpointed = try #require(FileManager.default.contents(atPath: daemon.database))
-        #expect(checkpointed.range(of: Data(Self.value.utf8)) == nil, "the database holds the secret after the daemon stopped")
+        #expect(
+            checkpointed.range(of: Data(Self.value.utf8)) == nil,
+            "the database holds the secret after the daemon stopped")
     }
 }

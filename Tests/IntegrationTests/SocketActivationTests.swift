@@ -8,21 +8,29 @@ import Testing
     @Test func theDaemonStartsOnTheFirstConnectionAndUsesThePassedSocket() async throws {
         let directory = try TemporaryDirectory()
         let socket = directory.file("jobcontrol.sock")
-        try directory.write("c.yaml", "storage: sqlite://\(directory.file("db.sqlite3"))\nsocket: /nonexistent/ignored.sock\njobs:\n  - {id: a, command: 'true'}\n")
+        try directory.write(
+            "c.yaml",
+            "storage: sqlite://\(directory.file("db.sqlite3"))\nsocket: /nonexistent/ignored.sock\njobs:\n  - {id: a, command: 'true'}\n"
+        )
         // Spawned directly rather than with Foundation's Process: Process loses track of its other
         // children (jobctl below stays a zombie) once this one execs the daemon.
-        let arguments = ["/usr/bin/systemd-socket-activate", "-l", socket, "--fdname=jobcontrol", "--", Binaries.jobcontrold,
-                         "--config", directory.file("c.yaml")]
+        let arguments = [
+            "/usr/bin/systemd-socket-activate", "-l", socket, "--fdname=jobcontrol", "--", Binaries.jobcontrold,
+            "--config", directory.file("c.yaml"),
+        ]
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 1, directory.file("activate.log"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(
+            &fileActions, 1, directory.file("activate.log"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, arguments[0], &fileActions, nil, argv, environ) == 0 else { throw TestFailure("spawn failed") }
+        guard posix_spawn(&pid, arguments[0], &fileActions, nil, argv, environ) == 0 else {
+            throw TestFailure("spawn failed")
+        }
         let activatorPID = pid
         var reaped = false
         defer {
@@ -33,10 +41,13 @@ import Testing
             }
         }
         try await waitFor("the activation socket") { FileManager.default.fileExists(atPath: socket) }
-        let executable = { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(activatorPID)/exe")) ?? "" }
+        let executable = {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(activatorPID)/exe")) ?? ""
+        }
         #expect(executable().hasSuffix("systemd-socket-activate"), "nothing runs the daemon before a connection")
 
-        let run = try await runProcess(Binaries.jobctl, ["--socket", socket, "run", "a", "--wait"], timeout: .seconds(60))
+        let run = try await runProcess(
+            Binaries.jobctl, ["--socket", socket, "run", "a", "--wait"], timeout: .seconds(60))
         #expect(run.status == 0, "\(run.stderr)")
         #expect(executable().hasSuffix("jobcontrold"), "the daemon took the activator's place")
         let text = try String(contentsOfFile: directory.file("activate.log"), encoding: .utf8)

@@ -11,14 +11,18 @@ import Testing
         chmod(directory.path, 0o755)
         try directory.write("c.yaml", Self.config)
         let readOnly = directory.file("ro")
-        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o555])
+        try FileManager.default.createDirectory(
+            atPath: readOnly, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o555])
         let sockets = directory.file("run")
-        try FileManager.default.createDirectory(atPath: sockets, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o777])
+        try FileManager.default.createDirectory(
+            atPath: sockets, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o777])
         // As root every permission check passes, so run the daemon as nobody.
-        let result = try await runProcess("/usr/sbin/runuser", [
-            "-u", "nobody", "--", Binaries.jobcontrold, "--config", directory.file("c.yaml"),
-            "--storage", "sqlite://\(readOnly)/db.sqlite3", "--socket", sockets + "/s.sock",
-        ])
+        let result = try await runProcess(
+            "/usr/sbin/runuser",
+            [
+                "-u", "nobody", "--", Binaries.jobcontrold, "--config", directory.file("c.yaml"),
+                "--storage", "sqlite://\(readOnly)/db.sqlite3", "--socket", sockets + "/s.sock",
+            ])
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("\(readOnly)/db.sqlite3"))
         #expect(!FileManager.default.fileExists(atPath: sockets + "/s.sock"))
@@ -36,11 +40,13 @@ import Testing
             exec '\(Binaries.jobcontrold)' --config '\(directory.file("c.yaml"))' \
                 --storage 'sqlite://\(mountPoint)/db.sqlite3' --socket '\(directory.file("s.sock"))'
             """
-        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        let result = try await runProcess(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
         try #require(result.status != 99, "cannot mount a tmpfs here: \(result.stderr)")
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("\(mountPoint)/db.sqlite3"))
-        #expect(result.stderr.lowercased().contains("full") || result.stderr.contains("No space left"), "\(result.stderr)")
+        #expect(
+            result.stderr.lowercased().contains("full") || result.stderr.contains("No space left"), "\(result.stderr)")
     }
 
     @Test func aFileThatIsNotADatabaseIsLeftUntouched() async throws {
@@ -48,10 +54,12 @@ import Testing
         try directory.write("c.yaml", Self.config)
         let text = "important notes, not a database\n"
         try directory.write("notes.txt", text)
-        let result = try await runProcess(Binaries.jobcontrold, [
-            "--config", directory.file("c.yaml"), "--storage", "sqlite://" + directory.file("notes.txt"),
-            "--socket", directory.file("s.sock"),
-        ])
+        let result = try await runProcess(
+            Binaries.jobcontrold,
+            [
+                "--config", directory.file("c.yaml"), "--storage", "sqlite://" + directory.file("notes.txt"),
+                "--socket", directory.file("s.sock"),
+            ])
         #expect(result.status == 74)
         #expect(result.stderr.contains(directory.file("notes.txt")))
         #expect(try String(contentsOfFile: directory.file("notes.txt"), encoding: .utf8) == text)

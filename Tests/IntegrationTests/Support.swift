@@ -1,12 +1,13 @@
 import Foundation
-import Synchronization
 import JobControlClient
+import Synchronization
 import Testing
 
 /// Where `swift build` put the executables: beside this test binary.
 enum Binaries {
     static let directory: URL = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
         // The test binary may sit inside a bundle directory (`….xctest/`), or directly in the build folder.
         while !FileManager.default.fileExists(atPath: url.appendingPathComponent("jobcontrold").path), url.path != "/" {
@@ -29,7 +30,9 @@ struct ProcessResult {
 ///
 /// The waiting happens on a thread of its own: blocking one of the few cooperative threads
 /// (two on a 2-core machine) would stall every other test's timers and tasks meanwhile.
-func runProcess(_ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+func runProcess(
+    _ path: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)
+) async throws -> ProcessResult {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
             // Signals (SIGCHLD above all) go to other threads: an interrupted read makes
@@ -38,7 +41,8 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
             sigfillset(&signals)
             pthread_sigmask(SIG_BLOCK, &signals, nil)
             do {
-                continuation.resume(returning: try runProcessBlocking(path, arguments, environment: environment, timeout: timeout))
+                continuation.resume(
+                    returning: try runProcessBlocking(path, arguments, environment: environment, timeout: timeout))
             } catch {
                 continuation.resume(throwing: error)
             }
@@ -47,7 +51,9 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
     }
 }
 
-private func runProcessBlocking(_ path: String, _ arguments: [String], environment: [String: String], timeout: Duration) throws -> ProcessResult {
+private func runProcessBlocking(_ path: String, _ arguments: [String], environment: [String: String], timeout: Duration)
+    throws -> ProcessResult
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -57,8 +63,11 @@ private func runProcessBlocking(_ path: String, _ arguments: [String], environme
     process.standardError = stderr
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    let watchdog = DispatchWorkItem { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
+    let watchdog = DispatchWorkItem {
+        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
+    }
+    DispatchQueue.global().asyncAfter(
+        deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
     // Both pipes drained at once, so a chatty stderr cannot block the child while stdout is read.
     let errorOutput = Mutex(Data())
     let group = DispatchGroup()
@@ -73,7 +82,8 @@ private func runProcessBlocking(_ path: String, _ arguments: [String], environme
     let err = errorOutput.withLock { $0 }
     let status = exitStatus(of: process)
     watchdog.cancel()
-    return ProcessResult(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    return ProcessResult(
+        status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
 }
 
 /// Waits for `process` to end and returns its exit status (128 + the signal if a signal ended
@@ -92,7 +102,8 @@ func endedStatus(of process: Process) -> Int32? {
     guard process.isRunning else { return process.terminationStatus }
     var info = siginfo_t()
     let pid = process.processIdentifier
-    guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid else { return nil }
+    guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid
+    else { return nil }
     let status = info._sifields._sigchld.si_status
     return info.si_code == CLD_EXITED ? status : 128 + status
 }
@@ -154,7 +165,8 @@ final class DaemonProcess {
     /// A daemon on `directory`'s configuration, socket and database (a restart of another);
     /// `storageURL` replaces the directory's SQLite file.
     init(
-        directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil, name: String = "jobcontrol",
+        directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil,
+        name: String = "jobcontrol",
         arguments: [String] = []
     ) async throws {
         self.directory = directory
@@ -163,9 +175,11 @@ final class DaemonProcess {
         if !FileManager.default.fileExists(atPath: stderrFile) {
             _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         }
-        let daemonArguments = [
-            "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database), "--socket", socket,
-        ] + arguments
+        let daemonArguments =
+            [
+                "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database),
+                "--socket", socket,
+            ] + arguments
         process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }

@@ -19,7 +19,9 @@ final class NotifyListener {
             for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw TestFailure("bind: errno \(errno)") }
     }
@@ -41,7 +43,9 @@ final class NotifyListener {
     func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: ([[String]]) -> Bool) throws {
         let deadline = ContinuousClock.now + timeout
         while !condition(messages) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what); got \(messages)") }
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("timed out waiting for \(what); got \(messages)")
+            }
             collect()
         }
     }
@@ -77,17 +81,22 @@ final class NotifyListener {
     }
 
     @Test func theUnitsVerifyWithoutAWord() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let directory = try TemporaryDirectory()
         for unit in ["jobcontrold.service", "jobcontrold.socket"] {
             let text = try String(contentsOf: root.appendingPathComponent("systemd/\(unit)"), encoding: .utf8)
-            try directory.write(unit, text.replacingOccurrences(of: "/usr/local/bin/jobcontrold", with: Binaries.jobcontrold))
+            try directory.write(
+                unit, text.replacingOccurrences(of: "/usr/local/bin/jobcontrold", with: Binaries.jobcontrold))
         }
         // As root, systemd-analyze writes under /run/systemd: give it a private tmpfs.
-        let script = "mount -t tmpfs tmpfs /run/systemd 2>/dev/null; exec systemd-analyze verify '\(directory.file("jobcontrold.service"))' '\(directory.file("jobcontrold.socket"))'"
-        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        let script =
+            "mount -t tmpfs tmpfs /run/systemd 2>/dev/null; exec systemd-analyze verify '\(directory.file("jobcontrold.service"))' '\(directory.file("jobcontrold.socket"))'"
+        let result = try await runProcess(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
         #expect(result.status == 0)
-        #expect(result.stdout.isEmpty && result.stderr.isEmpty, "systemd-analyze said: \(result.stdout)\(result.stderr)")
+        #expect(
+            result.stdout.isEmpty && result.stderr.isEmpty, "systemd-analyze said: \(result.stdout)\(result.stderr)")
     }
 }
 
@@ -121,7 +130,8 @@ final class NotifyListener {
             journalctl --no-pager -o json JOBCONTROL_JOB=journaled > '\(directory.file("journal.json"))'
             echo finished
             """
-        let result = try await runProcess("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", "-c", script])
+        let result = try await runProcess(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", "-c", script])
         #expect(result.stdout.contains("finished"), "\(result.stdout)\(result.stderr)")
         let entries = try String(contentsOfFile: directory.file("journal.json"), encoding: .utf8)
             .split(separator: "\n").map { try JSONValue.parse(String($0)) }

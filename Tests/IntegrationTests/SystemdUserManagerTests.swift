@@ -5,15 +5,20 @@ import Testing
 /// socket activation on the first call, active only after READY, the status line, reload,
 /// a watchdog restart when the scheduler is stalled on purpose, and a clean stop.
 @Suite struct SystemdUserManagerTests {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/systemd-user-units.sh")
-    static let repository = script.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Scripts/systemd-user-units.sh")
+    static let repository = script.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func theShippedUnitsRunUnderARealServiceManager() async throws {
         let work = try TemporaryDirectory()
         try work.write("jobcontrol.yaml", "jobs:\n  - {id: hello, command: 'echo hello'}\n")
         let result = try await runProcess(
-            "/usr/bin/timeout", ["170", "/usr/bin/unshare", "--mount", "--propagation", "private",
-                                 Self.script.path, Self.repository.path, Binaries.directory.path, work.path],
+            "/usr/bin/timeout",
+            [
+                "170", "/usr/bin/unshare", "--mount", "--propagation", "private",
+                Self.script.path, Self.repository.path, Binaries.directory.path, work.path,
+            ],
             timeout: .seconds(180))
         var checks: [String: String] = [:]
         for line in result.stdout.split(separator: "\n") where line.hasPrefix("check ") {

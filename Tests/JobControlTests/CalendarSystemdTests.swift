@@ -45,7 +45,9 @@ import Testing
     static func systemdAnalyze(_ testCase: Case, iterations: Int) throws -> Reference? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        process.arguments = ["calendar", "--iterations=\(iterations)", "--base-time=\(testCase.base)", "--", testCase.expression]
+        process.arguments = [
+            "calendar", "--iterations=\(iterations)", "--base-time=\(testCase.base)", "--", testCase.expression,
+        ]
         process.environment = ["TZ": testCase.zone, "PATH": "/usr/bin:/bin", "SYSTEMD_COLORS": "0"]
         let output = Pipe()
         process.standardOutput = output
@@ -66,7 +68,8 @@ import Testing
                 reference.normalized = String(trimmed.dropFirst("Normalized form: ".count))
             } else if trimmed.hasPrefix("Next elapse: ") || trimmed.hasPrefix("Iter. #") {
                 flush()
-                let value = trimmed[trimmed.index(after: trimmed.firstIndex(of: ":")!)...].trimmingCharacters(in: .whitespaces)
+                let value = trimmed[trimmed.index(after: trimmed.firstIndex(of: ":")!)...].trimmingCharacters(
+                    in: .whitespaces)
                 if value != "never" { pending = value }
             } else if trimmed.hasPrefix("(in UTC): ") {
                 pending = String(trimmed.dropFirst("(in UTC): ".count))
@@ -83,7 +86,9 @@ import Testing
         let date = words[1].split(separator: "-").compactMap { Int($0) }
         let time = words[2].split(separator: ":").compactMap { Int($0) }
         guard date.count == 3, time.count == 3 else { return nil }
-        return CivilTime(year: date[0], month: date[1] - 1, day: date[2], hour: time[0], minute: time[1], second: time[2]).wallSeconds
+        return CivilTime(
+            year: date[0], month: date[1] - 1, day: date[2], hour: time[0], minute: time[1], second: time[2]
+        ).wallSeconds
     }
 
     static func ours(_ testCase: Case, iterations: Int) throws -> Reference {
@@ -94,7 +99,8 @@ import Testing
         var elapses: [Int64] = []
         for _ in 0..<iterations {
             // systemd evaluates expressions with their own zone in a fresh child process.
-            let next = spec.timezone == nil
+            let next =
+                spec.timezone == nil
                 ? spec.nextElapse(after: cursor, clock: &clock) : spec.nextElapse(after: cursor, localZone: local)
             guard let next else { break }
             elapses.append(next.floorDivided(by: 1_000_000).quotient)
@@ -111,7 +117,9 @@ import Testing
 
     @Test func validExpressionsAgreeWithSystemdAnalyze() async throws {
         let mismatches = try await onOwnThread { try Self.compareValid() }
-        #expect(mismatches.isEmpty, Comment(rawValue: "\(mismatches.count) mismatches:\n" + mismatches.joined(separator: "\n")))
+        #expect(
+            mismatches.isEmpty,
+            Comment(rawValue: "\(mismatches.count) mismatches:\n" + mismatches.joined(separator: "\n")))
     }
 
     static func compareValid() throws -> [String] {
@@ -124,7 +132,9 @@ import Testing
             do {
                 let ours = try Self.ours(testCase, iterations: 5)
                 if ours != reference {
-                    mismatches.append("line \(testCase.line): '\(testCase.expression)' TZ=\(testCase.zone) base \(testCase.base): systemd \(reference), ours \(ours)")
+                    mismatches.append(
+                        "line \(testCase.line): '\(testCase.expression)' TZ=\(testCase.zone) base \(testCase.base): systemd \(reference), ours \(ours)"
+                    )
                 }
             } catch {
                 mismatches.append("line \(testCase.line): we reject '\(testCase.expression)': \(error)")
@@ -135,7 +145,9 @@ import Testing
 
     @Test func invalidExpressionsAreRejectedByBoth() async throws {
         let mismatches = try await onOwnThread { try Self.compareInvalid() }
-        #expect(mismatches.isEmpty, Comment(rawValue: "\(mismatches.count) mismatches:\n" + mismatches.joined(separator: "\n")))
+        #expect(
+            mismatches.isEmpty,
+            Comment(rawValue: "\(mismatches.count) mismatches:\n" + mismatches.joined(separator: "\n")))
     }
 
     static func compareInvalid() throws -> [String] {

@@ -15,7 +15,8 @@ struct ClusterStoreTests {
 
     static func node(_ name: String, lease: TimeInterval = 30) -> ClusterNode {
         ClusterNode(
-            node: name, host: "test", pid: 1, started: Date(), heartbeat: Date(), lease: lease, state: "alive", version: "test", workers: 2)
+            node: name, host: "test", pid: 1, started: Date(), heartbeat: Date(), lease: lease, state: "alive",
+            version: "test", workers: 2)
     }
 
     @Test func everyQueuedBuildIsClaimedByExactlyOneOfFourConcurrentClaimers() throws {
@@ -52,7 +53,9 @@ struct ClusterStoreTests {
         #expect(try storage.recoverExpiredNodes(exception: ["type": "DaemonLost"]).nodes.isEmpty)
         Thread.sleep(forTimeInterval: 1.2)
         #expect(try storage.heartbeat(node: "alive", workers: 2))
-        let recoveries = try TestThreads.all(3) { _ in try storage.recoverExpiredNodes(exception: ["type": "DaemonLost"]) }
+        let recoveries = try TestThreads.all(3) { _ in
+            try storage.recoverExpiredNodes(exception: ["type": "DaemonLost"])
+        }
         #expect(recoveries.flatMap(\.nodes) == ["dead"], "recovered by exactly one: \(recoveries.map(\.nodes))")
         let recovery = try #require(recoveries.first { !$0.nodes.isEmpty })
         #expect(recovery.failed.map(\.id) == [running])
@@ -61,11 +64,14 @@ struct ClusterStoreTests {
         #expect(try storage.claimQueuedBuilds(node: "alive", limit: 5).map(\.id) == [waiting])
         // The dead daemon's lease is gone: its heartbeat says so; its late finish keeps the record.
         #expect(try !storage.heartbeat(node: "dead", workers: 2))
-        try storage.finishBuild(running, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
+        try storage.finishBuild(
+            running, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
         #expect(try storage.getBuild(running)?.state == .failed)
         // Restarted, it finds the orphan to stop, then forgets it.
         let leftovers = try storage.leftovers(node: "dead")
-        #expect(leftovers.recoveredElsewhere.map(\.build.id) == [running] && leftovers.recoveredElsewhere.first?.processGroup == 4242)
+        #expect(
+            leftovers.recoveredElsewhere.map(\.build.id) == [running]
+                && leftovers.recoveredElsewhere.first?.processGroup == 4242)
         try storage.clearBuildProcess(running)
         #expect(try storage.leftovers(node: "dead").recoveredElsewhere.isEmpty)
     }

@@ -19,7 +19,8 @@ import Testing
     }
 
     @Test func sampleConfigurationLoads() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let config = try ConfigLoader.load(file: root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path)
         #expect(config.jobs.count >= 3)
         #expect(config.job("hello") != nil)
@@ -71,7 +72,8 @@ import Testing
         #expect(job.args[1] == .retval("dep"))
         #expect(job.args[2] == .object(["nested": .array([.int(1), .double(2.5), .bool(true), .null])]))
         #expect(job.kwargs["name"] == .retval("dep"))
-        #expect(job.storedJSON["args"] == .array(["echo", ["!retval": "dep"], ["nested": [1, .double(2.5), true, nil]]]))
+        #expect(
+            job.storedJSON["args"] == .array(["echo", ["!retval": "dep"], ["nested": [1, .double(2.5), true, nil]]]))
     }
 
     @Test func syntaxErrorNamesLineAndColumn() {
@@ -83,7 +85,8 @@ import Testing
 
     @Test func unknownKeySuggestsTheClosest() {
         let found = errors("jobs:\n  - id: a\n    comand: echo\n")
-        #expect(found.contains { $0.hasPrefix("test.yaml:3:5: unknown key 'comand' in a job; did you mean 'command'?") })
+        #expect(
+            found.contains { $0.hasPrefix("test.yaml:3:5: unknown key 'comand' in a job; did you mean 'command'?") })
     }
 
     @Test func everyProblemIsReportedAtOnce() {
@@ -106,7 +109,10 @@ import Testing
                 command: echo
             """)
         #expect(found.contains("test.yaml:1:10: 'workers' must be an integer, found a string"))
-        #expect(found.contains { $0.hasPrefix("test.yaml:2:1: unknown key 'storag'") && $0.contains("did you mean 'storage'") })
+        #expect(
+            found.contains {
+                $0.hasPrefix("test.yaml:2:1: unknown key 'storag'") && $0.contains("did you mean 'storage'")
+            })
         #expect(found.contains { $0.contains("duplicate job id 'a'") && $0.hasPrefix("test.yaml:7:") })
         #expect(found.contains { $0.contains("'function' must be in module:function form") })
         #expect(found.contains { $0.contains("has both 'command' and 'function'") })
@@ -196,7 +202,8 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("jc-include-\(UUID().uuidString)")
         for (name, text) in files {
             let url = root.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
         return root
@@ -230,7 +237,8 @@ import Testing
         } catch {
             let found = error.diagnostics.map(\.description)
             #expect(found.contains { $0.hasPrefix("\(main):1:") && $0.contains("missing.yaml does not exist") })
-            #expect(found.contains { $0.hasPrefix("\(one):2:5: duplicate job id 'main' (first defined at \(main):3:5)") })
+            #expect(
+                found.contains { $0.hasPrefix("\(one):2:5: duplicate job id 'main' (first defined at \(main):3:5)") })
             #expect(found.contains { $0.hasPrefix("\(one):3:15: unknown key 'comand'") })
             #expect(found.contains { $0.hasPrefix("\(one):4:1: an included job file may hold only 'jobs'") })
             #expect(!found.contains { $0.contains("'z'") })
@@ -238,7 +246,8 @@ import Testing
     }
 
     @Test func theSampleConfigurationIncludesItsExamples() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let config = try ConfigLoader.load(file: root.appendingPathComponent("etc/jobcontrol/jobcontrol.yaml").path)
         #expect(config.job("greet") != nil)
         #expect(config.job("hello") != nil)
@@ -310,7 +319,8 @@ import Testing
         let secrets = directory.appendingPathComponent("secrets.yaml").path
         try "db_password: hunter2\n".write(toFile: secrets, atomically: true, encoding: .utf8)
         let main = directory.appendingPathComponent("main.yaml").path
-        try "secrets_file: secrets.yaml\njobs:\n  - {id: a, command: x, args: [!secret db_password]}\n".write(toFile: main, atomically: true, encoding: .utf8)
+        try "secrets_file: secrets.yaml\njobs:\n  - {id: a, command: x, args: [!secret db_password]}\n".write(
+            toFile: main, atomically: true, encoding: .utf8)
         chmod(secrets, 0o644)
         #expect(throws: ConfigError.self) { try ConfigLoader.load(file: main) }
         do {

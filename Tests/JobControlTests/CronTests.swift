@@ -37,7 +37,8 @@ import Testing
             }
             let expected = try fields[3].split(separator: ",").map(Self.parseUTC)
             if ours != expected {
-                mismatches.append("line \(line): '\(fields[0])' \(fields[1]) from \(fields[2]): expected \(expected), got \(ours)")
+                mismatches.append(
+                    "line \(line): '\(fields[0])' \(fields[1]) from \(fields[2]): expected \(expected), got \(ours)")
             }
             count += 1
         }
@@ -48,7 +49,9 @@ import Testing
     @Test func invalidExpressionsAreRejected() throws {
         var accepted: [String] = []
         for (line, text) in try Self.lines() where text.hasPrefix("!") {
-            if (try? CronExpression(parsing: String(text.dropFirst()))) != nil { accepted.append("line \(line): \(text)") }
+            if (try? CronExpression(parsing: String(text.dropFirst()))) != nil {
+                accepted.append("line \(line): \(text)")
+            }
         }
         #expect(accepted.isEmpty, Comment(rawValue: accepted.joined(separator: "\n")))
     }

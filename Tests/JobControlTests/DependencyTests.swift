@@ -19,7 +19,9 @@ import Testing
                 """, file: "t.yaml", registry: registry)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let older = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
         let newer = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
         let other = try await engine.waitUntilFinished(try await engine.run(jobID: "other").id)
@@ -51,7 +53,8 @@ import Testing
         let config = try ConfigLoader.parse(yaml: Self.diamond, file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        return BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     func builds(_ engine: BuildEngine, _ job: String) throws -> [Build] {
@@ -100,7 +103,8 @@ import Testing
         let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond, file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(await engine.dependents(of: "a") == ["b", "c", "bad", "d", "e", "f"])
         _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
         let made = try await engine.runDependents(of: "a", force: false) { _ in }
@@ -117,11 +121,13 @@ import Testing
 @Suite struct JobStatusTests {
     @Test func statusFollowsTheBuilds() async throws {
         let config = try ConfigLoader.parse(
-            yaml: "jobs:\n  - {id: a, command: 'exit 0'}\n  - {id: b, command: 'true', dependencies: [a]}\n  - {id: f, command: 'exit 1'}\n",
+            yaml:
+                "jobs:\n  - {id: a, command: 'exit 0'}\n  - {id: b, command: 'true', dependencies: [a]}\n  - {id: f, command: 'exit 1'}\n",
             file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(try await engine.status(of: "a").status == .notBuilt)
         _ = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
         _ = try await engine.waitUntilFinished(try await engine.run(jobID: "b").id)

@@ -11,7 +11,8 @@ import Testing
     }
 
     @Test func environmentWorkingDirectoryAndUserReachTheCommand() async throws {
-        let engine = try engine("""
+        let engine = try engine(
+            """
             jobs:
               - id: a
                 command: 'echo "$GREETING from $(pwd) as $(id -u)"'
@@ -26,7 +27,8 @@ import Testing
     }
 
     @Test func secretsAreInjectedButNeverStored() async throws {
-        let engine = try engine("""
+        let engine = try engine(
+            """
             secret: {token: s3cr3t-VALUE-42}
             jobs:
               - id: a
@@ -38,7 +40,9 @@ import Testing
         #expect(build.state == .failed)
         let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
         #expect(lines.contains("arg=*** env=***"))
-        for text in [build.config.jsonText(), build.exception?.jsonText() ?? "", build.exceptionTraceback?.jsonText() ?? ""] + lines {
+        for text in [
+            build.config.jsonText(), build.exception?.jsonText() ?? "", build.exceptionTraceback?.jsonText() ?? "",
+        ] + lines {
             #expect(!text.contains("s3cr3t-VALUE-42"), "\(text)")
         }
     }
@@ -75,7 +79,8 @@ import Testing
 
     @Test func timeoutTearsDownAProcessTreeThatIgnoresSIGTERM() async throws {
         let marker = "314.\(Int.random(in: 100_000...999_999))"
-        let engine = try engine("""
+        let engine = try engine(
+            """
             jobs:
               - id: stubborn
                 timeout: 1s
@@ -92,7 +97,8 @@ import Testing
     }
 
     @Test func poolLimitsAreNeverExceeded() async throws {
-        let engine = try engine("""
+        let engine = try engine(
+            """
             workers: 4
             pools: {db: {workers: 1}}
             jobs:
@@ -121,10 +127,13 @@ import Testing
 
     @Test func poolsAreValidated() {
         #expect(throws: ConfigError.self) {
-            try ConfigLoader.parse(yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", file: "t.yaml")
+            try ConfigLoader.parse(
+                yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n", file: "t.yaml")
         }
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "pools: {db: {}}\n", file: "t.yaml") }
-        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, timeout: soon}\n", file: "t.yaml") }
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, timeout: soon}\n", file: "t.yaml")
+        }
     }
 }
 
@@ -140,7 +149,8 @@ import Testing
                 """, file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let long = try await engine.run(jobID: "long")
         let queued = try await engine.run(jobID: "next")
         try await waitUntil { (try? storage.getBuild(long.id))??.state == .running }
@@ -151,7 +161,10 @@ import Testing
         let never = try await engine.waitUntilFinished(queued.id)
         #expect(never.exception?["type"] == "Cancelled")
         #expect(!never.started)
-        #expect(try storage.iterLogMessages(LogQuery(buildID: queued.id)).allSatisfy { !$0.message.contains("should not run") })
+        #expect(
+            try storage.iterLogMessages(LogQuery(buildID: queued.id)).allSatisfy {
+                !$0.message.contains("should not run")
+            })
         // SIGKILL to the group has been sent; the kernel may take a moment to finish them.
         #expect(await ExecutionControlTests.processesGone(containing: marker))
         await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
@@ -186,7 +199,8 @@ import Testing
         #expect(RetryPolicy(count: 5, backoff: 10, maxBackoff: 30).delay(afterAttempt: 3) == 30)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let flaky = try await engine.waitUntilFinished(try await engine.run(jobID: "flaky").id)
         #expect(flaky.state == .successful)
         let lines = try storage.iterLogMessages(LogQuery(buildID: flaky.id)).map(\.message)
@@ -194,6 +208,8 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("attempt 2 failed: '/bin/sh' exited with status 1; retrying in") })
         let hopeless = try await engine.waitUntilFinished(try await engine.run(jobID: "hopeless").id)
         #expect(hopeless.state == .failed)
-        #expect(try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count == 1)
+        #expect(
+            try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count
+                == 1)
     }
 }

@@ -29,7 +29,9 @@ import Testing
         let (done, continuation) = AsyncStream<Void>.makeStream()
         for _ in 0..<20 {
             pool.submit {
-                state.withLock { $0.running += 1; $0.peak = max($0.peak, $0.running) }
+                state.withLock {
+                    $0.running += 1; $0.peak = max($0.peak, $0.running)
+                }
                 try? await Task.sleep(for: .milliseconds(5))
                 state.withLock { $0.running -= 1 }
                 continuation.yield()
@@ -51,7 +53,9 @@ import Testing
     }
 
     @Test func commandOutputBecomesLogRecords() async throws {
-        let engine = try engine("jobs:\n  - {id: a, command: 'echo out; echo err >&2; echo \"id=$JOBCONTROL_BUILD_ID job=$JOBCONTROL_JOB_ID $1\"', args: [arg1]}\n")
+        let engine = try engine(
+            "jobs:\n  - {id: a, command: 'echo out; echo err >&2; echo \"id=$JOBCONTROL_BUILD_ID job=$JOBCONTROL_JOB_ID $1\"', args: [arg1]}\n"
+        )
         let created = try await engine.run(jobID: "a")
         let build = try await engine.waitUntilFinished(created.id)
         #expect(build.state == .successful)
@@ -76,7 +80,8 @@ import Testing
     }
 
     @Test func spawnFailureIsAFailedBuildNotACrash() async throws {
-        let engine = try engine("jobs:\n  - {id: a, command: [/nonexistent/program, x]}\n  - {id: b, command: [no-such-program-xyz]}\n")
+        let engine = try engine(
+            "jobs:\n  - {id: a, command: [/nonexistent/program, x]}\n  - {id: b, command: [no-such-program-xyz]}\n")
         for job in ["a", "b"] {
             let build = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
             #expect(build.state == .failed)
@@ -103,7 +108,9 @@ import Testing
                 """, file: "t.yaml", registry: registry)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "top") }
         #expect(try storage.getJobBuilds(jobID: "top", filter: BuildFilter(), order: .ascending, limit: 5).isEmpty)
         let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)

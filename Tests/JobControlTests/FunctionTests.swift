@@ -24,7 +24,9 @@ import Testing
                 """, file: "t.yaml", registry: registry)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let cleans = try await engine.waitUntilFinished(try await engine.run(jobID: "cleans").id)
         let refuses = try await engine.waitUntilFinished(try await engine.run(jobID: "refuses").id)
         try await engine.delete(buildID: cleans.id)
@@ -38,7 +40,8 @@ import Testing
         _ = try await engine.waitUntilFinished(running.id)
         try await engine.delete(buildID: running.id)
         #expect(throws: ConfigError.self) {
-            try ConfigLoader.parse(yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'no:such'}\n", file: "t.yaml")
+            try ConfigLoader.parse(
+                yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'no:such'}\n", file: "t.yaml")
         }
     }
 }
@@ -49,7 +52,8 @@ import Testing
         registry.register("reports:sum") { context, args, kwargs in
             let numbers = args.compactMap(\.intValue)
             for (index, _) in numbers.enumerated() {
-                try context.progress(Int64(index + 1), of: Int64(numbers.count), group: "sum::numbers", status: "adding")
+                try context.progress(
+                    Int64(index + 1), of: Int64(numbers.count), group: "sum::numbers", status: "adding")
             }
             context.log(.info, "summed \(numbers.count) numbers", logger: "reports")
             if kwargs["skip"] == true { throw BuildSkipped("asked to skip") }
@@ -68,12 +72,17 @@ import Testing
                 """, file: "t.yaml", registry: registry)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
-        let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let sum = try await engine.waitUntilFinished(try await engine.run(jobID: "sum").id)
         #expect(sum.state == .successful && sum.retval == ["sum": 6])
         let progress = try storage.getBuildProgressInfo(sum.id)
         #expect(progress.first { $0.group.name == "sum::numbers" }.map { ($0.current, $0.total) } ?? (0, 0) == (3, 3))
-        #expect(try storage.iterLogMessages(LogQuery(buildID: sum.id)).contains { $0.logger == "reports" && $0.message == "summed 3 numbers" })
+        #expect(
+            try storage.iterLogMessages(LogQuery(buildID: sum.id)).contains {
+                $0.logger == "reports" && $0.message == "summed 3 numbers"
+            })
         let skipped = try await engine.waitUntilFinished(try await engine.run(jobID: "skipper").id)
         #expect(skipped.state == .skipped)
         let failing = try await engine.waitUntilFinished(try await engine.run(jobID: "failing").id)

@@ -65,22 +65,31 @@ import Testing
                     bytes[Int.random(in: 0..<bytes.count, using: &random)] = alphabet.randomElement(using: &random)!
                 }
             case 2:  // splice a random chunk in
-                let chunk = (0..<Int.random(in: 1...16, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+                let chunk = (0..<Int.random(in: 1...16, using: &random)).map { _ in
+                    alphabet.randomElement(using: &random)!
+                }
                 bytes.insert(contentsOf: chunk, at: Int.random(in: 0...bytes.count, using: &random))
             default:  // pure noise
-                bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
             }
             // Raw bytes, as they come off the socket: invalid UTF-8 reaches the decoder.
             let parsed = (try? JSONValue.decodeMessage(ByteBuffer(bytes: bytes))) != nil
             // (A NUL byte never reaches the parser: the framing splits messages there.)
-            if !bytes.contains(0), parsed != Self.oracleAccepts(bytes), disagreements.count < 10 { disagreements.append(bytes) }
+            if !bytes.contains(0), parsed != Self.oracleAccepts(bytes), disagreements.count < 10 {
+                disagreements.append(bytes)
+            }
             if Self.decode(bytes: bytes) { valid += 1 } else { invalid += 1 }
         }
         #expect(valid + invalid == 20_000)
         #expect(invalid > 5_000)
         // A decoder that refused everything (or accepted everything) would disagree constantly.
         #expect(valid > 1_000, "mutations that keep the call valid must still decode")
-        #expect(disagreements.isEmpty, "JSON accepted differently from Foundation's parser: \(disagreements.map { String(decoding: $0, as: UTF8.self) })")
+        #expect(
+            disagreements.isEmpty,
+            "JSON accepted differently from Foundation's parser: \(disagreements.map { String(decoding: $0, as: UTF8.self) })"
+        )
     }
 
     @Test func theSeedsDecodeToTheirCalls() throws {

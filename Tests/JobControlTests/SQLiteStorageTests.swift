@@ -9,7 +9,8 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     func temporaryPath(_ name: String = "db.sqlite3") -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("jc-sqlite-\(UUID().uuidString)").appendingPathComponent(name).path
+        FileManager.default.temporaryDirectory.appendingPathComponent("jc-sqlite-\(UUID().uuidString)")
+            .appendingPathComponent(name).path
     }
 
     @Test func fileDatabaseUsesWALAndSurvivesReopen() throws {
@@ -30,12 +31,17 @@ import Testing
     @Test func aDatabaseWrittenBySchemaV1IsUpgraded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("schema-v1.sqlite3").path, toPath: path)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Self.fixtures.appendingPathComponent("schema-v1.sqlite3").path, toPath: path)
         let storage = try SQLiteStorage(path: path)
         try storage.install()
-        let migrations = try storage.writer.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(migrations == ["v1-build-progress-log", "v2-latest-successful-index", "v3-schedule", "v4-build-process"])
+        let migrations = try storage.writer.read {
+            try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+        }
+        #expect(
+            migrations == ["v1-build-progress-log", "v2-latest-successful-index", "v3-schedule", "v4-build-process"])
         #expect(try storage.occurrences(jobID: nil, outcome: nil, limit: 1).isEmpty)
         // The v1 data is all there and reads through the current code.
         let builds = try storage.getJobBuilds(jobID: nil, filter: BuildFilter(), order: .ascending, limit: 10)
@@ -59,7 +65,10 @@ import Testing
         var searched = 0
         for (sql, arguments) in SQLiteQueries.planned {
             let plan = try storage.writer.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(arguments.map { $0 as? any DatabaseValueConvertible })).map { $0["detail"] as String }
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN " + sql,
+                    arguments: StatementArguments(arguments.map { $0 as? any DatabaseValueConvertible })
+                ).map { $0["detail"] as String }
             }
             #expect(!plan.isEmpty, "no plan for '\(sql)'")
             for step in plan where step.hasPrefix("SCAN ") {
@@ -73,11 +82,14 @@ import Testing
     @Test func aFileThatIsNotADatabaseIsRefusedWithItsPath() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: StorageError.self) { try SQLiteStorage(path: path).install() }
         #expect(error?.description.contains(path) == true)
-        #expect(error?.description.contains("not an SQLite database") == true || error?.description.contains("not a database") == true)
+        #expect(
+            error?.description.contains("not an SQLite database") == true
+                || error?.description.contains("not a database") == true)
         // Nothing was written to it.
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x41, count: 8192))
     }
@@ -85,8 +97,10 @@ import Testing
     @Test func aDamagedDatabaseIsRefusedWithItsPath() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.fixtures.appendingPathComponent("schema-v1.sqlite3").path, toPath: path)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Self.fixtures.appendingPathComponent("schema-v1.sqlite3").path, toPath: path)
         // Overwrite the schema page's content (the fixture has no WAL, so the file is all there is).
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seek(toOffset: 100)
@@ -150,7 +164,10 @@ import Testing
         let done = try Pruner.run(config: config, storage: storage, now: now, dryRun: false)
         #expect(done == dry)
         #expect(done.builds.mapValues(\.count) == ["a": 3, "b": 1, "removed-job": 1])
-        #expect(try storage.iterLogMessages(LogQuery()).map(\.message).sorted() == ["ancient warning", "kept warning", "recent info"])
+        #expect(
+            try storage.iterLogMessages(LogQuery()).map(\.message).sorted() == [
+                "ancient warning", "kept warning", "recent info",
+            ])
     }
 }
 
@@ -179,7 +196,8 @@ import Testing
         try storage.logMessage(LogRecord(buildID: build, level: 20, message: "after the lock", logger: "t"))
         // It waited for the other writer (0.3 s), rather than racing past a lock it did not see.
         #expect(ContinuousClock.now - start >= .milliseconds(250), "the write did not wait for the lock")
-        try storage.finishBuild(build, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
+        try storage.finishBuild(
+            build, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
         try await holder.value
         #expect(try storage.logs(build).map(\.message) == ["after the lock"])
     }

@@ -25,22 +25,35 @@ import Testing
     @Test(arguments: Backend.allCases) func aScheduledBuildAndItsOccurrenceAreOneWrite(_ backend: Backend) throws {
         let storage = try backend.make()
         let due: Int64 = 1_764_400_000_000_000
-        let first = try #require(try storage.createBuild(
-            jobID: "a", jobConfig: ["id": "a"], buildConfig: [:], starting: .claim(Occurrence(jobID: "a", due: due, outcome: .started, detail: "late"))))
+        let first = try #require(
+            try storage.createBuild(
+                jobID: "a", jobConfig: ["id": "a"], buildConfig: [:],
+                starting: .claim(Occurrence(jobID: "a", due: due, outcome: .started, detail: "late"))))
         let recorded = try #require(try storage.occurrences(jobID: "a", outcome: nil, limit: 10).first)
         #expect(recorded.outcome == .started && recorded.buildID == first && recorded.detail == "late")
         // Taken: nothing is created.
-        #expect(try storage.createBuild(
-            jobID: "a", jobConfig: [:], buildConfig: [:], starting: .claim(Occurrence(jobID: "a", due: due, outcome: .started))) == nil)
-        #expect(try storage.getJobBuilds(jobID: "a", filter: BuildFilter(), order: .ascending, limit: 10).map(\.id) == [first])
+        #expect(
+            try storage.createBuild(
+                jobID: "a", jobConfig: [:], buildConfig: [:],
+                starting: .claim(Occurrence(jobID: "a", due: due, outcome: .started))) == nil)
+        #expect(
+            try storage.getJobBuilds(jobID: "a", filter: BuildFilter(), order: .ascending, limit: 10).map(\.id) == [
+                first
+            ])
         // From the queue: only a queued occurrence moves, once.
         #expect(try storage.claimOccurrence(Occurrence(jobID: "a", due: due + 1, outcome: .queued)))
-        let second = try #require(try storage.createBuild(
-            jobID: "a", jobConfig: [:], buildConfig: [:], starting: .fromQueue(jobID: "a", due: due + 1, detail: "ran from the queue")))
-        #expect(try storage.createBuild(
-            jobID: "a", jobConfig: [:], buildConfig: [:], starting: .fromQueue(jobID: "a", due: due + 1, detail: nil)) == nil)
-        #expect(try storage.createBuild(
-            jobID: "a", jobConfig: [:], buildConfig: [:], starting: .fromQueue(jobID: "a", due: due + 2, detail: nil)) == nil)
+        let second = try #require(
+            try storage.createBuild(
+                jobID: "a", jobConfig: [:], buildConfig: [:],
+                starting: .fromQueue(jobID: "a", due: due + 1, detail: "ran from the queue")))
+        #expect(
+            try storage.createBuild(
+                jobID: "a", jobConfig: [:], buildConfig: [:],
+                starting: .fromQueue(jobID: "a", due: due + 1, detail: nil)) == nil)
+        #expect(
+            try storage.createBuild(
+                jobID: "a", jobConfig: [:], buildConfig: [:],
+                starting: .fromQueue(jobID: "a", due: due + 2, detail: nil)) == nil)
         let moved = try #require(try storage.occurrences(jobID: "a", outcome: nil, limit: 10).first)
         #expect(moved.due == due + 1 && moved.outcome == .started && moved.buildID == second)
         #expect(try storage.getJobBuilds(jobID: "a", filter: BuildFilter(), order: .ascending, limit: 10).count == 2)

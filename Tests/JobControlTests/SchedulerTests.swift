@@ -38,7 +38,8 @@ import Testing
             await scheduler.stop()
             clock.set(instant)
             let engine = BuildEngine(config: config, storage: storage, registry: registry, logger: SchedulerTests.quiet)
-            let scheduler = Scheduler(engine: engine, storage: storage, logger: SchedulerTests.quiet, now: clock.now, bootTime: nil)
+            let scheduler = Scheduler(
+                engine: engine, storage: storage, logger: SchedulerTests.quiet, now: clock.now, bootTime: nil)
             await scheduler.start(config: config, useTimer: false)
             return Rig(scheduler: scheduler, engine: engine, storage: storage, clock: clock, config: config)
         }
@@ -86,7 +87,8 @@ import Testing
     }
 
     @Test func eachOccurrenceRunsOnceAcrossTicksAndRestarts() async throws {
-        let (rig, registry) = try await Self.rig("  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        let (rig, registry) = try await Self.rig(
+            "  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
         await rig.advance(to: Self.t0 + Self.hour - 1)
         #expect(try rig.builds("h").isEmpty)
         await rig.advance(to: Self.t0 + Self.hour)
@@ -112,7 +114,8 @@ import Testing
         try await leader.waitForBuildsToEnd("h")
         // A second daemon on the same storage, following.
         let engine = BuildEngine(config: leader.config, storage: leader.storage, registry: registry, logger: Self.quiet)
-        let follower = Scheduler(engine: engine, storage: leader.storage, logger: Self.quiet, now: leader.clock.now, bootTime: nil)
+        let follower = Scheduler(
+            engine: engine, storage: leader.storage, logger: Self.quiet, now: leader.clock.now, bootTime: nil)
         await follower.start(config: leader.config, useTimer: false, leading: false)
         #expect(await follower.nextStart()?.at == Self.t0 + 2 * Self.hour)
         leader.clock.set(Self.t0 + 2 * Self.hour + 5)
@@ -122,7 +125,8 @@ import Testing
         // The leader dies before firing 02:00; the follower takes over and catches it up once.
         await leader.scheduler.stop()
         await follower.lead(config: leader.config)
-        let rig = Rig(scheduler: follower, engine: engine, storage: leader.storage, clock: leader.clock, config: leader.config)
+        let rig = Rig(
+            scheduler: follower, engine: engine, storage: leader.storage, clock: leader.clock, config: leader.config)
         try await rig.waitForBuildsToEnd("h")
         #expect(try rig.occurrences("h").map(\.outcome) == [.started, .started])
         #expect(try rig.builds("h").count == 2)
@@ -169,7 +173,8 @@ import Testing
 
     @Test func queueRunsTheOccurrenceWhenTheBuildEnds() async throws {
         let gate = Gate()
-        let (rig, _) = try await Self.rig("  - {id: q, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}\n", gate: gate)
+        let (rig, _) = try await Self.rig(
+            "  - {id: q, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}\n", gate: gate)
         await rig.advance(to: Self.t0 + 60_000_000)
         await rig.advance(to: Self.t0 + 120_000_000)
         #expect(try rig.occurrences("q").map(\.outcome) == [.started, .queued])
@@ -179,7 +184,8 @@ import Testing
     }
 
     @Test func replaceCancelsTheRunningBuild() async throws {
-        let (rig, _) = try await Self.rig("  - {id: r, function: 'test:hold', schedule: {every: 1m}, concurrency: replace}\n")
+        let (rig, _) = try await Self.rig(
+            "  - {id: r, function: 'test:hold', schedule: {every: 1m}, concurrency: replace}\n")
         await rig.advance(to: Self.t0 + 60_000_000)
         await rig.advance(to: Self.t0 + 120_000_000)
         try await waitFor { try rig.builds("r").first?.finished == true }
@@ -191,7 +197,8 @@ import Testing
 
     @Test func allowRunsSideBySide() async throws {
         let gate = Gate()
-        let (rig, _) = try await Self.rig("  - {id: a, function: 'test:hold', schedule: {every: 1m}, concurrency: allow}\n", gate: gate)
+        let (rig, _) = try await Self.rig(
+            "  - {id: a, function: 'test:hold', schedule: {every: 1m}, concurrency: allow}\n", gate: gate)
         await rig.advance(to: Self.t0 + 60_000_000)
         await rig.advance(to: Self.t0 + 120_000_000)
         #expect(try rig.builds("a").count == 2)
@@ -224,7 +231,8 @@ import Testing
 
     @Test func catchUpAllRunsEveryMissedOccurrenceWithinTheWindowInOrder() async throws {
         let (rig, registry) = try await Self.rig(
-            "  - {id: all, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true, catch_up: all, catch_up_window: 3h}\n")
+            "  - {id: all, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true, catch_up: all, catch_up_window: 3h}\n"
+        )
         await rig.advance(to: Self.t0 + Self.hour)
         try await rig.waitForBuildsToEnd("all")
         let again = await rig.restarted(at: Self.t0 + 6 * Self.hour + 60_000_000, registry: registry)
@@ -232,7 +240,9 @@ import Testing
         let occurrences = try again.occurrences("all")
         // 02:00 and 03:00 are older than the 3h window; 04:00, 05:00 and 06:00 run in order.
         #expect(occurrences.map(\.outcome) == [.started, .missed, .missed, .started, .started, .started])
-        let runOrder = try again.builds("all").dropFirst().compactMap { $0.config["build"]?["trigger"]?["occurrence"]?.stringValue }
+        let runOrder = try again.builds("all").dropFirst().compactMap {
+            $0.config["build"]?["trigger"]?["occurrence"]?.stringValue
+        }
         #expect(runOrder == ["2026-01-05T04:00:00+00:00", "2026-01-05T05:00:00+00:00", "2026-01-05T06:00:00+00:00"])
     }
 
@@ -248,7 +258,8 @@ import Testing
     }
 
     @Test func suspendedSchedulesDoNotRunAndResumeFromNow() async throws {
-        let (rig, registry) = try await Self.rig("  - {id: s, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        let (rig, registry) = try await Self.rig(
+            "  - {id: s, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
         try await rig.scheduler.suspend("s")
         await rig.advance(to: Self.t0 + 2 * Self.hour)
         #expect(try rig.builds("s").isEmpty)
@@ -312,13 +323,15 @@ func waitFor(_ condition: () throws -> Bool) async throws {
     }
 
     @Test func aWeekAsleepRunsOneBuildNotABurst() async throws {
-        let (rig, _) = try await SchedulerTests.rig("  - {id: s, function: 'test:quick', schedule: '*:*:0/10', timezone: UTC}\n")
+        let (rig, _) = try await SchedulerTests.rig(
+            "  - {id: s, function: 'test:quick', schedule: '*:*:0/10', timezone: UTC}\n")
         await rig.advance(to: SchedulerTests.t0 + 7 * 86_400_000_000 + 5_000_000)
         await rig.advance(to: SchedulerTests.t0 + 7 * 86_400_000_000 + 6_000_000)  // another wake-up: nothing more
         try await rig.waitForBuildsToEnd("s")
         #expect(try rig.builds("s").count == 1)
         let occurrences = try rig.occurrences("s")
         #expect(occurrences.count == 101)
-        #expect(occurrences.last?.due == SchedulerTests.t0 + 7 * 86_400_000_000 && occurrences.last?.outcome == .started)
+        #expect(
+            occurrences.last?.due == SchedulerTests.t0 + 7 * 86_400_000_000 && occurrences.last?.outcome == .started)
     }
 }

@@ -13,7 +13,9 @@ import Testing
         let writers = 8
         // PostgreSQL commits each call over a socket; fewer lines keep the test short there.
         let linesPerWriter = backend == .postgres ? 2_000 : 10_000
-        let builds = try (0..<writers).map { try storage.createBuild(jobID: "job-\($0)", jobConfig: [:], buildConfig: [:]) }
+        let builds = try (0..<writers).map {
+            try storage.createBuild(jobID: "job-\($0)", jobConfig: [:], buildConfig: [:])
+        }
         let failures = Mutex<[String]>([])
         let writing = Atomic<Int>(writers)
         let group = DispatchGroup()
@@ -32,14 +34,17 @@ import Testing
                     // Both write paths: lines that wait for their commit, and lines handed in for
                     // the group commit (as a command's output is); then a flush.
                     for line in 0..<linesPerWriter {
-                        let record = LogRecord(buildID: builds[writer], level: 20, message: "w\(writer)-\(line)", logger: "t")
+                        let record = LogRecord(
+                            buildID: builds[writer], level: 20, message: "w\(writer)-\(line)", logger: "t")
                         if line % 4 == 0 {
                             try storage.logMessage(record)
                         } else {
                             storage.enqueueLogMessages([record])
                         }
                         if line % 4 == 0 || line == linesPerWriter - 1 {
-                            try storage.reportBuildProgress(builds[writer], current: Int64(line + 1), total: Int64(linesPerWriter), group: "g::w\(writer)")
+                            try storage.reportBuildProgress(
+                                builds[writer], current: Int64(line + 1), total: Int64(linesPerWriter),
+                                group: "g::w\(writer)")
                         }
                     }
                     try storage.flush()
@@ -81,7 +86,9 @@ import Testing
             let messages = try storage.iterLogMessages(LogQuery(buildID: build)).map(\.message)
             #expect(messages.count == linesPerWriter)
             let firstWrong = zip(messages, (0..<linesPerWriter).map { "w\(writer)-\($0)" }).first { $0.0 != $0.1 }
-            #expect(firstWrong == nil, "lines of writer \(writer) lost, duplicated or reordered: \(String(describing: firstWrong))")
+            #expect(
+                firstWrong == nil,
+                "lines of writer \(writer) lost, duplicated or reordered: \(String(describing: firstWrong))")
             let progress = try storage.getBuildProgressInfo(build)
             #expect(progress.first { $0.group.name == "g::w\(writer)" }?.current == Int64(linesPerWriter))
         }

@@ -27,7 +27,8 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
         case .sqliteMemory:
             storage = try StorageFactory.open(url: "sqlite::memory:")
         case .sqliteFile:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-conformance-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "jc-conformance-\(UUID().uuidString)")
             storage = try StorageFactory.open(url: "sqlite://" + directory.appendingPathComponent("db.sqlite3").path)
         case .postgres:
             let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -40,7 +41,10 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible {
 
 extension Storage {
     @discardableResult
-    func finishedBuild(_ job: String, success: Bool = true, skipped: Bool = false, retval: JSONValue? = nil, pins: [String: Int64] = [:])
+    func finishedBuild(
+        _ job: String, success: Bool = true, skipped: Bool = false, retval: JSONValue? = nil,
+        pins: [String: Int64] = [:]
+    )
         throws -> Int64
     {
         let id = try createBuild(
@@ -60,9 +64,13 @@ extension Storage {
 /// `JOBCONTROL_TEST_REQUIRE_PG`) a missing or unreachable server fails the run; under a plain
 /// `swift test` without one, the PostgreSQL cases are recorded as skipped, with the reason.
 @Suite struct PostgresAvailabilityTests {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_REQUIRE_PG"] != nil, "PostgreSQL is optional outside scripts/test.sh"))
+    @Test(
+        .enabled(
+            if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_REQUIRE_PG"] != nil,
+            "PostgreSQL is optional outside scripts/test.sh"))
     func theServerTheScriptStartedIsThere() throws {
-        let url = try #require(Backend.postgresURL, "scripts/test.sh ran without a PostgreSQL URL: the PostgreSQL cases would vanish")
+        let url = try #require(
+            Backend.postgresURL, "scripts/test.sh ran without a PostgreSQL URL: the PostgreSQL cases would vanish")
         _ = try PostgresStorage(url: url)
     }
 
@@ -94,7 +102,8 @@ extension Storage {
 
     @Test(arguments: Backend.allCases) func buildLifecycle(_ backend: Backend) throws {
         let storage = try backend.make()
-        let id = try storage.createBuild(jobID: "a", jobConfig: ["id": "a", "args": [1, "two"]], buildConfig: ["dependency_builds": ["b": 3]])
+        let id = try storage.createBuild(
+            jobID: "a", jobConfig: ["id": "a", "args": [1, "two"]], buildConfig: ["dependency_builds": ["b": 3]])
         var build = try #require(try storage.getBuild(id))
         #expect(build.state == .created)
         #expect(!build.started && !build.finished && !build.success && !build.skipped)
@@ -104,7 +113,8 @@ extension Storage {
         #expect(build.state == .running)
         #expect(build.startTime != nil && build.endTime == nil)
         let retval: JSONValue = ["nested": [1, 2.5, true, nil, "ü"]]
-        try storage.finishBuild(id, success: true, skipped: false, retval: retval, exception: nil, exceptionTraceback: nil)
+        try storage.finishBuild(
+            id, success: true, skipped: false, retval: retval, exception: nil, exceptionTraceback: nil)
         build = try #require(try storage.getBuild(id))
         #expect(build.state == .successful)
         #expect(build.retval == retval)
@@ -112,7 +122,8 @@ extension Storage {
         #expect(try storage.getBuild(id + 100) == nil)
         #expect(throws: StorageError.self) { try storage.startBuild(id + 100) }
         #expect(throws: StorageError.self) {
-            try storage.finishBuild(id + 100, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
+            try storage.finishBuild(
+                id + 100, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
         }
     }
 
@@ -131,7 +142,9 @@ extension Storage {
         let ok2 = try storage.finishedBuild("a")
         let created = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         let other = try storage.finishedBuild("b")
-        func ids(_ filter: BuildFilter, _ order: BuildOrder = .ascending, limit: Int = 100, job: String? = "a") throws -> [Int64] {
+        func ids(_ filter: BuildFilter, _ order: BuildOrder = .ascending, limit: Int = 100, job: String? = "a") throws
+            -> [Int64]
+        {
             try storage.getJobBuilds(jobID: job, filter: filter, order: order, limit: limit).map(\.id)
         }
         #expect(try ids(BuildFilter()) == [ok1, failed, skipped, ok2, created])
@@ -161,7 +174,9 @@ extension Storage {
         #expect(try storage.logs(kept).map(\.message) == ["y"])
         #expect(throws: StorageError.self) { try storage.deleteBuild(id) }
         // Writing for a deleted build is an error for that call only.
-        #expect(throws: StorageError.self) { try storage.logMessage(LogRecord(buildID: id, level: 20, message: "late", logger: "t")) }
+        #expect(throws: StorageError.self) {
+            try storage.logMessage(LogRecord(buildID: id, level: 20, message: "late", logger: "t"))
+        }
         try storage.logMessage(LogRecord(buildID: kept, level: 20, message: "z", logger: "t"))
         #expect(try storage.logs(kept).map(\.message) == ["y", "z"])
     }
@@ -171,9 +186,12 @@ extension Storage {
         let id = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         try storage.startBuild(id)
         let traceback = TracebackInfo(frames: [
-            .init(filename: "job.swift", lineNumber: 12, function: "run()", line: "try work()", context: ["a", "b"], locals: ["big": String(repeating: "x", count: 10_000), "n": "3"])
+            .init(
+                filename: "job.swift", lineNumber: 12, function: "run()", line: "try work()", context: ["a", "b"],
+                locals: ["big": String(repeating: "x", count: 10_000), "n": "3"])
         ])
-        try storage.finishBuildWithException(id, BuildException(type: "Boom", message: "it broke"), traceback: traceback)
+        try storage.finishBuildWithException(
+            id, BuildException(type: "Boom", message: "it broke"), traceback: traceback)
         let build = try #require(try storage.getBuild(id))
         #expect(build.state == .failed)
         #expect(build.exception == ["type": "Boom", "message": "it broke"])
@@ -188,9 +206,11 @@ extension Storage {
         let storage = try backend.make()
         let id = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         try storage.reportBuildProgress(id, current: 1, total: 10, group: "download::file-1", statusLine: "fetching")
-        try storage.reportBuildProgress(id, [try ProgressReport(group: ProgressGroup(parts: ["download", "file-2"]), current: 5, total: 5)])
+        try storage.reportBuildProgress(
+            id, [try ProgressReport(group: ProgressGroup(parts: ["download", "file-2"]), current: 5, total: 5)])
         try storage.reportBuildProgress(id, current: 2, total: 4, group: "process")
-        try storage.reportBuildProgress(id, current: 3, total: 10, group: "download::file-1", statusLine: "halfway")  // replaces
+        // Replaces the earlier report of the same group.
+        try storage.reportBuildProgress(id, current: 3, total: 10, group: "download::file-1", statusLine: "halfway")
         let info = try storage.getBuildProgressInfo(id)
         let byName = Dictionary(uniqueKeysWithValues: info.map { ($0.group.name, $0) })
         #expect(info.map(\.group.name) == ["", "download", "download::file-1", "download::file-2", "process"])
@@ -208,8 +228,12 @@ extension Storage {
         let storage = try backend.make()
         let id = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         #expect(throws: StorageError.self) { try storage.reportBuildProgress(id, current: -1, total: 3) }
-        #expect(throws: StorageError.self) { try storage.reportBuildProgress(id, current: 1, total: 3, group: "a::::b") }
-        #expect(throws: StorageError.self) { try storage.reportBuildProgress(id, current: 1, total: 3, group: String(repeating: "g", count: 129)) }
+        #expect(throws: StorageError.self) {
+            try storage.reportBuildProgress(id, current: 1, total: 3, group: "a::::b")
+        }
+        #expect(throws: StorageError.self) {
+            try storage.reportBuildProgress(id, current: 1, total: 3, group: String(repeating: "g", count: 129))
+        }
         #expect(throws: StorageError.self) { try storage.reportBuildProgress(id + 1, current: 1, total: 3) }
         #expect(try storage.getBuildProgressInfo(id).isEmpty)
     }
@@ -222,8 +246,12 @@ extension Storage {
         try storage.logMessages([
             LogRecord(buildID: id, created: base, level: 10, message: "debug", logger: "x"),
             LogRecord(buildID: id, created: base + 10, level: 20, message: "info", logger: "stdout"),
-            LogRecord(buildID: id, created: base + 20, level: 30, message: "warning \"quoted\" ü\nsecond line", logger: "stderr"),
-            LogRecord(buildID: id, created: base + 30, level: 40, message: "error", logger: "x", exceptionTraceback: TracebackInfo(frames: [.init(filename: "f", function: "g")]).json),
+            LogRecord(
+                buildID: id, created: base + 20, level: 30, message: "warning \"quoted\" ü\nsecond line",
+                logger: "stderr"),
+            LogRecord(
+                buildID: id, created: base + 30, level: 40, message: "error", logger: "x",
+                exceptionTraceback: TracebackInfo(frames: [.init(filename: "f", function: "g")]).json),
             LogRecord(buildID: other, created: base + 15, level: 50, message: "other", logger: "x"),
         ])
         let all = try storage.logs(id)
@@ -232,7 +260,10 @@ extension Storage {
         #expect(all[1].created == base + 10)
         #expect(all[3].exceptionTraceback?["frames"] != nil)
         #expect(try storage.iterLogMessages(LogQuery(buildID: id, minLevel: 30)).map(\.message).count == 2)
-        #expect(try storage.iterLogMessages(LogQuery(minDate: base + 10, maxDate: base + 20)).map(\.message) == ["info", "warning \"quoted\" ü\nsecond line", "other"])
+        #expect(
+            try storage.iterLogMessages(LogQuery(minDate: base + 10, maxDate: base + 20)).map(\.message) == [
+                "info", "warning \"quoted\" ü\nsecond line", "other",
+            ])
         #expect(try storage.iterLogMessages(LogQuery(buildID: id, afterID: all[1].id)).map(\.message).count == 2)
         #expect(try storage.iterLogMessages(LogQuery(buildID: id, limit: 1)).map(\.message) == ["debug"])
         #expect(try storage.iterLogMessages(LogQuery()).count == 5)
@@ -246,7 +277,9 @@ extension Storage {
         var records: [LogRecord] = []
         for build in [a, b] {
             for (age, level) in [(100.0, 10), (100, 20), (100, 30), (1, 10), (1, 40)] {
-                records.append(LogRecord(buildID: build, created: now - age, level: level, message: "\(age)-\(level)", logger: "t"))
+                records.append(
+                    LogRecord(buildID: build, created: now - age, level: level, message: "\(age)-\(level)", logger: "t")
+                )
             }
         }
         try storage.logMessages(records)
@@ -258,7 +291,9 @@ extension Storage {
         #expect(try storage.logs(a).map(\.message) == ["100.0-30", "1.0-10", "1.0-40"])
         #expect(try storage.pruneLogMessages(LogPruneFilter(jobID: "b", now: now), dryRun: false) == 3)
         #expect(try storage.logs(b).isEmpty)
-        #expect(try storage.pruneLogMessages(LogPruneFilter(buildID: a, level: 30, levelAbove: 10, now: now), dryRun: false) == 1)
+        #expect(
+            try storage.pruneLogMessages(LogPruneFilter(buildID: a, level: 30, levelAbove: 10, now: now), dryRun: false)
+                == 1)
         #expect(try storage.logs(a).map(\.message) == ["1.0-10", "1.0-40"])
     }
 
@@ -282,7 +317,8 @@ extension Storage {
         let left = try storage.getJobBuilds(jobID: "a", filter: BuildFilter(), order: .ascending, limit: 100).map(\.id)
         #expect(left == [pinned, latestOK, running, failed1, failed2])
         // By age: everything finished is "old" a day from now, but the latest successful and pinned builds stay.
-        let later = try storage.pruneBuilds(jobID: "a", policy: BuildRetention(maxAge: 3600), now: now + 86_400, dryRun: false)
+        let later = try storage.pruneBuilds(
+            jobID: "a", policy: BuildRetention(maxAge: 3600), now: now + 86_400, dryRun: false)
         #expect(Set(later) == [failed1, failed2])
         #expect(try storage.pruneBuilds(jobID: "a", policy: BuildRetention(), now: now, dryRun: false).isEmpty)
     }
@@ -293,7 +329,10 @@ extension Storage {
         try storage.startBuild(running)
         let queued = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         let done = try storage.finishedBuild("a")
-        #expect(try storage.failUnfinishedBuilds(reason: BuildException(type: "DaemonRestarted", message: "gone")) == [running, queued])
+        #expect(
+            try storage.failUnfinishedBuilds(reason: BuildException(type: "DaemonRestarted", message: "gone")) == [
+                running, queued,
+            ])
         let build = try #require(try storage.getBuild(running))
         #expect(build.state == .failed)
         #expect(build.exception?["type"] == "DaemonRestarted")

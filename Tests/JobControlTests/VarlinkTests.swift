@@ -23,7 +23,8 @@ import Testing
 
     @Test func errorReplyCarriesNameAndParameters() throws {
         let reply = VarlinkReply(error: .methodNotFound("a.B"))
-        #expect(reply.json.jsonText() == #"{"error":"org.varlink.service.MethodNotFound","parameters":{"method":"a.B"}}"#)
+        #expect(
+            reply.json.jsonText() == #"{"error":"org.varlink.service.MethodNotFound","parameters":{"method":"a.B"}}"#)
     }
 
     @Test func buildWireFormatRoundTrip() throws {
@@ -64,8 +65,9 @@ import Testing
 
 @Suite struct JSONParserTests {
     @Test func parsesWhatTheStandardAllows() throws {
-        #expect(try JSONValue.parse(#" {"a" : [1, -2.5e3, 0, true, false, null, "x\u00e9\ud83d\ude42\n"]} "#)
-            == ["a": [1, -2500.0, 0, true, false, nil, "xé🙂\n"]])
+        #expect(
+            try JSONValue.parse(#" {"a" : [1, -2.5e3, 0, true, false, null, "x\u00e9\ud83d\ude42\n"]} "#)
+                == ["a": [1, -2500.0, 0, true, false, nil, "xé🙂\n"]])
         #expect(try JSONValue.parse("9223372036854775807") == .int(Int64.max))
         #expect(try JSONValue.parse("92233720368547758070") == .double(9.2233720368547758e19))
         #expect(try JSONValue.parse(#""\/\b\f\t""#) == "/\u{08}\u{0C}\t")

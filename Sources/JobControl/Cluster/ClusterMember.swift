@@ -37,10 +37,14 @@ public actor ClusterMember {
 
     static let lostException = BuildException(
         type: "DaemonLost",
-        message: "the daemon running this build stopped renewing its lease (it died, or lost the database); another daemon recovered the build")
+        message:
+            "the daemon running this build stopped renewing its lease (it died, or lost the database); another daemon recovered the build"
+    )
     static let leaseLostException = BuildException(
         type: "LeaseLost",
-        message: "this daemon could not renew its lease in time, so the cluster recovered its builds; the build was stopped here")
+        message:
+            "this daemon could not renew its lease in time, so the cluster recovered its builds; the build was stopped here"
+    )
 
     public init(
         node: String, lease: TimeInterval, store: PostgresStorage, engine: BuildEngine, logger: Logger,
@@ -69,9 +73,11 @@ public actor ClusterMember {
             },
             onFatal: onFatal)
         heartbeatPool = try store.dedicatedPool()
-        try store.registerNode(ClusterNode(
-            node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease, state: "alive",
-            version: JobControlVersion.current, workers: workers))
+        try store.registerNode(
+            ClusterNode(
+                node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease,
+                state: "alive",
+                version: JobControlVersion.current, workers: workers))
         await engine.shareQueue(node: node, store: store, wake: { wake.yield(()) })
         try await recoverOwnLeftovers()
         tasks.append(Task { await self.claimLoop() })
@@ -83,9 +89,10 @@ public actor ClusterMember {
     /// the cluster's schedules), `leading(false)` when it loses it. Calls come one at a time, in order.
     public func competeForScheduler(_ leading: @escaping @Sendable (Bool) async -> Void) {
         let (changes, continuation) = AsyncStream<Bool>.makeStream()
-        tasks.append(Task {
-            for await lead in changes { await leading(lead) }
-        })
+        tasks.append(
+            Task {
+                for await lead in changes { await leading(lead) }
+            })
         let store = store, node = node, logger = logger
         schedulerLock = PostgresSchedulerLock(storage: store) { lead, backend in
             do { try store.setScheduler(node: node, backend: lead ? backend : nil) } catch {
@@ -100,7 +107,8 @@ public actor ClusterMember {
     public func resignScheduler() {
         schedulerLock?.stop()
         do { try store.setScheduler(node: node, backend: nil) } catch {
-            logger.warning("cannot record that this daemon no longer runs the schedules", metadata: ["error": "\(error)"])
+            logger.warning(
+                "cannot record that this daemon no longer runs the schedules", metadata: ["error": "\(error)"])
         }
     }
 
@@ -115,7 +123,9 @@ public actor ClusterMember {
             try store.setScheduler(node: node, backend: nil)
             try store.markStopped(node: node)
         } catch {
-            logger.warning("cannot mark this daemon stopped in the cluster; the others will recover it when its lease expires", metadata: ["error": "\(error)"])
+            logger.warning(
+                "cannot mark this daemon stopped in the cluster; the others will recover it when its lease expires",
+                metadata: ["error": "\(error)"])
         }
     }
 
@@ -195,18 +205,24 @@ public actor ClusterMember {
                 }
             } else {
                 // Declared dead by the others, who recovered our builds: stop them, then rejoin.
-                logger.critical("this daemon's cluster lease was taken away; its builds were recovered by other daemons and are stopped here", metadata: ["node": "\(node)"])
+                logger.critical(
+                    "this daemon's cluster lease was taken away; its builds were recovered by other daemons and are stopped here",
+                    metadata: ["node": "\(node)"])
                 await engine.abandonBuilds(reason: Self.leaseLostException)
-                try store.registerNode(ClusterNode(
-                    node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease, state: "alive",
-                    version: JobControlVersion.current, workers: await engine.config.workers))
+                try store.registerNode(
+                    ClusterNode(
+                        node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(),
+                        lease: lease, state: "alive",
+                        version: JobControlVersion.current, workers: await engine.config.workers))
             }
         } catch {
             logger.error("cannot renew the cluster lease", metadata: ["error": "\(error)"])
             if !leaseLost, ContinuousClock.now - lastRenewal > .seconds(lease) {
                 // The others will recover our builds: running them on would run them twice.
                 leaseLost = true
-                logger.critical("the cluster lease expired while the database was unreachable; stopping this daemon's builds", metadata: ["node": "\(node)"])
+                logger.critical(
+                    "the cluster lease expired while the database was unreachable; stopping this daemon's builds",
+                    metadata: ["node": "\(node)"])
                 await engine.abandonBuilds(reason: Self.leaseLostException)
             }
             return
@@ -235,14 +251,17 @@ public actor ClusterMember {
         guard !recovery.nodes.isEmpty else { return }
         var retried: [String] = []
         for build in recovery.failed {
-            if let retry = await CrashRecovery.retryIfAllowed(build.id, jobID: build.jobID, engine: engine, logger: logger) {
+            if let retry = await CrashRecovery.retryIfAllowed(
+                build.id, jobID: build.jobID, engine: engine, logger: logger)
+            {
                 retried.append("\(build.id)->\(retry)")
             }
         }
         logger.warning(
             "recovered the builds of daemons whose lease expired",
             metadata: [
-                "nodes": "\(recovery.nodes)", "builds.failed": "\(recovery.failed.map(\.id))", "builds.requeued": "\(recovery.released)",
+                "nodes": "\(recovery.nodes)", "builds.failed": "\(recovery.failed.map(\.id))",
+                "builds.requeued": "\(recovery.released)",
                 "builds.retried": "\(retried)",
             ])
     }
@@ -252,8 +271,11 @@ public actor ClusterMember {
     /// it was down are stopped.
     private func recoverOwnLeftovers() async throws(StorageError) {
         let leftovers = try store.leftovers(node: node)
-        guard !leftovers.running.isEmpty || !leftovers.claimed.isEmpty || !leftovers.recoveredElsewhere.isEmpty else { return }
-        var report = try await CrashRecovery.finishCrashed(leftovers.running, engine: engine, storage: store, logger: logger)
+        guard !leftovers.running.isEmpty || !leftovers.claimed.isEmpty || !leftovers.recoveredElsewhere.isEmpty else {
+            return
+        }
+        var report = try await CrashRecovery.finishCrashed(
+            leftovers.running, engine: engine, storage: store, logger: logger)
         report.orphansStopped += await CrashRecovery.stopOrphans(of: leftovers.recoveredElsewhere)
         for entry in leftovers.recoveredElsewhere { try store.clearBuildProcess(entry.build.id) }
         for id in leftovers.claimed {

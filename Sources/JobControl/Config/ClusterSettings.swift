@@ -21,6 +21,8 @@ public struct ClusterSettings: Sendable, Hashable {
     /// Node names: letters, digits, `.`, `_`, `-`, `@`, `:`; at most 64 bytes.
     public static func isValidNode(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64
-            && name.unicodeScalars.allSatisfy { ($0.isASCII && (CharacterSet.alphanumerics.contains($0))) || "._-@:".unicodeScalars.contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                ($0.isASCII && (CharacterSet.alphanumerics.contains($0))) || "._-@:".unicodeScalars.contains($0)
+            }
     }
 }

@@ -35,7 +35,9 @@ extension ConfigLoader {
     static func readPrincipals(_ node: Node, key: String, reader: inout YAMLNodeReader) -> [AccessPolicy.Principal] {
         let what = "'access.\(key)'"
         guard case .sequence(let items) = node else {
-            reader.error(node, "\(what) must be a list such as [user:alice, group:ops, '*'], found \(YAMLNodeReader.typeName(node))")
+            reader.error(
+                node,
+                "\(what) must be a list such as [user:alice, group:ops, '*'], found \(YAMLNodeReader.typeName(node))")
             return []
         }
         return items.compactMap { item -> AccessPolicy.Principal? in

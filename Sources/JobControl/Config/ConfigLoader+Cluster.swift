@@ -15,14 +15,19 @@ extension ConfigLoader {
                 if ClusterSettings.isValidNode(name) {
                     settings.node = name
                 } else {
-                    reader.error(entry.value, "'cluster.node' must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'; got '\(name)'")
+                    reader.error(
+                        entry.value,
+                        "'cluster.node' must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'; got '\(name)'")
                 }
             case "lease":
-                guard let seconds = readDuration(entry.value, reader: &reader, what: "'cluster.lease'"), let seconds else { continue }
+                guard let seconds = readDuration(entry.value, reader: &reader, what: "'cluster.lease'"), let seconds
+                else { continue }
                 if ClusterSettings.leaseRange.contains(seconds) {
                     settings.lease = seconds
                 } else {
-                    reader.error(entry.value, "'cluster.lease' must be between 1s and 1h; got \(DurationFormatter.text(seconds))")
+                    reader.error(
+                        entry.value, "'cluster.lease' must be between 1s and 1h; got \(DurationFormatter.text(seconds))"
+                    )
                 }
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "'cluster'", known: clusterKeys)

@@ -26,7 +26,8 @@ extension ConfigLoader {
                     if isValidJobID(value) {
                         id = value
                     } else {
-                        reader.error(entry.value, "job id '\(value)' may contain only letters, digits, '_', '-' and '.'")
+                        reader.error(
+                            entry.value, "job id '\(value)' may contain only letters, digits, '_', '-' and '.'")
                     }
                 }
             case "title": job.title = reader.string(entry.value, what: what)
@@ -47,7 +48,10 @@ extension ConfigLoader {
                         }
                     }
                 default:
-                    reader.error(entry.value, "'command' must be a string (run by /bin/sh -c) or a list (argv), found \(YAMLNodeReader.typeName(entry.value))")
+                    reader.error(
+                        entry.value,
+                        "'command' must be a string (run by /bin/sh -c) or a list (argv), found \(YAMLNodeReader.typeName(entry.value))"
+                    )
                 }
             case "args":
                 guard case .sequence = entry.value else {
@@ -57,7 +61,8 @@ extension ConfigLoader {
                 if case .array(let values)? = reader.value(entry.value, what: what) { job.args = values }
             case "kwargs":
                 guard case .mapping = entry.value else {
-                    reader.error(entry.value, "'kwargs' must be a mapping, found \(YAMLNodeReader.typeName(entry.value))")
+                    reader.error(
+                        entry.value, "'kwargs' must be a mapping, found \(YAMLNodeReader.typeName(entry.value))")
                     continue
                 }
                 if case .object(let values)? = reader.value(entry.value, what: what) { job.kwargs = values }
@@ -67,15 +72,27 @@ extension ConfigLoader {
                 job.environment = readEnvironment(entry.value, reader: &reader)
             case "working_directory":
                 if let value = reader.string(entry.value, what: what) {
-                    if value.hasPrefix("/") { job.workingDirectory = value } else { reader.error(entry.value, "'working_directory' must be an absolute path") }
+                    if value.hasPrefix("/") {
+                        job.workingDirectory = value
+                    } else {
+                        reader.error(entry.value, "'working_directory' must be an absolute path")
+                    }
                 }
             case "user":
                 if let value = reader.string(entry.value, what: what) {
-                    if getpwnam(value) == nil { reader.error(entry.value, "user '\(value)' does not exist on this host") } else { job.user = value }
+                    if getpwnam(value) == nil {
+                        reader.error(entry.value, "user '\(value)' does not exist on this host")
+                    } else {
+                        job.user = value
+                    }
                 }
             case "group":
                 if let value = reader.string(entry.value, what: what) {
-                    if getgrnam(value) == nil { reader.error(entry.value, "group '\(value)' does not exist on this host") } else { job.group = value }
+                    if getgrnam(value) == nil {
+                        reader.error(entry.value, "group '\(value)' does not exist on this host")
+                    } else {
+                        job.group = value
+                    }
                 }
             case "tags":
                 if let values = reader.stringList(entry.value, what: what) { job.tags = values }
@@ -85,13 +102,19 @@ extension ConfigLoader {
                 if let value = reader.bool(entry.value, what: what) { job.protected = value }
             case "timeout":
                 if let seconds = readDuration(entry.value, reader: &reader, what: what) {
-                    if let seconds, seconds > 0 { job.timeout = seconds } else { reader.error(entry.value, "'timeout' must be longer than 0s") }
+                    if let seconds, seconds > 0 {
+                        job.timeout = seconds
+                    } else {
+                        reader.error(entry.value, "'timeout' must be longer than 0s")
+                    }
                 }
             case "retries":
                 job.retry = readRetries(entry.value, reader: &reader)
             case "cleanup_function":
                 if let value = reader.string(entry.value, what: what),
-                    checkFunction(value, key: "cleanup_function", label: "cleanup function", node: entry.value, reader: &reader, registry: registry)
+                    checkFunction(
+                        value, key: "cleanup_function", label: "cleanup function", node: entry.value, reader: &reader,
+                        registry: registry)
                 {
                     job.cleanupFunction = value
                 }
@@ -127,7 +150,9 @@ extension ConfigLoader {
             reader.error(functionNode, "job '\(id)' has both 'command' and 'function'; use one")
         case (nil, let functionNode?):
             if !job.function.isEmpty {
-                _ = checkFunction(job.function, key: "function", label: "function", node: functionNode, reader: &reader, registry: registry)
+                _ = checkFunction(
+                    job.function, key: "function", label: "function", node: functionNode, reader: &reader,
+                    registry: registry)
             }
         case (nil, nil):
             reader.error(node, "job '\(id)' needs a 'command' or a 'function'")
@@ -144,7 +169,8 @@ extension ConfigLoader {
             return false
         }
         if !registry.contains(name) {
-            reader.error(node, "\(label) '\(name)' is not registered; built in: \(registry.names.joined(separator: ", "))")
+            reader.error(
+                node, "\(label) '\(name)' is not registered; built in: \(registry.names.joined(separator: ", "))")
             return false
         }
         return true

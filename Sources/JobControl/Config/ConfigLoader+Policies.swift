@@ -77,7 +77,11 @@ extension ConfigLoader {
             for setting in settings {
                 if setting.key == "workers" {
                     if let value = reader.int(setting.value, what: "'workers' of pool '\(entry.key)'") {
-                        if value < 1 { reader.error(setting.value, "'workers' of pool '\(entry.key)' must be at least 1") } else { workers = value }
+                        if value < 1 {
+                            reader.error(setting.value, "'workers' of pool '\(entry.key)' must be at least 1")
+                        } else {
+                            workers = value
+                        }
                     }
                 } else {
                     reader.unknownKey(setting.key, setting.keyNode, in: "pool '\(entry.key)'", known: ["workers"])
@@ -110,14 +114,24 @@ extension ConfigLoader {
             switch entry.key {
             case "count":
                 if let count = reader.int(entry.value, what: "'retries.count'") {
-                    if count < 0 { reader.error(entry.value, "'retries.count' must be 0 or more") } else { policy.count = count }
+                    if count < 0 {
+                        reader.error(entry.value, "'retries.count' must be 0 or more")
+                    } else {
+                        policy.count = count
+                    }
                 }
             case "backoff":
-                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.backoff'"), let seconds { policy.backoff = seconds }
+                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.backoff'"), let seconds {
+                    policy.backoff = seconds
+                }
             case "max_backoff":
-                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.max_backoff'"), let seconds { policy.maxBackoff = seconds }
+                if let seconds = readDuration(entry.value, reader: &reader, what: "'retries.max_backoff'"), let seconds
+                {
+                    policy.maxBackoff = seconds
+                }
             default:
-                reader.unknownKey(entry.key, entry.keyNode, in: "'retries'", known: ["count", "backoff", "max_backoff"])
+                reader.unknownKey(
+                    entry.key, entry.keyNode, in: "'retries'", known: ["count", "backoff", "max_backoff"])
             }
         }
         return policy

@@ -37,18 +37,30 @@ extension ConfigLoader {
             case "persistent":
                 if let value = reader.bool(entry.value, what: what) { policy.persistent = value }
             case "catch_up":
-                if let value = readChoice(entry.value, SchedulePolicy.CatchUp.self, what: what, reader: &reader) { policy.catchUp = value }
+                if let value = readChoice(entry.value, SchedulePolicy.CatchUp.self, what: what, reader: &reader) {
+                    policy.catchUp = value
+                }
             case "catch_up_window":
-                if let seconds = readDuration(entry.value, reader: &reader, what: what) { policy.catchUpWindow = seconds }
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) {
+                    policy.catchUpWindow = seconds
+                }
             case "randomized_delay":
-                if let seconds = readDuration(entry.value, reader: &reader, what: what) { policy.randomizedDelay = seconds ?? 0 }
+                if let seconds = readDuration(entry.value, reader: &reader, what: what) {
+                    policy.randomizedDelay = seconds ?? 0
+                }
             case "fixed_random_delay":
                 if let value = reader.bool(entry.value, what: what) { policy.fixedRandomDelay = value }
             case "concurrency":
-                if let value = readChoice(entry.value, SchedulePolicy.Concurrency.self, what: what, reader: &reader) { policy.concurrency = value }
+                if let value = readChoice(entry.value, SchedulePolicy.Concurrency.self, what: what, reader: &reader) {
+                    policy.concurrency = value
+                }
             case "start_deadline":
                 if let seconds = readDuration(entry.value, reader: &reader, what: what) {
-                    if let seconds, seconds > 0 { policy.startDeadline = seconds } else { reader.error(entry.value, "'start_deadline' must be longer than 0s") }
+                    if let seconds, seconds > 0 {
+                        policy.startDeadline = seconds
+                    } else {
+                        reader.error(entry.value, "'start_deadline' must be longer than 0s")
+                    }
                 }
             default:
                 break
@@ -75,7 +87,8 @@ extension ConfigLoader {
                 return []
             }
         case .mapping:
-            guard let entries = reader.mapping(node, what: "a schedule"), entries.count == 1, let entry = entries.first else {
+            guard let entries = reader.mapping(node, what: "a schedule"), entries.count == 1, let entry = entries.first
+            else {
                 reader.error(node, "a schedule mapping has exactly one key: every, calendar or cron")
                 return []
             }
@@ -94,7 +107,10 @@ extension ConfigLoader {
                 return []
             }
         default:
-            reader.error(node, "'schedule' must be a calendar or cron expression, {every: DURATION}, or a list of them, found \(YAMLNodeReader.typeName(node))")
+            reader.error(
+                node,
+                "'schedule' must be a calendar or cron expression, {every: DURATION}, or a list of them, found \(YAMLNodeReader.typeName(node))"
+            )
             return []
         }
     }
@@ -104,7 +120,8 @@ extension ConfigLoader {
     ) -> Choice? where Choice.RawValue == String {
         guard let text = reader.string(node, what: what) else { return nil }
         if let choice = Choice(rawValue: text) { return choice }
-        reader.error(node, "\(what) must be one of \(Choice.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
+        reader.error(
+            node, "\(what) must be one of \(Choice.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
         return nil
     }
 }

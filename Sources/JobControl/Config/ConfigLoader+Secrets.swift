@@ -13,7 +13,9 @@ extension ConfigLoader {
     }
 
     /// A YAML file `{name: value, …}` that only the daemon's user may read (mode 0600 or 0400).
-    static func readSecretsFile(_ path: String, node: Node, reader: inout YAMLNodeReader, diagnostics: inout [ConfigDiagnostic])
+    static func readSecretsFile(
+        _ path: String, node: Node, reader: inout YAMLNodeReader, diagnostics: inout [ConfigDiagnostic]
+    )
         -> [String: String]
     {
         var status = stat()
@@ -22,7 +24,10 @@ extension ConfigLoader {
             return [:]
         }
         if status.st_mode & 0o077 != 0 {
-            reader.error(node, "secrets file \(path) may be read by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+            reader.error(
+                node,
+                "secrets file \(path) may be read by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
+            )
             return [:]
         }
         let text: String
@@ -30,7 +35,9 @@ extension ConfigLoader {
             diagnostics += error.diagnostics
             return [:]
         }
-        guard let composed = compose(text, file: path, diagnostics: &diagnostics), let root = composed else { return [:] }
+        guard let composed = compose(text, file: path, diagnostics: &diagnostics), let root = composed else {
+            return [:]
+        }
         var fileReader = YAMLNodeReader(file: path)
         defer { diagnostics += fileReader.diagnostics }
         return readSecrets(root, reader: &fileReader, what: "the secrets file")
@@ -41,10 +48,14 @@ extension ConfigLoader {
         guard let entries = reader.mapping(node, what: "'environment'") else { return [:] }
         var environment: [String: ConfigValue] = [:]
         for entry in entries {
-            let valid = entry.key.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } == true
+            let valid =
+                entry.key.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } == true
                 && entry.key.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
             guard valid else {
-                reader.error(entry.keyNode, "environment variable name '\(entry.key)' must be letters, digits and '_', not starting with a digit")
+                reader.error(
+                    entry.keyNode,
+                    "environment variable name '\(entry.key)' must be letters, digits and '_', not starting with a digit"
+                )
                 continue
             }
             switch reader.value(entry.value, what: "environment variable \(entry.key)") {

@@ -7,13 +7,16 @@ import Yams
 /// a ``ConfigError`` lists each problem as `file:line:column: message`.
 public enum ConfigLoader {
     static let daemonKeys = [
-        "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret", "secrets_file", "include", "jobs",
+        "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret",
+        "secrets_file", "include", "jobs",
         "access", "cluster",
     ]
-    static let jobKeys = [
-        "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
-        "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool", "cleanup_function", "build_retention",
-    ] + scheduleKeys
+    static let jobKeys =
+        [
+            "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
+            "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool",
+            "cleanup_function", "build_retention",
+        ] + scheduleKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes
     /// (`include:`, default `jobs.d/*.yaml` beside it). Every problem of every file is reported.
@@ -26,7 +29,9 @@ public enum ConfigLoader {
         // A file caught while it is being rewritten reads as empty or cut short: read it again,
         // and refuse what changed under the loader rather than run half a configuration.
         guard try readText(path) == text else {
-            throw ConfigError(file: path, "the file changed while it was being read (is it being written?); nothing was loaded, try again")
+            throw ConfigError(
+                file: path,
+                "the file changed while it was being read (is it being written?); nothing was loaded, try again")
         }
         config.file = url.standardizedFileURL.path
         return config
@@ -61,7 +66,8 @@ public enum ConfigLoader {
             }
             for included in files {
                 do {
-                    let jobs = try parseJobsFile(readText(included), file: included, registry: registry, diagnostics: &diagnostics)
+                    let jobs = try parseJobsFile(
+                        readText(included), file: included, registry: registry, diagnostics: &diagnostics)
                     sources.append((jobs, included))
                 } catch {
                     diagnostics += error.diagnostics
@@ -74,7 +80,8 @@ public enum ConfigLoader {
             for job in source.jobs {
                 let location = job.location ?? SourceLocation(file: source.file, line: 1, column: 1)
                 if let first = seen[job.id] {
-                    diagnostics.append(ConfigDiagnostic(location, "duplicate job id '\(job.id)' (first defined at \(first))"))
+                    diagnostics.append(
+                        ConfigDiagnostic(location, "duplicate job id '\(job.id)' (first defined at \(first))"))
                     continue
                 }
                 seen[job.id] = location
@@ -83,28 +90,36 @@ public enum ConfigLoader {
         }
         config.jobs = jobs
         if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
-            let blank = text.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
-            diagnostics.append(ConfigDiagnostic(
-                SourceLocation(file: file, line: 1, column: 1),
-                blank
-                    ? "the configuration file is empty (cut short, or being written?); write 'jobs: []' to run a daemon without jobs"
-                    : "no job is defined ('jobs' is missing and no included file has any); write 'jobs: []' to run a daemon without jobs"))
+            let blank = text.split(separator: "\n").allSatisfy {
+                $0.trimmingCharacters(in: .whitespaces).isEmpty
+                    || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#")
+            }
+            diagnostics.append(
+                ConfigDiagnostic(
+                    SourceLocation(file: file, line: 1, column: 1),
+                    blank
+                        ? "the configuration file is empty (cut short, or being written?); write 'jobs: []' to run a daemon without jobs"
+                        : "no job is defined ('jobs' is missing and no included file has any); write 'jobs: []' to run a daemon without jobs"
+                ))
         }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
         for job in config.jobs {
             if let pool = job.pool, config.pools[pool] == nil {
                 let known = config.pools.keys.sorted()
-                diagnostics.append(ConfigDiagnostic(
-                    job.poolNode ?? job.location ?? SourceLocation(file: file, line: 1, column: 1),
-                    "job '\(job.id)' uses pool '\(pool)', which is not defined under 'pools'"
-                        + (known.isEmpty ? "" : " (defined: \(known.joined(separator: ", ")))")))
+                diagnostics.append(
+                    ConfigDiagnostic(
+                        job.poolNode ?? job.location ?? SourceLocation(file: file, line: 1, column: 1),
+                        "job '\(job.id)' uses pool '\(pool)', which is not defined under 'pools'"
+                            + (known.isEmpty ? "" : " (defined: \(known.joined(separator: ", ")))")))
             }
         }
         for job in config.jobs {
             for name in Set(job.secretReferences).sorted() where config.secrets[name] == nil {
-                diagnostics.append(ConfigDiagnostic(
-                    job.location ?? SourceLocation(file: file, line: 1, column: 1),
-                    "job '\(job.id)' uses '!secret \(name)' but no secret '\(name)' is defined under 'secret' or in 'secrets_file'"))
+                diagnostics.append(
+                    ConfigDiagnostic(
+                        job.location ?? SourceLocation(file: file, line: 1, column: 1),
+                        "job '\(job.id)' uses '!secret \(name)' but no secret '\(name)' is defined under 'secret' or in 'secrets_file'"
+                    ))
             }
         }
         guard diagnostics.isEmpty else { throw ConfigError(diagnostics) }
@@ -132,7 +147,9 @@ public enum ConfigLoader {
     }
 
     /// The main file: daemon keys, `jobs`, and `include` patterns (with their nodes, for errors).
-    static func parseMain(_ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic])
+    static func parseMain(
+        _ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic]
+    )
         -> (config: DaemonConfig, include: [(String, Node?)]?, declaresJobs: Bool)
     {
         var config = DaemonConfig()
@@ -148,16 +165,22 @@ public enum ConfigLoader {
             switch entry.key {
             case "storage":
                 if let value = reader.string(entry.value, what: "'storage'") {
-                    if value.hasPrefix("sqlite:") || value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") {
+                    if value.hasPrefix("sqlite:") || value.hasPrefix("postgresql://") || value.hasPrefix("postgres://")
+                    {
                         config.storage = value
                     } else {
-                        reader.error(entry.value, "unsupported storage URL '\(value)'; use sqlite:///path/to/file.sqlite3, sqlite::memory: or postgresql://user:password@host/database")
+                        reader.error(
+                            entry.value,
+                            "unsupported storage URL '\(value)'; use sqlite:///path/to/file.sqlite3, sqlite::memory: or postgresql://user:password@host/database"
+                        )
                     }
                 }
             case "socket":
                 if let value = reader.string(entry.value, what: "'socket'") {
                     if value.utf8.count >= 108 {
-                        reader.error(entry.value, "socket path is \(value.utf8.count) bytes; Unix socket paths must be shorter than 108")
+                        reader.error(
+                            entry.value,
+                            "socket path is \(value.utf8.count) bytes; Unix socket paths must be shorter than 108")
                     } else {
                         config.socket = value
                     }
@@ -186,8 +209,12 @@ public enum ConfigLoader {
                 config.secrets.merge(readSecrets(entry.value, reader: &reader, what: "'secret'")) { _, new in new }
             case "secrets_file":
                 if let path = reader.string(entry.value, what: "'secrets_file'") {
-                    let absolute = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().path + "/" + path
-                    config.secrets.merge(readSecretsFile(absolute, node: entry.value, reader: &reader, diagnostics: &diagnostics)) { old, _ in old }
+                    let absolute =
+                        path.hasPrefix("/")
+                        ? path : URL(fileURLWithPath: file).deletingLastPathComponent().path + "/" + path
+                    config.secrets.merge(
+                        readSecretsFile(absolute, node: entry.value, reader: &reader, diagnostics: &diagnostics)
+                    ) { old, _ in old }
                 }
             case "jobs":
                 declaresJobs = true
@@ -212,10 +239,14 @@ public enum ConfigLoader {
     }
 
     /// An included job file: `jobs: [...]`, or just the list.
-    static func parseJobsFile(_ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic])
+    static func parseJobsFile(
+        _ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic]
+    )
         -> [JobConfig]
     {
-        guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else { return [] }
+        guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
+            return []
+        }
         var reader = YAMLNodeReader(file: file)
         defer { diagnostics += reader.diagnostics }
         if case .sequence = root { return readJobs(root, reader: &reader, registry: registry) }
@@ -225,7 +256,9 @@ public enum ConfigLoader {
             if entry.key == "jobs" {
                 jobs = readJobs(entry.value, reader: &reader, registry: registry)
             } else {
-                reader.error(entry.keyNode, "an included job file may hold only 'jobs'; '\(entry.key)' belongs in the main configuration file")
+                reader.error(
+                    entry.keyNode,
+                    "an included job file may hold only 'jobs'; '\(entry.key)' belongs in the main configuration file")
             }
         }
         return jobs
@@ -236,7 +269,8 @@ public enum ConfigLoader {
         var result = glob_t()
         defer { globfree(&result) }
         guard glob(pattern, 0, nil, &result) == 0 else { return [] }
-        return (0..<Int(result.gl_pathc)).compactMap { index in result.gl_pathv[index].map { String(cString: $0) } }.sorted()
+        return (0..<Int(result.gl_pathc)).compactMap { index in result.gl_pathv[index].map { String(cString: $0) } }
+            .sorted()
     }
 
     /// Unknown dependencies, `!retval` of a non-dependency, and cycles.
@@ -250,7 +284,11 @@ public enum ConfigLoader {
             }
             let references = (job.args + job.kwargs.keys.sorted().map { job.kwargs[$0]! }).flatMap(\.retvalReferences)
             for reference in Set(references).sorted() where !job.dependencies.contains(reference) {
-                diagnostics.append(ConfigDiagnostic(location, "job '\(job.id)' uses '!retval \(reference)' but '\(reference)' is not one of its dependencies"))
+                diagnostics.append(
+                    ConfigDiagnostic(
+                        location,
+                        "job '\(job.id)' uses '!retval \(reference)' but '\(reference)' is not one of its dependencies")
+                )
             }
         }
         // Depth-first search; a back edge is a cycle, printed in dependency order.
@@ -267,7 +305,8 @@ public enum ConfigLoader {
                     let key = Set(cycle).sorted().joined(separator: ",")
                     if reported.insert(key).inserted {
                         let location = job.location ?? SourceLocation(file: defaultFile, line: 1, column: 1)
-                        diagnostics.append(ConfigDiagnostic(location, "dependency cycle: \(cycle.joined(separator: " -> "))"))
+                        diagnostics.append(
+                            ConfigDiagnostic(location, "dependency cycle: \(cycle.joined(separator: " -> "))"))
                     }
                 } else if state[dependency] == nil {
                     visit(dependency)
@@ -282,7 +321,9 @@ public enum ConfigLoader {
 
     static func isValidJobID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128
-            && id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0) }
+            && id.unicodeScalars.allSatisfy {
+                CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0)
+            }
     }
 
     static func isValidFunctionName(_ name: String) -> Bool {
@@ -296,7 +337,9 @@ public enum ConfigLoader {
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var rest = line.drop { $0 == " " }
             if rest.hasPrefix("- ") { rest = rest.dropFirst(2).drop { $0 == " " } }
-            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else { continue }
+            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else {
+                continue
+            }
             seen += 1
             if seen == 2 { return (number + 1, line.distance(from: line.startIndex, to: rest.startIndex) + 1) }
         }
@@ -305,7 +348,8 @@ public enum ConfigLoader {
 
     static func syntaxDiagnostic(_ error: any Error, file: String, text: String = "") -> ConfigDiagnostic {
         func at(_ mark: Mark, _ problem: String) -> ConfigDiagnostic {
-            ConfigDiagnostic(SourceLocation(file: file, line: mark.line, column: mark.column), "YAML syntax error: \(problem)")
+            ConfigDiagnostic(
+                SourceLocation(file: file, line: mark.line, column: mark.column), "YAML syntax error: \(problem)")
         }
         switch error as? YamlError {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),

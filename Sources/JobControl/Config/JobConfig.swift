@@ -87,13 +87,19 @@ public struct JobConfig: Sendable, Hashable {
         if let pool { object["pool"] = .string(pool) }
         if let cleanupFunction { object["cleanup_function"] = .string(cleanupFunction) }
         if let schedule, case .object(let keys) = schedule.json { object.merge(keys) { _, new in new } }
-        if let retry { object["retries"] = ["count": .int(Int64(retry.count)), "backoff": .double(retry.backoff), "max_backoff": .double(retry.maxBackoff)] }
+        if let retry {
+            object["retries"] = [
+                "count": .int(Int64(retry.count)), "backoff": .double(retry.backoff),
+                "max_backoff": .double(retry.maxBackoff),
+            ]
+        }
         return .object(object)
     }
 
     /// Every `!secret` name the job uses (args, kwargs, environment).
     public var secretReferences: [String] {
-        let values = args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
+        let values =
+            args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
         return values.flatMap(\.secretReferences)
     }
 }

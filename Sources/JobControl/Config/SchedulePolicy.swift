@@ -59,7 +59,8 @@ public struct SchedulePolicy: Sendable, Hashable {
     public func startDelay(jobID: String, due: Int64) -> Int64 {
         guard randomizedDelay > 0 else { return 0 }
         let span = UInt64(randomizedDelay * 1_000_000)
-        let seed = fixedRandomDelay ? Self.hash(jobID) : Self.hash(jobID) ^ UInt64(bitPattern: due) &* 0x9E37_79B9_7F4A_7C15
+        let seed =
+            fixedRandomDelay ? Self.hash(jobID) : Self.hash(jobID) ^ UInt64(bitPattern: due) &* 0x9E37_79B9_7F4A_7C15
         return Int64(Self.mix(seed) % max(span, 1))
     }
 
@@ -108,7 +109,8 @@ extension SchedulePolicy {
     /// The newest `count` occurrences in `lower` (exclusive) … `end` (inclusive), oldest first,
     /// found by scanning growing windows back from `end` (a per-second schedule after a month of
     /// downtime has millions; only the newest matter). `complete` is false when older ones exist.
-    public func newestOccurrences(after lower: Int64, through end: Int64, count: Int) -> (dues: [Int64], complete: Bool) {
+    public func newestOccurrences(after lower: Int64, through end: Int64, count: Int) -> (dues: [Int64], complete: Bool)
+    {
         guard end > lower, count > 0 else { return ([], true) }
         var window: Int64 = 60_000_000
         while true {

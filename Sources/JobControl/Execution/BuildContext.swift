@@ -23,7 +23,8 @@ public struct BuildContext: Sendable {
     public let logger: Logger
 
     public init(
-        buildID: Int64, jobID: String, socketPath: String?, token: String? = nil, settings: ExecutionSettings = ExecutionSettings(),
+        buildID: Int64, jobID: String, socketPath: String?, token: String? = nil,
+        settings: ExecutionSettings = ExecutionSettings(),
         redactor: SecretRedactor = SecretRedactor([]), storage: any Storage,
         observer: (@Sendable (LogRecord, String) -> Void)? = nil, logger: Logger
     ) {
@@ -44,7 +45,8 @@ public struct BuildContext: Sendable {
     /// The same context with other execution settings.
     func with(settings: ExecutionSettings) -> BuildContext {
         BuildContext(
-            buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings, redactor: redactor,
+            buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
+            redactor: redactor,
             storage: storage, observer: observer, logger: logger)
     }
 
@@ -56,7 +58,9 @@ public struct BuildContext: Sendable {
 
     /// Reports progress of this build (group nested with `::`, as in `download::file-3`); stored
     /// before it returns. Invalid input (negative numbers, a bad group) is an error for the caller.
-    public func progress(_ current: Int64, of total: Int64, group: String = "", status: String? = nil) throws(StorageError) {
+    public func progress(_ current: Int64, of total: Int64, group: String = "", status: String? = nil)
+        throws(StorageError)
+    {
         let report = try ProgressReport(
             group: ProgressGroup(name: group), current: current, total: total, statusLine: status.map(redactor.redact))
         try storage.reportBuildProgress(buildID, [report])
@@ -87,13 +91,15 @@ public struct BuildContext: Sendable {
     public func log(levels entries: [(LogLevel, String)], logger name: String) {
         let now = Date()
         let records = entries.map {
-            LogRecord(buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
+            LogRecord(
+                buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
         }
         if let observer { records.forEach { observer($0, jobID) } }
         do {
             try storage.logMessages(records)
         } catch {
-            logger.error("cannot store build log records", metadata: ["error": "\(error)", "count": "\(records.count)"])
+            logger.error(
+                "cannot store build log records", metadata: ["error": "\(error)", "count": "\(records.count)"])
         }
     }
 }

@@ -13,11 +13,13 @@ extension BuildEngine {
             guard let cleanup = registry.function(name) else {
                 throw .cleanupFailed(build: buildID, reason: "cleanup function '\(name)' is not registered")
             }
-            let context = BuildContext(buildID: buildID, jobID: build.jobID, socketPath: nil, storage: storage, logger: logger)
+            let context = BuildContext(
+                buildID: buildID, jobID: build.jobID, socketPath: nil, storage: storage, logger: logger)
             do {
                 _ = try await cleanup(context, [build.json], [:])
             } catch {
-                logger.error("cleanup function failed; build kept", metadata: ["build.id": "\(buildID)", "error": "\(error)"])
+                logger.error(
+                    "cleanup function failed; build kept", metadata: ["build.id": "\(buildID)", "error": "\(error)"])
                 throw .cleanupFailed(build: buildID, reason: BuildException(wrapping: error).description)
             }
         }

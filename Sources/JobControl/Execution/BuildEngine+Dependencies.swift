@@ -51,7 +51,8 @@ extension BuildEngine {
     ) async throws(EngineError) -> Build {
         let plan = try await dependencyPlan(for: jobID)
         let jobs = await config.jobs
-        let dependenciesOf = Dictionary(jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
+        let dependenciesOf = Dictionary(
+            jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
         var pending = plan
         while !pending.isEmpty {
             // A wave: every planned job whose planned dependencies are all built.
@@ -110,7 +111,8 @@ extension BuildEngine {
         var changed = true
         while changed {
             changed = false
-            for id in candidates where !blocked.contains(id) && !dependenciesOf[id, default: []].isDisjoint(with: blocked) {
+            for id in candidates
+            where !blocked.contains(id) && !dependenciesOf[id, default: []].isDisjoint(with: blocked) {
                 blocked.insert(id)
                 changed = true
             }
@@ -124,7 +126,8 @@ extension BuildEngine {
             do {
                 let buildID = try storage.createBuild(jobID: id, config: ["job": job.storedJSON, "build": [:]])
                 try storage.finishBuild(
-                    buildID, success: false, skipped: false, retval: nil, exception: exception.json, exceptionTraceback: nil)
+                    buildID, success: false, skipped: false, retval: nil, exception: exception.json,
+                    exceptionTraceback: nil)
                 if let build = try storage.getBuild(buildID) {
                     made.append(build)
                     await onBuild(build)
@@ -143,7 +146,9 @@ extension BuildEngine {
         var found: [String] = []
         var frontier: Set<String> = [jobID]
         while !frontier.isEmpty {
-            let next = config.jobs.filter { !found.contains($0.id) && $0.id != jobID && !frontier.isDisjoint(with: $0.dependencies) }
+            let next = config.jobs.filter {
+                !found.contains($0.id) && $0.id != jobID && !frontier.isDisjoint(with: $0.dependencies)
+            }
             found += next.map(\.id)
             frontier = Set(next.map(\.id))
         }
@@ -154,11 +159,14 @@ extension BuildEngine {
     /// (transitively), each once its dependencies among them have succeeded, in parallel where
     /// independent. A dependent whose dependency failed gets a FAILED build that never ran.
     /// Returns every build it made, in the order they ended.
-    public nonisolated func runDependents(of jobID: String, force: Bool, onBuild: @escaping @Sendable (Build) async -> Void)
+    public nonisolated func runDependents(
+        of jobID: String, force: Bool, onBuild: @escaping @Sendable (Build) async -> Void
+    )
         async throws(EngineError) -> [Build]
     {
         let jobs = await config.jobs
-        let dependenciesOf = Dictionary(jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
+        let dependenciesOf = Dictionary(
+            jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
         var pending = await dependents(of: jobID)
         var made: [Build] = []
         while !pending.isEmpty {

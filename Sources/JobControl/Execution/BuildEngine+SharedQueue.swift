@@ -34,18 +34,25 @@ extension BuildEngine {
         guard let sharedQueue else { return }
         guard accepting else {
             do { try sharedQueue.store.releaseBuild(build.id, node: sharedQueue.node) } catch {
-                logger.warning("cannot give a claimed build back", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
+                logger.warning(
+                    "cannot give a claimed build back", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
             }
             return
         }
         guard let job = config.job(build.jobID), job.enabled else {
             let reason = BuildException(
                 type: "NotRun",
-                message: "node '\(sharedQueue.node)' claimed the build, but job '\(build.jobID)' is not configured or not enabled there; give every daemon of the cluster the same jobs")
+                message:
+                    "node '\(sharedQueue.node)' claimed the build, but job '\(build.jobID)' is not configured or not enabled there; give every daemon of the cluster the same jobs"
+            )
             do {
-                try storage.finishBuild(build.id, success: false, skipped: false, retval: nil, exception: reason.json, exceptionTraceback: nil)
+                try storage.finishBuild(
+                    build.id, success: false, skipped: false, retval: nil, exception: reason.json,
+                    exceptionTraceback: nil)
             } catch {
-                logger.error("cannot record a build that could not run", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
+                logger.error(
+                    "cannot record a build that could not run",
+                    metadata: ["build.id": "\(build.id)", "error": "\(error)"])
             }
             return
         }

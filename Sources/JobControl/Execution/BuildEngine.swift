@@ -41,7 +41,9 @@ public actor BuildEngine {
         guard !build.finished else { throw .buildNotRunning(buildID) }
         if let sharedQueue, !inFlight.contains(buildID) {
             try sharedQueue.cancelElsewhere(buildID, reason: Self.cancelledException)
-            logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
+            logger.info(
+                "build cancel requested",
+                metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
             return
         }
         requestCancel(buildID, reason: Self.cancelledException)
@@ -53,14 +55,18 @@ public actor BuildEngine {
         cancellers[buildID]?()
     }
 
-    static let cancelledException = BuildException(type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
+    static let cancelledException = BuildException(
+        type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
     static let shutdownException = BuildException(
-        type: "Cancelled", message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
+        type: "Cancelled",
+        message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
         details: ["by": "shutdown"])
 
     private func isCancelRequested(_ buildID: Int64) -> Bool { cancelRequested[buildID] != nil }
 
-    private func cancelReason(_ buildID: Int64) -> BuildException { cancelRequested[buildID] ?? Self.cancelledException }
+    private func cancelReason(_ buildID: Int64) -> BuildException {
+        cancelRequested[buildID] ?? Self.cancelledException
+    }
 
     /// Graceful stop: no new builds; running and queued ones get `grace` to end, then are
     /// cancelled (process groups torn down) and recorded as cancelled by the shutdown.
@@ -72,7 +78,8 @@ public actor BuildEngine {
         }
         let left = await inFlight
         guard !left.isEmpty else { return }
-        logger.warning("stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
+        logger.warning(
+            "stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
         await cancelAll(reason: Self.shutdownException)
         // Torn-down process groups end within the termination grace; queued builds end at once.
         let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
@@ -149,7 +156,9 @@ public actor BuildEngine {
     /// Creates a build of `jobID`, pinning for each dependency the build given in `pins` or else
     /// its latest successful build, and queues it. `trigger` is stored in the build's config (the
     /// scheduler records the occurrence a build is for). Returns the build as created.
-    public func run(jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil)
+    public func run(
+        jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil
+    )
         throws(EngineError) -> Build
     {
         // Without an occurrence to record, the build is always created.
@@ -159,11 +168,14 @@ public actor BuildEngine {
     /// Creates and queues a build for a scheduled occurrence, recording the occurrence as started
     /// by it in the same transaction: a crash leaves both or neither. Returns nil (and creates
     /// nothing) when the occurrence was taken already (by another daemon, or an earlier run).
-    public func runScheduled(jobID: String, trigger: JSONValue, starting: OccurrenceStart) throws(EngineError) -> Build? {
+    public func runScheduled(jobID: String, trigger: JSONValue, starting: OccurrenceStart) throws(EngineError) -> Build?
+    {
         try create(jobID: jobID, force: true, pins: [:], trigger: trigger, starting: starting)
     }
 
-    private func create(jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?)
+    private func create(
+        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?
+    )
         throws(EngineError) -> Build?
     {
         guard accepting else { throw .shuttingDown }
@@ -171,7 +183,8 @@ public actor BuildEngine {
         guard job.enabled else { throw .jobDisabled(jobID) }
         guard !job.protected || force else { throw .jobProtected(jobID) }
         for dependency in requested.keys.sorted() where !job.dependencies.contains(dependency) {
-            throw .badPin(job: jobID, dependency: dependency, reason: "'\(dependency)' is not a dependency of '\(jobID)'")
+            throw .badPin(
+                job: jobID, dependency: dependency, reason: "'\(dependency)' is not a dependency of '\(jobID)'")
         }
         var pins: [String: JSONValue] = [:]
         for dependency in job.dependencies {
@@ -205,12 +218,14 @@ public actor BuildEngine {
             // The new build as stored, without reading it back (a round trip and a JSON parse
             // per build, which showed in the fan-out profile).
             if let starting {
-                guard let id = try storage.createBuild(
-                    jobID: jobID, jobConfig: job.storedJSON, buildConfig: .object(buildPart), starting: starting)
+                guard
+                    let id = try storage.createBuild(
+                        jobID: jobID, jobConfig: job.storedJSON, buildConfig: .object(buildPart), starting: starting)
                 else { return nil }
                 build = Build(id: id, jobID: jobID, config: buildConfig)
             } else {
-                build = Build(id: try storage.createBuild(jobID: jobID, config: buildConfig), jobID: jobID, config: buildConfig)
+                build = Build(
+                    id: try storage.createBuild(jobID: jobID, config: buildConfig), jobID: jobID, config: buildConfig)
             }
         } catch {
             throw .storage(error)
@@ -274,7 +289,8 @@ public actor BuildEngine {
             group.addTask {
                 try await Task.sleep(for: .seconds(timeout))
                 throw BuildException(
-                    type: "Timeout", message: "timed out after \(DurationFormatter.text(timeout)); the build was stopped",
+                    type: "Timeout",
+                    message: "timed out after \(DurationFormatter.text(timeout)); the build was stopped",
                     details: ["timeout_seconds": .double(timeout)])
             }
             defer { group.cancelAll() }
@@ -295,7 +311,8 @@ public actor BuildEngine {
         let token = Self.makeToken()
         await register(token: token, buildID: build.id, redactor: redactor)
         var context = BuildContext(
-            buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor, storage: storage,
+            buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor,
+            storage: storage,
             observer: outputObserver, logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
@@ -307,8 +324,10 @@ public actor BuildEngine {
             }
             let pins = build.config["build"]?["dependency_builds"]
             let retval: (String) throws -> JSONValue = { dependency in
-                guard let pinned = pins?[dependency]?.intValue, let pinnedBuild = try self.storage.getBuild(pinned) else {
-                    throw BuildException(type: "RetvalUnavailable", message: "no pinned build of '\(dependency)' for !retval")
+                guard let pinned = pins?[dependency]?.intValue, let pinnedBuild = try self.storage.getBuild(pinned)
+                else {
+                    throw BuildException(
+                        type: "RetvalUnavailable", message: "no pinned build of '\(dependency)' for !retval")
                 }
                 return pinnedBuild.retval ?? .null
             }
@@ -320,9 +339,12 @@ public actor BuildEngine {
             }
             let args = try job.args.map { try $0.resolve(retval: retval, secret: secret) }
             let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret) }
-            let environment = try job.environment.mapValues { try $0.resolve(retval: retval, secret: secret).argumentText }
-            context = context.with(settings: ExecutionSettings(
-                environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
+            let environment = try job.environment.mapValues {
+                try $0.resolve(retval: retval, secret: secret).argumentText
+            }
+            context = context.with(
+                settings: ExecutionSettings(
+                    environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
             let running = context
             let retry = job.retry
             let work = Task {
@@ -332,11 +354,14 @@ public actor BuildEngine {
                 while true {
                     do {
                         return try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
-                    } catch let error where !(error is BuildSkipped) && !Task.isCancelled && attempt <= retry?.count ?? 0 {
+                    } catch let error
+                        where !(error is BuildSkipped) && !Task.isCancelled && attempt <= retry?.count ?? 0
+                    {
                         let delay = retry?.delay(afterAttempt: attempt) ?? 0
                         running.log(
                             .warning,
-                            "attempt \(attempt) failed: \(BuildException(wrapping: error).message); retrying in \(DurationFormatter.text(delay))")
+                            "attempt \(attempt) failed: \(BuildException(wrapping: error).message); retrying in \(DurationFormatter.text(delay))"
+                        )
                         try await Task.sleep(for: .seconds(delay))
                         attempt += 1
                     }
@@ -388,7 +413,8 @@ public actor BuildEngine {
         }
         if let lost = storage.health.takeDroppedLogLines(buildID: build.id) {
             // A build whose log has a hole does not end plain SUCCESSFUL: the hole is its record.
-            context.logger.error("log lines of the build were lost", metadata: ["lines": "\(lost.count)", "error": "\(lost.reason)"])
+            context.logger.error(
+                "log lines of the build were lost", metadata: ["lines": "\(lost.count)", "error": "\(lost.reason)"])
             if var exception = outcome.exception {
                 exception.details["log_lines_lost"] = .int(Int64(lost.count))
                 outcome.exception = exception
@@ -397,14 +423,17 @@ public actor BuildEngine {
                 skipped = false
             }
         }
-        await recordEnd(of: build.id, success: outcome.success, skipped: skipped, retval: outcome.retval, exception: outcome.exception, context: context)
+        await recordEnd(
+            of: build.id, success: outcome.success, skipped: skipped, retval: outcome.retval,
+            exception: outcome.exception, context: context)
         await buildFinished(build.id)
     }
 
     static func logLinesLost(_ count: Int, reason: String) -> BuildException {
         BuildException(
             type: "LogLinesLost",
-            message: "\(count) log line\(count == 1 ? "" : "s") of this build could not be stored (\(reason)); the command itself succeeded",
+            message:
+                "\(count) log line\(count == 1 ? "" : "s") of this build could not be stored (\(reason)); the command itself succeeded",
             details: ["log_lines_lost": .int(Int64(count))])
     }
 
@@ -415,7 +444,8 @@ public actor BuildEngine {
     /// Records a build's end, trying again while the storage is unavailable (the update is
     /// idempotent, so repeating it is safe).
     nonisolated func recordEnd(
-        of id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?, context: BuildContext
+        of id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
+        context: BuildContext
     ) async {
         let start = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
@@ -425,9 +455,10 @@ public actor BuildEngine {
                     id, success: success, skipped: skipped, retval: retval, exception: exception?.json,
                     exceptionTraceback: exception?.traceback?.json)
                 return
-            } catch where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
+            } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
                 if backoff == .milliseconds(100) {
-                    context.logger.warning("cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
+                    context.logger.warning(
+                        "cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
                 }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))

@@ -47,7 +47,9 @@ extension BuildEngine {
         text.reserveCapacity(64)
         for _ in 0..<4 {
             let word: UInt64 = generator.next()
-            for shift in stride(from: 60, through: 0, by: -4) { text.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
+            for shift in stride(from: 60, through: 0, by: -4) {
+                text.append(digits[Int((word >> UInt64(shift)) & 0xF)])
+            }
         }
         return String(decoding: text, as: UTF8.self)
     }
@@ -65,7 +67,9 @@ extension BuildEngine {
     public func log(token: String, level: LogLevel, message: String) throws {
         let build = try activeBuild(token)
         try storage.logMessage(
-            LogRecord(buildID: build.buildID, level: level.rawValue, message: build.redactor.redact(message), logger: "jobctl"))
+            LogRecord(
+                buildID: build.buildID, level: level.rawValue, message: build.redactor.redact(message), logger: "jobctl"
+            ))
     }
 
     /// Sets the return value of the build holding `token`.

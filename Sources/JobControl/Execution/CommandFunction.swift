@@ -20,7 +20,8 @@ enum CommandFunction {
 
     static let shell: JobFunction = { context, args, kwargs in
         guard let script = args.first?.stringValue else {
-            throw BuildException(type: "BadArguments", message: "\(FunctionRegistry.shell) needs a script string as its first arg")
+            throw BuildException(
+                type: "BadArguments", message: "\(FunctionRegistry.shell) needs a script string as its first arg")
         }
         // "$0" is "sh"; the job's further args are "$1", "$2", …
         let argv = ["/bin/sh", "-c", script, "sh"] + args.dropFirst().map(\.argumentText)
@@ -33,7 +34,8 @@ enum CommandFunction {
         // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
         let spawned = try identityPrefix(context.settings) + argv
         // (Bytes, not Foundation's String.contains: that goes through NSString and showed per build.)
-        let executable: Executable = spawned[0].utf8.contains(UInt8(ascii: "/")) ? .path(FilePath(spawned[0])) : .name(spawned[0])
+        let executable: Executable =
+            spawned[0].utf8.contains(UInt8(ascii: "/")) ? .path(FilePath(spawned[0])) : .name(spawned[0])
         var environment: [Environment.Key: String?] = [:]
         for (name, value) in context.settings.environment {
             if let key = Environment.Key(rawValue: name) { environment[key] = value }
@@ -50,7 +52,9 @@ enum CommandFunction {
         }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child
-        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
+        options.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)
+        ]
 
         let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
         do {
@@ -96,18 +100,23 @@ enum CommandFunction {
             (type, message) = ("CommandFailed", "'\(argv[0])' exited with status \(code)")
         case .signaled(let signal):
             details["signal"] = .int(Int64(signal))
-            (type, message) = ("CommandKilled", "'\(argv[0])' was killed by signal \(signal) (\(String(cString: strsignal(signal))))")
+            (type, message) = (
+                "CommandKilled", "'\(argv[0])' was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
+            )
         }
         throw BuildException(
             type: type, message: message, details: details,
             traceback: commandTraceback(
-                argv: argv, workingDirectory: context.settings.workingDirectory, details: details, stderrTail: stderrTail))
+                argv: argv, workingDirectory: context.settings.workingDirectory, details: details,
+                stderrTail: stderrTail))
     }
 
     /// The directory of the running executable when `jobctl` sits beside it (an installation, or
     /// a build tree): put first on a build's PATH so the in-build helpers are the daemon's own.
     static let helperDirectory: String? = {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         let directory = (executable as NSString).deletingLastPathComponent
         return FileManager.default.isExecutableFile(atPath: directory + "/jobctl") ? directory : nil
     }()
@@ -168,7 +177,9 @@ enum CommandFunction {
 
     /// The seed's traceback model for a command: one frame naming the program, the command line,
     /// the last lines of stderr as context, and the working directory and outcome as "locals".
-    static func commandTraceback(argv: [String], workingDirectory: String?, details: [String: JSONValue], stderrTail: [String])
+    static func commandTraceback(
+        argv: [String], workingDirectory: String?, details: [String: JSONValue], stderrTail: [String]
+    )
         -> TracebackInfo
     {
         var locals = ["cwd": workingDirectory ?? FileManager.default.currentDirectoryPath]
@@ -181,7 +192,9 @@ enum CommandFunction {
     }
 
     static func shellQuoted(_ word: String) -> String {
-        let safe = word.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0) }
+        let safe = word.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)
+        }
         return safe && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 

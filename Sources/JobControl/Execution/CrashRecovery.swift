@@ -20,16 +20,22 @@ public enum CrashRecovery {
         public var orphansStopped = 0
     }
 
-    public static func run(engine: BuildEngine, storage: any Storage, logger: Logger) async throws(StorageError) -> Report {
+    public static func run(engine: BuildEngine, storage: any Storage, logger: Logger) async throws(StorageError)
+        -> Report
+    {
         let unfinished = try storage.unfinishedBuilds()
-        var report = try await finishCrashed(unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger)
+        var report = try await finishCrashed(
+            unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger)
         for entry in unfinished where !entry.build.started {
             do {
                 try await engine.requeue(entry.build)
                 report.requeued.append(entry.build.id)
             } catch {
-                let reason = BuildException(type: "NotRun", message: "queued before a restart, but could not run after it: \(error)")
-                try storage.finishBuild(entry.build.id, success: false, skipped: false, retval: nil, exception: reason.json, exceptionTraceback: nil)
+                let reason = BuildException(
+                    type: "NotRun", message: "queued before a restart, but could not run after it: \(error)")
+                try storage.finishBuild(
+                    entry.build.id, success: false, skipped: false, retval: nil, exception: reason.json,
+                    exceptionTraceback: nil)
                 report.failed.append(entry.build.id)
             }
         }
@@ -39,7 +45,9 @@ public enum CrashRecovery {
 
     static let restartedException = BuildException(
         type: "DaemonRestarted",
-        message: "jobcontrold stopped while this build was running (it crashed, was killed, or the machine went down); its processes were stopped at the next start")
+        message:
+            "jobcontrold stopped while this build was running (it crashed, was killed, or the machine went down); its processes were stopped at the next start"
+    )
 
     /// Stops the orphaned processes of builds that were running when the daemon died, finishes
     /// the builds as failed (`DaemonRestarted`), and retries those whose job has `retries`.
@@ -50,9 +58,12 @@ public enum CrashRecovery {
         report.orphansStopped = await stopOrphans(of: running)
         for entry in running {
             try storage.finishBuild(
-                entry.build.id, success: false, skipped: false, retval: nil, exception: restartedException.json, exceptionTraceback: nil)
+                entry.build.id, success: false, skipped: false, retval: nil, exception: restartedException.json,
+                exceptionTraceback: nil)
             report.failed.append(entry.build.id)
-            if let retry = await retryIfAllowed(entry.build.id, jobID: entry.build.jobID, engine: engine, logger: logger) {
+            if let retry = await retryIfAllowed(
+                entry.build.id, jobID: entry.build.jobID, engine: engine, logger: logger)
+            {
                 report.retried.append((entry.build.id, retry))
             }
         }
@@ -72,7 +83,9 @@ public enum CrashRecovery {
 
     /// A new build of the job in place of one a dead daemon left, when the job has `retries`.
     static func retryIfAllowed(_ id: Int64, jobID: String, engine: BuildEngine, logger: Logger) async -> Int64? {
-        guard let job = await engine.config.job(jobID), let retry = job.retry, retry.count > 0, job.enabled else { return nil }
+        guard let job = await engine.config.job(jobID), let retry = job.retry, retry.count > 0, job.enabled else {
+            return nil
+        }
         do {
             let trigger: JSONValue = ["kind": "retry", "after_crash_of": .int(id)]
             return try await engine.run(jobID: jobID, force: true, trigger: trigger).id
@@ -87,7 +100,8 @@ public enum CrashRecovery {
             "recovered builds left unfinished by an earlier daemon",
             metadata: [
                 "builds.failed": "\(report.failed)", "builds.requeued": "\(report.requeued)",
-                "builds.retried": "\(report.retried.map { "\($0.0)->\($0.1)" })", "orphans.stopped": "\(report.orphansStopped)",
+                "builds.retried": "\(report.retried.map { "\($0.0)->\($0.1)" })",
+                "orphans.stopped": "\(report.orphansStopped)",
             ])
     }
 }

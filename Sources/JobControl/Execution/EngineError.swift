@@ -33,9 +33,11 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .cleanupFailed(let build, let reason):
             return "the cleanup function of build \(build) failed, so the build was kept: \(reason)"
         case .dependencyNotBuilt(let job, let dependency):
-            return "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first, or use --build-deps"
+            return
+                "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first, or use --build-deps"
         case .dependencyFailed(let job, let dependency, let build):
-            return "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
+            return
+                "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
         case .badPin(_, _, let reason):
             return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
         case .notScheduled(let id):

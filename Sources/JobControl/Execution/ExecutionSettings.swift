@@ -8,7 +8,9 @@ public struct ExecutionSettings: Sendable, Hashable {
     public var user: String?
     public var group: String?
 
-    public init(environment: [String: String] = [:], workingDirectory: String? = nil, user: String? = nil, group: String? = nil) {
+    public init(
+        environment: [String: String] = [:], workingDirectory: String? = nil, user: String? = nil, group: String? = nil
+    ) {
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.user = user

@@ -17,15 +17,23 @@ extension BuildEngine {
     public func status(of jobID: String) throws(EngineError) -> (status: JobStatus, latest: Build?) {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         do throws(StorageError) {
-            let latest = try storage.getJobBuilds(jobID: jobID, filter: BuildFilter(), order: .descending, limit: 1).first
-            if try !storage.getJobBuilds(jobID: jobID, filter: BuildFilter(started: true, finished: false), order: .descending, limit: 1).isEmpty {
+            let latest = try storage.getJobBuilds(jobID: jobID, filter: BuildFilter(), order: .descending, limit: 1)
+                .first
+            if try !storage.getJobBuilds(
+                jobID: jobID, filter: BuildFilter(started: true, finished: false), order: .descending, limit: 1
+            ).isEmpty {
                 return (.running, latest)
             }
-            guard let finished = try storage.getJobBuilds(jobID: jobID, filter: BuildFilter(finished: true), order: .descending, limit: 1).first else {
+            guard
+                let finished = try storage.getJobBuilds(
+                    jobID: jobID, filter: BuildFilter(finished: true), order: .descending, limit: 1
+                ).first
+            else {
                 return (.notBuilt, latest)
             }
             guard finished.success else { return (.failed, latest) }
-            if let successful = try storage.getLatestSuccessfulBuild(jobID: jobID), try isOutdated(successful, of: job) {
+            if let successful = try storage.getLatestSuccessfulBuild(jobID: jobID), try isOutdated(successful, of: job)
+            {
                 return (.outdated, latest)
             }
             return (.success, latest)

@@ -29,7 +29,8 @@ public enum ProcessGroups {
         // utime stime cutime cstime priority nice threads itrealvalue starttime …
         let fields = buffer[(closing + 1)..<count].split(separator: UInt8(ascii: " "))
         guard fields.count > 19, let group = Int32(String(decoding: fields[2], as: UTF8.self)),
-              let start = Int64(String(decoding: fields[19], as: UTF8.self)) else { return nil }
+            let start = Int64(String(decoding: fields[19], as: UTF8.self))
+        else { return nil }
         return (group, start)
     }
 

@@ -28,7 +28,8 @@ enum UserDatabase {
     /// reads what is wanted from the entry while its strings (in the buffer) are valid.
     private static func lookUp<Entry, Value>(
         _ empty: Entry,
-        _ call: (inout Entry, UnsafeMutablePointer<CChar>, Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>) -> Int32,
+        _ call: (inout Entry, UnsafeMutablePointer<CChar>, Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>) ->
+            Int32,
         _ value: (Entry) -> Value
     ) -> Value? {
         var entry = empty

@@ -122,7 +122,8 @@ struct JSONParser {
         var plainStart = index
         func flushPlain(_ parser: JSONParser) {
             if plainStart < parser.index {
-                scalars.append(contentsOf: String(decoding: parser.bytes[plainStart..<parser.index], as: UTF8.self).unicodeScalars)
+                scalars.append(
+                    contentsOf: String(decoding: parser.bytes[plainStart..<parser.index], as: UTF8.self).unicodeScalars)
             }
         }
         while true {

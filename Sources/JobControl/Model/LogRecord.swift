@@ -70,6 +70,8 @@ public struct LogRecord: Sendable, Hashable {
 
     /// The JSON stored in the `record` column.
     public var recordJSON: JSONValue {
-        .object(["message": .string(message), "logger": .string(logger), "level_name": .string(LogLevel.name(of: level))])
+        .object([
+            "message": .string(message), "logger": .string(logger), "level_name": .string(LogLevel.name(of: level)),
+        ])
     }
 }

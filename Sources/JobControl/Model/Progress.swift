@@ -16,12 +16,14 @@ public struct ProgressGroup: Sendable, Hashable, Comparable, CustomStringConvert
     /// From parts; each must be non-empty and free of `::`.
     public init(parts: [String]) throws(StorageError) {
         for part in parts where part.isEmpty || part.contains(Self.separator) {
-            throw StorageError(.invalidArgument, "progress group part '\(part)' must be non-empty and must not contain '::'")
+            throw StorageError(
+                .invalidArgument, "progress group part '\(part)' must be non-empty and must not contain '::'")
         }
         let name = parts.joined(separator: Self.separator)
         guard name.count <= Self.maxNameLength else {
             throw StorageError(
-                .invalidArgument, "progress group name is \(name.count) characters; at most \(Self.maxNameLength) are allowed")
+                .invalidArgument,
+                "progress group name is \(name.count) characters; at most \(Self.maxNameLength) are allowed")
         }
         self.parts = parts
     }

@@ -85,7 +85,8 @@ public struct TracebackInfo: Sendable, Hashable {
                 var context: [String] = []
                 if case .array(let lines)? = value["context"] { context = lines.compactMap(\.stringValue) }
                 return Frame(
-                    filename: value["filename"]?.stringValue ?? "?", lineNumber: value["lineno"]?.intValue.map(Int.init),
+                    filename: value["filename"]?.stringValue ?? "?",
+                    lineNumber: value["lineno"]?.intValue.map(Int.init),
                     function: value["function"]?.stringValue ?? "?", line: value["line"]?.stringValue, context: context,
                     locals: locals)
             })

@@ -113,7 +113,9 @@ extension CalendarSpec {
             if r == 0 { continue }
 
             let fields = [c.year, c.month, c.day, c.hour, c.minute, c.second]
-            let startFields = [startTime.year, startTime.month, startTime.day, startTime.hour, startTime.minute, startTime.second]
+            let startFields = [
+                startTime.year, startTime.month, startTime.day, startTime.hour, startTime.minute, startTime.second,
+            ]
             if fields == startFields ? startUsec >= usec + 1 : !startFields.lexicographicallyPrecedes(fields) {
                 // Stuck at or before the start: advance and let normalization settle the DST change.
                 invalidateDST = true
@@ -130,8 +132,10 @@ extension CalendarSpec {
 
     /// Moves `value` to the earliest value of `chain` at or after it. Returns 1 when it moved,
     /// 0 when it already matched, -1 when nothing matches (the field must carry over).
-    private func findMatchingComponent(_ chain: [Component]?, value: inout Int, time: CivilTime,
-                                       isDay: Bool = false, clock: inout CivilClock) -> Int {
+    private func findMatchingComponent(
+        _ chain: [Component]?, value: inout Int, time: CivilTime,
+        isDay: Bool = false, clock: inout CivilClock
+    ) -> Int {
         guard let chain else { return 0 }
         let countsFromEnd = endOfMonth && isDay
         var best: Int?

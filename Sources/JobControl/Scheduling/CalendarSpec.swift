@@ -116,7 +116,9 @@ extension CalendarSpec {
         // Days counted from the end of the month may not reach further back than 28.
         let to = endOfMonth ? to - 3 : to
         return chain.allSatisfy { component in
-            guard component.start >= from, component.start <= to, component.repeatStep <= to - from else { return false }
+            guard component.start >= from, component.start <= to, component.repeatStep <= to - from else {
+                return false
+            }
             if component.stop >= 0 {
                 return component.stop >= from && component.stop <= to
                     && component.start + component.repeatStep <= component.stop

@@ -12,7 +12,8 @@ extension CalendarSpec {
         } else if let (stripped, flag) = Self.stripLocalAbbreviation(from: body, zone: localZone) {
             dst = flag
             body = stripped
-        } else if let space = body.lastIndex(of: " "), ZoneRules.isValidName(String(body[body.index(after: space)...])) {
+        } else if let space = body.lastIndex(of: " "), ZoneRules.isValidName(String(body[body.index(after: space)...]))
+        {
             timezone = String(body[body.index(after: space)...])
             body = String(body[..<space])
         }
@@ -169,7 +170,9 @@ struct CalendarScanner {
         if atEnd { return false }
         if peek() == UInt8(ascii: "@") {
             position += 1
-            guard let seconds = number(), seconds <= Int(Int32.max) * 1000 else { throw failure("expected seconds since the epoch") }
+            guard let seconds = number(), seconds <= Int(Int32.max) * 1000 else {
+                throw failure("expected seconds since the epoch")
+            }
             let time = CivilTime(wallSeconds: Int64(seconds), utcOffset: 0, isDST: false, abbreviation: "UTC")
             spec.utc = true
             spec.year = [.init(start: time.year)]

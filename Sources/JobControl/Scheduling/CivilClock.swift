@@ -19,9 +19,11 @@ public struct CivilClock: Sendable {
 
     /// The wall-clock time at `instant` (seconds since the epoch): `localtime_r`.
     public func civilTime(at instant: Int64) -> CivilTime {
-        let type = isUTC ? LocalTimeType(utcOffset: 0, isDST: false, abbreviation: "UTC") : zone.localTimeType(at: instant)
-        return CivilTime(wallSeconds: instant + Int64(type.utcOffset), utcOffset: type.utcOffset,
-                         isDST: type.isDST, abbreviation: type.abbreviation)
+        let type =
+            isUTC ? LocalTimeType(utcOffset: 0, isDST: false, abbreviation: "UTC") : zone.localTimeType(at: instant)
+        return CivilTime(
+            wallSeconds: instant + Int64(type.utcOffset), utcOffset: type.utcOffset,
+            isDST: type.isDST, abbreviation: type.abbreviation)
     }
 
     /// Normalizes `time` and returns the instant it denotes: `mktime` (or `timegm` for UTC).
@@ -66,7 +68,9 @@ public struct CivilClock: Sendable {
         if matched, requestedDST >= 0, (requestedDST != 0) != (found.isDST != 0) {
             // The right wall-clock time with the wrong DST flag: use the offset of the nearest
             // time that has the requested flag (glibc's stride search).
-            guard let adjusted = instantWithRequestedDST(requestedDST != 0, near: instant, wall: wall) else { return nil }
+            guard let adjusted = instantWithRequestedDST(requestedDST != 0, near: instant, wall: wall) else {
+                return nil
+            }
             instant = adjusted
             found = civilTime(at: instant)
         }

@@ -42,8 +42,9 @@ public struct CivilTime: Sendable, Equatable, CustomStringConvertible {
     init(wallSeconds: Int64, utcOffset: Int, isDST: Bool, abbreviation: String) {
         let (days, secondOfDay) = wallSeconds.floorDivided(by: 86_400)
         let date = CivilDate(days: days)
-        self.init(year: date.year, month: date.month - 1, day: date.day,
-                  hour: Int(secondOfDay / 3600), minute: Int(secondOfDay % 3600 / 60), second: Int(secondOfDay % 60))
+        self.init(
+            year: date.year, month: date.month - 1, day: date.day,
+            hour: Int(secondOfDay / 3600), minute: Int(secondOfDay % 3600 / 60), second: Int(secondOfDay % 60))
         weekday = Int((days + 4).floorDivided(by: 7).remainder)  // 1970-01-01 was a Thursday
         self.isDST = isDST ? 1 : 0
         self.utcOffset = utcOffset

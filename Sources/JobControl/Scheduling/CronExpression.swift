@@ -39,16 +39,20 @@ public struct CronExpression: Sendable, Hashable {
         minutes = try Self.field(fields[0], name: "minute", range: 0...59, names: [], text: text)
         hours = try Self.field(fields[1], name: "hour", range: 0...23, names: [], text: text)
         daysOfMonth = try Self.field(fields[2], name: "day of month", range: 1...31, names: [], text: text)
-        months = try Self.field(fields[3], name: "month", range: 1...12, names: Self.monthNames, nameBase: 1, text: text)
-        var weekdays = try Self.field(fields[4], name: "day of week", range: 0...7, names: Self.weekdayNames, text: text)
+        months = try Self.field(
+            fields[3], name: "month", range: 1...12, names: Self.monthNames, nameBase: 1, text: text)
+        var weekdays = try Self.field(
+            fields[4], name: "day of week", range: 0...7, names: Self.weekdayNames, text: text)
         if weekdays & (1 << 7) != 0 { weekdays = weekdays & ~(1 << 7) | 1 }
         daysOfWeek = weekdays
         dayOfMonthIsStar = fields[2].hasPrefix("*")
         dayOfWeekIsStar = fields[4].hasPrefix("*")
     }
 
-    private static func field(_ text: String, name: String, range: ClosedRange<Int>, names: [String],
-                              nameBase: Int = 0, text expression: String) throws(ScheduleError) -> UInt64 {
+    private static func field(
+        _ text: String, name: String, range: ClosedRange<Int>, names: [String],
+        nameBase: Int = 0, text expression: String
+    ) throws(ScheduleError) -> UInt64 {
         func fail(_ reason: String) -> ScheduleError {
             .invalidCron(expression, reason: "\(name) field '\(text)': \(reason)")
         }

@@ -42,8 +42,8 @@ struct PosixZoneRule: Sendable, Equatable {
             return
         }
         guard scanner.first == ",", case _ = scanner.removeFirst(), let start = Self.change(&scanner),
-              scanner.first == ",", case _ = scanner.removeFirst(), let end = Self.change(&scanner),
-              scanner.isEmpty
+            scanner.first == ",", case _ = scanner.removeFirst(), let end = Self.change(&scanner),
+            scanner.isEmpty
         else { return nil }
         self.start = start
         self.end = end
@@ -56,7 +56,8 @@ struct PosixZoneRule: Sendable, Equatable {
         let year = CivilDate(days: instant.floorDivided(by: 86_400).quotient).year
         let daylightStarts = Self.instant(of: start, year: year, offset: standard.utcOffset)
         let daylightEnds = Self.instant(of: end, year: year, offset: daylight.utcOffset)
-        let inDaylight = daylightStarts > daylightEnds
+        let inDaylight =
+            daylightStarts > daylightEnds
             ? (instant < daylightEnds || instant >= daylightStarts)  // southern hemisphere
             : (instant >= daylightStarts && instant < daylightEnds)
         return inDaylight ? daylight : standard
@@ -133,8 +134,8 @@ struct PosixZoneRule: Sendable, Equatable {
         case "M":
             text.removeFirst()
             guard let month = number(&text), (1...12).contains(month), text.first == ".",
-                  case _ = text.removeFirst(), let week = number(&text), (1...5).contains(week), text.first == ".",
-                  case _ = text.removeFirst(), let weekday = number(&text), (0...6).contains(weekday)
+                case _ = text.removeFirst(), let week = number(&text), (1...5).contains(week), text.first == ".",
+                case _ = text.removeFirst(), let weekday = number(&text), (0...6).contains(weekday)
             else { return nil }
             day = .monthWeekDay(month: month, week: week, weekday: weekday)
         default:

@@ -135,8 +135,8 @@ public enum BootClock {
     /// When this machine booted, in microseconds since the epoch (`btime` of /proc/stat).
     public static func bootTime() -> Int64? {
         guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
-              let seconds = Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
+            let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let seconds = Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
         else { return nil }
         return seconds * 1_000_000
     }

@@ -24,7 +24,9 @@ public enum ScheduleTime {
 
     /// Reads `2025-03-29 12:00[:00] [UTC|Zone/Name]`, `2025-03-29T12:00:00+01:00`, `@1743249600`
     /// or `now`; a time without a zone is in `zone`.
-    public static func parse(_ text: String, zone: ZoneRules, now: Int64 = currentMicroseconds()) throws(ScheduleError) -> Int64 {
+    public static func parse(_ text: String, zone: ZoneRules, now: Int64 = currentMicroseconds()) throws(ScheduleError)
+        -> Int64
+    {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "now" { return now }
         if trimmed.hasPrefix("@") {
@@ -47,7 +49,9 @@ public enum ScheduleTime {
             body.removeLast()
         } else if let sign = body.lastIndex(where: { $0 == "+" || $0 == "-" }), body[..<sign].contains("T") {
             let digits = body[body.index(after: sign)...].split(separator: ":").compactMap { Int($0) }
-            guard (1...2).contains(digits.count), (0...24).contains(digits[0]), digits.count == 1 || (0..<60).contains(digits[1]) else {
+            guard (1...2).contains(digits.count), (0...24).contains(digits[0]),
+                digits.count == 1 || (0..<60).contains(digits[1])
+            else {
                 throw invalid(text)
             }
             offset = (body[sign] == "-" ? -1 : 1) * (digits[0] * 3600 + (digits.count > 1 ? digits[1] * 60 : 0))
@@ -58,14 +62,15 @@ public enum ScheduleTime {
         guard let first = halves.first else { throw invalid(text) }
         let date = first.split(separator: "-").compactMap { Int($0) }
         guard date.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2,
-              (1...9999).contains(date[0]), (1...12).contains(date[1]), (1...31).contains(date[2]),
-              clock.count < 1 || (0..<24).contains(clock[0]), clock.count < 2 || (0..<60).contains(clock[1]),
-              clock.count < 3 || (0..<61).contains(clock[2])
+            (1...9999).contains(date[0]), (1...12).contains(date[1]), (1...31).contains(date[2]),
+            clock.count < 1 || (0..<24).contains(clock[0]), clock.count < 2 || (0..<60).contains(clock[1]),
+            clock.count < 3 || (0..<61).contains(clock[2])
         else { throw invalid(text) }
         let seconds = clock.count > 2 ? clock[2] : 0
-        var civil = CivilTime(year: date[0], month: date[1] - 1, day: date[2],
-                              hour: clock.count > 0 ? Int(clock[0]) : 0, minute: clock.count > 1 ? Int(clock[1]) : 0,
-                              second: Int(seconds))
+        var civil = CivilTime(
+            year: date[0], month: date[1] - 1, day: date[2],
+            hour: clock.count > 0 ? Int(clock[0]) : 0, minute: clock.count > 1 ? Int(clock[1]) : 0,
+            second: Int(seconds))
         let fraction = Int64(((seconds - seconds.rounded(.down)) * 1_000_000).rounded())
         if let offset {
             return (civil.wallSeconds - Int64(offset)) * 1_000_000 + fraction
@@ -76,7 +81,11 @@ public enum ScheduleTime {
     }
 
     private static func invalid(_ text: String) -> ScheduleError {
-        .invalidCalendar(text, reason: "expected a time such as '2026-03-29 12:00', '2026-03-29 12:00 UTC', '2026-03-29T12:00:00+01:00', '@1774785600' or 'now'")
+        .invalidCalendar(
+            text,
+            reason:
+                "expected a time such as '2026-03-29 12:00', '2026-03-29 12:00 UTC', '2026-03-29T12:00:00+01:00', '@1774785600' or 'now'"
+        )
     }
 
     public static func currentMicroseconds() -> Int64 {

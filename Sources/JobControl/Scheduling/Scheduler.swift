@@ -65,7 +65,9 @@ public actor Scheduler {
     /// With `leading` false, follows the schedules without firing until ``lead(config:)``.
     public func start(config: DaemonConfig, useTimer: Bool = true, leading: Bool = true) async {
         self.leading = leading
-        do { suspended = try storage.suspendedJobs() } catch { logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"]) }
+        do { suspended = try storage.suspendedJobs() } catch {
+            logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"])
+        }
         if useTimer {
             timer = WallClockTimer(logger: logger) { [weak self] _ in
                 guard let self else { return }
@@ -111,7 +113,9 @@ public actor Scheduler {
         guard leading else { return }
         leading = false
         for jobID in jobs.keys { jobs[jobID]?.queue = [] }
-        logger.warning("this daemon no longer runs the cluster's schedules (it lost the scheduler lock: its database session ended); another daemon takes them over, or this one once it gets the lock back")
+        logger.warning(
+            "this daemon no longer runs the cluster's schedules (it lost the scheduler lock: its database session ended); another daemon takes them over, or this one once it gets the lock back"
+        )
     }
 
     /// Whether this scheduler fires occurrences (always, unless several daemons share a database).
@@ -203,7 +207,7 @@ public actor Scheduler {
             let current = now()
             for jobID in jobs.keys.sorted() {
                 guard var state = jobs[jobID], state.enabled, !suspended.contains(jobID),
-                      let due = state.nextDue, let fireAt = state.fireAt, fireAt <= current
+                    let due = state.nextDue, let fireAt = state.fireAt, fireAt <= current
                 else { continue }
                 // Everything due since `due` whose start has come: found back from now, so a month
                 // of a per-second schedule costs a few windows, not millions of steps.
@@ -217,7 +221,8 @@ public actor Scheduler {
                     let skipped = [due] + later.dues.filter { $0 < latest }
                     recordMissed(
                         jobID, skipped.suffix(100),
-                        because: "the wall clock jumped forward or the machine was suspended; the latest occurrence runs instead"
+                        because:
+                            "the wall clock jumped forward or the machine was suspended; the latest occurrence runs instead"
                             + (later.complete ? "" : " (older missed occurrences are not recorded)"))
                 }
                 await fire(jobID, due: latest, detail: nil)
@@ -242,26 +247,40 @@ public actor Scheduler {
         let current = now()
         let late = current - due - policy.startDelay(jobID: jobID, due: due)
         if let deadline = policy.startDeadline, Double(late) / 1_000_000 > deadline {
-            claim(jobID, due: due, outcome: .missed,
-                  detail: "could not start until \(DurationFormatter.text(Double(late) / 1_000_000)) after its due time, beyond its start_deadline of \(DurationFormatter.text(deadline))")
+            claim(
+                jobID, due: due, outcome: .missed,
+                detail:
+                    "could not start until \(DurationFormatter.text(Double(late) / 1_000_000)) after its due time, beyond its start_deadline of \(DurationFormatter.text(deadline))"
+            )
             return
         }
         let running = runningBuilds(jobID)
         switch (policy.concurrency, running.isEmpty) {
         case (.forbid, false):
-            claim(jobID, due: due, outcome: .skipped, detail: "build \(running.map(String.init).joined(separator: ", ")) still running (concurrency: forbid)")
+            claim(
+                jobID, due: due, outcome: .skipped,
+                detail: "build \(running.map(String.init).joined(separator: ", ")) still running (concurrency: forbid)")
         case (.queue, false) where state.queue.count >= Self.maxQueued:
-            claim(jobID, due: due, outcome: .skipped, detail: "\(Self.maxQueued) occurrences already wait for build \(running.last!) (concurrency: queue)")
+            claim(
+                jobID, due: due, outcome: .skipped,
+                detail: "\(Self.maxQueued) occurrences already wait for build \(running.last!) (concurrency: queue)")
         case (.queue, false):
-            guard claim(jobID, due: due, outcome: .queued, detail: "waiting for build \(running.last!) (concurrency: queue)") else { return }
+            guard
+                claim(
+                    jobID, due: due, outcome: .queued, detail: "waiting for build \(running.last!) (concurrency: queue)"
+                )
+            else { return }
             jobs[jobID]?.queue.append(due)
             watch(jobID, build: running.last!)
         case (.replace, false):
-            let note = detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
+            let note =
+                detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
             guard await startBuild(jobID, due: due, detail: note) else { return }
             for build in running {
                 do { try await engine.cancel(buildID: build) } catch {
-                    logger.warning("cannot cancel the running build to replace it", metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
+                    logger.warning(
+                        "cannot cancel the running build to replace it",
+                        metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
                 }
             }
         default:
@@ -273,14 +292,22 @@ public actor Scheduler {
     @discardableResult
     private func claim(_ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?) -> Bool {
         do {
-            let claimed = try storage.claimOccurrence(Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail))
+            let claimed = try storage.claimOccurrence(
+                Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail))
             if claimed && outcome != .started {
-                logger.notice("scheduled occurrence \(outcome.rawValue)", metadata: ["job.id": "\(jobID)", "occurrence": "\(ScheduleTime.iso8601(due, zone: .utc))", "detail": "\(detail ?? "")"])
+                logger.notice(
+                    "scheduled occurrence \(outcome.rawValue)",
+                    metadata: [
+                        "job.id": "\(jobID)", "occurrence": "\(ScheduleTime.iso8601(due, zone: .utc))",
+                        "detail": "\(detail ?? "")",
+                    ])
             }
             return claimed
         } catch {
             // Without the claim there is no guarantee against running twice: do not run.
-            logger.error("cannot record a scheduled occurrence; it does not run", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            logger.error(
+                "cannot record a scheduled occurrence; it does not run",
+                metadata: ["job.id": "\(jobID)", "error": "\(error)"])
             if error.isTransient { deferRecord(jobID, due: due, reason: error.message) }
             return false
         }
@@ -313,7 +340,10 @@ public actor Scheduler {
                     if try storage.claimOccurrence(occurrence) {
                         logger.notice(
                             "scheduled occurrence missed while the storage was unavailable",
-                            metadata: ["job.id": "\(first.jobID)", "occurrence": "\(ScheduleTime.iso8601(first.due, zone: .utc))"])
+                            metadata: [
+                                "job.id": "\(first.jobID)",
+                                "occurrence": "\(ScheduleTime.iso8601(first.due, zone: .utc))",
+                            ])
                     }
                     unrecorded.removeFirst()
                 } catch {
@@ -332,17 +362,21 @@ public actor Scheduler {
         let trigger: JSONValue = ["kind": "schedule", "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc))]
         let late = Double(now() - due) / 1_000_000
         let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
-        let starting: OccurrenceStart = fromQueue
+        let starting: OccurrenceStart =
+            fromQueue
             ? .fromQueue(jobID: jobID, due: due, detail: note)
             : .claim(Occurrence(jobID: jobID, due: due, outcome: .started, detail: note))
         do {
-            guard let build = try await engine.runScheduled(jobID: jobID, trigger: trigger, starting: starting) else { return false }
+            guard let build = try await engine.runScheduled(jobID: jobID, trigger: trigger, starting: starting) else {
+                return false
+            }
             if jobs[jobID]?.policy.concurrency == .queue { watch(jobID, build: build.id) }
             return true
         } catch {
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
             if fromQueue {
-                try? storage.updateOccurrence(jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+                try? storage.updateOccurrence(
+                    jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
             } else {
                 claim(jobID, due: due, outcome: .failed, detail: "\(error)")
             }
@@ -353,12 +387,16 @@ public actor Scheduler {
     private func recordMissed(_ jobID: String, _ dues: some Collection<Int64>, because reason: String) {
         // The newest 100 are enough to see what happened; a week of a per-second job is not.
         let recorded = dues.suffix(100)
-        let note = dues.count > recorded.count ? "\(reason) (\(dues.count) occurrences missed, the newest 100 recorded)" : reason
+        let note =
+            dues.count > recorded.count
+            ? "\(reason) (\(dues.count) occurrences missed, the newest 100 recorded)" : reason
         for due in recorded { claim(jobID, due: due, outcome: .missed, detail: note) }
     }
 
     private func runningBuilds(_ jobID: String) -> [Int64] {
-        let builds = (try? storage.getJobBuilds(jobID: jobID, filter: BuildFilter(finished: false), order: .ascending, limit: 100)) ?? []
+        let builds =
+            (try? storage.getJobBuilds(
+                jobID: jobID, filter: BuildFilter(finished: false), order: .ascending, limit: 100)) ?? []
         return builds.map(\.id)
     }
 
@@ -402,36 +440,48 @@ public actor Scheduler {
             catchUps.append((jobID, bootTime))  // claimed once per boot, whatever the restarts
         }
         guard let last = try? storage.occurrences(jobID: jobID, outcome: nil, limit: 1).first,
-              let latest = state.policy.latestOccurrence(after: last.due, through: current)
+            let latest = state.policy.latestOccurrence(after: last.due, through: current)
         else { return catchUps }  // never ran before, or nothing missed
         let policy = state.policy
         // Why they were missed: the daemon was down, or it ran but could not reach its storage.
-        let down = storage.health.lastOutage(endedAfter: last.due).map { "jobcontrold could not reach its storage (\($0))" }
+        let down =
+            storage.health.lastOutage(endedAfter: last.due).map { "jobcontrold could not reach its storage (\($0))" }
             ?? "jobcontrold was not running"
         // Only the newest 100 missed occurrences are recorded (and at most 100 run): enough to see
         // what happened, without millions of rows after a long downtime of a frequent schedule.
-        let note = { (reason: String, complete: Bool) in complete ? reason : reason + " (older missed occurrences are not recorded)" }
+        let note = { (reason: String, complete: Bool) in
+            complete ? reason : reason + " (older missed occurrences are not recorded)"
+        }
         if policy.persistent && policy.catchUp == .all {
             let from = policy.catchUpWindow.map { max(last.due, current - Int64($0 * 1_000_000)) } ?? last.due
             let window = policy.newestOccurrences(after: from, through: current, count: 100)
             if from > last.due {
                 let older = policy.newestOccurrences(after: last.due, through: from, count: 100)
-                recordMissed(jobID, older.dues, because: note("\(down), and this is older than catch_up_window", older.complete))
+                recordMissed(
+                    jobID, older.dues, because: note("\(down), and this is older than catch_up_window", older.complete))
             }
-            for due in window.dues where claim(jobID, due: due, outcome: .queued, detail: note("caught up after downtime (catch_up: all, at most the newest 100)", window.complete)) {
+            for due in window.dues
+            where claim(
+                jobID, due: due, outcome: .queued,
+                detail: note("caught up after downtime (catch_up: all, at most the newest 100)", window.complete))
+            {
                 state.queue.append(due)
             }
         } else {
             let earlier = policy.newestOccurrences(after: last.due, through: latest - 1, count: 100)
             if policy.persistent {
-                recordMissed(jobID, earlier.dues, because: note("\(down); persistent runs only the latest occurrence", earlier.complete))
+                recordMissed(
+                    jobID, earlier.dues,
+                    because: note("\(down); persistent runs only the latest occurrence", earlier.complete))
                 if policy.catchUpWindow.map({ Double(current - latest) / 1_000_000 <= $0 }) ?? true {
                     catchUps.append((jobID, latest))
                 } else {
                     recordMissed(jobID, [latest], because: "\(down), and this is older than catch_up_window")
                 }
             } else {
-                recordMissed(jobID, Array((earlier.dues + [latest]).suffix(100)), because: note("\(down) (the job is not persistent)", earlier.complete))
+                recordMissed(
+                    jobID, Array((earlier.dues + [latest]).suffix(100)),
+                    because: note("\(down) (the job is not persistent)", earlier.complete))
             }
         }
         return catchUps
@@ -459,10 +509,14 @@ public actor Scheduler {
         if let jobID, jobs[jobID] == nil { throw .notScheduled(jobID) }
         return jobs.keys.sorted().filter { jobID == nil || $0 == jobID }.map { id in
             let state = jobs[id]!
-            let next = state.nextDue.map { [$0] + state.policy.occurrences(after: $0, through: .max, limit: max(0, count - 1)) } ?? []
+            let next =
+                state.nextDue.map {
+                    [$0] + state.policy.occurrences(after: $0, through: .max, limit: max(0, count - 1))
+                } ?? []
             return Upcoming(
                 jobID: id, schedules: state.policy.schedules.map(\.text), next: next, startsAt: state.fireAt,
-                suspended: suspended.contains(id), enabled: state.enabled, queued: state.queue.count, policy: state.policy,
+                suspended: suspended.contains(id), enabled: state.enabled, queued: state.queue.count,
+                policy: state.policy,
                 last: try? storage.occurrences(jobID: id, outcome: nil, limit: 1).first)
         }
     }

@@ -13,8 +13,9 @@ enum TZifReader {
         let second = try reader.header()
         let body = try reader.bodyParts(second, timeSize: 8)
         let footer = try reader.footer()
-        return ZoneRules(name: name, transitions: body.transitions, transitionTypes: body.transitionTypes,
-                         types: body.types, footer: footer.flatMap { PosixZoneRule($0) })
+        return ZoneRules(
+            name: name, transitions: body.transitions, transitionTypes: body.transitionTypes,
+            types: body.types, footer: footer.flatMap { PosixZoneRule($0) })
     }
 }
 
@@ -61,9 +62,10 @@ private struct ByteReader {
         var counts: [Int] = []
         for _ in 0..<6 { counts.append(Int(try integer(4))) }
         guard counts.allSatisfy({ $0 >= 0 }), counts[4] > 0 else { throw .malformed(name, reason: "bad header counts") }
-        return TZifHeader(version: versionByte == 0 ? 1 : Int(versionByte) - 0x30,
-                          isutcnt: counts[0], isstdcnt: counts[1], leapcnt: counts[2],
-                          timecnt: counts[3], typecnt: counts[4], charcnt: counts[5])
+        return TZifHeader(
+            version: versionByte == 0 ? 1 : Int(versionByte) - 0x30,
+            isutcnt: counts[0], isstdcnt: counts[1], leapcnt: counts[2],
+            timecnt: counts[3], typecnt: counts[4], charcnt: counts[5])
     }
 
     mutating func bodyParts(_ header: TZifHeader, timeSize: Int)
@@ -88,8 +90,9 @@ private struct ByteReader {
         let types = raw.map { entry in
             let start = min(entry.index, characters.count)
             let end = characters[start...].firstIndex(of: 0) ?? characters.count
-            return LocalTimeType(utcOffset: entry.offset, isDST: entry.isDST,
-                                 abbreviation: String(decoding: characters[start..<end], as: UTF8.self))
+            return LocalTimeType(
+                utcOffset: entry.offset, isDST: entry.isDST,
+                abbreviation: String(decoding: characters[start..<end], as: UTF8.self))
         }
         try skip(header.leapcnt * (timeSize + 4) + header.isstdcnt + header.isutcnt)
         return (transitions, transitionTypes, types)
@@ -99,8 +102,9 @@ private struct ByteReader {
         throws(ZoneError) -> ZoneRules
     {
         let parts = try bodyParts(header, timeSize: timeSize)
-        return ZoneRules(name: name, transitions: parts.transitions, transitionTypes: parts.transitionTypes,
-                         types: parts.types, footer: footer)
+        return ZoneRules(
+            name: name, transitions: parts.transitions, transitionTypes: parts.transitionTypes,
+            types: parts.types, footer: footer)
     }
 
     /// The footer: a newline, a POSIX TZ string (possibly empty), a newline.

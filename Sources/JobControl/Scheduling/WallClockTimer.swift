@@ -24,11 +24,15 @@ public final class WallClockTimer: Sendable {
     /// Should the timer fail (no descriptor, a failing `timerfd_settime` or `read`), the failure
     /// is logged and the thread falls back to waking `onWake` every second: schedules keep
     /// firing, a second late at most, instead of stopping without a word.
-    public init(logger: Logger = Logger(label: "jobcontrol.timer"), onWake: @escaping @Sendable (_ clockChanged: Bool) -> Void) {
+    public init(
+        logger: Logger = Logger(label: "jobcontrol.timer"), onWake: @escaping @Sendable (_ clockChanged: Bool) -> Void
+    ) {
         descriptor = timerfd_create(CLOCK_REALTIME, Int32(TFD_CLOEXEC))
         self.logger = logger
         if descriptor < 0 {
-            logger.critical("cannot create the scheduler's timer (timerfd_create: \(String(cString: strerror(errno)))); waking every second instead")
+            logger.critical(
+                "cannot create the scheduler's timer (timerfd_create: \(String(cString: strerror(errno)))); waking every second instead"
+            )
         }
         self.onWake = onWake
         let thread = Thread { [self] in loop() }
@@ -76,7 +80,9 @@ public final class WallClockTimer: Sendable {
             let clockChanged = count < 0 && errno == ECANCELED
             if count < 0 && !clockChanged {
                 if errno == EINTR { continue }
-                logger.critical("the scheduler's timer failed (read: \(String(cString: strerror(errno)))); waking every second instead")
+                logger.critical(
+                    "the scheduler's timer failed (read: \(String(cString: strerror(errno)))); waking every second instead"
+                )
                 close(descriptor)
                 return pollEverySecond()
             }

@@ -34,7 +34,8 @@ public final class ZoneRules: Sendable, CustomStringConvertible {
         self.footer = footer
         // glibc's tzname: the most recent standard and daylight types of the transition table.
         let recent = transitionTypes.reversed().map { types[$0] }
-        let standard = recent.first { !$0.isDST }?.abbreviation ?? footer?.standard.abbreviation ?? types[0].abbreviation
+        let standard =
+            recent.first { !$0.isDST }?.abbreviation ?? footer?.standard.abbreviation ?? types[0].abbreviation
         standardAbbreviation = standard
         daylightAbbreviation = recent.first { $0.isDST }?.abbreviation ?? footer?.daylight?.abbreviation ?? standard
     }
@@ -85,7 +86,7 @@ extension ZoneRules {
         if name == "UTC" { return .utc }
         let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_+/")
         guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//"),
-              name.allSatisfy({ allowed.contains($0) })
+            name.allSatisfy({ allowed.contains($0) })
         else { return nil }
         return try? load(named: name)
     }
@@ -121,7 +122,8 @@ extension ZoneRules {
     /// The name `/etc/localtime` points at (`Europe/Berlin`), or `localtime`.
     static func localName() -> String {
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime"),
-              let range = target.range(of: "zoneinfo/") else { return "localtime" }
+            let range = target.range(of: "zoneinfo/")
+        else { return "localtime" }
         return String(target[range.upperBound...])
     }
 }

@@ -21,7 +21,9 @@ public final class DatabaseLock: Sendable {
     /// Takes the lock of the database behind `storageURL`; nil when that storage needs none
     /// (in memory, PostgreSQL). Throws `inUse`, naming the holder's pid, when another daemon has it.
     public static func acquire(storageURL url: String) throws(StorageError) -> DatabaseLock? {
-        guard url.hasPrefix("sqlite://"), case let database = String(url.dropFirst("sqlite://".count)), database.hasPrefix("/") else {
+        guard url.hasPrefix("sqlite://"), case let database = String(url.dropFirst("sqlite://".count)),
+            database.hasPrefix("/")
+        else {
             return nil
         }
         let path = database + ".lock"
@@ -32,7 +34,9 @@ public final class DatabaseLock: Sendable {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
-            throw StorageError(.cannotOpen, "cannot open the lock file \(path): \(reason) (check that the daemon's user may write that directory)")
+            throw StorageError(
+                .cannotOpen,
+                "cannot open the lock file \(path): \(reason) (check that the daemon's user may write that directory)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let failure = errno
@@ -43,7 +47,8 @@ public final class DatabaseLock: Sendable {
             }
             throw StorageError(
                 .inUse,
-                "another jobcontrold\(holder.map { " (pid \($0))" } ?? "") is using the database \(database); stop it first, or give this daemon its own storage (--storage)")
+                "another jobcontrold\(holder.map { " (pid \($0))" } ?? "") is using the database \(database); stop it first, or give this daemon its own storage (--storage)"
+            )
         }
         // The holder's pid, for the message a second daemon prints.
         let text = Array("\(getpid())\n".utf8)

@@ -31,7 +31,9 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
     /// How long log lines are held while the storage fails; `JOBCONTROL_WRITE_HOLD_SECONDS`
     /// overrides it (operations and tests).
     static var defaultHold: Duration {
-        if let text = ProcessInfo.processInfo.environment["JOBCONTROL_WRITE_HOLD_SECONDS"], let seconds = Double(text), seconds >= 0 {
+        if let text = ProcessInfo.processInfo.environment["JOBCONTROL_WRITE_HOLD_SECONDS"], let seconds = Double(text),
+            seconds >= 0
+        {
             return .milliseconds(Int64(seconds * 1000))
         }
         return .seconds(60)
@@ -211,7 +213,8 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         /// Commits `operations`, holding them through a transient failure (see ``Holding``).
         /// Returns the failure that ended the attempts, if any.
         static func commitHolding(
-            _ operations: [Operation], state: State, holding: Holding, commit: ([Operation]) throws(StorageError) -> Void
+            _ operations: [Operation], state: State, holding: Holding,
+            commit: ([Operation]) throws(StorageError) -> Void
         ) -> StorageError? {
             var operations = operations
             var backoff: Duration = .milliseconds(50)
@@ -234,14 +237,20 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                         let kept = operations.filter { !holding.droppable($0) }
                         if kept.count < operations.count {
                             for operation in operations where holding.droppable(operation) {
-                                if let build = holding.logLineBuild(operation) { holding.health.dropLogLine(buildID: build, reason: error.message) }
+                                if let build = holding.logLineBuild(operation) {
+                                    holding.health.dropLogLine(buildID: build, reason: error.message)
+                                }
                             }
-                            logStorage("gave up on \(operations.count - kept.count) held log and progress writes after \(holding.hold): \(error.message)")
+                            logStorage(
+                                "gave up on \(operations.count - kept.count) held log and progress writes after \(holding.hold): \(error.message)"
+                            )
                             operations = kept
                             if operations.isEmpty { return nil }
                         }
                     }
-                    Thread.sleep(forTimeInterval: Double(backoff.components.attoseconds) / 1e18 + Double(backoff.components.seconds))
+                    Thread.sleep(
+                        forTimeInterval: Double(backoff.components.attoseconds) / 1e18
+                            + Double(backoff.components.seconds))
                     backoff = min(backoff * 2, .seconds(2))
                 }
             }
@@ -278,7 +287,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     if let since = holding.health.succeeded() {
                         logStorage("storage writes again after \(Int(Date().timeIntervalSince(since).rounded())) s")
                     }
-                } catch where error.isTransient {
+                } catch  where error.isTransient {
                     // Callers waiting for their writes fail at once (they try again later);
                     // enqueued writes are held and tried again (``Holding``).
                     state.condition.lock()
@@ -288,7 +297,9 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     state.condition.broadcast()
                     state.condition.unlock()
                     let held = batch.filter { state.unwaitedContains($0.ticket) }
-                    if let failure = commitHolding(held.flatMap(\.operations), state: state, holding: holding, commit: commit) {
+                    if let failure = commitHolding(
+                        held.flatMap(\.operations), state: state, holding: holding, commit: commit)
+                    {
                         for entry in held { batchFailures[entry.ticket] = failure }  // given up: the writer stops
                     }
                     state.condition.lock()
@@ -296,7 +307,8 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     state.condition.unlock()
                 } catch {
                     for entry in batch {
-                        if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit) {
+                        if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit)
+                        {
                             batchFailures[entry.ticket] = failure
                         }
                     }

@@ -23,7 +23,8 @@ enum PostgresBatch {
                 if case .log(let record) = operation { return record.buildID }
                 return nil
             })
-        return GroupCommitWriter(name: "jobcontrol.postgres-writer", holding: holding) { (operations: [Operation]) throws(StorageError) in
+        return GroupCommitWriter(name: "jobcontrol.postgres-writer", holding: holding) {
+            (operations: [Operation]) throws(StorageError) in
             try pool.with { connection throws(StorageError) in
                 try connection.transaction { connection throws(StorageError) in try write(operations, connection) }
             }
@@ -45,7 +46,8 @@ enum PostgresBatch {
                 if progress.updateValue((buildID, report), forKey: key) == nil { progressOrder.append(key) }
             case .buildProcess(let id, let group, let start):
                 try connection.execute(
-                    "UPDATE build SET process_group = $1, process_start = $2 WHERE id = $3", [String(group), String(start), String(id)])
+                    "UPDATE build SET process_group = $1, process_start = $2 WHERE id = $3",
+                    [String(group), String(start), String(id)])
             }
         }
         var start = 0
@@ -62,7 +64,8 @@ enum PostgresBatch {
                 ]
             }
             try connection.execute(
-                "INSERT INTO log (build_id, created, level, record, exception_tb) VALUES " + values.joined(separator: ", "), parameters)
+                "INSERT INTO log (build_id, created, level, record, exception_tb) VALUES "
+                    + values.joined(separator: ", "), parameters)
             start += rowsPerInsert
         }
         for key in progressOrder {

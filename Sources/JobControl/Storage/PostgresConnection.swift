@@ -14,7 +14,8 @@ final class PostgresConnection: @unchecked Sendable {
         if let problem = jobcontrol_libpq_load() {
             throw StorageError(
                 .cannotOpen,
-                "PostgreSQL storage needs libpq, which could not be loaded (\(String(cString: problem))); install it (Debian: apt-get install libpq5)")
+                "PostgreSQL storage needs libpq, which could not be loaded (\(String(cString: problem))); install it (Debian: apt-get install libpq5)"
+            )
         }
         // A server that does not answer at all (a host gone from the network) fails the connect
         // after `connect_timeout`, not after the kernel's TCP timeout of minutes.
@@ -26,15 +27,21 @@ final class PostgresConnection: @unchecked Sendable {
             // Finished here and only here: `self.connection` is not set yet, so no deinit runs
             // (setting it first made a failed connect free the PGconn twice).
             PQfinish(connection)
-            throw StorageError(.cannotOpen, "cannot connect to PostgreSQL (\(Self.redacted(url))): \(message) (is the server running, and may this user connect?)")
+            throw StorageError(
+                .cannotOpen,
+                "cannot connect to PostgreSQL (\(Self.redacted(url))): \(message) (is the server running, and may this user connect?)"
+            )
         }
         self.connection = connection
         // libpq prints server notices (a terminated session's FATAL among them) to stderr by
         // default; they go to the log instead, where the error they come with is reported anyway.
-        _ = PQsetNoticeProcessor(connection, { _, message in
-            guard let message else { return }
-            Logger(label: "jobcontrol.storage").debug("PostgreSQL: \(String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines))")
-        }, nil)
+        _ = PQsetNoticeProcessor(
+            connection,
+            { _, message in
+                guard let message else { return }
+                Logger(label: "jobcontrol.storage").debug(
+                    "PostgreSQL: \(String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines))")
+            }, nil)
         // Server notices ("already exists, skipping") are not for the daemon's stderr.
         _ = try execute("SET client_min_messages TO warning")
         if let schema {
@@ -71,7 +78,9 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// `postgresql://user:secret@host/db` without the password, for messages.
     static func redacted(_ url: String) -> String {
-        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else {
+        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else {
             return url
         }
         return String(url[..<colon]) + ":***" + String(url[at...])
@@ -97,9 +106,11 @@ final class PostgresConnection: @unchecked Sendable {
         let cStrings = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { cStrings.forEach { free($0) } }
         let pointers = cStrings.map { UnsafePointer<CChar>($0) }
-        guard let result = pointers.withUnsafeBufferPointer({ buffer in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
-        }) else {
+        guard
+            let result = pointers.withUnsafeBufferPointer({ buffer in
+                PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+            })
+        else {
             throw StorageError(
                 PQstatus(connection) == CONNECTION_OK ? .query : .unavailable,
                 "PostgreSQL: \(String(cString: PQerrorMessage(connection)))", sql: sql)
@@ -114,16 +125,20 @@ final class PostgresConnection: @unchecked Sendable {
             if PQstatus(connection) != CONNECTION_OK || state.hasPrefix("08") || state.hasPrefix("57P") {
                 throw StorageError(.unavailable, "PostgreSQL connection lost: \(message)", sql: sql, sqlState: state)
             }
-            if state == "23503" { throw StorageError(.noSuchBuild, "the build does not exist (it may have been deleted)", sql: sql) }
+            if state == "23503" {
+                throw StorageError(.noSuchBuild, "the build does not exist (it may have been deleted)", sql: sql)
+            }
             throw StorageError(.query, "PostgreSQL \(state): \(message)", sql: sql, sqlState: state)
         }
         let columnCount = Int(PQnfields(result))
         let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
         var values: [[String?]] = []
         for row in 0..<Int(PQntuples(result)) {
-            values.append((0..<columnCount).map { column in
-                PQgetisnull(result, Int32(row), Int32(column)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
-            })
+            values.append(
+                (0..<columnCount).map { column in
+                    PQgetisnull(result, Int32(row), Int32(column)) == 1
+                        ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+                })
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return Rows(columns: columns, values: values, affected: affected)
@@ -200,7 +215,9 @@ public final class PostgresPool: Sendable {
     /// Runs `body` on a connection of the pool. With `retryingReads`, `body` only reads (or is
     /// otherwise safe to run twice), and runs once more on a new connection if its connection
     /// broke under it.
-    func with<T>(retryingReads: Bool = false, _ body: (PostgresConnection) throws(StorageError) -> T) throws(StorageError) -> T {
+    func with<T>(retryingReads: Bool = false, _ body: (PostgresConnection) throws(StorageError) -> T)
+        throws(StorageError) -> T
+    {
         slots.wait()
         defer { slots.signal() }
         var attempt = 0

@@ -44,14 +44,18 @@ public final class PostgresListener: Sendable {
     private func connect() throws(StorageError) -> PostgresConnection {
         let connection = try PostgresConnection(url: url, schema: schema)
         let taken = try connection.execute(
-            "SELECT pg_try_advisory_lock(hashtext('jobcontrol-node:' || current_schema() || ':' || $1)) AS taken", [node]
+            "SELECT pg_try_advisory_lock(hashtext('jobcontrol-node:' || current_schema() || ':' || $1)) AS taken",
+            [node]
         ).rows().first?["taken"]
         guard taken == "t" else {
             throw StorageError(
                 .inUse,
-                "another running jobcontrold already uses the node name '\(node)' on this database (\(PostgresConnection.redacted(url))); give each daemon its own name with 'cluster: {node: …}' or --node")
+                "another running jobcontrold already uses the node name '\(node)' on this database (\(PostgresConnection.redacted(url))); give each daemon its own name with 'cluster: {node: …}' or --node"
+            )
         }
-        let channel = try connection.execute("SELECT \(PostgresStorage.channelExpression) AS channel").rows().first?["channel"] ?? ""
+        let channel =
+            try connection.execute("SELECT \(PostgresStorage.channelExpression) AS channel").rows().first?["channel"]
+            ?? ""
         try connection.execute("LISTEN \"\(channel)\"")
         return connection
     }
@@ -66,7 +70,7 @@ public final class PostgresListener: Sendable {
                     connection = try connect()
                     backoff = 100_000
                     onReconnect()
-                } catch where error.code == .inUse {
+                } catch  where error.code == .inUse {
                     onFatal(error)
                     return
                 } catch {

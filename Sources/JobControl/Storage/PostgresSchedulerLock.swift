@@ -26,16 +26,18 @@ public final class PostgresSchedulerLock: Sendable {
         while !stopped.load(ordering: .relaxed) {
             do {
                 let connection = try PostgresConnection(url: url, schema: schema)
-                let backend = try connection.execute("SELECT pg_backend_pid() AS pid").rows().first?["pid"].flatMap(Int32.init)
+                let backend = try connection.execute("SELECT pg_backend_pid() AS pid").rows().first?["pid"].flatMap(
+                    Int32.init)
                 // Waits until the current holder's session ends, two seconds at a time: a statement
                 // that waited for hours would hold back VACUUM (its snapshot pins the xmin horizon).
                 try connection.execute("SET lock_timeout = '2s'")
                 while true {
                     guard !stopped.load(ordering: .relaxed) else { return }
                     do {
-                        try connection.execute("SELECT pg_advisory_lock(hashtext('jobcontrol-scheduler:' || current_schema()))")
+                        try connection.execute(
+                            "SELECT pg_advisory_lock(hashtext('jobcontrol-scheduler:' || current_schema()))")
                         break
-                    } catch where error.sqlState == "55P03" {
+                    } catch  where error.sqlState == "55P03" {
                         continue  // lock_not_available: still held by another daemon
                     }
                 }

@@ -62,7 +62,8 @@ extension PostgresStorage: ClusterStore {
         try pool.with { connection throws(StorageError) in
             try connection.execute(
                 "UPDATE daemon SET heartbeat = \(Self.databaseNow), workers = $2 WHERE node = $1 AND state = 'alive'",
-                [node, String(workers)]).affected == 1
+                [node, String(workers)]
+            ).affected == 1
         }
     }
 
@@ -72,7 +73,9 @@ extension PostgresStorage: ClusterStore {
     }
 
     public func markStopped(node: String) throws(StorageError) {
-        try update("UPDATE daemon SET state = 'stopped', heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'", [node])
+        try update(
+            "UPDATE daemon SET state = 'stopped', heartbeat = \(Self.databaseNow) WHERE node = $1 AND state = 'alive'",
+            [node])
     }
 
     public func clusterNodes() throws(StorageError) -> [ClusterNode] {
@@ -89,7 +92,8 @@ extension PostgresStorage: ClusterStore {
                 heartbeat: Date(timeIntervalSince1970: Double(row["heartbeat"] ?? "") ?? 0),
                 lease: Double(row["lease"] ?? "") ?? 0, state: row["state"] ?? "", version: row["version"] ?? "",
                 workers: Int(row["workers"] ?? "") ?? 0, running: Int(row["running"] ?? "") ?? 0,
-                heartbeatAge: Double(row["age"] ?? "") ?? 0, schedules: row["scheduler_backend"] != nil && row["state"] == "alive")
+                heartbeatAge: Double(row["age"] ?? "") ?? 0,
+                schedules: row["scheduler_backend"] != nil && row["state"] == "alive")
         }
     }
 
@@ -110,7 +114,9 @@ extension PostgresStorage: ClusterStore {
     }
 
     public func releaseBuild(_ id: Int64, node: String) throws(StorageError) {
-        try update("UPDATE build SET owner = NULL, claimed = NULL WHERE id = $1 AND owner = $2 AND NOT started AND NOT finished", [String(id), node])
+        try update(
+            "UPDATE build SET owner = NULL, claimed = NULL WHERE id = $1 AND owner = $2 AND NOT started AND NOT finished",
+            [String(id), node])
     }
 
     public func cancelQueuedBuild(_ id: Int64, exception: JSONValue) throws(StorageError) -> Bool {
@@ -137,11 +143,13 @@ extension PostgresStorage: ClusterStore {
                     try connection.execute("SAVEPOINT end_scheduler")
                     do {
                         try connection.execute(
-                            "SELECT pg_terminate_backend(scheduler_backend) FROM daemon WHERE node = $1 AND scheduler_backend IS NOT NULL", [node])
+                            "SELECT pg_terminate_backend(scheduler_backend) FROM daemon WHERE node = $1 AND scheduler_backend IS NOT NULL",
+                            [node])
                     } catch {
                         try connection.execute("ROLLBACK TO SAVEPOINT end_scheduler")
                     }
-                    try connection.execute("UPDATE daemon SET state = 'lost', scheduler_backend = NULL WHERE node = $1", [node])
+                    try connection.execute(
+                        "UPDATE daemon SET state = 'lost', scheduler_backend = NULL WHERE node = $1", [node])
                     let failed = try connection.execute(
                         """
                         UPDATE build SET finished = true, success = false, end_time = \(Self.databaseNow), exception = $2, lost = true
@@ -154,7 +162,8 @@ extension PostgresStorage: ClusterStore {
                         return (id, job)
                     }
                     recovery.released += try connection.execute(
-                        "UPDATE build SET owner = NULL, claimed = NULL WHERE owner = $1 AND NOT started AND NOT finished RETURNING id", [node]
+                        "UPDATE build SET owner = NULL, claimed = NULL WHERE owner = $1 AND NOT started AND NOT finished RETURNING id",
+                        [node]
                     ).values.compactMap { $0[0].flatMap(Int64.init) }
                     recovery.nodes.append(node)
                 }
@@ -168,7 +177,8 @@ extension PostgresStorage: ClusterStore {
     public func leftovers(node: String) throws(StorageError) -> NodeLeftovers {
         var leftovers = NodeLeftovers()
         let rows = try query(
-            "SELECT * FROM build WHERE owner = $1 AND (NOT finished OR (lost AND process_group IS NOT NULL)) ORDER BY id", [node])
+            "SELECT * FROM build WHERE owner = $1 AND (NOT finished OR (lost AND process_group IS NOT NULL)) ORDER BY id",
+            [node])
         for row in rows {
             let entry = UnfinishedBuild(
                 build: try Self.build(row), processGroup: row["process_group"].flatMap(Int32.init),
@@ -191,7 +201,8 @@ extension PostgresStorage: ClusterStore {
     public func setScheduler(node: String, backend: Int32?) throws(StorageError) {
         if let backend {
             try update(
-                "UPDATE daemon SET scheduler_backend = CASE WHEN node = $1 THEN $2::integer ELSE NULL END", [node, String(backend)])
+                "UPDATE daemon SET scheduler_backend = CASE WHEN node = $1 THEN $2::integer ELSE NULL END",
+                [node, String(backend)])
         } else {
             try update("UPDATE daemon SET scheduler_backend = NULL WHERE node = $1", [node])
         }

@@ -26,55 +26,64 @@ public final class PostgresStorage: Storage {
     }
 
     static let migrations: [(name: String, sql: [String])] = [
-        ("v1-schema", [
-            """
-            CREATE TABLE build (
-                id BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL,
-                start_time DOUBLE PRECISION, end_time DOUBLE PRECISION,
-                started BOOLEAN NOT NULL DEFAULT false, finished BOOLEAN NOT NULL DEFAULT false,
-                success BOOLEAN NOT NULL DEFAULT false, skipped BOOLEAN NOT NULL DEFAULT false,
-                config TEXT NOT NULL, retval TEXT, exception TEXT, exception_tb TEXT,
-                process_group INTEGER, process_start BIGINT)
-            """,
-            "CREATE INDEX build_job_id ON build (job_id, id)",
-            "CREATE INDEX build_unfinished ON build (finished) WHERE NOT finished",
-            "CREATE INDEX build_job_success ON build (job_id, id) WHERE finished AND success AND NOT skipped",
-            """
-            CREATE TABLE build_progress (
-                build_id BIGINT NOT NULL REFERENCES build (id) ON DELETE CASCADE,
-                group_name VARCHAR(128) NOT NULL DEFAULT '', current BIGINT NOT NULL, total BIGINT NOT NULL,
-                status_line TEXT, UNIQUE (build_id, group_name))
-            """,
-            """
-            CREATE TABLE log (
-                id BIGSERIAL PRIMARY KEY, build_id BIGINT REFERENCES build (id) ON DELETE CASCADE,
-                created DOUBLE PRECISION NOT NULL, level INTEGER NOT NULL, record TEXT NOT NULL, exception_tb TEXT)
-            """,
-            "CREATE INDEX log_build_id ON log (build_id, id)",
-            "CREATE INDEX log_created ON log (created)",
-            """
-            CREATE TABLE occurrence (
-                job_id TEXT NOT NULL, due BIGINT NOT NULL, outcome TEXT NOT NULL, build_id BIGINT,
-                recorded DOUBLE PRECISION NOT NULL, detail TEXT, PRIMARY KEY (job_id, due))
-            """,
-            "CREATE TABLE job_state (job_id TEXT PRIMARY KEY, suspended BOOLEAN NOT NULL DEFAULT false, changed DOUBLE PRECISION NOT NULL)",
-        ]),
+        (
+            "v1-schema",
+            [
+                """
+                CREATE TABLE build (
+                    id BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL,
+                    start_time DOUBLE PRECISION, end_time DOUBLE PRECISION,
+                    started BOOLEAN NOT NULL DEFAULT false, finished BOOLEAN NOT NULL DEFAULT false,
+                    success BOOLEAN NOT NULL DEFAULT false, skipped BOOLEAN NOT NULL DEFAULT false,
+                    config TEXT NOT NULL, retval TEXT, exception TEXT, exception_tb TEXT,
+                    process_group INTEGER, process_start BIGINT)
+                """,
+                "CREATE INDEX build_job_id ON build (job_id, id)",
+                "CREATE INDEX build_unfinished ON build (finished) WHERE NOT finished",
+                "CREATE INDEX build_job_success ON build (job_id, id) WHERE finished AND success AND NOT skipped",
+                """
+                CREATE TABLE build_progress (
+                    build_id BIGINT NOT NULL REFERENCES build (id) ON DELETE CASCADE,
+                    group_name VARCHAR(128) NOT NULL DEFAULT '', current BIGINT NOT NULL, total BIGINT NOT NULL,
+                    status_line TEXT, UNIQUE (build_id, group_name))
+                """,
+                """
+                CREATE TABLE log (
+                    id BIGSERIAL PRIMARY KEY, build_id BIGINT REFERENCES build (id) ON DELETE CASCADE,
+                    created DOUBLE PRECISION NOT NULL, level INTEGER NOT NULL, record TEXT NOT NULL, exception_tb TEXT)
+                """,
+                "CREATE INDEX log_build_id ON log (build_id, id)",
+                "CREATE INDEX log_created ON log (created)",
+                """
+                CREATE TABLE occurrence (
+                    job_id TEXT NOT NULL, due BIGINT NOT NULL, outcome TEXT NOT NULL, build_id BIGINT,
+                    recorded DOUBLE PRECISION NOT NULL, detail TEXT, PRIMARY KEY (job_id, due))
+                """,
+                "CREATE TABLE job_state (job_id TEXT PRIMARY KEY, suspended BOOLEAN NOT NULL DEFAULT false, changed DOUBLE PRECISION NOT NULL)",
+            ]
+        ),
         ("v2-cluster", clusterMigration),
         ("v3-scheduler-lock", ["ALTER TABLE daemon ADD COLUMN scheduler_backend INTEGER"]),
     ]
-    static let tables = ["daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations"]
+    static let tables = [
+        "daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations",
+    ]
 
     public func install() throws(StorageError) {
         try pool.with { connection throws(StorageError) in
             try connection.transaction { connection throws(StorageError) in
                 // One installer at a time, whichever daemon starts first.
                 try connection.execute("SELECT pg_advisory_xact_lock(7354011)")
-                try connection.execute("CREATE TABLE IF NOT EXISTS jobcontrol_migrations (name TEXT PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)")
-                let applied = Set(try connection.execute("SELECT name FROM jobcontrol_migrations").values.compactMap { $0[0] })
+                try connection.execute(
+                    "CREATE TABLE IF NOT EXISTS jobcontrol_migrations (name TEXT PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+                )
+                let applied = Set(
+                    try connection.execute("SELECT name FROM jobcontrol_migrations").values.compactMap { $0[0] })
                 for migration in Self.migrations where !applied.contains(migration.name) {
                     for statement in migration.sql { try connection.execute(statement) }
                     try connection.execute(
-                        "INSERT INTO jobcontrol_migrations (name, applied) VALUES ($1, $2)", [migration.name, Self.now()])
+                        "INSERT INTO jobcontrol_migrations (name, applied) VALUES ($1, $2)",
+                        [migration.name, Self.now()])
                 }
             }
         }
@@ -96,7 +105,9 @@ public final class PostgresStorage: Storage {
     /// connection broke under it; anything that may write is not.
     func query(_ sql: String, _ parameters: [String?] = []) throws(StorageError) -> [[String: String]] {
         let readOnly = sql.hasPrefix("SELECT") && !sql.contains("FOR UPDATE")
-        return try pool.with(retryingReads: readOnly) { connection throws(StorageError) in try connection.execute(sql, parameters).rows() }
+        return try pool.with(retryingReads: readOnly) { connection throws(StorageError) in
+            try connection.execute(sql, parameters).rows()
+        }
     }
 
     @discardableResult
@@ -107,7 +118,9 @@ public final class PostgresStorage: Storage {
     static func build(_ row: [String: String]) throws(StorageError) -> Build {
         func json(_ name: String) throws(StorageError) -> JSONValue? {
             guard let text = row[name] else { return nil }
-            do { return try Packing.unpack(text) } catch { throw StorageError(.query, "column \(name) of build \(row["id"] ?? "?") is not JSON") }
+            do { return try Packing.unpack(text) } catch {
+                throw StorageError(.query, "column \(name) of build \(row["id"] ?? "?") is not JSON")
+            }
         }
         return Build(
             id: Int64(row["id"] ?? "") ?? 0, jobID: row["job_id"] ?? "",
@@ -120,7 +133,9 @@ public final class PostgresStorage: Storage {
 
     // MARK: Builds
 
-    public func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError) -> [Build] {
+    public func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError)
+        -> [Build]
+    {
         var filterSQL = PostgresWhere()
         filterSQL.add("job_id = ?", jobID)
         filterSQL.add("started = ?", filter.started.map(Self.text))
@@ -128,7 +143,8 @@ public final class PostgresStorage: Storage {
         filterSQL.add("success = ?", filter.success.map(Self.text))
         filterSQL.add("skipped = ?", filter.skipped.map(Self.text))
         let limitParameter = filterSQL.parameter(String(limit))
-        let sql = "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT \(limitParameter)"
+        let sql =
+            "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT \(limitParameter)"
         return try query(sql, filterSQL.parameters).map { row throws(StorageError) in try Self.build(row) }
     }
 
@@ -138,13 +154,18 @@ public final class PostgresStorage: Storage {
 
     public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue) throws(StorageError) -> Int64 {
         let config: JSONValue = ["job": jobConfig, "build": buildConfig]
-        let rows = try query("INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id", [jobID, Packing.pack(config)])
-        guard let id = rows.first?["id"].flatMap(Int64.init) else { throw StorageError(.query, "no id for the new build") }
+        let rows = try query(
+            "INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id", [jobID, Packing.pack(config)])
+        guard let id = rows.first?["id"].flatMap(Int64.init) else {
+            throw StorageError(.query, "no id for the new build")
+        }
         return id
     }
 
     public func getBuild(_ id: Int64) throws(StorageError) -> Build? {
-        try query("SELECT * FROM build WHERE id = $1", [String(id)]).first.map { row throws(StorageError) in try Self.build(row) }
+        try query("SELECT * FROM build WHERE id = $1", [String(id)]).first.map { row throws(StorageError) in
+            try Self.build(row)
+        }
     }
 
     public func deleteBuild(_ id: Int64) throws(StorageError) {
@@ -157,13 +178,16 @@ public final class PostgresStorage: Storage {
     /// storage contract; SQLite gets it from its single writer queue).
     public func startBuild(_ id: Int64) throws(StorageError) {
         try batchWriter.waitUntilWritten()
-        guard try update("UPDATE build SET started = true, start_time = $1 WHERE id = $2", [Self.now(), String(id)]) == 1 else {
+        guard
+            try update("UPDATE build SET started = true, start_time = $1 WHERE id = $2", [Self.now(), String(id)]) == 1
+        else {
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }
     }
 
     public func finishBuild(
-        _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?, exceptionTraceback: JSONValue?
+        _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
     ) throws(StorageError) {
         try batchWriter.waitUntilWritten()
         let changed = try update(
@@ -171,8 +195,11 @@ public final class PostgresStorage: Storage {
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
                 exception_tb = $6 WHERE id = $7 AND NOT lost
             """,
-            [Self.now(), Self.text(success), Self.text(skipped), retval.map(Packing.pack), exception.map(Packing.pack),
-             exceptionTraceback.map(Packing.pack), String(id)])
+            [
+                Self.now(), Self.text(success), Self.text(skipped), retval.map(Packing.pack),
+                exception.map(Packing.pack),
+                exceptionTraceback.map(Packing.pack), String(id),
+            ])
         guard changed == 1 else {
             // A build the cluster recovered (its daemon lost its lease) keeps the recovery's record.
             if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
@@ -182,7 +209,8 @@ public final class PostgresStorage: Storage {
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {
         try query(
-            "SELECT * FROM build WHERE job_id = $1 AND finished AND success AND NOT skipped ORDER BY id DESC LIMIT 1", [jobID]
+            "SELECT * FROM build WHERE job_id = $1 AND finished AND success AND NOT skipped ORDER BY id DESC LIMIT 1",
+            [jobID]
         ).first.map { row throws(StorageError) in try Self.build(row) }
     }
 
@@ -253,12 +281,15 @@ public final class PostgresStorage: Storage {
         if let limit = logQuery.limit { sql += " LIMIT \(filter.parameter(String(limit)))" }
         return try query(sql, filter.parameters).map { row throws(StorageError) in
             let record: JSONValue
-            do { record = try Packing.unpack(row["record"] ?? "{}") } catch { throw StorageError(.query, "log record \(row["id"] ?? "?") is not JSON") }
+            do { record = try Packing.unpack(row["record"] ?? "{}") } catch {
+                throw StorageError(.query, "log record \(row["id"] ?? "?") is not JSON")
+            }
             let traceback: JSONValue?
             do { traceback = try row["exception_tb"].map(Packing.unpack) } catch { traceback = nil }
             return LogRecord(
                 id: Int64(row["id"] ?? "") ?? 0, buildID: Int64(row["build_id"] ?? "") ?? 0,
-                created: Date(timeIntervalSince1970: Double(row["created"] ?? "") ?? 0), level: Int(row["level"] ?? "") ?? 0,
+                created: Date(timeIntervalSince1970: Double(row["created"] ?? "") ?? 0),
+                level: Int(row["level"] ?? "") ?? 0,
                 message: record["message"]?.stringValue ?? "", logger: record["logger"]?.stringValue ?? "",
                 exceptionTraceback: traceback)
         }
@@ -272,28 +303,36 @@ public final class PostgresStorage: Storage {
         condition.add("level <= ?", filter.level.map { String($0) })
         condition.add("level > ?", filter.levelAbove.map { String($0) })
         if dryRun {
-            return Int(try query("SELECT count(*) AS n FROM log \(condition.clause)", condition.parameters).first?["n"] ?? "0") ?? 0
+            return Int(
+                try query("SELECT count(*) AS n FROM log \(condition.clause)", condition.parameters).first?["n"] ?? "0")
+                ?? 0
         }
         return try update("DELETE FROM log \(condition.clause)", condition.parameters)
     }
 
-    public func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError) -> [Int64] {
+    public func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError)
+        -> [Int64]
+    {
         guard !policy.isEmpty else { return [] }
         return try pool.with { connection throws(StorageError) in
             try connection.transaction { connection throws(StorageError) in
                 let finished = try connection.execute(
-                    "SELECT id, end_time FROM build WHERE job_id = $1 AND finished ORDER BY id DESC", [jobID]).rows()
+                    "SELECT id, end_time FROM build WHERE job_id = $1 AND finished ORDER BY id DESC", [jobID]
+                ).rows()
                 let latestSuccessful = try connection.execute(
-                    "SELECT id FROM build WHERE job_id = $1 AND finished AND success AND NOT skipped ORDER BY id DESC LIMIT 1", [jobID]
+                    "SELECT id FROM build WHERE job_id = $1 AND finished AND success AND NOT skipped ORDER BY id DESC LIMIT 1",
+                    [jobID]
                 ).values.first?[0].flatMap(Int64.init)
                 // Builds other builds pinned as dependencies stay.
-                let pinned = Set(try connection.execute(
-                    """
-                    SELECT DISTINCT (pin.value)::text::bigint AS id FROM build,
-                        jsonb_each(build.config::jsonb -> 'build' -> 'dependency_builds') AS pin
-                    WHERE jsonb_typeof(build.config::jsonb -> 'build' -> 'dependency_builds') = 'object'
-                        AND jsonb_typeof(pin.value) = 'number'
-                    """).values.compactMap { $0[0].flatMap(Int64.init) })
+                let pinned = Set(
+                    try connection.execute(
+                        """
+                        SELECT DISTINCT (pin.value)::text::bigint AS id FROM build,
+                            jsonb_each(build.config::jsonb -> 'build' -> 'dependency_builds') AS pin
+                        WHERE jsonb_typeof(build.config::jsonb -> 'build' -> 'dependency_builds') = 'object'
+                            AND jsonb_typeof(pin.value) = 'number'
+                        """
+                    ).values.compactMap { $0[0].flatMap(Int64.init) })
                 let cutoff = policy.maxAge.map { now.timeIntervalSince1970 - $0 }
                 var doomed: [Int64] = []
                 for (position, row) in finished.enumerated() {
@@ -330,8 +369,11 @@ public final class PostgresStorage: Storage {
             WHERE NOT EXISTS (SELECT 1 FROM job_state WHERE job_id = $1::text AND suspended)
             ON CONFLICT (job_id, due) DO NOTHING
             """,
-            [occurrence.jobID, String(occurrence.due), occurrence.outcome.rawValue, occurrence.buildID.map { String($0) },
-             String(occurrence.recorded.timeIntervalSince1970), occurrence.detail]
+            [
+                occurrence.jobID, String(occurrence.due), occurrence.outcome.rawValue,
+                occurrence.buildID.map { String($0) },
+                String(occurrence.recorded.timeIntervalSince1970), occurrence.detail,
+            ]
         ).affected == 1
     }
 
@@ -347,37 +389,49 @@ public final class PostgresStorage: Storage {
                     (occurrence.outcome, occurrence.buildID) = (.started, nil)  // its build follows below
                     taken = try Self.claim(occurrence, connection)
                 case .fromQueue(let jobID, let due, let detail):
-                    taken = try connection.execute(
-                        "UPDATE occurrence SET outcome = 'started', detail = $1, recorded = $2 WHERE job_id = $3 AND due = $4 AND outcome = 'queued'",
-                        [detail, Self.now(), jobID, String(due)]
-                    ).affected == 1
+                    taken =
+                        try connection.execute(
+                            "UPDATE occurrence SET outcome = 'started', detail = $1, recorded = $2 WHERE job_id = $3 AND due = $4 AND outcome = 'queued'",
+                            [detail, Self.now(), jobID, String(due)]
+                        ).affected == 1
                 }
                 guard taken else { return nil }
-                guard let id = try connection.execute(
-                    "INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id", [jobID, Packing.pack(config)]
-                ).values.first?[0].flatMap(Int64.init) else { throw StorageError(.query, "no id for the new build") }
+                guard
+                    let id = try connection.execute(
+                        "INSERT INTO build (job_id, config) VALUES ($1, $2) RETURNING id",
+                        [jobID, Packing.pack(config)]
+                    ).values.first?[0].flatMap(Int64.init)
+                else { throw StorageError(.query, "no id for the new build") }
                 try connection.execute(
-                    "UPDATE occurrence SET build_id = $1 WHERE job_id = $2 AND due = $3", [String(id), starting.jobID, String(starting.due)])
+                    "UPDATE occurrence SET build_id = $1 WHERE job_id = $2 AND due = $3",
+                    [String(id), starting.jobID, String(starting.due)])
                 return id
             }
         }
     }
 
-    public func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?) throws(StorageError) {
+    public func updateOccurrence(
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?
+    ) throws(StorageError) {
         try update(
             "UPDATE occurrence SET outcome = $1, build_id = $2, detail = $3, recorded = $4 WHERE job_id = $5 AND due = $6",
             [outcome.rawValue, buildID.map { String($0) }, detail, Self.now(), jobID, String(due)])
     }
 
-    public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError) -> [Occurrence] {
+    public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError)
+        -> [Occurrence]
+    {
         var filter = PostgresWhere()
         filter.add("job_id = ?", jobID)
         filter.add("outcome = ?", outcome?.rawValue)
         let limitParameter = filter.parameter(String(limit))
-        return try query("SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT \(limitParameter)", filter.parameters).map { row in
+        return try query(
+            "SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT \(limitParameter)", filter.parameters
+        ).map { row in
             Occurrence(
                 jobID: row["job_id"] ?? "", due: Int64(row["due"] ?? "") ?? 0,
-                outcome: OccurrenceOutcome(rawValue: row["outcome"] ?? "") ?? .missed, buildID: row["build_id"].flatMap(Int64.init),
+                outcome: OccurrenceOutcome(rawValue: row["outcome"] ?? "") ?? .missed,
+                buildID: row["build_id"].flatMap(Int64.init),
                 recorded: Date(timeIntervalSince1970: Double(row["recorded"] ?? "") ?? 0), detail: row["detail"])
         }
     }

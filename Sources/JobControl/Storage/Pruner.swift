@@ -26,7 +26,9 @@ public enum Pruner {
         }
         let configured = Dictionary(config.jobs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for jobID in try storage.jobIDs() {
-            guard let policy = configured[jobID]?.buildRetention ?? config.buildRetention, !policy.isEmpty else { continue }
+            guard let policy = configured[jobID]?.buildRetention ?? config.buildRetention, !policy.isEmpty else {
+                continue
+            }
             let ids = try storage.pruneBuilds(jobID: jobID, policy: policy, now: now, dryRun: dryRun)
             if !ids.isEmpty { report.builds[jobID] = ids }
         }

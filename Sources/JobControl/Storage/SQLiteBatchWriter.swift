@@ -10,13 +10,17 @@ enum SQLiteBatchWriter {
         /// Build state changes ride the same transactions, after every write handed in before
         /// them: one commit for a build's last lines and its end, shared with concurrent builds.
         case startBuild(id: Int64, time: Double)
-        case finishBuild(id: Int64, time: Double, success: Bool, skipped: Bool, retval: String?, exception: String?, traceback: String?)
+        case finishBuild(
+            id: Int64, time: Double, success: Bool, skipped: Bool, retval: String?, exception: String?,
+            traceback: String?)
         case buildProcess(id: Int64, group: Int32, startTicks: Int64)
     }
 
     /// The group-commit queue of a SQLite database: operations of concurrent callers share
     /// transactions on `writer`.
-    static func make(writer: any DatabaseWriter, health: StorageHealth, describe: @escaping @Sendable (any Error) -> StorageError)
+    static func make(
+        writer: any DatabaseWriter, health: StorageHealth, describe: @escaping @Sendable (any Error) -> StorageError
+    )
         -> GroupCommitWriter<Operation>
     {
         let holding = GroupCommitWriter<Operation>.Holding(
@@ -31,7 +35,8 @@ enum SQLiteBatchWriter {
                 if case .log(let record) = operation { return record.buildID }
                 return nil
             })
-        return GroupCommitWriter(name: "jobcontrol.storage-writer", holding: holding) { (operations: [Operation]) throws(StorageError) in
+        return GroupCommitWriter(name: "jobcontrol.storage-writer", holding: holding) {
+            (operations: [Operation]) throws(StorageError) in
             do {
                 try writer.write { db in try apply(operations, db) }
             } catch {

@@ -23,7 +23,8 @@ enum SQLiteQueries {
     static let buildLogs = "SELECT * FROM log WHERE build_id = ? AND id > ? ORDER BY id LIMIT ?"
     static let logsByDate = "SELECT * FROM log WHERE created >= ? AND created <= ? ORDER BY id"
     static let pruneLogsByAge = "DELETE FROM log WHERE created < ? AND level <= ?"
-    static let pruneLogsOfJob = "DELETE FROM log WHERE build_id IN (SELECT id FROM build WHERE job_id = ?) AND created < ?"
+    static let pruneLogsOfJob =
+        "DELETE FROM log WHERE build_id IN (SELECT id FROM build WHERE job_id = ?) AND created < ?"
 
     static let upsertProgress = """
         INSERT INTO build_progress (build_id, group_name, current, total, status_line) VALUES (?, ?, ?, ?, ?)

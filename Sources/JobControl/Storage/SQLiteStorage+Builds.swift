@@ -47,7 +47,8 @@ extension SQLiteStorage {
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {
         try readStatement("find the latest successful build of '\(jobID)'") { db in
-            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.latestSuccessfulBuild), arguments: [jobID]).map(Self.build)
+            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.latestSuccessfulBuild), arguments: [jobID]).map(
+                Self.build)
         }
     }
 
@@ -63,7 +64,8 @@ extension SQLiteStorage {
         // Every line handed in before the end is stored before it, in the same or an earlier commit.
         try batchWriter.submit([
             .finishBuild(
-                id: id, time: Date().timeIntervalSince1970, success: success, skipped: skipped, retval: retval.map(Packing.pack),
+                id: id, time: Date().timeIntervalSince1970, success: success, skipped: skipped,
+                retval: retval.map(Packing.pack),
                 exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
         ])
     }
@@ -87,7 +89,9 @@ extension SQLiteStorage {
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
         try read("list unfinished builds") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM build WHERE finished = 0 ORDER BY id").map { row in
-                UnfinishedBuild(build: try Self.build(row), processGroup: row["process_group"], processStartTicks: row["process_start"])
+                UnfinishedBuild(
+                    build: try Self.build(row), processGroup: row["process_group"],
+                    processStartTicks: row["process_start"])
             }
         }
     }

@@ -12,7 +12,9 @@ extension SQLiteStorage {
                 db, sql: "SELECT id, end_time FROM build WHERE job_id = ? AND finished = 1 ORDER BY id DESC",
                 arguments: [jobID])
             let latestSuccessful = try Int64.fetchOne(
-                db, sql: "SELECT id FROM build WHERE job_id = ? AND finished = 1 AND success = 1 AND skipped = 0 ORDER BY id DESC LIMIT 1",
+                db,
+                sql:
+                    "SELECT id FROM build WHERE job_id = ? AND finished = 1 AND success = 1 AND skipped = 0 ORDER BY id DESC LIMIT 1",
                 arguments: [jobID])
             // Builds other builds pinned as dependencies stay: their retvals are those builds' inputs.
             let pinned = Set(

@@ -32,7 +32,8 @@ extension SQLiteStorage {
                 taken = try Self.claim(occurrence, db)
             case .fromQueue(let jobID, let due, let detail):
                 try db.execute(
-                    sql: "UPDATE occurrence SET outcome = 'started', detail = ?, recorded = ? WHERE job_id = ? AND due = ? AND outcome = 'queued'",
+                    sql:
+                        "UPDATE occurrence SET outcome = 'started', detail = ?, recorded = ? WHERE job_id = ? AND due = ? AND outcome = 'queued'",
                     arguments: [detail, Date().timeIntervalSince1970, jobID, due])
                 taken = db.changesCount == 1
             }
@@ -40,22 +41,28 @@ extension SQLiteStorage {
             try db.cachedStatement(sql: SQLiteQueries.insertBuild).execute(arguments: [jobID, Packing.pack(config)])
             let id = db.lastInsertedRowID
             try db.execute(
-                sql: "UPDATE occurrence SET build_id = ? WHERE job_id = ? AND due = ?", arguments: [id, starting.jobID, starting.due])
+                sql: "UPDATE occurrence SET build_id = ? WHERE job_id = ? AND due = ?",
+                arguments: [id, starting.jobID, starting.due])
             return id
         }
     }
 
-    public func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
+    public func updateOccurrence(
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?
+    )
         throws(StorageError)
     {
         try write("update occurrence of '\(jobID)'") { db in
             try db.execute(
-                sql: "UPDATE occurrence SET outcome = ?, build_id = ?, detail = ?, recorded = ? WHERE job_id = ? AND due = ?",
+                sql:
+                    "UPDATE occurrence SET outcome = ?, build_id = ?, detail = ?, recorded = ? WHERE job_id = ? AND due = ?",
                 arguments: [outcome.rawValue, buildID, detail, Date().timeIntervalSince1970, jobID, due])
         }
     }
 
-    public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError) -> [Occurrence] {
+    public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError)
+        -> [Occurrence]
+    {
         var filter = SQLWhere()
         filter.add("job_id = ?", jobID)
         filter.add("outcome = ?", outcome?.rawValue)

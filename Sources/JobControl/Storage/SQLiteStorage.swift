@@ -69,7 +69,9 @@ public final class SQLiteStorage: Storage {
 
     /// `PRAGMA integrity_check`: "ok", or what is wrong.
     public func integrityCheck() throws(StorageError) -> String {
-        try read("check integrity") { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+        try read("check integrity") { db in
+            try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
+        }
     }
 
     // MARK: - Rows
@@ -139,7 +141,8 @@ public final class SQLiteStorage: Storage {
         if let error = error as? StorageError { return error }
         if let error = error as? DatabaseError {
             if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
-                return StorageError(.noSuchBuild, "\(message): the build does not exist (it may have been deleted)", sql: error.sql)
+                return StorageError(
+                    .noSuchBuild, "\(message): the build does not exist (it may have been deleted)", sql: error.sql)
             }
             // A full disk passes once there is room again: the writes are held, not refused.
             let passing = error.resultCode == .SQLITE_FULL

@@ -27,7 +27,10 @@ public struct Occurrence: Sendable, Hashable {
     /// Why, for people (`build 41 still running`, `started 12m after its due time`).
     public var detail: String?
 
-    public init(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64? = nil, recorded: Date = Date(), detail: String? = nil) {
+    public init(
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64? = nil, recorded: Date = Date(),
+        detail: String? = nil
+    ) {
         self.jobID = jobID
         self.due = due
         self.outcome = outcome
@@ -39,7 +42,8 @@ public struct Occurrence: Sendable, Hashable {
     public var json: JSONValue {
         var object: [String: JSONValue] = [
             "job": .string(jobID), "due": .string(ScheduleTime.iso8601(due, zone: .utc)),
-            "outcome": .string(outcome.rawValue), "recorded": .string(ScheduleTime.iso8601(Int64(recorded.timeIntervalSince1970 * 1_000_000), zone: .utc)),
+            "outcome": .string(outcome.rawValue),
+            "recorded": .string(ScheduleTime.iso8601(Int64(recorded.timeIntervalSince1970 * 1_000_000), zone: .utc)),
         ]
         if let buildID { object["build"] = .int(buildID) }
         if let detail { object["detail"] = .string(detail) }
@@ -81,7 +85,8 @@ public protocol ScheduleStore: Sendable {
     /// Creates a build of `jobID` (as ``Storage/createBuild(jobID:jobConfig:buildConfig:)``) and
     /// records the occurrence it runs for as `starting` says, in one transaction. Returns nil, and
     /// creates nothing, when the occurrence is taken.
-    func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart) throws(StorageError)
+    func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue, starting: OccurrenceStart)
+        throws(StorageError)
         -> Int64?
 
     /// Changes the outcome (and build) of a recorded occurrence.

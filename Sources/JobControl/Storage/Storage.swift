@@ -160,7 +160,8 @@ public struct LogPruneFilter: Sendable, Hashable {
 extension Storage {
     /// The seed's `create_build(job_id, config)` with the config already combined.
     public func createBuild(jobID: String, config: JSONValue) throws(StorageError) -> Int64 {
-        try createBuild(jobID: jobID, jobConfig: config["job"] ?? .object([:]), buildConfig: config["build"] ?? .object([:]))
+        try createBuild(
+            jobID: jobID, jobConfig: config["job"] ?? .object([:]), buildConfig: config["build"] ?? .object([:]))
     }
 
     /// The seed's `finish_build_with_exception`: a failed build with the error and its traceback.
@@ -178,10 +179,13 @@ extension Storage {
     }
 
     /// The seed's `report_build_progress`, with the group as a `::`-separated name.
-    public func reportBuildProgress(_ id: Int64, current: Int64, total: Int64, group: String = "", statusLine: String? = nil)
+    public func reportBuildProgress(
+        _ id: Int64, current: Int64, total: Int64, group: String = "", statusLine: String? = nil
+    )
         throws(StorageError)
     {
-        let report = try ProgressReport(group: ProgressGroup(name: group), current: current, total: total, statusLine: statusLine)
+        let report = try ProgressReport(
+            group: ProgressGroup(name: group), current: current, total: total, statusLine: statusLine)
         try reportBuildProgress(id, [report])
     }
 
@@ -206,13 +210,17 @@ public enum StorageFactory {
             guard path.hasPrefix("/") else {
                 throw StorageError(
                     .badURL,
-                    "storage URL '\(url)' needs an absolute path, as in sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3")
+                    "storage URL '\(url)' needs an absolute path, as in sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3"
+                )
             }
             return try SQLiteStorage(path: path)
         }
         if url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") {
             return try PostgresStorage(url: url)
         }
-        throw StorageError(.badURL, "unsupported storage URL '\(url)'; use sqlite:///path, sqlite::memory: or postgresql://user:password@host/database")
+        throw StorageError(
+            .badURL,
+            "unsupported storage URL '\(url)'; use sqlite:///path, sqlite::memory: or postgresql://user:password@host/database"
+        )
     }
 }

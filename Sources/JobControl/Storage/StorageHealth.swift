@@ -35,10 +35,12 @@ public final class StorageHealth: Sendable {
     /// Reports a success; returns when the outage it ends had started, if it ends one.
     @discardableResult
     func succeeded() -> Date? {
-        guard let finished = outage.withLock({ state -> (since: Date, reason: String)? in
-            defer { state = nil }
-            return state
-        }) else { return nil }
+        guard
+            let finished = outage.withLock({ state -> (since: Date, reason: String)? in
+                defer { state = nil }
+                return state
+            })
+        else { return nil }
         ended.withLock { $0 = (finished.since, Date(), finished.reason) }
         return finished.since
     }
@@ -47,7 +49,9 @@ public final class StorageHealth: Sendable {
     /// since the epoch, as occurrences are kept).
     public func lastOutage(endedAfter usec: Int64) -> String? {
         if let current = unavailable { return current.reason }
-        guard let last = ended.withLock({ $0 }), last.until.timeIntervalSince1970 * 1_000_000 > Double(usec) else { return nil }
+        guard let last = ended.withLock({ $0 }), last.until.timeIntervalSince1970 * 1_000_000 > Double(usec) else {
+            return nil
+        }
         return last.reason
     }
 
