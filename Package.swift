@@ -1,9 +1,11 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+// Every target of ours: Swift 6, and warnings are errors (dependencies are not affected).
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, integration tests that start the real jobcontrold and
+# Runs the whole test suite: lint, unit tests, integration tests that start the real jobcontrold and
 # jobctl binaries, and the storage conformance suite on SQLite and on a throwaway PostgreSQL
 # server started here (scripts/postgres-sandbox.sh). `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Lint first (seconds): the project's .swift-format, in check mode; any finding fails the run.
+# Warnings are errors in every target of ours (Package.swift), so the build below checks them.
+swift format lint --strict --recursive Sources Tests Package.swift
 if [ -z "${JOBCONTROL_TEST_PG_URL:-}" ]; then
   port=$((55000 + RANDOM % 1000))
   eval "$(scripts/postgres-sandbox.sh start "$port")"
