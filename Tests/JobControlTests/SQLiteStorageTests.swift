@@ -182,20 +182,24 @@ import Testing
         try storage.install()
         let build = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
         let other = try DatabaseQueue(path: path)
-        let (locked, lockedContinuation) = AsyncStream<Void>.makeStream()
+        let (locked, lockedContinuation) = AsyncStream<ContinuousClock.Instant>.makeStream()
         let holder = Task.detached {
             try other.inDatabase { db in
                 try db.execute(sql: "BEGIN IMMEDIATE")
-                lockedContinuation.yield()
+                lockedContinuation.yield(.now)
                 Thread.sleep(forTimeInterval: 0.3)  // hold the lock; what is tested is that we wait
                 try db.execute(sql: "COMMIT")
             }
         }
-        for await _ in locked { break }
-        let start = ContinuousClock.now
+        var lockTaken = ContinuousClock.now
+        for await instant in locked {
+            lockTaken = instant
+            break
+        }
         try storage.logMessage(LogRecord(buildID: build, level: 20, message: "after the lock", logger: "t"))
-        // It waited for the other writer (0.3 s), rather than racing past a lock it did not see.
-        #expect(ContinuousClock.now - start >= .milliseconds(250), "the write did not wait for the lock")
+        // It waited for the other writer, which held the lock for 0.3 s from `lockTaken`: the write
+        // cannot have been committed before then (whenever this task got to run).
+        #expect(ContinuousClock.now - lockTaken >= .milliseconds(300), "the write did not wait for the lock")
         try storage.finishBuild(
             build, success: true, skipped: false, retval: nil, exception: nil, exceptionTraceback: nil)
         try await holder.value
