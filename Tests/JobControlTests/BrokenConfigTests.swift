@@ -162,8 +162,9 @@ import Testing
             _ = try ConfigLoader.parse(yaml: broken.yaml, file: "t.yaml")
             Issue.record("no error for:\n\(broken.yaml)")
         } catch {
+            // The one error, at its place: no extra wrong diagnostics beside it.
             let found = error.diagnostics.map(\.description)
-            #expect(found.contains { $0.hasPrefix("t.yaml:" + broken.expected) }, "got \(found)")
+            #expect(found.count == 1 && found[0].hasPrefix("t.yaml:" + broken.expected), "got \(found)")
         }
     }
 }

@@ -17,10 +17,11 @@ import Testing
     static let corpusURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/calendar-corpus.txt")
 
-    static func corpus() throws -> (valid: [Case], invalid: [(String, Int)]) {
+    static func corpus() throws -> (valid: [Case], invalid: [(String, Int)], malformed: [Int]) {
         let text = try String(contentsOf: corpusURL, encoding: .utf8)
         var valid: [Case] = []
         var invalid: [(String, Int)] = []
+        var malformed: [Int] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("!") {
@@ -28,10 +29,13 @@ import Testing
                 continue
             }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3 else { continue }
+            guard fields.count == 3 else {
+                malformed.append(index + 1)  // reported by corpusIsLargeEnough, never dropped silently
+                continue
+            }
             valid.append(Case(expression: fields[0], zone: fields[1], base: fields[2], line: index + 1))
         }
-        return (valid, invalid)
+        return (valid, invalid, malformed)
     }
 
     /// What systemd-analyze printed for one expression: its normalized form and elapses in
@@ -111,6 +115,7 @@ import Testing
 
     @Test func corpusIsLargeEnough() throws {
         let corpus = try Self.corpus()
+        #expect(corpus.malformed.isEmpty, "lines that are neither a case nor a comment: \(corpus.malformed)")
         #expect(corpus.valid.count >= 200)
         #expect(corpus.invalid.count >= 40)
     }

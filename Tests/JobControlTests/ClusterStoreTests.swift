@@ -51,7 +51,11 @@ struct ClusterStoreTests {
         try storage.flush()
         // Still within its lease: nothing to recover.
         #expect(try storage.recoverExpiredNodes(exception: ["type": "DaemonLost"]).nodes.isEmpty)
-        Thread.sleep(forTimeInterval: 1.2)
+        // Wait for the event, on the database's own clock: the dead daemon's heartbeat is older
+        // than its 1 s lease.
+        let deadline = ContinuousClock.now + .seconds(10)
+        func deadAge() throws -> Double { try storage.clusterNodes().first { $0.node == "dead" }?.heartbeatAge ?? 0 }
+        while try deadAge() <= 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
         #expect(try storage.heartbeat(node: "alive", workers: 2))
         let recoveries = try TestThreads.all(3) { _ in
             try storage.recoverExpiredNodes(exception: ["type": "DaemonLost"])

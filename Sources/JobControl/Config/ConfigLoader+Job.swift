@@ -18,6 +18,8 @@ extension ConfigLoader {
         var job = JobConfig(id: "", function: "", location: reader.location(node))
         var command: (value: ConfigValue, node: Node)?
         var functionNode: Node?
+        /// A 'command' or 'function' key was given (perhaps invalid, or misspelt).
+        var whatRunsGiven = false
         for entry in entries {
             let what = "'\(entry.key)'"
             switch entry.key {
@@ -33,9 +35,11 @@ extension ConfigLoader {
             case "title": job.title = reader.string(entry.value, what: what)
             case "notes": job.notes = reader.string(entry.value, what: what)
             case "function":
+                whatRunsGiven = true
                 functionNode = entry.value
                 if let value = reader.string(entry.value, what: what) { job.function = value }
             case "command":
+                whatRunsGiven = true
                 switch entry.value {
                 case .scalar:
                     if let value = reader.string(entry.value, what: what) { command = (.string(value), entry.value) }
@@ -129,6 +133,12 @@ extension ConfigLoader {
                 break  // read below, once `timezone` is known
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "a job", known: jobKeys)
+                // A misspelt 'command' was reported as such; "needs a command" would say it twice.
+                if let meant = YAMLNodeReader.closest(to: entry.key, in: jobKeys),
+                    ["command", "function"].contains(meant)
+                {
+                    whatRunsGiven = true
+                }
             }
         }
         job.schedule = readSchedulePolicy(entries, reader: &reader)
@@ -155,7 +165,9 @@ extension ConfigLoader {
                     registry: registry)
             }
         case (nil, nil):
-            reader.error(node, "job '\(id)' needs a 'command' or a 'function'")
+            // Only when nothing was said about what runs: a 'command' given but invalid was
+            // reported where it stands.
+            if !whatRunsGiven { reader.error(node, "job '\(id)' needs a 'command' or a 'function'") }
         }
         return reader.diagnostics.count == before ? job : nil
     }
