@@ -116,4 +116,25 @@ import Testing
         #expect(try await daemon.jobctl("status").status == 0)
         try await daemon.stop()
     }
+
+    /// A client that starts a message and then sends nothing is disconnected after 30 s (six
+    /// ticks of the connection guard), holding nothing meanwhile; a whole call before it is
+    /// answered.
+    @Test func aStalledPartialMessageIsDroppedAfterThirtySeconds() async throws {
+        let daemon = try await DaemonProcess(config: "jobs:\n  - {id: hello, command: 'true'}\n")
+        let stalled = try RawSocket(path: daemon.socket)
+        var timeout = timeval(tv_sec: 90, tv_usec: 0)
+        setsockopt(stalled.descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        stalled.write(
+            Array(#"{"method":"io.jobcontrol.Manager.Status"}"#.utf8) + [0] + Array(#"{"method":"io.jo"#.utf8))
+        let started = ContinuousClock.now
+        let received = stalled.readAll()  // the Status reply, then EOF when the guard closes
+        let elapsed = ContinuousClock.now - started
+        #expect(String(decoding: received, as: UTF8.self).contains("\"version\""))
+        #expect(recv(stalled.descriptor, nil, 0, Int32(MSG_DONTWAIT)) == 0, "closed by the daemon, not timed out here")
+        // Load can only make it later; earlier than 25 s would be another rule closing it.
+        #expect(elapsed >= .seconds(25) && elapsed < .seconds(85), "closed after \(elapsed)")
+        #expect(try await daemon.jobctl("status").status == 0)
+        try await daemon.stop()
+    }
 }

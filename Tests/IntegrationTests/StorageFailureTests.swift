@@ -46,7 +46,8 @@ import Testing
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("\(mountPoint)/db.sqlite3"))
         #expect(result.stderr.contains("database or disk is full"), "\(result.stderr)")
-        #expect(result.stderr.contains("free space on that file system"), "the message says what to do: \(result.stderr)")
+        #expect(
+            result.stderr.contains("free space on that file system"), "the message says what to do: \(result.stderr)")
     }
 
     @Test func aFileThatIsNotADatabaseIsLeftUntouched() async throws {
