@@ -23,27 +23,36 @@ import Testing
 }
 
 @Suite struct WorkerPoolTests {
-    @Test func neverRunsMoreThanTheLimit() async {
+    /// The pool fills up to its limit (three at once, measured while they are held) and never
+    /// beyond it, however many wait.
+    @Test func runsExactlyUpToTheLimit() async throws {
         let pool = WorkerPool(limit: 3)
-        let state = Mutex((running: 0, peak: 0))
+        let state = Mutex((running: 0, peak: 0, open: false))
         let (done, continuation) = AsyncStream<Void>.makeStream()
         for _ in 0..<20 {
             pool.submit {
                 state.withLock {
-                    $0.running += 1; $0.peak = max($0.peak, $0.running)
+                    $0.running += 1
+                    $0.peak = max($0.peak, $0.running)
                 }
-                try? await Task.sleep(for: .milliseconds(5))
+                // Held until the test has seen the pool full.
+                while !state.withLock({ $0.open }) { try? await Task.sleep(for: .milliseconds(1)) }
                 state.withLock { $0.running -= 1 }
                 continuation.yield()
             }
         }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while state.withLock({ $0.running }) < 3, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(state.withLock { $0.running } == 3, "three builds run together")
+        state.withLock { $0.open = true }
         var finished = 0
         for await _ in done {
             finished += 1
             if finished == 20 { break }
         }
-        #expect(state.withLock { $0.peak } <= 3)
-        #expect(state.withLock { $0.peak } >= 2)
+        #expect(state.withLock { $0.peak } == 3)
     }
 }
 
