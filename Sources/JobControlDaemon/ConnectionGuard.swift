@@ -49,6 +49,10 @@ final class ConnectionGuard: ChannelInboundHandler {
     private let activity: ConnectionActivity
     /// Bytes received since the last message's terminating NUL.
     private var partialBytes = 0
+    /// When the message being received began: a client trickling a byte now and then (which
+    /// keeps the idle ticks away) is still cut off 30 s after its message began.
+    private var partialSince: NIODeadline?
+    static let partialLimit: TimeAmount = .seconds(30)
     /// Read timeouts in a row without a byte received.
     private var quietTicks = 0
 
@@ -58,12 +62,19 @@ final class ConnectionGuard: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        let now = NIODeadline.now()
         if let lastNUL = buffer.readableBytesView.lastIndex(of: 0) {
             partialBytes = buffer.writerIndex - lastNUL - 1
+            partialSince = partialBytes > 0 ? now : nil
         } else {
+            if partialBytes == 0, buffer.readableBytes > 0 { partialSince = now }
             partialBytes += buffer.readableBytes
         }
         quietTicks = 0
+        if let since = partialSince, now - since > Self.partialLimit {
+            context.close(promise: nil)
+            return
+        }
         context.fireChannelRead(data)
     }
 

@@ -119,7 +119,8 @@ final class ControlServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(
                 VarlinkFrameDecoder(
-                    smallMessageBytes: smallMessageBytes, largeMethodPrefix: Interfaces.build + ".")))
+                    smallMessageBytes: smallMessageBytes, largeMethodPrefix: Interfaces.build + ".",
+                    largeAllowed: { !activity.restricted })))
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(VarlinkFrameEncoder()))
         let peer = (channel as? any SocketOptionProvider)?
             .unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))

@@ -16,47 +16,64 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
     /// `method` first: keys are sorted). A 7 MB job name is refused after 64 KiB, without parsing.
     public let smallMessageBytes: Int?
     public let largeMethodPrefix: String?
+    /// Asked before a message may grow past `smallMessageBytes` (the daemon: not on a connection
+    /// restricted for being over its user's limit).
+    public let largeAllowed: (@Sendable () -> Bool)?
     /// How many bytes after the reader index are known to hold no NUL: each byte is searched once,
     /// however the message arrives in pieces.
     private var searched = 0
     /// The message being received may grow to `maxMessageBytes` (its method allows it).
-    private var largeAllowed = false
+    private var currentMayBeLarge = false
 
     public init(
         maxMessageBytes: Int = VarlinkFrameDecoder.defaultMaxMessageBytes, smallMessageBytes: Int? = nil,
-        largeMethodPrefix: String? = nil
+        largeMethodPrefix: String? = nil, largeAllowed: (@Sendable () -> Bool)? = nil
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.smallMessageBytes = smallMessageBytes
         self.largeMethodPrefix = largeMethodPrefix
+        self.largeAllowed = largeAllowed
     }
+
+    /// 8 MiB: far above any reply the daemon sends, far below what would hurt it.
+    public static let defaultMaxMessageBytes = 8 * 1024 * 1024
 
     /// Refuses a message of `length` bytes (so far) that is over the small limit and whose
     /// method may not be large.
     private mutating func checkSize(_ buffer: ByteBuffer, length: Int) throws {
-        guard let small = smallMessageBytes, length > small, !largeAllowed else { return }
+        guard let small = smallMessageBytes, length > small, !currentMayBeLarge else { return }
         let method = Self.method(in: buffer.readableBytesView.prefix(4096))
-        if let method, let prefix = largeMethodPrefix, method.hasPrefix(prefix) {
-            largeAllowed = true
+        if let method, let prefix = largeMethodPrefix, method.hasPrefix(prefix), largeAllowed?() ?? true {
+            currentMayBeLarge = true
             return
         }
         throw VarlinkFramingError.messageTooLargeForMethod(method: method, limit: small)
     }
 
-    /// The value of the first `"method"` key among `bytes`, read without a JSON parser (the
-    /// message may be incomplete); nil if it is not there.
+    /// The value of `"method"` when it is the message's first key (`{"method": "…"`, whitespace
+    /// allowed), read without a JSON parser (the message may be incomplete); nil otherwise. Only
+    /// the leading key counts: a `"method"` nested further in, or a second one, cannot vouch for
+    /// a large message.
     static func method(in bytes: ByteBufferView.SubSequence) -> String? {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let key = text.range(of: "\"method\"") else { return nil }
-        var rest = text[key.upperBound...].drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard rest.first == ":" else { return nil }
-        rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard rest.first == "\"", let end = rest.dropFirst().firstIndex(of: "\"") else { return nil }
-        return String(rest[rest.index(after: rest.startIndex)..<end])
+        var rest = Substring(String(decoding: bytes, as: UTF8.self))
+        func skipSpace() { rest = rest.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" } }
+        func take(_ literal: String) -> Bool {
+            guard rest.hasPrefix(literal) else { return false }
+            rest = rest.dropFirst(literal.count)
+            return true
+        }
+        skipSpace()
+        guard take("{") else { return nil }
+        skipSpace()
+        guard take("\"method\"") else { return nil }
+        skipSpace()
+        guard take(":") else { return nil }
+        skipSpace()
+        guard take("\""), let end = rest.firstIndex(where: { $0 == "\"" || $0 == "\\" }), rest[end] == "\"" else {
+            return nil
+        }
+        return String(rest[..<end])
     }
-
-    /// 8 MiB: far above any reply the daemon sends, far below what would hurt it.
-    public static let defaultMaxMessageBytes = 8 * 1024 * 1024
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let start = searched
@@ -76,7 +93,7 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
         }
         try checkSize(buffer, length: length)
         searched = 0
-        largeAllowed = false
+        currentMayBeLarge = false
         let message = buffer.readSlice(length: length)!
         buffer.moveReaderIndex(forwardBy: 1)  // the NUL
         context.fireChannelRead(Self.wrapInboundOut(message))

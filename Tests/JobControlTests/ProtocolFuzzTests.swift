@@ -129,4 +129,33 @@ import Testing
         }
         _ = try? channel.finish()
     }
+
+    /// Only a leading `"method"` of an allowed interface lets a message grow past the small limit:
+    /// a nested or second `method` key cannot vouch for it, nor can a restricted connection.
+    @Test func onlyTheLeadingMethodMayMakeAMessageLarge() throws {
+        func channel(allowed: Bool = true) -> EmbeddedChannel {
+            EmbeddedChannel(
+                handler: ByteToMessageHandler(
+                    VarlinkFrameDecoder(
+                        smallMessageBytes: 1024, largeMethodPrefix: "io.jobcontrol.Build.", largeAllowed: { allowed })))
+        }
+        let padding = String(repeating: "x", count: 4096)
+        let build = #"{ "method" : "io.jobcontrol.Build.Log","parameters":{"message":""# + padding + #""}}"# + "\0"
+        let accepted = channel()
+        try accepted.writeInbound(ByteBuffer(string: build))
+        #expect(try accepted.readInbound(as: ByteBuffer.self) != nil)
+        _ = try? accepted.finish()
+
+        let nested =
+            #"{"a":{"method":"io.jobcontrol.Build.X"},"method":"io.jobcontrol.Manager.ListJobs","parameters":{"p":""#
+            + padding + #""}}"# + "\0"
+        for message in [nested, #"{"method":"io.jobcontrol.Manager.ListJobs","x":""# + padding + #""}"# + "\0"] {
+            let refused = channel()
+            #expect(throws: VarlinkFramingError.self) { try refused.writeInbound(ByteBuffer(string: message)) }
+            _ = try? refused.finish()
+        }
+        let restricted = channel(allowed: false)
+        #expect(throws: VarlinkFramingError.self) { try restricted.writeInbound(ByteBuffer(string: build)) }
+        _ = try? restricted.finish()
+    }
 }

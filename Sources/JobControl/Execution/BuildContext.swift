@@ -97,6 +97,10 @@ public struct BuildContext: Sendable {
         if let observer { records.forEach { observer($0, jobID) } }
         do {
             try storage.logMessages(records)
+        } catch  where error.isTransient {
+            // The storage is failing: the lines join the held writes (written when it is back,
+            // or counted as lost against this build), instead of vanishing here.
+            storage.enqueueLogMessages(records)
         } catch {
             logger.error(
                 "cannot store build log records", metadata: ["error": "\(error)", "count": "\(records.count)"])

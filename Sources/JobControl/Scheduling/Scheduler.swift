@@ -315,13 +315,14 @@ public actor Scheduler {
 
     /// Occurrences that could not run nor be recorded while the storage was unavailable; recorded
     /// as missed (with the reason) once it is back, so the history has no silent hole.
-    private var unrecorded: [(jobID: String, due: Int64, reason: String)] = []
+    private var unrecorded: [(jobID: String, due: Int64, reason: String, queued: Bool)] = []
     private var recordingUnrecorded = false
 
-    private func deferRecord(_ jobID: String, due: Int64, reason: String) {
+    /// `queued`: the occurrence has a row already (it waited in the queue), to be updated.
+    private func deferRecord(_ jobID: String, due: Int64, reason: String, queued: Bool = false) {
         guard !unrecorded.contains(where: { $0.jobID == jobID && $0.due == due }) else { return }
         if unrecorded.count >= 1000 { unrecorded.removeFirst() }
-        unrecorded.append((jobID, due, String(reason.prefix { $0 != "\n" })))
+        unrecorded.append((jobID, due, String(reason.prefix { $0 != "\n" }), queued))
         guard !recordingUnrecorded else { return }
         recordingUnrecorded = true
         Task { await self.recordUnrecorded() }
@@ -337,7 +338,11 @@ public actor Scheduler {
                     jobID: first.jobID, due: first.due, outcome: .missed,
                     detail: "not started: the storage was unavailable (\(first.reason))")
                 do {
-                    if try storage.claimOccurrence(occurrence) {
+                    if first.queued {
+                        try storage.updateOccurrence(
+                            jobID: first.jobID, due: first.due, outcome: .missed, buildID: nil,
+                            detail: occurrence.detail)
+                    } else if try storage.claimOccurrence(occurrence) {
                         logger.notice(
                             "scheduled occurrence missed while the storage was unavailable",
                             metadata: [
@@ -346,8 +351,13 @@ public actor Scheduler {
                             ])
                     }
                     unrecorded.removeFirst()
+                } catch  where error.isTransient {
+                    break  // still unavailable: try again in 2 s
                 } catch {
-                    break
+                    logger.error(
+                        "cannot record an occurrence missed while the storage was unavailable",
+                        metadata: ["job.id": "\(first.jobID)", "error": "\(error)"])
+                    unrecorded.removeFirst()
                 }
             }
         }
@@ -375,8 +385,15 @@ public actor Scheduler {
         } catch {
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
             if fromQueue {
-                try? storage.updateOccurrence(
-                    jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+                do {
+                    try storage.updateOccurrence(
+                        jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+                } catch {
+                    logger.error(
+                        "cannot record that a queued occurrence did not start",
+                        metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+                    if error.isTransient { deferRecord(jobID, due: due, reason: error.message, queued: true) }
+                }
             } else {
                 claim(jobID, due: due, outcome: .failed, detail: "\(error)")
             }

@@ -177,7 +177,16 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 unwaited.insert(ticket)
                 return nil
             }
-            while committedTicket < ticket && failures[ticket] == nil { condition.wait() }
+            while committedTicket < ticket && failures[ticket] == nil {
+                // The writer started holding while this waited in the queue: fail now, unwritten
+                // (the caller tries again later), rather than wait out the hold on a thread.
+                if let holdingFailure, let index = pending.firstIndex(where: { $0.ticket == ticket }) {
+                    pendingOperations -= pending[index].operations.count
+                    pending.remove(at: index)
+                    return holdingFailure
+                }
+                condition.wait()
+            }
             return failures.removeValue(forKey: ticket)
         }
 
@@ -306,10 +315,18 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     state.holdingFailure = nil
                     state.condition.unlock()
                 } catch {
+                    // One caller's bad write (a deleted build, say) fails that caller only: each
+                    // entry alone. A waiting caller gets one plain attempt (it is never held, and
+                    // never told "stored" for what was given up on); enqueued ones may be held.
                     for entry in batch {
-                        if let failure = commitHolding(entry.operations, state: state, holding: holding, commit: commit)
-                        {
-                            batchFailures[entry.ticket] = failure
+                        if state.unwaitedContains(entry.ticket) {
+                            if let failure = commitHolding(
+                                entry.operations, state: state, holding: holding, commit: commit)
+                            {
+                                batchFailures[entry.ticket] = failure
+                            }
+                        } else {
+                            do { try commit(entry.operations) } catch { batchFailures[entry.ticket] = error }
                         }
                     }
                 }
@@ -320,6 +337,14 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     let failure = batchFailures[entry.ticket]
                     if state.unwaited.remove(entry.ticket) != nil {
                         if state.enqueuedFailure == nil { state.enqueuedFailure = failure }
+                        // Enqueued log lines that failed for good count against their builds.
+                        if let failure {
+                            for operation in entry.operations {
+                                if let build = holding.logLineBuild(operation) {
+                                    holding.health.dropLogLine(buildID: build, reason: failure.message)
+                                }
+                            }
+                        }
                     } else if let failure {
                         state.failures[entry.ticket] = failure
                     }

@@ -15,10 +15,7 @@ enum PostgresBatch {
     static func make(pool: PostgresPool, health: StorageHealth) -> GroupCommitWriter<Operation> {
         let holding = GroupCommitWriter<Operation>.Holding(
             health: health, hold: GroupCommitWriter<Operation>.defaultHold,
-            droppable: { operation in
-                if case .buildProcess = operation { return false }
-                return true
-            },
+            droppable: { _ in true },  // a process record is only a hint for crash recovery
             logLineBuild: { operation in
                 if case .log(let record) = operation { return record.buildID }
                 return nil

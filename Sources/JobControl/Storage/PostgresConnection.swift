@@ -125,6 +125,15 @@ final class PostgresConnection: @unchecked Sendable {
             if PQstatus(connection) != CONNECTION_OK || state.hasPrefix("08") || state.hasPrefix("57P") {
                 throw StorageError(.unavailable, "PostgreSQL connection lost: \(message)", sql: sql, sqlState: state)
             }
+            // Insufficient resources (class 53: disk full, out of memory, too many connections)
+            // and a server that became read-only (a standby after a fail-over) pass: held, not refused.
+            if state.hasPrefix("53") {
+                throw StorageError(.full, "PostgreSQL \(state): \(message)", sql: sql, sqlState: state)
+            }
+            if state == "25006" {
+                throw StorageError(
+                    .unavailable, "PostgreSQL is read-only (\(state)): \(message)", sql: sql, sqlState: state)
+            }
             if state == "23503" {
                 throw StorageError(.noSuchBuild, "the build does not exist (it may have been deleted)", sql: sql)
             }

@@ -27,8 +27,10 @@ enum SQLiteBatchWriter {
             health: health, hold: GroupCommitWriter<Operation>.defaultHold,
             droppable: { operation in
                 switch operation {
-                case .log, .progress: return true
-                case .startBuild, .finishBuild, .buildProcess: return false
+                // A process record is a hint for crash recovery; a build's start and end are
+                // only ever submitted by a waiting caller, which is failed at once, never held.
+                case .log, .progress, .buildProcess: return true
+                case .startBuild, .finishBuild: return false
                 }
             },
             logLineBuild: { operation in
