@@ -231,15 +231,11 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
             while true {
                 do {
                     try commit(operations)
-                    if let since = holding.health.succeeded() {
-                        logStorage("storage writes again after \(Int(Date().timeIntervalSince(since).rounded())) s")
-                    }
+                    holding.health.succeeded()
                     return nil
                 } catch {
                     guard error.isTransient, !state.isStopped else { return error }
-                    if holding.health.failed(error) {
-                        logStorage("storage unavailable, holding writes until it is back: \(error.message)")
-                    }
+                    if holding.health.failed(error) { logStorage("holding writes until the storage is back") }
                     let now = ContinuousClock.now
                     if firstFailure == nil { firstFailure = now }
                     if now - firstFailure! >= holding.hold {
@@ -293,9 +289,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 var batchFailures: [UInt64: StorageError] = [:]
                 do {
                     try commit(batch.flatMap(\.operations))
-                    if let since = holding.health.succeeded() {
-                        logStorage("storage writes again after \(Int(Date().timeIntervalSince(since).rounded())) s")
-                    }
+                    holding.health.succeeded()
                 } catch  where error.isTransient {
                     // Callers waiting for their writes fail at once (they try again later);
                     // enqueued writes are held and tried again (``Holding``).

@@ -236,23 +236,16 @@ public final class PostgresPool: Sendable {
             do {
                 connection = try take()
             } catch {
-                if health?.failed(error) == true {
-                    Logger(label: "jobcontrol.storage").error("PostgreSQL unavailable: \(error.message)")
-                }
+                health?.failed(error)
                 throw error
             }
             do {
                 let value = try body(connection)
                 idle.withLock { $0.append(connection) }
-                if let since = health?.succeeded() {
-                    Logger(label: "jobcontrol.storage").notice(
-                        "PostgreSQL reachable again after \(Int(Date().timeIntervalSince(since).rounded())) s")
-                }
+                health?.succeeded()
                 return value
             } catch {
-                if health?.failed(error) == true {
-                    Logger(label: "jobcontrol.storage").error("PostgreSQL unavailable: \(error.message)")
-                }
+                health?.failed(error)
                 // A broken connection is dropped; a query error leaves it usable.
                 if error.code == .unavailable {
                     if retryingReads && attempt == 1 { continue }

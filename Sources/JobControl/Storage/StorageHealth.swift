@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Whether a storage can write now, and what it had to give up: shown by `jobctl status` and in
@@ -16,18 +17,23 @@ public final class StorageHealth: Sendable {
     /// The current outage, if any.
     public var unavailable: (since: Date, reason: String)? { outage.withLock { $0 } }
 
-    /// Reports a failure that may pass (``StorageError/isTransient``); returns true when it starts
-    /// an outage (so the caller logs it once).
+    /// Reports a failure that may pass (``StorageError/isTransient``); returns true (and logs it,
+    /// once) when it starts an outage.
     @discardableResult
     func failed(_ error: StorageError) -> Bool {
         guard error.isTransient else { return false }
-        return outage.withLock { state in
+        // The first line: libpq's messages go on with a paragraph of guesses.
+        let reason = String(error.message.prefix { $0 != "\n" })
+        let started = outage.withLock { state in
             guard state == nil else { return false }
-            // The first line: libpq's messages go on with a paragraph of guesses.
-            state = (Date(), String(error.message.prefix { $0 != "\n" }))
+            state = (Date(), reason)
             return true
         }
+        if started { Self.logger.error("storage unavailable: \(reason)") }
+        return started
     }
+
+    static let logger = Logger(label: "jobcontrol.storage")
 
     /// The last outage that ended, for the scheduler's account of what it missed meanwhile.
     private let ended = Mutex<(since: Date, until: Date, reason: String)?>(nil)
@@ -42,6 +48,7 @@ public final class StorageHealth: Sendable {
             })
         else { return nil }
         ended.withLock { $0 = (finished.since, Date(), finished.reason) }
+        Self.logger.notice("storage available again after \(Int(Date().timeIntervalSince(finished.since).rounded())) s")
         return finished.since
     }
 
