@@ -1,5 +1,6 @@
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
 import SystemPackage
 

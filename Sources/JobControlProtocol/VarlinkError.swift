@@ -1,4 +1,4 @@
-import JobControl
+import JobControlModel
 
 /// A Varlink error: a qualified name and its parameters, as sent in a reply.
 public struct VarlinkError: Error, Sendable, Hashable, CustomStringConvertible {

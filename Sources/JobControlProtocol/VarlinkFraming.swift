@@ -1,5 +1,6 @@
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import NIOCore
 
 /// Splits the byte stream into Varlink messages: each is JSON text ended by a NUL byte.

@@ -1,5 +1,5 @@
-import Foundation
-import JobControl
+import FoundationEssentials
+import JobControlModel
 
 /// A Varlink method call: `{"method": "iface.Method", "parameters": {…}, "more": true}`.
 public struct VarlinkCall: Sendable, Hashable {

@@ -41,6 +41,12 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     @Option(help: "Where the daemon logs: auto (the journal when stderr is connected to it), journal, console.")
     var logTarget: String = "auto"
 
+    @Flag(help: "Validate the configuration file and exit: 0 when valid, 78 with every problem listed when not.")
+    var checkConfig = false
+
+    @Flag(help: "With --check-config: print the verdict as JSON.")
+    var json = false
+
     func validate() throws {
         guard ["auto", "journal", "console"].contains(logTarget) else {
             throw ValidationError("--log-target must be auto, journal or console")
@@ -51,6 +57,11 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if checkConfig {
+            let status = ConfigCheck.run(file: config, json: json)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let toJournal = logTarget == "journal" || (logTarget == "auto" && JournalLogHandler.stderrIsJournal())
         LoggingSystem.bootstrap { label in

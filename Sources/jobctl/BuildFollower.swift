@@ -1,6 +1,8 @@
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
+import JobControlSchedule
 
 /// Follows a running build: its log lines as they are stored and its progress tree. On a
 /// terminal the tree is a block of progress bars redrawn in place below the log (nested groups,
@@ -83,7 +85,7 @@ actor BuildFollower {
         var text = ""
         for value in logs {
             guard let record = try? WireFormat.log(from: value) else { continue }
-            let level = LogLevel.name(of: record.level).padding(toLength: 8, withPad: " ", startingAt: 0)
+            let level = LogLevel.name(of: record.level).padded(to: 8)
             text +=
                 "\(terminal.paint(displayTime(record.created), .dim)) \(terminal.paint(level: record.level, level)) \(record.logger): \(record.message)\n"
         }
@@ -137,13 +139,13 @@ actor BuildFollower {
         let width = min(40, max(10, terminalWidth() - 60))
         for group in groups {
             let name = group["group"]?.stringValue ?? ""
-            let parts = name.isEmpty ? [] : name.components(separatedBy: "::")
+            let parts = name.isEmpty ? [] : name.split(separator: "::", omittingEmptySubsequences: false)
             let label = parts.last ?? "(build)"
             let indent = String(repeating: "  ", count: parts.count)
             let current = group["current"]?.intValue ?? 0
             let total = group["total"]?.intValue ?? 0
             let percent = total > 0 ? Int((Double(min(current, total)) / Double(total) * 100).rounded(.down)) : 0
-            var text = "  " + indent + label.padding(toLength: max(1, 24 - indent.count), withPad: " ", startingAt: 0)
+            var text = "  " + indent + label.padded(to: max(1, 24 - indent.count))
             text += " " + terminal.paint(bar(current: current, total: total, width: width), .cyan)
             text += " " + String(percent).leftPadded(to: 3) + "%  \(current)/\(total)"
             if let status = group["status"]?.stringValue { text += "  " + terminal.paint(status, .dim) }

@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
+import JobControlSchedule
 
 extension JobCtl {
     struct Calendar: AsyncParsableCommand {

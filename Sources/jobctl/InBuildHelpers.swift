@@ -1,13 +1,14 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
 
 /// The in-build helpers: run inside a build, they act on that build only, with the token the
 /// daemon put in its environment.
 struct BuildToken {
     static func fromEnvironment() throws -> String {
-        guard let token = ProcessInfo.processInfo.environment["JOBCONTROL_TOKEN"], !token.isEmpty else {
+        guard let token = environment("JOBCONTROL_TOKEN"), !token.isEmpty else {
             throw ValidationError(
                 "JOBCONTROL_TOKEN is not set: this command works only inside a build run by jobcontrold")
         }
@@ -43,6 +44,16 @@ extension JobCtl {
         )
         var watch = false
 
+        /// Inside a build: reports CURRENT of TOTAL (also reached by ``FastPath``).
+        static func report(socket: String?, current: Int64, total: Int64, group: String?, status: String?) throws {
+            var parameters: [String: JSONValue] = [
+                "token": .string(try BuildToken.fromEnvironment()), "current": .int(current), "total": .int(total),
+            ]
+            if let group { parameters["group"] = .string(group) }
+            if let status { parameters["status"] = .string(status) }
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.build).ReportProgress", parameters)
+        }
+
         func validate() throws {
             guard values.count == 1 || values.count == 2 else {
                 throw ValidationError("give a build id, or CURRENT TOTAL inside a build")
@@ -51,13 +62,8 @@ extension JobCtl {
 
         func run() async throws {
             if values.count == 2 {
-                var parameters: [String: JSONValue] = [
-                    "token": .string(try BuildToken.fromEnvironment()), "current": .int(values[0]),
-                    "total": .int(values[1]),
-                ]
-                if let group { parameters["group"] = .string(group) }
-                if let status { parameters["status"] = .string(status) }
-                _ = try global.call("\(Interfaces.build).ReportProgress", parameters)
+                try Self.report(
+                    socket: global.socket, current: values[0], total: values[1], group: group, status: status)
                 return
             }
             if watch {
@@ -84,12 +90,15 @@ extension JobCtl {
             if groups.isEmpty { print("build \(values[0]) reported no progress") }
             for group in groups {
                 let name = group["group"]?.stringValue ?? ""
-                let depth = name.isEmpty ? 0 : name.components(separatedBy: "::").count
-                let label = name.isEmpty ? "(build)" : String(name.components(separatedBy: "::").last ?? name)
+                let depth = name.isEmpty ? 0 : name.split(separator: "::", omittingEmptySubsequences: false).count
+                let label =
+                    name.isEmpty
+                    ? "(build)"
+                    : String(name.split(separator: "::", omittingEmptySubsequences: false).last ?? Substring(name))
                 let current = group["current"]?.intValue ?? 0
                 let total = group["total"]?.intValue ?? 0
                 let indent = String(repeating: "  ", count: depth)
-                var line = indent + label.padding(toLength: max(1, 24 - indent.count), withPad: " ", startingAt: 0)
+                var line = indent + label.padded(to: max(1, 24 - indent.count))
                 line += " " + progressBar(current: current, total: total, width: 20) + " \(current)/\(total)"
                 if let status = group["status"]?.stringValue { line += "  \(status)" }
                 print(line)
@@ -110,6 +119,11 @@ extension JobCtl {
         var message: [String]
 
         func run() async throws {
+            try Self.send(socket: global.socket, level: level, message: message)
+        }
+
+        /// Adds a line to the build's log (also reached by ``FastPath``).
+        static func send(socket: String?, level: String, message: [String]) throws {
             guard let parsed = LogLevel(parsing: level) else {
                 throw ValidationError("unknown level '\(level)'; use debug, info, warning, error or critical")
             }
@@ -117,7 +131,7 @@ extension JobCtl {
                 "token": .string(try BuildToken.fromEnvironment()), "message": .string(message.joined(separator: " ")),
                 "level": .int(Int64(parsed.rawValue)),
             ]
-            _ = try global.call("\(Interfaces.build).Log", parameters)
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.build).Log", parameters)
         }
     }
 
@@ -142,6 +156,11 @@ extension JobCtl {
         }
 
         func run() async throws {
+            try Self.set(socket: socket, jsonText: jsonText, value: value)
+        }
+
+        /// Sets the build's return value (also reached by ``FastPath``).
+        static func set(socket: String?, jsonText: String?, value: String?) throws {
             let parsed: JSONValue
             if let jsonText {
                 do { parsed = try JSONValue.parse(jsonText) } catch { throw ValidationError("--json: \(error)") }
@@ -164,10 +183,15 @@ extension JobCtl {
         var reason: [String] = []
 
         func run() async throws {
+            try Self.skip(socket: global.socket, reason: reason)
+        }
+
+        /// Marks the build to end SKIPPED (also reached by ``FastPath``).
+        static func skip(socket: String?, reason: [String]) throws {
             let parameters: [String: JSONValue] = [
                 "token": .string(try BuildToken.fromEnvironment()), "reason": .string(reason.joined(separator: " ")),
             ]
-            _ = try global.call("\(Interfaces.build).Skip", parameters)
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.build).Skip", parameters)
         }
     }
 }

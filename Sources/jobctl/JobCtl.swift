@@ -1,7 +1,8 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
 import JobControlClient
+import JobControlModel
 
 /// `jobctl`: the JobControl client. One file per subcommand.
 
@@ -62,7 +63,7 @@ struct GlobalOptions: ParsableArguments {
     var socketPath: String { Self.socketPath(socket) }
 
     static func socketPath(_ socket: String?) -> String {
-        socket ?? ProcessInfo.processInfo.environment["JOBCONTROL_SOCKET"] ?? DaemonConfig.defaultSocket
+        socket ?? environment("JOBCONTROL_SOCKET") ?? ControlSocketPath.default
     }
 
     func withConnection<T>(_ body: (VarlinkConnection) async throws -> T) async throws -> T {
@@ -113,6 +114,11 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// One environment variable (`ProcessInfo.environment` copies all of them, on every start).
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("jobctl: \(message)\n".utf8))
+    writeAll(2, "jobctl: \(message)\n")
 }

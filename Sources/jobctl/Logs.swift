@@ -1,5 +1,5 @@
 import ArgumentParser
-import JobControl
+import JobControlModel
 import JobControlProtocol
 
 extension JobCtl {
@@ -60,8 +60,7 @@ extension JobCtl {
                     } else {
                         for value in values {
                             let record = try WireFormat.log(from: value)
-                            let level = LogLevel.name(of: record.level).padding(
-                                toLength: 8, withPad: " ", startingAt: 0)
+                            let level = LogLevel.name(of: record.level).padded(to: 8)
                             print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
                         }
                     }

@@ -1,7 +1,9 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
+import JobControlSchedule
 
 extension JobCtl {
     struct Next: AsyncParsableCommand {

@@ -1,5 +1,6 @@
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
 
 /// Prints a JSON value, pretty and with sorted keys: the stable `--json` output.
@@ -25,25 +26,23 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     }
     func line(_ cells: [String]) -> String {
         zip(cells, widths).enumerated().map { index, pair in
-            index == cells.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
+            index == cells.count - 1 ? pair.0 : pair.0.padded(to: pair.1)
         }.joined(separator: "  ")
     }
     print(line(header))
     rows.forEach { print(line($0)) }
 }
 
-/// Local time, to the second.
+/// UTC, to the second (`2026-12-02T14:31:32Z`).
 func displayTime(_ date: Date?) -> String {
     guard let date else { return "-" }
-    return date.formatted(
-        .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon)
-            .timeZone(separator: .omitted))
+    return Timestamps.string(date, fractional: false)
 }
 
 func displayDuration(from start: Date?, to end: Date?) -> String {
     guard let start else { return "-" }
     let seconds = (end ?? Date()).timeIntervalSince(start)
-    if seconds < 60 { return String(format: "%.1fs", seconds) }
+    if seconds < 60 { return seconds.oneDecimalText + "s" }
     if seconds < 3600 { return "\(Int(seconds) / 60)m\(Int(seconds) % 60)s" }
     return "\(Int(seconds) / 3600)h\(Int(seconds) % 3600 / 60)m"
 }
@@ -96,4 +95,11 @@ enum ClientDecodingError: Error, CustomStringConvertible {
 func arrayParameter(_ parameters: [String: JSONValue], _ name: String) throws -> [JSONValue] {
     guard case .array(let values)? = parameters[name] else { throw ClientDecodingError.missing(name) }
     return values
+}
+
+extension StringProtocol {
+    /// Exactly `width` characters: padded with spaces, or cut (as `padding(toLength:)` did).
+    func padded(to width: Int) -> String {
+        count >= width ? String(prefix(width)) : String(self) + String(repeating: " ", count: width - count)
+    }
 }

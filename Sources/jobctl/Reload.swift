@@ -1,6 +1,6 @@
 import ArgumentParser
-import JobControl
 import JobControlClient
+import JobControlModel
 import JobControlProtocol
 
 extension JobCtl {

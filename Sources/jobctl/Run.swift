@@ -1,5 +1,5 @@
 import ArgumentParser
-import JobControl
+import JobControlModel
 import JobControlProtocol
 
 extension JobCtl {

@@ -1,7 +1,9 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
+import JobControlSchedule
 
 extension JobCtl {
     struct Show: AsyncParsableCommand {
@@ -23,7 +25,7 @@ extension JobCtl {
             }
             func line(_ label: String, _ value: String?) {
                 guard let value, !value.isEmpty else { return }
-                print(label.padding(toLength: 18, withPad: " ", startingAt: 0) + value)
+                print(label.padded(to: 18) + value)
             }
             func list(_ key: String) -> String? {
                 guard case .array(let values)? = job[key], !values.isEmpty else { return nil }
@@ -78,7 +80,7 @@ extension JobCtl {
             line("Pool:", job["pool"]?.stringValue)
             if job["protected"] == true { line("Protected:", "yes (run with --force)") }
             if job["enabled"] == false { line("Enabled:", "no") }
-            if let notes = job["notes"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !notes.isEmpty {
+            if let notes = job["notes"]?.stringValue?.trimmingBlanks(newlines: true), !notes.isEmpty {
                 print("Notes:")
                 notes.split(separator: "\n", omittingEmptySubsequences: false).forEach { print("  \($0)") }
             }

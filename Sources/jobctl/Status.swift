@@ -1,6 +1,7 @@
 import ArgumentParser
-import Foundation
-import JobControl
+import FoundationEssentials
+import Glibc
+import JobControlModel
 import JobControlProtocol
 
 extension JobCtl {
@@ -10,8 +11,13 @@ extension JobCtl {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let status = try global.call("\(Interfaces.manager).Status")
-            if global.json {
+            try Self.show(socket: global.socket, json: global.json)
+        }
+
+        /// Prints the daemon's state (also reached by ``FastPath``).
+        static func show(socket: String?, json: Bool) throws {
+            let status = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).Status")
+            if json {
                 printJSON(.object(status))
                 if status["storage_error"] != nil { throw ExitCode(1) }
                 return
@@ -51,7 +57,7 @@ extension JobCtl {
                             String(node["pid"]?.intValue ?? 0),
                             node["state"]?.stringValue ?? "?", node["schedules"]?.boolValue == true ? "yes" : "-",
                             String(node["running"]?.intValue ?? 0), String(node["workers"]?.intValue ?? 0),
-                            String(format: "%.1fs ago", age), displayTime(WireFormat.date(node["started"])),
+                            age.oneDecimalText + "s ago", displayTime(WireFormat.date(node["started"])),
                         ]
                     })
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What stdout is: a terminal that can redraw and take colours, or a pipe that gets plain lines.
 struct Terminal: Sendable {
@@ -43,5 +44,17 @@ struct Terminal: Sendable {
 
 /// Writes to stdout unbuffered (log lines and redraws must appear at once).
 func writeOut(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+    writeAll(1, text)
+}
+
+/// Writes all of `text` to a file descriptor, retrying short writes and EINTR; gives up silently
+/// on other errors (a closed pipe must not turn into a crash of the reporter).
+func writeAll(_ descriptor: Int32, _ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
+    }
 }

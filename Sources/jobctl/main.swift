@@ -1,13 +1,18 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// jobctl's entry point is synchronous on purpose. An `async` main parks the main thread in
 /// dispatch_main(), which ends it with pthread_exit(), a forced unwind of its stack; here the
 /// command runs as a task while the main thread waits for it, then exits the process. That saved
 /// 1–1.5 ms of an 11 ms `jobctl status` here, and 70 ms in a fully static build, where the first
 /// unwind sorts every unwind entry of the executable (docs/performance.md). ArgumentParser
-/// exits by itself, with the right status, on errors.
+/// exits by itself, with the right status, on errors. The hottest commands skip ArgumentParser
+/// (``FastPath``) and run on the main thread alone.
 func runJobCtl() -> Never {
+    if let status = FastPath.run(JobCtl.globalOptionsMovedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))) {
+        exit(status)
+    }
     let finished = DispatchSemaphore(value: 0)
     Task.detached {
         await JobCtl.main()

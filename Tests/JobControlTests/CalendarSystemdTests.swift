@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import JobControl
+@testable import JobControlSchedule
 
 /// Every case of `Fixtures/calendar-corpus.txt` evaluated by our engine and by the machine's own
 /// `systemd-analyze calendar`, which must agree on acceptance, the normalized form and the next

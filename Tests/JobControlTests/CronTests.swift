@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import JobControl
+@testable import JobControlSchedule
 
 /// `Fixtures/cron-corpus.txt`: cron expressions with the next three firings computed by an
 /// independent brute-force reference (`Fixtures/cron-reference.py`), DST cases included, and

@@ -68,13 +68,7 @@ public struct DaemonConfig: Sendable {
     }
 
     /// `/run/jobcontrol/jobcontrol.sock` as root; `$XDG_RUNTIME_DIR/jobcontrol/…` otherwise.
-    public static var defaultSocket: String {
-        let env = ProcessInfo.processInfo.environment
-        if geteuid() != 0, let runtime = env["XDG_RUNTIME_DIR"] {
-            return runtime + "/jobcontrol/jobcontrol.sock"
-        }
-        return "/run/jobcontrol/jobcontrol.sock"
-    }
+    public static var defaultSocket: String { ControlSocketPath.default }
 
     /// `/etc/jobcontrol/jobcontrol.yaml` as root; `$XDG_CONFIG_HOME/jobcontrol/…` otherwise.
     public static var defaultConfigFile: String {

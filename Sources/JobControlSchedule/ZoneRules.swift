@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import JobControlModel
 
 /// One kind of local time of a zone: its offset from UTC, whether it is daylight saving time,
 /// and its abbreviation.
@@ -122,7 +123,7 @@ extension ZoneRules {
     /// The name `/etc/localtime` points at (`Europe/Berlin`), or `localtime`.
     static func localName() -> String {
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime"),
-            let range = target.range(of: "zoneinfo/")
+            let range = target.firstRange(of: "zoneinfo/")
         else { return "localtime" }
         return String(target[range.upperBound...])
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import JobControlModel
 
 /// A classic five-field cron expression (`minute hour day-of-month month day-of-week`), with the
 /// semantics of Vixie cron and cronie: names (`jan`, `mon`), ranges, steps, lists, 0 or 7 for
@@ -30,7 +31,7 @@ public struct CronExpression: Sendable, Hashable {
 
     public init(parsing text: String) throws(ScheduleError) {
         self.text = text
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingBlanks()
         let expanded = Self.shorthands[trimmed] ?? trimmed  // lower case only, as in cronie
         let fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {

@@ -1,19 +1,4 @@
-import Foundation
-
-/// Timestamps as ISO 8601 strings in UTC with milliseconds, everywhere JSON carries them.
-public enum Timestamps {
-    static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    public static func json(_ date: Date?) -> JSONValue {
-        guard let date else { return .null }
-        return .string(date.formatted(style))
-    }
-
-    public static func date(_ value: JSONValue?) -> Date? {
-        guard let text = value?.stringValue else { return nil }
-        return try? style.parse(text)
-    }
-}
+import FoundationEssentials
 
 extension Build {
     /// The build as JSON: the shape of the Varlink `Build` type and of `jobctl --json`.

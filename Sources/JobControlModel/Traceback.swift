@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The seed's traceback model, shared by builds (`exception_tb`) and log records: the frames of
 /// the failure, each with its place, its code and the reprs of its local variables, trimmed.
@@ -46,12 +46,6 @@ public struct TracebackInfo: Sendable, Hashable {
         guard repr.count > maxReprLength else { return repr }
         let marker = "… (cut from \(repr.count) characters)"
         return String(repr.prefix(maxReprLength - marker.count)) + marker
-    }
-
-    /// The current call stack (symbol names only, as Swift offers no more at run time).
-    public static func capture(dropping: Int = 1, limit: Int = 64) -> TracebackInfo {
-        let symbols = Thread.callStackSymbols.dropFirst(dropping).prefix(limit)
-        return TracebackInfo(frames: symbols.map { Frame(filename: "?", function: $0) })
     }
 
     public var json: JSONValue {

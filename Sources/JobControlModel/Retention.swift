@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How long log records are kept, by level: a record is deleted once it is older than the limit of
 /// its level (and of every level above it, through "this level and below" pruning).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One execution of a job: the seed's Build row.
 public struct Build: Sendable, Hashable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import JobControlModel
 
 /// Durations as written in configuration: `90s`, `15m`, `2h`, `1d`, `2w`, combined (`1h30m`), or a
 /// bare number of seconds. One parser, so every key reads durations the same way.
@@ -16,7 +17,7 @@ public enum DurationParser {
     }
 
     private static func parse(_ text: String) -> Double? {
-        let text = text.trimmingCharacters(in: .whitespaces)
+        let text = text.trimmingBlanks()
         if let plain = Double(text) { return plain >= 0 && plain.isFinite ? plain : nil }
         var total = 0.0
         var number = ""
@@ -43,7 +44,7 @@ public enum DurationParser {
 /// Durations for people: `90s`, `15m`, `2h30m`, `3d`.
 public enum DurationFormatter {
     public static func text(_ seconds: Double) -> String {
-        if seconds < 60 { return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds) }
+        if seconds < 60 { return seconds == seconds.rounded() ? "\(Int(seconds))s" : seconds.oneDecimalText + "s" }
         var rest = Int(seconds.rounded())
         var parts: [String] = []
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {

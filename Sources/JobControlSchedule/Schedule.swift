@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import JobControlModel
 
 /// One schedule of a job: when its occurrences fall.
 public enum ScheduleRule: Sendable, Hashable {
@@ -32,7 +33,7 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
     /// Parses a schedule string: five fields or `@word` is cron (`@1700000000` is a calendar
     /// timestamp), anything else a calendar expression. `zone` is the job's `timezone`.
     public static func parse(_ text: String, zone: ZoneRules? = nil) throws(ScheduleError) -> Schedule {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingBlanks()
         let local = zone ?? .local()
         if trimmed.lowercased() == "@reboot" {
             return Schedule(rule: .reboot, text: trimmed, zone: local)
@@ -136,7 +137,7 @@ public enum BootClock {
     public static func bootTime() -> Int64? {
         guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
             let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
-            let seconds = Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
+            let seconds = Int64(line.dropFirst(6).trimmingBlanks())
         else { return nil }
         return seconds * 1_000_000
     }

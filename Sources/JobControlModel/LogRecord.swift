@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Log levels, numbered as in Python's `logging` (the seed's ancestor), so stored levels compare the
 /// same way: "at least WARNING" is `level >= 30`.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a progress report belongs: a path of group names. `[]` is the build as a whole;
 /// `["download", "file-3"]` is written `download::file-3`.
 public struct ProgressGroup: Sendable, Hashable, Comparable, CustomStringConvertible {

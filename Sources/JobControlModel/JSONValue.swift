@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Any JSON value. Used for return values, arguments, exceptions and anything else that crosses the
 /// socket or goes into storage: we store JSON, never a language-specific serialization.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import JobControlModel
 
 /// Instants (microseconds since the epoch) as people read and write them.
 public enum ScheduleTime {
@@ -27,7 +28,7 @@ public enum ScheduleTime {
     public static func parse(_ text: String, zone: ZoneRules, now: Int64 = currentMicroseconds()) throws(ScheduleError)
         -> Int64
     {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingBlanks()
         if trimmed == "now" { return now }
         if trimmed.hasPrefix("@") {
             // Up to the end of year 9999, as systemd's timestamps; anything else is refused, not trapped on.

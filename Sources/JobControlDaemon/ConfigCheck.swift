@@ -1,0 +1,48 @@
+import Foundation
+import JobControl
+
+/// `jobcontrold --check-config` (and so `jobctl check-config`, which runs it): loads a
+/// configuration the way the daemon would, without starting anything, and reports every problem.
+public enum ConfigCheck {
+    /// Prints the verdict (text, or JSON when `json`) and returns the exit status: 0 when valid,
+    /// 78 (EX_CONFIG) when not.
+    public static func run(file: String, json: Bool) -> Int32 {
+        do {
+            let config = try ConfigLoader.load(file: file)
+            if json {
+                printJSON([
+                    "valid": true, "file": .string(file), "jobs": .int(Int64(config.jobs.count)), "errors": [],
+                ])
+            } else {
+                print("\(file): valid, \(config.jobs.count) jobs")
+            }
+            return 0
+        } catch {
+            if json {
+                printJSON([
+                    "valid": false, "file": .string(file),
+                    "errors": .array(
+                        error.diagnostics.map { diagnostic in
+                            [
+                                "file": .string(diagnostic.location.file),
+                                "line": .int(Int64(diagnostic.location.line)),
+                                "column": .int(Int64(diagnostic.location.column)),
+                                "message": .string(diagnostic.message),
+                            ]
+                        }),
+                ])
+            } else {
+                print(error.description)
+                FileHandle.standardError.write(Data("jobctl: \(file): \(error.diagnostics.count) problems\n".utf8))
+            }
+            return 78
+        }
+    }
+
+    private static func printJSON(_ value: JSONValue) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

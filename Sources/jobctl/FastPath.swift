@@ -1,0 +1,90 @@
+import ArgumentParser
+import Glibc
+
+/// The commands that scripts and builds call thousands of times (`status` and the in-build
+/// helpers `progress CURRENT TOTAL`, `log`, `skip`), recognized by hand in their plain
+/// shapes and run without ArgumentParser. Building ArgumentParser's model of all twenty commands
+/// (generic metadata, conformance scans, `Mirror`) costs about half of a jobctl start-up, more than
+/// the call itself; see docs/performance.md.
+///
+/// The rule that keeps the two paths one command: this path takes an argument list only when every
+/// argument is one it knows, and runs the same function the ArgumentParser command runs. Anything
+/// else (`--help`, `-h`, an unknown or misspelled option, a missing value, a value that starts with
+/// `-`) returns nil and ArgumentParser parses the arguments, with its help and its errors. An error
+/// before the call (no `JOBCONTROL_TOKEN`, a bad level) also hands over to ArgumentParser, which
+/// reports it the same way as always; the call itself is never repeated. `JOBCTL_NO_FAST_PATH=1`
+/// turns it off (the tests compare both paths).
+enum FastPath {
+    /// The exit status when `arguments` (the subcommand first) was handled here, nil otherwise.
+    static func run(_ arguments: [String]) -> Int32? {
+        if getenv("JOBCTL_NO_FAST_PATH") != nil { return nil }
+        guard let command = arguments.first, let scan = Scan(Array(arguments.dropFirst())) else { return nil }
+        do {
+            switch command {
+            case "status":
+                guard scan.positionals.isEmpty, scan.options.isEmpty else { return nil }
+                try JobCtl.Status.show(socket: scan.socket, json: scan.json)
+            case "progress":
+                guard scan.positionals.count == 2, let current = Int64(scan.positionals[0]),
+                    let total = Int64(scan.positionals[1]), scan.take(["--group", "--status"])
+                else { return nil }
+                try JobCtl.Progress.report(
+                    socket: scan.socket, current: current, total: total, group: scan.options["--group"],
+                    status: scan.options["--status"])
+            case "log":
+                guard !scan.positionals.isEmpty, scan.take(["--level"]) else { return nil }
+                try JobCtl.Log.send(
+                    socket: scan.socket, level: scan.options["--level"] ?? "info", message: scan.positionals)
+            case "skip":
+                guard scan.options.isEmpty else { return nil }
+                try JobCtl.Skip.skip(socket: scan.socket, reason: scan.positionals)
+            default:
+                return nil
+            }
+        } catch let code as ExitCode {
+            return code.rawValue
+        } catch {
+            return nil
+        }
+        return 0
+    }
+
+    /// The arguments after the subcommand, split into the global options, `--NAME VALUE` options
+    /// and positionals; nil when any argument starts with `-` and is not such an option (`--`,
+    /// `-h`, `--help`, `--flag=value`, unknown flags), so ArgumentParser sees those.
+    struct Scan {
+        var socket: String?
+        var json = false
+        var options: [String: String] = [:]
+        var positionals: [String] = []
+
+        static let valued = ["--socket", "--group", "--status", "--level"]
+
+        init?(_ arguments: [String]) {
+            var index = 0
+            while index < arguments.count {
+                let argument = arguments[index]
+                index += 1
+                guard argument.hasPrefix("-") else {
+                    positionals.append(argument)
+                    continue
+                }
+                if argument == "--json" {
+                    json = true
+                    continue
+                }
+                guard Self.valued.contains(argument), index < arguments.count, !arguments[index].hasPrefix("-"),
+                    options[argument] == nil
+                else { return nil }
+                if argument == "--socket" { socket = arguments[index] } else { options[argument] = arguments[index] }
+                index += 1
+            }
+        }
+
+        /// True when every option given is one of `allowed` and `--json` was not given (the
+        /// in-build helpers do not take it).
+        func take(_ allowed: [String]) -> Bool {
+            !json && options.keys.allSatisfy(allowed.contains)
+        }
+    }
+}
