@@ -4,6 +4,7 @@ import JobControl
 // jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
 //                  [--idle SECONDS] [--rows N] [--json PATH] [--pg URL]
 // Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
+// throughput (only the first of those),
 // schedule (lateness, idle cost), storage (storage paths next to raw SQLite), cluster (throughput
 // with one and three daemons on PostgreSQL: --pg or $JOBCONTROL_BENCH_PG_URL). Default: compare,
 // schedule, and cluster when a PostgreSQL URL is given. Figures are printed as a table and written as JSON. See docs/performance.md.
@@ -27,7 +28,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 }
 
 let runs = option("--runs", default: 3)
-let builds = option("--builds", default: 300)
+let builds = option("--builds", default: 400)
 let lines = option("--lines", default: 1_000_000)
 let jobs = option("--jobs", default: 1000)
 let history = option("--history", default: 1_000_000)
@@ -48,6 +49,12 @@ for suite in suites {
         figures += try await ComparisonBenchmark.scale(jobs: 10_000, builds: history, runs: runs)
         ComparisonBenchmark.printTable(figures)
         print()
+    case "throughput":
+        print("throughput: medians of \(runs) runs")
+        let measured = try await ComparisonBenchmark.throughput(builds: builds, runs: runs)
+        ComparisonBenchmark.printTable(measured)
+        figures += measured
+        print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
     case "storage": try StorageBenchmark.run(rows: rows)
     case "cluster":
@@ -67,7 +74,7 @@ for suite in suites {
         print()
     default:
         FileHandle.standardError.write(
-            Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, schedule, storage, cluster\n".utf8))
+            Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, schedule, storage, cluster\n".utf8))
         exit(64)
     }
 }

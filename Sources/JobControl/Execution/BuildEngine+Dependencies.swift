@@ -80,15 +80,21 @@ extension BuildEngine {
     nonisolated func runWave(_ wave: [String], force: Bool, onBuild: @escaping @Sendable (Build) async -> Void) async
         -> [Result<Build, EngineError>]
     {
-        await withTaskGroup(of: Result<Build, EngineError>.self) { group in
-            for id in wave {
+        // The wave's builds are created in one transaction; a failure there fails them all.
+        let created: [Build]
+        do throws(EngineError) {
+            created = try await runMany(jobIDs: wave, force: force)
+        } catch {
+            return wave.map { _ in .failure(error) }
+        }
+        return await withTaskGroup(of: Result<Build, EngineError>.self) { group in
+            for build in created {
                 group.addTask {
                     do throws(EngineError) {
-                        let created = try await self.run(jobID: id, force: force)
-                        await onBuild(created)
-                        let build = try await self.waitUntilFinished(created.id)
                         await onBuild(build)
-                        return .success(build)
+                        let finished = try await self.waitUntilFinished(build.id)
+                        await onBuild(finished)
+                        return .success(finished)
                     } catch {
                         return .failure(error)
                     }

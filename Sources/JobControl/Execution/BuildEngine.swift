@@ -173,10 +173,10 @@ public actor BuildEngine {
         try create(jobID: jobID, force: true, pins: [:], trigger: trigger, starting: starting)
     }
 
-    private func create(
-        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?
-    )
-        throws(EngineError) -> Build?
+    /// Checks that `jobID` may be built now and returns its job with the build part of the new
+    /// build's config (the dependency pins, and the trigger).
+    private func prepare(jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?)
+        throws(EngineError) -> (job: JobConfig, buildPart: [String: JSONValue])
     {
         guard accepting else { throw .shuttingDown }
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
@@ -212,6 +212,42 @@ public actor BuildEngine {
         }
         var buildPart: [String: JSONValue] = ["dependency_builds": .object(pins)]
         if let trigger { buildPart["trigger"] = trigger }
+        return (job, buildPart)
+    }
+
+    /// Creates and queues builds of several jobs at once (a wave of a planned run: none depends
+    /// on another), in one storage transaction. Returns them in order.
+    public func runMany(jobIDs: [String], force: Bool) throws(EngineError) -> [Build] {
+        var prepared: [(job: JobConfig, buildPart: [String: JSONValue])] = []
+        for jobID in jobIDs { prepared.append(try prepare(jobID: jobID, force: force, pins: [:], trigger: nil)) }
+        let ids: [Int64]
+        do {
+            ids = try storage.createBuilds(
+                prepared.map { (jobID: $0.job.id, jobConfig: $0.job.storedJSON, buildConfig: .object($0.buildPart)) })
+        } catch {
+            throw .storage(error)
+        }
+        var builds: [Build] = []
+        for (id, entry) in zip(ids, prepared) {
+            let build = Build(
+                id: id, jobID: entry.job.id, config: ["job": entry.job.storedJSON, "build": .object(entry.buildPart)])
+            if let sharedQueue {
+                logger.info("build queued", metadata: ["job.id": "\(entry.job.id)", "build.id": "\(id)"])
+                sharedQueue.wake()
+            } else {
+                submit(build, of: entry.job, message: "build queued")
+            }
+            builds.append(build)
+        }
+        return builds
+    }
+
+    private func create(
+        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?
+    )
+        throws(EngineError) -> Build?
+    {
+        let (job, buildPart) = try prepare(jobID: jobID, force: force, pins: requested, trigger: trigger)
         let buildConfig: JSONValue = ["job": job.storedJSON, "build": .object(buildPart)]
         let build: Build
         do throws(StorageError) {
@@ -246,8 +282,8 @@ public actor BuildEngine {
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
         inFlight.insert(build.id)
         logger.info(message, metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
-        pool.submit(pool: job.pool) { [self] in
-            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket)
+        pool.submitHoldingSlot(pool: job.pool) { [self] slot in
+            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket, slot: slot)
         }
     }
 
@@ -306,7 +342,12 @@ public actor BuildEngine {
 
     /// Runs one build to its end and records the outcome. Never throws: every failure becomes the
     /// build's exception.
-    nonisolated func execute(build: Build, job: JobConfig, secrets: [String: String], socketPath: String?) async {
+    /// The build holds `slot` (its worker) while its function runs, and hands it back as soon as
+    /// the function has returned: recording the end (waiting for commits) does not keep the next
+    /// queued build from starting.
+    nonisolated func execute(
+        build: Build, job: JobConfig, secrets: [String: String], socketPath: String?, slot: WorkerSlot? = nil
+    ) async {
         let redactor = SecretRedactor(secrets.values)
         let token = Self.makeToken()
         await register(token: token, buildID: build.id, redactor: redactor)
@@ -317,7 +358,7 @@ public actor BuildEngine {
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
             if await isCancelRequested(build.id) { throw await cancelReason(build.id) }
-            try storage.startBuild(build.id)
+            try await storage.startBuildAsync(build.id)
             context.logger.info("build started")
             guard let function = registry.function(job.function) else {
                 throw BuildException(type: "FunctionNotFound", message: "function '\(job.function)' is not registered")
@@ -380,6 +421,9 @@ public actor BuildEngine {
             let cancelled = await isCancelRequested(build.id)
             outcome = (false, nil, cancelled ? await cancelReason(build.id) : BuildException(wrapping: error))
         }
+        // The build's work has ended: that is its end time, and its worker is free.
+        let endTime = Date()
+        slot?.release()
         await endCancellable(build.id)
         // What the build's helpers asked for: a return value, or to end SKIPPED.
         let requests = await unregister(token: token)
@@ -424,7 +468,7 @@ public actor BuildEngine {
             }
         }
         await recordEnd(
-            of: build.id, success: outcome.success, skipped: skipped, retval: outcome.retval,
+            of: build.id, at: endTime, success: outcome.success, skipped: skipped, retval: outcome.retval,
             exception: outcome.exception, context: context)
         await buildFinished(build.id)
     }
@@ -444,15 +488,15 @@ public actor BuildEngine {
     /// Records a build's end, trying again while the storage is unavailable (the update is
     /// idempotent, so repeating it is safe).
     nonisolated func recordEnd(
-        of id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
+        of id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
         context: BuildContext
     ) async {
         let start = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
         while true {
             do {
-                try storage.finishBuild(
-                    id, success: success, skipped: skipped, retval: retval, exception: exception?.json,
+                try await storage.finishBuildAsync(
+                    id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception?.json,
                     exceptionTraceback: exception?.traceback?.json)
                 return
             } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {

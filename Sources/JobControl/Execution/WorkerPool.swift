@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Runs work items with at most `limit` at once overall, and at most the limit of a named pool
 /// for items of that pool; first come first served, except that an item waiting for a full pool
@@ -16,7 +17,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var poolLimits: [String: Int]
     private var running = 0
     private var runningByPool: [String: Int] = [:]
-    private var pending: [(pool: String?, work: Work)] = []
+    private var pending: [(pool: String?, work: @Sendable (WorkerSlot) async -> Void)] = []
 
     public init(limit: Int, pools: [String: Int] = [:]) {
         precondition(limit >= 1, "a worker pool needs at least one worker")
@@ -27,6 +28,13 @@ public final class WorkerPool: @unchecked Sendable {
     /// Queues `work` (in `pool`, if given); it starts as soon as a worker, and a slot of its pool,
     /// are free. A pool without a configured limit is limited by the global limit only.
     public func submit(pool: String? = nil, _ work: @escaping Work) {
+        submitHoldingSlot(pool: pool) { _ in await work() }
+    }
+
+    /// ``submit(pool:_:)`` for work that may hand its slot back before it ends (``WorkerSlot``):
+    /// a build gives its worker back when its process has ended, and records its end afterwards
+    /// without keeping the next build waiting.
+    public func submitHoldingSlot(pool: String? = nil, _ work: @escaping @Sendable (WorkerSlot) async -> Void) {
         queue.async {
             self.pending.append((pool, work))
             self.startReady()
@@ -67,14 +75,36 @@ public final class WorkerPool: @unchecked Sendable {
             pending.remove(at: index)
             running += 1
             if let pool = item.pool { runningByPool[pool, default: 0] += 1 }
-            Task.detached {
-                await item.work()
+            let slot = WorkerSlot {
                 self.queue.async {
                     self.running -= 1
                     if let pool = item.pool { self.runningByPool[pool, default: 1] -= 1 }
                     self.startReady()
                 }
             }
+            Task.detached {
+                await item.work(slot)
+                slot.release()
+            }
         }
+    }
+}
+
+/// A running item's hold on a worker (and on a slot of its pool). It is handed back once: by
+/// ``release()``, or when the item ends.
+///
+/// Ownership: `released` is an atomic flag, so the first `release()` alone runs `onRelease`;
+/// nothing else is mutable.
+public final class WorkerSlot: Sendable {
+    private let released = Atomic<Bool>(false)
+    private let onRelease: @Sendable () -> Void
+
+    init(onRelease: @escaping @Sendable () -> Void) {
+        self.onRelease = onRelease
+    }
+
+    /// Hands the worker back now; later calls do nothing.
+    public func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { onRelease() }
     }
 }

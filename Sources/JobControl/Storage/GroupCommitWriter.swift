@@ -60,6 +60,18 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         if let failure = state.submit(operations, wait: true) { throw failure }
     }
 
+    /// ``submit(_:)`` without blocking a thread: the caller is suspended until its writes are
+    /// committed (or fail), and the thread goes on with other work meanwhile. This is what the
+    /// engine's per-build state changes use: blocked cooperative threads (two on 2 cores) would
+    /// serialize every build behind each commit.
+    func submitAsync(_ operations: [Operation]) async throws(StorageError) {
+        guard !operations.isEmpty else { return }
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<StorageError?, Never>) in
+            state.submitResuming(operations, continuation)
+        }
+        if let failure { throw failure }
+    }
+
     /// Hands `operations` in without waiting; they are committed within one transaction's time.
     func enqueue(_ operations: [Operation]) {
         guard !operations.isEmpty else { return }
@@ -144,6 +156,8 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         /// Tickets nobody waits for; their first failure is kept for `flush`.
         var unwaited: Set<UInt64> = []
         var enqueuedFailure: StorageError?
+        /// Async submits waiting for their own ticket (``submitAsync(_:)``).
+        var submitWaiters: [UInt64: CheckedContinuation<StorageError?, Never>] = [:]
         /// Async flushes waiting for a ticket to be committed.
         var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<StorageError?, Never>)] = []
         /// Set while the writer holds writes through a transient failure: a caller who would wait
@@ -188,6 +202,45 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 condition.wait()
             }
             return failures.removeValue(forKey: ticket)
+        }
+
+        /// Queues `operations` and leaves `continuation` to be resumed by the writer with the
+        /// ticket's outcome; resumes it at once with the failure while the writer holds writes.
+        func submitResuming(_ operations: [Operation], _ continuation: CheckedContinuation<StorageError?, Never>) {
+            condition.lock()
+            if let holdingFailure {
+                condition.unlock()
+                continuation.resume(returning: holdingFailure)
+                return
+            }
+            lastTicket += 1
+            pending.append((lastTicket, operations))
+            pendingOperations += operations.count
+            submitWaiters[lastTicket] = continuation
+            wakeWriterIfIdle()
+            condition.unlock()
+        }
+
+        /// Must hold `condition`. When the writer starts holding: async submitters whose writes
+        /// failed in the batch, or still wait in the queue, fail now (as blocked ones do), and
+        /// the queued writes are taken out unwritten. Returns the continuations to resume.
+        func failAsyncSubmitters(batchFailures: [UInt64: StorageError], holding: StorageError)
+            -> [(CheckedContinuation<StorageError?, Never>, StorageError)]
+        {
+            var resumed: [(CheckedContinuation<StorageError?, Never>, StorageError)] = []
+            for (ticket, failure) in batchFailures {
+                if let continuation = submitWaiters.removeValue(forKey: ticket) {
+                    failures.removeValue(forKey: ticket)
+                    resumed.append((continuation, failure))
+                }
+            }
+            pending.removeAll { entry in
+                guard let continuation = submitWaiters.removeValue(forKey: entry.ticket) else { return false }
+                pendingOperations -= entry.operations.count
+                resumed.append((continuation, holding))
+                return true
+            }
+            return resumed
         }
 
         func waitForPending(takingFailure: Bool) -> StorageError? {
@@ -297,8 +350,12 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     let waited = batch.filter { !state.unwaited.contains($0.ticket) }
                     for entry in waited { state.failures[entry.ticket] = error }
                     state.holdingFailure = error
+                    let failedAsync = state.failAsyncSubmitters(
+                        batchFailures: Dictionary(waited.map { ($0.ticket, error) }, uniquingKeysWith: { $1 }),
+                        holding: error)
                     state.condition.broadcast()
                     state.condition.unlock()
+                    for (continuation, failure) in failedAsync { continuation.resume(returning: failure) }
                     let held = batch.filter { state.unwaitedContains($0.ticket) }
                     if let failure = commitHolding(
                         held.flatMap(\.operations), state: state, holding: holding, commit: commit)
@@ -325,6 +382,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     }
                 }
 
+                var submitted: [(CheckedContinuation<StorageError?, Never>, StorageError?)] = []
                 state.condition.lock()
                 state.committedTicket = batch.last!.ticket
                 for entry in batch {
@@ -339,6 +397,8 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                                 }
                             }
                         }
+                    } else if let continuation = state.submitWaiters.removeValue(forKey: entry.ticket) {
+                        submitted.append((continuation, failure ?? state.failures.removeValue(forKey: entry.ticket)))
                     } else if let failure {
                         state.failures[entry.ticket] = failure
                     }
@@ -357,6 +417,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 state.condition.broadcast()
                 state.condition.unlock()
                 for continuation in ready { continuation.resume(returning: failure) }
+                for (continuation, failure) in submitted { continuation.resume(returning: failure) }
             }
         }
     }

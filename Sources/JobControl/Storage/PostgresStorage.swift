@@ -189,6 +189,25 @@ public final class PostgresStorage: Storage {
         _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
         exceptionTraceback: JSONValue?
     ) throws(StorageError) {
+        try finishBuild(
+            id, at: Date(), success: success, skipped: skipped, retval: retval, exception: exception,
+            exceptionTraceback: exceptionTraceback)
+    }
+
+    /// Still a blocking round trip (the pool has no async interface yet; docs/architecture.md).
+    public func finishBuildAsync(
+        _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
+    ) async throws(StorageError) {
+        try finishBuild(
+            id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception,
+            exceptionTraceback: exceptionTraceback)
+    }
+
+    func finishBuild(
+        _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
+    ) throws(StorageError) {
         try batchWriter.waitUntilWritten()
         let changed = try update(
             """
@@ -196,7 +215,7 @@ public final class PostgresStorage: Storage {
                 exception_tb = $6 WHERE id = $7 AND NOT lost
             """,
             [
-                Self.now(), Self.text(success), Self.text(skipped), retval.map(Packing.pack),
+                String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped), retval.map(Packing.pack),
                 exception.map(Packing.pack),
                 exceptionTraceback.map(Packing.pack), String(id),
             ])

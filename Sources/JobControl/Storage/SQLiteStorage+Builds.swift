@@ -31,6 +31,19 @@ extension SQLiteStorage {
         }
     }
 
+    public func createBuilds(_ builds: [(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue)])
+        throws(StorageError) -> [Int64]
+    {
+        try write("create \(builds.count) builds") { db in
+            let statement = try db.cachedStatement(sql: SQLiteQueries.insertBuild)
+            return try builds.map { build in
+                let config: JSONValue = ["job": build.jobConfig, "build": build.buildConfig]
+                try statement.execute(arguments: [build.jobID, Packing.pack(config)])
+                return db.lastInsertedRowID
+            }
+        }
+    }
+
     public func getBuild(_ id: Int64) throws(StorageError) -> Build? {
         try readStatement("read build \(id)") { db in
             try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.getBuild), arguments: [id]).map(Self.build)
@@ -65,6 +78,22 @@ extension SQLiteStorage {
         try batchWriter.submit([
             .finishBuild(
                 id: id, time: Date().timeIntervalSince1970, success: success, skipped: skipped,
+                retval: retval.map(Packing.pack),
+                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
+        ])
+    }
+
+    public func startBuildAsync(_ id: Int64) async throws(StorageError) {
+        try await batchWriter.submitAsync([.startBuild(id: id, time: Date().timeIntervalSince1970)])
+    }
+
+    public func finishBuildAsync(
+        _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
+    ) async throws(StorageError) {
+        try await batchWriter.submitAsync([
+            .finishBuild(
+                id: id, time: endTime.timeIntervalSince1970, success: success, skipped: skipped,
                 retval: retval.map(Packing.pack),
                 exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
         ])

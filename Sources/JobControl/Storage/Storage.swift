@@ -26,6 +26,11 @@ public protocol Storage: ScheduleStore, Sendable {
     /// `buildConfig` (such as `dependency_builds` pins) as its config `{"job": …, "build": …}`.
     func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue) throws(StorageError) -> Int64
 
+    /// Creates several builds at once (a planned run's wave), in one transaction where the
+    /// backend can; returns their ids in order. The default creates them one by one.
+    func createBuilds(_ builds: [(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue)]) throws(StorageError)
+        -> [Int64]
+
     func getBuild(_ id: Int64) throws(StorageError) -> Build?
 
     /// Deletes a build with its progress and log records.
@@ -39,6 +44,18 @@ public protocol Storage: ScheduleStore, Sendable {
         _ id: Int64, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
         exceptionTraceback: JSONValue?
     ) throws(StorageError)
+
+    /// ``startBuild(_:)`` without blocking the calling thread while the write is committed (the
+    /// engine's hot path); the default runs ``startBuild(_:)``.
+    func startBuildAsync(_ id: Int64) async throws(StorageError)
+
+    /// ``finishBuild(_:success:skipped:retval:exception:exceptionTraceback:)`` without blocking
+    /// the calling thread, with the end time the engine observed (when the build's work ended;
+    /// its worker may already run the next build while this is recorded).
+    func finishBuildAsync(
+        _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
+    ) async throws(StorageError)
 
     /// Stores progress reports (one row per build and group, the latest report wins).
     func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError)
@@ -158,6 +175,30 @@ public struct LogPruneFilter: Sendable, Hashable {
 }
 
 extension Storage {
+    public func createBuilds(_ builds: [(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue)])
+        throws(StorageError) -> [Int64]
+    {
+        var ids: [Int64] = []
+        for build in builds {
+            ids.append(try createBuild(jobID: build.jobID, jobConfig: build.jobConfig, buildConfig: build.buildConfig))
+        }
+        return ids
+    }
+
+    public func startBuildAsync(_ id: Int64) async throws(StorageError) {
+        try startBuild(id)
+    }
+
+    /// The default records the end at the time of the call (backends override it).
+    public func finishBuildAsync(
+        _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
+        exceptionTraceback: JSONValue?
+    ) async throws(StorageError) {
+        try finishBuild(
+            id, success: success, skipped: skipped, retval: retval, exception: exception,
+            exceptionTraceback: exceptionTraceback)
+    }
+
     /// The seed's `create_build(job_id, config)` with the config already combined.
     public func createBuild(jobID: String, config: JSONValue) throws(StorageError) -> Int64 {
         try createBuild(
