@@ -74,7 +74,9 @@ for suite in suites {
         print()
     default:
         FileHandle.standardError.write(
-            Data("jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, schedule, storage, cluster\n".utf8))
+            Data(
+                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, schedule, storage, cluster\n"
+                    .utf8))
         exit(64)
     }
 }
