@@ -19,11 +19,13 @@ enum ComparisonBenchmark {
         yaml +=
             "  - id: fanout\n    command: [/bin/true]\n    dependencies: [\((0..<count).map { "t\($0)" }.joined(separator: ", "))]\n"
         var fanout: [Double] = []
+        var cpuPerBuild: [Double] = []
         var separate: [Double] = []
         for _ in 0..<runs {
             let daemon = try DaemonHarness(config: yaml)
             defer { daemon.stop() }
             let storage = try SQLiteStorage(path: daemon.database)
+            let cpuBefore = Bench.cpuSeconds(daemon.process.processIdentifier)
             var start = Bench.now()
             try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
                 try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) {
@@ -32,6 +34,8 @@ enum ComparisonBenchmark {
             }
             daemon.waitForFinishedBuilds(count + 1, storage: storage)
             fanout.append(Double(count + 1) / (Bench.now() - start))
+            cpuPerBuild.append(
+                (Bench.cpuSeconds(daemon.process.processIdentifier) - cpuBefore) * 1000 / Double(count + 1))
             start = Bench.now()
             for index in 0..<count { Bench.run([jobctl, "--socket", daemon.socket, "run", "t\(index)"]) }
             daemon.waitForFinishedBuilds(2 * count + 1, storage: storage)
@@ -55,6 +59,9 @@ enum ComparisonBenchmark {
             Figure(
                 group: "throughput", name: "\(count) builds in one request (--build-deps fan-out)",
                 value: Bench.median(fanout), unit: "builds/s", comparison: compare(Bench.median(fanout))),
+            Figure(
+                group: "throughput", name: "daemon CPU per build in that fan-out (user + system, all threads)",
+                value: Bench.median(cpuPerBuild), unit: "ms", comparison: "the commands' own CPU not included"),
             Figure(
                 group: "throughput", name: "\(count) builds by separate `jobctl run` processes",
                 value: Bench.median(separate), unit: "builds/s", comparison: compare(Bench.median(separate))),
@@ -235,6 +242,7 @@ enum ComparisonBenchmark {
         }
         let process = Bench.median(processRuns)
         let trueProcess = Bench.median(trueRuns)
+        let inBuild = try await inBuildCalls(runs: runs)
         return [
             Figure(
                 group: "latency", name: "Status call, persistent connection, plain socket client, p50",
@@ -254,7 +262,84 @@ enum ComparisonBenchmark {
             Figure(
                 group: "latency", name: "/bin/true as a whole process, median", value: trueProcess, unit: "ms",
                 comparison: "limit"),
+            Figure(
+                group: "latency", name: "`jobctl progress` inside a build (a shell loop), per call",
+                value: inBuild.jobctl,
+                unit: "ms", comparison: String(format: "aim ≤ 3 ms; %.1f× /bin/true", inBuild.jobctl / inBuild.true)),
+            Figure(
+                group: "latency", name: "/bin/true in the same loop, per call", value: inBuild.true, unit: "ms",
+                comparison: "limit"),
         ]
+    }
+
+    // MARK: Footprint
+
+    /// Idle RSS of a daemon with a few jobs (after start-up has settled), what of it is private,
+    /// and the size of each binary once stripped (debug info ships separately).
+    static func footprint() async throws -> [Figure] {
+        var yaml = "jobs:\n"
+        for index in 0..<5 { yaml += "  - {id: job\(index), command: [/bin/true], schedule: 'every 1h'}\n" }
+        let daemon = try DaemonHarness(config: yaml)
+        defer { daemon.stop() }
+        _ = try await daemon.call("io.jobcontrol.Manager.Status")
+        try await Task.sleep(for: .seconds(3))
+        let status =
+            (try? String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        func kilobytes(_ key: String) -> Double {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+            return line.flatMap { Double($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+        }
+        var figures = [
+            Figure(
+                group: "footprint", name: "idle RSS of the daemon, 5 jobs scheduled", value: kilobytes("VmRSS") / 1024,
+                unit: "MB", comparison: "aim < 20 MB"),
+            Figure(
+                group: "footprint", name: "of which anonymous (heap, stacks: the daemon's own memory)",
+                value: kilobytes("RssAnon") / 1024, unit: "MB", comparison: "the rest: clean pages of files"),
+        ]
+        for binary in ["jobcontrold", "jobctl"] {
+            let source = DaemonHarness.binDirectory.appendingPathComponent(binary).path
+            let stripped = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-\(binary)").path
+            Bench.run(["/usr/bin/strip", "-o", stripped, source])
+            let size = (try? FileManager.default.attributesOfItem(atPath: stripped)[.size] as? Int) ?? 0
+            try? FileManager.default.removeItem(atPath: stripped)
+            figures.append(
+                Figure(
+                    group: "footprint", name: "\(binary), stripped", value: Double(size) / 1_048_576, unit: "MB",
+                    comparison: "aim ≤ 30 MB"))
+        }
+        return figures
+    }
+
+    /// Builds that call `jobctl progress` (the daemon's own, first on their PATH) or /bin/true
+    /// 300 times in a shell loop; per call: the build's recorded duration / 300, median of runs.
+    static func inBuildCalls(runs: Int) async throws -> (jobctl: Double, true: Double) {
+        let calls = 300
+        let daemon = try DaemonHarness(
+            config: """
+                jobs:
+                  - {id: progress, command: 'i=0; while [ $i -lt \(calls) ]; do i=$((i+1)); jobctl progress $i \(calls); done'}
+                  - {id: "true", command: 'i=0; while [ $i -lt \(calls) ]; do i=$((i+1)); /bin/true $i \(calls); done'}
+                """)
+        defer { daemon.stop() }
+        var perCall: [String: [Double]] = [:]
+        for _ in 0..<runs {
+            for job in ["progress", "true"] {
+                let created = try await daemon.call("io.jobcontrol.Manager.RunJob", ["job": .string(job)])
+                guard let id = created["build"]?["id"] else { throw BenchError("RunJob replied \(created)") }
+                var reply: [String: JSONValue] = [:]
+                for _ in 0..<6000 {
+                    reply = try await daemon.call("io.jobcontrol.Manager.GetBuild", ["id": id])
+                    if reply["build"]?["finished"]?.boolValue == true { break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                guard let build = reply["build"], let start = Timestamps.date(build["start_time"]),
+                    let end = Timestamps.date(build["end_time"]), build["state"]?.stringValue == "SUCCESSFUL"
+                else { throw BenchError("the in-build \(job) loop did not succeed: \(reply)") }
+                perCall[job, default: []].append(end.timeIntervalSince(start) * 1000 / Double(calls))
+            }
+        }
+        return (Bench.median(perCall["progress"] ?? []), Bench.median(perCall["true"] ?? []))
     }
 
     // MARK: Scale
@@ -405,4 +490,9 @@ final class RawVarlinkClient {
             if buffer[count - 1] == 0 { return }
         }
     }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -47,6 +47,7 @@ for suite in suites {
         figures += try await ComparisonBenchmark.ingest(lines: lines, runs: max(1, runs - 1))
         figures += try await ComparisonBenchmark.latency(calls: 2000, runs: runs)
         figures += try await ComparisonBenchmark.scale(jobs: 10_000, builds: history, runs: runs)
+        figures += try await ComparisonBenchmark.footprint()
         ComparisonBenchmark.printTable(figures)
         print()
     case "throughput":

@@ -54,22 +54,26 @@ extension BuildEngine {
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// Reports progress for the build holding `token` (durable when it returns).
-    public func reportProgress(token: String, _ report: ProgressReport) throws -> Int64 {
-        let build = try activeBuild(token)
+    /// Reports progress for the build holding `token` (durable when it returns). Only the token
+    /// lookup runs on the actor: the write is awaited outside it, so many builds' reports share a
+    /// commit and no other call waits behind one.
+    public nonisolated func reportProgress(token: String, _ report: ProgressReport) async throws -> Int64 {
+        let build = try await activeBuild(token)
         var report = report
         report.statusLine = report.statusLine.map(build.redactor.redact)
-        try storage.reportBuildProgress(build.buildID, [report])
+        try await storage.reportBuildProgressAsync(build.buildID, [report])
         return build.buildID
     }
 
-    /// Logs a line for the build holding `token` (durable when it returns).
-    public func log(token: String, level: LogLevel, message: String) throws {
-        let build = try activeBuild(token)
-        try storage.logMessage(
+    /// Logs a line for the build holding `token` (durable when it returns); like
+    /// ``reportProgress(token:_:)``, the write is awaited outside the actor.
+    public nonisolated func log(token: String, level: LogLevel, message: String) async throws {
+        let build = try await activeBuild(token)
+        try await storage.logMessagesAsync([
             LogRecord(
                 buildID: build.buildID, level: level.rawValue, message: build.redactor.redact(message), logger: "jobctl"
-            ))
+            )
+        ])
     }
 
     /// Sets the return value of the build holding `token`.

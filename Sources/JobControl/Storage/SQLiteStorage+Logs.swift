@@ -6,6 +6,14 @@ extension SQLiteStorage {
         try batchWriter.submit(records.map { .log($0) })
     }
 
+    public func logMessagesAsync(_ records: [LogRecord]) async throws(StorageError) {
+        try await batchWriter.submitAsync(records.map { .log($0) })
+    }
+
+    public func reportBuildProgressAsync(_ buildID: Int64, _ reports: [ProgressReport]) async throws(StorageError) {
+        try await batchWriter.submitAsync(reports.map { .progress(buildID: buildID, $0) })
+    }
+
     public func enqueueLogMessages(_ records: [LogRecord]) {
         batchWriter.enqueue(records.map { .log($0) })
     }

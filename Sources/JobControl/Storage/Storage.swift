@@ -60,6 +60,10 @@ public protocol Storage: ScheduleStore, Sendable {
     /// Stores progress reports (one row per build and group, the latest report wins).
     func reportBuildProgress(_ buildID: Int64, _ reports: [ProgressReport]) throws(StorageError)
 
+    /// ``reportBuildProgress(_:_:)`` without blocking the calling thread until it is committed
+    /// (the in-build helpers: many builds' calls then share one commit); the default blocks.
+    func reportBuildProgressAsync(_ buildID: Int64, _ reports: [ProgressReport]) async throws(StorageError)
+
     /// The progress tree of a build: reported groups and their ancestors (summed when not reported).
     func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo]
 
@@ -68,6 +72,9 @@ public protocol Storage: ScheduleStore, Sendable {
 
     /// Stores log records; returns once they are committed.
     func logMessages(_ records: [LogRecord]) throws(StorageError)
+
+    /// ``logMessages(_:)`` without blocking the calling thread; the default blocks.
+    func logMessagesAsync(_ records: [LogRecord]) async throws(StorageError)
 
     /// Hands log records in without waiting: they are committed within milliseconds, in a
     /// transaction shared with other writes, and always before the build's next state change.
@@ -175,6 +182,14 @@ public struct LogPruneFilter: Sendable, Hashable {
 }
 
 extension Storage {
+    public func reportBuildProgressAsync(_ buildID: Int64, _ reports: [ProgressReport]) async throws(StorageError) {
+        try reportBuildProgress(buildID, reports)
+    }
+
+    public func logMessagesAsync(_ records: [LogRecord]) async throws(StorageError) {
+        try logMessages(records)
+    }
+
     public func createBuilds(_ builds: [(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue)])
         throws(StorageError) -> [Int64]
     {
