@@ -278,10 +278,10 @@ enum ComparisonBenchmark {
     /// and the size of each binary once stripped (debug info ships separately).
     static func footprint() async throws -> [Figure] {
         var yaml = "jobs:\n"
-        for index in 0..<5 { yaml += "  - {id: job\(index), command: [/bin/true], schedule: 'every 1h'}\n" }
+        for index in 0..<5 { yaml += "  - {id: job\(index), command: [/bin/true], schedule: hourly}\n" }
         let daemon = try DaemonHarness(config: yaml)
         defer { daemon.stop() }
-        _ = try await daemon.call("io.jobcontrol.Manager.Status")
+        _ = try await daemon.call("Status")
         try await Task.sleep(for: .seconds(3))
         let status =
             (try? String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/status", encoding: .utf8)) ?? ""
@@ -325,11 +325,11 @@ enum ComparisonBenchmark {
         var perCall: [String: [Double]] = [:]
         for _ in 0..<runs {
             for job in ["progress", "true"] {
-                let created = try await daemon.call("io.jobcontrol.Manager.RunJob", ["job": .string(job)])
+                let created = try await daemon.call("RunJob", ["job": .string(job)])
                 guard let id = created["build"]?["id"] else { throw BenchError("RunJob replied \(created)") }
                 var reply: [String: JSONValue] = [:]
                 for _ in 0..<6000 {
-                    reply = try await daemon.call("io.jobcontrol.Manager.GetBuild", ["id": id])
+                    reply = try await daemon.call("GetBuild", ["id": id])
                     if reply["build"]?["finished"]?.boolValue == true { break }
                     try await Task.sleep(for: .milliseconds(10))
                 }
