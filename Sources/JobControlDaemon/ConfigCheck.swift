@@ -33,7 +33,8 @@ public enum ConfigCheck {
                 ])
             } else {
                 print(error.description)
-                FileHandle.standardError.write(Data("jobctl: \(file): \(error.diagnostics.count) problems\n".utf8))
+                // No program name: this is printed for `jobctl check-config` and `jobcontrold --check-config`.
+                FileHandle.standardError.write(Data("\(file): \(error.diagnostics.count) problems\n".utf8))
             }
             return 78
         }
