@@ -1,6 +1,4 @@
 import Foundation
-import Subprocess
-import SystemPackage
 
 /// The built-in functions that run commands: `jobcontrol:exec` and `jobcontrol:shell`.
 ///
@@ -33,13 +31,8 @@ enum CommandFunction {
         // thread. Switching in the forked child of this many-threaded daemon (setgroups/setuid
         // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
         let spawned = try identityPrefix(context.settings) + argv
-        // (Bytes, not Foundation's String.contains: that goes through NSString and showed per build.)
-        let executable: Executable =
-            spawned[0].utf8.contains(UInt8(ascii: "/")) ? .path(FilePath(spawned[0])) : .name(spawned[0])
-        var environment: [Environment.Key: String?] = [:]
-        for (name, value) in context.settings.environment {
-            if let key = Environment.Key(rawValue: name) { environment[key] = value }
-        }
+        var environment = ProcessSpawner.inherited
+        environment.merge(context.settings.environment) { _, job in job }
         environment.merge([
             "JOBCONTROL_BUILD_ID": String(context.buildID),
             "JOBCONTROL_JOB_ID": context.jobID,
@@ -50,49 +43,33 @@ enum CommandFunction {
         if let helperPath, context.settings.environment["PATH"] == nil {
             environment["PATH"] = helperPath
         }
-        var options = PlatformOptions()
-        options.processGroupID = 0  // its own group, led by the child
-        options.teardownSequence = [
-            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)
-        ]
 
-        let result: ExecutionResult<[String], SequenceOutput, SequenceOutput>
+        let process: ProcessSpawner.Spawned
         do {
-            result = try await Subprocess.run(
-                executable,
-                arguments: Arguments(Array(spawned.dropFirst())),
-                environment: .inherit.updating(environment),
-                workingDirectory: context.settings.workingDirectory.map { FilePath($0) },
-                platformOptions: options,
-                input: .none,
-                output: .sequence,
-                error: .sequence
-            ) { execution in
-                // On cancellation (timeout, cancel, shutdown) the whole process group goes: the
-                // library's own teardown stops waiting once the leader exits, which would leave
-                // children that ignore SIGTERM running.
-                let group = execution.processIdentifier.value
-                context.recordProcess(group: group)
-                return try await withTaskCancellationHandler {
-                    try await pumpBoth(execution, context: context)
-                } onCancel: {
-                    terminate(processGroup: group)
-                }
-            }
-        } catch let error as SubprocessError {
+            process = try ProcessSpawner.spawn(
+                argv: spawned, environment: environment, workingDirectory: context.settings.workingDirectory)
+        } catch {
             throw BuildException(
                 type: "SpawnFailed",
-                message: "cannot start '\(argv[0])': \(spawnReason(error))",
+                message: "cannot start '\(argv[0])': \(error.reason)",
                 details: ["argv": .array(argv.map { .string($0) })])
         }
-        let stderrTail = result.closureResult
+        context.recordProcess(group: process.pid)
+        // On cancellation (timeout, cancel, shutdown) the whole process group goes: SIGTERM, and
+        // SIGKILL after the grace period to whatever ignores it.
+        let (stderrTail, termination) = await withTaskCancellationHandler {
+            let tail = await pumpBoth(process, context: context)
+            return (tail, await ProcessSpawner.waitForExit(process))
+        } onCancel: {
+            terminate(processGroup: process.pid)
+        }
         var details: [String: JSONValue] = [
             "argv": .array(argv.map { .string($0) }),
             "stderr_tail": .array(stderrTail.map { .string($0) }),
         ]
         let type: String
         let message: String
-        switch result.terminationStatus {
+        switch termination {
         case .exited(0):
             return nil
         case .exited(let code):
@@ -139,13 +116,13 @@ enum CommandFunction {
         }
     }
 
-    static func pumpBoth(_ execution: Execution<NoInput, SequenceOutput, SequenceOutput>, context: BuildContext)
-        async throws -> [String]
-    {
-        async let stdout = pump(execution.standardOutput, level: .info, logger: "stdout", context: context)
-        async let stderr = pump(execution.standardError, level: .warning, logger: "stderr", context: context)
-        _ = try await stdout
-        return try await stderr
+    /// Reads stdout and stderr to their ends (or until cancelled), then closes them; returns
+    /// stderr's last lines.
+    static func pumpBoth(_ process: ProcessSpawner.Spawned, context: BuildContext) async -> [String] {
+        async let stdout = pump(process.stdout, level: .info, logger: "stdout", context: context)
+        async let stderr = pump(process.stderr, level: .warning, logger: "stderr", context: context)
+        _ = await stdout
+        return await stderr
     }
 
     /// `setpriv` with the user and group to run as, looked up now (a user removed since the
@@ -198,38 +175,42 @@ enum CommandFunction {
         return safe && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// Logs each line of `sequence` as it arrives; returns the last lines (for stderr's tail).
-    static func pump(
-        _ sequence: SubprocessOutputSequence, level: LogLevel, logger: String, context: BuildContext
-    ) async throws -> [String] {
+    /// Logs each line read from `fd` (non-blocking) as it arrives, until its end or
+    /// cancellation; closes it; returns the last lines (for stderr's tail).
+    static func pump(_ fd: Int32, level: LogLevel, logger: String, context: BuildContext) async -> [String] {
         var splitter = LineSplitter()
         var tail: [String] = []
-        func keep(_ lines: [String]) {
+        func take(_ lines: [String]) {
+            guard !lines.isEmpty else { return }
+            context.record(output: lines, level: level, logger: logger)
             tail.append(contentsOf: lines)
             if tail.count > stderrTailLines { tail.removeFirst(tail.count - stderrTailLines) }
         }
-        for try await buffer in sequence {
-            let lines = buffer.withUnsafeBytes { splitter.feed($0) }
-            if !lines.isEmpty {
-                context.record(output: lines, level: level, logger: logger)
-                keep(lines)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        reading: while !Task.isCancelled {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            switch count {
+            case 0:
+                break reading
+            case ..<0 where errno == EAGAIN:
+                await ProcessEvents.shared.readable(fd)
+            case ..<0 where errno == EINTR:
+                continue
+            case ..<0:
+                context.logger.warning(
+                    "cannot read the command's \(logger)", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                break reading
+            default:
+                let lines = splitter.feed(buffer[0..<count])
+                take(lines)
                 // Backpressure: while storage is behind, stop reading; the command then blocks
                 // on its full pipe instead of the daemon's memory growing.
-                await context.storage.waitForWriteCapacity()
+                if !lines.isEmpty { await context.storage.waitForWriteCapacity() }
             }
         }
-        if let last = splitter.finish() {
-            context.record(output: [last], level: level, logger: logger)
-            keep([last])
-        }
+        if let last = splitter.finish() { take([last]) }
+        ProcessEvents.shared.forget(fd)
+        close(fd)
         return tail
-    }
-
-    static func spawnReason(_ error: SubprocessError) -> String {
-        if error.code == .executableNotFound { return "no such executable (searched PATH)" }
-        if let underlying = error.underlyingError {
-            return String(cString: strerror(underlying.rawValue))
-        }
-        return "\(error)"
     }
 }

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import JobControl
+
+/// What a command's process gets from `ProcessSpawner`, seen from inside it: only descriptors
+/// 0–2, default signal dispositions (the daemon ignores SIGPIPE), its own process group, the
+/// job's environment over the daemon's; and the clear errors when it cannot start.
+@Suite struct CommandProcessTests {
+    func lines(_ engine: BuildEngine, _ build: Build) throws -> [String] {
+        try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+    }
+
+    @Test func theProcessStartsClean() async throws {
+        let engine = try testEngine(
+            """
+            jobs:
+              - id: fds
+                command: 'ls /proc/self/fd | sort -n | tr "\\n" " "; echo'
+              - id: sigpipe
+                command: 'yes | head -n 1; echo "yes ended with ${PIPESTATUS:-?}"; grep -E "^(SigIgn|SigBlk)" /proc/self/status'
+              - id: group
+                command: 'echo "pid $$ pgid $(ps -o pgid= -p $$ | tr -d " ")"'
+              - id: env
+                command: 'echo "HOME=$HOME GREETING=$GREETING"'
+                environment: {HOME: /nowhere, GREETING: hi}
+            """)
+        var builds: [String: Build] = [:]
+        for job in ["fds", "sigpipe", "group", "env"] {
+            builds[job] = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
+            #expect(builds[job]?.state == .successful, "\(job): \(String(describing: builds[job]?.exception))")
+        }
+        // ls itself opens one directory descriptor (3) while it lists.
+        #expect(try lines(engine, builds["fds"]!).first == "0 1 2 3 ")
+        let signals = try lines(engine, builds["sigpipe"]!)
+        #expect(signals.contains("y"))
+        // Signals 1–31 are not ignored (glibc keeps its internal 32 and 33 as they are).
+        let ignored = signals.first { $0.hasPrefix("SigIgn:") }.flatMap {
+            UInt64($0.dropFirst(7).trimmingBlanks(), radix: 16)
+        }
+        #expect(ignored.map { $0 & 0x7fff_ffff } == 0, "\(signals)")
+        #expect(signals.contains { $0.hasPrefix("SigBlk:") && $0.hasSuffix("0000000000000000") }, "\(signals)")
+        let group = try lines(engine, builds["group"]!).first ?? ""
+        let words = group.split(separator: " ")
+        #expect(words.count == 4 && words[1] == words[3], "\(group)")
+        #expect(try lines(engine, builds["env"]!).first == "HOME=/nowhere GREETING=hi")
+    }
+
+    @Test func whatCannotStartFailsWithItsReason() async throws {
+        let engine = try testEngine(
+            """
+            jobs:
+              - {id: missing, command: [no-such-program-jobcontrol]}
+              - {id: nodir, command: [/bin/true], working_directory: /no/such/directory}
+            """)
+        let expected = ["missing": "no such executable (searched PATH)", "nodir": "No such file or directory"]
+        for (job, reason) in expected {
+            let build = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
+            #expect(build.exception?["type"] == "SpawnFailed", "\(job)")
+            #expect(
+                build.exception?["message"]?.stringValue?.hasSuffix(reason) == true,
+                "\(job): \(String(describing: build.exception))")
+        }
+    }
+}
