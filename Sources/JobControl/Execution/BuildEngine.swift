@@ -28,8 +28,11 @@ public actor BuildEngine {
     /// daemon runs those it claims (see ``ClusterMember``).
     var sharedQueue: SharedQueue?
 
-    private func register(token: String, buildID: Int64, redactor: SecretRedactor) {
+    /// Registers the build's token; returns why the build must not start when a cancel came
+    /// first (one hop onto the actor for both).
+    private func register(token: String, buildID: Int64, redactor: SecretRedactor) -> BuildException? {
         activeBuilds[token] = ActiveBuild(buildID: buildID, redactor: redactor)
+        return cancelRequested[buildID]
     }
 
     /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
@@ -110,9 +113,11 @@ public actor BuildEngine {
         activeBuilds[token]?.requests.skipReason = reason
     }
 
-    /// Forgets the token; returns what the build's helpers asked for.
-    private func unregister(token: String) -> BuildRequests {
-        activeBuilds.removeValue(forKey: token)?.requests ?? BuildRequests()
+    /// Forgets the build's canceller and token (one hop for both); returns what the build's
+    /// helpers asked for.
+    private func unregister(token: String, buildID: Int64) -> BuildRequests {
+        endCancellable(buildID)
+        return activeBuilds.removeValue(forKey: token)?.requests ?? BuildRequests()
     }
 
     public init(
@@ -350,14 +355,14 @@ public actor BuildEngine {
     ) async {
         let redactor = SecretRedactor(secrets.values)
         let token = Self.makeToken()
-        await register(token: token, buildID: build.id, redactor: redactor)
+        let cancelledBeforeStart = await register(token: token, buildID: build.id, redactor: redactor)
         var context = BuildContext(
             buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor,
             storage: storage,
             observer: outputObserver, logger: logger)
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
-            if await isCancelRequested(build.id) { throw await cancelReason(build.id) }
+            if let cancelledBeforeStart { throw cancelledBeforeStart }
             try await storage.startBuildAsync(build.id)
             context.logger.info("build started")
             guard let function = registry.function(job.function) else {
@@ -424,9 +429,8 @@ public actor BuildEngine {
         // The build's work has ended: that is its end time, and its worker is free.
         let endTime = Date()
         slot?.release()
-        await endCancellable(build.id)
         // What the build's helpers asked for: a return value, or to end SKIPPED.
-        let requests = await unregister(token: token)
+        let requests = await unregister(token: token, buildID: build.id)
         var skipped = false
         if outcome.success {
             if outcome.retval == nil { outcome.retval = requests.retval }
