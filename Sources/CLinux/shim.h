@@ -30,13 +30,14 @@ static inline int jobcontrol_pidfd_open(pid_t pid) {
 }
 
 /// Reaps the exited process behind `pidfd`: `*code` is CLD_EXITED, CLD_KILLED or CLD_DUMPED and
-/// `*status` the exit status or the signal. 0, or -1 with errno.
-static inline int jobcontrol_pidfd_reap(int pidfd, int *code, int *status) {
+/// `*status` the exit status or the signal. 0, or -1 with errno. With `nohang`, returns 0 with
+/// `*code` 0 when the process has not exited yet.
+static inline int jobcontrol_pidfd_reap(int pidfd, int nohang, int *code, int *status) {
     siginfo_t info;
     memset(&info, 0, sizeof(info));
-    int rc = waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED);
+    int rc = waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED | (nohang ? WNOHANG : 0));
     if (rc == 0) {
-        *code = info.si_code;
+        *code = info.si_pid == 0 ? 0 : info.si_code;
         *status = info.si_status;
     }
     return rc;

@@ -46,7 +46,7 @@ enum CommandFunction {
 
         let process: ProcessSpawner.Spawned
         do {
-            process = try ProcessSpawner.spawn(
+            process = try await ProcessSpawner.spawnOffPool(
                 argv: spawned, environment: environment, workingDirectory: context.settings.workingDirectory)
         } catch {
             throw BuildException(

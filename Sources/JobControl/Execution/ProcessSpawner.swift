@@ -108,15 +108,39 @@ enum ProcessSpawner {
 
     /// Waits (without blocking a thread) until the process has exited, reaps it and closes its
     /// pidfd.
+    /// The queue spawns run on: posix_spawn blocks its caller until the child has exec'd (a
+    /// vfork), a few hundred microseconds that must not hold one of the few cooperative threads.
+    static let spawnQueue = DispatchQueue(label: "io.jobcontrol.spawn", attributes: .concurrent)
+
+    /// ``spawn(argv:environment:workingDirectory:)`` on ``spawnQueue``.
+    static func spawnOffPool(argv: [String], environment: [String: String], workingDirectory: String?)
+        async throws(Failure) -> Spawned
+    {
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Spawned, Failure>, Never>) in
+            spawnQueue.async {
+                continuation.resume(
+                    returning: Result { () throws(Failure) -> Spawned in
+                        try spawn(argv: argv, environment: environment, workingDirectory: workingDirectory)
+                    })
+            }
+        }
+        return try result.get()
+    }
+
     /// Not cancellable: a cancelled build's process group is being torn down, and its end is
     /// what the build waits for.
     static func waitForExit(_ spawned: Spawned) async -> Termination {
-        // The pidfd is readable only once the process has exited, so the reap does not block.
-        await ProcessEvents.shared.readable(spawned.pidfd, cancellable: false)
-        ProcessEvents.shared.forget(spawned.pidfd)
         var code: Int32 = 0
         var status: Int32 = 0
-        let rc = jobcontrol_pidfd_reap(spawned.pidfd, &code, &status)
+        // Usually the process has exited by the time its pipes reached their end: reap it at once.
+        var rc = jobcontrol_pidfd_reap(spawned.pidfd, 1, &code, &status)
+        if rc != 0 || code == 0 {
+            // The pidfd is readable only once the process has exited, so this reap does not block.
+            await ProcessEvents.shared.readable(spawned.pidfd, cancellable: false)
+            rc = jobcontrol_pidfd_reap(spawned.pidfd, 0, &code, &status)
+        }
+        ProcessEvents.shared.forget(spawned.pidfd)
         close(spawned.pidfd)
         guard rc == 0 else { return .exited(-1) }
         return code == CLD_EXITED ? .exited(status) : .signaled(status)
