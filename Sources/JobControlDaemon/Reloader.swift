@@ -56,8 +56,15 @@ final class Reloader: Sendable {
         notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
         let status: ReloadStatus
         let files = Set([options.configFile] + (await engine.config.jobs.compactMap { $0.location?.file }))
-        await Self.settle(Array(files))
-        do {
+        let settled = await Self.settle(Array(files))
+        do throws(ConfigError) {
+            // Still changing after the wait: whatever is read now may be half written.
+            guard settled else {
+                throw ConfigError(
+                    file: options.configFile,
+                    "the configuration files kept changing for \(Int(Self.settleLimit)) s; nothing was loaded, reload again once they are written"
+                )
+            }
             let config = try Daemon.loadConfig(options, registry: registry)
             let needsRestart = await engine.replaceConfig(config)
             await scheduler.update(config: config)
@@ -80,11 +87,16 @@ final class Reloader: Sendable {
     /// How long the configuration files must have been left alone before a reload reads them.
     static let settleTime: TimeInterval = 0.5
 
-    /// Waits (5 s at most) until none of `files` changed within ``settleTime``: a file being
-    /// rewritten in place (truncated, then written in pieces) is read once its writer is done,
-    /// not half-written. (The loader also refuses a file that changes while it is read.)
-    static func settle(_ files: [String]) async {
-        let deadline = Date().addingTimeInterval(5)
+    /// How long a reload waits for the files to settle before it gives up.
+    static let settleLimit: TimeInterval = 5
+
+    /// Waits (``settleLimit`` at most) until none of `files` changed within ``settleTime``: a file
+    /// being rewritten in place (truncated, then written in pieces) is read once its writer is
+    /// done, not half-written. False when they were still changing at the limit: the reload then
+    /// loads nothing (the loader's own check, a file that changes while it is read, cannot see a
+    /// writer that pauses between its pieces). On a busy machine a writer can pause for long.
+    static func settle(_ files: [String]) async -> Bool {
+        let deadline = Date().addingTimeInterval(settleLimit)
         while Date() < deadline {
             let newest =
                 files.compactMap { file -> TimeInterval? in
@@ -93,9 +105,10 @@ final class Reloader: Sendable {
                     return TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
                 }.max() ?? 0
             let age = Date().timeIntervalSince1970 - newest
-            if age >= settleTime { return }
+            if age >= settleTime { return true }
             try? await Task.sleep(for: .seconds(min(settleTime - max(age, 0), settleTime)))
         }
+        return false
     }
 
     static func monotonicMicroseconds() -> UInt64 {
