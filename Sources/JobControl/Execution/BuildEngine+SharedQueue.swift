@@ -68,7 +68,7 @@ extension BuildEngine {
     /// A build ended (on any daemon): whoever waits for it here is told.
     func finishedInCluster(_ id: Int64) {
         guard !inFlight.contains(id) else { return }  // ours: told when it ends here
-        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: nil) }
     }
 
     /// Looks in storage for builds waited on here that ended elsewhere (a notification can be lost
@@ -77,7 +77,7 @@ extension BuildEngine {
         // A build that ended, or cannot be read, wakes its waiters: they read it again themselves.
         for id in waiters.keys where !inFlight.contains(id) {
             if let build = try? storage.getBuild(id), !build.finished { continue }
-            for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+            for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: nil) }
         }
     }
 

@@ -15,7 +15,9 @@ public actor BuildEngine {
     nonisolated let logger: Logger
     /// Sees every log record of every build (the daemon sends them to the journal).
     public nonisolated let outputObserver: (@Sendable (LogRecord, String) -> Void)?
-    var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+    /// Resumed with the finished build when the engine knows its record (``finishedRecord``),
+    /// with nil when the waiter must read it from storage.
+    var waiters: [Int64: [CheckedContinuation<Build?, Never>]] = [:]
     /// How to cancel each running build, and the builds a cancel was asked for.
     private var cancellers: [Int64: @Sendable () -> Void] = [:]
     private var cancelRequested: [Int64: BuildException] = [:]
@@ -310,9 +312,10 @@ public actor BuildEngine {
             guard let build else { throw .noSuchBuild(id) }
             if build.finished { return build }
         }
-        await withCheckedContinuation { continuation in
+        let known = await withCheckedContinuation { continuation in
             waiters[id, default: []].append(continuation)
         }
+        if let known { return known }
         let finished: Build?
         do { finished = try storage.getBuild(id) } catch { throw .storage(error) }
         guard let finished else { throw .noSuchBuild(id) }
@@ -339,9 +342,13 @@ public actor BuildEngine {
         }
     }
 
-    func buildFinished(_ id: Int64) {
+    /// `record` is the build as just stored, when its end was recorded; waiters get it without a
+    /// read when this daemon alone decides builds' records (no shared queue, whose recovery may
+    /// overrule them) and the storage keeps the times given.
+    func buildFinished(_ id: Int64, record: Build?) {
         inFlight.remove(id)
-        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        let known = sharedQueue == nil && storage.recordsGivenTimes ? record : nil
+        for waiter in waiters.removeValue(forKey: id) ?? [] { waiter.resume(returning: known) }
         sharedQueue?.wake()  // a worker is free: claim the next queued build
     }
 
@@ -360,10 +367,11 @@ public actor BuildEngine {
             buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor,
             storage: storage,
             observer: outputObserver, logger: logger)
+        var startTime: Date?
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
             if let cancelledBeforeStart { throw cancelledBeforeStart }
-            try await storage.startBuildAsync(build.id)
+            startTime = try await recordStart(of: build.id, context: context)
             context.logger.info("build started")
             guard let function = registry.function(job.function) else {
                 throw BuildException(type: "FunctionNotFound", message: "function '\(job.function)' is not registered")
@@ -471,10 +479,15 @@ public actor BuildEngine {
                 skipped = false
             }
         }
-        await recordEnd(
+        let recorded = await recordEnd(
             of: build.id, at: endTime, success: outcome.success, skipped: skipped, retval: outcome.retval,
             exception: outcome.exception, context: context)
-        await buildFinished(build.id)
+        await buildFinished(
+            build.id,
+            record: recorded
+                ? Self.finishedRecord(
+                    of: build, started: startTime, ended: endTime, success: outcome.success, skipped: skipped,
+                    retval: outcome.retval, exception: outcome.exception) : nil)
     }
 
     static func logLinesLost(_ count: Int, reason: String) -> BuildException {
@@ -489,12 +502,52 @@ public actor BuildEngine {
     /// recovery finishes the build.
     static let endRetryLimit: Duration = .seconds(600)
 
+    /// Records a build's start (before its work runs: a started build is never run again after a
+    /// crash), trying again while the storage is unavailable, as its end is: a database restart
+    /// delays the build instead of failing it. Returns the start time recorded.
+    nonisolated func recordStart(of id: Int64, context: BuildContext) async throws(StorageError) -> Date {
+        let first = ContinuousClock.now
+        var backoff: Duration = .milliseconds(100)
+        while true {
+            let now = Date()
+            do {
+                try await storage.startBuildAsync(id, at: now)
+                return now
+            } catch  where error.isTransient && ContinuousClock.now - first < Self.endRetryLimit {
+                if backoff == .milliseconds(100) {
+                    context.logger.warning(
+                        "cannot record the start of a build yet; it waits and tries again",
+                        metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// The build as its end was just stored: times as the storage reads them back, JSON values
+    /// through the same text round trip.
+    static func finishedRecord(
+        of build: Build, started: Date?, ended: Date, success: Bool, skipped: Bool, retval: JSONValue?,
+        exception: BuildException?
+    ) -> Build {
+        func stored(_ value: JSONValue?) -> JSONValue? { value.flatMap { try? Packing.unpack(Packing.pack($0)) } }
+        return Build(
+            id: build.id, jobID: build.jobID,
+            startTime: started.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970) },
+            endTime: Date(timeIntervalSince1970: ended.timeIntervalSince1970), started: started != nil,
+            finished: true, success: success, skipped: skipped, config: build.config, retval: stored(retval),
+            exception: stored(exception?.json), exceptionTraceback: stored(exception?.traceback?.json), node: build.node
+        )
+    }
+
     /// Records a build's end, trying again while the storage is unavailable (the update is
-    /// idempotent, so repeating it is safe).
+    /// idempotent, so repeating it is safe). False when it could not be recorded.
+    @discardableResult
     nonisolated func recordEnd(
         of id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
         context: BuildContext
-    ) async {
+    ) async -> Bool {
         let start = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
         while true {
@@ -502,7 +555,7 @@ public actor BuildEngine {
                 try await storage.finishBuildAsync(
                     id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception?.json,
                     exceptionTraceback: exception?.traceback?.json)
-                return
+                return true
             } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
                 if backoff == .milliseconds(100) {
                     context.logger.warning(
@@ -512,7 +565,7 @@ public actor BuildEngine {
                 backoff = min(backoff * 2, .seconds(2))
             } catch {
                 context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
-                return
+                return false
             }
         }
     }

@@ -177,9 +177,22 @@ public final class PostgresStorage: Storage {
     /// Like every state change, after the log lines and progress enqueued before it (the
     /// storage contract; SQLite gets it from its single writer queue).
     public func startBuild(_ id: Int64) throws(StorageError) {
+        try startBuild(id, at: Date())
+    }
+
+    /// Still a blocking round trip (the pool has no async interface yet; docs/architecture.md).
+    public func startBuildAsync(_ id: Int64, at startTime: Date) async throws(StorageError) {
+        try startBuild(id, at: startTime)
+    }
+
+    public var recordsGivenTimes: Bool { true }
+
+    func startBuild(_ id: Int64, at startTime: Date) throws(StorageError) {
         try batchWriter.waitUntilWritten()
         guard
-            try update("UPDATE build SET started = true, start_time = $1 WHERE id = $2", [Self.now(), String(id)]) == 1
+            try update(
+                "UPDATE build SET started = true, start_time = $1 WHERE id = $2",
+                [String(startTime.timeIntervalSince1970), String(id)]) == 1
         else {
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }

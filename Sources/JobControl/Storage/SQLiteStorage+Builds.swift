@@ -83,9 +83,11 @@ extension SQLiteStorage {
         ])
     }
 
-    public func startBuildAsync(_ id: Int64) async throws(StorageError) {
-        try await batchWriter.submitAsync([.startBuild(id: id, time: Date().timeIntervalSince1970)])
+    public func startBuildAsync(_ id: Int64, at startTime: Date) async throws(StorageError) {
+        try await batchWriter.submitAsync([.startBuild(id: id, time: startTime.timeIntervalSince1970)])
     }
+
+    public var recordsGivenTimes: Bool { true }
 
     public func finishBuildAsync(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,

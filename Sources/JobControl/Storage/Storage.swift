@@ -46,8 +46,13 @@ public protocol Storage: ScheduleStore, Sendable {
     ) throws(StorageError)
 
     /// ``startBuild(_:)`` without blocking the calling thread while the write is committed (the
-    /// engine's hot path); the default runs ``startBuild(_:)``.
-    func startBuildAsync(_ id: Int64) async throws(StorageError)
+    /// engine's hot path), with the start time the engine observed.
+    func startBuildAsync(_ id: Int64, at startTime: Date) async throws(StorageError)
+
+    /// True when ``startBuildAsync(_:at:)`` and ``finishBuildAsync(_:at:success:skipped:retval:exception:exceptionTraceback:)``
+    /// store exactly the times given: the engine then knows a finished build's record without
+    /// reading it back.
+    var recordsGivenTimes: Bool { get }
 
     /// ``finishBuild(_:success:skipped:retval:exception:exceptionTraceback:)`` without blocking
     /// the calling thread, with the end time the engine observed (when the build's work ended;
@@ -200,9 +205,12 @@ extension Storage {
         return ids
     }
 
-    public func startBuildAsync(_ id: Int64) async throws(StorageError) {
+    /// The default records the start at the time of the call (backends override it).
+    public func startBuildAsync(_ id: Int64, at startTime: Date) async throws(StorageError) {
         try startBuild(id)
     }
+
+    public var recordsGivenTimes: Bool { false }
 
     /// The default records the end at the time of the call (backends override it).
     public func finishBuildAsync(
