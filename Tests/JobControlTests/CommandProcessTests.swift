@@ -52,8 +52,12 @@ import Testing
             jobs:
               - {id: missing, command: [no-such-program-jobcontrol]}
               - {id: nodir, command: [/bin/true], working_directory: /no/such/directory}
+              - {id: nul, command: [/bin/echo, "a\\0b"]}
             """)
-        let expected = ["missing": "no such executable (searched PATH)", "nodir": "No such file or directory"]
+        let expected = [
+            "missing": "no such executable (searched PATH)", "nodir": "No such file or directory",
+            "nul": "argument 1 contains a NUL byte, which a process cannot be given",
+        ]
         for (job, reason) in expected {
             let build = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
             #expect(build.exception?["type"] == "SpawnFailed", "\(job)")

@@ -188,17 +188,21 @@ enum CommandFunction {
         }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         reading: while !Task.isCancelled {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            // errno taken right after the read, before anything else can change it.
+            let (count, error) = buffer.withUnsafeMutableBytes { bytes in
+                let count = read(fd, bytes.baseAddress, bytes.count)
+                return (count, count < 0 ? errno : 0)
+            }
             switch count {
             case 0:
                 break reading
-            case ..<0 where errno == EAGAIN:
+            case ..<0 where error == EAGAIN:
                 await ProcessEvents.shared.readable(fd)
-            case ..<0 where errno == EINTR:
+            case ..<0 where error == EINTR:
                 continue
             case ..<0:
                 context.logger.warning(
-                    "cannot read the command's \(logger)", metadata: ["error": "\(String(cString: strerror(errno)))"])
+                    "cannot read the command's \(logger)", metadata: ["error": "\(String(cString: strerror(error)))"])
                 break reading
             default:
                 let lines = splitter.feed(buffer[0..<count])

@@ -20,11 +20,13 @@ enum ProcessSpawner {
 
     enum Failure: Error {
         case executableNotFound
+        case nulByte(String)
         case system(Int32)
 
         var reason: String {
             switch self {
             case .executableNotFound: return "no such executable (searched PATH)"
+            case .nulByte(let what): return "\(what) contains a NUL byte, which a process cannot be given"
             case .system(let code): return String(cString: strerror(code))
             }
         }
@@ -44,6 +46,13 @@ enum ProcessSpawner {
     static func spawn(argv: [String], environment: [String: String], workingDirectory: String?) throws(Failure)
         -> Spawned
     {
+        // C strings end at the first NUL: refuse rather than pass a silently shortened value.
+        if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
+            throw .nulByte(index == 0 ? "the program name" : "argument \(index)")
+        }
+        if let name = environment.first(where: { $0.value.utf8.contains(0) })?.key {
+            throw .nulByte("environment variable \(name)")
+        }
         guard let path = resolve(argv[0], path: environment["PATH"] ?? "/usr/bin:/bin") else {
             throw .executableNotFound
         }

@@ -97,6 +97,10 @@ fi
 
 systemctl --user reload jobcontrold.service
 echo "check reload $?"
+# With Type=notify and ExecReload=kill -HUP (systemd 252 has no notify-reload), `systemctl reload`
+# returns once the signal is sent; the unit stays "reloading" until the daemon's READY=1, after
+# it has waited for the configuration files to settle. Wait for that, bounded.
+for _ in $(seq 100); do [ "$(state ActiveState)" = reloading ] || break; sleep 0.1; done
 echo "check after-reload $(state ActiveState)"
 
 pid=$(state MainPID)
