@@ -31,8 +31,9 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
-        // Linux headers Glibc does not export (timerfd); part of libc, nothing to link.
-        .systemLibrary(name: "CLinux"),
+        // Linux interfaces Glibc does not export (timerfd, pidfd, epoll wrappers), and the spawn
+        // of a build's command into its cgroups (spawn.c: posix_spawn cannot join a cgroup).
+        .target(name: "CLinux"),
         // libpq for the PostgreSQL backend: installed here, links in seconds (PostgresNIO with
         // its TLS stack adds minutes to every clean build on 2 cores); loaded with dlopen on first
         // use, so SQLite daemons and jobctl do not load it; see docs/architecture.md.

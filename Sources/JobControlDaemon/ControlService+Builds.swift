@@ -32,53 +32,42 @@ extension ControlService {
     }
 
     /// A build's log; with `more`, followed: new records as they are stored, until the build has
-    /// ended (the last reply has `continues` false).
+    /// ended (the last reply has `continues` false). Every reply stays under
+    /// ``LogPager/replyBudget`` however long the records are: without `more`, a reply that had
+    /// to stop early says where to go on (`next_after_id`); with `more`, the rest follows in
+    /// further replies.
     func getLogs(_ call: VarlinkCall, send: Send) async throws {
         let parameters = Parameters(call)
         let id = try parameters.int("build")
         let minLevel = try parameters.optionalInt("min_level").map(Int.init)
-        var afterID = try parameters.optionalInt("after_id")
         let limit = try parameters.optionalInt("limit").map { max(0, Int($0)) }
         _ = try existingBuild(id)
-        func read() throws(VarlinkError) -> [LogRecord] {
+        var pager = LogPager(
+            storage: storage, buildID: id, minLevel: minLevel, afterID: try parameters.optionalInt("after_id"))
+        func page(upTo count: Int? = nil) throws(VarlinkError) -> LogPager.Page {
             do {
-                return try storage.iterLogMessages(
-                    LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: 10_000))
+                return try pager.next(upTo: count)
             } catch {
                 throw Self.varlinkError(.storage(error))
             }
-        }
-        if !call.more, let limit {
-            let page: [LogRecord]
-            do {
-                page = try storage.iterLogMessages(
-                    LogQuery(buildID: id, minLevel: minLevel, afterID: afterID, limit: limit))
-            } catch {
-                throw Self.varlinkError(.storage(error))
-            }
-            try await send(VarlinkReply(parameters: ["logs": .array(page.map(WireFormat.log))]))
-            return
         }
         guard call.more else {
-            var all: [LogRecord] = []
-            while case let batch = try read(), !batch.isEmpty {
-                all += batch
-                afterID = batch.last?.id
-                if batch.count < 10_000 { break }
-            }
-            try await send(VarlinkReply(parameters: ["logs": .array(all.map(WireFormat.log))]))
+            let first = try page(upTo: limit)
+            var reply: [String: JSONValue] = ["logs": .array(first.records.map(WireFormat.log))]
+            if first.more, let next = pager.afterID { reply["next_after_id"] = .int(next) }
+            try await send(VarlinkReply(parameters: reply))
             return
         }
         try await follow(build: id) { finished throws in
-            let records = try read()
-            if let last = records.last?.id { afterID = last }
-            if !records.isEmpty || finished {
-                try await send(
-                    VarlinkReply(
-                        parameters: ["logs": .array(records.map(WireFormat.log))],
-                        continues: !finished || records.count == 10_000))
+            while true {
+                let next = try page()
+                let done = finished && !next.more
+                if !next.records.isEmpty || finished {
+                    try await send(
+                        VarlinkReply(parameters: ["logs": .array(next.records.map(WireFormat.log))], continues: !done))
+                }
+                if !next.more { return done }
             }
-            return finished && records.count < 10_000
         }
     }
 

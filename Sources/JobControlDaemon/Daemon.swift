@@ -103,6 +103,7 @@ public final class Daemon: Sendable {
         await cluster?.competeForScheduler { leading in
             if leading { await scheduler.lead(config: await engine.config) } else { await scheduler.follow() }
         }
+        Self.announceContainment(engine: engine, configured: config.containment, logger: logger)
         logger.info(
             "jobcontrold ready",
             metadata: [
@@ -219,5 +220,22 @@ public final class Daemon: Sendable {
     /// Asks ``run(onReady:)`` to stop: the socket closes and `run` returns.
     public func shutdown() {
         shutdownContinuation.yield()
+    }
+
+    /// Says once how builds are contained; without cgroups, becomes the child subreaper.
+    static func announceContainment(engine: BuildEngine, configured: Containment, logger: Logger) {
+        if let cgroups = engine.cgroups {
+            logger.info(
+                "containment: each build runs in its own cgroup", metadata: ["cgroups": "\(cgroups.description)"])
+            return
+        }
+        let subreaper = OrphanReaper.start()
+        let why =
+            configured == .processGroup
+            ? "'containment: process-group' is configured"
+            : "no writable cgroup (run jobcontrold under systemd with Delegate=yes)"
+        logger.warning(
+            "containment: builds are contained by process group only (\(why)); limits cannot be enforced, and a process that leaves its group with setsid is stopped only if it stays a descendant",
+            metadata: ["subreaper": "\(subreaper)"])
     }
 }

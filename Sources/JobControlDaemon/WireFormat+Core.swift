@@ -23,6 +23,9 @@ extension WireFormat {
         object["protected"] = .bool(job.protected)
         object["timeout"] = job.timeout.map { .double($0) } ?? .null
         object["pool"] = job.pool.map { .string($0) } ?? .null
+        object["resources"] = .object(
+            Dictionary(
+                job.resources.configured.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a }))
         object["source"] = job.location.map { .string($0.description) } ?? .null
         return .object(object)
     }

@@ -19,6 +19,7 @@ extension Build {
             "exception_tb": exceptionTraceback ?? .null,
         ]
         if let node { object["node"] = .string(node) }
+        if let usage { object["usage"] = usage.json }
         return .object(object)
     }
 

@@ -18,13 +18,16 @@ public struct Build: Sendable, Hashable {
     public var exceptionTraceback: JSONValue?
     /// The daemon (`cluster.node`) that claimed the build, when several share a database.
     public var node: String?
+    /// What the build's command used (CPU time, peak memory, …), once it has ended.
+    public var usage: ResourceUsage?
 
     public init(
         id: Int64, jobID: String, startTime: Date? = nil, endTime: Date? = nil, started: Bool = false,
         finished: Bool = false, success: Bool = false, skipped: Bool = false, config: JSONValue = .object([:]),
         retval: JSONValue? = nil, exception: JSONValue? = nil, exceptionTraceback: JSONValue? = nil,
-        node: String? = nil
+        node: String? = nil, usage: ResourceUsage? = nil
     ) {
+        self.usage = usage
         self.id = id
         self.jobID = jobID
         self.startTime = startTime

@@ -118,12 +118,11 @@ struct JSONParser {
 
     private mutating func string() throws(Failure) -> String {
         index += 1  // the opening quote
-        var scalars = String.UnicodeScalarView()
+        var result = ""
         var plainStart = index
         func flushPlain(_ parser: JSONParser) {
             if plainStart < parser.index {
-                scalars.append(
-                    contentsOf: String(decoding: parser.bytes[plainStart..<parser.index], as: UTF8.self).unicodeScalars)
+                result += String(decoding: parser.bytes[plainStart..<parser.index], as: UTF8.self)
             }
         }
         while true {
@@ -132,30 +131,45 @@ struct JSONParser {
             case UInt8(ascii: "\""):
                 flushPlain(self)
                 index += 1
-                return String(scalars)
+                return result
             case UInt8(ascii: "\\"):
                 flushPlain(self)
                 index += 1
                 guard let escape = current else { throw failure("unterminated escape") }
                 index += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
-                case UInt8(ascii: "u"): scalars.append(try unicodeEscape())
+                case UInt8(ascii: "\""): result.unicodeScalars.append("\"")
+                case UInt8(ascii: "\\"): result.unicodeScalars.append("\\")
+                case UInt8(ascii: "/"): result.unicodeScalars.append("/")
+                case UInt8(ascii: "b"): result.unicodeScalars.append("\u{08}")
+                case UInt8(ascii: "f"): result.unicodeScalars.append("\u{0C}")
+                case UInt8(ascii: "n"): result.unicodeScalars.append("\n")
+                case UInt8(ascii: "r"): result.unicodeScalars.append("\r")
+                case UInt8(ascii: "t"): result.unicodeScalars.append("\t")
+                case UInt8(ascii: "u"): result.unicodeScalars.append(try unicodeEscape())
                 default: throw failure("invalid escape")
                 }
                 plainStart = index
             case 0..<0x20:
                 throw failure("control character in string")
             default:
-                index += 1
+                index = plainRunEnd(from: index + 1)
             }
+        }
+    }
+
+    /// The index of the first byte from `start` on that ends a run of plain string bytes (a
+    /// quote, a backslash, a control character, or the end): one tight loop over the buffer, so a
+    /// long message costs little even in a debug build.
+    private func plainRunEnd(from start: Int) -> Int {
+        bytes.withUnsafeBufferPointer { buffer in
+            var position = start
+            while position < buffer.count {
+                let byte = buffer[position]
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+                position += 1
+            }
+            return position
         }
     }
 

@@ -89,6 +89,16 @@ extension JSONValue {
     /// inside a multi-byte character, so the bytes are copied as they are otherwise.
     private static func writeString(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        // Most strings need no escape at all: copied whole, without a per-byte switch.
+        var string = string
+        let plain = string.withUTF8 { buffer in
+            buffer.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        if plain {
+            string.withUTF8 { output.append(contentsOf: $0) }
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]

@@ -54,11 +54,18 @@ public struct LogRecord: Sendable, Hashable {
     /// Who wrote it: `stdout`, `stderr`, `jobcontrol`, or a function's logger name.
     public var logger: String
     public var exceptionTraceback: JSONValue?
+    /// The line goes on in the next record of the same logger: a line longer than
+    /// ``maxMessageBytes`` is stored as several records (as journald's `_LINE_BREAK=line-max`).
+    public var partial: Bool
+
+    /// The longest message of one record, in bytes of output (journald's LineMax default).
+    public static let maxMessageBytes = 48 * 1024
 
     public init(
         id: Int64 = 0, buildID: Int64, created: Date = Date(), level: Int, message: String,
-        logger: String, exceptionTraceback: JSONValue? = nil
+        logger: String, exceptionTraceback: JSONValue? = nil, partial: Bool = false
     ) {
+        self.partial = partial
         self.id = id
         self.buildID = buildID
         self.created = created
@@ -70,8 +77,10 @@ public struct LogRecord: Sendable, Hashable {
 
     /// The JSON stored in the `record` column.
     public var recordJSON: JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "message": .string(message), "logger": .string(logger), "level_name": .string(LogLevel.name(of: level)),
-        ])
+        ]
+        if partial { object["partial"] = .bool(true) }
+        return .object(object)
     }
 }

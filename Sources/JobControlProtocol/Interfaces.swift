@@ -102,6 +102,10 @@ public enum Interfaces {
           # Seconds.
           timeout: ?float,
           pool: ?string,
+          # Limits and containment as configured (the job's keys over
+          # job_defaults; only those set): memory_max, cpu_quota, cpu_weight,
+          # tasks_max, nice, limit_nofile, limit_core, leftovers, log_limit.
+          resources: ?object,
           # Where the job is defined: file:line:column.
           source: ?string,
           # not_built, running, success, failed, or outdated (a dependency has a
@@ -172,7 +176,12 @@ public enum Interfaces {
           exception: ?object,
           exception_tb: ?object,
           # The daemon that ran it, when several share a PostgreSQL database.
-          node: ?string
+          node: ?string,
+          # What its command used, once it has ended: "source" ("cgroup" or
+          # "rusage"), "cpu_user_usec", "cpu_system_usec", "memory_peak_bytes",
+          # "tasks_peak", "io_read_bytes", "io_write_bytes", "oom_kills"
+          # (each present when the host measured it).
+          usage: ?object
         )
 
         # One log line of a build.
@@ -185,7 +194,11 @@ public enum Interfaces {
           level_name: string,
           # Who wrote it: stdout, stderr, jobcontrol, or a function's logger.
           logger: string,
-          message: string
+          # At most 48 KiB of output; a longer line is several records, each
+          # but the last with partial true (the line goes on in the next
+          # record of the same logger).
+          message: string,
+          partial: ?bool
         )
 
         # Lists the configured jobs.
@@ -244,10 +257,15 @@ public enum Interfaces {
 
         # Returns the log of a build, oldest first, at min_level or above, after
         # the record after_id if given, at most limit records if given (page
-        # through a long log with after_id). With "more", follows it: replies
-        # (continues) carry new records as they are stored; the last one comes
-        # when the build has ended.
-        method GetLogs(build: int, min_level: ?int, after_id: ?int, limit: ?int) -> (logs: []LogRecord)
+        # through a long log with after_id). A reply stays under 4 MiB: when it
+        # stopped before the end of the log (or before limit), next_after_id
+        # says where to go on. With "more", follows it: replies (continues)
+        # carry new records as they are stored; the last one comes when the
+        # build has ended.
+        method GetLogs(build: int, min_level: ?int, after_id: ?int, limit: ?int) -> (
+          logs: []LogRecord,
+          next_after_id: ?int
+        )
 
         # The daemon's state in one reply. The last_reload fields are set once
         # a reload has been tried.

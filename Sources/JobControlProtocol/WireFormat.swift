@@ -25,11 +25,13 @@ public enum WireFormat {
             started: value["started"]?.boolValue ?? false, finished: value["finished"]?.boolValue ?? false,
             success: value["success"]?.boolValue ?? false, skipped: value["skipped"]?.boolValue ?? false,
             config: value["config"] ?? .object([:]), retval: optional("retval"), exception: optional("exception"),
-            exceptionTraceback: optional("exception_tb"), node: value["node"]?.stringValue)
+            exceptionTraceback: optional("exception_tb"), node: value["node"]?.stringValue,
+            usage: optional("usage").flatMap(ResourceUsage.init(json:)))
     }
 
+    /// `partial` is present (true) only on a piece of a long line that goes on in the next record.
     public static func log(_ record: LogRecord) -> JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             "id": .int(record.id),
             "build_id": .int(record.buildID),
             "created": timestamp(record.created),
@@ -37,7 +39,9 @@ public enum WireFormat {
             "level_name": .string(LogLevel.name(of: record.level)),
             "logger": .string(record.logger),
             "message": .string(record.message),
-        ])
+        ]
+        if record.partial { object["partial"] = .bool(true) }
+        return .object(object)
     }
 
     public static func log(from value: JSONValue) throws(VarlinkError) -> LogRecord {
@@ -46,6 +50,7 @@ public enum WireFormat {
         else { throw .invalidParameter("logs") }
         return LogRecord(
             id: id, buildID: buildID, created: date(value["created"]) ?? Date(timeIntervalSince1970: 0),
-            level: Int(level), message: value["message"]?.stringValue ?? "", logger: value["logger"]?.stringValue ?? "")
+            level: Int(level), message: value["message"]?.stringValue ?? "", logger: value["logger"]?.stringValue ?? "",
+            partial: value["partial"]?.boolValue ?? false)
     }
 }

@@ -21,6 +21,11 @@ actor BuildFollower {
     private var header = ""
     private var startTime: Date?
     private var state = "CREATED"
+    /// Log records as text; and the start of a long line held back on a terminal.
+    private lazy var printer = LogPrinter(paint: { [terminal] time, level, levelText in
+        "\(terminal.paint(time, .dim)) \(terminal.paint(level: level, levelText))"
+    })
+    private var heldLine = ""
 
     init(socket: String?, buildID: Int64, showLogs: Bool = true, showProgress: Bool = true, minLevel: Int? = nil) {
         self.socket = socket
@@ -82,13 +87,22 @@ actor BuildFollower {
 
     func received(logs: [JSONValue]) {
         guard !logs.isEmpty else { return }
-        var text = ""
+        var text = heldLine
+        heldLine = ""
         for value in logs {
             guard let record = try? WireFormat.log(from: value) else { continue }
-            let level = LogLevel.name(of: record.level).padded(to: 8)
-            text +=
-                "\(terminal.paint(displayTime(record.created), .dim)) \(terminal.paint(level: record.level, level)) \(record.logger): \(record.message)\n"
+            text += printer.text(record)
         }
+        // On a terminal the progress block sits below the log: a line still open (a long line
+        // whose next piece has not come yet) is held back until it is complete.
+        if terminal.isInteractive, printer.isOpen, let lastNewline = text.lastIndex(of: "\n") {
+            heldLine = String(text[text.index(after: lastNewline)...])
+            text = String(text[...lastNewline])
+        } else if terminal.isInteractive, printer.isOpen {
+            heldLine = text
+            text = ""
+        }
+        guard !text.isEmpty else { return }
         if terminal.isInteractive {
             writeOut(clearBlock() + text + block())
         } else {

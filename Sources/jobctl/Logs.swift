@@ -47,8 +47,10 @@ extension JobCtl {
                 }
                 return
             }
-            // Pages of at most `Self.page` records, so a long log never makes one huge message.
+            // Pages of at most `Self.page` records (fewer when they are long: the daemon keeps every
+            // reply well under the message limit and says where to go on with `next_after_id`).
             var collected: [JSONValue] = []
+            var printer = LogPrinter()
             try await global.withConnection { connection in
                 while true {
                     let reply = try await connection.call(
@@ -58,16 +60,19 @@ extension JobCtl {
                     if global.json {
                         collected += values
                     } else {
-                        for value in values {
-                            let record = try WireFormat.log(from: value)
-                            let level = LogLevel.name(of: record.level).padded(to: 8)
-                            print("\(displayTime(record.created)) \(level) \(record.logger): \(record.message)")
-                        }
+                        var text = ""
+                        for value in values { text += printer.text(try WireFormat.log(from: value)) }
+                        print(text, terminator: "")
+                    }
+                    if let next = reply["next_after_id"]?.intValue {
+                        parameters["after_id"] = .int(next)
+                        continue
                     }
                     guard values.count == Int(Self.page), let last = values.last?["id"]?.intValue else { break }
                     parameters["after_id"] = .int(last)
                 }
             }
+            print(printer.finish(), terminator: "")
             if global.json { printJSON(.array(collected)) }
         }
     }

@@ -64,6 +64,7 @@ func printBuildDetails(_ build: Build) {
     print("Duration:   \(displayDuration(from: build.startTime, to: build.endTime))")
     if let node = build.node { print("Node:       \(node)") }
     if let retval = build.retval { print("Retval:     \(retval.jsonText())") }
+    if let usage = build.usage, !usage.summary.isEmpty { print("Resources:  \(usage.summary)") }
     if let pins = build.config["build"]?["dependency_builds"], case .object(let object) = pins, !object.isEmpty {
         print("Pinned:     " + object.keys.sorted().map { "\($0)=\(object[$0]!.jsonText())" }.joined(separator: ", "))
     }

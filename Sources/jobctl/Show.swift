@@ -78,6 +78,14 @@ extension JobCtl {
                     return value.intValue.map { DurationFormatter.text(Double($0)) }
                 })
             line("Pool:", job["pool"]?.stringValue)
+            if case .object(let resources)? = job["resources"], !resources.isEmpty {
+                line(
+                    "Resources:",
+                    resources.keys.sorted().map { "\($0)=\(resources[$0]?.stringValue ?? "?")" }.joined(separator: " "))
+            }
+            if job["resources"]?["leftovers"]?.stringValue == "keep" {
+                line("Leftovers:", "kept: processes still running when the command exits are not stopped")
+            }
             if job["protected"] == true { line("Protected:", "yes (run with --force)") }
             if job["enabled"] == false { line("Enabled:", "no") }
             if let notes = job["notes"]?.stringValue?.trimmingBlanks(newlines: true), !notes.isEmpty {

@@ -6,19 +6,52 @@ import Testing
 @testable import JobControl
 
 @Suite struct LineSplitterTests {
+    func texts(_ lines: [LineSplitter.Line]) -> [String] { lines.map(\.text) }
+
     @Test func splitsOnNewlinesAndDropsCarriageReturns() {
         var splitter = LineSplitter()
-        #expect(splitter.feed(Array("a\nb\r\nc".utf8)) == ["a", "b"])
-        #expect(splitter.feed(Array("d\n".utf8)) == ["cd"])
+        #expect(texts(splitter.feed(Array("a\nb\r\nc".utf8))) == ["a", "b"])
+        #expect(texts(splitter.feed(Array("d\n".utf8))) == ["cd"])
         #expect(splitter.finish() == nil)
         _ = splitter.feed(Array("tail".utf8))
-        #expect(splitter.finish() == "tail")
+        #expect(splitter.finish()?.text == "tail")
     }
 
-    @Test func cutsOverlongLinesAndReplacesInvalidUTF8() {
+    @Test func cutsOverlongLinesIntoPartialPiecesAndReplacesInvalidUTF8() {
         var splitter = LineSplitter(maxLineBytes: 4)
-        #expect(splitter.feed(Array("abcdefghi\n".utf8)) == ["abcd", "efgh", "i"])
-        #expect(splitter.feed([0xFF, 0x41, 0x0A]) == ["\u{FFFD}A"])
+        let lines = splitter.feed(Array("abcdefghi\n".utf8))
+        #expect(texts(lines) == ["abcd", "efgh", "i"])
+        #expect(lines.map(\.partial) == [true, true, false])
+        #expect(lines.map(\.bytes).reduce(0, +) == 10)
+        #expect(texts(splitter.feed(Array("wxyz\n".utf8))) == ["wxyz"])
+        #expect(texts(splitter.feed([0xFF, 0x41, 0x0A])) == ["\u{FFFD}A"])
+    }
+
+    /// A piece never ends inside a character: "aé€" cut at 4 bytes keeps "€" whole.
+    @Test func cutsAtCharacterBoundaries() {
+        var splitter = LineSplitter(maxLineBytes: 4)
+        let lines = splitter.feed(Array("aé€€\n".utf8))
+        #expect(texts(lines) == ["aé", "€", "€"])
+        #expect(!lines.contains { $0.text.contains("\u{FFFD}") })
+    }
+
+    /// Fed in chunks of any size, the pieces joined give back the input.
+    @Test func piecesJoinToTheInput() {
+        let input = String(repeating: "0123456789ü", count: 2000) + "\nshort\n"
+        for chunk in [1, 7, 4096, 100_000] {
+            var splitter = LineSplitter(maxLineBytes: 1000)
+            var lines: [LineSplitter.Line] = []
+            let bytes = Array(input.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                lines += splitter.feed(bytes[offset..<min(bytes.count, offset + chunk)])
+                offset += chunk
+            }
+            #expect(lines.allSatisfy { $0.text.utf8.count <= 1000 })
+            var joined = ""
+            for line in lines { joined += line.text + (line.partial ? "" : "\n") }
+            #expect(joined == input)
+        }
     }
 }
 

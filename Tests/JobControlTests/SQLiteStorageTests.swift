@@ -41,7 +41,10 @@ import Testing
             try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
         #expect(
-            migrations == ["v1-build-progress-log", "v2-latest-successful-index", "v3-schedule", "v4-build-process"])
+            migrations == [
+                "v1-build-progress-log", "v2-latest-successful-index", "v3-schedule", "v4-build-process",
+                "v5-build-containment",
+            ])
         #expect(try storage.occurrences(jobID: nil, outcome: nil, limit: 1).isEmpty)
         // The v1 data is all there and reads through the current code.
         let builds = try storage.getJobBuilds(jobID: nil, filter: BuildFilter(), order: .ascending, limit: 10)

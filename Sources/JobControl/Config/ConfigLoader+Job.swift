@@ -131,6 +131,9 @@ extension ConfigLoader {
                 job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
             case let key where scheduleKeys.contains(key):
                 break  // read below, once `timezone` is known
+            case let key where resourceKeys.contains(key):
+                _ = readResourceKey(key, entry.value, into: &job.resources, reader: &reader)
+                job.resourceNodes[key] = reader.location(entry.keyNode)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "a job", known: jobKeys)
                 // A misspelt 'command' was reported as such; "needs a command" would say it twice.

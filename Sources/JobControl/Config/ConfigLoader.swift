@@ -9,14 +9,14 @@ public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret",
         "secrets_file", "include", "jobs",
-        "access", "cluster",
+        "access", "cluster", "containment", "job_defaults",
     ]
     static let jobKeys =
         [
             "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
             "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool",
             "cleanup_function", "build_retention",
-        ] + scheduleKeys
+        ] + scheduleKeys + resourceKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes
     /// (`include:`, default `jobs.d/*.yaml` beside it). Every problem of every file is reported.
@@ -88,6 +88,7 @@ public enum ConfigLoader {
                 jobs.append(job)
             }
         }
+        for index in jobs.indices { jobs[index].resources = jobs[index].resources.filled(from: config.jobDefaults) }
         config.jobs = jobs
         if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
             let blank = text.split(separator: "\n").allSatisfy {
@@ -103,6 +104,7 @@ public enum ConfigLoader {
                 ))
         }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
+        diagnostics += validateResources(config, defaultsNodes: main.defaultsNodes, file: file)
         for job in config.jobs {
             if let pool = job.pool, config.pools[pool] == nil {
                 let known = config.pools.keys.sorted()
@@ -150,15 +152,21 @@ public enum ConfigLoader {
     static func parseMain(
         _ text: String, file: String, registry: FunctionRegistry, diagnostics: inout [ConfigDiagnostic]
     )
-        -> (config: DaemonConfig, include: [(String, Node?)]?, declaresJobs: Bool)
+        -> (
+            config: DaemonConfig, include: [(String, Node?)]?, declaresJobs: Bool,
+            defaultsNodes: [String: SourceLocation]
+        )
     {
+        var defaultsNodes: [String: SourceLocation] = [:]
         var config = DaemonConfig()
         guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
-            return (config, nil, false)  // a syntax error, or an empty file: defaults, no jobs
+            return (config, nil, false, [:])  // a syntax error, or an empty file: defaults, no jobs
         }
         var reader = YAMLNodeReader(file: file)
         defer { diagnostics += reader.diagnostics }
-        guard let entries = reader.mapping(root, what: "the configuration file") else { return (config, nil, false) }
+        guard let entries = reader.mapping(root, what: "the configuration file") else {
+            return (config, nil, false, [:])
+        }
         var include: [(String, Node?)]?
         var declaresJobs = false
         for entry in entries {
@@ -223,11 +231,15 @@ public enum ConfigLoader {
                 config.access = readAccess(entry.value, reader: &reader)
             case "cluster":
                 config.cluster = readCluster(entry.value, reader: &reader)
+            case "containment":
+                if let containment = readContainment(entry.value, reader: &reader) { config.containment = containment }
+            case "job_defaults":
+                (config.jobDefaults, defaultsNodes) = readJobDefaults(entry.value, reader: &reader)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }
         }
-        return (config, include, declaresJobs)
+        return (config, include, declaresJobs, defaultsNodes)
     }
 
     /// `include: jobs.d/*.yaml` or a list of such patterns.

@@ -31,6 +31,11 @@ public struct DaemonConfig: Sendable {
     public var access: AccessPolicy?
     /// This daemon's part in a cluster of daemons sharing a PostgreSQL database (`cluster:`).
     public var cluster = ClusterSettings()
+    /// How builds are contained (`containment:`): each in its own cgroup where the host allows
+    /// (`auto`), or by process group only (`process-group`). Takes effect at a restart.
+    public var containment: Containment = .auto
+    /// Resource keys every job gets unless it sets its own (`job_defaults:`).
+    public var jobDefaults = BuildResources()
     /// The main configuration file, absolute.
     public var file: String?
 
@@ -79,4 +84,12 @@ public struct DaemonConfig: Sendable {
         }
         return "/etc/jobcontrol/jobcontrol.yaml"
     }
+}
+
+/// How builds' processes are kept together and stopped (`containment:`).
+public enum Containment: String, Sendable, Hashable, CaseIterable {
+    /// A cgroup per build where the host gives the daemon one; else process groups.
+    case auto
+    /// Process groups only (and the daemon as child subreaper): no limits, no cgroup accounting.
+    case processGroup = "process-group"
 }

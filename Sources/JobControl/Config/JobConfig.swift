@@ -39,6 +39,10 @@ public struct JobConfig: Sendable, Hashable {
     public var buildRetention: BuildRetention?
     /// When the job runs by itself (`schedule:` and its policies); nil = only on demand.
     public var schedule: SchedulePolicy?
+    /// Limits, leftovers and the log cap: the job's keys over the daemon's `job_defaults`.
+    public var resources = BuildResources()
+    /// Where each resource key was written, for the check that the host can enforce it.
+    var resourceNodes: [String: SourceLocation] = [:]
     /// Where `pool:` was written, for the error when the pool does not exist.
     var poolNode: SourceLocation?
     /// Where the job was defined, for error messages.

@@ -21,6 +21,8 @@ public struct BuildContext: Sendable {
     let observer: (@Sendable (LogRecord, String) -> Void)?
     /// The daemon's own logger, with `job.id` and `build.id` metadata.
     public let logger: Logger
+    /// The build's log stored so far against its `log_limit`.
+    let logBudget: LogBudget
 
     public init(
         buildID: Int64, jobID: String, socketPath: String?, token: String? = nil,
@@ -28,6 +30,17 @@ public struct BuildContext: Sendable {
         redactor: SecretRedactor = SecretRedactor([]), storage: any Storage,
         observer: (@Sendable (LogRecord, String) -> Void)? = nil, logger: Logger
     ) {
+        self.init(
+            buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
+            redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: LogBudget())
+    }
+
+    init(
+        buildID: Int64, jobID: String, socketPath: String?, token: String?, settings: ExecutionSettings,
+        redactor: SecretRedactor, storage: any Storage, observer: (@Sendable (LogRecord, String) -> Void)?,
+        logger: Logger, logBudget: LogBudget
+    ) {
+        self.logBudget = logBudget
         self.observer = observer
         self.buildID = buildID
         self.jobID = jobID
@@ -46,8 +59,7 @@ public struct BuildContext: Sendable {
     func with(settings: ExecutionSettings) -> BuildContext {
         BuildContext(
             buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
-            redactor: redactor,
-            storage: storage, observer: observer, logger: logger)
+            redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: logBudget)
     }
 
     /// Stores a log record for this build. A storage failure is reported in the daemon's log and
@@ -67,33 +79,61 @@ public struct BuildContext: Sendable {
     }
 
     /// Hands lines of output in for storage without waiting (see ``Storage/enqueueLogMessages(_:)``):
-    /// they are stored within milliseconds and before the build's end is recorded.
-    public func record(output lines: [String], level: LogLevel, logger name: String) {
+    /// they are stored within milliseconds and before the build's end is recorded. Past the
+    /// build's `log_limit` they are counted instead (``reportDroppedLog()``).
+    func record(output lines: [LineSplitter.Line], level: LogLevel, logger name: String) {
         let now = Date()
-        let records = lines.map {
-            LogRecord(buildID: buildID, created: now, level: level.rawValue, message: redactor.redact($0), logger: name)
-        }
+        let records = logBudget.admit(
+            lines.map {
+                LogRecord(
+                    buildID: buildID, created: now, level: level.rawValue, message: redactor.redact($0.text),
+                    logger: name, partial: $0.partial)
+            }, limit: settings.resources.effectiveLogLimit)
+        guard !records.isEmpty else { return }
         storage.enqueueLogMessages(records)
         if let observer { records.forEach { observer($0, jobID) } }
     }
 
+    /// One last record saying how much output the `log_limit` kept out, if any was.
+    func reportDroppedLog() {
+        guard let (records, bytes) = logBudget.takeDropReport() else { return }
+        let record = LogRecord(
+            buildID: buildID, level: LogLevel.warning.rawValue,
+            message:
+                "log_limit \(ByteSize.text(settings.resources.effectiveLogLimit)) reached: \(records) further records (\(ByteSize.human(Int64(bytes))) of output) were counted, not stored",
+            logger: "jobcontrol")
+        storage.enqueueLogMessages([record])
+        observer?(record, jobID)
+    }
+
     /// Records where this build's command runs, for crash recovery (see ``ProcessGroups``).
-    func recordProcess(group: Int32) {
+    func recordProcess(group: Int32, cgroup: [String]?) {
         guard let start = ProcessGroups.startTicks(of: group) else { return }
         do {
-            try storage.setBuildProcess(buildID, group: group, startTicks: start)
+            try storage.setBuildProcess(buildID, group: group, startTicks: start, cgroup: cgroup)
         } catch {
             logger.warning("cannot record the build's process group", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Records what the build's command used (stored before the build's end).
+    func recordUsage(_ usage: ResourceUsage) {
+        do {
+            try storage.setBuildUsage(buildID, usage)
+        } catch {
+            logger.warning("cannot record the build's resource usage", metadata: ["error": "\(error)"])
         }
     }
 
     /// Stores several log records for this build in one transaction.
     public func log(levels entries: [(LogLevel, String)], logger name: String) {
         let now = Date()
-        let records = entries.map {
-            LogRecord(
-                buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
-        }
+        let records = logBudget.admit(
+            entries.map {
+                LogRecord(
+                    buildID: buildID, created: now, level: $0.0.rawValue, message: redactor.redact($0.1), logger: name)
+            }, limit: settings.resources.effectiveLogLimit)
+        guard !records.isEmpty else { return }
         if let observer { records.forEach { observer($0, jobID) } }
         do {
             try storage.logMessages(records)

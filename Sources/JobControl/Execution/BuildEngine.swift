@@ -13,6 +13,9 @@ public actor BuildEngine {
     public nonisolated let registry: FunctionRegistry
     public nonisolated let pool: WorkerPool
     nonisolated let logger: Logger
+    /// The cgroups builds' commands run in; nil when contained by process group only (the
+    /// host offers no cgroup, or `containment: process-group`). Fixed until a restart.
+    public nonisolated let cgroups: CgroupHost?
     /// Sees every log record of every build (the daemon sends them to the journal).
     public nonisolated let outputObserver: (@Sendable (LogRecord, String) -> Void)?
     /// Resumed with the finished build when the engine knows its record (``finishedRecord``),
@@ -32,8 +35,13 @@ public actor BuildEngine {
 
     /// Registers the build's token; returns why the build must not start when a cancel came
     /// first (one hop onto the actor for both).
-    private func register(token: String, buildID: Int64, redactor: SecretRedactor) -> BuildException? {
-        activeBuilds[token] = ActiveBuild(buildID: buildID, redactor: redactor)
+    private func register(
+        token: String, buildID: Int64, redactor: SecretRedactor, logBudget: LogBudget, logLimit: UInt64
+    )
+        -> BuildException?
+    {
+        activeBuilds[token] = ActiveBuild(
+            buildID: buildID, redactor: redactor, logBudget: logBudget, logLimit: logLimit)
         return cancelRequested[buildID]
     }
 
@@ -132,6 +140,7 @@ public actor BuildEngine {
         self.registry = registry
         self.pool = WorkerPool(limit: config.workers, pools: config.pools)
         self.logger = logger
+        self.cgroups = config.containment == .processGroup ? nil : CgroupHost.setUp()
     }
 
     /// Replaces the configuration (a reload). Builds already created keep the job configuration
@@ -148,6 +157,10 @@ public actor BuildEngine {
         if newConfig.socket != config.socket {
             needsRestart.append("socket")
             applied.socket = config.socket
+        }
+        if newConfig.containment != config.containment {
+            needsRestart.append("containment")
+            applied.containment = config.containment
         }
         if newConfig.cluster != config.cluster {
             needsRestart.append("cluster")
@@ -362,11 +375,13 @@ public actor BuildEngine {
     ) async {
         let redactor = SecretRedactor(secrets.values)
         let token = Self.makeToken()
-        let cancelledBeforeStart = await register(token: token, buildID: build.id, redactor: redactor)
+        let logBudget = LogBudget()
+        let cancelledBeforeStart = await register(
+            token: token, buildID: build.id, redactor: redactor, logBudget: logBudget,
+            logLimit: job.resources.effectiveLogLimit)
         var context = BuildContext(
-            buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, redactor: redactor,
-            storage: storage,
-            observer: outputObserver, logger: logger)
+            buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, settings: ExecutionSettings(),
+            redactor: redactor, storage: storage, observer: outputObserver, logger: logger, logBudget: logBudget)
         var startTime: Date?
         var outcome: (success: Bool, retval: JSONValue?, exception: BuildException?) = (false, nil, nil)
         do {
@@ -398,7 +413,8 @@ public actor BuildEngine {
             }
             context = context.with(
                 settings: ExecutionSettings(
-                    environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group))
+                    environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group,
+                    resources: job.resources, cgroups: cgroups))
             let running = context
             let retry = job.retry
             let work = Task {

@@ -15,6 +15,9 @@ public struct BuildRequests: Sendable, Hashable {
 struct ActiveBuild: Sendable {
     let buildID: Int64
     let redactor: SecretRedactor
+    /// Shared with the build's output: `jobctl log` lines count against its `log_limit`.
+    let logBudget: LogBudget
+    let logLimit: UInt64
     var requests = BuildRequests()
 }
 
@@ -69,11 +72,16 @@ extension BuildEngine {
     /// ``reportProgress(token:_:)``, the write is awaited outside the actor.
     public nonisolated func log(token: String, level: LogLevel, message: String) async throws {
         let build = try await activeBuild(token)
-        try await storage.logMessagesAsync([
-            LogRecord(
-                buildID: build.buildID, level: level.rawValue, message: build.redactor.redact(message), logger: "jobctl"
-            )
-        ])
+        // A long message becomes several records, as a command's long line does.
+        let pieces = LineSplitter.pieces(of: message)
+        let records = build.logBudget.admit(
+            pieces.map {
+                LogRecord(
+                    buildID: build.buildID, level: level.rawValue, message: build.redactor.redact($0.text),
+                    logger: "jobctl", partial: $0.partial)
+            }, limit: build.logLimit)
+        guard !records.isEmpty else { return }
+        try await storage.logMessagesAsync(records)
     }
 
     /// Sets the return value of the build holding `token`.

@@ -44,31 +44,67 @@ enum CommandFunction {
             environment["PATH"] = helperPath
         }
 
+        let resources = context.settings.resources
+        let cgroup = try makeCgroup(context)
         let process: ProcessSpawner.Spawned
         do {
+            let files = try cgroup?.openProcsFiles() ?? []
+            defer { files.forEach { close($0) } }
             process = try await ProcessSpawner.spawnOffPool(
-                argv: spawned, environment: environment, workingDirectory: context.settings.workingDirectory)
+                argv: spawned, environment: environment, workingDirectory: context.settings.workingDirectory,
+                setup: .init(cgroupFiles: files, resources: resources))
         } catch {
+            cgroup?.remove()
+            let reason = (error as? ProcessSpawner.Failure)?.reason ?? "\(error)"
             throw BuildException(
                 type: "SpawnFailed",
-                message: "cannot start '\(argv[0])': \(error.reason)",
+                message: "cannot start '\(argv[0])': \(reason)",
                 details: ["argv": .array(argv.map { .string($0) })])
         }
-        context.recordProcess(group: process.pid)
-        // On cancellation (timeout, cancel, shutdown) the whole process group goes: SIGTERM, and
-        // SIGKILL after the grace period to whatever ignores it.
-        let (stderrTail, termination) = await withTaskCancellationHandler {
-            let tail = await pumpBoth(process, context: context)
-            return (tail, await ProcessSpawner.waitForExit(process))
+        context.recordProcess(group: process.pid, cgroup: cgroup?.paths)
+        let keep = resources.effectiveLeftovers == .keep
+        // On cancellation (timeout, cancel, shutdown) the whole build goes: its cgroup (or, with
+        // `leftovers: keep` or without cgroups, its process group), SIGTERM and SIGKILL after the
+        // grace period to whatever ignores it.
+        let (stderrTail, termination, processUsage) = await withTaskCancellationHandler {
+            let pumps = Task { await pumpBoth(process, context: context) }
+            let (termination, usage) = await ProcessSpawner.waitForExit(process)
+            // The command has exited: what it left running is stopped now, unless kept.
+            if !keep { await stopLeftovers(cgroup: cgroup, processGroup: process.pid) }
+            // Output still held open by something kept (or by an escaped process without a
+            // cgroup) is read up to what is buffered, not waited for.
+            return (await finish(pumps, within: keep ? .milliseconds(100) : leftoverOutputWait), termination, usage)
         } onCancel: {
-            terminate(processGroup: process.pid)
+            if let cgroup, !keep {
+                Task.detached { await cgroup.stop(grace: terminationGrace) }
+            } else {
+                terminate(processGroup: process.pid)
+            }
         }
+        context.reportDroppedLog()
+        let usage = cgroup?.usage() ?? processUsage
+        if let usage { context.recordUsage(usage) }
+        if let cgroup { release(cgroup, keep: keep, context: context) }
         var details: [String: JSONValue] = [
             "argv": .array(argv.map { .string($0) }),
             "stderr_tail": .array(stderrTail.map { .string($0) }),
         ]
         let type: String
         let message: String
+        if let oomKills = usage?.oomKills, oomKills > 0, !isSuccess(termination) {
+            let limit =
+                resources.memoryMax.map { "killed at memory limit \(ByteSize.text($0))" } ?? "killed out of memory"
+            let peak = usage?.memoryPeakBytes.map { ", peak \(ByteSize.human($0))" } ?? ""
+            details["oom_kills"] = .int(oomKills)
+            throw BuildException(
+                type: "OutOfMemory",
+                message:
+                    "\(limit)\(peak): the kernel's OOM killer stopped \(oomKills) process\(oomKills == 1 ? "" : "es") of the build; raise memory_max or make the job use less",
+                details: details,
+                traceback: commandTraceback(
+                    argv: argv, workingDirectory: context.settings.workingDirectory, details: details,
+                    stderrTail: stderrTail))
+        }
         switch termination {
         case .exited(0):
             return nil
@@ -106,6 +142,84 @@ enum CommandFunction {
 
     /// How long a process group gets between SIGTERM and SIGKILL.
     static let terminationGrace: Duration = .seconds(5)
+
+    /// After the command and its leftovers are gone, how long output still open elsewhere is
+    /// waited for before what is buffered is read and the pipes are closed.
+    static let leftoverOutputWait: Duration = .seconds(1)
+
+    static func isSuccess(_ termination: ProcessSpawner.Termination) -> Bool {
+        if case .exited(0) = termination { return true }
+        return false
+    }
+
+    /// The build's cgroups, when the daemon has them.
+    static func makeCgroup(_ context: BuildContext) throws -> BuildCgroup? {
+        guard let host = context.settings.cgroups else { return nil }
+        do {
+            return try BuildCgroup.create(buildID: context.buildID, host: host, resources: context.settings.resources)
+        } catch {
+            throw BuildException(
+                type: "ContainmentFailed",
+                message: "cannot set up the build's cgroup (\(error)); the command was not started")
+        }
+    }
+
+    /// Stops what is still running of a build whose command has exited: everything in its
+    /// cgroup, or without one, the rest of its process group. SIGTERM, then SIGKILL after the
+    /// grace period.
+    static func stopLeftovers(cgroup: BuildCgroup?, processGroup: pid_t) async {
+        if let cgroup {
+            guard cgroup.populated else { return }
+            await cgroup.stop(grace: terminationGrace)
+            return
+        }
+        guard kill(-processGroup, 0) == 0 else { return }
+        kill(-processGroup, SIGTERM)
+        let deadline = ContinuousClock.now + terminationGrace
+        while kill(-processGroup, 0) == 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        kill(-processGroup, SIGKILL)
+    }
+
+    /// The stderr tail once both pipes are done; if they are still open after `wait`, what is
+    /// buffered is read and they are closed.
+    static func finish(_ pumps: Task<[String], Never>, within wait: Duration) async -> [String] {
+        await withTaskGroup(of: [String]?.self) { group in
+            group.addTask { await pumps.value }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                if !Task.isCancelled { pumps.cancel() }
+                return nil
+            }
+            var tail: [String] = []
+            for await result in group {
+                if let result {
+                    tail = result
+                    group.cancelAll()
+                }
+            }
+            return tail
+        }
+    }
+
+    /// Removes the build's cgroups; with `leftovers: keep`, a cgroup still holding processes
+    /// stays (their home), and the build's log says where.
+    static func release(_ cgroup: BuildCgroup, keep: Bool, context: BuildContext) {
+        if keep {
+            let left = cgroup.processes()
+            if !left.isEmpty {
+                context.log(
+                    .info,
+                    "leftovers: keep: \(left.count) process\(left.count == 1 ? "" : "es") left running in \(cgroup.paths[0])"
+                )
+                return
+            }
+        }
+        if !cgroup.remove() {
+            context.logger.warning("cannot remove the build's cgroup", metadata: ["cgroup": "\(cgroup.paths)"])
+        }
+    }
 
     /// SIGTERM to every process of the group now, SIGKILL to whatever is left after the grace period.
     static func terminate(processGroup: pid_t) {
@@ -180,14 +294,16 @@ enum CommandFunction {
     static func pump(_ fd: Int32, level: LogLevel, logger: String, context: BuildContext) async -> [String] {
         var splitter = LineSplitter()
         var tail: [String] = []
-        func take(_ lines: [String]) {
+        func take(_ lines: [LineSplitter.Line]) {
             guard !lines.isEmpty else { return }
             context.record(output: lines, level: level, logger: logger)
-            tail.append(contentsOf: lines)
+            tail.append(contentsOf: lines.suffix(stderrTailLines).map { String($0.text.prefix(2048)) })
             if tail.count > stderrTailLines { tail.removeFirst(tail.count - stderrTailLines) }
         }
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        reading: while !Task.isCancelled {
+        // Cancelled (the command has exited, but something still holds the pipe open): what is
+        // buffered is still read, then the pipe is closed.
+        reading: while true {
             // errno taken right after the read, before anything else can change it.
             let (count, error) = buffer.withUnsafeMutableBytes { bytes in
                 let count = read(fd, bytes.baseAddress, bytes.count)
@@ -197,6 +313,7 @@ enum CommandFunction {
             case 0:
                 break reading
             case ..<0 where error == EAGAIN:
+                if Task.isCancelled { break reading }
                 await ProcessEvents.shared.readable(fd)
             case ..<0 where error == EINTR:
                 continue
@@ -209,7 +326,7 @@ enum CommandFunction {
                 take(lines)
                 // Backpressure: while storage is behind, stop reading; the command then blocks
                 // on its full pipe instead of the daemon's memory growing.
-                if !lines.isEmpty { await context.storage.waitForWriteCapacity() }
+                if !lines.isEmpty, !Task.isCancelled { await context.storage.waitForWriteCapacity() }
             }
         }
         if let last = splitter.finish() { take([last]) }

@@ -70,12 +70,31 @@ public enum CrashRecovery {
         return report
     }
 
-    /// Stops the recorded process groups (all at once: each may take the termination grace).
+    /// Stops what the builds left running (all at once: each may take the termination grace):
+    /// everything in a build's cgroup, then what is left of its recorded process group; the
+    /// cgroup is removed.
     static func stopOrphans(of builds: [UnfinishedBuild]) async -> Int {
         await withTaskGroup(of: Int.self) { group in
             for entry in builds {
-                guard let processGroup = entry.processGroup, let start = entry.processStartTicks else { continue }
-                group.addTask { await ProcessGroups.stopOrphans(group: processGroup, startTicks: start) }
+                group.addTask {
+                    var stopped = 0
+                    if let paths = entry.cgroup {
+                        let cgroup = BuildCgroup(storedPaths: paths)
+                        stopped += await cgroup.stop(grace: CommandFunction.terminationGrace)
+                        cgroup.remove()
+                        // The dead daemon's subtree, once its last build is gone (not while
+                        // another build of it is still being recovered: rmdir refuses then).
+                        for path in paths {
+                            let parent = (path as NSString).deletingLastPathComponent
+                            let name = (parent as NSString).lastPathComponent
+                            if name.hasPrefix("jobcontrol-"), name != "jobcontrol-\(getpid())" { rmdir(parent) }
+                        }
+                    }
+                    if let processGroup = entry.processGroup, let start = entry.processStartTicks {
+                        stopped += await ProcessGroups.stopOrphans(group: processGroup, startTicks: start)
+                    }
+                    return stopped
+                }
             }
             return await group.reduce(0, +)
         }

@@ -1,42 +1,87 @@
-/// Cuts a byte stream into lines. A line ends at `\n` (a `\r` before it is dropped); a line longer
-/// than `maxLineBytes` is cut into pieces of that size, so a job printing megabytes without a
-/// newline costs bounded memory and loses nothing. Bytes that are not UTF-8 are replaced.
+/// Cuts a byte stream into lines. A line ends at `\n` (a `\r` before it is dropped). A line longer
+/// than `maxLineBytes` is cut into pieces of at most that size, at a character boundary, each but
+/// the last marked partial: a job printing megabytes without a newline costs bounded memory,
+/// loses nothing, and every record stays small. Bytes that are not UTF-8 are replaced by U+FFFD.
 struct LineSplitter {
+    struct Line: Equatable {
+        var text: String
+        /// The line goes on in the next piece.
+        var partial: Bool
+        /// Bytes of output it holds (before replacement), its newline included.
+        var bytes: Int
+    }
+
     let maxLineBytes: Int
     private var pending: [UInt8] = []
 
-    init(maxLineBytes: Int = 64 * 1024) {
+    init(maxLineBytes: Int = LogRecord.maxMessageBytes) {
         self.maxLineBytes = maxLineBytes
+        pending.reserveCapacity(4096)
     }
 
-    /// Feeds bytes; returns the complete lines they finish.
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [String] {
-        var lines: [String] = []
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                lines.append(Self.text(pending))
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                pending.append(byte)
-                if pending.count >= maxLineBytes {
-                    lines.append(Self.text(pending))
-                    pending.removeAll(keepingCapacity: true)
-                }
-            }
+    /// Feeds bytes; returns the complete lines and pieces they finish.
+    mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [Line] {
+        var lines: [Line] = []
+        var rest = bytes[...]
+        while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+            pending.append(contentsOf: rest[..<newline])
+            cutPieces(into: &lines)
+            lines.append(Line(text: Self.text(pending[...], dropCR: true), partial: false, bytes: pending.count + 1))
+            pending.removeAll(keepingCapacity: true)
+            rest = rest[rest.index(after: newline)...]
         }
+        pending.append(contentsOf: rest)
+        cutPieces(into: &lines)
         return lines
     }
 
-    /// The last line, if the stream did not end with a newline.
-    mutating func finish() -> String? {
-        guard !pending.isEmpty else { return nil }
-        defer { pending.removeAll() }
-        return Self.text(pending)
+    /// Moves full pieces of an overlong pending line to `lines`, keeping the rest pending.
+    private mutating func cutPieces(into lines: inout [Line]) {
+        var start = 0
+        while pending.count - start > maxLineBytes {
+            var end = start + maxLineBytes
+            // The next piece starts at the lead byte of a UTF-8 sequence (back at most 3 bytes),
+            // so a character is not split; invalid bytes are cut where they fall.
+            var cut = end
+            while cut > start + 1, end - cut < 3, pending[cut] & 0xC0 == 0x80 { cut -= 1 }
+            if pending[cut] & 0xC0 != 0x80 { end = cut }
+            lines.append(Line(text: Self.text(pending[start..<end], dropCR: false), partial: true, bytes: end - start))
+            start = end
+        }
+        if start > 0 { pending.removeFirst(start) }
     }
 
-    private static func text(_ bytes: [UInt8]) -> String {
-        var bytes = bytes[...]
-        if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+    /// `text` (newlines and all) as pieces of at most `maxBytes`, cut between characters: a long
+    /// message handed in whole (`jobctl log`) is stored as a long line of output is.
+    static func pieces(of text: String, maxBytes: Int = LogRecord.maxMessageBytes) -> [Line] {
+        guard text.utf8.count > maxBytes else { return [Line(text: text, partial: false, bytes: text.utf8.count)] }
+        var pieces: [Line] = []
+        var current = String.UnicodeScalarView()
+        var size = 0
+        for scalar in text.unicodeScalars {
+            let width = scalar.utf8.count
+            if size + width > maxBytes {
+                pieces.append(Line(text: String(current), partial: true, bytes: size))
+                current = String.UnicodeScalarView()
+                size = 0
+            }
+            current.append(scalar)
+            size += width
+        }
+        pieces.append(Line(text: String(current), partial: false, bytes: size))
+        return pieces
+    }
+
+    /// The last line, if the stream did not end with a newline.
+    mutating func finish() -> Line? {
+        guard !pending.isEmpty else { return nil }
+        defer { pending.removeAll() }
+        return Line(text: Self.text(pending[...], dropCR: true), partial: false, bytes: pending.count)
+    }
+
+    private static func text(_ bytes: ArraySlice<UInt8>, dropCR: Bool) -> String {
+        var bytes = bytes
+        if dropCR, bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
         return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,10 +1,11 @@
 import CLinux
 import Foundation
 
-/// Starts a build's command with posix_spawn(3): glibc's is a vfork-style clone, so the
-/// daemon's memory is not copied. The child leads a new process group, has default signal
-/// dispositions and an empty mask, reads /dev/null, writes to two pipes, and inherits no other
-/// descriptor.
+/// Starts a build's command as posix_spawn(3) does (`jobcontrol_spawn` in CLinux: a vfork-style
+/// clone, so the daemon's memory is not copied), with one step posix_spawn cannot take: the child
+/// joins its build's cgroups before it execs. The child leads a new process group, has default
+/// signal dispositions and an empty mask, reads /dev/null, writes to two pipes, and inherits no
+/// other descriptor.
 ///
 /// This replaced swift-subprocess on the per-build path (issue 19): its spawn thread, monitor
 /// thread and I/O thread cost a fifth of the daemon's CPU per `/bin/true` build.
@@ -22,12 +23,27 @@ enum ProcessSpawner {
         case executableNotFound
         case nulByte(String)
         case system(Int32)
+        /// A step of the child's set-up failed (``Setup``): joining its cgroup, a limit, …
+        case setup(String, Int32)
+
+        init(step: Int32, code: Int32) {
+            switch UInt32(step) {
+            case JOBCONTROL_SPAWN_CGROUP.rawValue: self = .setup("cannot join the build's cgroup", code)
+            case JOBCONTROL_SPAWN_RLIMIT.rawValue: self = .setup("cannot set limit_nofile or limit_core", code)
+            case JOBCONTROL_SPAWN_NICE.rawValue:
+                self = .setup("cannot set the nice level (raising priority needs root)", code)
+            case JOBCONTROL_SPAWN_CHDIR.rawValue: self = .setup("cannot enter the working directory", code)
+            case JOBCONTROL_SPAWN_STDIO.rawValue: self = .setup("cannot set up stdin, stdout and stderr", code)
+            default: self = .system(code)
+            }
+        }
 
         var reason: String {
             switch self {
             case .executableNotFound: return "no such executable (searched PATH)"
             case .nulByte(let what): return "\(what) contains a NUL byte, which a process cannot be given"
             case .system(let code): return String(cString: strerror(code))
+            case .setup(let what, let code): return "\(what): \(String(cString: strerror(code)))"
             }
         }
     }
@@ -41,11 +57,28 @@ enum ProcessSpawner {
     /// variables (reading it copies all of it).
     static let inherited = ProcessInfo.processInfo.environment
 
+    /// What the child does between its clone and its exec, besides the usual: join cgroups,
+    /// take limits.
+    struct Setup: Sendable {
+        /// `cgroup.procs` files to write itself into (``BuildCgroup/openProcsFiles()``).
+        var cgroupFiles: [Int32] = []
+        /// (RLIMIT_*, soft and hard value)
+        var rlimits: [(Int32, UInt64)] = []
+        var nice: Int?
+
+        init(cgroupFiles: [Int32] = [], resources: BuildResources = BuildResources()) {
+            self.cgroupFiles = cgroupFiles
+            if let files = resources.limitNOFILE { rlimits.append((Int32(RLIMIT_NOFILE.rawValue), files)) }
+            if let core = resources.limitCORE { rlimits.append((Int32(RLIMIT_CORE.rawValue), core)) }
+            nice = resources.nice
+        }
+    }
+
     /// Spawns `argv` (argv[0] searched on the `PATH` of `environment` when it has no '/') with
     /// exactly `environment`, in `workingDirectory` when given.
-    static func spawn(argv: [String], environment: [String: String], workingDirectory: String?) throws(Failure)
-        -> Spawned
-    {
+    static func spawn(
+        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup()
+    ) throws(Failure) -> Spawned {
         // C strings end at the first NUL: refuse rather than pass a silently shortened value.
         if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
             throw .nulByte(index == 0 ? "the program name" : "argument \(index)")
@@ -69,37 +102,36 @@ enum ProcessSpawner {
             close(stdoutPipe[1])
             close(stderrPipe[1])
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
-        if let workingDirectory { posix_spawn_file_actions_addchdir_np(&actions, workingDirectory) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let arguments = argv.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
         let variables = environment.map { strdup($0.key + "=" + $0.value) } + [nil]
         defer { variables.forEach { free($0) } }
+        let limits = setup.rlimits.map { jobcontrol_rlimit(resource: $0.0, value: $0.1) }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attributes, arguments, variables)
+        var step: Int32 = 0
+        let rc = path.withCString { pathPointer in
+            (workingDirectory ?? "").withCString { directoryPointer in
+                setup.cgroupFiles.withUnsafeBufferPointer { cgroupFiles in
+                    limits.withUnsafeBufferPointer { rlimits in
+                        arguments.withUnsafeBufferPointer { argvPointer in
+                            variables.withUnsafeBufferPointer { envpPointer in
+                                var request = jobcontrol_spawn_request(
+                                    path: pathPointer, argv: argvPointer.baseAddress, envp: envpPointer.baseAddress,
+                                    working_directory: workingDirectory == nil ? nil : directoryPointer,
+                                    stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1],
+                                    cgroup_fds: cgroupFiles.baseAddress, cgroup_fd_count: Int32(cgroupFiles.count),
+                                    rlimits: rlimits.baseAddress, rlimit_count: Int32(rlimits.count),
+                                    set_nice: setup.nice == nil ? 0 : 1, nice: Int32(setup.nice ?? 0))
+                                return jobcontrol_spawn(&request, &pid, &step)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         guard rc == 0 else {
             for fd in [stdoutPipe[0], stderrPipe[0]] { close(fd) }
-            throw .system(rc)
+            throw Failure(step: step, code: rc)
         }
         let pidfd = jobcontrol_pidfd_open(pid)
         guard pidfd >= 0 else {
@@ -112,6 +144,7 @@ enum ProcessSpawner {
             throw .system(code)
         }
         for fd in [stdoutPipe[0], stderrPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        OrphanReaper.spawned(pid)
         return Spawned(pid: pid, pidfd: pidfd, stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
@@ -122,7 +155,9 @@ enum ProcessSpawner {
     static let spawnQueue = DispatchQueue(label: "io.jobcontrol.spawn", attributes: .concurrent)
 
     /// ``spawn(argv:environment:workingDirectory:)`` on ``spawnQueue``.
-    static func spawnOffPool(argv: [String], environment: [String: String], workingDirectory: String?)
+    static func spawnOffPool(
+        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup()
+    )
         async throws(Failure) -> Spawned
     {
         let result = await withCheckedContinuation {
@@ -130,7 +165,8 @@ enum ProcessSpawner {
             spawnQueue.async {
                 continuation.resume(
                     returning: Result { () throws(Failure) -> Spawned in
-                        try spawn(argv: argv, environment: environment, workingDirectory: workingDirectory)
+                        try spawn(
+                            argv: argv, environment: environment, workingDirectory: workingDirectory, setup: setup)
                     })
             }
         }
@@ -139,20 +175,29 @@ enum ProcessSpawner {
 
     /// Not cancellable: a cancelled build's process group is being torn down, and its end is
     /// what the build waits for.
-    static func waitForExit(_ spawned: Spawned) async -> Termination {
+    static func waitForExit(_ spawned: Spawned) async -> (Termination, ResourceUsage?) {
         var code: Int32 = 0
         var status: Int32 = 0
+        var resources = rusage()
         // Usually the process has exited by the time its pipes reached their end: reap it at once.
-        var rc = jobcontrol_pidfd_reap(spawned.pidfd, 1, &code, &status)
+        var rc = jobcontrol_pidfd_reap(spawned.pidfd, 1, &code, &status, &resources)
         if rc != 0 || code == 0 {
             // The pidfd is readable only once the process has exited, so this reap does not block.
             await ProcessEvents.shared.readable(spawned.pidfd, cancellable: false)
-            rc = jobcontrol_pidfd_reap(spawned.pidfd, 0, &code, &status)
+            rc = jobcontrol_pidfd_reap(spawned.pidfd, 0, &code, &status, &resources)
         }
         ProcessEvents.shared.forget(spawned.pidfd)
         close(spawned.pidfd)
-        guard rc == 0 else { return .exited(-1) }
-        return code == CLD_EXITED ? .exited(status) : .signaled(status)
+        OrphanReaper.reaped(spawned.pid)
+        guard rc == 0 else { return (.exited(-1), nil) }
+        // What the kernel counted for the command and the children it waited for: the figures
+        // of a build without a cgroup.
+        var usage = ResourceUsage(source: "rusage")
+        usage.cpuUserMicroseconds = Int64(resources.ru_utime.tv_sec) * 1_000_000 + Int64(resources.ru_utime.tv_usec)
+        usage.cpuSystemMicroseconds =
+            Int64(resources.ru_stime.tv_sec) * 1_000_000 + Int64(resources.ru_stime.tv_usec)
+        usage.memoryPeakBytes = Int64(resources.ru_maxrss) * 1024
+        return (code == CLD_EXITED ? .exited(status) : .signaled(status), usage)
     }
 
     /// `name` as a path to execute: itself when it contains '/', else the first executable

@@ -6,7 +6,8 @@ enum PostgresBatch {
     enum Operation: Sendable {
         case log(LogRecord)
         case progress(buildID: Int64, ProgressReport)
-        case buildProcess(id: Int64, group: Int32, startTicks: Int64)
+        case buildProcess(id: Int64, group: Int32, startTicks: Int64, cgroup: String?)
+        case buildUsage(id: Int64, usage: String)
     }
 
     /// Rows per multi-row INSERT: 5 parameters each, far below the protocol's 65,535.
@@ -41,10 +42,12 @@ enum PostgresBatch {
             case .progress(let buildID, let report):
                 let key = "\(buildID)\u{0}\(report.group.name)"
                 if progress.updateValue((buildID, report), forKey: key) == nil { progressOrder.append(key) }
-            case .buildProcess(let id, let group, let start):
+            case .buildProcess(let id, let group, let start, let cgroup):
                 try connection.execute(
-                    "UPDATE build SET process_group = $1, process_start = $2 WHERE id = $3",
-                    [String(group), String(start), String(id)])
+                    "UPDATE build SET process_group = $1, process_start = $2, cgroup = $3 WHERE id = $4",
+                    [String(group), String(start), cgroup, String(id)])
+            case .buildUsage(let id, let usage):
+                try connection.execute("UPDATE build SET usage = $1 WHERE id = $2", [usage, String(id)])
             }
         }
         var start = 0

@@ -182,7 +182,7 @@ extension PostgresStorage: ClusterStore {
         for row in rows {
             let entry = UnfinishedBuild(
                 build: try Self.build(row), processGroup: row["process_group"].flatMap(Int32.init),
-                processStartTicks: row["process_start"].flatMap(Int64.init))
+                processStartTicks: row["process_start"].flatMap(Int64.init), cgroup: CgroupColumn.paths(row["cgroup"]))
             if entry.build.finished {
                 leftovers.recoveredElsewhere.append(entry)
             } else if entry.build.started {

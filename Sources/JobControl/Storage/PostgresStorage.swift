@@ -64,6 +64,7 @@ public final class PostgresStorage: Storage {
         ),
         ("v2-cluster", clusterMigration),
         ("v3-scheduler-lock", ["ALTER TABLE daemon ADD COLUMN scheduler_backend INTEGER"]),
+        ("v4-build-containment", ["ALTER TABLE build ADD COLUMN cgroup TEXT, ADD COLUMN usage TEXT"]),
     ]
     static let tables = [
         "daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations",
@@ -128,7 +129,8 @@ public final class PostgresStorage: Storage {
             endTime: row["end_time"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)),
             started: row["started"] == "t", finished: row["finished"] == "t", success: row["success"] == "t",
             skipped: row["skipped"] == "t", config: try json("config") ?? .object([:]), retval: try json("retval"),
-            exception: try json("exception"), exceptionTraceback: try json("exception_tb"), node: row["owner"])
+            exception: try json("exception"), exceptionTraceback: try json("exception_tb"), node: row["owner"],
+            usage: try json("usage").flatMap(ResourceUsage.init(json:)))
     }
 
     // MARK: Builds
@@ -253,15 +255,23 @@ public final class PostgresStorage: Storage {
         ).compactMap { $0["id"].flatMap(Int64.init) }.sorted()
     }
 
-    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
-        batchWriter.enqueue([.buildProcess(id: id, group: group, startTicks: startTicks)])
+    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64, cgroup: [String]?)
+        throws(StorageError)
+    {
+        batchWriter.enqueue([
+            .buildProcess(id: id, group: group, startTicks: startTicks, cgroup: CgroupColumn.text(cgroup))
+        ])
+    }
+
+    public func setBuildUsage(_ id: Int64, _ usage: ResourceUsage) throws(StorageError) {
+        batchWriter.enqueue([.buildUsage(id: id, usage: Packing.pack(usage.json))])
     }
 
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
         try query("SELECT * FROM build WHERE NOT finished ORDER BY id").map { row throws(StorageError) in
             UnfinishedBuild(
                 build: try Self.build(row), processGroup: row["process_group"].flatMap(Int32.init),
-                processStartTicks: row["process_start"].flatMap(Int64.init))
+                processStartTicks: row["process_start"].flatMap(Int64.init), cgroup: CgroupColumn.paths(row["cgroup"]))
         }
     }
 
@@ -323,7 +333,7 @@ public final class PostgresStorage: Storage {
                 created: Date(timeIntervalSince1970: Double(row["created"] ?? "") ?? 0),
                 level: Int(row["level"] ?? "") ?? 0,
                 message: record["message"]?.stringValue ?? "", logger: record["logger"]?.stringValue ?? "",
-                exceptionTraceback: traceback)
+                exceptionTraceback: traceback, partial: record["partial"]?.boolValue ?? false)
         }
     }
 

@@ -13,7 +13,8 @@ enum SQLiteBatchWriter {
         case finishBuild(
             id: Int64, time: Double, success: Bool, skipped: Bool, retval: String?, exception: String?,
             traceback: String?)
-        case buildProcess(id: Int64, group: Int32, startTicks: Int64)
+        case buildProcess(id: Int64, group: Int32, startTicks: Int64, cgroup: String?)
+        case buildUsage(id: Int64, usage: String)
     }
 
     /// The group-commit queue of a SQLite database: operations of concurrent callers share
@@ -29,7 +30,7 @@ enum SQLiteBatchWriter {
                 switch operation {
                 // A process record is a hint for crash recovery; a build's start and end are
                 // only ever submitted by a waiting caller, which is failed at once, never held.
-                case .log, .progress, .buildProcess: return true
+                case .log, .progress, .buildProcess, .buildUsage: return true
                 case .startBuild, .finishBuild: return false
                 }
             },
@@ -67,9 +68,13 @@ enum SQLiteBatchWriter {
                     time, success, skipped, retval, exception, traceback, id,
                 ])
                 guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
-            case .buildProcess(let id, let group, let start):
-                try db.cachedStatement(sql: "UPDATE build SET process_group = ?, process_start = ? WHERE id = ?")
-                    .execute(arguments: [group, start, id])
+            case .buildProcess(let id, let group, let start, let cgroup):
+                try db.cachedStatement(
+                    sql: "UPDATE build SET process_group = ?, process_start = ?, cgroup = ? WHERE id = ?"
+                )
+                .execute(arguments: [group, start, cgroup, id])
+            case .buildUsage(let id, let usage):
+                try db.cachedStatement(sql: "UPDATE build SET usage = ? WHERE id = ?").execute(arguments: [usage, id])
             }
         }
     }

@@ -81,6 +81,11 @@ enum SQLiteMigrations {
             try db.execute(sql: "ALTER TABLE build ADD COLUMN process_group INTEGER")
             try db.execute(sql: "ALTER TABLE build ADD COLUMN process_start INTEGER")
         }
+        migrator.registerMigration("v5-build-containment") { db in
+            // The build's cgroup directories (crash recovery), and what it used (JSON).
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN cgroup TEXT")
+            try db.execute(sql: "ALTER TABLE build ADD COLUMN usage TEXT")
+        }
         return migrator
     }
 

@@ -111,10 +111,18 @@ extension SQLiteStorage {
         }
     }
 
-    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
+    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64, cgroup: [String]?)
+        throws(StorageError)
+    {
         // Enqueued: committed within milliseconds with the build's first lines, not worth a
         // transaction of its own on every build's hot path.
-        batchWriter.enqueue([.buildProcess(id: id, group: group, startTicks: startTicks)])
+        batchWriter.enqueue([
+            .buildProcess(id: id, group: group, startTicks: startTicks, cgroup: CgroupColumn.text(cgroup))
+        ])
+    }
+
+    public func setBuildUsage(_ id: Int64, _ usage: ResourceUsage) throws(StorageError) {
+        batchWriter.enqueue([.buildUsage(id: id, usage: Packing.pack(usage.json))])
     }
 
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
@@ -122,7 +130,7 @@ extension SQLiteStorage {
             try Row.fetchAll(db, sql: "SELECT * FROM build WHERE finished = 0 ORDER BY id").map { row in
                 UnfinishedBuild(
                     build: try Self.build(row), processGroup: row["process_group"],
-                    processStartTicks: row["process_start"])
+                    processStartTicks: row["process_start"], cgroup: CgroupColumn.paths(row["cgroup"]))
             }
         }
     }

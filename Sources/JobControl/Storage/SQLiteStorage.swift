@@ -89,7 +89,8 @@ public final class SQLiteStorage: Storage {
             config: try json(row["config"]) ?? .object([:]),
             retval: try json(row["retval"]),
             exception: try json(row["exception"]),
-            exceptionTraceback: try json(row["exception_tb"]))
+            exceptionTraceback: try json(row["exception_tb"]),
+            usage: try json(row["usage"]).flatMap(ResourceUsage.init(json:)))
     }
 
     static func logRecord(_ row: Row) throws -> LogRecord {
@@ -101,7 +102,7 @@ public final class SQLiteStorage: Storage {
             level: row["level"],
             message: record["message"]?.stringValue ?? "",
             logger: record["logger"]?.stringValue ?? "",
-            exceptionTraceback: try json(row["exception_tb"]))
+            exceptionTraceback: try json(row["exception_tb"]), partial: record["partial"]?.boolValue ?? false)
     }
 
     static func json(_ text: String?) throws -> JSONValue? {

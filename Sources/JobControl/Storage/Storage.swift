@@ -115,7 +115,12 @@ public protocol Storage: ScheduleStore, Sendable {
     /// ticks since boot, from /proc), so a daemon that restarts after a crash can find and stop
     /// the orphans — and only them, even after PIDs were reused. May be handed in without waiting
     /// (as ``enqueueLogMessages(_:)``): stored within milliseconds, visible after ``flush()``.
-    func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError)
+    /// `cgroup`: the build's cgroup directories (the membership one first), when it has them.
+    func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64, cgroup: [String]?) throws(StorageError)
+
+    /// Records what a build's command used; handed in like ``setBuildProcess(_:group:startTicks:cgroup:)``
+    /// and stored before the build's end, which is submitted after it.
+    func setBuildUsage(_ id: Int64, _ usage: ResourceUsage) throws(StorageError)
 
     /// Builds not finished (left by a daemon that died, or queued), oldest first, with their
     /// recorded process group.
@@ -127,8 +132,11 @@ public struct UnfinishedBuild: Sendable, Hashable {
     public var build: Build
     public var processGroup: Int32?
     public var processStartTicks: Int64?
+    /// The build's cgroup directories, when it ran in cgroups.
+    public var cgroup: [String]?
 
-    public init(build: Build, processGroup: Int32? = nil, processStartTicks: Int64? = nil) {
+    public init(build: Build, processGroup: Int32? = nil, processStartTicks: Int64? = nil, cgroup: [String]? = nil) {
+        self.cgroup = cgroup
         self.build = build
         self.processGroup = processGroup
         self.processStartTicks = processStartTicks
@@ -286,5 +294,21 @@ public enum StorageFactory {
             .badURL,
             "unsupported storage URL '\(url)'; use sqlite:///path, sqlite::memory: or postgresql://user:password@host/database"
         )
+    }
+}
+
+extension Storage {
+    /// A process group without cgroups.
+    public func setBuildProcess(_ id: Int64, group: Int32, startTicks: Int64) throws(StorageError) {
+        try setBuildProcess(id, group: group, startTicks: startTicks, cgroup: nil)
+    }
+}
+
+/// How a build's cgroup directories are stored: one column, a path per line.
+enum CgroupColumn {
+    static func text(_ paths: [String]?) -> String? { paths.map { $0.joined(separator: "\n") } }
+    static func paths(_ text: String?) -> [String]? {
+        guard let text, !text.isEmpty else { return nil }
+        return text.split(separator: "\n").map(String.init)
     }
 }

@@ -1,0 +1,71 @@
+import JobControl
+import JobControlProtocol
+
+/// Reads a build's log in pages that each fit one reply: at most ``replyBudget`` bytes of
+/// encoded records, however long they are (a record holds at most 48 KiB of output, which
+/// JSON escaping can make six times longer). Storage is read in batches sized from the records
+/// seen so far, so the daemon holds a few megabytes per reader, not the whole log.
+///
+/// Ownership: a value owned by the one call that reads.
+struct LogPager {
+    /// Half the Varlink message limit: room for the reply's envelope and estimate error.
+    static let replyBudget = 4 << 20
+    /// Records per storage read: from few (long records possible) up to many (short ones).
+    static let batchRange = 32...5000
+
+    let storage: any Storage
+    let buildID: Int64
+    let minLevel: Int?
+    /// The last record handed out.
+    private(set) var afterID: Int64?
+    private var batch = 256
+
+    init(storage: any Storage, buildID: Int64, minLevel: Int?, afterID: Int64?) {
+        self.storage = storage
+        self.buildID = buildID
+        self.minLevel = minLevel
+        self.afterID = afterID
+    }
+
+    struct Page {
+        var records: [LogRecord]
+        /// More records are stored after these (the page was cut by count or size).
+        var more: Bool
+    }
+
+    /// The next page: at most `count` records (if given) and the reply budget.
+    mutating func next(upTo count: Int? = nil) throws(StorageError) -> Page {
+        let want = min(count ?? Int.max, batch)
+        guard want > 0 else { return Page(records: [], more: false) }
+        let read = try storage.iterLogMessages(
+            LogQuery(buildID: buildID, minLevel: minLevel, afterID: afterID, limit: want + 1))
+        var taken: [LogRecord] = []
+        var size = 0
+        for record in read.prefix(want) {
+            let cost = Self.encodedSize(record)
+            if !taken.isEmpty, size + cost > Self.replyBudget { break }
+            taken.append(record)
+            size += cost
+        }
+        if let last = taken.last { afterID = last.id }
+        // Next time, about as many records as fit the budget at this page's average size.
+        if !taken.isEmpty {
+            let average = max(1, size / taken.count)
+            batch = min(max(Self.replyBudget / average, Self.batchRange.lowerBound), Self.batchRange.upperBound)
+        }
+        // Cut short here (by the batch or the budget), not where the caller's own count ended.
+        let more = read.count > taken.count && count.map { taken.count < $0 } ?? true
+        return Page(records: taken, more: more)
+    }
+
+    /// An upper estimate of a record's size in a reply: its message as JSON escapes it, and the
+    /// other fields.
+    static func encodedSize(_ record: LogRecord) -> Int {
+        var size = 200 + record.logger.utf8.count
+        var message = record.message
+        message.withUTF8 { buffer in
+            for byte in buffer { size += byte < 0x20 ? 6 : (byte == 0x22 || byte == 0x5C ? 2 : 1) }
+        }
+        return size
+    }
+}

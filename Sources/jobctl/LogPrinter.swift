@@ -1,0 +1,42 @@
+import JobControlModel
+import JobControlProtocol
+
+/// Turns log records into text for people: `time LEVEL logger: message`, one line per line of
+/// output. A long line the daemon stored as several records (all but the last `partial`) comes
+/// out as the one line it was: the pieces after the first are printed without a prefix.
+struct LogPrinter {
+    /// The logger whose line is open (its last piece was partial).
+    private var open: String?
+    /// Paints the time and level (the follower on a terminal); plain when nil.
+    var paint: ((_ time: String, _ level: Int, _ levelText: String) -> String)?
+
+    init(paint: ((_ time: String, _ level: Int, _ levelText: String) -> String)? = nil) {
+        self.paint = paint
+    }
+
+    /// The text for `record`, ending in a newline unless its line goes on in a later record.
+    mutating func text(_ record: LogRecord) -> String {
+        var text = ""
+        if let open, open == record.logger {
+            text = record.message
+        } else {
+            if open != nil { text = "\n" }  // another logger cut in: end the open line
+            let time = displayTime(record.created)
+            let level = LogLevel.name(of: record.level).padded(to: 8)
+            let prefix = paint.map { $0(time, record.level, level) } ?? "\(time) \(level)"
+            text += "\(prefix) \(record.logger): \(record.message)"
+        }
+        open = record.partial ? record.logger : nil
+        if !record.partial { text += "\n" }
+        return text
+    }
+
+    /// A newline if a line is still open (the log ended inside a long line).
+    mutating func finish() -> String {
+        defer { open = nil }
+        return open == nil ? "" : "\n"
+    }
+
+    /// Whether a line is open.
+    var isOpen: Bool { open != nil }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import JobControl
+import Testing
+
+/// Builds are contained (issue 16), against the real binaries: what a command leaves running is
+/// stopped when its build ends (also on cancel, timeout and after a daemon crash) unless the job
+/// keeps it; limits hold; what a build used is recorded.
+///
+/// The commands write the PIDs of what they leave behind to files: the oracle of what must be gone.
+@Suite(.serialized) struct ContainmentTests {
+    static let config = """
+        workers: 4
+        jobs:
+          - id: background
+            command: 'sleep 300 & echo $! > "$PIDS/background"; echo started'
+          - id: double-fork
+            command: 'sh -c ''sleep 300 & echo $! > "$PIDS/double-fork"'' & wait'
+          - id: setsid
+            command: 'setsid sh -c ''echo $$ > "$PIDS/setsid"; exec sleep 300'' & while [ ! -s "$PIDS/setsid" ]; do sleep 0.01; done'
+          - id: keep
+            command: 'sleep 300 > /dev/null 2>&1 & echo $! > "$PIDS/keep"'
+            leftovers: keep
+          - id: hang
+            command: 'sleep 300 & echo $! > "$PIDS/hang-bg"; setsid sh -c ''echo $$ > "$PIDS/hang-setsid"; exec sleep 300'' & wait'
+          - id: hang-timeout
+            command: 'setsid sh -c ''echo $$ > "$PIDS/timeout-setsid"; exec sleep 300'' & wait'
+            timeout: 2s
+        """
+
+    /// A process is gone when it no longer exists or is a zombie (its new parent, init, may not
+    /// reap it at once; in this sandbox PID 1 does not).
+    static func isGone(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(closing, offsetBy: 2)] == "Z"
+    }
+
+    static func pid(in file: String) throws -> pid_t {
+        let text = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try #require(pid_t(text), "no pid in \(file): '\(text)'")
+    }
+
+    /// The leftover named `name` (its PID file) is gone within the grace period (5 s) and a margin.
+    static func expectGone(_ name: String, _ directory: TemporaryDirectory) async throws {
+        let pid = try pid(in: directory.file("pids/" + name))
+        try await waitFor("\(name) leftover \(pid) to be stopped", timeout: .seconds(8)) { isGone(pid) }
+    }
+
+    @Test func leftoversAreStoppedWhenTheBuildEnds() async throws {
+        let side = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
+        defer {
+            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
+        }
+        for job in ["background", "double-fork", "setsid"] {
+            let run = try await daemon.jobctl("run", job, "--wait")
+            #expect(run.status == 0, "\(job): \(run.stdout) \(run.stderr)")
+            try await Self.expectGone(job, side)
+        }
+        // leftovers: keep leaves its process running after the build succeeded, and says so.
+        #expect(try await daemon.jobctl("run", "keep", "--wait").status == 0)
+        let kept = try Self.pid(in: side.file("pids/keep"))
+        try await Task.sleep(for: .milliseconds(300))  // a kill, had one been sent, would have landed
+        #expect(!Self.isGone(kept), "leftovers: keep stopped the process")
+        let show = try await daemon.jobctl("show", "keep")
+        #expect(show.stdout.contains("Leftovers:"), "\(show.stdout)")
+        let builds = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let keptBuild = try #require(
+            try builds.getJobBuilds(jobID: "keep", filter: BuildFilter(), order: .descending, limit: 1).first)
+        let logs = try builds.iterLogMessages(LogQuery(buildID: keptBuild.id)).map(\.message)
+        #expect(logs.contains { $0.contains("left running in") }, "\(logs)")
+        Glibc.kill(kept, SIGKILL)
+        try await daemon.stop()
+    }
+
+    @Test func cancelAndTimeoutStopEveryProcessOfTheBuild() async throws {
+        let side = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
+        defer {
+            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
+        }
+        let started = try await daemon.jobctl("run", "hang")
+        #expect(started.status == 0)
+        try await waitFor("the hang build's processes") {
+            FileManager.default.fileExists(atPath: side.file("pids/hang-setsid"))
+                && FileManager.default.fileExists(atPath: side.file("pids/hang-bg"))
+        }
+        let id = try #require(started.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(try await daemon.jobctl("cancel", id).status == 0)
+        try await Self.expectGone("hang-bg", side)
+        try await Self.expectGone("hang-setsid", side)
+
+        let timedOut = try await daemon.jobctl("run", "hang-timeout", "--wait")
+        #expect(timedOut.status == 1)
+        #expect(timedOut.stdout.contains("timed out"), "\(timedOut.stdout)")
+        try await Self.expectGone("timeout-setsid", side)
+        try await daemon.stop()
+    }
+
+    /// SIGKILL of the daemon leaves the build's processes running (one escaped its process
+    /// group with setsid); the next daemon finds them through the build's cgroup and stops them.
+    @Test(.enabled(if: CgroupHost.probe.usable)) func crashRecoveryStopsLeftoversThroughTheCgroup() async throws {
+        let side = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        var daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
+        defer {
+            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
+        }
+        #expect(try await daemon.jobctl("run", "hang").status == 0)
+        try await waitFor("the hang build's processes") {
+            FileManager.default.fileExists(atPath: side.file("pids/hang-setsid"))
+                && FileManager.default.fileExists(atPath: side.file("pids/hang-bg"))
+        }
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        try await waitFor("the build's cgroup to be recorded") {
+            ((try? storage.unfinishedBuilds()) ?? []).contains { $0.cgroup != nil }
+        }
+        let cgroup = try #require(try storage.unfinishedBuilds().first { $0.cgroup != nil }?.cgroup)
+        daemon.kill()
+        let escaped = try Self.pid(in: side.file("pids/hang-setsid"))
+        #expect(!Self.isGone(escaped), "the setsid process outlives the daemon")
+        daemon = try await DaemonProcess(directory: daemon.directory, environment: ["PIDS": side.file("pids")])
+        try await Self.expectGone("hang-setsid", side)
+        try await Self.expectGone("hang-bg", side)
+        try await waitFor("the build's cgroup to be removed") {
+            cgroup.allSatisfy { !FileManager.default.fileExists(atPath: $0) }
+        }
+        try await daemon.stop()
+    }
+
+    static func kill(_ name: String, _ directory: TemporaryDirectory) {
+        if let pid = try? pid(in: directory.file("pids/" + name)), !isGone(pid) { Glibc.kill(pid, SIGKILL) }
+    }
+}
