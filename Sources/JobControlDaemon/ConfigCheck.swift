@@ -8,7 +8,8 @@ public enum ConfigCheck {
     /// 78 (EX_CONFIG) when not.
     public static func run(file: String, json: Bool) -> Int32 {
         do {
-            let config = try ConfigLoader.load(file: file)
+            // From a shell, limits are checked against what the host can give the service.
+            let config = try ConfigLoader.load(file: file, limits: .host)
             if json {
                 printJSON([
                     "valid": true, "file": .string(file), "jobs": .int(Int64(config.jobs.count)), "errors": [],

@@ -42,6 +42,21 @@ public struct ResourceUsage: Sendable, Hashable {
         for (key, path) in Self.keys { self[keyPath: path] = object[key]?.intValue }
     }
 
+    /// The cgroup's figures, with what it did not measure taken from the command's rusage
+    /// (`source` then names both): on a hybrid host without a memory limit, the build's
+    /// cgroup has no memory controller, and its peak is the largest process's.
+    public static func combined(_ cgroup: ResourceUsage?, _ process: ResourceUsage?) -> ResourceUsage? {
+        guard var result = cgroup else { return process }
+        guard let process else { return result }
+        var borrowed = false
+        for (_, path) in keys where result[keyPath: path] == nil && process[keyPath: path] != nil {
+            result[keyPath: path] = process[keyPath: path]
+            borrowed = true
+        }
+        if borrowed { result.source = "\(result.source)+\(process.source)" }
+        return result
+    }
+
     /// `cpu 1.2 s user + 0.1 s system · peak memory 12.3 MiB · peak tasks 3 · io 1.0 MiB read, 0 B written`
     public var summary: String {
         var parts: [String] = []

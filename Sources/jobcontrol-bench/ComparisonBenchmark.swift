@@ -21,7 +21,14 @@ enum ComparisonBenchmark {
         var fanout: [Double] = []
         var cpuPerBuild: [Double] = []
         var separate: [Double] = []
+        var uncontained: [Double] = []
+        var uncontainedCPU: [Double] = []
         for _ in 0..<runs {
+            // The same fan-out without cgroups (process groups only), interleaved with the runs
+            // with them: what containment costs per build.
+            let (rate, cpu) = try await fanOut(config: "containment: process-group\n" + yaml, builds: count + 1)
+            uncontained.append(rate)
+            uncontainedCPU.append(cpu)
             let daemon = try DaemonHarness(config: yaml)
             defer { daemon.stop() }
             let storage = try SQLiteStorage(path: daemon.database)
@@ -55,13 +62,23 @@ enum ComparisonBenchmark {
             parts.append(String(format: "%.2f of raw spawn (aim ≥ 0.25)", rate / rawRate))
             return parts.joined(separator: ", ")
         }
+        let containment = CgroupHost.probe.usable ? "a cgroup per build" : "no cgroups on this host"
         var figures = [
             Figure(
-                group: "throughput", name: "\(count) builds in one request (--build-deps fan-out)",
+                group: "throughput", name: "\(count) builds in one request (--build-deps fan-out; \(containment))",
                 value: Bench.median(fanout), unit: "builds/s", comparison: compare(Bench.median(fanout))),
             Figure(
                 group: "throughput", name: "daemon CPU per build in that fan-out (user + system, all threads)",
                 value: Bench.median(cpuPerBuild), unit: "ms", comparison: "the commands' own CPU not included"),
+            Figure(
+                group: "throughput", name: "the same fan-out with containment: process-group (no cgroups)",
+                value: Bench.median(uncontained), unit: "builds/s", comparison: compare(Bench.median(uncontained))),
+            Figure(
+                group: "throughput", name: "containment's cost per build (wall time, from the two fan-outs)",
+                value: (1 / Bench.median(fanout) - 1 / Bench.median(uncontained)) * 1000, unit: "ms",
+                comparison: String(
+                    format: "daemon CPU %.3f ms per build with cgroups, %.3f without", Bench.median(cpuPerBuild),
+                    Bench.median(uncontainedCPU))),
             Figure(
                 group: "throughput", name: "\(count) builds by separate `jobctl run` processes",
                 value: Bench.median(separate), unit: "builds/s", comparison: compare(Bench.median(separate))),
@@ -82,6 +99,23 @@ enum ComparisonBenchmark {
                 group: "throughput", name: "raw posix_spawn of /bin/true, 2 in flight", value: rawRate,
                 unit: "spawns/s", comparison: "limit"))
         return figures
+    }
+
+    /// One `--build-deps` fan-out of `builds` builds on a fresh daemon: (builds/s, daemon CPU ms
+    /// per build).
+    static func fanOut(config: String, builds: Int) async throws -> (Double, Double) {
+        let daemon = try DaemonHarness(config: config)
+        defer { daemon.stop() }
+        let storage = try SQLiteStorage(path: daemon.database)
+        let cpuBefore = Bench.cpuSeconds(daemon.process.processIdentifier)
+        let start = Bench.now()
+        try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+            try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) { _ in
+            }
+        }
+        daemon.waitForFinishedBuilds(builds, storage: storage)
+        let rate = Double(builds) / (Bench.now() - start)
+        return (rate, (Bench.cpuSeconds(daemon.process.processIdentifier) - cpuBefore) * 1000 / Double(builds))
     }
 
     /// task-spooler with 2 slots: queue `count` /bin/true jobs, wait for the last to end.

@@ -127,6 +127,8 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
             debugSources.append(stall)
         }
         defer { (sources + [hangup] + debugSources).forEach { $0.cancel() } }
+        // The process's build cgroups go with it (kept leftovers' stay, for the next sweep).
+        defer { CgroupHost.releaseIfSetUp() }
 
         do {
             try await daemon.run()

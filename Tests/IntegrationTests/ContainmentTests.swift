@@ -131,6 +131,26 @@ import Testing
         try await daemon.stop()
     }
 
+    /// Without cgroups (`containment: process-group`, as on a host that gives the daemon none):
+    /// the process group and the child subreaper still stop a background child, a double fork
+    /// and a setsid child; the daemon says once how it contains builds.
+    @Test func withoutCgroupsProcessGroupsAndTheSubreaperStopLeftovers() async throws {
+        let side = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess(
+            config: "containment: process-group\n" + Self.config, environment: ["PIDS": side.file("pids")])
+        defer {
+            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
+        }
+        for job in ["background", "double-fork", "setsid"] {
+            let run = try await daemon.jobctl("run", job, "--wait")
+            #expect(run.status == 0, "\(job): \(run.stdout) \(run.stderr)")
+            try await Self.expectGone(job, side)
+        }
+        #expect(daemon.log.contains("contained by process group only"), "\(daemon.log)")
+        try await daemon.stop()
+    }
+
     static func kill(_ name: String, _ directory: TemporaryDirectory) {
         if let pid = try? pid(in: directory.file("pids/" + name)), !isGone(pid) { Glibc.kill(pid, SIGKILL) }
     }

@@ -18,6 +18,10 @@ import Testing
           - id: burn
             # One second of CPU in user mode, then 100 MiB touched.
             command: ['python3', '-c', "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 1: pass\\na = b'y' * (100 * 1024 * 1024)"]
+          - id: throttled
+            # Busy for 1.5 s of wall time at 20% of one CPU: about 0.3 s of CPU.
+            command: ['python3', '-c', "import time\\nt = time.time()\\nwhile time.time() - t < 1.5: pass"]
+            cpu_quota: 20%
           - id: files
             command: 'ulimit -n; ulimit -c'
             limit_nofile: 64
@@ -76,6 +80,17 @@ import Testing
         #expect(shown.stdout.contains("Resources:") && shown.stdout.contains("peak memory"), "\(shown.stdout)")
         let json = try await daemon.jobctl("--json", "build", "1")
         #expect(json.stdout.contains("\"memory_peak_bytes\""), "\(json.stdout)")
+        try await daemon.stop()
+    }
+
+    @Test(.enabled(if: CgroupHost.probe.available.contains(.cpu)))
+    func cpuQuotaThrottlesTheBuild() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        #expect(try await daemon.jobctl("run", "throttled", "--wait").status == 0)
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let usage = try #require(try storage.getBuild(1)?.usage)
+        let cpu = Double((usage.cpuUserMicroseconds ?? 0) + (usage.cpuSystemMicroseconds ?? 0)) / 1e6
+        #expect(cpu > 0.1 && cpu < 0.7, "cpu \(cpu) s in 1.5 s at cpu_quota 20% (\(usage))")
         try await daemon.stop()
     }
 

@@ -12,7 +12,8 @@ import Testing
 
     @Test func theShippedUnitsRunUnderARealServiceManager() async throws {
         let work = try TemporaryDirectory()
-        try work.write("jobcontrol.yaml", "jobs:\n  - {id: hello, command: 'echo hello'}\n")
+        try work.write(
+            "jobcontrol.yaml", "jobs:\n  - {id: hello, command: 'echo hello; grep ^0:: /proc/self/cgroup'}\n")
         let result = try await runProcess(
             "/usr/bin/timeout",
             [
@@ -31,6 +32,8 @@ import Testing
         #expect(checks["run-status"] == "0", context)
         #expect(checks["after-first-call"] == "active/running", context)
         #expect(checks["status-line"]?.hasPrefix("1 jobs,") == true, context)
+        #expect(checks["daemon-cgroup"] == "daemon", context)
+        #expect(checks["build-cgroup"] == "jobcontrold.service/builds/build-1", context)
         #expect(checks["reload"] == "0" && checks["after-reload"] == "active", context)
         #expect(checks["watchdog-restarts"] == "1", context)
         #expect(checks["after-watchdog"] == "active pid-changed=yes", context)

@@ -124,11 +124,13 @@ extension ConfigLoader {
 
     /// Every limit a job has must be enforceable here: a limit the host cannot apply is an
     /// error naming the key and the reason, not a setting silently ignored.
-    static func validateResources(_ config: DaemonConfig, defaultsNodes: [String: SourceLocation], file: String)
+    static func validateResources(
+        _ config: DaemonConfig, defaultsNodes: [String: SourceLocation], file: String, against check: LimitCheck
+    )
         -> [ConfigDiagnostic]
     {
         var diagnostics: [ConfigDiagnostic] = []
-        let probe = CgroupHost.probe
+        let probe = check == .host ? CgroupHost.hostProbe : CgroupHost.probe
         let available = config.containment == .processGroup ? [] : probe.available
         func why(_ controller: CgroupController) -> String {
             config.containment == .processGroup
@@ -154,4 +156,13 @@ extension ConfigLoader {
         }
         return diagnostics
     }
+}
+
+/// What the limits of a configuration are checked against.
+public enum LimitCheck: Sendable {
+    /// This process's cgroups: the daemon loading its configuration.
+    case thisProcess
+    /// What the host could give the daemon as a service with `Delegate=yes` (`jobctl
+    /// check-config`, run from a shell).
+    case host
 }

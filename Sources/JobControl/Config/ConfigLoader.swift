@@ -20,12 +20,16 @@ public enum ConfigLoader {
 
     /// Loads and validates the configuration file at `path` and the job files it includes
     /// (`include:`, default `jobs.d/*.yaml` beside it). Every problem of every file is reported.
-    public static func load(file path: String, registry: FunctionRegistry = .builtins) throws(ConfigError)
-        -> DaemonConfig
+    /// Limits are checked against `limits` (see ``LimitCheck``).
+    public static func load(
+        file path: String, registry: FunctionRegistry = .builtins, limits: LimitCheck = .thisProcess
+    )
+        throws(ConfigError) -> DaemonConfig
     {
         let url = URL(fileURLWithPath: path)
         let text = try readText(path)
-        var config = try build(text: text, file: path, registry: registry, defaultInclude: true, requireJobs: true)
+        var config = try build(
+            text: text, file: path, registry: registry, defaultInclude: true, requireJobs: true, limits: limits)
         // A file caught while it is being rewritten reads as empty or cut short: read it again,
         // and refuse what changed under the loader rather than run half a configuration.
         guard try readText(path) == text else {
@@ -47,7 +51,10 @@ public enum ConfigLoader {
 
     /// `requireJobs`: a file that defines no job at all, and does not say `jobs: []`, is refused
     /// (an empty or truncated file must not replace a running configuration with nothing).
-    static func build(text: String, file: String, registry: FunctionRegistry, defaultInclude: Bool, requireJobs: Bool)
+    static func build(
+        text: String, file: String, registry: FunctionRegistry, defaultInclude: Bool, requireJobs: Bool,
+        limits: LimitCheck = .thisProcess
+    )
         throws(ConfigError) -> DaemonConfig
     {
         var diagnostics: [ConfigDiagnostic] = []
@@ -104,7 +111,7 @@ public enum ConfigLoader {
                 ))
         }
         diagnostics += validateGraph(config.jobs, defaultFile: file)
-        diagnostics += validateResources(config, defaultsNodes: main.defaultsNodes, file: file)
+        diagnostics += validateResources(config, defaultsNodes: main.defaultsNodes, file: file, against: limits)
         for job in config.jobs {
             if let pool = job.pool, config.pools[pool] == nil {
                 let known = config.pools.keys.sorted()

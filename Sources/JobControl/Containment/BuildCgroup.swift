@@ -40,12 +40,14 @@ public struct BuildCgroup: Sendable {
         }
         if let parent = host.unified { unified = try directory(parent) }
         if unified == nil, let parent = host.membership { _ = try directory(parent) }
-        // Memory is always measured (peak), pids too when they are v1 (a peak for free); cpu and io
-        // only when v2 has them: a v1 hierarchy costs a directory and a migration per build.
+        // A controller of the v2 directory comes for free (limits, peaks, I/O); one taken from a
+        // v1 hierarchy costs a directory of its own per build (mkdir and rmdir of a v1 memory
+        // cgroup are a third of a trivial build's CPU), so it is used only for a limit. Without
+        // it, peak memory is the largest process's (rusage).
         for (controller, parent) in host.controllers {
             let wanted: Bool
             switch controller {
-            case .memory: wanted = true
+            case .memory: wanted = parent.unified || resources.memoryMax != nil
             case .pids: wanted = parent.unified || resources.tasksMax != nil
             case .cpu: wanted = parent.unified || resources.cpuQuotaPercent != nil || resources.cpuWeight != nil
             case .io: wanted = parent.unified
@@ -156,7 +158,7 @@ public struct BuildCgroup: Sendable {
         while populated, ContinuousClock.now < deadline {
             // Children forked since the first signal get theirs too.
             for pid in processes() { kill(pid, SIGTERM) }
-            try? await Task.sleep(for: pause)
+            await uninterruptibleSleep(pause)
             pause = min(pause * 2, .milliseconds(50))
         }
         await killRemaining()
@@ -172,7 +174,7 @@ public struct BuildCgroup: Sendable {
             } else {
                 for pid in processes() { kill(pid, SIGKILL) }
             }
-            try? await Task.sleep(for: .milliseconds(5))
+            await uninterruptibleSleep(.milliseconds(5))
         }
     }
 

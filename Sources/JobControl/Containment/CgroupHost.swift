@@ -87,6 +87,28 @@ public final class CgroupHost: Sendable, Hashable {
 
     private static let probed = Mutex<Probe?>(nil)
 
+    /// What the host could give a daemon run as a service with `Delegate=yes`: the controllers
+    /// of the v2 root and the mounted v1 hierarchies. For `jobctl check-config`, which runs in
+    /// an administrator's shell, not in the service's cgroup.
+    public static var hostProbe: Probe {
+        var probe = Probe(delegated: true, unifiedWritable: false, unifiedControllers: [], legacy: [:])
+        for mount in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        where FileManager.default.fileExists(atPath: mount + "/cgroup.controllers") {
+            probe.unifiedMount = mount
+            probe.unifiedWritable = true
+            let names = (read(mount + "/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace)
+            probe.unifiedControllers = Set(names.compactMap { CgroupController(rawValue: String($0)) })
+            break
+        }
+        for controller in CgroupController.allCases where !probe.unifiedControllers.contains(controller) {
+            let name = controller == .io ? "blkio" : controller.rawValue
+            if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(name)/cgroup.procs") {
+                probe.legacy[controller] = "/sys/fs/cgroup/\(name)"
+            }
+        }
+        return probe
+    }
+
     /// The probe of this process, taken once.
     public static var probe: Probe {
         probed.withLock { cached in
@@ -176,6 +198,7 @@ public final class CgroupHost: Sendable, Hashable {
                 if own == probe.unifiedMount { wanted = enable(wanted, in: own) }
                 parent = own + "/jobcontrol-\(getpid())"
             }
+            sweep(around: parent)
             if makeDirectory(parent) {
                 wanted = enable(wanted, in: parent)
                 unified = Parent(path: parent, unified: true)
@@ -189,6 +212,7 @@ public final class CgroupHost: Sendable, Hashable {
         for (controller, own) in probe.legacy.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         where controllers[controller] == nil {
             let parent = own + "/jobcontrol-\(getpid())"
+            sweep(around: parent)
             guard makeDirectory(parent) else { continue }
             controllers[controller] = Parent(path: parent, unified: false)
             notes.append("\(controller.rawValue) through cgroup v1 at \(parent)")
@@ -197,6 +221,48 @@ public final class CgroupHost: Sendable, Hashable {
             unified: unified, controllers: controllers, description: notes.joined(separator: "; "),
             hasKill: unified.map { access($0.path + "/cgroup.kill", W_OK) == 0 } ?? false)
         return host.membership == nil ? nil : host
+    }
+
+    /// Removes empty build cgroups of earlier daemons: those of `jobcontrol-<pid>` subtrees whose
+    /// daemon is gone, then the subtrees themselves, and empty ones in `parent` (a delegated
+    /// service's `builds`, reused by every daemon of the unit). A cgroup still holding
+    /// processes (kept leftovers, or a crashed daemon's builds not yet recovered) stays.
+    static func sweep(around parent: String) {
+        let fileManager = FileManager.default
+        func removeEmptyChildren(of directory: String) {
+            for child in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where child.hasPrefix("build-")
+            {
+                rmdir(directory + "/" + child)  // refused while it holds processes
+            }
+        }
+        removeEmptyChildren(of: parent)
+        let above = (parent as NSString).deletingLastPathComponent
+        for sibling in (try? fileManager.contentsOfDirectory(atPath: above)) ?? [] {
+            guard sibling.hasPrefix("jobcontrol-"), let pid = pid_t(sibling.dropFirst("jobcontrol-".count)),
+                pid != getpid(), kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            removeEmptyChildren(of: above + "/" + sibling)
+            rmdir(above + "/" + sibling)
+        }
+    }
+
+    /// ``release()`` of the process's host, if it was set up.
+    public static func releaseIfSetUp() {
+        if case .some(.some(let host)) = shared.withLock({ $0 }) { host.release() }
+    }
+
+    /// At the daemon's stop: removes this process's empty build cgroups and its subtrees (those
+    /// still holding kept processes stay, for the next daemon's sweep).
+    public func release() {
+        var parents = Set(controllers.values.map(\.path))
+        if let unified { parents.insert(unified.path) }
+        for parent in parents {
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            where child.hasPrefix("build-") {
+                rmdir(parent + "/" + child)
+            }
+            if (parent as NSString).lastPathComponent.hasPrefix("jobcontrol-") { rmdir(parent) }
+        }
     }
 
     /// Enables what it can of `controllers` for the children of `directory`; returns those enabled.

@@ -37,17 +37,36 @@ public enum OrphanReaper {
         return true
     }
 
+    /// Children of this daemon that are not build commands but came from build `buildID`
+    /// (orphans reparented here, found by the `JOBCONTROL_BUILD_ID` they inherited): what a
+    /// build left behind outside its process group (after `setsid`). Empty unless started.
+    static func adopted(fromBuild buildID: Int64) -> [pid_t] {
+        guard started.load(ordering: .relaxed) else { return [] }
+        let running = commands.withLock { $0 }
+        let candidates = children().filter { !running.contains($0) }
+        guard !candidates.isEmpty else { return [] }  // the usual case: nothing adopted
+        let marker = Array("JOBCONTROL_BUILD_ID=\(buildID)".utf8)
+        return candidates.filter { pid in
+            guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environment.split(separator: 0).contains { $0.elementsEqual(marker) }
+        }
+    }
+
+    /// This process's children, from each thread's `/proc/self/task/TID/children` (an orphan is
+    /// reparented to one of the subreaper's threads): a few small reads, not a scan of /proc.
+    static func children() -> [pid_t] {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return threads.flatMap { thread in
+            (CgroupHost.read("/proc/self/task/\(thread)/children") ?? "").split(separator: " ").compactMap {
+                pid_t($0.trimmingBlanks(newlines: true))
+            }
+        }
+    }
+
     /// Reaps every exited child that is not a build's command.
     static func reapAdopted() {
-        let me = getpid()
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        for pid in entries.compactMap(pid_t.init) {
-            guard let stat = CgroupHost.read("/proc/\(pid)/stat"), let closing = stat.lastIndex(of: ")") else {
-                continue
-            }
-            let fields = stat[stat.index(after: closing)...].split(separator: " ")
-            guard fields.count > 2, fields[0] == "Z", pid_t(fields[1]) == me else { continue }
-            if commands.withLock({ $0.contains(pid) }) { continue }
+        let running = commands.withLock { $0 }
+        for pid in children() where !running.contains(pid) {
             var status: Int32 = 0
             waitpid(pid, &status, WNOHANG)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The built-in functions that run commands: `jobcontrol:exec` and `jobcontrol:shell`.
 ///
@@ -45,21 +46,28 @@ enum CommandFunction {
         }
 
         let resources = context.settings.resources
-        let cgroup = try makeCgroup(context)
-        let process: ProcessSpawner.Spawned
-        do {
-            let files = try cgroup?.openProcsFiles() ?? []
-            defer { files.forEach { close($0) } }
-            process = try await ProcessSpawner.spawnOffPool(
-                argv: spawned, environment: environment, workingDirectory: context.settings.workingDirectory,
-                setup: .init(cgroupFiles: files, resources: resources))
-        } catch {
-            cgroup?.remove()
-            let reason = (error as? ProcessSpawner.Failure)?.reason ?? "\(error)"
-            throw BuildException(
-                type: "SpawnFailed",
-                message: "cannot start '\(argv[0])': \(reason)",
-                details: ["argv": .array(argv.map { .string($0) })])
+        let workingDirectory = context.settings.workingDirectory
+        let childEnvironment = environment
+        // The cgroup's directories are made where the spawn runs: off the cooperative threads
+        // (mkdir in cgroupfs blocks on the kernel's cgroup lock).
+        let (process, cgroup) = try await ProcessSpawner.offPool {
+            () throws -> (ProcessSpawner.Spawned, BuildCgroup?) in
+            let cgroup = try makeCgroup(context)
+            do {
+                let files = try cgroup?.openProcsFiles() ?? []
+                defer { files.forEach { close($0) } }
+                let process = try ProcessSpawner.spawn(
+                    argv: spawned, environment: childEnvironment, workingDirectory: workingDirectory,
+                    setup: .init(cgroupFiles: files, resources: resources))
+                return (process, cgroup)
+            } catch {
+                cgroup?.remove()
+                let reason = (error as? ProcessSpawner.Failure)?.reason ?? "\(error)"
+                throw BuildException(
+                    type: "SpawnFailed",
+                    message: "cannot start '\(argv[0])': \(reason)",
+                    details: ["argv": .array(argv.map { .string($0) })])
+            }
         }
         context.recordProcess(group: process.pid, cgroup: cgroup?.paths)
         let keep = resources.effectiveLeftovers == .keep
@@ -67,13 +75,12 @@ enum CommandFunction {
         // `leftovers: keep` or without cgroups, its process group), SIGTERM and SIGKILL after the
         // grace period to whatever ignores it.
         let (stderrTail, termination, processUsage) = await withTaskCancellationHandler {
-            let pumps = Task { await pumpBoth(process, context: context) }
-            let (termination, usage) = await ProcessSpawner.waitForExit(process)
-            // The command has exited: what it left running is stopped now, unless kept.
-            if !keep { await stopLeftovers(cgroup: cgroup, processGroup: process.pid) }
-            // Output still held open by something kept (or by an escaped process without a
-            // cgroup) is read up to what is buffered, not waited for.
-            return (await finish(pumps, within: keep ? .milliseconds(100) : leftoverOutputWait), termination, usage)
+            let pumped = Flag()
+            async let exit = exited(process, cgroup: cgroup, keep: keep, buildID: context.buildID, pumped: pumped)
+            let tail = await pumpBoth(process, context: context)
+            pumped.set()
+            let (termination, usage) = await exit
+            return (tail, termination, usage)
         } onCancel: {
             if let cgroup, !keep {
                 Task.detached { await cgroup.stop(grace: terminationGrace) }
@@ -82,7 +89,7 @@ enum CommandFunction {
             }
         }
         context.reportDroppedLog()
-        let usage = cgroup?.usage() ?? processUsage
+        let usage = ResourceUsage.combined(cgroup?.usage(), processUsage)
         if let usage { context.recordUsage(usage) }
         if let cgroup { release(cgroup, keep: keep, context: context) }
         var details: [String: JSONValue] = [
@@ -167,40 +174,53 @@ enum CommandFunction {
     /// Stops what is still running of a build whose command has exited: everything in its
     /// cgroup, or without one, the rest of its process group. SIGTERM, then SIGKILL after the
     /// grace period.
-    static func stopLeftovers(cgroup: BuildCgroup?, processGroup: pid_t) async {
+    /// Returns whether anything was left.
+    @discardableResult
+    static func stopLeftovers(cgroup: BuildCgroup?, processGroup: pid_t, buildID: Int64) async -> Bool {
         if let cgroup {
-            guard cgroup.populated else { return }
+            guard cgroup.populated else { return false }
             await cgroup.stop(grace: terminationGrace)
-            return
+            return true
         }
-        guard kill(-processGroup, 0) == 0 else { return }
-        kill(-processGroup, SIGTERM)
+        // Without a cgroup: the rest of the process group, and what left it (setsid) but was
+        // reparented to the daemon (the child subreaper), each with its own group.
+        let groups = [processGroup] + OrphanReaper.adopted(fromBuild: buildID)
+        func alive() -> [pid_t] { groups.filter { kill(-$0, 0) == 0 || kill($0, 0) == 0 } }
+        guard !alive().isEmpty else { return false }
+        for group in groups {
+            kill(-group, SIGTERM)
+            kill(group, SIGTERM)
+        }
         let deadline = ContinuousClock.now + terminationGrace
-        while kill(-processGroup, 0) == 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        while !alive().isEmpty, ContinuousClock.now < deadline {
+            await uninterruptibleSleep(.milliseconds(20))
+            OrphanReaper.reapAdopted()  // a stopped orphan is a zombie until reaped here
         }
-        kill(-processGroup, SIGKILL)
+        for group in alive() {
+            kill(-group, SIGKILL)
+            kill(group, SIGKILL)
+        }
+        return true
     }
 
-    /// The stderr tail once both pipes are done; if they are still open after `wait`, what is
-    /// buffered is read and they are closed.
-    static func finish(_ pumps: Task<[String], Never>, within wait: Duration) async -> [String] {
-        await withTaskGroup(of: [String]?.self) { group in
-            group.addTask { await pumps.value }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                if !Task.isCancelled { pumps.cancel() }
-                return nil
+    /// Waits for the command's exit, then stops what it left running (unless kept); if its
+    /// pipes are still held open after that (by something kept, or a process that escaped
+    /// without a cgroup) for `leftoverOutputWait`, their readers take what is buffered and stop.
+    static func exited(
+        _ process: ProcessSpawner.Spawned, cgroup: BuildCgroup?, keep: Bool, buildID: Int64, pumped: Flag
+    ) async -> (ProcessSpawner.Termination, ResourceUsage?) {
+        let result = await ProcessSpawner.waitForExit(process)
+        // Nothing was left: no process holds the pipes any more, their readers reach the end.
+        if !keep {
+            guard await stopLeftovers(cgroup: cgroup, processGroup: process.pid, buildID: buildID) else {
+                return result
             }
-            var tail: [String] = []
-            for await result in group {
-                if let result {
-                    tail = result
-                    group.cancelAll()
-                }
-            }
-            return tail
         }
+        if await !pumped.wait(atMost: keep ? .milliseconds(100) : leftoverOutputWait) {
+            ProcessEvents.shared.interrupt(process.stdout)
+            ProcessEvents.shared.interrupt(process.stderr)
+        }
+        return result
     }
 
     /// Removes the build's cgroups; with `leftovers: keep`, a cgroup still holding processes
@@ -216,8 +236,12 @@ enum CommandFunction {
                 return
             }
         }
-        if !cgroup.remove() {
-            context.logger.warning("cannot remove the build's cgroup", metadata: ["cgroup": "\(cgroup.paths)"])
+        // Off the build's path: the directories are empty, nothing waits for their removal.
+        let logger = context.logger
+        ProcessSpawner.spawnQueue.async {
+            if !cgroup.remove() {
+                logger.warning("cannot remove the build's cgroup", metadata: ["cgroup": "\(cgroup.paths)"])
+            }
         }
     }
 
@@ -301,8 +325,10 @@ enum CommandFunction {
             if tail.count > stderrTailLines { tail.removeFirst(tail.count - stderrTailLines) }
         }
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        // Cancelled (the command has exited, but something still holds the pipe open): what is
-        // buffered is still read, then the pipe is closed.
+        // Interrupted (the command has exited, but something still holds the pipe open): what is
+        // buffered is still read (a pipe's worth, not what a kept writer goes
+        // on producing), then the pipe is closed.
+        var drained = 0
         reading: while true {
             // errno taken right after the read, before anything else can change it.
             let (count, error) = buffer.withUnsafeMutableBytes { bytes in
@@ -313,8 +339,11 @@ enum CommandFunction {
             case 0:
                 break reading
             case ..<0 where error == EAGAIN:
-                if Task.isCancelled { break reading }
-                await ProcessEvents.shared.readable(fd)
+                if ProcessEvents.shared.isInterrupted(fd) { break reading }
+                // Not cancellable: a cancelled build's output is read to its end too (what its
+                // command prints while it is being stopped); ``exited`` interrupts the wait if
+                // something holds the pipe open past the teardown.
+                await ProcessEvents.shared.readable(fd, cancellable: false)
             case ..<0 where error == EINTR:
                 continue
             case ..<0:
@@ -324,6 +353,10 @@ enum CommandFunction {
             default:
                 let lines = splitter.feed(buffer[0..<count])
                 take(lines)
+                if ProcessEvents.shared.isInterrupted(fd) {
+                    drained += count
+                    if drained > 1 << 20 { break reading }
+                }
                 // Backpressure: while storage is behind, stop reading; the command then blocks
                 // on its full pipe instead of the daemon's memory growing.
                 if !lines.isEmpty, !Task.isCancelled { await context.storage.waitForWriteCapacity() }
@@ -333,5 +366,49 @@ enum CommandFunction {
         ProcessEvents.shared.forget(fd)
         close(fd)
         return tail
+    }
+}
+
+/// A one-way flag: set once by one task, awaited (with a time limit) by another.
+///
+/// Ownership: `state` (a `Mutex`) holds whether it is set and the one waiting continuation.
+final class Flag: Sendable {
+    private struct State {
+        var set = false
+        var waiter: CheckedContinuation<Bool, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func set() {
+        let waiter = state.withLock { state in
+            state.set = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// True once set; false if `limit` passed first. Not cancellable.
+    func wait(atMost limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let isSet = state.withLock { state in
+                if !state.set { state.waiter = continuation }
+                return state.set
+            }
+            if isSet {
+                continuation.resume(returning: true)
+                return
+            }
+            let (seconds, attoseconds) = limit.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+                let waiter = state.withLock { state in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(returning: false)
+            }
+        }
     }
 }

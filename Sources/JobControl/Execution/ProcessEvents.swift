@@ -17,6 +17,8 @@ final class ProcessEvents: Sendable {
     private struct State {
         var waiters: [Int32: CheckedContinuation<Void, Never>] = [:]
         var added: Set<Int32> = []
+        /// Descriptors whose reader was told to stop (``interrupt(_:)``) until forgotten.
+        var interrupted: Set<Int32> = []
     }
 
     private let epoll: Int32
@@ -66,7 +68,7 @@ final class ProcessEvents: Sendable {
     private func wait(_ fd: Int32, ignoringCancellation: Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let armed: Bool = state.withLock { state in
-                guard ignoringCancellation || !Task.isCancelled else { return false }
+                guard ignoringCancellation || !Task.isCancelled, !state.interrupted.contains(fd) else { return false }
                 let first = state.added.insert(fd).inserted
                 state.waiters[fd] = continuation
                 guard jobcontrol_epoll_arm(epoll, fd, first ? 1 : 0) == 0 else {
@@ -81,10 +83,35 @@ final class ProcessEvents: Sendable {
         }
     }
 
+    /// Tells the reader of `fd` to stop waiting: a wait in progress returns now, later ones at
+    /// once, and ``isInterrupted(_:)`` says so (a command's pipe still held open after it exited).
+    func interrupt(_ fd: Int32) {
+        let waiter = state.withLock { state in
+            state.interrupted.insert(fd)
+            return state.waiters.removeValue(forKey: fd)
+        }
+        waiter?.resume()
+    }
+
+    func isInterrupted(_ fd: Int32) -> Bool {
+        state.withLock { $0.interrupted.contains(fd) }
+    }
+
     /// Takes `fd` out of the epoll set; call before closing it.
     func forget(_ fd: Int32) {
         state.withLock { state in
+            state.interrupted.remove(fd)
             if state.added.remove(fd) != nil { _ = jobcontrol_epoll_remove(epoll, fd) }
         }
+    }
+}
+
+/// Sleeps `duration` whether or not the task is cancelled: for the waits of a teardown, which a
+/// cancelled build runs too (`Task.sleep` would return at once there, and a polling loop spin).
+func uninterruptibleSleep(_ duration: Duration) async {
+    let (seconds, attoseconds) = duration.components
+    let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { continuation.resume() }
     }
 }

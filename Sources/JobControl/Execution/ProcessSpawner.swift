@@ -154,21 +154,10 @@ enum ProcessSpawner {
     /// vfork), a few hundred microseconds that must not hold one of the few cooperative threads.
     static let spawnQueue = DispatchQueue(label: "io.jobcontrol.spawn", attributes: .concurrent)
 
-    /// ``spawn(argv:environment:workingDirectory:)`` on ``spawnQueue``.
-    static func spawnOffPool(
-        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup()
-    )
-        async throws(Failure) -> Spawned
-    {
-        let result = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<Spawned, Failure>, Never>) in
-            spawnQueue.async {
-                continuation.resume(
-                    returning: Result { () throws(Failure) -> Spawned in
-                        try spawn(
-                            argv: argv, environment: environment, workingDirectory: workingDirectory, setup: setup)
-                    })
-            }
+    /// `body` (a spawn, and the set-up it needs) on ``spawnQueue``.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+            spawnQueue.async { continuation.resume(returning: Result { try body() }) }
         }
         return try result.get()
     }

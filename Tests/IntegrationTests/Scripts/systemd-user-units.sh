@@ -85,10 +85,14 @@ socket=$XDG_RUNTIME_DIR/jobcontrol/jobcontrol.sock
 
 systemctl --user start jobcontrold.socket
 echo "check before-first-call $(state ActiveState)"
-timeout 60 "$bin/jobctl" --socket "$socket" run hello --wait > "$work/run.out" 2>&1
+timeout 60 "$bin/jobctl" --socket "$socket" run hello --follow > "$work/run.out" 2>&1
 echo "check run-status $?"
 echo "check after-first-call $(state ActiveState)/$(state SubState)"
 echo "check status-line $(state StatusText)"
+# Delegate=yes: the daemon left the service's cgroup for <service>/daemon, and the build ran in
+# <service>/builds/build-<id>.<n> (its command printed its own cgroup).
+echo "check daemon-cgroup $(grep '^0::' "/proc/$(state MainPID)/cgroup" | sed 's|.*/jobcontrold.service/||')"
+echo "check build-cgroup $(grep -o 'jobcontrold.service/builds/build-1\.[0-9]*' "$work/run.out" | head -1 | sed 's|\.[0-9]*$||')"
 if [ "$(state ActiveState)" != active ]; then
   journalctl --sync; journalctl --no-pager -o cat 2>&1 | tail -25 | sed "s/^/journal: /"
   systemctl --user status jobcontrold.service --no-pager -l 2>&1 | sed "s/^/status: /"; tail -5 "$work/manager.log" | sed "s/^/manager: /"
