@@ -152,12 +152,17 @@ public struct BuildCgroup: Sendable {
     public func stop(grace: Duration) async -> Int {
         let first = processes()
         guard !first.isEmpty else { return 0 }
-        for pid in first { kill(pid, SIGTERM) }
+        // One SIGTERM per process, as systemd sends: a second one could interrupt a handler
+        // that is cleaning up. Children forked since get theirs.
+        var signalled = Set<pid_t>()
+        func terminate(_ pids: [pid_t]) {
+            for pid in pids where signalled.insert(pid).inserted { kill(pid, SIGTERM) }
+        }
+        terminate(first)
         let deadline = ContinuousClock.now + grace
         var pause = Duration.milliseconds(2)
         while populated, ContinuousClock.now < deadline {
-            // Children forked since the first signal get theirs too.
-            for pid in processes() { kill(pid, SIGTERM) }
+            terminate(processes())
             await uninterruptibleSleep(pause)
             pause = min(pause * 2, .milliseconds(50))
         }
