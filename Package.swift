@@ -140,7 +140,7 @@ let package = Package(
                 "JobControl", "JobControlProtocol", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Scripts"],
+            exclude: ["Scripts", "PythonJobs"],
             swiftSettings: strict
         ),
     ]

@@ -7,9 +7,12 @@ public enum ConfigCheck {
     /// Prints the verdict (text, or JSON when `json`) and returns the exit status: 0 when valid,
     /// 78 (EX_CONFIG) when not.
     public static func run(file: String, json: Bool) -> Int32 {
-        do {
+        do throws(ConfigError) {
             // From a shell, limits are checked against what the host can give the service.
             let config = try ConfigLoader.load(file: file, limits: .host)
+            // Python functions: the module imports and has the callable (in a child interpreter).
+            let python = PythonImportCheck.diagnostics(config)
+            guard python.isEmpty else { throw ConfigError(python) }
             if json {
                 printJSON([
                     "valid": true, "file": .string(file), "jobs": .int(Int64(config.jobs.count)), "errors": [],

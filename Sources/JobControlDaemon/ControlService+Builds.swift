@@ -144,7 +144,21 @@ extension ControlService {
             case "Log":
                 let level = try parameters.optionalInt("level").map { Int($0) } ?? LogLevel.info.rawValue
                 guard let logLevel = LogLevel(rawValue: level) else { throw VarlinkError.invalidParameter("level") }
-                try await engine.log(token: token, level: logLevel, message: try parameters.string("message"))
+                var origin: LogRecord.Origin?
+                if let file = try parameters.optionalString("file") {
+                    origin = LogRecord.Origin(
+                        file: file, line: Int(try parameters.optionalInt("line") ?? 0),
+                        function: try parameters.optionalString("function") ?? "?")
+                }
+                let traceback = call.parameters["traceback"].flatMap { $0 == .null ? nil : $0 }
+                if let traceback, case .object = traceback {
+                } else if traceback != nil {
+                    throw VarlinkError.invalidParameter("traceback")
+                }
+                try await engine.log(
+                    token: token, level: logLevel, message: try parameters.string("message"),
+                    logger: try parameters.optionalString("logger") ?? "jobctl", origin: origin,
+                    traceback: traceback.map { TracebackInfo(json: $0).json })
             case "SetRetval":
                 guard let value = call.parameters["value"] else { throw VarlinkError.invalidParameter("value") }
                 try await engine.setRetval(token: token, value)

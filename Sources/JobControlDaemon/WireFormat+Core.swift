@@ -26,6 +26,12 @@ extension WireFormat {
         object["resources"] = .object(
             Dictionary(
                 job.resources.configured.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a }))
+        if let python = job.python {
+            object["python"] = [
+                "interpreter": .string(python.interpreter), "module": .string(python.module),
+                "callable": .string(python.callable), "path": .array(python.path.map { .string($0) }),
+            ]
+        }
         object["source"] = job.location.map { .string($0.description) } ?? .null
         return .object(object)
     }

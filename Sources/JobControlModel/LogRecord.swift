@@ -57,15 +57,31 @@ public struct LogRecord: Sendable, Hashable {
     /// The line goes on in the next record of the same logger: a line longer than
     /// ``maxMessageBytes`` is stored as several records (as journald's `_LINE_BREAK=line-max`).
     public var partial: Bool
+    /// Where in the code it was logged (a Python function's `logging` record: pathname, lineno,
+    /// funcName).
+    public var origin: Origin?
+
+    public struct Origin: Sendable, Hashable {
+        public var file: String
+        public var line: Int
+        public var function: String
+
+        public init(file: String, line: Int, function: String) {
+            self.file = file
+            self.line = line
+            self.function = function
+        }
+    }
 
     /// The longest message of one record, in bytes of output (journald's LineMax default).
     public static let maxMessageBytes = 48 * 1024
 
     public init(
         id: Int64 = 0, buildID: Int64, created: Date = Date(), level: Int, message: String,
-        logger: String, exceptionTraceback: JSONValue? = nil, partial: Bool = false
+        logger: String, exceptionTraceback: JSONValue? = nil, partial: Bool = false, origin: Origin? = nil
     ) {
         self.partial = partial
+        self.origin = origin
         self.id = id
         self.buildID = buildID
         self.created = created
@@ -81,6 +97,17 @@ public struct LogRecord: Sendable, Hashable {
             "message": .string(message), "logger": .string(logger), "level_name": .string(LogLevel.name(of: level)),
         ]
         if partial { object["partial"] = .bool(true) }
+        if let origin {
+            object["pathname"] = .string(origin.file)
+            object["lineno"] = .int(Int64(origin.line))
+            object["funcName"] = .string(origin.function)
+        }
         return .object(object)
+    }
+
+    /// The origin stored in a record's JSON (``recordJSON``), if it has one.
+    public static func origin(inRecord record: JSONValue) -> Origin? {
+        guard let file = record["pathname"]?.stringValue, let line = record["lineno"]?.intValue else { return nil }
+        return Origin(file: file, line: Int(line), function: record["funcName"]?.stringValue ?? "?")
     }
 }

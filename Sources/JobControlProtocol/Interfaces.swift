@@ -21,8 +21,21 @@ public enum Interfaces {
         # nobody reports shows the sum of its children.
         method ReportProgress(token: string, current: int, total: int, group: ?string, status: ?string) -> ()
 
-        # Adds a line to the build's log; level as in Python's logging (default 20, INFO).
-        method Log(token: string, message: string, level: ?int) -> ()
+        # Adds a line to the build's log; level as in Python's logging (default 20,
+        # INFO). logger names who wrote it (default "jobctl"); file, line and
+        # function say where in the code (a Python logging record's pathname,
+        # lineno, funcName); traceback is stored with the record ({"frames":
+        # [...]}, as a build's exception_tb).
+        method Log(
+          token: string,
+          message: string,
+          level: ?int,
+          logger: ?string,
+          file: ?string,
+          line: ?int,
+          function: ?string,
+          traceback: ?object
+        ) -> ()
 
         # Sets the build's return value (any JSON value), used if the build succeeds.
         method SetRetval(token: string, value: object) -> ()
@@ -106,6 +119,8 @@ public enum Interfaces {
           # job_defaults; only those set): memory_max, cpu_quota, cpu_weight,
           # tasks_max, nice, limit_nofile, limit_core, leftovers, log_limit.
           resources: ?object,
+          # For a Python function: interpreter, module, callable, path.
+          python: ?object,
           # Where the job is defined: file:line:column.
           source: ?string,
           # not_built, running, success, failed, or outdated (a dependency has a
@@ -198,7 +213,13 @@ public enum Interfaces {
           # but the last with partial true (the line goes on in the next
           # record of the same logger).
           message: string,
-          partial: ?bool
+          partial: ?bool,
+          # Where in the code it was logged (Python functions' logging records).
+          file: ?string,
+          line: ?int,
+          function: ?string,
+          # The traceback logged with it (logger.exception), as a build's exception_tb.
+          exception_tb: ?object
         )
 
         # Lists the configured jobs.

@@ -41,6 +41,12 @@ public enum WireFormat {
             "message": .string(record.message),
         ]
         if record.partial { object["partial"] = .bool(true) }
+        if let origin = record.origin {
+            object["file"] = .string(origin.file)
+            object["line"] = .int(Int64(origin.line))
+            object["function"] = .string(origin.function)
+        }
+        if let traceback = record.exceptionTraceback { object["exception_tb"] = traceback }
         return .object(object)
     }
 
@@ -51,6 +57,10 @@ public enum WireFormat {
         return LogRecord(
             id: id, buildID: buildID, created: date(value["created"]) ?? Date(timeIntervalSince1970: 0),
             level: Int(level), message: value["message"]?.stringValue ?? "", logger: value["logger"]?.stringValue ?? "",
-            partial: value["partial"]?.boolValue ?? false)
+            exceptionTraceback: value["exception_tb"], partial: value["partial"]?.boolValue ?? false,
+            origin: value["file"]?.stringValue.map {
+                LogRecord.Origin(
+                    file: $0, line: Int(value["line"]?.intValue ?? 0), function: value["function"]?.stringValue ?? "?")
+            })
     }
 }

@@ -67,6 +67,15 @@ extension JobCtl {
                     )
                 }
             }
+            if let python = job["python"], let interpreter = python["interpreter"]?.stringValue {
+                line(
+                    "Runs:",
+                    "Python \(python["module"]?.stringValue ?? "?"):\(python["callable"]?.stringValue ?? "?") in \(interpreter)"
+                )
+                if case .array(let path)? = python["path"], !path.isEmpty {
+                    line("Python path:", path.compactMap(\.stringValue).joined(separator: ":"))
+                }
+            }
             line("Working dir:", job["working_directory"]?.stringValue)
             line("User:", job["user"]?.stringValue)
             line("Group:", job["group"]?.stringValue)

@@ -57,7 +57,9 @@ import Testing
         Case(
             yaml: "jobs:\n  - id: a\n    function: nocolon\n",
             expected: "3:15: 'function' must be in module:function form"),
-        Case(yaml: "jobs:\n  - id: a\n    function: my:func\n", expected: "3:15: function 'my:func' is not registered"),
+        Case(
+            yaml: "jobs:\n  - id: a\n    function: jobcontrol:func\n",
+            expected: "3:15: function 'jobcontrol:func' is not registered"),
         Case(
             yaml: "jobs:\n  - {id: a, command: x}\n  - {id: a, command: y}\n",
             expected: "3:5: duplicate job id 'a' (first defined at t.yaml:2:5)"),

@@ -137,9 +137,15 @@ import Testing
         #expect(found.contains { $0.contains("uses '!retval a' but 'a' is not one of its dependencies") })
     }
 
+    /// A name in the `jobcontrol` module must be registered; any other unregistered name must be
+    /// a Python one (package.module:callable), which then needs an interpreter.
     @Test func unregisteredFunctionAndUnknownTag() {
-        let found = errors("jobs:\n  - {id: a, function: 'my:func'}\n  - {id: b, command: x, args: [!weird 1]}\n")
-        #expect(found.contains { $0.contains("function 'my:func' is not registered") })
+        let found = errors(
+            "jobs:\n  - {id: a, function: 'jobcontrol:func'}\n  - {id: b, command: x, args: [!weird 1]}\n"
+                + "  - {id: c, function: 'my-pkg:run'}\n  - {id: d, function: 'pkg.mod:run', python: /no/python}\n")
+        #expect(found.contains { $0.contains("function 'jobcontrol:func' is not registered") })
+        #expect(found.contains { $0.contains("'my-pkg:run' is not registered in Swift, and is not a Python name") })
+        #expect(found.contains { $0.contains("Python interpreter '/no/python' not found") })
         #expect(found.contains { $0.contains("unknown tag '!weird'") })
     }
 

@@ -41,7 +41,7 @@ import Testing
         try await engine.delete(buildID: running.id)
         #expect(throws: ConfigError.self) {
             try ConfigLoader.parse(
-                yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'no:such'}\n", file: "t.yaml")
+                yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'jobcontrol:nosuch'}\n", file: "t.yaml")
         }
     }
 }

@@ -115,13 +115,24 @@ extension ConfigLoader {
             case "retries":
                 job.retry = readRetries(entry.value, reader: &reader)
             case "cleanup_function":
-                if let value = reader.string(entry.value, what: what),
-                    checkFunction(
+                if let value = reader.string(entry.value, what: what) {
+                    switch checkFunction(
                         value, key: "cleanup_function", label: "cleanup function", node: entry.value, reader: &reader,
                         registry: registry)
-                {
-                    job.cleanupFunction = value
+                    {
+                    case .swift: job.cleanupFunction = value
+                    case .python(let module, let callable):
+                        job.cleanupFunction = value
+                        job.cleanupPython = PythonSettings(interpreter: "", module: module, callable: callable)
+                    case .invalid: break
+                    }
                 }
+            case "python":
+                if let value = reader.string(entry.value, what: what) {
+                    job.pythonSetting = PythonSetting(value: value, location: reader.location(entry.value))
+                }
+            case "python_path":
+                if let values = reader.stringList(entry.value, what: what) { job.pythonPathSetting = values }
             case "pool":
                 if let value = reader.string(entry.value, what: what) {
                     job.pool = value
@@ -163,9 +174,13 @@ extension ConfigLoader {
             reader.error(functionNode, "job '\(id)' has both 'command' and 'function'; use one")
         case (nil, let functionNode?):
             if !job.function.isEmpty {
-                _ = checkFunction(
+                job.functionLocation = reader.location(functionNode)
+                if case .python(let module, let callable) = checkFunction(
                     job.function, key: "function", label: "function", node: functionNode, reader: &reader,
                     registry: registry)
+                {
+                    job.python = PythonSettings(interpreter: "", module: module, callable: callable)
+                }
             }
         case (nil, nil):
             // Only when nothing was said about what runs: a 'command' given but invalid was
@@ -175,19 +190,35 @@ extension ConfigLoader {
         return reader.diagnostics.count == before ? job : nil
     }
 
-    /// A `module:function` name that is registered; reports what is wrong otherwise.
+    /// What a `function:` names: a function registered in Swift, else a Python callable
+    /// (`package.module:callable`); `invalid` after reporting what is wrong.
+    enum FunctionKind {
+        case swift
+        case python(module: String, callable: String)
+        case invalid
+    }
+
     static func checkFunction(
         _ name: String, key: String, label: String, node: Node, reader: inout YAMLNodeReader, registry: FunctionRegistry
-    ) -> Bool {
+    ) -> FunctionKind {
         if !isValidFunctionName(name) {
             reader.error(node, "'\(key)' must be in module:function form, found '\(name)'")
-            return false
+            return .invalid
         }
-        if !registry.contains(name) {
+        if registry.contains(name) { return .swift }
+        // The `jobcontrol` module is ours: a name in it that is not registered is a typo.
+        if name.hasPrefix("jobcontrol:") {
             reader.error(
                 node, "\(label) '\(name)' is not registered; built in: \(registry.names.joined(separator: ", "))")
-            return false
+            return .invalid
         }
-        return true
+        guard let (module, callable) = PythonSettings.parse(name) else {
+            reader.error(
+                node,
+                "\(label) '\(name)' is not registered in Swift, and is not a Python name (package.module:callable); registered: \(registry.names.joined(separator: ", "))"
+            )
+            return .invalid
+        }
+        return .python(module: module, callable: callable)
     }
 }

@@ -9,13 +9,13 @@ public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret",
         "secrets_file", "include", "jobs",
-        "access", "cluster", "containment", "job_defaults",
+        "access", "cluster", "containment", "job_defaults", "python", "python_path",
     ]
     static let jobKeys =
         [
             "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
             "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool",
-            "cleanup_function", "build_retention",
+            "cleanup_function", "build_retention", "python", "python_path",
         ] + scheduleKeys + resourceKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes
@@ -96,6 +96,7 @@ public enum ConfigLoader {
             }
         }
         for index in jobs.indices { jobs[index].resources = jobs[index].resources.filled(from: config.jobDefaults) }
+        diagnostics += resolvePython(&jobs, config: config, file: file)
         config.jobs = jobs
         if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
             let blank = text.split(separator: "\n").allSatisfy {
@@ -165,6 +166,7 @@ public enum ConfigLoader {
         )
     {
         var defaultsNodes: [String: SourceLocation] = [:]
+        var pythonNode: SourceLocation?
         var config = DaemonConfig()
         guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
             return (config, nil, false, [:])  // a syntax error, or an empty file: defaults, no jobs
@@ -242,10 +244,18 @@ public enum ConfigLoader {
                 if let containment = readContainment(entry.value, reader: &reader) { config.containment = containment }
             case "job_defaults":
                 (config.jobDefaults, defaultsNodes) = readJobDefaults(entry.value, reader: &reader)
+            case "python":
+                if let value = reader.string(entry.value, what: "'python'") {
+                    config.python = value
+                    pythonNode = reader.location(entry.value)
+                }
+            case "python_path":
+                if let values = reader.stringList(entry.value, what: "'python_path'") { config.pythonPath = values }
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }
         }
+        config.pythonLocation = pythonNode
         return (config, include, declaresJobs, defaultsNodes)
     }
 

@@ -36,6 +36,12 @@ public struct DaemonConfig: Sendable {
     public var containment: Containment = .auto
     /// Resource keys every job gets unless it sets its own (`job_defaults:`).
     public var jobDefaults = BuildResources()
+    /// The interpreter of Python job functions (`python:`: an executable, a virtual environment's
+    /// directory, or a name on PATH) unless a job names its own; nil: `python3` on PATH.
+    public var python: String?
+    /// Import directories added for every Python job (`python_path:`), before the job's own.
+    public var pythonPath: [String] = []
+    var pythonLocation: SourceLocation?
     /// The main configuration file, absolute.
     public var file: String?
 

@@ -31,6 +31,14 @@ public struct JobConfig: Sendable, Hashable {
     public var timeout: TimeInterval?
     /// `module:function` called with a build's record when the build is deleted.
     public var cleanupFunction: String?
+    /// Set when `function` is a Python function (not registered in Swift): how it runs.
+    public var python: PythonSettings?
+    /// The same for a Python `cleanup_function`.
+    public var cleanupPython: PythonSettings?
+    /// `python:` and `python_path:` as written (over the daemon's), and where, until resolved.
+    var pythonSetting: PythonSetting?
+    var pythonPathSetting: [String]?
+    var functionLocation: SourceLocation?
     /// Re-running a failed build (as further attempts of the same build).
     public var retry: RetryPolicy?
     /// The named pool (`pools:`) whose limit this job's builds count against.
@@ -127,4 +135,10 @@ public struct RetryPolicy: Sendable, Hashable {
     public func delay(afterAttempt attempt: Int) -> TimeInterval {
         min(maxBackoff, backoff * pow(2, Double(max(0, attempt - 1))))
     }
+}
+
+/// `python:` as a job wrote it, and where.
+struct PythonSetting: Sendable, Hashable {
+    var value: String
+    var location: SourceLocation
 }

@@ -9,8 +9,8 @@ extension BuildEngine {
         do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build = found else { throw .noSuchBuild(buildID) }
         guard build.finished else { throw .buildRunning(buildID) }
-        if let name = config.job(build.jobID)?.cleanupFunction {
-            guard let cleanup = registry.function(name) else {
+        if let job = config.job(build.jobID), let name = job.cleanupFunction {
+            guard let cleanup = registry.function(name) ?? job.cleanupPython.map(PythonFunction.make) else {
                 throw .cleanupFailed(build: buildID, reason: "cleanup function '\(name)' is not registered")
             }
             let context = BuildContext(

@@ -388,7 +388,7 @@ public actor BuildEngine {
             if let cancelledBeforeStart { throw cancelledBeforeStart }
             startTime = try await recordStart(of: build.id, context: context)
             context.logger.info("build started")
-            guard let function = registry.function(job.function) else {
+            guard let function = registry.function(job.function) ?? job.python.map(PythonFunction.make) else {
                 throw BuildException(type: "FunctionNotFound", message: "function '\(job.function)' is not registered")
             }
             let pins = build.config["build"]?["dependency_builds"]

@@ -70,7 +70,10 @@ extension BuildEngine {
 
     /// Logs a line for the build holding `token` (durable when it returns); like
     /// ``reportProgress(token:_:)``, the write is awaited outside the actor.
-    public nonisolated func log(token: String, level: LogLevel, message: String) async throws {
+    public nonisolated func log(
+        token: String, level: LogLevel, message: String, logger: String = "jobctl", origin: LogRecord.Origin? = nil,
+        traceback: JSONValue? = nil
+    ) async throws {
         let build = try await activeBuild(token)
         // A long message becomes several records, as a command's long line does.
         let pieces = LineSplitter.pieces(of: message)
@@ -78,7 +81,8 @@ extension BuildEngine {
             pieces.map {
                 LogRecord(
                     buildID: build.buildID, level: level.rawValue, message: build.redactor.redact($0.text),
-                    logger: "jobctl", partial: $0.partial)
+                    logger: logger, exceptionTraceback: traceback.map(build.redactor.redact), partial: $0.partial,
+                    origin: origin)
             }, limit: build.logLimit)
         guard !records.isEmpty else { return }
         try await storage.logMessagesAsync(records)

@@ -27,7 +27,10 @@ enum CommandFunction {
         return try await run(argv: argv, context: context, kwargs: kwargs)
     }
 
-    static func run(argv: [String], context: BuildContext, kwargs: [String: JSONValue]) async throws -> JSONValue? {
+    /// `extraEnvironment` goes over everything else (Python functions pass their runner's).
+    static func run(
+        argv: [String], context: BuildContext, kwargs: [String: JSONValue], extraEnvironment: [String: String] = [:]
+    ) async throws -> JSONValue? {
         // Another user or group: setpriv(1) switches identity after exec, in a process with one
         // thread. Switching in the forked child of this many-threaded daemon (setgroups/setuid
         // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
@@ -44,6 +47,7 @@ enum CommandFunction {
         if let helperPath, context.settings.environment["PATH"] == nil {
             environment["PATH"] = helperPath
         }
+        environment.merge(extraEnvironment) { _, extra in extra }
 
         let resources = context.settings.resources
         let workingDirectory = context.settings.workingDirectory

@@ -333,7 +333,8 @@ public final class PostgresStorage: Storage {
                 created: Date(timeIntervalSince1970: Double(row["created"] ?? "") ?? 0),
                 level: Int(row["level"] ?? "") ?? 0,
                 message: record["message"]?.stringValue ?? "", logger: record["logger"]?.stringValue ?? "",
-                exceptionTraceback: traceback, partial: record["partial"]?.boolValue ?? false)
+                exceptionTraceback: traceback, partial: record["partial"]?.boolValue ?? false,
+                origin: LogRecord.origin(inRecord: record))
         }
     }
 

@@ -102,7 +102,8 @@ public final class SQLiteStorage: Storage {
             level: row["level"],
             message: record["message"]?.stringValue ?? "",
             logger: record["logger"]?.stringValue ?? "",
-            exceptionTraceback: try json(row["exception_tb"]), partial: record["partial"]?.boolValue ?? false)
+            exceptionTraceback: try json(row["exception_tb"]), partial: record["partial"]?.boolValue ?? false,
+            origin: LogRecord.origin(inRecord: record))
     }
 
     static func json(_ text: String?) throws -> JSONValue? {

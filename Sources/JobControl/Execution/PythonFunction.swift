@@ -1,0 +1,126 @@
+import Foundation
+
+/// Python job functions: `function: package.module:callable` runs in a fresh interpreter per
+/// build (`python -m jobcontrol._runner`, the module shipped in `python/jobcontrol`), contained
+/// like any command (cgroup, limits, leftovers; its stdout and stderr are logged). The runner
+/// gets the resolved args and kwargs as JSON, logs through the control socket with the build's
+/// token, and writes the outcome — return value, skip, or exception with the seed's traceback —
+/// to a file this function reads once the interpreter has exited.
+enum PythonFunction {
+    /// The job function for `settings`.
+    static func make(_ settings: PythonSettings) -> JobFunction {
+        { context, args, kwargs in
+            try await run(settings, context: context, args: args, kwargs: kwargs)
+        }
+    }
+
+    static func run(_ settings: PythonSettings, context: BuildContext, args: [JSONValue], kwargs: [String: JSONValue])
+        async throws -> JSONValue?
+    {
+        guard let moduleDirectory else {
+            throw BuildException(
+                type: "PythonModuleMissing",
+                message:
+                    "the jobcontrol Python module is not installed beside jobcontrold (python/jobcontrol in the source tree, share/jobcontrol/python when installed); set JOBCONTROL_PYTHON_MODULE to its directory"
+            )
+        }
+        let outcome = try OutcomeFile(context: context)
+        defer { outcome.remove() }
+        var environment = [
+            "JOBCONTROL_FUNCTION": "\(settings.module):\(settings.callable)",
+            "JOBCONTROL_ARGS": JSONValue.array(args).jsonText(),
+            "JOBCONTROL_RESULT": outcome.path,
+            "PYTHONPATH":
+                (settings.path + [moduleDirectory] + [context.settings.environment["PYTHONPATH"]].compactMap { $0 })
+                .joined(separator: ":"),
+            // Output reaches the log as it is printed, not when a buffer fills.
+            "PYTHONUNBUFFERED": "1",
+        ]
+        if context.settings.environment["PYTHONDONTWRITEBYTECODE"] == nil {
+            environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        }
+        let argv = [settings.interpreter, "-m", "jobcontrol._runner"]
+        var commandFailure: BuildException?
+        do {
+            _ = try await CommandFunction.run(
+                argv: argv, context: context, kwargs: kwargs, extraEnvironment: environment)
+        } catch let error as BuildException where ["CommandFailed", "CommandKilled"].contains(error.type) {
+            commandFailure = error
+        }
+        guard let result = outcome.read() else {
+            // The interpreter ended without an outcome: it died (os._exit, a signal, a crash).
+            let how = commandFailure?.message ?? "it exited with status 0"
+            throw BuildException(
+                type: "PythonDied",
+                message:
+                    "the Python interpreter ended before \(settings.module):\(settings.callable) returned: \(how.replacingOccurrences(of: "'\(settings.interpreter)' ", with: ""))",
+                details: commandFailure?.details ?? [:], traceback: commandFailure?.traceback)
+        }
+        if let reason = result["skip"] {
+            throw BuildSkipped(reason.stringValue ?? "")
+        }
+        if let exception = result["exception"] {
+            let type = exception["type"]?.stringValue ?? "Exception"
+            let message = exception["message"]?.stringValue ?? ""
+            throw BuildException(
+                type: type, message: message,
+                details: ["python_function": .string("\(settings.module):\(settings.callable)")],
+                traceback: result["traceback"].map(TracebackInfo.init(json:)))
+        }
+        guard commandFailure == nil else { throw commandFailure! }
+        return result["retval"].flatMap { $0 == .null ? nil : $0 }
+    }
+
+    /// The directory holding the `jobcontrol` package: `JOBCONTROL_PYTHON_MODULE`, else found
+    /// from the executable (the source tree's `python/`, or `share/jobcontrol/python` beside an
+    /// installation's `bin/`), else the system's.
+    static let moduleDirectory: String? = {
+        let fileManager = FileManager.default
+        func holdsModule(_ directory: String) -> Bool {
+            fileManager.fileExists(atPath: directory + "/jobcontrol/_runner.py")
+        }
+        if let configured = ProcessInfo.processInfo.environment["JOBCONTROL_PYTHON_MODULE"] {
+            return holdsModule(configured) ? configured : nil
+        }
+        if let executable = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var directory = (executable as NSString).deletingLastPathComponent
+            while directory != "/" && !directory.isEmpty {
+                for candidate in [directory + "/python", directory + "/share/jobcontrol/python"]
+                where holdsModule(candidate) {
+                    return candidate
+                }
+                directory = (directory as NSString).deletingLastPathComponent
+            }
+        }
+        return ["/usr/share/jobcontrol/python", "/usr/local/share/jobcontrol/python"].first(where: holdsModule)
+    }()
+
+    /// Where the runner writes the outcome: a file in a directory of its own, which the build's
+    /// user (`user:`) may write.
+    struct OutcomeFile {
+        let directory: String
+        var path: String { directory + "/outcome.json" }
+
+        init(context: BuildContext) throws {
+            var template = Array((NSTemporaryDirectory() + "/jobcontrol-python-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw BuildException(
+                    type: "PythonSetupFailed",
+                    message: "cannot create a directory for the outcome: \(String(cString: strerror(errno)))")
+            }
+            directory = String(cString: made)
+            if let user = context.settings.user, let entry = UserDatabase.user(named: user) {
+                chown(directory, entry.uid, entry.gid)
+            }
+        }
+
+        func read() -> JSONValue? {
+            guard let data = FileManager.default.contents(atPath: path) else { return nil }
+            return try? JSONValue.parse(String(decoding: data, as: UTF8.self))
+        }
+
+        func remove() {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+"""Python job functions for the integration tests (tests/PythonFunctionTests.swift)."""
+
+import ctypes
+import logging
+import os
+
+import jobcontrol
+
+log = logging.getLogger("jobpkg.tasks")
+
+
+def produce(count, label="items"):
+    with jobcontrol.group("produce"):
+        for index in range(count):
+            jobcontrol.progress(index + 1, count, status=f"{label} {index + 1}")
+            with jobcontrol.group(f"item-{index}"):
+                jobcontrol.progress(1, 1)
+    log.debug("debug line")
+    log.info("made %d %s", count, label)
+    log.warning("a warning")
+    log.error("an error")
+    logging.getLogger("other.logger").critical("critical from another logger")
+    print("printed to stdout")
+    return {"count": count, "label": label, "build": jobcontrol.build_id()}
+
+
+def consume(produced):
+    log.info("consumed %s", produced["label"])
+    return produced["count"] * 2
+
+
+def nothing_to_do():
+    jobcontrol.skip("nothing to do today")
+
+
+def fail_deep(depth):
+    big_local = "x" * 5000
+    if depth == 0:
+        raise ValueError(f"deep failure, {len(big_local)} bytes in hand")
+    return fail_deep(depth - 1)
+
+
+def logs_exception():
+    try:
+        {}["missing"]
+    except KeyError:
+        log.exception("lookup failed")
+    return "handled"
+
+
+def not_json():
+    return {1, 2, 3}
+
+
+def exits():
+    os._exit(3)
+
+
+def segfault():
+    ctypes.string_at(0)
+
+
+def uses_venv_package():
+    import six  # installed into the test's virtual environment
+
+    return six.__version__
+
+
+class Tasks:
+    @staticmethod
+    def nested(value):
+        return value + 1

@@ -1,0 +1,154 @@
+"""The jobcontrol module: what a Python job function can ask of the build running it.
+
+Inside a build (the daemon runs the function with ``python -m jobcontrol._runner``) the calls
+reach the daemon over its control socket, with the build's token, as ``jobctl progress`` does.
+Outside one (a unit test of job code) they do nothing, so job code can be imported and called
+directly.
+
+    import logging
+    import jobcontrol
+
+    log = logging.getLogger(__name__)
+
+    def backup(paths, target="/srv/backup"):
+        for index, path in enumerate(paths):
+            jobcontrol.progress(index, len(paths), status=f"copying {path}")
+            with jobcontrol.group("copy::" + path):
+                ...
+        if not paths:
+            jobcontrol.skip("nothing to back up")
+        log.info("copied %d paths", len(paths))
+        return {"copied": len(paths)}
+"""
+
+import contextlib
+import json
+import os
+import socket
+import threading
+
+__all__ = [
+    "Skip", "JobControlError", "progress", "group", "skip", "build_id", "job_id", "args", "kwargs",
+    "inside_build",
+]
+
+
+class Skip(Exception):
+    """Raised by :func:`skip`: the build ends SKIPPED (with this reason) instead of SUCCESSFUL."""
+
+    def __init__(self, reason=""):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JobControlError(Exception):
+    """The daemon refused a call (its Varlink error name and message)."""
+
+    def __init__(self, error, message=""):
+        super().__init__(f"{error}: {message}" if message else error)
+        self.error = error
+
+
+def inside_build():
+    """True when running as a build (the daemon gave a token and a socket)."""
+    return bool(os.environ.get("JOBCONTROL_TOKEN") and os.environ.get("JOBCONTROL_SOCKET"))
+
+
+def build_id():
+    """The id of the running build, or None outside a build."""
+    value = os.environ.get("JOBCONTROL_BUILD_ID")
+    return int(value) if value else None
+
+
+def job_id():
+    """The id of the job being built, or None outside a build."""
+    return os.environ.get("JOBCONTROL_JOB_ID")
+
+
+def args():
+    """The build's resolved ``args`` (a list), as the function received them."""
+    return json.loads(os.environ.get("JOBCONTROL_ARGS", "[]"))
+
+
+def kwargs():
+    """The build's resolved ``kwargs`` (a dict), as the function received them."""
+    return json.loads(os.environ.get("JOBCONTROL_KWARGS", "{}"))
+
+
+_group_stack = threading.local()
+
+
+def _current_group():
+    stack = getattr(_group_stack, "names", None)
+    return "::".join(stack) if stack else ""
+
+
+@contextlib.contextmanager
+def group(name):
+    """Nests :func:`progress` calls made inside the ``with`` block under ``name`` (``a::b``)."""
+    stack = getattr(_group_stack, "names", None)
+    if stack is None:
+        stack = _group_stack.names = []
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def progress(current, total, group=None, status=None):
+    """Reports progress: ``current`` of ``total``, in ``group`` (nested with ``::``; default: the
+    enclosing :func:`group` blocks), with an optional status line. Stored before it returns."""
+    if not inside_build():
+        return
+    name = group if group is not None else _current_group()
+    parameters = {"current": int(current), "total": int(total), "group": name}
+    if status is not None:
+        parameters["status"] = str(status)
+    _client().call("ReportProgress", parameters)
+
+
+def skip(reason=""):
+    """Ends the build SKIPPED instead of SUCCESSFUL: raises :class:`Skip`."""
+    raise Skip(reason)
+
+
+class _Client:
+    """One Varlink connection to the daemon for the life of the build (calls are serialized)."""
+
+    def __init__(self, path, token):
+        self.path = path
+        self.token = token
+        self.lock = threading.Lock()
+        self.sock = None
+        self.buffer = b""
+
+    def call(self, method, parameters):
+        message = {"method": "io.jobcontrol.Build." + method, "parameters": dict(parameters, token=self.token)}
+        data = json.dumps(message, separators=(",", ":")).encode() + b"\0"
+        with self.lock:
+            if self.sock is None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(self.path)
+            self.sock.sendall(data)
+            while b"\0" not in self.buffer:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    self.sock = None
+                    raise JobControlError("io.jobcontrol.Disconnected", "the daemon closed the connection")
+                self.buffer += chunk
+            reply, _, self.buffer = self.buffer.partition(b"\0")
+        reply = json.loads(reply)
+        if "error" in reply:
+            raise JobControlError(reply["error"], (reply.get("parameters") or {}).get("message", ""))
+        return reply.get("parameters", {})
+
+
+_the_client = None
+
+
+def _client():
+    global _the_client
+    if _the_client is None:
+        _the_client = _Client(os.environ["JOBCONTROL_SOCKET"], os.environ["JOBCONTROL_TOKEN"])
+    return _the_client

@@ -1,0 +1,163 @@
+"""Runs one Python job function for jobcontrold: ``python -m jobcontrol._runner``.
+
+The daemon passes, in the environment:
+  JOBCONTROL_FUNCTION  ``package.module:callable`` (the callable may be dotted: ``Class.method``)
+  JOBCONTROL_ARGS      the resolved args, a JSON list
+  JOBCONTROL_KWARGS    the resolved kwargs, a JSON object
+  JOBCONTROL_RESULT    where to write the outcome, as JSON:
+                         {"retval": value} | {"skip": reason} |
+                         {"exception": {"type", "message"}, "traceback": {"frames": [...]}}
+Records logged with the standard ``logging`` module go to the build's log (over the control
+socket, with the build's token); ``logger.exception`` sends its traceback along.
+Exit status: 0 when the function returned or skipped, 1 when it raised (the result says how).
+"""
+
+import importlib
+import json
+import linecache
+import logging
+import os
+import sys
+import traceback
+
+import jobcontrol
+
+#: Reprs of locals longer than this are cut (the daemon's TracebackInfo.maxReprLength).
+MAX_REPR = 2048
+#: Lines of code kept around each frame's line.
+CONTEXT = 2
+
+
+def trimmed(text):
+    if len(text) <= MAX_REPR:
+        return text
+    marker = f"… (cut from {len(text)} characters)"
+    return text[: MAX_REPR - len(marker)] + marker
+
+
+def safe_repr(value):
+    try:
+        return trimmed(repr(value))
+    except Exception as error:  # a broken __repr__ must not hide the real failure
+        return f"<repr failed: {type(error).__name__}: {error}>"
+
+
+def traceback_json(tb, skip_runner=True):
+    """The seed's traceback: every frame's file, line, function, code line with context, locals."""
+    frames = []
+    while tb is not None:
+        frame = tb.tb_frame
+        code = frame.f_code
+        if not (skip_runner and code.co_filename == __file__):
+            lineno = tb.tb_lineno
+            linecache.checkcache(code.co_filename)
+            line = linecache.getline(code.co_filename, lineno, frame.f_globals).rstrip("\n")
+            context = [
+                linecache.getline(code.co_filename, number, frame.f_globals).rstrip("\n")
+                for number in range(max(1, lineno - CONTEXT), lineno + CONTEXT + 1)
+            ]
+            while context and context[-1] == "":
+                context.pop()
+            frames.append({
+                "filename": code.co_filename,
+                "lineno": lineno,
+                "function": code.co_name,
+                "line": line.strip() or None,
+                "context": context,
+                # A module's frame has its globals as locals: not worth storing.
+                "locals": {} if code.co_name == "<module>" else {
+                    name: safe_repr(value) for name, value in frame.f_locals.items()
+                },
+            })
+        tb = tb.tb_next
+    return {"frames": frames}
+
+
+def type_name(error):
+    kind = type(error)
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+
+
+class DaemonHandler(logging.Handler):
+    """Sends each record to the build's log: level, logger, message, file, line, function, and
+    the traceback of ``logger.exception``."""
+
+    def emit(self, record):
+        try:
+            parameters = {
+                "message": record.getMessage(),
+                "level": record.levelno,
+                "logger": record.name,
+                "file": record.pathname,
+                "line": record.lineno,
+                "function": record.funcName,
+            }
+            if record.exc_info and record.exc_info[2] is not None:
+                parameters["traceback"] = traceback_json(record.exc_info[2])
+                kind, error = record.exc_info[0], record.exc_info[1]
+                parameters["message"] += "\n" + "".join(traceback.format_exception_only(kind, error)).rstrip()
+            jobcontrol._client().call("Log", parameters)
+        except Exception:
+            self.handleError(record)
+
+
+def resolve(spec):
+    module_name, _, attribute = spec.partition(":")
+    target = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{spec} is not callable (it is {type(target).__name__})")
+    return target
+
+
+def write_result(path, outcome):
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(outcome, file, ensure_ascii=False, allow_nan=False)
+    os.replace(temporary, path)
+
+
+def main():
+    spec = os.environ["JOBCONTROL_FUNCTION"]
+    result_path = os.environ["JOBCONTROL_RESULT"]
+    args = json.loads(os.environ.get("JOBCONTROL_ARGS", "[]"))
+    kwargs = json.loads(os.environ.get("JOBCONTROL_KWARGS", "{}"))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    if jobcontrol.inside_build():
+        root.addHandler(DaemonHandler())
+    else:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    root.setLevel(logging.DEBUG)
+    try:
+        function = resolve(spec)
+        value = function(*args, **kwargs)
+    except jobcontrol.Skip as skipped:
+        write_result(result_path, {"skip": skipped.reason})
+        return 0
+    except BaseException as error:  # SystemExit and KeyboardInterrupt fail the build too
+        outcome = {
+            "exception": {"type": type_name(error), "message": str(error)},
+            "traceback": traceback_json(error.__traceback__),
+        }
+        write_result(result_path, outcome)
+        return 1
+    try:
+        write_result(result_path, {"retval": value})
+    except (TypeError, ValueError) as error:
+        write_result(result_path, {
+            "exception": {
+                "type": "ReturnValueNotSerializable",
+                "message": f"{spec} returned {type(value).__name__}, which is not JSON: {error}",
+            },
+            "traceback": {"frames": []},
+        })
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
