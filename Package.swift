@@ -13,6 +13,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "JobControl", targets: ["JobControl"]),
+        // The whole daemon as a library: a package registers its Swift functions and builds its
+        // own jobcontrold with `JobControlDaemonMain.run(registry:)` (Examples/reports-daemon).
+        .library(name: "JobControlDaemon", targets: ["JobControlDaemon"]),
         .executable(name: "jobcontrold", targets: ["jobcontrold"]),
         .executable(name: "jobctl", targets: ["jobctl"]),
     ],
@@ -75,6 +78,7 @@ let package = Package(
             name: "JobControlDaemon",
             dependencies: [
                 "CLinux", "JobControl", "JobControlProtocol", "JobControlSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -92,14 +96,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "jobcontrold",
-            dependencies: [
-                "JobControlDaemon", "JobControlSystemd",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: strict
-        ),
+        .executableTarget(name: "jobcontrold", dependencies: ["JobControlDaemon"], swiftSettings: strict),
         .executableTarget(
             name: "jobctl",
             dependencies: [

@@ -13,6 +13,9 @@ if [ -z "${JOBCONTROL_TEST_PG_URL:-}" ]; then
   eval "$(scripts/postgres-sandbox.sh start "$port")"
   trap 'scripts/postgres-sandbox.sh stop "$PGSANDBOX_DIR"' EXIT
 fi
+# Examples/reports-daemon (a package of its own that builds a daemon with its Swift functions)
+# is built before the tests, not by one of them while the others run on the same 2 cores.
+swift build --package-path Examples/reports-daemon
 # The PostgreSQL cases must run here: a missing server is a failure, not a silent skip.
 export JOBCONTROL_TEST_REQUIRE_PG=1
 swift test "$@"

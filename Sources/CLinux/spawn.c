@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -25,6 +26,8 @@
 
 struct child_state {
     const struct jobcontrol_spawn_request *request;
+    /// The child was created in `cgroup_dir_fd` (clone3): its cgroup.procs entry is not written.
+    int created_in_cgroup;
     sigset_t parent_mask;
     // Written by the child (same memory: CLONE_VM) when a step fails, read after it is gone.
     volatile int error;
@@ -54,6 +57,7 @@ static int child_main(void *argument) {
 
     if (setpgid(0, 0) != 0) return fail(state, JOBCONTROL_SPAWN_CLONE);
     for (int index = 0; index < request->cgroup_fd_count; index++) {
+        if (state->created_in_cgroup && index == request->cgroup_dir_procs_index) continue;
         if (write(request->cgroup_fds[index], "0", 1) != 1) return fail(state, JOBCONTROL_SPAWN_CGROUP);
     }
     for (int index = 0; index < request->rlimit_count; index++) {
@@ -79,6 +83,60 @@ static int child_main(void *argument) {
     return fail(state, JOBCONTROL_SPAWN_EXEC);
 }
 
+// clone3(2) with CLONE_VM: the child starts on its own stack, so it cannot return into C code
+// that expects the parent's frame. These trampolines make the system call and, in the child,
+// call fn(arg) and exit with its result (as glibc's and musl's clone do).
+#if defined(__x86_64__) || defined(__aarch64__)
+#define JOBCONTROL_HAVE_CLONE3 1
+long jobcontrol_clone3_raw(void *args, unsigned long size, int (*fn)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl jobcontrol_clone3_raw\n"
+    ".type jobcontrol_clone3_raw,@function\n"
+    "jobcontrol_clone3_raw:\n"
+    "    mov %rdx, %r8\n"      // fn and arg survive the system call in r8 and r9
+    "    mov %rcx, %r9\n"
+    "    mov $435, %eax\n"     // __NR_clone3
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xor %ebp, %ebp\n"     // the child: outermost frame
+    "    mov %r9, %rdi\n"
+    "    call *%r8\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"      // __NR_exit
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size jobcontrol_clone3_raw, .-jobcontrol_clone3_raw\n");
+#else
+__asm__(
+    ".text\n"
+    ".globl jobcontrol_clone3_raw\n"
+    ".type jobcontrol_clone3_raw,%function\n"
+    "jobcontrol_clone3_raw:\n"
+    "    mov x9, x2\n"
+    "    mov x10, x3\n"
+    "    mov x8, #435\n"       // __NR_clone3
+    "    svc #0\n"
+    "    cbnz x0, 1f\n"
+    "    mov x29, #0\n"
+    "    mov x0, x10\n"
+    "    blr x9\n"
+    "    mov x8, #93\n"        // __NR_exit
+    "    svc #0\n"
+    "1:  ret\n"
+    ".size jobcontrol_clone3_raw, .-jobcontrol_clone3_raw\n");
+#endif
+
+// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7).
+struct jobcontrol_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define JOBCONTROL_CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
 int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid, int *failed_step) {
     const size_t stack_size = 64 * 1024;
     void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -94,8 +152,34 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &state.parent_mask);
     // CLONE_VFORK: this thread resumes once the child has exec'd or exited.
-    pid_t child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &state);
-    int clone_error = errno;
+    pid_t child = -1;
+    int clone_error = ENOSYS;
+#ifdef JOBCONTROL_HAVE_CLONE3
+    if (request->cgroup_dir_fd >= 0) {
+        struct jobcontrol_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_VM | CLONE_VFORK | JOBCONTROL_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = stack_size;
+        args.cgroup = (uint64_t)request->cgroup_dir_fd;
+        state.created_in_cgroup = 1;
+        long result = jobcontrol_clone3_raw(&args, sizeof(args), child_main, &state);
+        if (result < 0) {
+            clone_error = (int)-result;
+            state.created_in_cgroup = 0;
+        } else {
+            child = (pid_t)result;
+        }
+    }
+#endif
+    // No clone3 (or it refused: an old kernel, a seccomp filter): clone, and the child writes
+    // itself into every cgroup.
+    if (child < 0 && (request->cgroup_dir_fd < 0 || clone_error == ENOSYS || clone_error == EINVAL ||
+                      clone_error == E2BIG || clone_error == EPERM || clone_error == EOPNOTSUPP)) {
+        child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &state);
+        clone_error = errno;
+    }
     pthread_sigmask(SIG_SETMASK, &state.parent_mask, NULL);
     munmap(stack, stack_size);
 

@@ -6,10 +6,10 @@ import JobControl
 public enum ConfigCheck {
     /// Prints the verdict (text, or JSON when `json`) and returns the exit status: 0 when valid,
     /// 78 (EX_CONFIG) when not.
-    public static func run(file: String, json: Bool) -> Int32 {
+    public static func run(file: String, json: Bool, registry: FunctionRegistry = .builtins) -> Int32 {
         do throws(ConfigError) {
             // From a shell, limits are checked against what the host can give the service.
-            let config = try ConfigLoader.load(file: file, limits: .host)
+            let config = try ConfigLoader.load(file: file, registry: registry, limits: .host)
             // Python functions: the module imports and has the callable (in a child interpreter).
             let python = PythonImportCheck.diagnostics(config)
             guard python.isEmpty else { throw ConfigError(python) }

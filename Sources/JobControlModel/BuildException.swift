@@ -25,12 +25,29 @@ public struct BuildException: Error, Sendable, Hashable, CustomStringConvertible
 
     public var description: String { "\(type): \(message)" }
 
-    /// Any Swift error as a build exception: our own as they are, others by type and description.
+    /// Any Swift error as a build exception: our own as they are, others by type and description,
+    /// with a traceback frame when the error says where it happened (``ErrorLocation``).
     public init(wrapping error: any Error) {
         if let exception = error as? BuildException {
             self = exception
-        } else {
-            self.init(type: String(reflecting: Swift.type(of: error)), message: String(describing: error))
+            return
         }
+        var traceback: TracebackInfo?
+        if let located = error as? any ErrorLocation {
+            traceback = TracebackInfo(frames: [
+                .init(filename: located.file, lineNumber: located.line, function: located.function)
+            ])
+        }
+        self.init(
+            type: String(reflecting: Swift.type(of: error)), message: String(describing: error), traceback: traceback)
     }
+}
+
+/// An error that knows where it was thrown: a Swift job function's error conforming to it is
+/// stored with that place as its traceback (capture it with `#fileID`, `#line`, `#function`
+/// default arguments in the error's initializer).
+public protocol ErrorLocation {
+    var file: String { get }
+    var line: Int { get }
+    var function: String { get }
 }

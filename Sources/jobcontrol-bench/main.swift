@@ -4,7 +4,7 @@ import JobControl
 // jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
 //                  [--idle SECONDS] [--rows N] [--json PATH] [--pg URL]
 // Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
-// throughput (only the first of those),
+// throughput (only the first of those), python (a Python function build next to python3 -c pass),
 // schedule (lateness, idle cost), storage (storage paths next to raw SQLite), cluster (throughput
 // with one and three daemons on PostgreSQL: --pg or $JOBCONTROL_BENCH_PG_URL). Default: compare,
 // schedule, and cluster when a PostgreSQL URL is given. Figures are printed as a table and written as JSON. See docs/performance.md.
@@ -48,7 +48,14 @@ for suite in suites {
         figures += try await ComparisonBenchmark.latency(calls: 2000, runs: runs)
         figures += try await ComparisonBenchmark.scale(jobs: 10_000, builds: history, runs: runs)
         figures += try await ComparisonBenchmark.footprint()
+        figures += try await PythonBenchmark.run(builds: 20, runs: runs)
         ComparisonBenchmark.printTable(figures)
+        print()
+    case "python":
+        print("python: medians of \(runs) runs of 20 builds")
+        let measured = try await PythonBenchmark.run(builds: 20, runs: runs)
+        ComparisonBenchmark.printTable(measured)
+        figures += measured
         print()
     case "throughput":
         print("throughput: medians of \(runs) runs")

@@ -155,11 +155,12 @@ final class DaemonProcess {
     var socket: String { directory.file("\(name).sock") }
     var database: String { directory.file("jobcontrol.sqlite3") }
 
-    /// `environment` is added to the test's own.
-    convenience init(config: String, environment: [String: String] = [:]) async throws {
+    /// `environment` is added to the test's own; `executable` replaces the built jobcontrold (a
+    /// daemon built by another package).
+    convenience init(config: String, environment: [String: String] = [:], executable: String? = nil) async throws {
         let directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
-        try await self.init(directory: directory, environment: environment)
+        try await self.init(directory: directory, environment: environment, executable: executable)
     }
 
     /// A daemon on `directory`'s configuration, socket and database (a restart of another);
@@ -167,7 +168,7 @@ final class DaemonProcess {
     init(
         directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil,
         name: String = "jobcontrol",
-        arguments: [String] = []
+        arguments: [String] = [], executable: String? = nil
     ) async throws {
         self.directory = directory
         self.name = name
@@ -180,7 +181,7 @@ final class DaemonProcess {
                 "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database),
                 "--socket", socket,
             ] + arguments
-        process.executableURL = URL(fileURLWithPath: Binaries.jobcontrold)
+        process.executableURL = URL(fileURLWithPath: executable ?? Binaries.jobcontrold)
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let logHandle = FileHandle(forWritingAtPath: stderrFile)

@@ -21,10 +21,10 @@ directly.
         return {"copied": len(paths)}
 """
 
-import contextlib
+# Imports are few and light: every build starts a fresh interpreter (socket is imported on the
+# first call to the daemon).
 import json
 import os
-import socket
 import threading
 
 __all__ = [
@@ -83,17 +83,22 @@ def _current_group():
     return "::".join(stack) if stack else ""
 
 
-@contextlib.contextmanager
-def group(name):
+class group:
     """Nests :func:`progress` calls made inside the ``with`` block under ``name`` (``a::b``)."""
-    stack = getattr(_group_stack, "names", None)
-    if stack is None:
-        stack = _group_stack.names = []
-    stack.append(name)
-    try:
-        yield
-    finally:
-        stack.pop()
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        stack = getattr(_group_stack, "names", None)
+        if stack is None:
+            stack = _group_stack.names = []
+        stack.append(self.name)
+        return self
+
+    def __exit__(self, *exc_info):
+        _group_stack.names.pop()
+        return False
 
 
 def progress(current, total, group=None, status=None):
@@ -128,6 +133,8 @@ class _Client:
         data = json.dumps(message, separators=(",", ":")).encode() + b"\0"
         with self.lock:
             if self.sock is None:
+                import socket
+
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 self.sock.connect(self.path)
             self.sock.sendall(data)

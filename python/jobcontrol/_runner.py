@@ -18,7 +18,6 @@ import linecache
 import logging
 import os
 import sys
-import traceback
 
 import jobcontrol
 
@@ -96,6 +95,8 @@ class DaemonHandler(logging.Handler):
             if record.exc_info and record.exc_info[2] is not None:
                 parameters["traceback"] = traceback_json(record.exc_info[2])
                 kind, error = record.exc_info[0], record.exc_info[1]
+                import traceback
+
                 parameters["message"] += "\n" + "".join(traceback.format_exception_only(kind, error)).rstrip()
             jobcontrol._client().call("Log", parameters)
         except Exception:

@@ -90,6 +90,13 @@ struct jobcontrol_spawn_request {
     /// so it runs no instruction of the command outside its build's cgroups.
     const int *cgroup_fds;
     int cgroup_fd_count;
+    /// A cgroup v2 directory (opened O_RDONLY|O_DIRECTORY) the child is created in with
+    /// clone3(CLONE_INTO_CGROUP), or -1. Joining by a write to cgroup.procs migrates the process,
+    /// which waits for an RCU grace period (about 16 ms here when builds are sparse); created in
+    /// place, it never migrates. `cgroup_dir_procs_index` is that directory's entry in
+    /// `cgroup_fds`, written only if clone3 is not available (older kernels, other CPUs).
+    int cgroup_dir_fd;
+    int cgroup_dir_procs_index;
     const struct jobcontrol_rlimit *rlimits;
     int rlimit_count;
     /// Applied when `set_nice` is non-zero.

@@ -115,20 +115,35 @@ public struct BuildCgroup: Sendable {
         }
     }
 
-    /// `cgroup.procs` of every directory, opened for the child to write itself into (close them
-    /// after the spawn).
-    func openProcsFiles() throws(ContainmentError) -> [Int32] {
-        var descriptors: [Int32] = []
+    /// What the spawn needs: `cgroup.procs` of every directory (for the child to write itself
+    /// into), and the v2 directory itself (to create the child in it, which needs no write).
+    struct SpawnFiles: Sendable {
+        var procs: [Int32]
+        var directory: Int32 = -1
+        var directoryIndex: Int32 = -1
+
+        func close() {
+            for descriptor in procs + [directory] where descriptor >= 0 { Glibc.close(descriptor) }
+        }
+    }
+
+    /// Opens the ``SpawnFiles`` (close them after the spawn).
+    func openForSpawn() throws(ContainmentError) -> SpawnFiles {
+        var files = SpawnFiles(procs: [])
         for path in paths {
             let descriptor = open(path + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
             guard descriptor >= 0 else {
                 let code = errno
-                descriptors.forEach { close($0) }
+                files.close()
                 throw ContainmentError(path: path + "/cgroup.procs", errno: code, action: "open")
             }
-            descriptors.append(descriptor)
+            if path == unified {
+                files.directoryIndex = Int32(files.procs.count)
+                files.directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            }
+            files.procs.append(descriptor)
         }
-        return descriptors
+        return files
     }
 
     /// The processes in the build's cgroup now.

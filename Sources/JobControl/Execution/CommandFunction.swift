@@ -58,11 +58,11 @@ enum CommandFunction {
             () throws -> (ProcessSpawner.Spawned, BuildCgroup?) in
             let cgroup = try makeCgroup(context)
             do {
-                let files = try cgroup?.openProcsFiles() ?? []
-                defer { files.forEach { close($0) } }
+                let files = try cgroup?.openForSpawn()
+                defer { files?.close() }
                 let process = try ProcessSpawner.spawn(
                     argv: spawned, environment: childEnvironment, workingDirectory: workingDirectory,
-                    setup: .init(cgroupFiles: files, resources: resources))
+                    setup: .init(cgroup: files, resources: resources))
                 return (process, cgroup)
             } catch {
                 cgroup?.remove()

@@ -62,12 +62,20 @@ enum ProcessSpawner {
     struct Setup: Sendable {
         /// `cgroup.procs` files to write itself into (``BuildCgroup/openProcsFiles()``).
         var cgroupFiles: [Int32] = []
+        /// The v2 cgroup directory to create the child in (clone3), and its entry in
+        /// `cgroupFiles`; -1 when there is none.
+        var cgroupDirectory: Int32 = -1
+        var cgroupDirectoryIndex: Int32 = -1
         /// (RLIMIT_*, soft and hard value)
         var rlimits: [(Int32, UInt64)] = []
         var nice: Int?
 
-        init(cgroupFiles: [Int32] = [], resources: BuildResources = BuildResources()) {
-            self.cgroupFiles = cgroupFiles
+        init(cgroup: BuildCgroup.SpawnFiles? = nil, resources: BuildResources = BuildResources()) {
+            if let cgroup {
+                cgroupFiles = cgroup.procs
+                cgroupDirectory = cgroup.directory
+                cgroupDirectoryIndex = cgroup.directoryIndex
+            }
             if let files = resources.limitNOFILE { rlimits.append((Int32(RLIMIT_NOFILE.rawValue), files)) }
             if let core = resources.limitCORE { rlimits.append((Int32(RLIMIT_CORE.rawValue), core)) }
             nice = resources.nice
@@ -120,6 +128,8 @@ enum ProcessSpawner {
                                     working_directory: workingDirectory == nil ? nil : directoryPointer,
                                     stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1],
                                     cgroup_fds: cgroupFiles.baseAddress, cgroup_fd_count: Int32(cgroupFiles.count),
+                                    cgroup_dir_fd: setup.cgroupDirectory,
+                                    cgroup_dir_procs_index: setup.cgroupDirectoryIndex,
                                     rlimits: rlimits.baseAddress, rlimit_count: Int32(rlimits.count),
                                     set_nice: setup.nice == nil ? 0 : 1, nice: Int32(setup.nice ?? 0))
                                 return jobcontrol_spawn(&request, &pid, &step)

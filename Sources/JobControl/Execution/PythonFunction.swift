@@ -26,7 +26,7 @@ enum PythonFunction {
         }
         let outcome = try OutcomeFile(context: context)
         defer { outcome.remove() }
-        var environment = [
+        let environment = [
             "JOBCONTROL_FUNCTION": "\(settings.module):\(settings.callable)",
             "JOBCONTROL_ARGS": JSONValue.array(args).jsonText(),
             "JOBCONTROL_RESULT": outcome.path,
@@ -36,9 +36,6 @@ enum PythonFunction {
             // Output reaches the log as it is printed, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
         ]
-        if context.settings.environment["PYTHONDONTWRITEBYTECODE"] == nil {
-            environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        }
         let argv = [settings.interpreter, "-m", "jobcontrol._runner"]
         var commandFailure: BuildException?
         do {

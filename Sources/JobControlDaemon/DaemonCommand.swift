@@ -2,13 +2,43 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import JobControl
-import JobControlDaemon
 import JobControlSystemd
 import Logging
+import Synchronization
+
+/// The whole of `jobcontrold` — flags, logging, signals, socket activation, the daemon — for the
+/// shipped executable and for a package that builds its own with Swift functions registered:
+///
+/// ```swift
+/// import JobControl
+/// import JobControlDaemon
+///
+/// @main enum ReportsDaemon {
+///     static func main() async {
+///         var registry = FunctionRegistry.builtins
+///         registry.register("reports:daily") { context, args, kwargs in
+///             context.log(.info, "building the daily report")
+///             return ["rows": 42]
+///         }
+///         await JobControlDaemonMain.run(registry: registry)
+///     }
+/// }
+/// ```
+public enum JobControlDaemonMain {
+    /// Parses the process's arguments (the flags of `jobcontrold --help`), runs the daemon with
+    /// `registry`'s functions until it stops, and exits the process with the daemon's status.
+    public static func run(registry: FunctionRegistry = .builtins) async -> Never {
+        registered.withLock { $0 = registry }
+        await DaemonCommand.main()
+        exit(0)
+    }
+
+    /// The functions of this process's daemon; set once by ``run(registry:)``.
+    static let registered = Mutex(FunctionRegistry.builtins)
+}
 
 /// `jobcontrold`: parses flags, sets up logging and signals, and runs ``Daemon``.
-@main
-struct JobControlDaemonCommand: AsyncParsableCommand {
+struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobcontrold",
         abstract: "The JobControl daemon: runs job builds and records them.",
@@ -57,8 +87,9 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let registry = JobControlDaemonMain.registered.withLock { $0 }
         if checkConfig {
-            let status = ConfigCheck.run(file: config, json: json)
+            let status = ConfigCheck.run(file: config, json: json, registry: registry)
             if status != 0 { throw ExitCode(status) }
             return
         }
@@ -91,7 +122,7 @@ struct JobControlDaemonCommand: AsyncParsableCommand {
             }
             options.listeningSocket = chosen.fileDescriptor
         }
-        let daemon = Daemon(options: options, logger: logger)
+        let daemon = Daemon(options: options, registry: registry, logger: logger)
 
         // Descriptors: connections, builds' pipes and the database all need them; take what the
         // hard limit allows (systemd's soft default is 1024, its hard one far higher).
