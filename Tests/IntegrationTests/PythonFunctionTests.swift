@@ -173,6 +173,26 @@ import Testing
         try await daemon.stop()
     }
 
+    /// A Python cleanup function gets the deleted build's record.
+    @Test func aPythonCleanupFunctionRunsWhenABuildIsDeleted() async throws {
+        let side = try TemporaryDirectory()
+        let marker = side.file("cleaned")
+        let daemon = try await DaemonProcess(
+            config: """
+                python_path: [\(Self.fixtures)]
+                jobs:
+                  - id: cleaned
+                    function: 'jobpkg.tasks:accepts'
+                    kwargs: {marker: \(marker)}
+                    cleanup_function: 'jobpkg.tasks:cleanup'
+                """)
+        #expect(try await daemon.jobctl("run", "cleaned", "--wait").status == 0)
+        let deleted = try await daemon.jobctl("delete", "1")
+        #expect(deleted.status == 0, "\(deleted.stderr)")
+        #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "1")
+        try await daemon.stop()
+    }
+
     /// check-config imports each Python function in a child interpreter and reports, at the
     /// `function:` key, what cannot be loaded.
     @Test func checkConfigImportsPythonFunctions() async throws {

@@ -106,6 +106,8 @@ def progress(current, total, group=None, status=None):
     enclosing :func:`group` blocks), with an optional status line. Stored before it returns."""
     if not inside_build():
         return
+    if isinstance(group, (tuple, list)):  # the seed's nesting as a tuple: ("download", "file-3")
+        group = "::".join(group)
     name = group if group is not None else _current_group()
     parameters = {"current": int(current), "total": int(total), "group": name}
     if status is not None:

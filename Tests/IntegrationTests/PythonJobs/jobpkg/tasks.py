@@ -70,3 +70,13 @@ class Tasks:
     @staticmethod
     def nested(value):
         return value + 1
+
+
+def accepts(**kwargs):
+    return sorted(kwargs)
+
+
+def cleanup(build):
+    """A cleanup function: called with the deleted build's record; writes the job's marker file."""
+    with open(build["config"]["job"]["kwargs"]["marker"], "w", encoding="utf-8") as marker:
+        marker.write(str(build["id"]))
