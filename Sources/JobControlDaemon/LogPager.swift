@@ -61,7 +61,10 @@ struct LogPager {
     /// An upper estimate of a record's size in a reply: its message as JSON escapes it, and the
     /// other fields.
     static func encodedSize(_ record: LogRecord) -> Int {
-        var size = 200 + record.logger.utf8.count
+        var size =
+            200 + record.logger.utf8.count + (record.origin.map { $0.file.utf8.count + $0.function.utf8.count } ?? 0)
+        // A traceback (Python's logger.exception) counts as it will be sent.
+        if let traceback = record.exceptionTraceback { size += traceback.jsonText().utf8.count }
         var message = record.message
         message.withUTF8 { buffer in
             for byte in buffer { size += byte < 0x20 ? 6 : (byte == 0x22 || byte == 0x5C ? 2 : 1) }
