@@ -76,8 +76,13 @@ static int child_main(void *argument) {
     if (request->working_directory && chdir(request->working_directory) != 0) {
         return fail(state, JOBCONTROL_SPAWN_CHDIR);
     }
-    // Nothing else the daemon has open reaches the command.
-    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    // Nothing else the daemon has open reaches the command. close_range's CLOEXEC flag needs
+    // Linux 5.11; before it, every descriptor up to the limit is closed one by one.
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        struct rlimit files;
+        long last = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1048576 ? (long)files.rlim_cur : 65536;
+        for (long fd = 3; fd < last; fd++) close((int)fd);
+    }
     sigprocmask(SIG_SETMASK, &empty, NULL);
     execve(request->path, request->argv, request->envp);
     return fail(state, JOBCONTROL_SPAWN_EXEC);

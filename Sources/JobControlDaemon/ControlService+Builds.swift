@@ -44,17 +44,29 @@ extension ControlService {
         _ = try existingBuild(id)
         var pager = LogPager(
             storage: storage, buildID: id, minLevel: minLevel, afterID: try parameters.optionalInt("after_id"))
-        func page(upTo count: Int? = nil) throws(VarlinkError) -> LogPager.Page {
+        func page(upTo count: Int? = nil, budget: Int = LogPager.replyBudget) throws(VarlinkError) -> LogPager.Page {
             do {
-                return try pager.next(upTo: count)
+                return try pager.next(upTo: count, budget: budget)
             } catch {
                 throw Self.varlinkError(.storage(error))
             }
         }
         guard call.more else {
-            let first = try page(upTo: limit)
-            var reply: [String: JSONValue] = ["logs": .array(first.records.map(WireFormat.log))]
-            if first.more, let next = pager.afterID { reply["next_after_id"] = .int(next) }
+            // One reply: with a limit, one page; without, as much of the log as fits the budget
+            // (all of it, for any log of ordinary size, as before paging existed).
+            var records: [LogRecord] = []
+            var remaining = LogPager.replyBudget
+            var more = true
+            while more, remaining > 0, limit.map({ records.count < $0 }) ?? true {
+                let next = try page(upTo: limit.map { $0 - records.count }, budget: remaining)
+                if !records.isEmpty, next.records.isEmpty { break }
+                records += next.records
+                remaining -= max(next.bytes, 1)
+                more = next.more
+                if limit != nil { break }
+            }
+            var reply: [String: JSONValue] = ["logs": .array(records.map(WireFormat.log))]
+            if more, let next = pager.afterID { reply["next_after_id"] = .int(next) }
             try await send(VarlinkReply(parameters: reply))
             return
         }

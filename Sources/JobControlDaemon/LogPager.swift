@@ -31,10 +31,12 @@ struct LogPager {
         var records: [LogRecord]
         /// More records are stored after these (the page was cut by count or size).
         var more: Bool
+        /// The estimated size of the records in a reply.
+        var bytes = 0
     }
 
     /// The next page: at most `count` records (if given) and the reply budget.
-    mutating func next(upTo count: Int? = nil) throws(StorageError) -> Page {
+    mutating func next(upTo count: Int? = nil, budget: Int = LogPager.replyBudget) throws(StorageError) -> Page {
         let want = min(count ?? Int.max, batch)
         guard want > 0 else { return Page(records: [], more: false) }
         let read = try storage.iterLogMessages(
@@ -43,7 +45,7 @@ struct LogPager {
         var size = 0
         for record in read.prefix(want) {
             let cost = Self.encodedSize(record)
-            if !taken.isEmpty, size + cost > Self.replyBudget { break }
+            if !taken.isEmpty, size + cost > budget { break }
             taken.append(record)
             size += cost
         }
@@ -55,7 +57,7 @@ struct LogPager {
         }
         // Cut short here (by the batch or the budget), not where the caller's own count ended.
         let more = read.count > taken.count && count.map { taken.count < $0 } ?? true
-        return Page(records: taken, more: more)
+        return Page(records: taken, more: more, bytes: size)
     }
 
     /// An upper estimate of a record's size in a reply: its message as JSON escapes it, and the

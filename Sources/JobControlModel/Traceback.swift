@@ -33,10 +33,26 @@ public struct TracebackInfo: Sendable, Hashable {
 
     public var frames: [Frame]
 
+    /// Frames kept from each end of a deeper stack (a RecursionError has about a thousand).
+    public static let maxFramesPerEnd = 50
+
     public init(frames: [Frame]) {
-        self.frames = frames.map { frame in
+        var kept = frames
+        if frames.count > 2 * Self.maxFramesPerEnd {
+            let omitted = frames.count - 2 * Self.maxFramesPerEnd
+            kept =
+                Array(frames.prefix(Self.maxFramesPerEnd))
+                + [Frame(filename: "…", function: "(\(omitted) frames omitted)")]
+                + Array(frames.suffix(Self.maxFramesPerEnd))
+        }
+        self.frames = kept.map { frame in
             var frame = frame
             frame.locals = frame.locals.mapValues(Self.trimmed)
+            if frame.locals.count > 200 {  // a frame's reprs stay bounded too
+                frame.locals = Dictionary(
+                    uniqueKeysWithValues: frame.locals.sorted { $0.key < $1.key }.prefix(200).map { ($0.key, $0.value) }
+                )
+            }
             return frame
         }
     }

@@ -30,6 +30,7 @@ extension ExclusiveTests {
               - {id: no-module, function: 'jobpkg.nope:run'}
               - {id: no-callable, function: 'jobpkg.tasks:nope'}
               - {id: nested, function: 'jobpkg.tasks:Tasks.nested', args: [41]}
+              - {id: forks, function: 'jobpkg.tasks:forks', timeout: 60s}
             """
         }
 
@@ -89,6 +90,14 @@ extension ExclusiveTests {
 
             let nested = try await Self.run("nested", daemon, storage)
             #expect(nested.retval == 42)
+
+            // Forked workers report through connections of their own (not the parent's).
+            let forked = try await Self.run("forks", daemon, storage)
+            #expect(forked.retval == 6, "\(forked.exception ?? .null)")
+            let workers = try storage.getBuildProgressInfo(forked.id).map(\.group.name).filter {
+                $0.hasPrefix("worker-")
+            }
+            #expect(workers.count == 4, "\(workers)")
 
             // Each failure is a clear failed build.
             let failures: [(String, String, String)] = [

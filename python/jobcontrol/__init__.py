@@ -129,6 +129,7 @@ class _Client:
         self.lock = threading.Lock()
         self.sock = None
         self.buffer = b""
+        self.pid = os.getpid()
 
     def call(self, method, parameters):
         message = {"method": "io.jobcontrol.Build." + method, "parameters": dict(parameters, token=self.token)}
@@ -158,6 +159,8 @@ _the_client = None
 
 def _client():
     global _the_client
-    if _the_client is None:
+    # A forked process (multiprocessing) gets a connection of its own: sharing the parent's
+    # would mix replies, and a lock held at the fork would never be released in the child.
+    if _the_client is None or _the_client.pid != os.getpid():
         _the_client = _Client(os.environ["JOBCONTROL_SOCKET"], os.environ["JOBCONTROL_TOKEN"])
     return _the_client

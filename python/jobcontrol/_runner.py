@@ -116,8 +116,31 @@ def resolve(spec):
 def write_result(path, outcome):
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(outcome, file, ensure_ascii=False, allow_nan=False)
+        json.dump(outcome, file, ensure_ascii=True, allow_nan=False)
     os.replace(temporary, path)
+
+
+def safe_str(value):
+    try:
+        return str(value)
+    except Exception as error:  # a broken __str__ must not hide the failure
+        return f"<str failed: {type(error).__name__}: {error}>"
+
+
+def write_failure(path, error):
+    """The exception as the outcome; if even that cannot be written (a traceback that is not
+    JSON), the type and message alone."""
+    try:
+        write_result(path, {
+            "exception": {"type": type_name(error), "message": safe_str(error)},
+            "traceback": traceback_json(error.__traceback__),
+        })
+    except Exception as writing:
+        write_result(path, {
+            "exception": {"type": type_name(error), "message": safe_str(error)},
+            "traceback": {"frames": []},
+            "note": f"the traceback could not be written: {type(writing).__name__}",
+        })
 
 
 def main():
@@ -137,14 +160,10 @@ def main():
         function = resolve(spec)
         value = function(*args, **kwargs)
     except jobcontrol.Skip as skipped:
-        write_result(result_path, {"skip": skipped.reason})
+        write_result(result_path, {"skip": safe_str(skipped.reason)})
         return 0
     except BaseException as error:  # SystemExit and KeyboardInterrupt fail the build too
-        outcome = {
-            "exception": {"type": type_name(error), "message": str(error)},
-            "traceback": traceback_json(error.__traceback__),
-        }
-        write_result(result_path, outcome)
+        write_failure(result_path, error)
         return 1
     try:
         write_result(result_path, {"retval": value})

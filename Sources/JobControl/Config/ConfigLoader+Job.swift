@@ -132,7 +132,10 @@ extension ConfigLoader {
                     job.pythonSetting = PythonSetting(value: value, location: reader.location(entry.value))
                 }
             case "python_path":
-                if let values = reader.stringList(entry.value, what: what) { job.pythonPathSetting = values }
+                if let values = reader.stringList(entry.value, what: what) {
+                    job.pythonPathSetting = values
+                    job.pythonPathLocation = reader.location(entry.keyNode)
+                }
             case "pool":
                 if let value = reader.string(entry.value, what: what) {
                     job.pool = value

@@ -10,11 +10,12 @@ extension ConfigLoader {
         for index in jobs.indices {
             var job = jobs[index]
             guard job.python != nil || job.cleanupPython != nil else {
-                if let setting = job.pythonSetting {
+                if let location = job.pythonSetting?.location ?? job.pythonPathLocation {
                     diagnostics.append(
                         ConfigDiagnostic(
-                            setting.location,
-                            "job '\(job.id)' has 'python' but no Python function (function: package.module:callable)"))
+                            location,
+                            "job '\(job.id)' has 'python' or 'python_path' but no Python function (function: package.module:callable)"
+                        ))
                 }
                 continue
             }

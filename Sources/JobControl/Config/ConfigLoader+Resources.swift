@@ -131,13 +131,30 @@ extension ConfigLoader {
     {
         var diagnostics: [ConfigDiagnostic] = []
         let probe = check == .host ? CgroupHost.hostProbe : CgroupHost.probe
-        let available = config.containment == .processGroup ? [] : probe.available
+        // The daemon itself checks against what its set-up really enabled (a controller offered
+        // may still refuse to be enabled), not only what the host offers.
+        let available: Set<CgroupController> =
+            config.containment == .processGroup
+            ? [] : check == .host ? probe.available : CgroupHost.setUp().map { Set($0.controllers.keys) } ?? []
         func why(_ controller: CgroupController) -> String {
             config.containment == .processGroup
                 ? "'containment: process-group' runs builds without cgroups" : probe.whyNot(controller)
         }
         var reported: Set<String> = []
         for job in config.jobs {
+            // A Swift function runs inside the daemon: only the log cap applies to it.
+            let inProcess =
+                job.python == nil && ![FunctionRegistry.exec, FunctionRegistry.shell].contains(job.function)
+            if inProcess {
+                for (key, location) in job.resourceNodes.sorted(by: { $0.key < $1.key }) where key != "log_limit" {
+                    diagnostics.append(
+                        ConfigDiagnostic(
+                            location,
+                            "job '\(job.id)': '\(key)' applies to commands and Python functions, which run in a process of their own; '\(job.function)' runs inside the daemon"
+                        ))
+                }
+                continue
+            }
             for (key, controller) in job.resources.controllersNeeded where !available.contains(controller) {
                 // A default is reported once, where it is written.
                 if job.resourceNodes[key] == nil, let location = defaultsNodes[key] {

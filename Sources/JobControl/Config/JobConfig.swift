@@ -38,6 +38,7 @@ public struct JobConfig: Sendable, Hashable {
     /// `python:` and `python_path:` as written (over the daemon's), and where, until resolved.
     var pythonSetting: PythonSetting?
     var pythonPathSetting: [String]?
+    var pythonPathLocation: SourceLocation?
     var functionLocation: SourceLocation?
     /// Re-running a failed build (as further attempts of the same build).
     public var retry: RetryPolicy?

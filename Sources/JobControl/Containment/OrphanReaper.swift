@@ -13,9 +13,16 @@ public enum OrphanReaper {
     private static let commands = Mutex<Set<pid_t>>([])
     private static let started = Atomic<Bool>(false)
 
-    static func spawned(_ pid: pid_t) {
-        guard started.load(ordering: .relaxed) else { return }
-        commands.withLock { _ = $0.insert(pid) }
+    /// Runs `spawn` (which returns the new command's PID, or nil) and registers the command, under
+    /// the lock the reaper holds while it reaps: a command that exits at once is never taken for
+    /// an orphan.
+    static func spawning(_ spawn: () -> pid_t?) -> pid_t? {
+        guard started.load(ordering: .relaxed) else { return spawn() }
+        return commands.withLock { commands in
+            let pid = spawn()
+            if let pid { commands.insert(pid) }
+            return pid
+        }
     }
 
     static func reaped(_ pid: pid_t) {
@@ -65,10 +72,11 @@ public enum OrphanReaper {
 
     /// Reaps every exited child that is not a build's command.
     static func reapAdopted() {
-        let running = commands.withLock { $0 }
-        for pid in children() where !running.contains(pid) {
-            var status: Int32 = 0
-            waitpid(pid, &status, WNOHANG)
+        commands.withLock { running in
+            for pid in children() where !running.contains(pid) {
+                var status: Int32 = 0
+                waitpid(pid, &status, WNOHANG)
+            }
         }
     }
 }

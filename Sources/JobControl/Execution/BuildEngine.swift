@@ -141,6 +141,8 @@ public actor BuildEngine {
         self.pool = WorkerPool(limit: config.workers, pools: config.pools)
         self.logger = logger
         self.cgroups = config.containment == .processGroup ? nil : CgroupHost.setUp()
+        // Without cgroups the daemon is the child subreaper, from before its first build.
+        if cgroups == nil { _ = OrphanReaper.start() }
     }
 
     /// Replaces the configuration (a reload). Builds already created keep the job configuration

@@ -77,12 +77,13 @@ extension BuildEngine {
         let build = try await activeBuild(token)
         // A long message becomes several records, as a command's long line does.
         let pieces = LineSplitter.pieces(of: message)
+        // The traceback goes with the last piece only.
         let records = build.logBudget.admit(
             pieces.map {
                 LogRecord(
                     buildID: build.buildID, level: level.rawValue, message: build.redactor.redact($0.text),
-                    logger: logger, exceptionTraceback: traceback.map(build.redactor.redact), partial: $0.partial,
-                    origin: origin)
+                    logger: logger, exceptionTraceback: $0.partial ? nil : traceback.map(build.redactor.redact),
+                    partial: $0.partial, origin: origin)
             }, limit: build.logLimit)
         guard !records.isEmpty else { return }
         try await storage.logMessagesAsync(records)

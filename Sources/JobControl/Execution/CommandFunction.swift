@@ -79,10 +79,9 @@ enum CommandFunction {
         // `leftovers: keep` or without cgroups, its process group), SIGTERM and SIGKILL after the
         // grace period to whatever ignores it.
         let (stderrTail, termination, processUsage) = await withTaskCancellationHandler {
-            let pumped = Flag()
-            async let exit = exited(process, cgroup: cgroup, keep: keep, buildID: context.buildID, pumped: pumped)
-            let tail = await pumpBoth(process, context: context)
-            pumped.set()
+            let pipes = OpenPipes([process.stdout, process.stderr])
+            async let exit = exited(process, cgroup: cgroup, keep: keep, buildID: context.buildID, pipes: pipes)
+            let tail = await pumpBoth(process, context: context, pipes: pipes)
             let (termination, usage) = await exit
             return (tail, termination, usage)
         } onCancel: {
@@ -157,6 +156,8 @@ enum CommandFunction {
     /// After the command and its leftovers are gone, how long output still open elsewhere is
     /// waited for before what is buffered is read and the pipes are closed.
     static let leftoverOutputWait: Duration = .seconds(1)
+    /// The same when nothing of the build was left running (normally the pipes have ended).
+    static let nothingLeftOutputWait: Duration = .seconds(5)
 
     static func isSuccess(_ termination: ProcessSpawner.Termination) -> Bool {
         if case .exited(0) = termination { return true }
@@ -211,19 +212,18 @@ enum CommandFunction {
     /// pipes are still held open after that (by something kept, or a process that escaped
     /// without a cgroup) for `leftoverOutputWait`, their readers take what is buffered and stop.
     static func exited(
-        _ process: ProcessSpawner.Spawned, cgroup: BuildCgroup?, keep: Bool, buildID: Int64, pumped: Flag
+        _ process: ProcessSpawner.Spawned, cgroup: BuildCgroup?, keep: Bool, buildID: Int64, pipes: OpenPipes
     ) async -> (ProcessSpawner.Termination, ResourceUsage?) {
         let result = await ProcessSpawner.waitForExit(process)
-        // Nothing was left: no process holds the pipes any more, their readers reach the end.
-        if !keep {
-            guard await stopLeftovers(cgroup: cgroup, processGroup: process.pid, buildID: buildID) else {
-                return result
-            }
+        var wait = keep ? Duration.milliseconds(100) : leftoverOutputWait
+        if !keep, await !stopLeftovers(cgroup: cgroup, processGroup: process.pid, buildID: buildID) {
+            // Nothing was left: the pipes reach their end on their own (the usual case, no timer
+            // needed), unless a process outside the build (moved to another cgroup, say by su's
+            // PAM session) still holds one: then it is waited for, but not for ever.
+            if pipes.writersGone() { return result }
+            wait = nothingLeftOutputWait
         }
-        if await !pumped.wait(atMost: keep ? .milliseconds(100) : leftoverOutputWait) {
-            ProcessEvents.shared.interrupt(process.stdout)
-            ProcessEvents.shared.interrupt(process.stderr)
-        }
+        if await !pipes.allClosed(within: wait) { pipes.interruptOpen() }
         return result
     }
 
@@ -260,9 +260,9 @@ enum CommandFunction {
 
     /// Reads stdout and stderr to their ends (or until cancelled), then closes them; returns
     /// stderr's last lines.
-    static func pumpBoth(_ process: ProcessSpawner.Spawned, context: BuildContext) async -> [String] {
-        async let stdout = pump(process.stdout, level: .info, logger: "stdout", context: context)
-        async let stderr = pump(process.stderr, level: .warning, logger: "stderr", context: context)
+    static func pumpBoth(_ process: ProcessSpawner.Spawned, context: BuildContext, pipes: OpenPipes) async -> [String] {
+        async let stdout = pump(process.stdout, level: .info, logger: "stdout", context: context, pipes: pipes)
+        async let stderr = pump(process.stderr, level: .warning, logger: "stderr", context: context, pipes: pipes)
         _ = await stdout
         return await stderr
     }
@@ -319,7 +319,9 @@ enum CommandFunction {
 
     /// Logs each line read from `fd` (non-blocking) as it arrives, until its end or
     /// cancellation; closes it; returns the last lines (for stderr's tail).
-    static func pump(_ fd: Int32, level: LogLevel, logger: String, context: BuildContext) async -> [String] {
+    static func pump(_ fd: Int32, level: LogLevel, logger: String, context: BuildContext, pipes: OpenPipes)
+        async -> [String]
+    {
         var splitter = LineSplitter()
         var tail: [String] = []
         func take(_ lines: [LineSplitter.Line]) {
@@ -367,40 +369,50 @@ enum CommandFunction {
             }
         }
         if let last = splitter.finish() { take([last]) }
+        pipes.closing(fd)
         ProcessEvents.shared.forget(fd)
         close(fd)
         return tail
     }
 }
 
-/// A one-way flag: set once by one task, awaited (with a time limit) by another.
+/// A build's output pipes that are still being read: the readers say when they close one, the
+/// exit watcher waits for both (with a time limit) and interrupts the readers of those still open.
 ///
-/// Ownership: `state` (a `Mutex`) holds whether it is set and the one waiting continuation.
-final class Flag: Sendable {
+/// Ownership: `state` (a `Mutex`) holds the open descriptors and the one waiting continuation.
+/// A reader takes its descriptor out *before* closing it, and interrupts happen under the lock:
+/// a closed number, which the next pipe of another build may reuse, is never interrupted.
+final class OpenPipes: Sendable {
     private struct State {
-        var set = false
+        var open: Set<Int32>
         var waiter: CheckedContinuation<Bool, Never>?
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    func set() {
-        let waiter = state.withLock { state in
-            state.set = true
+    init(_ descriptors: [Int32]) {
+        state = Mutex(State(open: Set(descriptors)))
+    }
+
+    /// `fd`'s reader is done with it (call before closing it).
+    func closing(_ fd: Int32) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            state.open.remove(fd)
+            guard state.open.isEmpty else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume(returning: true)
     }
 
-    /// True once set; false if `limit` passed first. Not cancellable.
-    func wait(atMost limit: Duration) async -> Bool {
+    /// True once every pipe is closed; false if `limit` passed first. Not cancellable.
+    func allClosed(within limit: Duration) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let isSet = state.withLock { state in
-                if !state.set { state.waiter = continuation }
-                return state.set
+            let done = state.withLock { state in
+                if !state.open.isEmpty { state.waiter = continuation }
+                return state.open.isEmpty
             }
-            if isSet {
+            if done {
                 continuation.resume(returning: true)
                 return
             }
@@ -413,6 +425,24 @@ final class Flag: Sendable {
                 }
                 waiter?.resume(returning: false)
             }
+        }
+    }
+
+    /// Whether every writer of the pipes still open has closed its end (poll's POLLHUP): their
+    /// readers then reach the end by themselves.
+    func writersGone() -> Bool {
+        state.withLock { state in
+            var descriptors = state.open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            guard !descriptors.isEmpty else { return true }
+            guard poll(&descriptors, nfds_t(descriptors.count), 0) >= 0 else { return false }
+            return descriptors.allSatisfy { $0.revents & Int16(POLLHUP) != 0 }
+        }
+    }
+
+    /// Interrupts the readers of the pipes still open: they read what is buffered and stop.
+    func interruptOpen() {
+        state.withLock { state in
+            for fd in state.open { ProcessEvents.shared.interrupt(fd) }
         }
     }
 }

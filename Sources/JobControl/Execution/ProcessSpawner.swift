@@ -132,7 +132,13 @@ enum ProcessSpawner {
                                     cgroup_dir_procs_index: setup.cgroupDirectoryIndex,
                                     rlimits: rlimits.baseAddress, rlimit_count: Int32(rlimits.count),
                                     set_nice: setup.nice == nil ? 0 : 1, nice: Int32(setup.nice ?? 0))
-                                return jobcontrol_spawn(&request, &pid, &step)
+                                // Registered with the orphan reaper (subreaper mode) as it starts.
+                                var rc: Int32 = 0
+                                _ = OrphanReaper.spawning {
+                                    rc = jobcontrol_spawn(&request, &pid, &step)
+                                    return rc == 0 ? pid : nil
+                                }
+                                return rc
                             }
                         }
                     }
@@ -154,7 +160,6 @@ enum ProcessSpawner {
             throw .system(code)
         }
         for fd in [stdoutPipe[0], stderrPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        OrphanReaper.spawned(pid)
         return Spawned(pid: pid, pidfd: pidfd, stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 

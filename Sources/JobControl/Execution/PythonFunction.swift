@@ -44,7 +44,7 @@ enum PythonFunction {
         } catch let error as BuildException where ["CommandFailed", "CommandKilled"].contains(error.type) {
             commandFailure = error
         }
-        guard let result = outcome.read() else {
+        guard let result = try outcome.read() else {
             // The interpreter ended without an outcome: it died (os._exit, a signal, a crash).
             let how = commandFailure?.message ?? "it exited with status 0"
             throw BuildException(
@@ -111,10 +111,39 @@ enum PythonFunction {
             }
         }
 
-        func read() -> JSONValue? {
-            guard let data = FileManager.default.contents(atPath: path) else { return nil }
-            return try? JSONValue.parse(String(decoding: data, as: UTF8.self))
+        /// The outcome written by the runner; nil if there is none. The directory belongs to the
+        /// build's user: a symbolic link, a device or a file past ``maxOutcomeBytes`` is refused
+        /// (as unreadable JSON is), never read whole.
+        func read() throws -> JSONValue? {
+            let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            guard descriptor >= 0 else {
+                if errno == ENOENT { return nil }
+                throw BuildException(
+                    type: "PythonOutcomeUnreadable",
+                    message: "cannot open the function's outcome: \(String(cString: strerror(errno)))")
+            }
+            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            var info = stat()
+            guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= maxOutcomeBytes
+            else {
+                throw BuildException(
+                    type: "PythonOutcomeUnreadable",
+                    message:
+                        "the function's outcome is not a regular file of at most \(ByteSize.text(UInt64(maxOutcomeBytes))) (a return value that large belongs in a file)"
+                )
+            }
+            let data = (try? handle.read(upToCount: maxOutcomeBytes + 1)) ?? Data()
+            do {
+                return try JSONValue.parse(String(decoding: data, as: UTF8.self))
+            } catch {
+                throw BuildException(
+                    type: "PythonOutcomeUnreadable", message: "the function's outcome is not JSON: \(error)")
+            }
         }
+
+        /// The largest outcome read: a return value and a traceback.
+        static let maxOutcomeBytes = 16 << 20
+        var maxOutcomeBytes: Int { Self.maxOutcomeBytes }
 
         func remove() {
             try? FileManager.default.removeItem(atPath: directory)

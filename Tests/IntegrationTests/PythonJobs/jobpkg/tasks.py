@@ -80,3 +80,18 @@ def cleanup(build):
     """A cleanup function: called with the deleted build's record; writes the job's marker file."""
     with open(build["config"]["job"]["kwargs"]["marker"], "w", encoding="utf-8") as marker:
         marker.write(str(build["id"]))
+
+
+def _report(index):
+    jobcontrol.progress(1, 1, group=f"worker-{index}")
+    logging.getLogger("jobpkg.worker").info("worker %d done", index)
+    return index
+
+
+def forks():
+    """Progress and logs from forked workers (multiprocessing): each has its own connection."""
+    import multiprocessing
+
+    jobcontrol.progress(0, 4, status="starting workers")  # the parent connects first
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return sum(pool.map(_report, range(4)))
