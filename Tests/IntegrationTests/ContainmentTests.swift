@@ -48,12 +48,9 @@ import Testing
     }
 
     @Test func leftoversAreStoppedWhenTheBuildEnds() async throws {
-        let side = try TemporaryDirectory()
-        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let side = try Self.pidDirectory()
+        defer { Self.killLeftovers(side) }
         let daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
-        defer {
-            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
-        }
         for job in ["background", "double-fork", "setsid"] {
             let run = try await daemon.jobctl("run", job, "--wait")
             #expect(run.status == 0, "\(job): \(run.stdout) \(run.stderr)")
@@ -76,12 +73,9 @@ import Testing
     }
 
     @Test func cancelAndTimeoutStopEveryProcessOfTheBuild() async throws {
-        let side = try TemporaryDirectory()
-        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let side = try Self.pidDirectory()
+        defer { Self.killLeftovers(side) }
         let daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
-        defer {
-            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
-        }
         let started = try await daemon.jobctl("run", "hang")
         #expect(started.status == 0)
         try await waitFor("the hang build's processes") {
@@ -103,12 +97,9 @@ import Testing
     /// SIGKILL of the daemon leaves the build's processes running (one escaped its process
     /// group with setsid); the next daemon finds them through the build's cgroup and stops them.
     @Test(.enabled(if: CgroupHost.probe.usable)) func crashRecoveryStopsLeftoversThroughTheCgroup() async throws {
-        let side = try TemporaryDirectory()
-        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let side = try Self.pidDirectory()
+        defer { Self.killLeftovers(side) }
         var daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
-        defer {
-            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
-        }
         #expect(try await daemon.jobctl("run", "hang").status == 0)
         try await waitFor("the hang build's processes") {
             FileManager.default.fileExists(atPath: side.file("pids/hang-setsid"))
@@ -135,13 +126,10 @@ import Testing
     /// the process group and the child subreaper still stop a background child, a double fork
     /// and a setsid child; the daemon says once how it contains builds.
     @Test func withoutCgroupsProcessGroupsAndTheSubreaperStopLeftovers() async throws {
-        let side = try TemporaryDirectory()
-        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        let side = try Self.pidDirectory()
+        defer { Self.killLeftovers(side) }
         let daemon = try await DaemonProcess(
             config: "containment: process-group\n" + Self.config, environment: ["PIDS": side.file("pids")])
-        defer {
-            _ = try? FileManager.default.contentsOfDirectory(atPath: side.file("pids")).map { Self.kill($0, side) }
-        }
         for job in ["background", "double-fork", "setsid"] {
             let run = try await daemon.jobctl("run", job, "--wait")
             #expect(run.status == 0, "\(job): \(run.stdout) \(run.stderr)")
@@ -149,6 +137,20 @@ import Testing
         }
         #expect(daemon.log.contains("contained by process group only"), "\(daemon.log)")
         try await daemon.stop()
+    }
+
+    /// A directory with `pids/`, where the jobs write the PIDs of what they leave behind.
+    static func pidDirectory() throws -> TemporaryDirectory {
+        let side = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: side.file("pids"), withIntermediateDirectories: true)
+        return side
+    }
+
+    /// Kills whatever the PID files name that still runs (the test's own cleanup).
+    static func killLeftovers(_ side: TemporaryDirectory) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: side.file("pids"))) ?? [] {
+            kill(name, side)
+        }
     }
 
     static func kill(_ name: String, _ directory: TemporaryDirectory) {

@@ -13,7 +13,8 @@ extension ExclusiveTests {
                 command: ['python3', '-c', 'a = b"x" * (200 * 1024 * 1024)']
                 memory_max: 64M
               - id: bomb
-                command: 'f() { f | f & }; f; sleep 30'
+                # The shell execs its sleep: no fork of its own left to fail at the limit.
+                command: 'f() { f | f & }; f; exec sleep 30'
                 tasks_max: 40
                 timeout: 4s
               - id: burn

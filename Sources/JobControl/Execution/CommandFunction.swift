@@ -75,20 +75,23 @@ enum CommandFunction {
         }
         context.recordProcess(group: process.pid, cgroup: cgroup?.paths)
         let keep = resources.effectiveLeftovers == .keep
+        let buildID = context.buildID
+        // One stop of the build's processes, whether a cancel or the command's exit asks first.
+        let teardown = Teardown { await stopLeftovers(cgroup: cgroup, processGroup: process.pid, buildID: buildID) }
         // On cancellation (timeout, cancel, shutdown) the whole build goes: its cgroup (or, with
         // `leftovers: keep` or without cgroups, its process group), SIGTERM and SIGKILL after the
         // grace period to whatever ignores it.
         let (stderrTail, termination, processUsage) = await withTaskCancellationHandler {
             let pipes = OpenPipes([process.stdout, process.stderr])
-            async let exit = exited(process, cgroup: cgroup, keep: keep, buildID: context.buildID, pipes: pipes)
+            async let exit = exited(process, keep: keep, teardown: teardown, pipes: pipes)
             let tail = await pumpBoth(process, context: context, pipes: pipes)
             let (termination, usage) = await exit
             return (tail, termination, usage)
         } onCancel: {
-            if let cgroup, !keep {
-                Task.detached { await cgroup.stop(grace: terminationGrace) }
-            } else {
+            if keep {
                 terminate(processGroup: process.pid)
+            } else {
+                teardown.startOnCancel()
             }
         }
         context.reportDroppedLog()
@@ -211,12 +214,12 @@ enum CommandFunction {
     /// Waits for the command's exit, then stops what it left running (unless kept); if its
     /// pipes are still held open after that (by something kept, or a process that escaped
     /// without a cgroup) for `leftoverOutputWait`, their readers take what is buffered and stop.
-    static func exited(
-        _ process: ProcessSpawner.Spawned, cgroup: BuildCgroup?, keep: Bool, buildID: Int64, pipes: OpenPipes
-    ) async -> (ProcessSpawner.Termination, ResourceUsage?) {
+    static func exited(_ process: ProcessSpawner.Spawned, keep: Bool, teardown: Teardown, pipes: OpenPipes) async
+        -> (ProcessSpawner.Termination, ResourceUsage?)
+    {
         let result = await ProcessSpawner.waitForExit(process)
         var wait = keep ? Duration.milliseconds(100) : leftoverOutputWait
-        if !keep, await !stopLeftovers(cgroup: cgroup, processGroup: process.pid, buildID: buildID) {
+        if !keep, await !teardown.run() {
             // Nothing was left: the pipes reach their end on their own (the usual case, no timer
             // needed), unless a process outside the build (moved to another cgroup, say by su's
             // PAM session) still holds one: then it is waited for, but not for ever.
@@ -444,5 +447,51 @@ final class OpenPipes: Sendable {
         state.withLock { state in
             for fd in state.open { ProcessEvents.shared.interrupt(fd) }
         }
+    }
+}
+
+/// The one stop of a build's processes (``CommandFunction/stopLeftovers(cgroup:processGroup:buildID:)``),
+/// whoever asks first: a cancel (while the command runs, in a task of its own) or the command's
+/// exit (inline: the usual case costs no task). A second asker waits for the first stop, so no
+/// process gets a second SIGTERM from a second loop.
+///
+/// Ownership: `state` (a `Mutex`).
+final class Teardown: Sendable {
+    private enum State {
+        case idle
+        case inline
+        case started(Task<Bool, Never>)
+    }
+
+    private let state = Mutex(State.idle)
+    private let stop: @Sendable () async -> Bool
+
+    init(_ stop: @escaping @Sendable () async -> Bool) {
+        self.stop = stop
+    }
+
+    /// On cancel: starts the stop unless it is already under way.
+    func startOnCancel() {
+        state.withLock { state in
+            guard case .idle = state else { return }
+            let stop = self.stop
+            state = .started(Task.detached { await stop() })
+        }
+    }
+
+    /// After the command's exit: runs the stop, or waits for the one a cancel started. Returns
+    /// whether anything was left.
+    func run() async -> Bool {
+        let started: Task<Bool, Never>? = state.withLock { state in
+            switch state {
+            case .idle:
+                state = .inline
+                return nil
+            case .inline: return nil
+            case .started(let task): return task
+            }
+        }
+        if let started { return await started.value }
+        return await stop()
     }
 }
