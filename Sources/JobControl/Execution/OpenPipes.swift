@@ -41,9 +41,7 @@ final class OpenPipes: Sendable {
                 continuation.resume(returning: true)
                 return
             }
-            let (seconds, attoseconds) = limit.components
-            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            DispatchQueue.global().asyncAfter(deadline: .now() + limit.dispatchInterval) { [self] in
                 let waiter = state.withLock { state in
                     defer { state.waiter = nil }
                     return state.waiter

@@ -109,9 +109,15 @@ final class ProcessEvents: Sendable {
 /// Sleeps `duration` whether or not the task is cancelled: for the waits of a teardown, which a
 /// cancelled build runs too (`Task.sleep` would return at once there, and a polling loop spin).
 func uninterruptibleSleep(_ duration: Duration) async {
-    let (seconds, attoseconds) = duration.components
-    let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { continuation.resume() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + duration.dispatchInterval) { continuation.resume() }
+    }
+}
+
+extension Duration {
+    /// The same span for Dispatch's timers (nanosecond precision).
+    var dispatchInterval: DispatchTimeInterval {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 }
