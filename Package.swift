@@ -41,6 +41,9 @@ let package = Package(
         // its TLS stack adds minutes to every clean build on 2 cores); loaded with dlopen on first
         // use, so SQLite daemons and jobctl do not load it; see docs/architecture.md.
         .target(name: "CLibPQ"),
+        // libcurl (webhook POSTs over HTTP and HTTPS) and libcrypto's HMAC-SHA256 (their
+        // signatures), both loaded with dlopen when a webhook is first sent, as libpq is.
+        .target(name: "CWebhook"),
         // The model and wire types (builds, log records, progress, JSON): a leaf on
         // FoundationEssentials alone, so jobctl links neither the core's libraries nor ICU.
         .target(name: "JobControlModel", swiftSettings: strict),
@@ -51,7 +54,7 @@ let package = Package(
         .target(
             name: "JobControl",
             dependencies: [
-                "CLinux", "CLibPQ", "JobControlModel", "JobControlSchedule",
+                "CLinux", "CLibPQ", "CWebhook", "JobControlModel", "JobControlSchedule",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

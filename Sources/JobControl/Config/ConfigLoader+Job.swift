@@ -143,6 +143,25 @@ extension ConfigLoader {
                 }
             case "build_retention":
                 job.buildRetention = readBuildRetention(entry.value, reader: &reader, what: what)
+            case "notify":
+                job.notify = readNotifyRules(entry.value, reader: &reader, what: what)
+                job.notifyLocation = reader.location(entry.keyNode)
+            case "expect_success_within":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what), let seconds {
+                    if seconds <= 0 {
+                        reader.error(entry.value, "'expect_success_within' must be longer than 0 s")
+                    } else {
+                        job.expectSuccessWithin = seconds
+                    }
+                }
+            case "warn_after":
+                if let seconds = readDuration(entry.value, reader: &reader, what: what), let seconds {
+                    if seconds <= 0 {
+                        reader.error(entry.value, "'warn_after' must be longer than 0 s")
+                    } else {
+                        job.warnAfter = seconds
+                    }
+                }
             case let key where scheduleKeys.contains(key):
                 break  // read below, once `timezone` is known
             case let key where resourceKeys.contains(key):

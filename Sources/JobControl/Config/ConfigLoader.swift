@@ -9,13 +9,14 @@ public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret",
         "secrets_file", "include", "jobs",
-        "access", "cluster", "containment", "job_defaults", "python", "python_path",
+        "access", "cluster", "containment", "job_defaults", "python", "python_path", "notifications",
     ]
     static let jobKeys =
         [
             "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
             "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool",
-            "cleanup_function", "build_retention", "python", "python_path",
+            "cleanup_function", "build_retention", "python", "python_path", "notify", "expect_success_within",
+            "warn_after",
         ] + scheduleKeys + resourceKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes
@@ -132,6 +133,7 @@ public enum ConfigLoader {
                     ))
             }
         }
+        diagnostics += validateNotifications(config, file: file)
         guard diagnostics.isEmpty else { throw ConfigError(diagnostics) }
         return config
     }
@@ -251,6 +253,8 @@ public enum ConfigLoader {
                 }
             case "python_path":
                 if let values = reader.stringList(entry.value, what: "'python_path'") { config.pythonPath = values }
+            case "notifications":
+                config.notifications = readNotifications(entry.value, reader: &reader)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }

@@ -42,6 +42,8 @@ public struct DaemonConfig: Sendable {
     /// Import directories added for every Python job (`python_path:`), before the job's own.
     public var pythonPath: [String] = []
     var pythonLocation: SourceLocation?
+    /// Channels, default rules and retention of notifications (`notifications:`).
+    public var notifications = NotificationSettings()
     /// The main configuration file, absolute.
     public var file: String?
 

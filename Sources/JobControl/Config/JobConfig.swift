@@ -50,6 +50,15 @@ public struct JobConfig: Sendable, Hashable {
     public var schedule: SchedulePolicy?
     /// Limits, leftovers and the log cap: the job's keys over the daemon's `job_defaults`.
     public var resources = BuildResources()
+    /// Who is told about this job's builds and occurrences (`notify:`); nil: the daemon's
+    /// `notifications.default`, `[]`: nobody.
+    public var notify: [NotifyRule]?
+    /// A `silence` notification when no build of the job succeeded for this long
+    /// (`expect_success_within`): a dead man's switch that fires even when nothing ran.
+    public var expectSuccessWithin: TimeInterval?
+    /// A `long_running` notification when a build runs longer than this (`warn_after`).
+    public var warnAfter: TimeInterval?
+    var notifyLocation: SourceLocation?
     /// Where each resource key was written, for the check that the host can enforce it.
     var resourceNodes: [String: SourceLocation] = [:]
     /// Where `pool:` was written, for the error when the pool does not exist.

@@ -65,9 +65,11 @@ public final class PostgresStorage: Storage {
         ("v2-cluster", clusterMigration),
         ("v3-scheduler-lock", ["ALTER TABLE daemon ADD COLUMN scheduler_backend INTEGER"]),
         ("v4-build-containment", ["ALTER TABLE build ADD COLUMN cgroup TEXT, ADD COLUMN usage TEXT"]),
+        ("v5-notifications", notificationMigration),
     ]
     static let tables = [
-        "daemon", "occurrence", "job_state", "build_progress", "log", "build", "jobcontrol_migrations",
+        "notification_attempt", "notification", "notify_state", "daemon", "occurrence", "job_state", "build_progress",
+        "log", "build", "jobcontrol_migrations",
     ]
 
     public func install() throws(StorageError) {
@@ -212,18 +214,42 @@ public final class PostgresStorage: Storage {
     /// Still a blocking round trip (the pool has no async interface yet; docs/architecture.md).
     public func finishBuildAsync(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
-        exceptionTraceback: JSONValue?
+        exceptionTraceback: JSONValue?, notify: NotificationTrigger?
     ) async throws(StorageError) {
         try finishBuild(
             id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception,
-            exceptionTraceback: exceptionTraceback)
+            exceptionTraceback: exceptionTraceback, notify: notify)
     }
 
     func finishBuild(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
-        exceptionTraceback: JSONValue?
+        exceptionTraceback: JSONValue?, notify: NotificationTrigger? = nil
     ) throws(StorageError) {
         try batchWriter.waitUntilWritten()
+        if let notify {
+            // The end and the notifications it causes, in one transaction.
+            let recorded = try pool.with { connection throws(StorageError) -> Bool in
+                try connection.transaction { connection throws(StorageError) -> Bool in
+                    let changed = try connection.execute(
+                        """
+                        UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4,
+                            exception = $5, exception_tb = $6 WHERE id = $7 AND NOT lost
+                        """,
+                        [
+                            String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped),
+                            retval.map(Packing.pack), exception.map(Packing.pack), exceptionTraceback.map(Packing.pack),
+                            String(id),
+                        ]
+                    ).affected
+                    guard changed == 1 else { return false }
+                    _ = try PostgresOutbox.record(notify, connection)
+                    return true
+                }
+            }
+            if recorded { return }
+            if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
+            throw StorageError(.noSuchBuild, "no build with id \(id)")
+        }
         let changed = try update(
             """
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
@@ -319,7 +345,7 @@ public final class PostgresStorage: Storage {
         filter.add("created <= ?", logQuery.maxDate.map { String($0.timeIntervalSince1970) })
         filter.add("level >= ?", logQuery.minLevel.map { String($0) })
         filter.add("id > ?", logQuery.afterID.map { String($0) })
-        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id"
+        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id\(logQuery.newestFirst ? " DESC" : "")"
         if let limit = logQuery.limit { sql += " LIMIT \(filter.parameter(String(limit)))" }
         return try query(sql, filter.parameters).map { row throws(StorageError) in
             let record: JSONValue
@@ -398,8 +424,17 @@ public final class PostgresStorage: Storage {
 
     /// A job suspended by any daemon of the cluster has no occurrence claimed, even by a daemon
     /// that has not heard of the suspension yet.
-    public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
-        try pool.with { connection throws(StorageError) in try Self.claim(occurrence, connection) }
+    public func claimOccurrence(_ occurrence: Occurrence, notify: NotificationTrigger?) throws(StorageError) -> Bool {
+        guard let notify else {
+            return try pool.with { connection throws(StorageError) in try Self.claim(occurrence, connection) }
+        }
+        return try pool.with { connection throws(StorageError) in
+            try connection.transaction { connection throws(StorageError) -> Bool in
+                guard try Self.claim(occurrence, connection) else { return false }
+                _ = try PostgresOutbox.record(notify, connection)
+                return true
+            }
+        }
     }
 
     /// Records `occurrence` unless its job and due time are recorded already, or the job is
@@ -454,11 +489,17 @@ public final class PostgresStorage: Storage {
     }
 
     public func updateOccurrence(
-        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?,
+        notify: NotificationTrigger?
     ) throws(StorageError) {
-        try update(
-            "UPDATE occurrence SET outcome = $1, build_id = $2, detail = $3, recorded = $4 WHERE job_id = $5 AND due = $6",
-            [outcome.rawValue, buildID.map { String($0) }, detail, Self.now(), jobID, String(due)])
+        try pool.with { connection throws(StorageError) in
+            try connection.transaction { connection throws(StorageError) in
+                try connection.execute(
+                    "UPDATE occurrence SET outcome = $1, build_id = $2, detail = $3, recorded = $4 WHERE job_id = $5 AND due = $6",
+                    [outcome.rawValue, buildID.map { String($0) }, detail, Self.now(), jobID, String(due)])
+                if let notify { _ = try PostgresOutbox.record(notify, connection) }
+            }
+        }
     }
 
     public func occurrences(jobID: String?, outcome: OccurrenceOutcome?, limit: Int) throws(StorageError)

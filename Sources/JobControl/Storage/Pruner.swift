@@ -5,6 +5,8 @@ public struct PruneReport: Sendable, Hashable {
     public var logRecords: Int = 0
     /// Build ids by job.
     public var builds: [String: [Int64]] = [:]
+    /// Delivered and given-up notifications removed (not counted in a dry run).
+    public var notifications = 0
 
     public init() {}
 
@@ -14,7 +16,7 @@ public struct PruneReport: Sendable, Hashable {
 /// Applies the retention policies of a configuration to storage: log records by level and age,
 /// finished builds per job (the job's own `build_retention`, else the daemon's). Jobs that are no
 /// longer configured keep being pruned by the daemon's policy, so their history does not grow
-/// forever.
+/// forever. Delivered and given-up notifications go after `notifications.retention`.
 public enum Pruner {
     public static func run(config: DaemonConfig, storage: any Storage, now: Date = Date(), dryRun: Bool)
         throws(StorageError) -> PruneReport
@@ -31,6 +33,10 @@ public enum Pruner {
             }
             let ids = try storage.pruneBuilds(jobID: jobID, policy: policy, now: now, dryRun: dryRun)
             if !ids.isEmpty { report.builds[jobID] = ids }
+        }
+        if !dryRun {
+            report.notifications = try storage.pruneNotifications(
+                before: now.addingTimeInterval(-config.notifications.retention))
         }
         return report
     }

@@ -10,9 +10,10 @@ enum SQLiteBatchWriter {
         /// Build state changes ride the same transactions, after every write handed in before
         /// them: one commit for a build's last lines and its end, shared with concurrent builds.
         case startBuild(id: Int64, time: Double)
+        /// `notify`: the notifications the end causes, written in the same transaction.
         case finishBuild(
             id: Int64, time: Double, success: Bool, skipped: Bool, retval: String?, exception: String?,
-            traceback: String?)
+            traceback: String?, notify: NotificationTrigger?)
         case buildProcess(id: Int64, group: Int32, startTicks: Int64, cgroup: String?)
         case buildUsage(id: Int64, usage: String)
     }
@@ -63,11 +64,13 @@ enum SQLiteBatchWriter {
             case .startBuild(let id, let time):
                 try db.cachedStatement(sql: SQLiteQueries.startBuild).execute(arguments: [time, id])
                 guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
-            case .finishBuild(let id, let time, let success, let skipped, let retval, let exception, let traceback):
+            case .finishBuild(
+                let id, let time, let success, let skipped, let retval, let exception, let traceback, let notify):
                 try db.cachedStatement(sql: SQLiteQueries.finishBuild).execute(arguments: [
                     time, success, skipped, retval, exception, traceback, id,
                 ])
                 guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }
+                if let notify { _ = try SQLiteOutbox.record(notify, db) }
             case .buildProcess(let id, let group, let start, let cgroup):
                 try db.cachedStatement(
                     sql: "UPDATE build SET process_group = ?, process_start = ?, cgroup = ? WHERE id = ?"

@@ -86,9 +86,50 @@ enum SQLiteMigrations {
             try db.execute(sql: "ALTER TABLE build ADD COLUMN cgroup TEXT")
             try db.execute(sql: "ALTER TABLE build ADD COLUMN usage TEXT")
         }
+        migrator.registerMigration("v6-notifications") { db in
+            // The outbox (docs/notifications.md): notifications written with the state change that
+            // caused them, each attempt to deliver one, and what the rules remember per job.
+            try db.execute(
+                sql: """
+                    CREATE TABLE notification (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        channel TEXT NOT NULL,
+                        event TEXT NOT NULL,
+                        job_id TEXT,
+                        build_id INTEGER,
+                        payload TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        created REAL NOT NULL,
+                        next_attempt REAL NOT NULL,
+                        delivered REAL,
+                        node TEXT,
+                        last_error TEXT
+                    );
+                    CREATE INDEX notification_due ON notification (state, next_attempt);
+                    CREATE INDEX notification_job ON notification (job_id, id);
+                    CREATE TABLE notification_attempt (
+                        notification_id INTEGER NOT NULL REFERENCES notification (id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL,
+                        node TEXT NOT NULL,
+                        started REAL NOT NULL,
+                        ended REAL,
+                        outcome TEXT NOT NULL,
+                        detail TEXT,
+                        PRIMARY KEY (notification_id, number)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE notify_state (
+                        job_id TEXT PRIMARY KEY,
+                        state TEXT NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 
     /// Every table the migrations create, children first (for uninstall).
-    static let tables = ["occurrence", "job_state", "build_progress", "log", "build", "grdb_migrations"]
+    static let tables = [
+        "notification_attempt", "notification", "notify_state", "occurrence", "job_state", "build_progress", "log",
+        "build", "grdb_migrations",
+    ]
 }

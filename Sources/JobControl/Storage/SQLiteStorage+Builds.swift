@@ -79,7 +79,7 @@ extension SQLiteStorage {
             .finishBuild(
                 id: id, time: Date().timeIntervalSince1970, success: success, skipped: skipped,
                 retval: retval.map(Packing.pack),
-                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
+                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack), notify: nil)
         ])
     }
 
@@ -91,13 +91,14 @@ extension SQLiteStorage {
 
     public func finishBuildAsync(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
-        exceptionTraceback: JSONValue?
+        exceptionTraceback: JSONValue?, notify: NotificationTrigger?
     ) async throws(StorageError) {
         try await batchWriter.submitAsync([
             .finishBuild(
                 id: id, time: endTime.timeIntervalSince1970, success: success, skipped: skipped,
                 retval: retval.map(Packing.pack),
-                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack))
+                exception: exception.map(Packing.pack), traceback: exceptionTraceback.map(Packing.pack),
+                notify: notify)
         ])
     }
 

@@ -52,7 +52,7 @@ extension SQLiteStorage {
         filter.add("level >= ?", query.minLevel)
         filter.add("id > ?", query.afterID)
         var arguments = filter.arguments
-        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id"
+        var sql = "SELECT * FROM log \(filter.clause) ORDER BY id\(query.newestFirst ? " DESC" : "")"
         if let limit = query.limit {
             sql += " LIMIT ?"
             arguments += [limit]

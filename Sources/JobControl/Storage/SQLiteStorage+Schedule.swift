@@ -2,8 +2,12 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
-        try write("record occurrence of '\(occurrence.jobID)'") { db in try Self.claim(occurrence, db) }
+    public func claimOccurrence(_ occurrence: Occurrence, notify: NotificationTrigger?) throws(StorageError) -> Bool {
+        try write("record occurrence of '\(occurrence.jobID)'") { db in
+            guard try Self.claim(occurrence, db) else { return false }
+            if let notify { _ = try SQLiteOutbox.record(notify, db) }
+            return true
+        }
     }
 
     /// Records `occurrence` unless its job and due time are recorded already; true when it did.
@@ -48,7 +52,8 @@ extension SQLiteStorage {
     }
 
     public func updateOccurrence(
-        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?,
+        notify: NotificationTrigger?
     )
         throws(StorageError)
     {
@@ -57,6 +62,7 @@ extension SQLiteStorage {
                 sql:
                     "UPDATE occurrence SET outcome = ?, build_id = ?, detail = ?, recorded = ? WHERE job_id = ? AND due = ?",
                 arguments: [outcome.rawValue, buildID, detail, Date().timeIntervalSince1970, jobID, due])
+            if let notify { _ = try SQLiteOutbox.record(notify, db) }
         }
     }
 

@@ -80,7 +80,9 @@ public enum OccurrenceStart: Sendable, Hashable {
 public protocol ScheduleStore: Sendable {
     /// Records `occurrence` unless the job already has one with the same due time. Returns true
     /// when this call recorded it: the caller owns the occurrence and may run it.
-    func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool
+    /// `notify`: the notifications recording it causes (a missed occurrence), written in the
+    /// same transaction when it is recorded.
+    func claimOccurrence(_ occurrence: Occurrence, notify: NotificationTrigger?) throws(StorageError) -> Bool
 
     /// Creates a build of `jobID` (as ``Storage/createBuild(jobID:jobConfig:buildConfig:)``) and
     /// records the occurrence it runs for as `starting` says, in one transaction. Returns nil, and
@@ -89,8 +91,12 @@ public protocol ScheduleStore: Sendable {
         throws(StorageError)
         -> Int64?
 
-    /// Changes the outcome (and build) of a recorded occurrence.
-    func updateOccurrence(jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?)
+    /// Changes the outcome (and build) of a recorded occurrence, with the notifications that
+    /// causes in the same transaction.
+    func updateOccurrence(
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?,
+        notify: NotificationTrigger?
+    )
         throws(StorageError)
 
     /// Occurrences of a job (or of every job), newest first.
@@ -101,4 +107,17 @@ public protocol ScheduleStore: Sendable {
 
     /// Every suspended job id.
     func suspendedJobs() throws(StorageError) -> Set<String>
+}
+
+extension ScheduleStore {
+    /// Records `occurrence` with no notification.
+    public func claimOccurrence(_ occurrence: Occurrence) throws(StorageError) -> Bool {
+        try claimOccurrence(occurrence, notify: nil)
+    }
+
+    public func updateOccurrence(
+        jobID: String, due: Int64, outcome: OccurrenceOutcome, buildID: Int64?, detail: String?
+    ) throws(StorageError) {
+        try updateOccurrence(jobID: jobID, due: due, outcome: outcome, buildID: buildID, detail: detail, notify: nil)
+    }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// Every backend passes the same conformance suite (`Tests/JobControlTests/StorageConformance`).
 /// Implementations are thread-safe. Calls block until the data is durable (writes) or read;
 /// log and progress writes from concurrent callers are committed together (group commit).
-public protocol Storage: ScheduleStore, Sendable {
+public protocol Storage: ScheduleStore, NotificationStore, Sendable {
     /// Whether writes go through now, and the log lines given up on during an outage.
     var health: StorageHealth { get }
 
@@ -57,9 +57,10 @@ public protocol Storage: ScheduleStore, Sendable {
     /// ``finishBuild(_:success:skipped:retval:exception:exceptionTraceback:)`` without blocking
     /// the calling thread, with the end time the engine observed (when the build's work ended;
     /// its worker may already run the next build while this is recorded).
+    /// `notify`: what the end tells (``NotificationTrigger``), written in the same transaction.
     func finishBuildAsync(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
-        exceptionTraceback: JSONValue?
+        exceptionTraceback: JSONValue?, notify: NotificationTrigger?
     ) async throws(StorageError)
 
     /// Stores progress reports (one row per build and group, the latest report wins).
@@ -155,11 +156,14 @@ public struct LogQuery: Sendable, Hashable {
     /// Only records with an id above this one (to follow a log).
     public var afterID: Int64?
     public var limit: Int?
+    /// The newest records first (with `limit`: a log's tail).
+    public var newestFirst = false
 
     public init(
         buildID: Int64? = nil, minDate: Date? = nil, maxDate: Date? = nil, minLevel: Int? = nil, afterID: Int64? = nil,
-        limit: Int? = nil
+        limit: Int? = nil, newestFirst: Bool = false
     ) {
+        self.newestFirst = newestFirst
         self.buildID = buildID
         self.minDate = minDate
         self.maxDate = maxDate
@@ -220,14 +224,14 @@ extension Storage {
 
     public var recordsGivenTimes: Bool { false }
 
-    /// The default records the end at the time of the call (backends override it).
+    /// A build's end that notifies nobody.
     public func finishBuildAsync(
         _ id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: JSONValue?,
         exceptionTraceback: JSONValue?
     ) async throws(StorageError) {
-        try finishBuild(
-            id, success: success, skipped: skipped, retval: retval, exception: exception,
-            exceptionTraceback: exceptionTraceback)
+        try await finishBuildAsync(
+            id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception,
+            exceptionTraceback: exceptionTraceback, notify: nil)
     }
 
     /// The seed's `create_build(job_id, config)` with the config already combined.
