@@ -67,9 +67,13 @@ static int child_main(void *argument) {
     if (request->set_nice && setpriority(PRIO_PROCESS, 0, request->nice) != 0) {
         return fail(state, JOBCONTROL_SPAWN_NICE);
     }
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0) return fail(state, JOBCONTROL_SPAWN_STDIO);
-    if (null != 0 && (dup2(null, 0) != 0 || close(null) != 0)) return fail(state, JOBCONTROL_SPAWN_STDIO);
+    if (request->stdin_fd >= 0) {
+        if (dup2(request->stdin_fd, 0) != 0) return fail(state, JOBCONTROL_SPAWN_STDIO);
+    } else {
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0) return fail(state, JOBCONTROL_SPAWN_STDIO);
+        if (null != 0 && (dup2(null, 0) != 0 || close(null) != 0)) return fail(state, JOBCONTROL_SPAWN_STDIO);
+    }
     if (dup2(request->stdout_fd, 1) != 1 || dup2(request->stderr_fd, 2) != 2) {
         return fail(state, JOBCONTROL_SPAWN_STDIO);
     }

@@ -15,6 +15,8 @@ final class ControlService: Sendable {
     let reloader: Reloader
     /// Set when several daemons share the database.
     let cluster: ClusterMember?
+    /// This daemon's name (in notifications).
+    let node: String
     let startTime: Date
     let logger: Logger
 
@@ -22,10 +24,11 @@ final class ControlService: Sendable {
 
     init(
         engine: BuildEngine, scheduler: Scheduler, storage: any Storage, reloader: Reloader,
-        cluster: ClusterMember? = nil,
+        cluster: ClusterMember? = nil, node: String = ClusterMember.hostName,
         startTime: Date, logger: Logger
     ) {
         self.cluster = cluster
+        self.node = node
         self.engine = engine
         self.scheduler = scheduler
         self.storage = storage
@@ -59,6 +62,11 @@ final class ControlService: Sendable {
             case (Interfaces.manager, "Suspend"): try await send(suspend(call, true))
             case (Interfaces.manager, "Resume"): try await send(suspend(call, false))
             case (Interfaces.manager, "Calendar"): try await send(calendar(call))
+            case (Interfaces.manager, "ListNotifications"): try await send(listNotifications(call))
+            case (Interfaces.manager, "GetNotification"): try await send(getNotification(call))
+            case (Interfaces.manager, "ResendNotification"): try await send(resendNotification(call, peer: peer))
+            case (Interfaces.manager, "TestChannel"): try await send(testChannel(call, peer: peer))
+            case (Interfaces.manager, "ListChannels"): try await send(listChannels())
             case (let interface, _) where Interfaces.all[interface] == nil:
                 throw VarlinkError.interfaceNotFound(interface)
             default:
@@ -75,7 +83,9 @@ final class ControlService: Sendable {
     static let requiredLevel: [String: AccessPolicy.Level] = [
         "ListJobs": .read, "GetJob": .read, "ListBuilds": .read, "GetBuild": .read, "GetLogs": .read,
         "GetProgress": .read, "Status": .read, "NextRuns": .read, "Calendar": .read,
+        "ListNotifications": .read, "GetNotification": .read, "ListChannels": .read,
         "RunJob": .run, "CancelBuild": .run, "Suspend": .run, "Resume": .run,
+        "ResendNotification": .run, "TestChannel": .run,
         "Reload": .admin, "DeleteBuild": .admin, "Prune": .admin,
     ]
 

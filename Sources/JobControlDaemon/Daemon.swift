@@ -78,6 +78,7 @@ public final class Daemon: Sendable {
             logger: logger)
         let service = ControlService(
             engine: engine, scheduler: scheduler, storage: storage, reloader: reloader, cluster: cluster,
+            node: cluster?.node ?? config.cluster.node ?? ClusterMember.hostName,
             startTime: Date(),
             logger: logger)
         let server = ControlServer(
@@ -97,6 +98,12 @@ public final class Daemon: Sendable {
         } catch {
             throw .storage(error)
         }
+        // The outbox's deliverer starts before the scheduler: what the scheduler records as
+        // missed while the daemon was down goes out at once.
+        let deliverer = NotificationDeliverer(
+            storage: storage, engine: engine, node: cluster?.node ?? config.cluster.node ?? ClusterMember.hostName,
+            clustered: cluster != nil, logger: logger)
+        let delivery = Task { await deliverer.run() }
         // Records what was missed while the daemon was down and catches up persistent jobs.
         // In a cluster, the daemon holding the scheduler lock fires the schedules; the others follow.
         await scheduler.start(config: config, leading: cluster == nil)
@@ -148,6 +155,7 @@ public final class Daemon: Sendable {
                 }
             }
             for await _ in shutdownStream { break }
+            delivery.cancel()
             retention.cancel()
             reloads.cancel()
             stalls.cancel()

@@ -17,10 +17,13 @@ struct RetentionService: Sendable {
             let config = await engine.config
             do {
                 let report = try Pruner.run(config: config, storage: storage, dryRun: false)
-                if report.logRecords > 0 || report.buildCount > 0 {
+                if report.logRecords > 0 || report.buildCount > 0 || report.notifications > 0 {
                     logger.info(
                         "retention pruned old records",
-                        metadata: ["log.records": "\(report.logRecords)", "builds": "\(report.buildCount)"])
+                        metadata: [
+                            "log.records": "\(report.logRecords)", "builds": "\(report.buildCount)",
+                            "notifications": "\(report.notifications)",
+                        ])
                 }
             } catch {
                 logger.error("retention failed; will try again", metadata: ["error": "\(error)"])

@@ -382,6 +382,61 @@ public enum Interfaces {
         # The expression is not a valid calendar, cron or interval expression.
         error InvalidSchedule (expression: string, message: string)
 
+        # A notification from the outbox (docs/notifications.md). event: failed,
+        # succeeded, recovered, still_failing, missed, skipped, silence,
+        # long_running or test; state: pending, sending, delivered or failed.
+        # payload holds the event's facts (the webhook body's fields).
+        type Notification (
+          id: int,
+          channel: string,
+          event: string,
+          job_id: ?string,
+          build_id: ?int,
+          state: string,
+          attempts: int,
+          created: string,
+          next_attempt: ?string,
+          delivered: ?string,
+          node: ?string,
+          payload: object,
+          last_error: ?string
+        )
+
+        # One attempt to deliver a notification. outcome: running, delivered,
+        # failed or interrupted (the daemon stopped or died during it).
+        type NotificationAttempt (
+          number: int,
+          node: string,
+          started: string,
+          ended: ?string,
+          outcome: string,
+          detail: ?string
+        )
+
+        # A notification channel as configured (secrets never shown).
+        type Channel (name: string, kind: string, target: string, attempts: int, timeout: float)
+
+        # Notifications newest first, of a job and in a state when given
+        # (default limit 50).
+        method ListNotifications(job: ?string, state: ?string, limit: ?int) -> (notifications: []Notification)
+
+        # One notification with its attempts, oldest first.
+        method GetNotification(id: int) -> (notification: Notification, attempts: []NotificationAttempt)
+
+        # Sends a delivered or failed notification again (as a new attempt, same id).
+        method ResendNotification(id: int) -> (notification: Notification, attempts: []NotificationAttempt)
+
+        # Sends a test event to a channel and waits for the first attempt's outcome
+        # (at most the channel's timeout and 5 s).
+        method TestChannel(channel: string) -> (notification: Notification, attempts: []NotificationAttempt)
+
+        # The configured channels.
+        method ListChannels() -> (channels: []Channel)
+
+        error NoSuchNotification (id: int, message: string)
+        error NotificationBusy (id: int, message: string)
+        error NoSuchChannel (channel: string, message: string)
+
         # The caller's user (SO_PEERCRED) lacks the access level the method
         # needs (read, run or admin; see access: in the configuration).
         error AccessDenied (method: string, required: string, message: string)

@@ -83,9 +83,11 @@ struct jobcontrol_spawn_request {
     char *const *envp;
     /// NULL to stay in the daemon's working directory.
     const char *working_directory;
-    /// Write ends for the command's stdout and stderr (stdin is /dev/null).
+    /// Write ends for the command's stdout and stderr.
     int stdout_fd;
     int stderr_fd;
+    /// What the command reads on stdin, or -1 for /dev/null.
+    int stdin_fd;
     /// `cgroup.procs` files (opened O_WRONLY|O_CLOEXEC) the child writes itself into before exec,
     /// so it runs no instruction of the command outside its build's cgroups.
     const int *cgroup_fds;

@@ -22,7 +22,14 @@ public struct BuildCgroup: Sendable {
     static func create(buildID: Int64, host: CgroupHost, resources: BuildResources) throws(ContainmentError)
         -> BuildCgroup
     {
-        let name = "build-\(buildID).\(sequence.add(1, ordering: .relaxed).newValue)"
+        try create(prefix: "build-\(buildID)", host: host, resources: resources)
+    }
+
+    /// The same for another process the daemon runs (a notification's command: `notify-<id>`).
+    static func create(prefix: String, host: CgroupHost, resources: BuildResources) throws(ContainmentError)
+        -> BuildCgroup
+    {
+        let name = "\(prefix).\(sequence.add(1, ordering: .relaxed).newValue)"
         var paths: [String] = []
         var unified: String?
         var controllers: [CgroupController: String] = [:]

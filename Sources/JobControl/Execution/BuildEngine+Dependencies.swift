@@ -83,7 +83,7 @@ extension BuildEngine {
         // The wave's builds are created in one transaction; a failure there fails them all.
         let created: [Build]
         do throws(EngineError) {
-            created = try await runMany(jobIDs: wave, force: force)
+            created = try await runMany(jobIDs: wave, force: force, trigger: ["kind": "dependency"])
         } catch {
             return wave.map { _ in .failure(error) }
         }

@@ -16,6 +16,11 @@ public actor BuildEngine {
     /// The cgroups builds' commands run in; nil when contained by process group only (the
     /// host offers no cgroup, or `containment: process-group`). Fixed until a restart.
     public nonisolated let cgroups: CgroupHost?
+    /// Signalled when notifications were written (the deliverer then looks at once).
+    public nonisolated let notificationWake = WakeSignal()
+    /// The node named in notifications: `cluster.node`, else the host's name (a change of
+    /// `cluster` takes effect at a restart).
+    nonisolated let nodeName: String
     /// Sees every log record of every build (the daemon sends them to the journal).
     public nonisolated let outputObserver: (@Sendable (LogRecord, String) -> Void)?
     /// Resumed with the finished build when the engine knows its record (``finishedRecord``),
@@ -34,15 +39,16 @@ public actor BuildEngine {
     var sharedQueue: SharedQueue?
 
     /// Registers the build's token; returns why the build must not start when a cancel came
-    /// first (one hop onto the actor for both).
+    /// first, and the job's notification rules as configured now (one hop onto the actor for all).
     private func register(
-        token: String, buildID: Int64, redactor: SecretRedactor, logBudget: LogBudget, logLimit: UInt64
+        token: String, buildID: Int64, job: JobConfig, redactor: SecretRedactor, logBudget: LogBudget,
+        logLimit: UInt64
     )
-        -> BuildException?
+        -> (cancelled: BuildException?, rules: [NotifyRule])
     {
         activeBuilds[token] = ActiveBuild(
             buildID: buildID, redactor: redactor, logBudget: logBudget, logLimit: logLimit)
-        return cancelRequested[buildID]
+        return (cancelRequested[buildID], config.notifications.rules(for: job))
     }
 
     /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
@@ -139,6 +145,7 @@ public actor BuildEngine {
         self.storage = storage
         self.registry = registry
         self.pool = WorkerPool(limit: config.workers, pools: config.pools)
+        self.nodeName = config.cluster.node ?? ClusterMember.hostName
         self.logger = logger
         self.cgroups = config.containment == .processGroup ? nil : CgroupHost.setUp()
         // Without cgroups the daemon is the child subreaper, from before its first build.
@@ -239,9 +246,10 @@ public actor BuildEngine {
 
     /// Creates and queues builds of several jobs at once (a wave of a planned run: none depends
     /// on another), in one storage transaction. Returns them in order.
-    public func runMany(jobIDs: [String], force: Bool) throws(EngineError) -> [Build] {
+    /// `trigger` is stored in each build's config (a dependency build says which job it is for).
+    public func runMany(jobIDs: [String], force: Bool, trigger: JSONValue? = nil) throws(EngineError) -> [Build] {
         var prepared: [(job: JobConfig, buildPart: [String: JSONValue])] = []
-        for jobID in jobIDs { prepared.append(try prepare(jobID: jobID, force: force, pins: [:], trigger: nil)) }
+        for jobID in jobIDs { prepared.append(try prepare(jobID: jobID, force: force, pins: [:], trigger: trigger)) }
         let ids: [Int64]
         do {
             ids = try storage.createBuilds(
@@ -378,8 +386,8 @@ public actor BuildEngine {
         let redactor = SecretRedactor(secrets.values)
         let token = Self.makeToken()
         let logBudget = LogBudget()
-        let cancelledBeforeStart = await register(
-            token: token, buildID: build.id, redactor: redactor, logBudget: logBudget,
+        let (cancelledBeforeStart, rules) = await register(
+            token: token, buildID: build.id, job: job, redactor: redactor, logBudget: logBudget,
             logLimit: job.resources.effectiveLogLimit)
         var context = BuildContext(
             buildID: build.id, jobID: job.id, socketPath: socketPath, token: token, settings: ExecutionSettings(),
@@ -410,8 +418,12 @@ public actor BuildEngine {
             }
             let args = try job.args.map { try $0.resolve(retval: retval, secret: secret) }
             let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret) }
-            let environment = try job.environment.mapValues {
+            var environment = try job.environment.mapValues {
                 try $0.resolve(retval: retval, secret: secret).argumentText
+            }
+            // A build run by a trigger channel learns what triggered it.
+            if let trigger = build.config["build"]?["trigger"], trigger["kind"]?.stringValue == "notification" {
+                environment.merge(Self.triggerEnvironment(trigger)) { own, _ in own }
             }
             context = context.with(
                 settings: ExecutionSettings(
@@ -443,6 +455,8 @@ public actor BuildEngine {
                 work.cancel()
                 throw await cancelReason(build.id)
             }
+            let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime)
+            defer { warning?.cancel() }
             let returned = try await work.value
             outcome = (true, returned, nil)
         } catch let skip as BuildSkipped {
@@ -497,9 +511,21 @@ public actor BuildEngine {
                 skipped = false
             }
         }
+        let notify =
+            rules.isEmpty || skipped
+            ? nil
+            : NotificationTrigger(
+                jobID: job.id, buildID: build.id,
+                cause: .build(success: outcome.success, startedBy: StartKind.of(buildConfig: build.config)),
+                rules: rules,
+                facts: buildFacts(
+                    build: build, job: job, started: startTime, ended: endTime, success: outcome.success,
+                    exception: outcome.exception),
+                now: endTime)
         let recorded = await recordEnd(
             of: build.id, at: endTime, success: outcome.success, skipped: skipped, retval: outcome.retval,
-            exception: outcome.exception, context: context)
+            exception: outcome.exception, notify: notify, context: context)
+        if recorded, let notify, notify.written.value > 0 { notificationWake.signal() }
         await buildFinished(
             build.id,
             record: recorded
@@ -564,7 +590,7 @@ public actor BuildEngine {
     @discardableResult
     nonisolated func recordEnd(
         of id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
-        context: BuildContext
+        notify: NotificationTrigger? = nil, context: BuildContext
     ) async -> Bool {
         let start = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
@@ -572,7 +598,7 @@ public actor BuildEngine {
             do {
                 try await storage.finishBuildAsync(
                     id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception?.json,
-                    exceptionTraceback: exception?.traceback?.json)
+                    exceptionTraceback: exception?.traceback?.json, notify: notify)
                 return true
             } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
                 if backoff == .milliseconds(100) {

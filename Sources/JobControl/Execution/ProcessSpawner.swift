@@ -83,9 +83,11 @@ enum ProcessSpawner {
     }
 
     /// Spawns `argv` (argv[0] searched on the `PATH` of `environment` when it has no '/') with
-    /// exactly `environment`, in `workingDirectory` when given.
+    /// exactly `environment`, in `workingDirectory` when given. `stdin`: a descriptor the
+    /// command reads (the caller keeps and closes it), or -1 for /dev/null.
     static func spawn(
-        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup()
+        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup(),
+        stdin: Int32 = -1
     ) throws(Failure) -> Spawned {
         // C strings end at the first NUL: refuse rather than pass a silently shortened value.
         if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
@@ -126,7 +128,7 @@ enum ProcessSpawner {
                                 var request = jobcontrol_spawn_request(
                                     path: pathPointer, argv: argvPointer.baseAddress, envp: envpPointer.baseAddress,
                                     working_directory: workingDirectory == nil ? nil : directoryPointer,
-                                    stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1],
+                                    stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1], stdin_fd: stdin,
                                     cgroup_fds: cgroupFiles.baseAddress, cgroup_fd_count: Int32(cgroupFiles.count),
                                     cgroup_dir_fd: setup.cgroupDirectory,
                                     cgroup_dir_procs_index: setup.cgroupDirectoryIndex,

@@ -25,6 +25,8 @@ public actor Scheduler {
         var queue: [Int64] = []
         /// A build is being watched to drain the queue when it ends.
         var watching = false
+        /// Who hears of occurrences that did not run (the job's notification rules).
+        var rules: [NotifyRule] = []
     }
 
     public let engine: BuildEngine
@@ -33,6 +35,8 @@ public actor Scheduler {
     let now: @Sendable () -> Int64
     let bootTime: Int64?
     private var jobs: [String: JobState] = [:]
+    /// This daemon's name in notifications (`cluster.node`, else the host's).
+    private var nodeName: String?
     private var suspended: Set<String> = []
     private var timer: WallClockTimer?
     private var stopped = false
@@ -83,9 +87,12 @@ public actor Scheduler {
         let startTime = now()
         var catchUps: [(String, Int64)] = []
         jobs = [:]
+        nodeName = config.cluster.node ?? ClusterMember.hostName
         for job in config.jobs {
             guard let policy = job.schedule else { continue }
             var state = JobState(policy: policy, enabled: job.enabled, cursor: startTime)
+            state.rules = config.notifications.rules(for: job)
+            jobs[job.id] = state  // what recovery records as missed finds the job's rules
             if leading && job.enabled && !suspended.contains(job.id) {
                 catchUps += recover(job.id, &state, now: startTime)
             }
@@ -130,6 +137,7 @@ public actor Scheduler {
             var state = jobs[job.id] ?? JobState(policy: policy, enabled: job.enabled, cursor: updateTime)
             state.policy = policy
             state.enabled = job.enabled
+            state.rules = config.notifications.rules(for: job)
             state.computeNext(jobID: job.id)
             updated[job.id] = state
         }
@@ -289,11 +297,17 @@ public actor Scheduler {
     }
 
     /// Records an occurrence; false when it was already recorded (it ran, or another daemon has it).
+    /// `notifying`: an occurrence that did not run tells the job's notification rules, in the
+    /// same transaction.
     @discardableResult
-    private func claim(_ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?) -> Bool {
+    private func claim(
+        _ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?, notifying: Bool = true
+    ) -> Bool {
         do {
+            let notify = notifying ? occurrenceTrigger(jobID, due: due, outcome: outcome, detail: detail) : nil
             let claimed = try storage.claimOccurrence(
-                Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail))
+                Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail), notify: notify)
+            if claimed, let notify, notify.written.value > 0 { engine.notificationWake.signal() }
             if claimed && outcome != .started {
                 logger.notice(
                     "scheduled occurrence \(outcome.rawValue)",
@@ -338,11 +352,13 @@ public actor Scheduler {
                     jobID: first.jobID, due: first.due, outcome: .missed,
                     detail: "not started: the storage was unavailable (\(first.reason))")
                 do {
+                    let notify = occurrenceTrigger(
+                        first.jobID, due: first.due, outcome: .missed, detail: occurrence.detail)
                     if first.queued {
                         try storage.updateOccurrence(
                             jobID: first.jobID, due: first.due, outcome: .missed, buildID: nil,
-                            detail: occurrence.detail)
-                    } else if try storage.claimOccurrence(occurrence) {
+                            detail: occurrence.detail, notify: notify)
+                    } else if try storage.claimOccurrence(occurrence, notify: notify) {
                         logger.notice(
                             "scheduled occurrence missed while the storage was unavailable",
                             metadata: [
@@ -350,6 +366,7 @@ public actor Scheduler {
                                 "occurrence": "\(ScheduleTime.iso8601(first.due, zone: .utc))",
                             ])
                     }
+                    if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
                     unrecorded.removeFirst()
                 } catch  where error.isTransient {
                     break  // still unavailable: try again in 2 s
@@ -386,8 +403,10 @@ public actor Scheduler {
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
             if fromQueue {
                 do {
+                    let notify = occurrenceTrigger(jobID, due: due, outcome: .failed, detail: "\(error)")
                     try storage.updateOccurrence(
-                        jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)")
+                        jobID: jobID, due: due, outcome: .failed, buildID: nil, detail: "\(error)", notify: notify)
+                    if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
                 } catch {
                     logger.error(
                         "cannot record that a queued occurrence did not start",
@@ -407,7 +426,11 @@ public actor Scheduler {
         let note =
             dues.count > recorded.count
             ? "\(reason) (\(dues.count) occurrences missed, the newest 100 recorded)" : reason
-        for due in recorded { claim(jobID, due: due, outcome: .missed, detail: note) }
+        // One notification for the lot: the newest occurrence's, which says how many.
+        let newest = recorded.max()
+        for due in recorded {
+            claim(jobID, due: due, outcome: .missed, detail: note, notifying: due == newest)
+        }
     }
 
     private func runningBuilds(_ jobID: String) -> [Int64] {
@@ -557,5 +580,24 @@ extension Scheduler.JobState {
     mutating func computeNext(jobID: String) {
         nextDue = policy.next(after: cursor)
         fireAt = nextDue.map { $0 + policy.startDelay(jobID: jobID, due: $0) }
+    }
+}
+
+extension Scheduler {
+    /// What an occurrence that did not run tells the job's rules (nil: nobody listens, or it ran).
+    func occurrenceTrigger(_ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?)
+        -> NotificationTrigger?
+    {
+        guard [.missed, .skipped, .failed].contains(outcome), let rules = jobs[jobID]?.rules, !rules.isEmpty else {
+            return nil
+        }
+        var facts: [String: JSONValue] = [
+            "job": .string(jobID), "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc)),
+            "outcome": .string(outcome.rawValue), "started_by": "schedule",
+        ]
+        if let detail { facts["reason"] = .string(detail) }
+        if let node = nodeName { facts["node"] = .string(node) }
+        return NotificationTrigger(
+            jobID: jobID, buildID: nil, cause: .occurrence(outcome), rules: rules, facts: facts)
     }
 }
