@@ -1,0 +1,374 @@
+import Foundation
+import JobControl
+import Testing
+
+/// Notifications end to end, with real receivers the test starts: a webhook server that checks
+/// each signature with Python's `hmac` (an independent implementation) and fails or hangs on
+/// demand, a `sendmail` stand-in on PATH, command channels that record what they get.
+@Suite struct NotificationTests {
+    /// The webhook receiver (Scripts/webhook_receiver.py), stopped when released.
+    final class WebhookReceiver {
+        let process = Process()
+        let directory: TemporaryDirectory
+        let port: Int
+        var log: String { directory.file("hook.log") }
+        var control: String { directory.file("control") }
+
+        init(secret: String = "", failFirst: Int = 2) async throws {
+            directory = try TemporaryDirectory()
+            try directory.write("control", "ok")
+            _ = FileManager.default.createFile(atPath: directory.file("hook.log"), contents: nil)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("Scripts/webhook_receiver.py").path
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "python3", script, "--port-file", directory.file("port"), "--log", directory.file("hook.log"),
+                "--secret", secret, "--fail-first", String(failFirst), "--control", directory.file("control"),
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let portFile = directory.file("port")
+            try await waitFor("the webhook receiver") { FileManager.default.fileExists(atPath: portFile) }
+            port = Int(try String(contentsOfFile: portFile, encoding: .utf8)) ?? 0
+        }
+
+        func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+        /// Every line of the receiver's log.
+        var entries: [JSONValue] {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                try? JSONValue.parse(String($0))
+            }
+        }
+
+        func answered(_ delivery: Int64, status: Int64 = 200) -> [JSONValue] {
+            entries.filter {
+                $0["kind"] == "answered" && $0["delivery"]?.stringValue == String(delivery)
+                    && $0["status"]?.intValue == status
+            }
+        }
+
+        func setHanging(_ hanging: Bool) throws {
+            try directory.write("control", hanging ? "hang" : "ok")
+        }
+
+        /// SIGKILL: the test runner's threads block signals, and a child started from one of them
+        /// inherits the mask (SIGTERM would wait forever).
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                _ = exitStatus(of: process)
+            }
+        }
+    }
+
+    /// A directory with a `sendmail` that records its arguments and message.
+    static func sendmailStandIn(_ directory: TemporaryDirectory) throws -> String {
+        let bin = directory.file("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try directory.write(
+            "bin/sendmail", "#!/bin/sh\nn=$$\necho \"$@\" > \"$OUT/mail-$n.args\"\ncat > \"$OUT/mail-$n.txt\"\n")
+        chmod(bin + "/sendmail", 0o755)
+        return bin
+    }
+
+    static func notifications(_ daemon: DaemonProcess, _ arguments: String...) async throws -> [NotificationRecord] {
+        let result = try await runProcess(
+            Binaries.jobctl, ["--socket", daemon.socket, "--json", "notify", "list", "--limit", "1000"] + arguments)
+        guard case .array(let values) = try JSONValue.parse(result.stdout) else { return [] }
+        return values.compactMap(NotificationRecord.init(json:))
+    }
+
+    static func attempts(_ daemon: DaemonProcess, _ id: Int64) async throws -> [NotificationAttempt] {
+        let result = try await daemon.jobctl("--json", "notify", "show", String(id))
+        guard case .array(let values)? = try JSONValue.parse(result.stdout)["attempts"] else { return [] }
+        return values.compactMap { NotificationAttempt(json: $0, notificationID: id) }
+    }
+
+    static func settled(_ records: [NotificationRecord]) -> Bool {
+        !records.isEmpty && records.allSatisfy { $0.state == .delivered || $0.state == .failed }
+    }
+
+    /// A failing build, a repeat, a recovery: through a signed webhook that fails twice first,
+    /// one that never answers, a command, and email. `jobctl notify` shows, re-sends and tests.
+    @Test(.timeLimit(.minutes(2)))
+    func failureRecoveryAndEveryChannel() async throws {
+        let receiver = try await WebhookReceiver(secret: "k3y-\u{e9}t\u{e9}")
+        let side = try TemporaryDirectory()
+        let out = side.path
+        let bin = try Self.sendmailStandIn(side)
+        let config = """
+            secret: {hook_key: "k3y-\u{e9}t\u{e9}"}
+            notifications:
+              channels:
+                hook: {webhook: "\(receiver.url("/flaky"))", secret: !secret hook_key, backoff: 1s, timeout: 5s}
+                slow: {webhook: "\(receiver.url("/never"))", timeout: 1s, attempts: 2, backoff: 1s}
+                script:
+                  command: 'cat > "$OUT/cmd-$JOBCONTROL_NOTIFICATION_ID.json"; env | grep JOBCONTROL_ | sort > "$OUT/cmd-$JOBCONTROL_NOTIFICATION_ID.env"'
+                mail: {email: ops@example.com, from: jobcontrol@example.com}
+                leaves: {command: 'sleep 300 & echo $! > "$OUT/leftover.pid"'}
+            jobs:
+              - id: flaky
+                command: 'echo "trying hard"; test -e "$OUT/flag"'
+                notify:
+                  - hook
+                  - {channel: script, events: [failed, still_failing, recovered], repeat: always}
+                  - {channel: mail, events: [failed]}
+                  - {channel: slow, events: [failed]}
+                  - {channel: leaves, events: [failed]}
+            """
+        let daemon = try await DaemonProcess(
+            config: config,
+            environment: [
+                "OUT": out, "PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            ])
+        #expect(try await daemon.jobctl("run", "flaky", "--wait").status == 1)
+        #expect(try await daemon.jobctl("run", "flaky", "--wait").status == 1)
+        _ = FileManager.default.createFile(atPath: out + "/flag", contents: nil)
+        #expect(try await daemon.jobctl("run", "flaky", "--wait").status == 0)
+
+        try await waitFor("every notification to settle", timeout: .seconds(60)) {
+            let records = (try? await Self.notifications(daemon)) ?? []
+            return records.count == 8 && Self.settled(records)
+        }
+        let records = try await Self.notifications(daemon)
+        func one(_ channel: String, _ event: NotificationEvent) throws -> NotificationRecord {
+            try #require(records.first { $0.channel == channel && $0.event == event }, "\(channel) \(event)")
+        }
+        // The hook: failed (build 1) and recovered (build 3); the repeat within the hour is suppressed.
+        let failed = try one("hook", .failed)
+        #expect(failed.buildID == 1 && failed.state == .delivered && failed.attempts == 3)
+        let recovered = try one("hook", .recovered)
+        #expect(recovered.buildID == 3 && recovered.state == .delivered)
+        #expect(!records.contains { $0.channel == "hook" && $0.event == .stillFailing })
+        // Two 500s, then a 200: three attempts recorded, each signature right (checked by Python).
+        let attempts = try await Self.attempts(daemon, failed.id)
+        #expect(attempts.map(\.outcome) == [.failed, .failed, .delivered], "\(attempts)")
+        #expect(attempts.first?.detail?.contains("HTTP 500") == true)
+        let received = receiver.entries.filter { $0["kind"] == "received" && $0["path"] == "/flaky" }
+        #expect(received.count == 6 && received.allSatisfy { $0["signature_ok"] == true }, "\(received)")
+        let body = try #require(received.first { $0["delivery"]?.stringValue == String(failed.id) }?["body"])
+        #expect(body["event"] == "failed" && body["job"] == "flaky" && body["build"]?.intValue == 1)
+        #expect(body["state"] == "failed" && body["exception"]?["type"] == "CommandFailed", "\(body)")
+        #expect(body["summary"]?.stringValue?.contains("flaky: build 1 failed") == true)
+        #expect(
+            body["log_tail"].map { "\($0)" }?.contains("trying hard") == true, "the last log lines go with it: \(body)")
+        // The receiver that never answers: two attempts, each cut at the timeout; given up.
+        let slow = try one("slow", .failed)
+        #expect(slow.state == .failed && slow.attempts == 2)
+        let slowAttempts = try await Self.attempts(daemon, slow.id)
+        #expect(slowAttempts.allSatisfy { $0.outcome == .failed && $0.detail?.contains("timed out") == true })
+        // The command: the event as JSON on stdin and in its environment, each failure (repeat: always).
+        for event in [NotificationEvent.failed, .stillFailing, .recovered] {
+            let record = try one("script", event)
+            let json = try JSONValue.parse(try String(contentsOfFile: "\(out)/cmd-\(record.id).json", encoding: .utf8))
+            #expect(json["event"]?.stringValue == event.rawValue && json["id"]?.intValue == record.id)
+            let environment = try String(contentsOfFile: "\(out)/cmd-\(record.id).env", encoding: .utf8)
+            #expect(environment.contains("JOBCONTROL_EVENT=\(event.rawValue)\n"), "\(environment)")
+            #expect(environment.contains("JOBCONTROL_JOB_ID=flaky\n"))
+        }
+        // What a command leaves running is stopped with it.
+        let leftover = try #require(
+            Int32(
+                try String(contentsOfFile: out + "/leftover.pid", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)))
+        try await waitFor("the command's leftover to be gone", timeout: .seconds(10)) {
+            kill(leftover, 0) != 0
+        }
+        // Email through sendmail -t.
+        let mails = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".txt") }
+        #expect(mails.count == 1)
+        let mail = try String(contentsOfFile: "\(out)/\(mails[0])", encoding: .utf8)
+        #expect(mail.contains("To: ops@example.com\n") && mail.contains("From: jobcontrol@example.com\n"))
+        #expect(mail.contains("Subject: [jobcontrol] flaky: build 1 failed: CommandFailed"), "\(mail)")
+        let mailArguments = try String(
+            contentsOfFile: "\(out)/\(mails[0].replacingOccurrences(of: ".txt", with: ".args"))", encoding: .utf8)
+        #expect(mailArguments.trimmingCharacters(in: .whitespacesAndNewlines) == "-t -i")
+
+        // A re-send is a new attempt under the same id; the receiver sees the same delivery again.
+        #expect(try await daemon.jobctl("notify", "resend", String(failed.id)).status == 0)
+        try await waitFor("the re-send") { receiver.answered(failed.id).count == 2 }
+        #expect(try await Self.attempts(daemon, failed.id).count == 4)
+        // A test event: the first attempt gets a 500 (exit 1), and the human output says so.
+        let test = try await daemon.jobctl("notify", "test", "hook")
+        #expect(test.status == 1 && test.stdout.contains("HTTP 500"), "\(test.stdout)\(test.stderr)")
+        let unknown = try await daemon.jobctl("notify", "test", "nope")
+        #expect(unknown.status == 1 && unknown.stderr.contains("no channel 'nope'"), "\(unknown.stderr)")
+        let channels = try await daemon.jobctl("notify", "channels")
+        #expect(channels.stdout.contains("hook") && !channels.stdout.contains("k3y"), "\(channels.stdout)")
+        try await daemon.stop()
+    }
+
+    /// A missed occurrence after downtime, a silence window passing with no build at all, a
+    /// build running past warn_after, and a trigger job that learns which build triggered it.
+    @Test(.timeLimit(.minutes(2)))
+    func missedSilenceLongRunningAndTrigger() async throws {
+        let side = try TemporaryDirectory()
+        let out = side.path
+        let config = """
+            notifications:
+              channels:
+                record:
+                  command: 'cat > "$OUT/.part-$JOBCONTROL_NOTIFICATION_ID" && mv "$OUT/.part-$JOBCONTROL_NOTIFICATION_ID" "$OUT/$JOBCONTROL_EVENT-$JOBCONTROL_JOB_ID-$JOBCONTROL_NOTIFICATION_ID.json"'
+                cleanup: {trigger: [clean-up]}
+              default: [record]
+            jobs:
+              - id: ticking
+                command: 'true'
+                schedule: '*:*:0/2'
+                notify: [{channel: record, events: [missed]}]
+              - id: quiet
+                command: 'true'
+                expect_success_within: 2s
+              - id: slow
+                command: 'sleep 3'
+                warn_after: 1s
+              - id: breaks
+                command: 'exit 3'
+                notify: [record, {channel: cleanup, events: [failed]}]
+              - id: clean-up
+                command: 'env | grep JOBCONTROL_TRIGGER_ | sort > "$OUT/trigger.env"'
+                notify: []
+            """
+        var daemon = try await DaemonProcess(config: config, environment: ["OUT": out])
+        func written(_ prefix: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasPrefix(prefix) }
+        }
+        // Silence: nothing ever ran, and the window passes.
+        try await waitFor("a silence notification", timeout: .seconds(30)) { !written("silence-quiet-").isEmpty }
+        let silence = try JSONValue.parse(
+            try String(contentsOfFile: out + "/" + written("silence-quiet-")[0], encoding: .utf8))
+        #expect(silence["expect_success_within"]?.doubleValue == 2 && silence["last_success"] == nil)
+        // warn_after: a build still running after 1 s.
+        #expect(try await daemon.jobctl("run", "slow").status == 0)
+        try await waitFor("a long_running notification", timeout: .seconds(20)) {
+            !written("long_running-slow-").isEmpty
+        }
+        // A failure: recorded, and the trigger channel runs clean-up with the failed build's facts.
+        let breaks = try await daemon.jobctl("run", "breaks", "--wait")
+        #expect(breaks.status == 1)
+        // `sort` writes its whole output at once, at its end.
+        try await waitFor("the triggered build", timeout: .seconds(20)) {
+            ((try? String(contentsOfFile: out + "/trigger.env", encoding: .utf8)) ?? "").contains("JOBCONTROL_TRIGGER")
+        }
+        let trigger = try String(contentsOfFile: out + "/trigger.env", encoding: .utf8)
+        #expect(trigger.contains("JOBCONTROL_TRIGGER_BUILD_STATE=failed\n"), "\(trigger)")
+        #expect(
+            trigger.contains("JOBCONTROL_TRIGGER_JOB_ID=breaks\n")
+                && trigger.contains("JOBCONTROL_TRIGGER_EVENT=failed\n"))
+        #expect(!written("failed-breaks-").isEmpty)
+        let cleanups = try await Self.notifications(daemon, "--job", "breaks")
+        #expect(cleanups.contains { $0.channel == "cleanup" && $0.state == .delivered }, "\(cleanups)")
+
+        // Downtime: occurrences of the 2-second schedule pass while no daemon runs.
+        try await daemon.stop()
+        try await Task.sleep(for: .seconds(3))
+        daemon = try await DaemonProcess(directory: daemon.directory, environment: ["OUT": out])
+        try await waitFor("a missed notification", timeout: .seconds(30)) { !written("missed-ticking-").isEmpty }
+        let missed = try JSONValue.parse(
+            try String(contentsOfFile: out + "/" + written("missed-ticking-")[0], encoding: .utf8))
+        #expect(missed["reason"]?.stringValue?.contains("jobcontrold was not running") == true, "\(missed)")
+        #expect(missed["occurrence"] != nil && missed["outcome"] == "missed")
+        #expect(written("missed-ticking-").count == 1, "one notification for the lot: \(written("missed-"))")
+        try await daemon.stop()
+    }
+
+    /// SIGKILL with notifications pending and one in flight: after the restart each is delivered;
+    /// what was acknowledged before the crash is not sent again; the interrupted attempt shows.
+    @Test(.timeLimit(.minutes(2)))
+    func sigkillMidDeliveryLosesNothingAndRepeatsNothingAcknowledged() async throws {
+        let receiver = try await WebhookReceiver(secret: "key")
+        let config = """
+            workers: 4
+            notifications:
+              concurrency: 1
+              channels:
+                hook: {webhook: "\(receiver.url("/control"))", secret: key, timeout: 30s, backoff: 1s}
+            jobs:
+              - {id: a, command: 'exit 1', notify: [hook]}
+              - {id: b, command: 'exit 1', notify: [hook]}
+              - {id: c, command: 'exit 1', notify: [hook]}
+            """
+        var daemon = try await DaemonProcess(config: config)
+        #expect(try await daemon.jobctl("run", "a", "--wait").status == 1)
+        try await waitFor("a's notification to be delivered") {
+            (try? await Self.notifications(daemon))?.first?.state == .delivered
+        }
+        let acknowledged = try #require(try await Self.notifications(daemon).first)
+        // The receiver now holds every request: b's is in flight, c's waits behind it.
+        try receiver.setHanging(true)
+        #expect(try await daemon.jobctl("run", "b", "--wait").status == 1)
+        #expect(try await daemon.jobctl("run", "c", "--wait").status == 1)
+        try await waitFor("a request in flight") {
+            receiver.entries.filter { $0["kind"] == "received" }.count == 2
+        }
+        daemon.kill()
+        try receiver.setHanging(false)
+        daemon = try await DaemonProcess(directory: daemon.directory)
+        try await waitFor("every notification to be delivered", timeout: .seconds(60)) {
+            let records = (try? await Self.notifications(daemon)) ?? []
+            return records.count == 3 && records.allSatisfy { $0.state == .delivered }
+        }
+        let records = try await Self.notifications(daemon)
+        #expect(receiver.answered(acknowledged.id).count == 1, "an acknowledged notification is not sent twice")
+        for record in records {
+            #expect(receiver.answered(record.id).count >= 1)
+        }
+        let interrupted = try #require(records.first { $0.jobID == "b" })
+        let attempts = try await Self.attempts(daemon, interrupted.id)
+        #expect(attempts.first?.outcome == .interrupted && attempts.last?.outcome == .delivered, "\(attempts)")
+        let pending = try #require(records.first { $0.jobID == "c" })
+        #expect(try await Self.attempts(daemon, pending.id).map(\.outcome) == [.delivered])
+        try await daemon.stop()
+    }
+
+    /// Two daemons share a PostgreSQL database and both deliver: each notification is delivered
+    /// by exactly one of them.
+    @Test(
+        .timeLimit(.minutes(3)),
+        .enabled(
+            if: ProcessInfo.processInfo.environment["JOBCONTROL_TEST_PG_URL"] != nil,
+            "no PostgreSQL server: set JOBCONTROL_TEST_PG_URL (scripts/test.sh starts one)"))
+    func twoDaemonsDeliverEachNotificationOnce() async throws {
+        let receiver = try await WebhookReceiver(secret: "shared", failFirst: 1)
+        let (storage, url) = try ClusterTests.freshSchema("notify")
+        defer { try? storage.uninstall() }
+        var config = """
+            storage: \(url)
+            workers: 2
+            notifications:
+              channels:
+                hook: {webhook: "\(receiver.url("/flaky"))", secret: shared, backoff: 1s}
+            jobs:
+
+            """
+        for index in 1...20 { config += "  - {id: f\(index), command: 'exit 1', notify: [hook]}\n" }
+        let directory = try TemporaryDirectory()
+        try directory.write("jobcontrol.yaml", config)
+        let first = try await DaemonProcess(
+            directory: directory, storageURL: url, name: "one", arguments: ["--node", "one"])
+        let second = try await DaemonProcess(
+            directory: directory, storageURL: url, name: "two", arguments: ["--node", "two"])
+        for index in 1...20 {
+            let daemon = index % 2 == 0 ? first : second
+            #expect(try await daemon.jobctl("run", "f\(index)").status == 0)
+        }
+        try await waitFor("20 delivered notifications", timeout: .seconds(120)) {
+            let records = (try? storage.listNotifications(jobID: nil, state: .delivered, limit: 100)) ?? []
+            return records.count == 20
+        }
+        let records = try storage.listNotifications(jobID: nil, state: nil, limit: 100)
+        #expect(records.count == 20)
+        var nodes: Set<String> = []
+        for record in records {
+            #expect(receiver.answered(record.id).count == 1, "notification \(record.id) delivered once")
+            let attempts = try #require(try storage.notification(record.id)?.1)
+            #expect(attempts.map(\.outcome) == [.failed, .delivered], "\(attempts)")
+            nodes.formUnion(attempts.map(\.node))
+        }
+        #expect(receiver.entries.allSatisfy { $0["kind"] != "received" || $0["signature_ok"] == true })
+        #expect(nodes.isSubset(of: ["one", "two"]))
+        try await first.stop()
+        try await second.stop()
+    }
+}
