@@ -4,7 +4,8 @@ import JobControl
 // jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
 //                  [--idle SECONDS] [--rows N] [--json PATH] [--pg URL]
 // Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
-// throughput (only the first of those), python (a Python function build next to python3 -c pass),
+// throughput (only the first of those), notify (a storm of 1,000 failing builds with and without
+// notifications), python (a Python function build next to python3 -c pass),
 // schedule (lateness, idle cost), storage (storage paths next to raw SQLite), cluster (throughput
 // with one and three daemons on PostgreSQL: --pg or $JOBCONTROL_BENCH_PG_URL). Default: compare,
 // schedule, and cluster when a PostgreSQL URL is given. Figures are printed as a table and written as JSON. See docs/performance.md.
@@ -36,7 +37,8 @@ let idle = option("--idle", default: 30)
 let rows = option("--rows", default: 100_000)
 let jsonPath = stringOption("--json", default: ".build/bench/results.json")
 let postgresURL = stringOption("--pg", default: ProcessInfo.processInfo.environment["JOBCONTROL_BENCH_PG_URL"] ?? "")
-let suites = arguments.isEmpty ? ["compare", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
+let suites =
+    arguments.isEmpty ? ["compare", "notify", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
 
 var figures: [Figure] = []
 for suite in suites {
@@ -63,6 +65,12 @@ for suite in suites {
         ComparisonBenchmark.printTable(measured)
         figures += measured
         print()
+    case "notify":
+        print("notifications: medians of \(runs) runs of 1000 failing builds")
+        let measured = try await NotificationBenchmark.run(builds: 1000, runs: runs)
+        ComparisonBenchmark.printTable(measured)
+        figures += measured
+        print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
     case "storage": try StorageBenchmark.run(rows: rows)
     case "cluster":
@@ -83,7 +91,7 @@ for suite in suites {
     default:
         FileHandle.standardError.write(
             Data(
-                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, schedule, storage, cluster\n"
+                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, notify, python, schedule, storage, cluster\n"
                     .utf8))
         exit(64)
     }
