@@ -115,11 +115,11 @@ extension ControlService {
             switch webhook.url {
             case .secret(let name): return "!secret \(name)"
             case .string(let url):
-                guard var components = URLComponents(string: url) else { return "(a URL)" }
-                components.query = nil
-                components.user = nil
-                components.password = nil
-                return components.string ?? "(a URL)"
+                // Scheme and host only: chat services put their tokens in the path.
+                guard let components = URLComponents(string: url), let scheme = components.scheme,
+                    let host = components.host
+                else { return "(a URL)" }
+                return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")/…"
             default: return "(a URL)"
             }
         case .command(let argv, _): return argv.count > 2 && argv[0] == "/bin/sh" ? "sh -c …" : argv[0]

@@ -61,7 +61,7 @@ extension ExclusiveTests {
                 (try? storage.getBuild(1))??.finished == true
             }
             let build = try #require(try storage.getBuild(1))
-            #expect(build.exception?["type"] == "Timeout")
+            #expect(build.exception?["type"] == "Timeout", "\(build.exception ?? .null)")
             let peak = try #require(build.usage?.tasksPeak)
             #expect(peak <= 40 && peak >= 10, "tasks peak \(peak)")
             try await daemon.stop()

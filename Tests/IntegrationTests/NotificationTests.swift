@@ -288,8 +288,11 @@ import Testing
               - {id: a, command: 'exit 1', notify: [hook]}
               - {id: b, command: 'exit 1', notify: [hook]}
               - {id: c, command: 'exit 1', notify: [hook]}
+              - {id: d, command: 'sleep 120', notify: [hook]}
             """
         var daemon = try await DaemonProcess(config: config)
+        // d runs through the crash: crash recovery fails it, and that failure notifies too.
+        #expect(try await daemon.jobctl("run", "d").status == 0)
         #expect(try await daemon.jobctl("run", "a", "--wait").status == 1)
         try await waitFor("a's notification to be delivered") {
             (try? await Self.notifications(daemon))?.first?.state == .delivered
@@ -307,7 +310,7 @@ import Testing
         daemon = try await DaemonProcess(directory: daemon.directory)
         try await waitFor("every notification to be delivered", timeout: .seconds(60)) {
             let records = (try? await Self.notifications(daemon)) ?? []
-            return records.count == 3 && records.allSatisfy { $0.state == .delivered }
+            return records.count == 4 && records.allSatisfy { $0.state == .delivered }
         }
         let records = try await Self.notifications(daemon)
         #expect(receiver.answered(acknowledged.id).count == 1, "an acknowledged notification is not sent twice")
@@ -317,6 +320,8 @@ import Testing
         let interrupted = try #require(records.first { $0.jobID == "b" })
         let attempts = try await Self.attempts(daemon, interrupted.id)
         #expect(attempts.first?.outcome == .interrupted && attempts.last?.outcome == .delivered, "\(attempts)")
+        let restarted = try #require(records.first { $0.jobID == "d" })
+        #expect(restarted.event == .failed && restarted.payload["exception"]?["type"] == "DaemonRestarted")
         let pending = try #require(records.first { $0.jobID == "c" })
         #expect(try await Self.attempts(daemon, pending.id).map(\.outcome) == [.delivered])
         try await daemon.stop()

@@ -55,10 +55,26 @@ import Testing
             ])
     }
 
-    @Test func startedByFiltersBuildEvents() {
+    @Test func startedByFiltersBuildEventsAndTheirRunOfFailures() {
         let rules = [Self.rule("cron") { $0.startedBy = [.schedule] }]
         #expect(Self.run([false], rules: rules, startedBy: .manual) == [[]])
         #expect(Self.run([false], rules: rules, startedBy: .schedule) == [["cron:failed"]])
+        // A manual failure, then a scheduled one: the rule's first notice is `failed`; a manual
+        // success does not end the scheduled run it heard of, a scheduled one does.
+        var state = AlertState(since: Date(timeIntervalSince1970: 0))
+        var events: [String] = []
+        for (index, (success, kind)) in [
+            (false, StartKind.manual), (false, .schedule), (true, .manual), (true, .schedule),
+        ]
+        .enumerated() {
+            let trigger = NotificationTrigger(
+                jobID: "j", buildID: Int64(index), cause: .build(success: success, startedBy: kind), rules: rules,
+                facts: [:], now: Date(timeIntervalSince1970: Double(index)))
+            let (after, drafts) = NotificationPolicy.decide(trigger, state: state)
+            state = after
+            events.append(drafts.map(\.event.rawValue).joined(separator: ","))
+        }
+        #expect(events == ["", "failed", "", "recovered"])
     }
 
     @Test func silenceOncePerWindowAndAgainAfterAnother() {
@@ -264,18 +280,16 @@ import Testing
             try !storage.finishNotificationAttempt(
                 id: first, number: 2, node: "n1", delivered: true, detail: "late", retryAt: nil,
                 now: now.addingTimeInterval(72)))
-        // n2 dies and restarts: its claim is released, the attempt recorded as interrupted.
-        #expect(try storage.releaseNotifications(node: "n2", now: now.addingTimeInterval(80)) == 1)
+        // ... and the notification is delivered: a recorded success is never sent again. n2 dies
+        // and restarts: its attempt is recorded as interrupted, and nothing is released.
+        #expect(try storage.releaseNotifications(node: "n2", now: now.addingTimeInterval(80)) == 0)
         let (record, attempts) = try #require(try storage.notification(first))
-        #expect(record.state == .pending && record.lastError == "HTTP 500")
+        #expect(record.state == .delivered && record.lastError == nil)
         #expect(attempts.map(\.outcome) == [.failed, .delivered, .interrupted], "\(attempts)")
         #expect(attempts.map(\.node) == ["n1", "n1", "n2"])
         // Re-send, retention.
         #expect(try storage.resendNotification(second, now: now.addingTimeInterval(90)))
         #expect(try storage.notification(second)?.0.state == .pending)
-        #expect(
-            try storage.finishNotificationAttempt(
-                id: second, number: 1, node: "n1", delivered: true, detail: nil, retryAt: nil, now: now) == false)
         let reclaimed = try storage.claimNotifications(
             node: "n1", now: now.addingTimeInterval(90), lease: 60, limit: 10)
         for notification in reclaimed {

@@ -43,7 +43,7 @@ import Testing
         #expect(
             migrations == [
                 "v1-build-progress-log", "v2-latest-successful-index", "v3-schedule", "v4-build-process",
-                "v5-build-containment",
+                "v5-build-containment", "v6-notifications",
             ])
         #expect(try storage.occurrences(jobID: nil, outcome: nil, limit: 1).isEmpty)
         // The v1 data is all there and reads through the current code.

@@ -26,6 +26,12 @@ extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *
 extern int pipe2(int __pipedes[2], int __flags);
 
 /// A pidfd for `pid` (Linux 5.3): readable once the process has exited; -1 with errno.
+/// An anonymous file in memory (memfd_create, close-on-exec), or -1 with errno: what a
+/// notification's program reads on stdin, whatever its size.
+static inline int jobcontrol_memfd(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
+}
+
 static inline int jobcontrol_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -230,9 +230,18 @@ public final class CgroupHost: Sendable, Hashable {
     static func sweep(around parent: String) {
         let fileManager = FileManager.default
         func removeEmptyChildren(of directory: String) {
-            for child in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where child.hasPrefix("build-")
-            {
-                rmdir(directory + "/" + child)  // refused while it holds processes
+            for child in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where isOurs(child) {
+                let path = directory + "/" + child
+                if child.hasPrefix("notify-") {
+                    // A notification's command left by a daemon that died: nobody waits for it
+                    // any more, and the notification is sent again.
+                    _ = write("1", to: path + "/cgroup.kill")
+                    for pid in (read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ pid_t($0) }) {
+                        kill(pid, SIGKILL)
+                    }
+                    for _ in 0..<200 where rmdir(path) != 0 && errno == EBUSY { usleep(1000) }
+                }
+                rmdir(path)  // refused while it holds processes
             }
         }
         removeEmptyChildren(of: parent)
@@ -246,6 +255,10 @@ public final class CgroupHost: Sendable, Hashable {
         }
     }
 
+    /// A cgroup the daemon makes: a build's (`build-<id>.<n>`) or a notification command's
+    /// (`notify-<id>.<n>`).
+    static func isOurs(_ name: String) -> Bool { name.hasPrefix("build-") || name.hasPrefix("notify-") }
+
     /// ``release()`` of the process's host, if it was set up.
     public static func releaseIfSetUp() {
         if case .some(.some(let host)) = shared.withLock({ $0 }) { host.release() }
@@ -257,8 +270,7 @@ public final class CgroupHost: Sendable, Hashable {
         var parents = Set(controllers.values.map(\.path))
         if let unified { parents.insert(unified.path) }
         for parent in parents {
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-            where child.hasPrefix("build-") {
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where Self.isOurs(child) {
                 rmdir(parent + "/" + child)
             }
             if (parent as NSString).lastPathComponent.hasPrefix("jobcontrol-") { rmdir(parent) }

@@ -30,6 +30,21 @@ extension BuildEngine {
         return facts
     }
 
+    /// What a build ended outside its run tells the job's rules (crash recovery's
+    /// `DaemonRestarted`), under the configuration loaded now; nil when nobody listens.
+    func endTrigger(for build: Build, exception: BuildException) -> NotificationTrigger? {
+        guard let job = config.job(build.jobID) else { return nil }
+        let rules = config.notifications.rules(for: job)
+        guard !rules.isEmpty else { return nil }
+        let now = Date()
+        return NotificationTrigger(
+            jobID: job.id, buildID: build.id,
+            cause: .build(success: false, startedBy: StartKind.of(buildConfig: build.config)), rules: rules,
+            facts: buildFacts(
+                build: build, job: job, started: build.startTime, ended: now, success: false, exception: exception),
+            now: now)
+    }
+
     /// After the job's `warn_after`, a `long_running` notification for the build, unless the
     /// returned task is cancelled first (the build ended).
     nonisolated func warnWhenLong(build: Build, job: JobConfig, rules: [NotifyRule], started: Date?) -> Task<

@@ -57,9 +57,12 @@ public enum CrashRecovery {
         var report = Report()
         report.orphansStopped = await stopOrphans(of: running)
         for entry in running {
-            try storage.finishBuild(
-                entry.build.id, success: false, skipped: false, retval: nil, exception: restartedException.json,
-                exceptionTraceback: nil)
+            // The failure notifies as any other, in the same transaction as the build's end.
+            let notify = await engine.endTrigger(for: entry.build, exception: restartedException)
+            try await storage.finishBuildAsync(
+                entry.build.id, at: Date(), success: false, skipped: false, retval: nil,
+                exception: restartedException.json, exceptionTraceback: nil, notify: notify)
+            if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
             report.failed.append(entry.build.id)
             if let retry = await retryIfAllowed(
                 entry.build.id, jobID: entry.build.jobID, engine: engine, logger: logger)

@@ -10,6 +10,9 @@ public struct AlertState: Sendable, Hashable {
     public var since: Double
     /// `event/channel` → when that event last went to that channel (seconds since the epoch).
     public var marks: [String: Double] = [:]
+    /// The run of failures as a rule with `started_by` sees it (only the builds it hears of),
+    /// by ``runKey(_:)``.
+    public var runs: [String: Int] = [:]
 
     public init(since: Date) {
         self.since = since.timeIntervalSince1970
@@ -22,16 +25,26 @@ public struct AlertState: Sendable, Hashable {
         if case .object(let object)? = json["marks"] {
             for (key, value) in object { if let time = value.doubleValue { marks[key] = time } }
         }
+        if case .object(let object)? = json["runs"] {
+            for (key, value) in object { if let count = value.intValue { runs[key] = Int(count) } }
+        }
     }
 
     var json: JSONValue {
-        [
+        var object: [String: JSONValue] = [
             "failures": .int(Int64(failures)), "since": .double(since),
             "marks": .object(marks.mapValues { .double($0) }),
         ]
+        if !runs.isEmpty { object["runs"] = .object(runs.mapValues { .int(Int64($0)) }) }
+        return .object(object)
     }
 
     static func key(_ event: NotificationEvent, _ channel: String) -> String { "\(event.rawValue)/\(channel)" }
+
+    /// A filtered rule's own run of failures: its channel and the starts it hears of.
+    static func runKey(_ rule: NotifyRule) -> String? {
+        rule.startedBy.map { "\(rule.channel)/" + $0.map(\.rawValue).sorted().joined(separator: ",") }
+    }
 }
 
 /// The notification rules, decided: which events a trigger causes for which channels, given the
@@ -65,30 +78,28 @@ public enum NotificationPolicy {
         }
         switch trigger.cause {
         case .build(let success, let startedBy):
-            let rules = trigger.rules.filter { $0.startedBy?.contains(startedBy) ?? true }
-            if success {
-                let previous = state.failures
-                state.failures = 0
-                state.marks = state.marks.filter { !$0.key.hasPrefix(NotificationEvent.stillFailing.rawValue + "/") }
-                for rule in rules {
-                    if rule.events.contains(.recovered), previous >= rule.afterFailures {
+            let previous = state.failures
+            state.failures = success ? 0 : previous + 1
+            for rule in trigger.rules where rule.startedBy?.contains(startedBy) ?? true {
+                // A rule with `started_by` counts only the builds it hears of: a manual failure
+                // does not make a scheduled one its "still failing".
+                let key = AlertState.runKey(rule)
+                let before = key.map { state.runs[$0] ?? 0 } ?? previous
+                let after = success ? 0 : before + 1
+                if let key { state.runs[key] = after }
+                if success {
+                    state.marks.removeValue(forKey: AlertState.key(.stillFailing, rule.channel))
+                    if rule.events.contains(.recovered), before >= rule.afterFailures {
                         send(.recovered, rule)
                     } else if rule.events.contains(.succeeded) {
                         send(.succeeded, rule)
                     }
-                }
-            } else {
-                state.failures += 1
-                for rule in rules {
-                    if state.failures == rule.afterFailures, rule.events.contains(.failed) {
-                        // The run's first notice starts the repeat interval of `still_failing`.
-                        state.marks[AlertState.key(.stillFailing, rule.channel)] = now
-                        send(.failed, rule)
-                    } else if state.failures > rule.afterFailures, rule.events.contains(.stillFailing),
-                        due(.stillFailing, rule)
-                    {
-                        send(.stillFailing, rule)
-                    }
+                } else if after == rule.afterFailures, rule.events.contains(.failed) {
+                    // The run's first notice starts the repeat interval of `still_failing`.
+                    state.marks[AlertState.key(.stillFailing, rule.channel)] = now
+                    send(.failed, rule)
+                } else if after > rule.afterFailures, rule.events.contains(.stillFailing), due(.stillFailing, rule) {
+                    send(.stillFailing, rule)
                 }
             }
         case .occurrence(let outcome):

@@ -19,7 +19,7 @@ enum ChannelCommand {
 
         var summary: String {
             let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
-            let said = trimmed.isEmpty ? "" : ": " + String(trimmed.prefix(500))
+            let said = trimmed.isEmpty ? "" : ": " + trimmed
             if let status { return "exit status \(status)\(said)" }
             if let signal { return "killed by signal \(signal)\(said)" }
             return "timed out\(said)"
@@ -28,8 +28,6 @@ enum ChannelCommand {
 
     /// How much of the program's output is kept.
     static let keptOutput = 4096
-    /// The most stdin takes: written before the program starts, so it must fit a pipe's buffer.
-    static let maxInput = 60 * 1024
 
     static func run(
         argv: [String], environment: [String: String], input: [UInt8], timeout: TimeInterval, name: String,
@@ -37,18 +35,22 @@ enum ChannelCommand {
     )
         async throws(ProcessSpawner.Failure) -> Outcome
     {
-        var stdinPipe: [Int32] = [-1, -1]
-        guard pipe2(&stdinPipe, O_CLOEXEC) == 0 else { throw .system(errno) }
+        // The input is written to a file in memory first: a pipe would take 64 KiB at most
+        // before the program runs (8 KiB for a user over its pipe quota).
+        let reader = jobcontrol_memfd("jobcontrol-notification")
+        guard reader >= 0 else { throw .system(errno) }
         var written = 0
-        let data = Array(input.prefix(maxInput))
-        while written < data.count {
-            let count = data[written...].withUnsafeBytes { write(stdinPipe[1], $0.baseAddress, $0.count) }
+        while written < input.count {
+            let count = input[written...].withUnsafeBytes { write(reader, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            guard count > 0 else {
+                let code = errno
+                close(reader)
+                throw .system(code)
+            }
             written += count
         }
-        close(stdinPipe[1])
-        let reader = stdinPipe[0]
+        lseek(reader, 0, SEEK_SET)
         let spawnResult = await withCheckedContinuation {
             (
                 continuation: CheckedContinuation<

@@ -44,6 +44,7 @@ public actor NotificationDeliverer {
         }
         let silence = Task { await self.watchSilence() }
         defer { silence.cancel() }
+        var failures = 0
         while !Task.isCancelled {
             let config = await engine.config
             let settings = config.notifications
@@ -53,8 +54,15 @@ public actor NotificationDeliverer {
                 let lease = (settings.channels.values.map(\.timeout).max() ?? 10) + 30
                 do {
                     claimed = try storage.claimNotifications(node: node, now: Date(), lease: lease, limit: room)
+                    failures = 0
                 } catch {
-                    logger.warning("cannot claim notifications; trying again", metadata: ["error": "\(error)"])
+                    failures += 1
+                    if failures == 1 {
+                        logger.warning("cannot claim notifications; trying again", metadata: ["error": "\(error)"])
+                    }
+                    // 1 s, doubling to 30 s, while the storage refuses.
+                    await engine.notificationWake.wait(upTo: .seconds(min(30, 1 << min(failures - 1, 5))))
+                    continue
                 }
             }
             for record in claimed {
@@ -66,7 +74,8 @@ public actor NotificationDeliverer {
             }
             if claimed.count == room && room > 0 { continue }  // more may be due
             var wait = clusterPoll
-            if let due = try? storage.nextNotificationDue() {
+            // With every slot busy, a delivery's end wakes the loop; a due time would only spin.
+            if inFlight < settings.concurrency, let due = try? storage.nextNotificationDue() {
                 let seconds = max(0.01, due.timeIntervalSinceNow)
                 wait = min(wait, .milliseconds(Int64(min(seconds, 3600) * 1000)))
             }
@@ -81,8 +90,10 @@ public actor NotificationDeliverer {
 
     /// One attempt, recorded.
     nonisolated func deliver(_ record: NotificationRecord, config: DaemonConfig) async {
-        let redactor = SecretRedactor(config.secrets.values)
         let channel = config.notifications.channels[record.channel]
+        // Secrets, and whatever the channel sends that could be a credential (its URL, key and
+        // header values, even written as plain strings), never reach the attempt's record.
+        let redactor = SecretRedactor(config.secrets.values + (channel.map { Self.credentials($0, config) } ?? []))
         let result: Result<String, AttemptFailure>
         if let channel {
             result = await attempt(record, channel: channel, config: config)
@@ -103,7 +114,7 @@ public actor NotificationDeliverer {
                 retryAt = now.addingTimeInterval(channel.delay(afterAttempt: record.attempts))
             }
         }
-        detail = redactor.redact(String(detail.prefix(2000)))
+        detail = String(redactor.redact(detail).prefix(2000))
         let metadata: Logger.Metadata = [
             "notification.id": "\(record.id)", "channel": "\(record.channel)", "event": "\(record.event.rawValue)",
             "job.id": "\(record.jobID ?? "-")", "attempt": "\(record.attempts)", "detail": "\(detail)",
@@ -140,6 +151,15 @@ public actor NotificationDeliverer {
         }
     }
 
+    /// The values a channel sends that may be credentials.
+    static func credentials(_ channel: NotificationChannel, _ config: DaemonConfig) -> [String] {
+        guard case .webhook(let webhook) = channel.kind else { return [] }
+        let values = [webhook.url] + (webhook.secret.map { [$0] } ?? []) + Array(webhook.headers.values)
+        return values.map { value in
+            value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }).argumentText
+        }
+    }
+
     struct AttemptFailure: Error {
         var message: String
         /// False when trying again cannot help (no such channel, a bad configuration).
@@ -169,6 +189,12 @@ public actor NotificationDeliverer {
         case .webhook(let webhook):
             let body = message.webhookBody(webhook.format)
             var headers = webhook.headers.mapValues(secret)
+            if let bad = headers.first(where: { $0.value.contains(where: { $0 == "\n" || $0 == "\r" }) })?.key {
+                return .failure(
+                    AttemptFailure(
+                        "header \(bad) of channel '\(channel.name)' holds a line break (check its secret); not sent",
+                        retry: false))
+            }
             headers["Content-Type"] = "application/json"
             headers["User-Agent"] = "jobcontrold/\(JobControlVersion.current)"
             headers["X-JobControl-Event"] = record.event.rawValue
@@ -181,7 +207,7 @@ public actor NotificationDeliverer {
                 }
                 let response = try await WebhookSender.post(
                     url: secret(webhook.url), headers: headers, body: body, timeout: channel.timeout)
-                let said = response.body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300)
+                let said = response.body.trimmingCharacters(in: .whitespacesAndNewlines)
                 let text = "HTTP \(response.status)" + (said.isEmpty ? "" : ": \(said)")
                 guard (200..<300).contains(response.status) else {
                     // A client error other than a timeout or rate limit will not pass by itself,
@@ -213,14 +239,12 @@ public actor NotificationDeliverer {
             if let job = record.jobID { trigger["job"] = .string(job) }
             if let build = record.buildID { trigger["build"] = .int(build) }
             if let state = record.payload["state"] { trigger["state"] = state }
-            for job in jobs {
-                do {
-                    let build = try await engine.run(jobID: job, force: true, trigger: .object(trigger))
-                    created.append("\(job): build \(build.id)")
-                } catch {
-                    let done = created.isEmpty ? "" : " (created: \(created.joined(separator: ", ")))"
-                    return .failure(AttemptFailure("cannot run job '\(job)': \(error)\(done)"))
-                }
+            // All or none, in one transaction: a retry does not run again what an earlier attempt ran.
+            do {
+                let builds = try await engine.runMany(jobIDs: jobs, force: true, trigger: .object(trigger))
+                created = builds.map { "\($0.jobID): build \($0.id)" }
+            } catch {
+                return .failure(AttemptFailure("cannot run \(jobs.joined(separator: ", ")): \(error)"))
             }
             return .success("created " + created.joined(separator: ", "))
         }

@@ -114,7 +114,9 @@ struct NotificationMessage: Sendable {
         add("Node", payload["node"]?.stringValue)
         add("Reason", payload["reason"]?.stringValue)
         if let exception = payload["exception"] {
-            add("Exception", (exception["type"]?.stringValue ?? "") + ": " + (exception["message"]?.stringValue ?? ""))
+            // SMTP allows 998 characters a line.
+            let text = (exception["type"]?.stringValue ?? "") + ": " + (exception["message"]?.stringValue ?? "")
+            add("Exception", String(text.prefix(900)))
         }
         if !logTail.isEmpty {
             lines += ["", "Last log lines:"]

@@ -78,7 +78,19 @@ extension PostgresStorage {
                 try connection.execute(
                     "UPDATE notification_attempt SET outcome = $1, ended = $2, detail = $3 WHERE notification_id = $4 AND number = $5",
                     [delivered ? "delivered" : "failed", time, detail, String(id), String(number)])
-                let state = delivered ? "delivered" : (retryAt == nil ? "failed" : "pending")
+                if delivered {
+                    // A success counts even when the claim expired meanwhile (see SQLite's).
+                    try connection.execute(
+                        """
+                        UPDATE notification SET state = 'delivered', delivered = $1, last_error = NULL
+                        WHERE id = $2 AND state <> 'delivered'
+                        """, [time, String(id)])
+                    let owner = try connection.execute(
+                        "SELECT node, attempts FROM notification WHERE id = $1", [String(id)]
+                    ).values.first
+                    return owner?[0] == node && owner?[1] == String(number)
+                }
+                let state = retryAt == nil ? "failed" : "pending"
                 return try connection.execute(
                     """
                     UPDATE notification SET state = $1, next_attempt = $2, delivered = $3, last_error = $4

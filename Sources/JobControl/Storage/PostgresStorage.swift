@@ -233,7 +233,7 @@ public final class PostgresStorage: Storage {
                     let changed = try connection.execute(
                         """
                         UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4,
-                            exception = $5, exception_tb = $6 WHERE id = $7 AND NOT lost
+                            exception = $5, exception_tb = $6 WHERE id = $7 AND NOT lost AND NOT finished
                         """,
                         [
                             String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped),
@@ -247,6 +247,9 @@ public final class PostgresStorage: Storage {
                 }
             }
             if recorded { return }
+            // Already finished: a retry after a commit whose answer was lost. Its notifications
+            // were written with it.
+            if try query("SELECT finished FROM build WHERE id = $1", [String(id)]).first?["finished"] == "t" { return }
             if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }

@@ -70,7 +70,19 @@ extension SQLiteStorage {
                 sql:
                     "UPDATE notification_attempt SET outcome = ?, ended = ?, detail = ? WHERE notification_id = ? AND number = ?",
                 arguments: [delivered ? "delivered" : "failed", time, detail, id, number])
-            let state = delivered ? "delivered" : (retryAt == nil ? "failed" : "pending")
+            if delivered {
+                // A success counts even when the claim expired meanwhile: it is never sent again
+                // (the daemon that took over may still be sending it; the id lets the receiver tell).
+                try db.execute(
+                    sql: """
+                        UPDATE notification SET state = 'delivered', delivered = ?, last_error = NULL
+                        WHERE id = ? AND state <> 'delivered'
+                        """, arguments: [time, id])
+                return try Bool.fetchOne(
+                    db, sql: "SELECT node = ? AND attempts = ? FROM notification WHERE id = ?",
+                    arguments: [node, number, id]) ?? false
+            }
+            let state = retryAt == nil ? "failed" : "pending"
             try db.execute(
                 sql: """
                     UPDATE notification SET state = ?, next_attempt = ?, delivered = ?, last_error = ?
