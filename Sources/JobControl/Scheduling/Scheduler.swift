@@ -34,9 +34,10 @@ public actor Scheduler {
     let logger: Logger
     let now: @Sendable () -> Int64
     let bootTime: Int64?
-    private var jobs: [String: JobState] = [:]
+    /// Internal, not private: Scheduler+Notifications.swift reads each job's rules.
+    var jobs: [String: JobState] = [:]
     /// This daemon's name in notifications (`cluster.node`, else the host's).
-    private var nodeName: String?
+    var nodeName: String?
     private var suspended: Set<String> = []
     private var timer: WallClockTimer?
     private var stopped = false
@@ -580,24 +581,5 @@ extension Scheduler.JobState {
     mutating func computeNext(jobID: String) {
         nextDue = policy.next(after: cursor)
         fireAt = nextDue.map { $0 + policy.startDelay(jobID: jobID, due: $0) }
-    }
-}
-
-extension Scheduler {
-    /// What an occurrence that did not run tells the job's rules (nil: nobody listens, or it ran).
-    func occurrenceTrigger(_ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?)
-        -> NotificationTrigger?
-    {
-        guard [.missed, .skipped, .failed].contains(outcome), let rules = jobs[jobID]?.rules, !rules.isEmpty else {
-            return nil
-        }
-        var facts: [String: JSONValue] = [
-            "job": .string(jobID), "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc)),
-            "outcome": .string(outcome.rawValue), "started_by": "schedule",
-        ]
-        if let detail { facts["reason"] = .string(detail) }
-        if let node = nodeName { facts["node"] = .string(node) }
-        return NotificationTrigger(
-            jobID: jobID, buildID: nil, cause: .occurrence(outcome), rules: rules, facts: facts)
     }
 }

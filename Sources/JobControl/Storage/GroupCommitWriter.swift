@@ -26,6 +26,10 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
         var droppable: @Sendable (Operation) -> Bool
         /// The build of a dropped log line, for ``StorageHealth/takeDroppedLogLines(buildID:)``.
         var logLineBuild: @Sendable (Operation) -> Int64?
+        /// Gives back disk space set aside for a full disk (``StorageReserve``); true when it did.
+        var releaseReserve: @Sendable () -> Bool = { false }
+        /// Sets the reserve aside again (when there is room); true when it is in place.
+        var restoreReserve: @Sendable () -> Bool = { true }
     }
 
     /// How long log lines are held while the storage fails; `JOBCONTROL_WRITE_HOLD_SECONDS`
@@ -314,8 +318,30 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
             }
         }
 
+        /// Commits `operations`; on a full disk, when they are only what must be recorded (builds'
+        /// starts and ends: the log lines before them were given up on), gives back the space set
+        /// aside for this (``StorageReserve``) and tries once more. True when it gave it back.
+        static func commitUsingReserve(
+            _ operations: [Operation], holding: Holding, commit: ([Operation]) throws(StorageError) -> Void
+        ) throws(StorageError) -> Bool {
+            do {
+                try commit(operations)
+                return false
+            } catch {
+                guard error.code == .full, !operations.contains(where: holding.droppable), holding.releaseReserve()
+                else { throw error }
+                logStorage(
+                    "the disk is full: gave back the space set aside (\(StorageReserve.size / 1024) KiB) so that builds' starts and ends are recorded; free space on that file system"
+                )
+                try commit(operations)
+                return true
+            }
+        }
+
         /// The writer thread: commits everything pending, again and again, until stopped.
         static func run(_ state: State, holding: Holding, commit: ([Operation]) throws(StorageError) -> Void) {
+            // The reserve was given back, and is not in place again yet.
+            var reserveGiven = false
             while true {
                 state.condition.lock()
                 if state.pending.isEmpty {
@@ -341,7 +367,11 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
 
                 var batchFailures: [UInt64: StorageError] = [:]
                 do {
-                    try commit(batch.flatMap(\.operations))
+                    if try commitUsingReserve(batch.flatMap(\.operations), holding: holding, commit: commit) {
+                        reserveGiven = true
+                    } else if reserveGiven {
+                        reserveGiven = !holding.restoreReserve()
+                    }
                     holding.health.succeeded()
                 } catch  where error.isTransient {
                     // Callers waiting for their writes fail at once (they try again later);
@@ -357,8 +387,9 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                     state.condition.unlock()
                     for (continuation, failure) in failedAsync { continuation.resume(returning: failure) }
                     let held = batch.filter { state.unwaitedContains($0.ticket) }
-                    if let failure = commitHolding(
-                        held.flatMap(\.operations), state: state, holding: holding, commit: commit)
+                    if !held.isEmpty,
+                        let failure = commitHolding(
+                            held.flatMap(\.operations), state: state, holding: holding, commit: commit)
                     {
                         for entry in held { batchFailures[entry.ticket] = failure }  // given up: the writer stops
                     }

@@ -21,11 +21,12 @@ enum SQLiteBatchWriter {
     /// The group-commit queue of a SQLite database: operations of concurrent callers share
     /// transactions on `writer`.
     static func make(
-        writer: any DatabaseWriter, health: StorageHealth, describe: @escaping @Sendable (any Error) -> StorageError
+        writer: any DatabaseWriter, health: StorageHealth, reserve: StorageReserve?,
+        describe: @escaping @Sendable (any Error) -> StorageError
     )
         -> GroupCommitWriter<Operation>
     {
-        let holding = GroupCommitWriter<Operation>.Holding(
+        var holding = GroupCommitWriter<Operation>.Holding(
             health: health, hold: GroupCommitWriter<Operation>.defaultHold,
             droppable: { operation in
                 switch operation {
@@ -39,6 +40,10 @@ enum SQLiteBatchWriter {
                 if case .log(let record) = operation { return record.buildID }
                 return nil
             })
+        if let reserve {
+            holding.releaseReserve = { reserve.release() }
+            holding.restoreReserve = { reserve.create() }
+        }
         return GroupCommitWriter(name: "jobcontrol.storage-writer", holding: holding) {
             (operations: [Operation]) throws(StorageError) in
             do {

@@ -48,7 +48,9 @@ public final class SQLiteStorage: Storage {
             throw StorageError(.cannotOpen, "cannot open database \(name): \(Self.describe(error))")
         }
         self.writer = writer
-        self.batchWriter = SQLiteBatchWriter.make(writer: writer, health: health) { error in
+        // Space for builds' ends on a full disk (not for an in-memory database).
+        let reserve = path.map(StorageReserve.init(databasePath:))
+        self.batchWriter = SQLiteBatchWriter.make(writer: writer, health: health, reserve: reserve) { error in
             Self.wrap(error, .query, "cannot write builds, log lines or progress to \(name)")
         }
     }

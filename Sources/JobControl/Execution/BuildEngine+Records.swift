@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+
+/// Recording a build's start and end: retried while the storage is unavailable, so a database
+/// restart delays a build instead of failing it; and the finished build's record as the engine
+/// knows it without reading it back.
+extension BuildEngine {
+    /// How long a build's end is retried while the storage fails; then the next start's crash
+    /// recovery finishes the build.
+    static let endRetryLimit: Duration = .seconds(600)
+
+    /// Records a build's start (before its work runs: a started build is never run again after a
+    /// crash), trying again while the storage is unavailable, as its end is: a database restart
+    /// delays the build instead of failing it. Returns the start time recorded.
+    nonisolated func recordStart(of id: Int64, context: BuildContext) async throws(StorageError) -> Date {
+        let first = ContinuousClock.now
+        var backoff: Duration = .milliseconds(100)
+        while true {
+            let now = Date()
+            do {
+                try await storage.startBuildAsync(id, at: now)
+                return now
+            } catch  where error.isTransient && ContinuousClock.now - first < Self.endRetryLimit {
+                if backoff == .milliseconds(100) {
+                    context.logger.warning(
+                        "cannot record the start of a build yet; it waits and tries again",
+                        metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// The build as its end was just stored: times as the storage reads them back, JSON values
+    /// through the same text round trip.
+    static func finishedRecord(
+        of build: Build, started: Date?, ended: Date, success: Bool, skipped: Bool, retval: JSONValue?,
+        exception: BuildException?
+    ) -> Build {
+        func stored(_ value: JSONValue?) -> JSONValue? { value.flatMap { try? Packing.unpack(Packing.pack($0)) } }
+        return Build(
+            id: build.id, jobID: build.jobID,
+            startTime: started.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970) },
+            endTime: Date(timeIntervalSince1970: ended.timeIntervalSince1970), started: started != nil,
+            finished: true, success: success, skipped: skipped, config: build.config, retval: stored(retval),
+            exception: stored(exception?.json), exceptionTraceback: stored(exception?.traceback?.json), node: build.node
+        )
+    }
+
+    /// Records a build's end, trying again while the storage is unavailable (the update is
+    /// idempotent, so repeating it is safe). False when it could not be recorded.
+    @discardableResult
+    nonisolated func recordEnd(
+        of id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
+        notify: NotificationTrigger? = nil, context: BuildContext
+    ) async -> Bool {
+        let start = ContinuousClock.now
+        var backoff: Duration = .milliseconds(100)
+        while true {
+            do {
+                try await storage.finishBuildAsync(
+                    id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception?.json,
+                    exceptionTraceback: exception?.traceback?.json, notify: notify)
+                return true
+            } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
+                if backoff == .milliseconds(100) {
+                    context.logger.warning(
+                        "cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            } catch {
+                context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
+                return false
+            }
+        }
+    }
+}
