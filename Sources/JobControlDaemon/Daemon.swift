@@ -173,6 +173,9 @@ public final class Daemon: Sendable {
                 metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
             await server.close()
             await engine.drain(grace: .seconds(grace))
+            // Attempts under way end and are recorded (a webhook's or command's timeout at most
+            // 5 s more); those cut off are sent again at the next start.
+            await deliverer.finishInFlight(within: .seconds(5))
             await cluster?.leave()
         }
         withExtendedLifetime(databaseLock) {}  // held until every build has ended

@@ -83,6 +83,13 @@ public actor NotificationDeliverer {
         }
     }
 
+    /// At a graceful stop (after ``run()`` was cancelled): waits up to `limit` for the attempts
+    /// under way to end and be recorded, so that a restart does not send them again.
+    public func finishInFlight(within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while inFlight > 0, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
     private func delivered() {
         inFlight -= 1
         engine.notificationWake.signal()
