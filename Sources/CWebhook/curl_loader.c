@@ -66,7 +66,8 @@ static size_t keep_start(char *data, size_t size, size_t count, void *context) {
 }
 
 int jobcontrol_http_post(const char *url, const char *const *headers, int header_count, const char *body,
-                         size_t body_length, long timeout_ms, struct jobcontrol_http_response *response) {
+                         size_t body_length, long timeout_ms, const char *ca_file,
+                         struct jobcontrol_http_response *response) {
     memset(response, 0, sizeof *response);
     const char *why = jobcontrol_curl_load();
     if (why != NULL) {
@@ -101,6 +102,7 @@ int jobcontrol_http_post(const char *url, const char *const *headers, int header
     real_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     real_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);
     real_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    if (ca_file != NULL) real_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
     real_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_start);
     real_easy_setopt(curl, CURLOPT_WRITEDATA, response);
     CURLcode code = real_easy_perform(curl);

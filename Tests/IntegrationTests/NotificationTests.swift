@@ -14,17 +14,19 @@ import Testing
         var log: String { directory.file("hook.log") }
         var control: String { directory.file("control") }
 
-        init(secret: String = "", failFirst: Int = 2) async throws {
+        /// `tls`: certificate and key files (PEM) to serve HTTPS with.
+        init(secret: String = "", failFirst: Int = 2, tls: (cert: String, key: String)? = nil) async throws {
             directory = try TemporaryDirectory()
             try directory.write("control", "ok")
             _ = FileManager.default.createFile(atPath: directory.file("hook.log"), contents: nil)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .appendingPathComponent("Scripts/webhook_receiver.py").path
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", script, "--port-file", directory.file("port"), "--log", directory.file("hook.log"),
-                "--secret", secret, "--fail-first", String(failFirst), "--control", directory.file("control"),
-            ]
+            process.arguments =
+                [
+                    "python3", script, "--port-file", directory.file("port"), "--log", directory.file("hook.log"),
+                    "--secret", secret, "--fail-first", String(failFirst), "--control", directory.file("control"),
+                ] + (tls.map { ["--tls-cert", $0.cert, "--tls-key", $0.key] } ?? [])
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             let portFile = directory.file("port")
@@ -32,7 +34,9 @@ import Testing
             port = Int(try String(contentsOfFile: portFile, encoding: .utf8)) ?? 0
         }
 
-        func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+        var scheme = "http"
+
+        func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
         /// Every line of the receiver's log.
         var entries: [JSONValue] {
@@ -324,6 +328,40 @@ import Testing
         #expect(restarted.event == .failed && restarted.payload["exception"]?["type"] == "DaemonRestarted")
         let pending = try #require(records.first { $0.jobID == "c" })
         #expect(try await Self.attempts(daemon, pending.id).map(\.outcome) == [.delivered])
+        try await daemon.stop()
+    }
+
+    /// HTTPS: a receiver with a certificate of its own CA is refused with the system's
+    /// certificates, and reached with `ca_file`.
+    @Test(.timeLimit(.minutes(1)))
+    func httpsIsVerifiedAndCaFileTrustsAnInternalCA() async throws {
+        let keys = try TemporaryDirectory()
+        let made = try await runProcess(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keys.file("key.pem"), "-out",
+                keys.file("cert.pem"),
+            ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let receiver = try await WebhookReceiver(
+            secret: "tls", tls: (cert: keys.file("cert.pem"), key: keys.file("key.pem")))
+        receiver.scheme = "https"
+        let config = """
+            notifications:
+              channels:
+                trusted: {webhook: "\(receiver.url("/ok"))", secret: tls, ca_file: \(keys.file("cert.pem")), attempts: 1}
+                system: {webhook: "\(receiver.url("/ok"))", secret: tls, attempts: 1}
+            jobs:
+              - {id: a, command: 'true'}
+            """
+        let daemon = try await DaemonProcess(config: config)
+        let trusted = try await daemon.jobctl("notify", "test", "trusted")
+        #expect(trusted.status == 0 && trusted.stdout.contains("delivered (HTTP 200"), "\(trusted.stdout)")
+        let system = try await daemon.jobctl("notify", "test", "system")
+        #expect(system.status == 1 && system.stdout.lowercased().contains("certificate"), "\(system.stdout)")
+        #expect(receiver.entries.filter { $0["kind"] == "answered" }.count == 1)
+        #expect(receiver.entries.allSatisfy { $0["kind"] != "received" || $0["signature_ok"] == true })
         try await daemon.stop()
     }
 

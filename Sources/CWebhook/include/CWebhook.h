@@ -21,11 +21,13 @@ struct jobcontrol_http_response {
 const char *jobcontrol_curl_load(void);
 
 /// POSTs `body` to `url` (http or https only, no redirects followed) with the given header
-/// lines ("Name: value"), waiting at most `timeout_ms` for the whole exchange. Blocks the
+/// lines ("Name: value"), waiting at most `timeout_ms` for the whole exchange. `ca_file`: the
+/// certificates (PEM) to verify the server with instead of the system's, or NULL. Blocks the
 /// calling thread. Returns 0 when a response came (whatever its status), else libcurl's error
 /// code with `response->error` set.
 int jobcontrol_http_post(const char *url, const char *const *headers, int header_count, const char *body,
-                         size_t body_length, long timeout_ms, struct jobcontrol_http_response *response);
+                         size_t body_length, long timeout_ms, const char *ca_file,
+                         struct jobcontrol_http_response *response);
 
 /// HMAC-SHA256 of `data` with `key` into `digest` (32 bytes), with OpenSSL's libcrypto.so.3
 /// (loaded on first use, as libcurl is). Returns NULL on success, else why it failed.

@@ -7,7 +7,8 @@ extension ConfigLoader {
     static let channelKinds = ["webhook", "command", "email", "trigger"]
     static let channelKeys =
         channelKinds + [
-            "secret", "headers", "format", "environment", "from", "sendmail", "timeout", "attempts", "backoff",
+            "ca_file", "secret", "headers", "format", "environment", "from", "sendmail", "timeout", "attempts",
+            "backoff",
             "max_backoff",
         ]
     static let ruleKeys = ["channel", "events", "started_by", "after_failures", "repeat"]
@@ -73,7 +74,8 @@ extension ConfigLoader {
         for entry in entries {
             let what = "'\(entry.key)' of channel '\(name)'"
             let applies: [String: String] = [
-                "secret": "webhook", "headers": "webhook", "format": "webhook", "environment": "command",
+                "secret": "webhook", "headers": "webhook", "format": "webhook", "ca_file": "webhook",
+                "environment": "command",
                 "from": "email", "sendmail": "email",
             ]
             if let kind = applies[entry.key], kind != kindEntry.key {
@@ -117,6 +119,15 @@ extension ConfigLoader {
                     case nil: break
                     default: reader.error(header.value, "header \(header.key) must be one line of text or !secret NAME")
                     }
+                }
+            case "ca_file":
+                guard let path = reader.string(entry.value, what: what) else { continue }
+                if !path.hasPrefix("/") {
+                    reader.error(entry.value, "\(what) must be an absolute path")
+                } else if access(path, R_OK) != 0 {
+                    reader.error(entry.value, "\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                } else {
+                    webhook.caFile = path
                 }
             case "format":
                 guard let value = reader.string(entry.value, what: what) else { continue }

@@ -213,7 +213,8 @@ public actor NotificationDeliverer {
                         key: key, body: Array(body.utf8))
                 }
                 let response = try await WebhookSender.post(
-                    url: secret(webhook.url), headers: headers, body: body, timeout: channel.timeout)
+                    url: secret(webhook.url), headers: headers, body: body, timeout: channel.timeout,
+                    caFile: webhook.caFile)
                 let said = response.body.trimmingCharacters(in: .whitespacesAndNewlines)
                 let text = "HTTP \(response.status)" + (said.isEmpty ? "" : ": \(said)")
                 guard (200..<300).contains(response.status) else {

@@ -44,6 +44,9 @@ public struct NotificationChannel: Sendable, Hashable {
         /// The body's shape: `jobcontrol` (the documented JSON), `slack` (`{"text": …}`, also
         /// Mattermost and Rocket.Chat), `discord` (`{"content": …}`).
         public var format: WebhookFormat = .jobcontrol
+        /// PEM certificates to verify an HTTPS receiver with instead of the system's (a
+        /// receiver behind an internal CA).
+        public var caFile: String?
     }
 
     public enum WebhookFormat: String, Sendable, Hashable, CaseIterable {

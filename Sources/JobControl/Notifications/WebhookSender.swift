@@ -39,19 +39,25 @@ enum WebhookSender {
         return "sha256=" + digest.map { String(format: "%02x", $0) }.joined()
     }
 
-    static func post(url: String, headers: [String: String], body: String, timeout: TimeInterval) async throws(Failure)
+    /// `caFile`: PEM certificates to verify an HTTPS server with, instead of the system's.
+    static func post(
+        url: String, headers: [String: String], body: String, timeout: TimeInterval, caFile: String? = nil
+    ) async throws(Failure)
         -> Response
     {
         let lines = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" } + ["Expect:"]
         let result: Result<Response, Failure> = await withCheckedContinuation { continuation in
             queue.async {
-                continuation.resume(returning: postBlocking(url: url, headers: lines, body: body, timeout: timeout))
+                continuation.resume(
+                    returning: postBlocking(url: url, headers: lines, body: body, timeout: timeout, caFile: caFile))
             }
         }
         return try result.get()
     }
 
-    private static func postBlocking(url: String, headers: [String], body: String, timeout: TimeInterval)
+    private static func postBlocking(
+        url: String, headers: [String], body: String, timeout: TimeInterval, caFile: String?
+    )
         -> Result<Response, Failure>
     {
         var response = jobcontrol_http_response()
@@ -63,7 +69,7 @@ enum WebhookSender {
                 jobcontrol_http_post(
                     url, headerPointers.baseAddress, Int32(headerPointers.count),
                     bodyBuffer.baseAddress?.assumingMemoryBound(to: CChar.self), bodyBuffer.count,
-                    Int(timeout * 1000), &response)
+                    Int(timeout * 1000), caFile, &response)
             }
         }
         guard code == 0 else {

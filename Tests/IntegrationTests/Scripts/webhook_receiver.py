@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,8 @@ parser.add_argument("--log", required=True)
 parser.add_argument("--secret", default="")
 parser.add_argument("--fail-first", type=int, default=2)
 parser.add_argument("--control", default="")
+parser.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate (PEM) ...")
+parser.add_argument("--tls-key", default="", help="... and this key")
 args = parser.parse_args()
 
 lock = threading.Lock()
@@ -82,6 +85,10 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
+if args.tls_cert:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(args.port_file + ".tmp", "w") as port_file:
     port_file.write(str(server.server_address[1]))
 os.rename(args.port_file + ".tmp", args.port_file)
