@@ -379,6 +379,7 @@ import Testing
         var config = """
             storage: \(url)
             workers: 2
+            cluster: {lease: 2s}
             notifications:
               channels:
                 hook: {webhook: "\(receiver.url("/flaky"))", secret: shared, backoff: 1s}
@@ -386,6 +387,7 @@ import Testing
 
             """
         for index in 1...20 { config += "  - {id: f\(index), command: 'exit 1', notify: [hook]}\n" }
+        config += "  - {id: long, command: 'sleep 120', notify: [hook]}\n"
         let directory = try TemporaryDirectory()
         try directory.write("jobcontrol.yaml", config)
         let first = try await DaemonProcess(
@@ -411,7 +413,23 @@ import Testing
         }
         #expect(receiver.entries.allSatisfy { $0["kind"] != "received" || $0["signature_ok"] == true })
         #expect(nodes.isSubset(of: ["one", "two"]))
-        try await first.stop()
-        try await second.stop()
+        // The daemon running a build is killed: the other recovers the build when the lease
+        // expires, and its failure (DaemonLost) notifies, written in the recovery's transaction.
+        #expect(try await first.jobctl("run", "long").status == 0)
+        try await waitFor("the long build to start") {
+            ((try? storage.getJobBuilds(jobID: "long", filter: BuildFilter(), order: .ascending, limit: 1)) ?? [])
+                .first?.started == true
+        }
+        let long = try #require(
+            try storage.getJobBuilds(jobID: "long", filter: BuildFilter(), order: .ascending, limit: 1).first)
+        let (victim, survivor) = long.node == "one" ? (first, second) : (second, first)
+        victim.kill()
+        try await waitFor("the lost build's notification", timeout: .seconds(60)) {
+            ((try? storage.listNotifications(jobID: "long", state: .delivered, limit: 1)) ?? []).count == 1
+        }
+        let lost = try #require(try storage.listNotifications(jobID: "long", state: nil, limit: 10).first)
+        #expect(lost.event == .failed && lost.payload["exception"]?["type"] == "DaemonLost", "\(lost)")
+        #expect(receiver.answered(lost.id).count == 1)
+        try await survivor.stop()
     }
 }

@@ -244,11 +244,21 @@ public actor ClusterMember {
     /// Finishes the builds of daemons whose lease expired and retries those whose job allows it.
     private func recoverExpired() async {
         let recovery: ClusterRecovery
-        do { recovery = try store.recoverExpiredNodes(exception: Self.lostException.json) } catch {
+        // The failures notify like any other, in the recovery's transaction.
+        let config = await engine.config
+        let engine = engine
+        let notify: @Sendable (Int64, String, JSONValue) -> NotificationTrigger? = { id, jobID, buildConfig in
+            engine.lostTrigger(
+                for: Build(id: id, jobID: jobID, config: buildConfig), exception: Self.lostException, config: config)
+        }
+        do {
+            recovery = try store.recoverExpiredNodes(exception: Self.lostException.json, notify: notify)
+        } catch {
             logger.error("cannot recover the builds of dead daemons", metadata: ["error": "\(error)"])
             return
         }
         guard !recovery.nodes.isEmpty else { return }
+        if recovery.notified > 0 { engine.notificationWake.signal() }
         var retried: [String] = []
         for build in recovery.failed {
             if let retry = await CrashRecovery.retryIfAllowed(

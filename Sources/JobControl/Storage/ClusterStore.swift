@@ -50,6 +50,8 @@ public struct ClusterRecovery: Sendable {
     public var failed: [(id: Int64, jobID: String)] = []
     /// Builds they had claimed but not started, back in the shared queue.
     public var released: [Int64] = []
+    /// Notifications written for the failed builds (in the same transaction).
+    public var notified = 0
 
     public init() {}
 }
@@ -100,7 +102,11 @@ public protocol ClusterStore: Storage {
     /// Recovers the builds of every daemon whose lease expired (by the database's clock): running
     /// ones are finished as failed with `exception`, claimed ones go back to the queue. Several
     /// daemons may run this at once; each dead daemon is recovered by one of them.
-    func recoverExpiredNodes(exception: JSONValue) throws(StorageError) -> ClusterRecovery
+    /// `notify` gives, for each build failed (id, job id, config), what its failure tells the
+    /// job's rules; those notifications are written in the same transaction.
+    func recoverExpiredNodes(
+        exception: JSONValue, notify: @Sendable (Int64, String, JSONValue) -> NotificationTrigger?
+    ) throws(StorageError) -> ClusterRecovery
 
     /// The builds an earlier run of `node` left behind.
     func leftovers(node: String) throws(StorageError) -> NodeLeftovers
@@ -114,4 +120,11 @@ public protocol ClusterStore: Storage {
 
     /// Tells every daemon listening (including this one) `message` (`cancel:41`, `suspend:job`).
     func notifyCluster(_ message: String) throws(StorageError)
+}
+
+extension ClusterStore {
+    /// Recovery that notifies nobody.
+    public func recoverExpiredNodes(exception: JSONValue) throws(StorageError) -> ClusterRecovery {
+        try recoverExpiredNodes(exception: exception, notify: { _, _, _ in nil })
+    }
 }

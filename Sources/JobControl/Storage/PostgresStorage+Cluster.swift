@@ -128,7 +128,9 @@ extension PostgresStorage: ClusterStore {
             [String(id), Packing.pack(exception)]) == 1
     }
 
-    public func recoverExpiredNodes(exception: JSONValue) throws(StorageError) -> ClusterRecovery {
+    public func recoverExpiredNodes(
+        exception: JSONValue, notify: @Sendable (Int64, String, JSONValue) -> NotificationTrigger?
+    ) throws(StorageError) -> ClusterRecovery {
         try pool.with { connection throws(StorageError) in
             try connection.transaction { connection throws(StorageError) in
                 var recovery = ClusterRecovery()
@@ -153,13 +155,17 @@ extension PostgresStorage: ClusterStore {
                     let failed = try connection.execute(
                         """
                         UPDATE build SET finished = true, success = false, end_time = \(Self.databaseNow), exception = $2, lost = true
-                        WHERE owner = $1 AND started AND NOT finished RETURNING id, job_id
+                        WHERE owner = $1 AND started AND NOT finished RETURNING id, job_id, config
                         """,
                         [node, Packing.pack(exception)]
                     ).rows()
-                    recovery.failed += failed.compactMap { row in
-                        guard let id = row["id"].flatMap(Int64.init), let job = row["job_id"] else { return nil }
-                        return (id, job)
+                    for row in failed {
+                        guard let id = row["id"].flatMap(Int64.init), let job = row["job_id"] else { continue }
+                        recovery.failed.append((id, job))
+                        let config = (try? Packing.unpack(row["config"] ?? "{}")) ?? .object([:])
+                        if let trigger = notify(id, job, config) {
+                            recovery.notified += try PostgresOutbox.record(trigger, connection).count
+                        }
                     }
                     recovery.released += try connection.execute(
                         "UPDATE build SET owner = NULL, claimed = NULL WHERE owner = $1 AND NOT started AND NOT finished RETURNING id",
