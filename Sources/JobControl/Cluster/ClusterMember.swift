@@ -248,7 +248,7 @@ public actor ClusterMember {
         let config = await engine.config
         let engine = engine
         let notify: @Sendable (Int64, String, JSONValue) -> NotificationTrigger? = { id, jobID, buildConfig in
-            engine.lostTrigger(
+            engine.failureTrigger(
                 for: Build(id: id, jobID: jobID, config: buildConfig), exception: Self.lostException, config: config)
         }
         do {

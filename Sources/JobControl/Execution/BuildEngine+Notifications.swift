@@ -30,15 +30,10 @@ extension BuildEngine {
         return facts
     }
 
-    /// What a build ended outside its run tells the job's rules (crash recovery's
-    /// `DaemonRestarted`), under the configuration loaded now; nil when nobody listens.
-    func endTrigger(for build: Build, exception: BuildException) -> NotificationTrigger? {
-        lostTrigger(for: build, exception: exception, config: config)
-    }
-
-    /// ``endTrigger(for:exception:)`` under a configuration read before (the cluster's recovery
-    /// of a dead daemon's builds, which decides inside its transaction).
-    nonisolated func lostTrigger(for build: Build, exception: BuildException, config: DaemonConfig)
+    /// What a build failed outside its run tells the job's rules under `config` (crash
+    /// recovery's `DaemonRestarted`, the cluster's `DaemonLost`, decided inside the recovery's
+    /// transaction); nil when nobody listens.
+    nonisolated func failureTrigger(for build: Build, exception: BuildException, config: DaemonConfig)
         -> NotificationTrigger?
     {
         guard let job = config.job(build.jobID) else { return nil }

@@ -56,9 +56,10 @@ public enum CrashRecovery {
     {
         var report = Report()
         report.orphansStopped = await stopOrphans(of: running)
+        let config = await engine.config
         for entry in running {
             // The failure notifies as any other, in the same transaction as the build's end.
-            let notify = await engine.endTrigger(for: entry.build, exception: restartedException)
+            let notify = engine.failureTrigger(for: entry.build, exception: restartedException, config: config)
             try await storage.finishBuildAsync(
                 entry.build.id, at: Date(), success: false, skipped: false, retval: nil,
                 exception: restartedException.json, exceptionTraceback: nil, notify: notify)

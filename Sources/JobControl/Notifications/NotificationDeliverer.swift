@@ -162,9 +162,12 @@ public actor NotificationDeliverer {
     static func credentials(_ channel: NotificationChannel, _ config: DaemonConfig) -> [String] {
         guard case .webhook(let webhook) = channel.kind else { return [] }
         let values = [webhook.url] + (webhook.secret.map { [$0] } ?? []) + Array(webhook.headers.values)
-        return values.map { value in
-            value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }).argumentText
-        }
+        return values.map { resolved($0, config) }
+    }
+
+    /// A channel's setting as sent: a `!secret` replaced by its value.
+    static func resolved(_ value: ConfigValue, _ config: DaemonConfig) -> String {
+        value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }).argumentText
     }
 
     struct AttemptFailure: Error {
@@ -189,9 +192,7 @@ public actor NotificationDeliverer {
         }
         let message = NotificationMessage(
             record: record, logTail: tail.map(Array.init) ?? [], attempt: record.attempts, sent: Date())
-        func secret(_ value: ConfigValue) -> String {
-            value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }).argumentText
-        }
+        func secret(_ value: ConfigValue) -> String { Self.resolved(value, config) }
         switch channel.kind {
         case .webhook(let webhook):
             let body = message.webhookBody(webhook.format)

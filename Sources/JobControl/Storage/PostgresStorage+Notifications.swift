@@ -177,13 +177,14 @@ enum PostgresOutbox {
     {
         guard !trigger.rules.isEmpty else { return [] }
         let initial = AlertState(since: trigger.now)
-        // The row exists from here on, so that FOR UPDATE has something to lock.
-        try connection.execute(
-            "INSERT INTO notify_state (job_id, state) VALUES ($1, $2) ON CONFLICT (job_id) DO NOTHING",
-            [trigger.jobID, Packing.pack(initial.json)])
+        // One statement: the row made if missing, locked either way (an upsert that updates
+        // locks it), and its state read back.
         let stored =
             try connection.execute(
-                "SELECT state FROM notify_state WHERE job_id = $1 FOR UPDATE", [trigger.jobID]
+                """
+                INSERT INTO notify_state (job_id, state) VALUES ($1, $2)
+                ON CONFLICT (job_id) DO UPDATE SET state = notify_state.state RETURNING state
+                """, [trigger.jobID, Packing.pack(initial.json)]
             ).values.first?[0] ?? nil
         let before = stored.flatMap { try? Packing.unpack($0) }.flatMap(AlertState.init(json:)) ?? initial
         let (after, drafts) = NotificationPolicy.decide(trigger, state: before)
