@@ -7,7 +7,13 @@ if ! python3 -c 'import varlink' >/dev/null 2>&1; then
   echo "setup: installing the Python varlink package (reference client for the tests)" >&2
   python3 -m pip install -q 'varlink==31.0.0' >/dev/null || echo "setup: could not install varlink; its test will fail" >&2
 fi
-needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat)
+# croniter: the independent implementation of cron the crontab import tests compare with.
+if ! python3 -c 'import croniter' >/dev/null 2>&1; then
+  echo "setup: installing the Python croniter package (oracle for the cron import tests)" >&2
+  python3 -m pip install -q 'croniter==7.0.0' >/dev/null 2>&1 || echo "setup: could not install croniter; the import tests will fail" >&2
+fi
+# lintian: the Debian package test checks its output.
+needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat lintian)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -30,6 +30,22 @@ extension ControlService {
         return VarlinkReply(parameters: ["job": try await jobWithStatus(job)])
     }
 
+    /// `parameters: {name: value}`: strings, integers and booleans only.
+    static func parameterValues(_ value: JSONValue?, name: String) throws(VarlinkError) -> [String: JSONValue] {
+        switch value {
+        case nil, .null?: return [:]
+        case .object(let object)?:
+            for value in object.values {
+                switch value {
+                case .string, .int, .bool, .double: continue
+                default: throw VarlinkError.invalidParameter(name)
+                }
+            }
+            return object
+        default: throw VarlinkError.invalidParameter(name)
+        }
+    }
+
     func runJob(_ call: VarlinkCall, send: Send) async throws {
         let parameters = Parameters(call)
         let jobID = try parameters.string("job")
@@ -44,6 +60,16 @@ extension ControlService {
             }
         default: throw VarlinkError.invalidParameter("pins")
         }
+        let given = try Self.parameterValues(call.parameters["parameters"], name: "parameters")
+        var dependencyParameters: [String: [String: JSONValue]] = [:]
+        switch call.parameters["dependency_parameters"] {
+        case nil, .null?: break
+        case .object(let object)?:
+            for (dependency, values) in object {
+                dependencyParameters[dependency] = try Self.parameterValues(values, name: "dependency_parameters")
+            }
+        default: throw VarlinkError.invalidParameter("dependency_parameters")
+        }
         let build: Build
         if try parameters.optionalBool("build_deps") ?? false {
             // Dependency builds are streamed (with "more") as they are created and as they end.
@@ -53,7 +79,10 @@ extension ControlService {
                 defer { continuation.finish() }
                 do throws(EngineError) {
                     return .success(
-                        try await engine.runBuildingDependencies(jobID: jobID, force: force, pins: pins) {
+                        try await engine.runBuildingDependencies(
+                            jobID: jobID, force: force, pins: pins, parameters: given,
+                            dependencyParameters: dependencyParameters
+                        ) {
                             continuation.yield($0)
                         })
                 } catch {
@@ -69,8 +98,9 @@ extension ControlService {
             case .failure(let error): throw Self.varlinkError(error)
             }
         } else {
+            guard dependencyParameters.isEmpty else { throw VarlinkError.invalidParameter("dependency_parameters") }
             do {
-                build = try await engine.run(jobID: jobID, force: force, pins: pins)
+                build = try await engine.run(jobID: jobID, force: force, pins: pins, parameters: given)
             } catch {
                 throw Self.varlinkError(error)
             }

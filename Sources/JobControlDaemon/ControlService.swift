@@ -176,6 +176,9 @@ final class ControlService: Sendable {
         case .notScheduled(let job):
             return VarlinkError(
                 "\(manager).NotScheduled", parameters: ["job": .string(job)], message: error.description)
+        case .invalidParameters(let job, _):
+            return VarlinkError(
+                "\(manager).InvalidJobParameters", parameters: ["job": .string(job)], message: error.description)
         case .storage:
             return VarlinkError("\(manager).StorageFailed", message: error.description)
         }

@@ -32,6 +32,10 @@ extension WireFormat {
                 "callable": .string(python.callable), "path": .array(python.path.map { .string($0) }),
             ]
         }
+        if !job.parameters.isEmpty { object["parameters"] = .array(job.parameters.map(\.json)) }
+        if let given = job.schedule?.scheduleParameters, given.contains(where: { !$0.isEmpty }) {
+            object["schedule_parameters"] = .array(given.map { .object(job.maskedParameterValues($0)) })
+        }
         object["source"] = job.location.map { .string($0.description) } ?? .null
         return .object(object)
     }

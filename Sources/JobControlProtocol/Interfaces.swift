@@ -240,8 +240,12 @@ public enum Interfaces {
         # fails with DependencyFailed. build_revdeps, after the build succeeds,
         # builds the jobs depending on it (transitively, in dependency order);
         # with "more" their builds are sent before the final reply, which is
-        # always the job's own build.
-        method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool) -> (build: Build)
+        # always the job's own build. parameters gives the job's parameters
+        # (name: value; a string is converted to the parameter's type, as
+        # `jobctl run -p` does); dependency_parameters gives, per dependency
+        # job, those of the dependency builds build_deps creates (by default
+        # they get none, only their defaults).
+        method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool, parameters: ?object, dependency_parameters: ?[string]object) -> (build: Build)
 
         # Lists builds of one job or of all jobs, newest first (order "asc":
         # oldest first), at most limit (default 50). started, finished,
@@ -476,6 +480,10 @@ public enum Interfaces {
 
         # The build has not finished (cancel it first).
         error BuildRunning (id: int, message: string)
+
+        # A parameter value was refused: unknown, missing, or not of the
+        # parameter's type; the message says which and why.
+        error InvalidJobParameters (job: string, message: string)
 
         # The job's cleanup function failed; the build was kept.
         error CleanupFailed (id: int, message: string)

@@ -68,6 +68,16 @@ func printBuildDetails(_ build: Build) {
     if let pins = build.config["build"]?["dependency_builds"], case .object(let object) = pins, !object.isEmpty {
         print("Pinned:     " + object.keys.sorted().map { "\($0)=\(object[$0]!.jsonText())" }.joined(separator: ", "))
     }
+    if case .object(let values)? = build.config["build"]?["parameters"], !values.isEmpty {
+        print(
+            "Parameters: "
+                + values.keys.sorted().map { name in
+                    let value = values[name]!
+                    let text =
+                        value["!secret"]?.stringValue.map { "!secret \($0)" } ?? value.stringValue ?? value.jsonText()
+                    return "\(name)=\(text)"
+                }.joined(separator: ", "))
+    }
     if let exception = build.exception {
         print("Exception:  \(exception["type"]?.stringValue ?? "?"): \(exception["message"]?.stringValue ?? "")")
         if case .array(let tail)? = exception["stderr_tail"], !tail.isEmpty {

@@ -34,6 +34,20 @@ extension JobCtl {
         @Option(name: .customLong("pin"), help: "Use this build of a dependency (DEP=BUILD); repeatable.")
         var pins: [String] = []
 
+        @Option(
+            name: [.customShort("p"), .customLong("param")],
+            help: ArgumentHelp(
+                "Give a parameter of the job (NAME=VALUE); repeatable. DEPENDENCY:NAME=VALUE gives one to a dependency build --build-deps creates (they get none otherwise).",
+                valueName: "NAME=VALUE"))
+        var params: [String] = []
+
+        @Option(
+            name: .customLong("params-json"),
+            help: ArgumentHelp(
+                "The job's parameters as one JSON object, typed ('{\"count\": 3, \"dry_run\": true}').",
+                valueName: "JSON"))
+        var paramsJSON: String?
+
         func run() async throws {
             let method = "\(Interfaces.manager).RunJob"
             var parameters: [String: JSONValue] = ["job": .string(job)]
@@ -50,6 +64,15 @@ extension JobCtl {
                     object[parts[0]] = .int(id)
                 }
                 parameters["pins"] = .object(object)
+            }
+            let (own, dependencies) = try Self.parameterValues(params, json: paramsJSON)
+            if !own.isEmpty { parameters["parameters"] = .object(own) }
+            if !dependencies.isEmpty {
+                guard buildDeps else {
+                    throw ValidationError(
+                        "DEPENDENCY:NAME=VALUE gives a dependency build a value; it needs --build-deps")
+                }
+                parameters["dependency_parameters"] = .object(dependencies.mapValues { .object($0) })
             }
             guard wait || follow else {
                 let reply = try global.call(method, parameters)
@@ -90,5 +113,35 @@ extension JobCtl {
             if global.json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
             if !(build.finished && build.success) || !failedOthers.isEmpty { throw ExitCode(1) }
         }
+    }
+}
+
+extension JobCtl.Run {
+    /// `-p NAME=VALUE` and `-p DEPENDENCY:NAME=VALUE` (values as text: the daemon converts them to
+    /// each parameter's type), and `--params-json` (typed), for the job and for its dependencies.
+    static func parameterValues(_ given: [String], json: String?) throws -> (
+        own: [String: JSONValue], dependencies: [String: [String: JSONValue]]
+    ) {
+        var own: [String: JSONValue] = [:]
+        var dependencies: [String: [String: JSONValue]] = [:]
+        if let json {
+            guard case .object(let object)? = try? JSONValue.parse(json) else {
+                throw ValidationError("--params-json takes a JSON object, as in '{\"count\": 3}'")
+            }
+            own = object
+        }
+        for item in given {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw ValidationError("-p takes NAME=VALUE (or DEPENDENCY:NAME=VALUE), found '\(item)'")
+            }
+            let key = item[..<equals]
+            let value = JSONValue.string(String(item[item.index(after: equals)...]))
+            if let colon = key.lastIndex(of: ":") {
+                dependencies[String(key[..<colon]), default: [:]][String(key[key.index(after: colon)...])] = value
+            } else {
+                own[String(key)] = value
+            }
+        }
+        return (own, dependencies)
     }
 }

@@ -76,6 +76,25 @@ extension JobCtl {
                     line("Python path:", path.compactMap(\.stringValue).joined(separator: ":"))
                 }
             }
+            if case .array(let declared)? = job["parameters"] {
+                for parameter in declared {
+                    guard let name = parameter["name"]?.stringValue else { continue }
+                    var text = "\(name): \(parameter["type"]?.stringValue ?? "string")"
+                    if case .array(let choices)? = parameter["choices"] {
+                        text += " (\(choices.compactMap(\.stringValue).joined(separator: "|")))"
+                    }
+                    if parameter["required"] == true { text += ", required" }
+                    if let value = parameter["default"] {
+                        text +=
+                            ", default "
+                            + (value["!secret"]?.stringValue.map { "!secret \($0)" } ?? value.stringValue
+                                ?? value.jsonText())
+                    }
+                    if parameter["secret"] == true { text += ", secret" }
+                    if let description = parameter["description"]?.stringValue { text += " — \(description)" }
+                    line("Parameter:", text)
+                }
+            }
             line("Working dir:", job["working_directory"]?.stringValue)
             line("User:", job["user"]?.stringValue)
             line("Group:", job["group"]?.stringValue)

@@ -39,7 +39,7 @@ import Testing
                     "org.varlink.service.GetInterfaceDescription", ["interface": "io.jobcontrol.Manager"])
                 #expect(
                     description["description"]?.stringValue?.contains(
-                        "method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool)"
+                        "method RunJob(job: string, force: ?bool, pins: ?[string]int, build_deps: ?bool, build_revdeps: ?bool, parameters: ?object, dependency_parameters: ?[string]object)"
                     ) == true)
             }
         }

@@ -103,33 +103,43 @@ final class NotifyListener {
 /// Build output and the daemon's own messages in a private journald, with the fields an
 /// administrator filters on.
 @Suite struct JournalTests {
+    /// The start of a script run in a private mount namespace (`unshare --mount`): a journald of
+    /// its own on tmpfs, ready when it returns; the script starts the daemon as `$D`, and the
+    /// trap stops both.
+    static func privateJournald(_ directory: TemporaryDirectory) -> String {
+        """
+        set -e
+        mount -t tmpfs -o mode=755 tmpfs /run/systemd
+        mkdir -p /run/systemd/journal /run/log /var/log/journal
+        mount -t tmpfs -o mode=2755 tmpfs /run/log
+        mount -t tmpfs -o mode=2755 tmpfs /var/log/journal
+        printf '[Journal]\\nStorage=volatile\\nReadKMsg=no\\nAudit=no\\nRateLimitBurst=0\\n' > '\(directory.file("journald.conf"))'
+        mount --bind '\(directory.file("journald.conf"))' /etc/systemd/journald.conf
+        /lib/systemd/systemd-journald > '\(directory.file("journald.log"))' 2>&1 & J=$!
+        trap 'kill $J 2>/dev/null; kill $D 2>/dev/null; true' EXIT
+        for i in $(seq 200); do journalctl --sync 2>/dev/null && break; sleep 0.05; done
+
+        """
+    }
+
     @Test func buildLinesReachTheJournalWithJobAndBuildFields() async throws {
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         try directory.write("c.yaml", "jobs:\n  - {id: journaled, command: 'echo hello journal; echo careful >&2'}\n")
         let socket = directory.file("s.sock")
         let jobctl = "'\(Binaries.jobctl)' --socket '\(socket)'"
-        let script = """
-            set -e
-            mount -t tmpfs -o mode=755 tmpfs /run/systemd
-            mkdir -p /run/systemd/journal /run/log /var/log/journal
-            mount -t tmpfs -o mode=2755 tmpfs /run/log
-            mount -t tmpfs -o mode=2755 tmpfs /var/log/journal
-            printf '[Journal]\\nStorage=volatile\\nReadKMsg=no\\nAudit=no\\nRateLimitBurst=0\\n' > '\(directory.file("journald.conf"))'
-            mount --bind '\(directory.file("journald.conf"))' /etc/systemd/journald.conf
-            /lib/systemd/systemd-journald > '\(directory.file("journald.log"))' 2>&1 & J=$!
-            trap 'kill $J 2>/dev/null; kill $D 2>/dev/null; true' EXIT
-            for i in $(seq 200); do journalctl --sync 2>/dev/null && break; sleep 0.05; done
-            '\(Binaries.jobcontrold)' --log-target journal --config '\(directory.file("c.yaml"))' \\
-                --storage 'sqlite://\(directory.file("db.sqlite3"))' --socket '\(socket)' & D=$!
-            for i in $(seq 200); do \(jobctl) status >/dev/null 2>&1 && break; sleep 0.05; done
-            \(jobctl) run journaled --wait
-            \(jobctl) logs 1 > '\(directory.file("jobctl-logs.txt"))'
-            kill -TERM $D; wait $D || true
-            journalctl --sync
-            journalctl --no-pager -o json JOBCONTROL_JOB=journaled > '\(directory.file("journal.json"))'
-            echo finished
-            """
+        let script =
+            JournalTests.privateJournald(directory) + """
+                '\(Binaries.jobcontrold)' --log-target journal --config '\(directory.file("c.yaml"))' \\
+                    --storage 'sqlite://\(directory.file("db.sqlite3"))' --socket '\(socket)' & D=$!
+                for i in $(seq 200); do \(jobctl) status >/dev/null 2>&1 && break; sleep 0.05; done
+                \(jobctl) run journaled --wait
+                \(jobctl) logs 1 > '\(directory.file("jobctl-logs.txt"))'
+                kill -TERM $D; wait $D || true
+                journalctl --sync
+                journalctl --no-pager -o json JOBCONTROL_JOB=journaled > '\(directory.file("journal.json"))'
+                echo finished
+                """
         let result = try await runProcess(
             "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/bash", "-c", script])
         #expect(result.stdout.contains("finished"), "\(result.stdout)\(result.stderr)")

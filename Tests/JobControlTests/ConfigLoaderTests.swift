@@ -8,15 +8,7 @@ import Testing
         try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
     }
 
-    func errors(_ yaml: String) -> [String] {
-        do {
-            _ = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
-            Issue.record("expected a configuration error")
-            return []
-        } catch {
-            return error.diagnostics.map(\.description)
-        }
-    }
+    func errors(_ yaml: String) -> [String] { configErrors(yaml) }
 
     @Test func sampleConfigurationLoads() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -306,7 +298,7 @@ import Testing
                 args: [!secret missing]
             """)
         #expect(found.contains { $0.hasPrefix("t.yaml:4:19: environment variable name '1BAD'") })
-        #expect(found.contains { $0.contains("environment variable GOOD must be a string or !secret") })
+        #expect(found.contains { $0.contains("environment variable GOOD must be a string, !secret or !param") })
         #expect(found.contains { $0.hasPrefix("t.yaml:5:24: 'working_directory' must be an absolute path") })
         #expect(found.contains { $0.hasPrefix("t.yaml:6:11: user 'no-such-user-xyz' does not exist") })
         #expect(found.contains { $0.hasPrefix("t.yaml:7:12: group 'no-such-group-xyz' does not exist") })

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Testing
 
 @testable import JobControl
 
@@ -11,6 +12,17 @@ func testEngine(_ yaml: String, registry: FunctionRegistry = .builtins) throws -
     return BuildEngine(
         config: config, storage: storage, registry: registry,
         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+}
+
+/// The diagnostics of a configuration that must not load (recording an issue when it does).
+func configErrors(_ yaml: String, file: String = "test.yaml") -> [String] {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, file: file)
+        Issue.record("expected a configuration error")
+        return []
+    } catch {
+        return error.diagnostics.map(\.description)
+    }
 }
 
 /// Runs blocking work (waiting for child processes) on a thread of its own, so it does not hold

@@ -29,6 +29,7 @@ import threading
 
 __all__ = [
     "Skip", "JobControlError", "progress", "group", "skip", "build_id", "job_id", "args", "kwargs",
+    "parameters",
     "inside_build",
 ]
 
@@ -73,6 +74,11 @@ def args():
 def kwargs():
     """The build's resolved ``kwargs`` (a dict), as the function received them."""
     return json.loads(os.environ.get("JOBCONTROL_KWARGS", "{}"))
+
+
+def parameters():
+    """The build's parameter values (the job's ``parameters:``), typed: ints, bools, strings."""
+    return json.loads(os.environ.get("JOBCONTROL_PARAMETERS", "{}"))
 
 
 _group_stack = threading.local()

@@ -74,6 +74,8 @@ extension ConfigLoader {
                 if let values = reader.stringList(entry.value, what: what) { job.dependencies = values }
             case "environment":
                 job.environment = readEnvironment(entry.value, reader: &reader)
+            case "parameters":
+                job.parameters = readParameters(entry.value, reader: &reader)
             case "working_directory":
                 if let value = reader.string(entry.value, what: what) {
                     if value.hasPrefix("/") {
@@ -177,12 +179,13 @@ extension ConfigLoader {
                 }
             }
         }
-        job.schedule = readSchedulePolicy(entries, reader: &reader)
+        job.schedule = readSchedulePolicy(entries, parameters: job.parameters, reader: &reader)
         guard let id else {
             if reader.diagnostics.count == before { reader.error(node, "a job needs an 'id'") }
             return nil
         }
         job.id = id
+        checkParameterReferences(job, node: node, reader: &reader)
         switch (command, functionNode) {
         case (let command?, nil):
             if case .string(let script) = command.value {

@@ -9,9 +9,10 @@ extension ConfigLoader {
         "fixed_random_delay", "concurrency", "start_deadline",
     ]
 
-    static func readSchedulePolicy(_ entries: [(key: String, keyNode: Node, value: Node)], reader: inout YAMLNodeReader)
-        -> SchedulePolicy?
-    {
+    static func readSchedulePolicy(
+        _ entries: [(key: String, keyNode: Node, value: Node)], parameters: [JobParameter],
+        reader: inout YAMLNodeReader
+    ) -> SchedulePolicy? {
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         guard byKey.keys.contains(where: scheduleKeys.contains) else { return nil }
         var zone: ZoneRules?
@@ -29,7 +30,12 @@ extension ConfigLoader {
             reader.error(first.keyNode, "'\(first.key)' needs a 'schedule' in the same job")
             return nil
         }
-        var policy = SchedulePolicy(schedules: readSchedules(scheduleEntry.value, zone: zone, reader: &reader))
+        let read = readSchedules(scheduleEntry.value, zone: zone, reader: &reader)
+        var policy = SchedulePolicy(schedules: read.map(\.schedule))
+        if read.contains(where: { !$0.parameters.isEmpty }) { policy.scheduleParameters = read.map(\.parameters) }
+        for entry in read where !entry.parameters.isEmpty {
+            checkScheduleParameters(entry.parameters, declared: parameters, node: entry.node, reader: &reader)
+        }
         policy.timezone = zoneName
         for (key, entry) in byKey.sorted(by: { $0.key < $1.key }) {
             let what = "'\(key)'"
@@ -72,8 +78,12 @@ extension ConfigLoader {
         return policy
     }
 
-    /// `schedule:` as a string, `{every: 15m}`, `{calendar: …}`, `{cron: …}`, or a list of these.
-    static func readSchedules(_ node: Node, zone: ZoneRules?, reader: inout YAMLNodeReader) -> [Schedule] {
+    /// One schedule as written, with the parameter values it gives (`{cron: …, parameters: {…}}`).
+    typealias ScheduleEntry = (schedule: Schedule, parameters: [String: ConfigValue], node: Node)
+
+    /// `schedule:` as a string, `{every: 15m}`, `{calendar: …}`, `{cron: …}` (each optionally with
+    /// `parameters: {name: value}` for its builds), or a list of these.
+    static func readSchedules(_ node: Node, zone: ZoneRules?, reader: inout YAMLNodeReader) -> [ScheduleEntry] {
         switch node {
         case .sequence(let sequence):
             if sequence.isEmpty { reader.error(node, "'schedule' must not be an empty list") }
@@ -81,25 +91,38 @@ extension ConfigLoader {
         case .scalar:
             guard let text = reader.string(node, what: "'schedule'") else { return [] }
             do {
-                return [try Schedule.parse(text, zone: zone)]
+                return [(try Schedule.parse(text, zone: zone), [:], node)]
             } catch {
                 reader.error(node, error.description)
                 return []
             }
         case .mapping:
-            guard let entries = reader.mapping(node, what: "a schedule"), entries.count == 1, let entry = entries.first
-            else {
-                reader.error(node, "a schedule mapping has exactly one key: every, calendar or cron")
+            guard let all = reader.mapping(node, what: "a schedule") else { return [] }
+            let entries = all.filter { $0.key != "parameters" }
+            var parameters: [String: ConfigValue] = [:]
+            if let given = all.first(where: { $0.key == "parameters" }) {
+                guard case .mapping = given.value,
+                    case .object(let values)? = reader.value(given.value, what: "a schedule's 'parameters'")
+                else {
+                    reader.error(given.value, "a schedule's 'parameters' must be a mapping of name: value")
+                    return []
+                }
+                parameters = values
+            }
+            guard entries.count == 1, let entry = entries.first else {
+                reader.error(
+                    node, "a schedule mapping has exactly one of every, calendar or cron (and optionally parameters)")
                 return []
             }
             guard let text = reader.string(entry.value, what: "'\(entry.key)'") else { return [] }
             do {
                 switch entry.key {
-                case "every": return [try Schedule.interval(text)]
-                case "calendar": return [try Schedule.calendar(text, zone: zone ?? .local())]
-                case "cron": return [try Schedule.cron(text, zone: zone ?? .local())]
+                case "every": return [(try Schedule.interval(text), parameters, node)]
+                case "calendar": return [(try Schedule.calendar(text, zone: zone ?? .local()), parameters, node)]
+                case "cron": return [(try Schedule.cron(text, zone: zone ?? .local()), parameters, node)]
                 default:
-                    reader.unknownKey(entry.key, entry.keyNode, in: "a schedule", known: ["every", "calendar", "cron"])
+                    reader.unknownKey(
+                        entry.key, entry.keyNode, in: "a schedule", known: ["every", "calendar", "cron", "parameters"])
                     return []
                 }
             } catch {

@@ -43,7 +43,8 @@ extension ConfigLoader {
         return readSecrets(root, reader: &fileReader, what: "the secrets file")
     }
 
-    /// `environment: {NAME: value, …}`: names as the shell allows, values strings or `!secret`.
+    /// `environment: {NAME: value, …}`: names as the shell allows, values strings, `!secret` or
+    /// `!param`.
     static func readEnvironment(_ node: Node, reader: inout YAMLNodeReader) -> [String: ConfigValue] {
         guard let entries = reader.mapping(node, what: "'environment'") else { return [:] }
         var environment: [String: ConfigValue] = [:]
@@ -61,9 +62,10 @@ extension ConfigLoader {
             switch reader.value(entry.value, what: "environment variable \(entry.key)") {
             case .string(let value)?: environment[entry.key] = .string(value)
             case .secret(let name)?: environment[entry.key] = .secret(name)
+            case .param(let name)?: environment[entry.key] = .param(name)
             case .int(let value)?: environment[entry.key] = .string(String(value))
             case nil: break
-            default: reader.error(entry.value, "environment variable \(entry.key) must be a string or !secret")
+            default: reader.error(entry.value, "environment variable \(entry.key) must be a string, !secret or !param")
             }
         }
         return environment

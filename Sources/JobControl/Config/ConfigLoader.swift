@@ -16,7 +16,7 @@ public enum ConfigLoader {
             "id", "title", "notes", "command", "function", "args", "kwargs", "dependencies", "environment",
             "working_directory", "user", "group", "tags", "enabled", "protected", "timeout", "retries", "pool",
             "cleanup_function", "build_retention", "python", "python_path", "notify", "expect_success_within",
-            "warn_after",
+            "warn_after", "parameters",
         ] + scheduleKeys + resourceKeys
 
     /// Loads and validates the configuration file at `path` and the job files it includes

@@ -15,8 +15,10 @@ public struct JobConfig: Sendable, Hashable {
     public var args: [ConfigValue]
     public var kwargs: [String: ConfigValue]
     public var dependencies: [String]
-    /// Added to a command's environment; values are strings or `!secret` references.
+    /// Added to a command's environment; values are strings, `!secret` or `!param` references.
     public var environment: [String: ConfigValue] = [:]
+    /// What a run may (or must) give (`parameters:`), in the order declared.
+    public var parameters: [JobParameter] = []
     public var workingDirectory: String?
     /// Run commands as this user (and group); needs a root daemon.
     public var user: String?
@@ -99,6 +101,7 @@ public struct JobConfig: Sendable, Hashable {
         if let title { object["title"] = .string(title) }
         if let notes { object["notes"] = .string(notes) }
         if !environment.isEmpty { object["environment"] = .object(environment.mapValues(\.storedJSON)) }
+        if !parameters.isEmpty { object["parameters"] = .array(parameters.map(\.json)) }
         if let workingDirectory { object["working_directory"] = .string(workingDirectory) }
         if let user { object["user"] = .string(user) }
         if let group { object["group"] = .string(group) }
@@ -109,6 +112,9 @@ public struct JobConfig: Sendable, Hashable {
         if let pool { object["pool"] = .string(pool) }
         if let cleanupFunction { object["cleanup_function"] = .string(cleanupFunction) }
         if let schedule, case .object(let keys) = schedule.json { object.merge(keys) { _, new in new } }
+        if let given = schedule?.scheduleParameters, given.contains(where: { !$0.isEmpty }) {
+            object["schedule_parameters"] = .array(given.map { .object(maskedParameterValues($0)) })
+        }
         if let retry {
             object["retries"] = [
                 "count": .int(Int64(retry.count)), "backoff": .double(retry.backoff),
@@ -118,11 +124,32 @@ public struct JobConfig: Sendable, Hashable {
         return .object(object)
     }
 
-    /// Every `!secret` name the job uses (args, kwargs, environment).
+    /// Every `!secret` name the job uses (args, kwargs, environment, parameters' defaults and
+    /// the values its schedules give).
     public var secretReferences: [String] {
+        var values =
+            args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
+        values += parameters.compactMap(\.defaultValue)
+        for given in schedule?.scheduleParameters ?? [] { values += given.keys.sorted().map { given[$0]! } }
+        return values.flatMap(\.secretReferences)
+    }
+
+    /// Parameter values as stored and shown: a secret parameter's value as its `!secret`
+    /// reference, or `***`.
+    public func maskedParameterValues(_ values: [String: ConfigValue]) -> [String: JSONValue] {
+        var masked: [String: JSONValue] = [:]
+        for (name, value) in values {
+            let secret = parameters.first { $0.name == name }?.secret ?? false
+            masked[name] = secret ? JobParameter.masked(value) : value.storedJSON
+        }
+        return masked
+    }
+
+    /// Every `!param` name the job uses (args, kwargs, environment).
+    public var paramReferences: [String] {
         let values =
             args + kwargs.keys.sorted().map { kwargs[$0]! } + environment.keys.sorted().map { environment[$0]! }
-        return values.flatMap(\.secretReferences)
+        return values.flatMap(\.paramReferences)
     }
 }
 

@@ -7,6 +7,9 @@ import Foundation
 public struct SchedulePolicy: Sendable, Hashable {
     /// One or more schedules; an occurrence of any of them runs the job.
     public var schedules: [Schedule]
+    /// The parameter values each schedule gives its builds (`{cron: …, parameters: {…}}`), by
+    /// the schedule's index; empty when no schedule gives any.
+    public var scheduleParameters: [[String: ConfigValue]] = []
     /// The zone for expressions that name none (`timezone:`); nil = local time.
     public var timezone: String?
     /// After downtime, run what was missed (systemd's `Persistent=`).
@@ -52,6 +55,18 @@ public struct SchedulePolicy: Sendable, Hashable {
     /// The next occurrence of any schedule strictly after `instant` (microseconds).
     public func next(after instant: Int64, bootTime: Int64? = nil) -> Int64? {
         schedules.compactMap { $0.next(after: instant, bootTime: bootTime) }.min()
+    }
+
+    /// The parameter values for the occurrence `due`: those of the first schedule (in the order
+    /// written) that elapses at `due`. Two schedules elapsing together make one occurrence.
+    public func parameters(at due: Int64, bootTime: Int64? = nil) -> [String: ConfigValue] {
+        guard !scheduleParameters.isEmpty else { return [:] }
+        for (index, schedule) in schedules.enumerated() where index < scheduleParameters.count {
+            if schedule.rule == .reboot ? bootTime == due : schedule.next(after: due - 1, bootTime: bootTime) == due {
+                return scheduleParameters[index]
+            }
+        }
+        return [:]
     }
 
     /// The start delay of the occurrence `due`, in microseconds: fixed per job, or pseudo-random

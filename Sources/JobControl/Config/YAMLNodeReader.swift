@@ -110,7 +110,7 @@ struct YAMLNodeReader {
         return values
     }
 
-    /// Any YAML value as a ``ConfigValue``, honouring the `!retval` and `!secret` tags.
+    /// Any YAML value as a ``ConfigValue``, honouring the `!retval`, `!secret` and `!param` tags.
     mutating func value(_ node: Node, what: String) -> ConfigValue? {
         let tag = node.tag.description
         switch node {
@@ -134,15 +134,15 @@ struct YAMLNodeReader {
             return .object(values)
         case .scalar(let scalar):
             switch tag {
-            case "!retval", "!secret":
+            case "!retval", "!secret", "!param":
                 let name = scalar.string.trimmingCharacters(in: .whitespaces)
                 guard !name.isEmpty else {
                     error(node, "\(tag) needs a name, as in '\(tag) backup'")
                     return nil
                 }
-                return tag == "!retval" ? .retval(name) : .secret(name)
+                return tag == "!retval" ? .retval(name) : tag == "!param" ? .param(name) : .secret(name)
             case _ where Self.isCustomTag(node):
-                error(node, "unknown tag '\(tag)' in \(what); expected !retval or !secret")
+                error(node, "unknown tag '\(tag)' in \(what); expected !retval, !secret or !param")
                 return nil
             default:
                 if node.null != nil { return .null }

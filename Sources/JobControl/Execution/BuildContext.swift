@@ -23,6 +23,24 @@ public struct BuildContext: Sendable {
     public let logger: Logger
     /// The build's log stored so far against its `log_limit`.
     let logBudget: LogBudget
+    /// The values of the job's `parameters` for this build, typed: `.int` for integers, `.bool`
+    /// for booleans, `.string` for strings and choices. A parameter without a value is absent.
+    public internal(set) var parameters: [String: JSONValue] = [:]
+
+    /// A string or choice parameter's value.
+    public func stringParameter(_ name: String) -> String? {
+        if case .string(let value)? = parameters[name] { value } else { nil }
+    }
+
+    /// An integer parameter's value.
+    public func integerParameter(_ name: String) -> Int64? {
+        if case .int(let value)? = parameters[name] { value } else { nil }
+    }
+
+    /// A boolean parameter's value.
+    public func booleanParameter(_ name: String) -> Bool? {
+        if case .bool(let value)? = parameters[name] { value } else { nil }
+    }
 
     public init(
         buildID: Int64, jobID: String, socketPath: String?, token: String? = nil,
@@ -56,10 +74,12 @@ public struct BuildContext: Sendable {
     }
 
     /// The same context with other execution settings.
-    func with(settings: ExecutionSettings) -> BuildContext {
-        BuildContext(
+    func with(settings: ExecutionSettings, parameters: [String: JSONValue]? = nil) -> BuildContext {
+        var context = BuildContext(
             buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
             redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: logBudget)
+        context.parameters = parameters ?? self.parameters
+        return context
     }
 
     /// Stores a log record for this build. A storage failure is reported in the daemon's log and

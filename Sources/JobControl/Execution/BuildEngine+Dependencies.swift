@@ -4,7 +4,9 @@ extension BuildEngine {
     /// The dependencies (transitively) that must be built before `jobID` can run, in dependency
     /// order: those without a successful build, those that are outdated (a dependency of theirs
     /// has a newer successful build than the one they pinned), and those depending on any of these.
-    public func dependencyPlan(for jobID: String) throws(EngineError) -> [String] {
+    /// Jobs in `rebuilding` are built whatever their state (a run gave them parameter values),
+    /// and so are the jobs between them and `jobID`.
+    public func dependencyPlan(for jobID: String, rebuilding: Set<String> = []) throws(EngineError) -> [String] {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         var plan: [String] = []
         var decided: [String: Bool] = [:]
@@ -13,7 +15,7 @@ extension BuildEngine {
             guard let dependency = config.job(id) else { throw .noSuchJob(id) }
             var rebuiltBelow = false
             for next in dependency.dependencies where try visit(next) { rebuiltBelow = true }
-            var needed = rebuiltBelow
+            var needed = rebuiltBelow || rebuilding.contains(id)
             if !needed {
                 do throws(StorageError) { needed = try isStale(dependency) } catch { throw .storage(error) }
             }
@@ -46,10 +48,23 @@ extension BuildEngine {
     /// them). `onBuild` sees each build as it is created and as it ends. If a dependency fails,
     /// the jobs depending on it are not run: each gets a FAILED build with a `DependencyFailed`
     /// exception, and the request fails with ``EngineError/dependencyFailed(job:dependency:build:)``.
+    /// `parameters` are the job's own; a dependency build gets only what `dependencyParameters`
+    /// gives it (by job id), over its defaults. The job's own are checked before anything runs.
     public nonisolated func runBuildingDependencies(
-        jobID: String, force: Bool, pins: [String: Int64] = [:], onBuild: @escaping @Sendable (Build) async -> Void
+        jobID: String, force: Bool, pins: [String: Int64] = [:], parameters: [String: JSONValue] = [:],
+        dependencyParameters: [String: [String: JSONValue]] = [:],
+        onBuild: @escaping @Sendable (Build) async -> Void
     ) async throws(EngineError) -> Build {
-        let plan = try await dependencyPlan(for: jobID)
+        try await checkParameters(jobID: jobID, parameters)
+        // A dependency given parameter values is built with them, even when it is up to date.
+        let plan = try await dependencyPlan(for: jobID, rebuilding: Set(dependencyParameters.keys))
+        for dependency in dependencyParameters.keys.sorted() where !plan.contains(dependency) {
+            guard await config.job(dependency) != nil else { throw .noSuchJob(dependency) }
+            throw .invalidParameters(
+                job: dependency,
+                .malformed("'\(dependency)' is not a dependency of '\(jobID)', so it gets no parameters"))
+        }
+        for dependency in plan { try await checkParameters(jobID: dependency, dependencyParameters[dependency] ?? [:]) }
         let jobs = await config.jobs
         let dependenciesOf = Dictionary(
             jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
@@ -58,7 +73,7 @@ extension BuildEngine {
             // A wave: every planned job whose planned dependencies are all built.
             let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
             pending.removeAll { wave.contains($0) }
-            let finished = await runWave(wave, force: force, onBuild: onBuild)
+            let finished = await runWave(wave, force: force, parameters: dependencyParameters, onBuild: onBuild)
             for result in finished {
                 let build: Build
                 switch result {
@@ -72,18 +87,20 @@ extension BuildEngine {
                 }
             }
         }
-        return try await run(jobID: jobID, force: force, pins: pins)
+        return try await run(jobID: jobID, force: force, pins: pins, parameters: parameters)
     }
 
     /// Builds every job of `wave` at once (each pinned to its dependencies' latest successful
     /// builds) and waits for them all; results in the order they ended.
-    nonisolated func runWave(_ wave: [String], force: Bool, onBuild: @escaping @Sendable (Build) async -> Void) async
-        -> [Result<Build, EngineError>]
-    {
+    nonisolated func runWave(
+        _ wave: [String], force: Bool, parameters: [String: [String: JSONValue]] = [:],
+        onBuild: @escaping @Sendable (Build) async -> Void
+    ) async -> [Result<Build, EngineError>] {
         // The wave's builds are created in one transaction; a failure there fails them all.
         let created: [Build]
         do throws(EngineError) {
-            created = try await runMany(jobIDs: wave, force: force, trigger: ["kind": "dependency"])
+            created = try await runMany(
+                jobIDs: wave, force: force, trigger: ["kind": "dependency"], parameters: parameters)
         } catch {
             return wave.map { _ in .failure(error) }
         }

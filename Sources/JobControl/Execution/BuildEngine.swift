@@ -37,6 +37,9 @@ public actor BuildEngine {
     /// Set when several daemons share the database: builds go to the shared queue, and the
     /// daemon runs those it claims (see ``ClusterMember``).
     var sharedQueue: SharedQueue?
+    /// The values of secret parameters given to builds created here and not started yet, by
+    /// build id: never stored, so a build that another daemon or a restart starts cannot have them.
+    var heldParameters: [Int64: [String: JSONValue]] = [:]
 
     /// Registers the build's token; returns why the build must not start when a cancel came
     /// first, and the job's notification rules as configured now (one hop onto the actor for all).
@@ -185,27 +188,38 @@ public actor BuildEngine {
     /// Creates a build of `jobID`, pinning for each dependency the build given in `pins` or else
     /// its latest successful build, and queues it. `trigger` is stored in the build's config (the
     /// scheduler records the occurrence a build is for). Returns the build as created.
+    /// `parameters` are the run's values of the job's parameters (checked, over the defaults).
     public func run(
-        jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil
+        jobID: String, force: Bool = false, pins requested: [String: Int64] = [:], trigger: JSONValue? = nil,
+        parameters: [String: JSONValue] = [:]
     )
         throws(EngineError) -> Build
     {
         // Without an occurrence to record, the build is always created.
-        try create(jobID: jobID, force: force, pins: requested, trigger: trigger, starting: nil)!
+        try create(
+            jobID: jobID, force: force, pins: requested, trigger: trigger, parameters: (parameters, [:]),
+            starting: nil)!
     }
 
     /// Creates and queues a build for a scheduled occurrence, recording the occurrence as started
     /// by it in the same transaction: a crash leaves both or neither. Returns nil (and creates
     /// nothing) when the occurrence was taken already (by another daemon, or an earlier run).
-    public func runScheduled(jobID: String, trigger: JSONValue, starting: OccurrenceStart) throws(EngineError) -> Build?
-    {
-        try create(jobID: jobID, force: true, pins: [:], trigger: trigger, starting: starting)
+    /// `parameters` are the values the occurrence's schedule gives.
+    public func runScheduled(
+        jobID: String, trigger: JSONValue, starting: OccurrenceStart, parameters: [String: ConfigValue] = [:]
+    ) throws(EngineError) -> Build? {
+        try create(
+            jobID: jobID, force: true, pins: [:], trigger: trigger, parameters: ([:], parameters), starting: starting)
     }
 
     /// Checks that `jobID` may be built now and returns its job with the build part of the new
-    /// build's config (the dependency pins, and the trigger).
-    private func prepare(jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?)
-        throws(EngineError) -> (job: JobConfig, buildPart: [String: JSONValue])
+    /// build's config (the dependency pins, the trigger, the parameters' values) and the values of
+    /// secret parameters to hold in memory.
+    private func prepare(
+        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?,
+        parameters: (given: [String: JSONValue], scheduled: [String: ConfigValue])
+    )
+        throws(EngineError) -> (job: JobConfig, buildPart: [String: JSONValue], held: [String: JSONValue])
     {
         guard accepting else { throw .shuttingDown }
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
@@ -239,17 +253,32 @@ public actor BuildEngine {
             guard let pinned else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
             pins[dependency] = .int(pinned.id)
         }
+        let bound: BoundParameters
+        do {
+            bound = try job.bindParameters(given: parameters.given, schedule: parameters.scheduled)
+        } catch {
+            throw .invalidParameters(job: jobID, error)
+        }
         var buildPart: [String: JSONValue] = ["dependency_builds": .object(pins)]
         if let trigger { buildPart["trigger"] = trigger }
-        return (job, buildPart)
+        if !bound.stored.isEmpty { buildPart["parameters"] = .object(bound.stored) }
+        return (job, buildPart, bound.secretValues)
     }
 
     /// Creates and queues builds of several jobs at once (a wave of a planned run: none depends
     /// on another), in one storage transaction. Returns them in order.
     /// `trigger` is stored in each build's config (a dependency build says which job it is for).
-    public func runMany(jobIDs: [String], force: Bool, trigger: JSONValue? = nil) throws(EngineError) -> [Build] {
-        var prepared: [(job: JobConfig, buildPart: [String: JSONValue])] = []
-        for jobID in jobIDs { prepared.append(try prepare(jobID: jobID, force: force, pins: [:], trigger: trigger)) }
+    /// `parameters` gives some of them parameter values, by job id.
+    public func runMany(
+        jobIDs: [String], force: Bool, trigger: JSONValue? = nil, parameters: [String: [String: JSONValue]] = [:]
+    ) throws(EngineError) -> [Build] {
+        var prepared: [(job: JobConfig, buildPart: [String: JSONValue], held: [String: JSONValue])] = []
+        for jobID in jobIDs {
+            prepared.append(
+                try prepare(
+                    jobID: jobID, force: force, pins: [:], trigger: trigger,
+                    parameters: (parameters[jobID] ?? [:], [:])))
+        }
         let ids: [Int64]
         do {
             ids = try storage.createBuilds(
@@ -259,6 +288,7 @@ public actor BuildEngine {
         }
         var builds: [Build] = []
         for (id, entry) in zip(ids, prepared) {
+            if !entry.held.isEmpty { heldParameters[id] = entry.held }
             let build = Build(
                 id: id, jobID: entry.job.id, config: ["job": entry.job.storedJSON, "build": .object(entry.buildPart)])
             if let sharedQueue {
@@ -273,11 +303,13 @@ public actor BuildEngine {
     }
 
     private func create(
-        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?, starting: OccurrenceStart?
+        jobID: String, force: Bool, pins requested: [String: Int64], trigger: JSONValue?,
+        parameters: (given: [String: JSONValue], scheduled: [String: ConfigValue]), starting: OccurrenceStart?
     )
         throws(EngineError) -> Build?
     {
-        let (job, buildPart) = try prepare(jobID: jobID, force: force, pins: requested, trigger: trigger)
+        let (job, buildPart, held) = try prepare(
+            jobID: jobID, force: force, pins: requested, trigger: trigger, parameters: parameters)
         let buildConfig: JSONValue = ["job": job.storedJSON, "build": .object(buildPart)]
         let build: Build
         do throws(StorageError) {
@@ -296,6 +328,7 @@ public actor BuildEngine {
         } catch {
             throw .storage(error)
         }
+        if !held.isEmpty { heldParameters[build.id] = held }
         if let sharedQueue {
             logger.info("build queued", metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
             sharedQueue.wake()
@@ -310,10 +343,12 @@ public actor BuildEngine {
     func submit(_ build: Build, of job: JobConfig, message: Logger.Message) {
         let socket = config.socket
         let secrets = config.secrets.filter { job.secretReferences.contains($0.key) }
+        let held = heldParameters.removeValue(forKey: build.id) ?? [:]
         inFlight.insert(build.id)
         logger.info(message, metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
         pool.submitHoldingSlot(pool: job.pool) { [self] slot in
-            await self.execute(build: build, job: job, secrets: secrets, socketPath: socket, slot: slot)
+            await self.execute(
+                build: build, job: job, secrets: secrets, heldParameters: held, socketPath: socket, slot: slot)
         }
     }
 
@@ -381,9 +416,10 @@ public actor BuildEngine {
     /// the function has returned: recording the end (waiting for commits) does not keep the next
     /// queued build from starting.
     nonisolated func execute(
-        build: Build, job: JobConfig, secrets: [String: String], socketPath: String?, slot: WorkerSlot? = nil
+        build: Build, job: JobConfig, secrets: [String: String], heldParameters: [String: JSONValue] = [:],
+        socketPath: String?, slot: WorkerSlot? = nil
     ) async {
-        let redactor = SecretRedactor(secrets.values)
+        let redactor = SecretRedactor(secrets.values + heldParameters.values.map(\.argumentText))
         let token = Self.makeToken()
         let logBudget = LogBudget()
         let (cancelledBeforeStart, rules) = await register(
@@ -416,10 +452,20 @@ public actor BuildEngine {
                 }
                 return .string(value)
             }
-            let args = try job.args.map { try $0.resolve(retval: retval, secret: secret) }
-            let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret) }
+            let parameters = try job.parameterValues(
+                stored: Self.object(build.config["build"]?["parameters"]), memory: heldParameters,
+                secrets: secrets)
+            let param: (String) throws -> JSONValue = { parameters[$0] ?? .null }
+            let args = try job.args.map { try $0.resolve(retval: retval, secret: secret, param: param) }
+            let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret, param: param) }
             var environment = try job.environment.mapValues {
-                try $0.resolve(retval: retval, secret: secret).argumentText
+                try $0.resolve(retval: retval, secret: secret, param: param).argumentText
+            }
+            if !parameters.isEmpty {
+                for (name, value) in parameters {
+                    environment[job.parameter(named: name)?.environmentName ?? name] = value.argumentText
+                }
+                environment["JOBCONTROL_PARAMETERS"] = JSONValue.object(parameters).jsonText()
             }
             // A build run by a trigger channel learns what triggered it.
             if let trigger = build.config["build"]?["trigger"], trigger["kind"]?.stringValue == "notification" {
@@ -428,7 +474,8 @@ public actor BuildEngine {
             context = context.with(
                 settings: ExecutionSettings(
                     environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group,
-                    resources: job.resources, cgroups: cgroups))
+                    resources: job.resources, cgroups: cgroups),
+                parameters: parameters)
             let running = context
             let retry = job.retry
             let work = Task {

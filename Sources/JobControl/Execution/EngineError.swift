@@ -12,6 +12,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case dependencyFailed(job: String, dependency: String, build: Int64)
     case badPin(job: String, dependency: String, reason: String)
     case notScheduled(String)
+    /// A run's parameter values were refused (unknown, missing or invalid).
+    case invalidParameters(job: String, ParameterError)
     case storage(StorageError)
 
     public var description: String {
@@ -40,6 +42,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
                 "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
         case .badPin(_, _, let reason):
             return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
+        case .invalidParameters(let job, let error):
+            return "\(error); 'jobctl show \(job)' lists the job's parameters"
         case .notScheduled(let id):
             return "job '\(id)' has no schedule (or is not configured); 'jobctl next' lists the scheduled jobs"
         case .storage(let error) where error.isTransient:

@@ -167,7 +167,8 @@ public actor NotificationDeliverer {
 
     /// A channel's setting as sent: a `!secret` replaced by its value.
     static func resolved(_ value: ConfigValue, _ config: DaemonConfig) -> String {
-        value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }).argumentText
+        value.resolve(retval: { _ in .null }, secret: { .string(config.secrets[$0] ?? "") }, param: { _ in .null })
+            .argumentText
     }
 
     struct AttemptFailure: Error {

@@ -395,7 +395,11 @@ public actor Scheduler {
             ? .fromQueue(jobID: jobID, due: due, detail: note)
             : .claim(Occurrence(jobID: jobID, due: due, outcome: .started, detail: note))
         do {
-            guard let build = try await engine.runScheduled(jobID: jobID, trigger: trigger, starting: starting) else {
+            let parameters = jobs[jobID]?.policy.parameters(at: due, bootTime: bootTime) ?? [:]
+            guard
+                let build = try await engine.runScheduled(
+                    jobID: jobID, trigger: trigger, starting: starting, parameters: parameters)
+            else {
                 return false
             }
             if jobs[jobID]?.policy.concurrency == .queue { watch(jobID, build: build.id) }

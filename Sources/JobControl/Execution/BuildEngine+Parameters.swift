@@ -1,0 +1,15 @@
+import Foundation
+
+/// Parameters of the builds the engine creates (see ``JobParameter``).
+extension BuildEngine {
+    /// Checks the values a run would give `jobID`'s parameters, without creating anything.
+    public func checkParameters(jobID: String, _ given: [String: JSONValue]) throws(EngineError) {
+        guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
+        do { _ = try job.bindParameters(given: given) } catch { throw .invalidParameters(job: jobID, error) }
+    }
+
+    /// A build's `parameters` as stored: an object, or nothing.
+    nonisolated static func object(_ value: JSONValue?) -> [String: JSONValue] {
+        if case .object(let object)? = value { object } else { [:] }
+    }
+}
