@@ -50,6 +50,9 @@ let package = Package(
         // Schedules: calendar and cron expressions, time zones, durations. A leaf on
         // FoundationEssentials, shared by the core's scheduler and by `jobctl calendar` offline.
         .target(name: "JobControlSchedule", dependencies: ["JobControlModel"], swiftSettings: strict),
+        // `jobctl import cron|timer`: crontabs and systemd timers as job files. A leaf on
+        // FoundationEssentials, so the static jobctl stays small.
+        .target(name: "JobControlImport", dependencies: ["JobControlModel"], swiftSettings: strict),
         // The core: configuration, storage, scheduling, execution. No socket, no systemd.
         .target(
             name: "JobControl",
@@ -103,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "jobctl",
             dependencies: [
-                "JobControlModel", "JobControlSchedule", "JobControlProtocol", "JobControlClient",
+                "JobControlModel", "JobControlSchedule", "JobControlProtocol", "JobControlClient", "JobControlImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
@@ -125,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "JobControlTests",
             dependencies: [
-                "JobControl", "JobControlModel", "JobControlSchedule", "JobControlProtocol",
+                "JobControl", "JobControlModel", "JobControlSchedule", "JobControlProtocol", "JobControlImport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -23,7 +23,7 @@ struct JobCtl: AsyncParsableCommand {
         subcommands: [
             Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self,
             Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self,
-            Calendar.self, Next.self, Suspend.self, Resume.self, Notify.self,
+            Calendar.self, Next.self, Suspend.self, Resume.self, Notify.self, Import.self,
         ])
 
     /// Accepts the global options before the subcommand too (`jobctl --json builds`), as the
@@ -50,7 +50,9 @@ struct JobCtl: AsyncParsableCommand {
         guard !leading.isEmpty, index < arguments.count else { return arguments }
         // A command with subcommands of its own (`notify list`) takes them after the whole path.
         var path = index + 1
-        if arguments[index] == "notify", path < arguments.count, !arguments[path].hasPrefix("-") { path += 1 }
+        if ["notify", "import"].contains(arguments[index]), path < arguments.count, !arguments[path].hasPrefix("-") {
+            path += 1
+        }
         return Array(arguments[index..<path]) + leading + arguments[path...]
     }
 }

@@ -1,0 +1,189 @@
+import FoundationEssentials
+
+/// systemd's quoting and expansion rules, as systemd.service(5) and systemd.syntax(7) give them.
+enum SystemdSyntax {
+    /// Splits a value into words: whitespace separates, "…" and '…' quote, and backslash escapes
+    /// as in C (`\n`, `\t`, `\\`, `\"`, `\'`, `\xNN`; a backslash before anything else stays).
+    static func words(_ text: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var characters = Array(text)
+        var index = 0
+        func escape() {
+            index += 1
+            guard index < characters.count else {
+                current.append("\\")
+                return
+            }
+            switch characters[index] {
+            case "n": current.append("\n")
+            case "t": current.append("\t")
+            case "\\": current.append("\\")
+            case "\"": current.append("\"")
+            case "'": current.append("'")
+            case " ": current.append(" ")
+            case "x" where index + 2 < characters.count:
+                if let value = UInt8(String(characters[index + 1...index + 2]), radix: 16) {
+                    current.unicodeScalars.append(Unicode.Scalar(value))
+                    index += 2
+                } else {
+                    current.append("\\x")
+                }
+            default:
+                current.append("\\")
+                current.append(characters[index])
+            }
+        }
+        while index < characters.count {
+            let character = characters[index]
+            if let open = quote {
+                if character == open {
+                    quote = nil
+                } else if character == "\\" {
+                    escape()
+                } else {
+                    current.append(character)
+                }
+            } else if character == " " || character == "\t" || character == "\n" {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else if character == "\"" || character == "'" {
+                quote = character
+                inWord = true
+            } else if character == "\\" {
+                inWord = true
+                escape()
+            } else {
+                inWord = true
+                current.append(character)
+            }
+            index += 1
+        }
+        if inWord { words.append(current) }
+        characters.removeAll()
+        return words
+    }
+
+    /// Replaces the specifiers an import can know (`%n`, `%N`, `%p`, `%i`, `%I`, `%j`, `%%`);
+    /// returns the others found (left as written).
+    static func specifiers(_ text: String, unit: String) -> (String, unknown: [String]) {
+        let base = unit.split(separator: ".").dropLast().joined(separator: ".")
+        let prefix = base.split(separator: "@", maxSplits: 1).first.map(String.init) ?? base
+        let instance = base.contains("@") ? String(base.split(separator: "@", maxSplits: 1).last ?? "") : ""
+        var out = ""
+        var unknown: [String] = []
+        var iterator = text.makeIterator()
+        while let character = iterator.next() {
+            guard character == "%" else {
+                out.append(character)
+                continue
+            }
+            guard let next = iterator.next() else {
+                out.append("%")
+                break
+            }
+            switch next {
+            case "%": out.append("%")
+            case "n": out += unit
+            case "N": out += base
+            case "p": out += prefix
+            case "j": out += String(prefix.split(separator: "-").last ?? Substring(prefix))
+            case "i", "I": out += instance
+            default:
+                out += "%\(next)"
+                if !unknown.contains("%\(next)") { unknown.append("%\(next)") }
+            }
+        }
+        return (out, unknown)
+    }
+
+    /// `'word'` for sh, with `'` written as `'\''`; a plain word stays bare.
+    static func shellQuote(_ word: String) -> String {
+        let plain =
+            !word.isEmpty && word.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/._-+=:,@%".contains($0)) }
+        return plain ? word : "'" + word.replacing("'", with: "'\\''") + "'"
+    }
+
+    /// One word of an ExecStart= line as sh words: `$NAME` alone splits as systemd does (unquoted,
+    /// the script runs with `set -f`), `${NAME}` is substituted within the word, the rest is
+    /// literal; `$$` is `$`. `expand` false (the `:` prefix): all literal.
+    static func shellWord(_ word: String, expand: Bool) -> (text: String, usesVariables: Bool) {
+        guard expand, word.contains("$") else { return (shellQuote(word.replacing("$$", with: "$")), false) }
+        if word.count > 1, word.hasPrefix("$"), !word.hasPrefix("${"), word.dropFirst().allSatisfy(isNameCharacter) {
+            return ("$" + word.dropFirst(), true)
+        }
+        var parts = ""
+        var literal = ""
+        var used = false
+        var rest = Substring(word)
+        while !rest.isEmpty {
+            if rest.hasPrefix("$$") {
+                literal.append("$")
+                rest = rest.dropFirst(2)
+            } else if rest.hasPrefix("${"), let close = rest.firstIndex(of: "}"),
+                rest[rest.index(rest.startIndex, offsetBy: 2)..<close].allSatisfy(isNameCharacter)
+            {
+                if !literal.isEmpty { parts += shellQuote(literal) }
+                literal = ""
+                parts += "\"" + rest[...close] + "\""
+                used = true
+                rest = rest[rest.index(after: close)...]
+            } else {
+                literal.append(rest.removeFirst())
+            }
+        }
+        if !literal.isEmpty || parts.isEmpty { parts += shellQuote(literal) }
+        return (parts, used)
+    }
+
+    static func isNameCharacter(_ character: Character) -> Bool {
+        character == "_" || (character.isASCII && (character.isLetter || character.isNumber))
+    }
+}
+
+/// One `ExecStart=` (or `ExecStartPre=`/`ExecStartPost=`) line: its prefixes and its words.
+struct ExecLine {
+    var ignoreFailure = false
+    var noExpansion = false
+    var argv0: Bool = false
+    /// `+`, `!` or `!!`: run with privileges the service's sandbox would not have.
+    var privileged: String?
+    var words: [String]
+    var location: String
+
+    init(_ setting: UnitFile.Setting, unit: String, unknownSpecifiers: inout [String]) {
+        location = setting.location
+        var text = Substring(setting.value)
+        while let first = text.first, "-@:+!".contains(first) {
+            switch first {
+            case "-": ignoreFailure = true
+            case "@": argv0 = true
+            case ":": noExpansion = true
+            case "+": privileged = "+"
+            default: privileged = text.hasPrefix("!!") ? "!!" : "!"
+            }
+            text = text.dropFirst(text.hasPrefix("!!") ? 2 : 1)
+        }
+        let (expanded, unknown) = SystemdSyntax.specifiers(String(text), unit: unit)
+        unknownSpecifiers += unknown.filter { !unknownSpecifiers.contains($0) }
+        words = SystemdSyntax.words(expanded)
+        if argv0, words.count >= 2 { words.remove(at: 1) }  // the second word was argv[0]
+    }
+
+    /// As one line of an sh script.
+    var shellLine: (text: String, usesVariables: Bool) {
+        var used = false
+        let text = words.map { word -> String in
+            let (quoted, uses) = SystemdSyntax.shellWord(word, expand: !noExpansion)
+            used = used || uses
+            return quoted
+        }.joined(separator: " ")
+        return (ignoreFailure ? text + " || true" : text, used)
+    }
+
+    /// True when the words can run as an argv as they are (no variable systemd would expand).
+    var isPlainArgv: Bool { !ignoreFailure && (noExpansion || !words.contains { $0.contains("$") }) }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import JobControlImport
+
+extension JobCtl {
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Turn crontabs and systemd timers into JobControl job files.",
+            discussion: """
+                Prints YAML for jobs.d/ (or writes it with --output), each job with a comment naming its \
+                source, and lists on standard error every setting it could not carry over, with the \
+                reason. Nothing is changed on the system: check the file with 'jobctl check-config', \
+                then reload. See docs/migrating.md.
+                """,
+            subcommands: [Cron.self, Timer.self])
+    }
+}
+
+/// Where an import's YAML goes and how its notes are shown: shared by both imports.
+struct ImportOutput: ParsableArguments {
+    @Option(name: [.customShort("o"), .long], help: "Write the YAML to this file (refused if it exists).")
+    var output: String?
+
+    func write(_ result: ImportResult, command: String) throws {
+        let yaml = YAMLEmitter.render(result, command: command)
+        if let output {
+            let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw ValidationError("cannot create \(output): \(String(cString: strerror(errno)))")
+            }
+            defer { close(descriptor) }
+            let bytes = Array(yaml.utf8)
+            guard bytes.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else {
+                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            print(yaml, terminator: "")
+        }
+        let notes = result.allNotes
+        var summary = "imported \(result.jobs.count) job\(result.jobs.count == 1 ? "" : "s") from \(result.source)"
+        if let output { summary += " into \(output)" }
+        printError(summary + (notes.isEmpty ? "" : "; \(notes.count) note\(notes.count == 1 ? "" : "s"):"))
+        for note in notes { printError("  \(note)") }
+        if result.jobs.isEmpty { throw ExitCode(1) }
+    }
+}
+
+extension JobCtl.Import {
+    struct Cron: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cron",
+            abstract: "Import a crontab (a user's, or /etc/crontab and /etc/cron.d's with a user column).")
+
+        @Argument(help: "The crontab file ('-' for standard input, as 'crontab -l | jobctl import cron -').")
+        var file: String
+
+        @Flag(
+            help:
+                "The system format: a user column after the five time fields (default for /etc/crontab and /etc/cron.d/*)."
+        )
+        var system = false
+
+        @Option(help: "Run the jobs of a user crontab as this user (default: the file's name in cron's spool).")
+        var user: String?
+
+        @Option(help: "Start every job id with this (as 'alice-'), to keep the ids of several crontabs apart.")
+        var prefix = ""
+
+        @OptionGroup var output: ImportOutput
+
+        func run() throws {
+            let text: String
+            if file == "-" {
+                var lines: [String] = []
+                while let line = readLine(strippingNewline: false) { lines.append(line) }
+                text = lines.joined()
+            } else {
+                do { text = try ImportFiles.read(file) } catch { throw ValidationError("\(error)") }
+            }
+            let format: CrontabImporter.Format =
+                system ? .system : user.map { .user($0) } ?? CrontabImporter.format(forPath: file)
+            let result = CrontabImporter(path: file == "-" ? "standard input" : file, format: format, idPrefix: prefix)
+                .run(text)
+            try output.write(result, command: "jobctl import cron")
+        }
+    }
+
+    struct Timer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "timer",
+            abstract: "Import a systemd timer and the service it starts (or every timer in a directory).")
+
+        @Argument(help: "A .timer unit file, or a directory of them.")
+        var path: String
+
+        @Option(
+            name: .customLong("unit-path"),
+            help:
+                "Also look here for the service and for drop-ins (repeatable; default /etc/systemd/system, /run/systemd/system, /lib/systemd/system)."
+        )
+        var unitPaths: [String] = []
+
+        @OptionGroup var output: ImportOutput
+
+        func run() throws {
+            var importer = TimerImporter()
+            if !unitPaths.isEmpty { importer.unitDirectories = unitPaths }
+            try output.write(importer.run(path: path), command: "jobctl import timer")
+        }
+    }
+}
