@@ -94,6 +94,11 @@ public struct TimerImporter {
                     )
                 } else if setting.section != "Timer" && setting.section != "Service" && setting.section != "Install" {
                     note(.notMapped, setting, "section [\(setting.section)] is not read by the import")
+                } else if Self.isSandboxing(setting.key) {
+                    note(
+                        .notMapped, setting,
+                        "builds run in the daemon's own sandbox: set it in jobcontrold.service (a drop-in) if every job may have it"
+                    )
                 } else {
                     note(.notMapped, setting, Self.unmappedReasons[setting.key] ?? "JobControl has no such setting")
                 }
@@ -101,6 +106,17 @@ public struct TimerImporter {
         }
         job.reported = notes + job.reported
         return job
+    }
+
+    /// systemd's sandboxing settings (systemd.exec(5), "Sandboxing" and "Security").
+    static func isSandboxing(_ key: String) -> Bool {
+        ["Protect", "Private", "Restrict", "ReadWrite", "ReadOnly", "Inaccessible", "SystemCall", "Capability"]
+            .contains { key.hasPrefix($0) }
+            || [
+                "NoNewPrivileges", "LockPersonality", "MemoryDenyWriteExecute", "AmbientCapabilities", "RemoveIPC",
+                "DevicePolicy", "DeviceAllow", "IPAddressDeny", "IPAddressAllow", "UMask", "KeyringMode",
+                "NoExecPaths", "ExecPaths", "TemporaryFileSystem", "BindPaths", "BindReadOnlyPaths",
+            ].contains(key)
     }
 
     static let unmappedReasons: [String: String] = [
@@ -114,11 +130,6 @@ public struct TimerImporter {
         "IOSchedulingClass": "no I/O scheduling setting; wrap the command in ionice",
         "IOSchedulingPriority": "no I/O scheduling setting; wrap the command in ionice",
         "CPUSchedulingPolicy": "no CPU scheduling policy setting; wrap the command in chrt",
-        "ProtectSystem": "builds run in the daemon's own sandbox (its unit's settings)",
-        "ProtectHome": "builds run in the daemon's own sandbox (its unit's settings)",
-        "PrivateTmp": "builds run in the daemon's own sandbox (its unit's settings)",
-        "ReadWritePaths": "builds run in the daemon's own sandbox (its unit's settings)",
-        "NoNewPrivileges": "builds run in the daemon's own sandbox (its unit's settings)",
         "OnFailure": "use notify: with a channel (docs/notifications.md) or a trigger channel",
         "ExecStopPost": "no command runs after a build; use a trigger channel",
         "ExecStop": "a cancelled build's processes are stopped by JobControl",
