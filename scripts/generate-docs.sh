@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-.build/docs}")
 mkdir -p "$out/man/man1" "$out/completions"
 scripts/setup.sh
-swift package --allow-writing-to-directory "$out/man/man1" generate-manual --output-directory "$out/man/man1" >/dev/null
+# Debug: the tools only need to print their help; a release build would be a second full build
+# (and jobctl's static release link needs --static-swift-stdlib, which the plugin cannot pass).
+swift package --allow-writing-to-directory "$out/man/man1" generate-manual --configuration debug \
+  --output-directory "$out/man/man1" >/dev/null
 swift build --product jobctl >/dev/null
 jobctl="$(swift build --show-bin-path)/jobctl"
 "$jobctl" --generate-completion-script bash > "$out/completions/jobctl.bash"

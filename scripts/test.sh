@@ -16,6 +16,15 @@ fi
 # Examples/reports-daemon (a package of its own that builds a daemon with its Swift functions)
 # is built before the tests, not by one of them while the others run on the same 2 cores.
 swift build --package-path Examples/reports-daemon
+# The Debian package, from release binaries (about 3 minutes of the run): PackageTests installs it
+# in a throwaway root, runs it, purges it, and checks lintian's verdict.
+scripts/generate-docs.sh .build/docs > /dev/null
+swift build -c release --static-swift-stdlib --product jobcontrold
+swift build -c release --static-swift-stdlib --product jobctl
+deb=$(scripts/build-deb.sh --bin-dir "$(swift build -c release --static-swift-stdlib --show-bin-path)" \
+  --docs-dir .build/docs --out .build/deb --compress gzip \
+  --maintainer "JobControl developers <jobcontrol@example.org>" | sed -n 1p)
+export JOBCONTROL_TEST_DEB=$deb JOBCONTROL_TEST_REQUIRE_DEB=1
 # The PostgreSQL cases must run here: a missing server is a failure, not a silent skip.
 export JOBCONTROL_TEST_REQUIRE_PG=1
 swift test "$@"

@@ -45,7 +45,8 @@ struct DaemonCommand: AsyncParsableCommand {
         discussion: """
             Exit status: 0 after a clean stop, 78 for an invalid configuration (EX_CONFIG), 74 when \
             storage cannot be opened, 71 when the control socket cannot be set up.
-            """)
+            """,
+        version: JobControlVersion.current)
 
     @Option(name: [.short, .long], help: "The configuration file.")
     var config: String = DaemonConfig.defaultConfigFile

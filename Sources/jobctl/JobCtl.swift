@@ -20,6 +20,7 @@ struct JobCtl: AsyncParsableCommand {
             sorted keys; logs --follow and progress --watch print one JSON value per line. \
             Shell completions: jobctl --generate-completion-script bash|zsh|fish.
             """,
+        version: JobControlVersion.current,
         subcommands: [
             Status.self, Jobs.self, Show.self, Run.self, Cancel.self, Delete.self, Builds.self, BuildCommand.self,
             Logs.self, Progress.self, Prune.self, Reload.self, CheckConfig.self, Log.self, Retval.self, Skip.self,
