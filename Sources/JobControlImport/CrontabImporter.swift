@@ -58,7 +58,8 @@ public struct CrontabImporter {
         var channels: [String: [String]] = [:]
         var channelOrder: [String] = []
         var withoutMailto = 0
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // Split at "\n" and "\r\n" (one Character in Swift, so splitting at "\n" alone misses it).
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         for (index, raw) in lines.enumerated() {
             let number = index + 1
             let location = "\(path):\(number)"
@@ -83,6 +84,13 @@ public struct CrontabImporter {
                 default: break
                 }
                 if !["SHELL", "MAILTO", "CRON_TZ", "RANDOM_DELAY"].contains(name) {
+                    guard ImportedJob.isEnvironmentName(name) else {
+                        result.notes.append(
+                            ImportNote(
+                                .notMapped, location: location, setting: trimmed,
+                                reason: "an environment variable's name must be letters, digits and '_'"))
+                        continue
+                    }
                     environment.removeAll { $0.0 == name }
                     environment.append((name, value))
                 }
@@ -242,20 +250,40 @@ public struct CrontabImporter {
         return .success((schedule, user, String(command)))
     }
 
-    /// The command (with `\%` as `%`) and its standard input (after the first other `%`).
+    /// The command (with `\%` as `%`) and its standard input: what follows the first other `%`,
+    /// each further `%` a newline and `\%` a `%`, ending with a newline (cron adds one when it is
+    /// missing), as cronie's do_command writes it.
     static func splitPercent(_ command: String) -> (String, String?) {
         var out = ""
         var iterator = command.makeIterator()
         while let character = iterator.next() {
             if character == "\\" {
                 if let next = iterator.next() {
-                    if next == "%" { out.append("%") } else { out.append(character); out.append(next) }
+                    if next == "%" {
+                        out.append("%")
+                    } else {
+                        out.append(character)
+                        out.append(next)
+                    }
                 } else {
                     out.append(character)
                 }
             } else if character == "%" {
                 var stdin = ""
-                while let next = iterator.next() { stdin.append(next == "%" ? "\n" : next) }
+                var escaped = false
+                while let next = iterator.next() {
+                    if escaped {
+                        if next != "%" { stdin.append("\\") }
+                        stdin.append(next)
+                        escaped = false
+                    } else if next == "\\" {
+                        escaped = true
+                    } else {
+                        stdin.append(next == "%" ? "\n" : next)
+                    }
+                }
+                if escaped { stdin.append("\\") }
+                if !stdin.hasSuffix("\n") { stdin.append("\n") }
                 return (out, stdin)
             } else {
                 out.append(character)

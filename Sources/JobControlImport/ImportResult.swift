@@ -45,6 +45,12 @@ public struct ImportedJob: Sendable, Equatable {
         self.command = command
     }
 
+    /// A name JobControl's `environment:` accepts: letters, digits and `_`, not starting with a digit.
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return name.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+    }
+
     public static func == (lhs: ImportedJob, rhs: ImportedJob) -> Bool {
         lhs.id == rhs.id && lhs.source == rhs.source && lhs.schedules == rhs.schedules && lhs.command == rhs.command
     }

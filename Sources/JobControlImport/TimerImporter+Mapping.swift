@@ -99,8 +99,15 @@ extension TimerImporter {
                     note(.notMapped, setting, "'\(word)' is not NAME=VALUE")
                     continue
                 }
-                job.environment.removeAll { $0.0 == String(word[..<equals]) }
-                job.environment.append((String(word[..<equals]), String(word[word.index(after: equals)...])))
+                let name = String(word[..<equals])
+                guard ImportedJob.isEnvironmentName(name) else {
+                    note(
+                        .notMapped, setting, "'\(name)': an environment variable's name must be letters, digits and '_'"
+                    )
+                    continue
+                }
+                job.environment.removeAll { $0.0 == name }
+                job.environment.append((name, String(word[word.index(after: equals)...])))
             }
         }
         var script: [String] = []
@@ -109,11 +116,15 @@ extension TimerImporter {
             let optional = setting.value.hasPrefix("-")
             let file = optional ? String(setting.value.dropFirst()) : setting.value
             let quoted = SystemdSyntax.shellQuote(file)
-            script.append(
-                optional ? "if [ -r \(quoted) ]; then set -a; . \(quoted); set +a; fi" : "set -a; . \(quoted); set +a")
+            // NAME=value lines exported as written (no shell expansion, one pair of quotes
+            // around the value removed); comments and blank lines skipped.
+            let reader =
+                #"while IFS= read -r l || [ -n "$l" ]; do case $l in ''|'#'*|';'*) continue ;; *=*) ;; *) continue ;; esac; k=${l%%=*}; v=${l#*=}; case $v in \"*\") v=${v#\"}; v=${v%\"} ;; \'*\') v=${v#\'}; v=${v%\'} ;; esac; export "$k=$v"; done < "#
+                + quoted
+            script.append(optional ? "if [ -r \(quoted) ]; then \(reader); fi" : reader)
             note(
                 .approximated, setting,
-                "read by the shell before the commands (set -a; . FILE): keep it to NAME=value lines, as systemd reads it"
+                "read before the commands by a loop that exports each NAME=value line as written (one pair of quotes around a value is removed; no escapes, no line continuations)"
             )
         }
         let onlyOne = lines.count == 1 && script.isEmpty
@@ -217,7 +228,13 @@ enum SystemdTime {
         ("M", 2_629_800), ("years", 31_557_600), ("year", 31_557_600), ("y", 31_557_600),
     ]
 
+    /// At most 100 years: anything longer is not a time span an import can carry over.
     static func seconds(_ text: String) -> Double? {
+        guard let total = unbounded(text), total <= 3_155_760_000 else { return nil }
+        return total
+    }
+
+    private static func unbounded(_ text: String) -> Double? {
         var rest = Substring(text.trimmed)
         guard !rest.isEmpty else { return nil }
         var total = 0.0

@@ -45,13 +45,18 @@ public struct TimerImporter {
     ]
 
     mutating func importTimer(_ path: String) throws(ImportError) -> ImportedJob {
-        let directory = path.split(separator: "/").dropLast().joined(separator: "/")
-        let directories =
-            [directory.isEmpty ? "." : (path.hasPrefix("/") ? "/" + directory : directory)]
-            .map { $0.hasPrefix("//") ? String($0.dropFirst()) : $0 } + unitDirectories
+        var directory = path.split(separator: "/").dropLast().joined(separator: "/")
+        directory =
+            directory.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : (path.hasPrefix("/") ? "/" + directory : directory)
+        // systemd's precedence (/etc over /run over /lib) when the timer is in one of those; a
+        // directory of units elsewhere (./units) comes first.
+        let directories = unitDirectories.contains(directory) ? unitDirectories : [directory] + unitDirectories
         let timer = try UnitFile.read(path: path, dropInDirectories: directories)
         let base = String(timer.name.dropLast(".timer".count))
         let serviceName = timer.value("Timer", "Unit")?.value ?? base + ".service"
+        guard !serviceName.contains("/"), serviceName.hasSuffix(".service") else {
+            throw ImportError("Unit=\(serviceName): only a .service unit given by name can be imported")
+        }
         guard let servicePath = directories.map({ $0 + "/" + serviceName }).first(where: isRegularFile) else {
             throw ImportError(
                 "the service it activates, \(serviceName), is not in \(directories.joined(separator: ", "))")

@@ -49,7 +49,7 @@ public struct UnitFile: Sendable {
     mutating func parse(text: String, file: String) {
         var section = ""
         var pending: (text: String, line: Int)?
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
         for (index, raw) in lines.enumerated() {
             var line = raw.trimmed
             if line.hasSuffix("\r") { line.removeLast() }

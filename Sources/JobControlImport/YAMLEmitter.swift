@@ -5,13 +5,14 @@ import FoundationEssentials
 /// source and what was not carried over.
 public enum YAMLEmitter {
     public static func render(_ result: ImportResult, command: String) -> String {
-        var out = "# Imported by `\(command)` from \(result.source).\n"
+        var out = comment("Imported by `\(command)` from \(result.source).", indent: "# ")
         out += "# Check it with `jobctl check-config`, then reload (`systemctl reload jobcontrold`).\n"
         if !result.channels.isEmpty {
             out += "#\n# The jobs below notify these email channels (cron's MAILTO); add them to the main\n"
             out += "# configuration file, under notifications: channels:\n"
             for channel in result.channels {
-                out += "#   \(channel.name): {email: \(quote(channel.addresses.joined(separator: ", ")))}\n"
+                out += comment(
+                    "\(channel.name): {email: \(quote(channel.addresses.joined(separator: ", ")))}", indent: "#   ")
             }
         }
         if !result.notes.isEmpty {
@@ -25,7 +26,7 @@ public enum YAMLEmitter {
     }
 
     static func render(_ job: ImportedJob) -> String {
-        var out = "  # From \(job.source)\n"
+        var out = comment("From \(job.source)", indent: "  # ")
         for note in job.reported { out += comment(note, indent: "  #   ") }
         out += "  - id: \(quote(job.id))\n"
         func line(_ key: String, _ value: String) { out += "    \(key): \(value)\n" }
@@ -46,7 +47,7 @@ public enum YAMLEmitter {
                 if seen[name] == nil { order.append(name) }
                 seen[name] = value
             }
-            for name in order { out += "      \(name): \(quote(seen[name]!))\n" }
+            for name in order { out += "      \(quote(name)): \(quote(seen[name]!))\n" }
         }
         let schedules = job.schedules.map(quote) + job.intervals.map { "{every: \(quote($0))}" }
         if schedules.count == 1 {
@@ -67,9 +68,30 @@ public enum YAMLEmitter {
         return out
     }
 
+    /// A note as comment lines. A comment ends at any line break YAML knows (LF, CR, NEL, LS, PS),
+    /// so every control and break character is shown escaped instead: nothing in a crontab or
+    /// unit can end the comment and write YAML.
     static func comment(_ note: ImportNote, indent: String) -> String {
-        let text = "\(note.location): \(note.kind.rawValue): \(note.setting): \(note.reason)"
-        return indent + text.replacing("\n", with: "\n" + indent) + "\n"
+        comment("\(note.location): \(note.kind.rawValue): \(note.setting): \(note.reason)", indent: indent)
+    }
+
+    static func comment(_ text: String, indent: String) -> String {
+        var out = indent
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" {
+                out += "\n" + indent
+            } else if needsEscape(scalar) {
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\n"
+    }
+
+    /// Control characters (C0, DEL, C1), YAML's other line breaks (NEL, LS, PS) and the BOM.
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || [0x2028, 0x2029, 0xFEFF].contains(scalar.value)
     }
 
     /// A double-quoted YAML scalar.
@@ -82,8 +104,8 @@ public enum YAMLEmitter {
             case "\n": out += "\\n"
             case "\t": out += "\\t"
             case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            case _ where needsEscape(scalar):
+                out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
             default: out.unicodeScalars.append(scalar)
             }
         }

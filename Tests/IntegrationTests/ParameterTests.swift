@@ -25,6 +25,11 @@ import Testing
           - id: top
             dependencies: [base]
             command: 'echo top'
+        """
+
+    /// A job on a schedule of its own, only in the test about schedules (it runs every second).
+    static let ticking = """
+
           - id: ticking
             command: 'echo "label=$JOBCONTROL_PARAM_LABEL"'
             parameters: {label: {type: string, default: none}}
@@ -98,7 +103,9 @@ import Testing
         let daemon = try await DaemonProcess(config: Self.config)
         let plain = try await daemon.jobctl("--json", "run", "top", "--build-deps", "--wait")
         #expect(plain.status == 0, "\(plain.stderr)")
-        let first = try await daemon.jobctl("logs", "1")
+        guard case .array(let built) = try JSONValue.parse(try await daemon.jobctl("--json", "builds", "base").stdout)
+        else { throw TestFailure("no builds of base") }
+        let first = try await daemon.jobctl("logs", "\(built.first?["id"]?.intValue ?? 0)")
         #expect(first.stdout.contains("level=shallow"), "the dependency's default: \(first.stdout)")
         let asked = try await daemon.jobctl("--json", "run", "top", "--build-deps", "--wait", "-p", "base:level=deep")
         #expect(asked.status == 0, "\(asked.stderr)")
@@ -109,7 +116,7 @@ import Testing
     }
 
     @Test func aScheduleGivesItsValues() async throws {
-        let daemon = try await DaemonProcess(config: Self.config)
+        let daemon = try await DaemonProcess(config: Self.config + Self.ticking)
         var found: JSONValue?
         try await waitFor("a scheduled build of 'ticking'") {
             guard let result = try? await daemon.jobctl("--json", "builds", "ticking"),

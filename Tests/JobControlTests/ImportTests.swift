@@ -185,7 +185,8 @@ import Testing
         #expect(CrontabImporter.assignment("MAILTO=\"\"")! == ("MAILTO", ""))
         #expect(CrontabImporter.assignment("0 * * * * FOO=bar cmd") == nil)
         #expect(CrontabImporter.assignment("X=\"a\" # note") == nil, "cronie reads a job line here")
-        #expect(CrontabImporter.splitPercent("date +\\%F%line one%line two") == ("date +%F", "line one\nline two"))
+        #expect(CrontabImporter.splitPercent("date +\\%F%line one%line two") == ("date +%F", "line one\nline two\n"))
+        #expect(CrontabImporter.splitPercent("mail x%100\\% done\\n%") == ("mail x", "100% done\\n\n"))
         #expect(CrontabImporter.splitPercent("echo 100\\%") == ("echo 100%", nil))
         #expect(CrontabImporter.programName("cd /srv/app && ./bin/run-report.sh --daily") == "run-report")
         #expect(
@@ -195,7 +196,7 @@ import Testing
             "MAILTO=ops@example.com\nSHELL=/bin/bash\n# nightly report\n0 2 * * * report % a%b\n")
         let job = result.jobs[0]
         #expect(job.title == "nightly report" && job.user == "ann" && job.notifyChannel == "mail-ops")
-        #expect(job.command == .argv(["/bin/bash", "-c", "printf '%s' ' a\nb' | {\nreport \n}"]))
+        #expect(job.command == .argv(["/bin/bash", "-c", "printf '%s' ' a\nb\n' | {\nreport \n}"]))
         #expect(result.channels.map(\.name) == ["mail-ops"])
     }
 
@@ -210,5 +211,19 @@ import Testing
                 == "sync@web.service sync@web sync web % %H")
         #expect(SystemdTime.seconds("1h 30min") == 5400 && SystemdTime.seconds("90") == 90)
         #expect(SystemdTime.duration(5400) == "90m" && SystemdTime.duration(86400) == "1d")
+    }
+
+    /// Nothing in a crontab can end a comment or a string of the YAML written for it: every line
+    /// break YAML knows is escaped (a crafted MAILTO once wrote a job that ran as root).
+    @Test func craftedTextCannotWriteYAML() throws {
+        let crontab =
+            "MAILTO=a@b.org\u{2028}  - {id: evil, command: id, user: root}\u{2028}  #\n"
+            + "X=1\u{85}evil\r\n0 1 * * * echo \"$X\"\u{2029}  - {id: evil2, command: id}\r\n"
+        let result = CrontabImporter(path: "t\u{2028}- {id: evil3}", format: .user(nil)).run(crontab)
+        let config = try ImportTests.load(result)
+        #expect(config.jobs.map(\.id) == ["echo"], "\(YAMLEmitter.render(result, command: "t"))")
+        let job = try #require(config.job("echo"))
+        #expect(job.environment["X"] == .string("1\u{85}evil"))
+        #expect(job.args.first == .string("echo \"$X\"\u{2029}  - {id: evil2, command: id}"))
     }
 }

@@ -23,7 +23,7 @@ import Testing
               token: {type: string, secret: true}
             schedule:
               - {calendar: '*-*-* 02:00:00 UTC', parameters: {target: production, count: 1}}
-              - {calendar: '*-*-* 03:00:00 UTC', parameters: {count: 2, token: abc}}
+              - {calendar: '*-*-* 03:00:00 UTC', parameters: {count: 2, token: !secret deploy_key}}
         """
 
     func errors(_ yaml: String) -> [String] { configErrors(yaml) }
@@ -45,8 +45,8 @@ import Testing
             return
         }
         #expect(declared[4]["default"] == ["!secret": "deploy_key"])
-        #expect(given[1]["token"] == "***")
-        #expect(!stored.jsonText().contains("abc"))
+        #expect(given[1]["token"] == ["!secret": "deploy_key"])
+        #expect(!stored.jsonText().contains("k3y"))
     }
 
     @Test func runValuesAreCheckedAndTypedOverDefaults() throws {
@@ -86,6 +86,15 @@ import Testing
         #expect(refusal(["count": "1", "dry_run": "maybe"]).contains("expected true or false"))
         #expect(refusal(["count": "1", "dry_run": .array([])]).contains("expected a boolean, found a list"))
         #expect(refusal(["count": "1", "tagret": "x"]).contains("has no parameter 'tagret'; it declares: target"))
+        #expect(
+            refusal(["count": "1", "token": .array([])]) == "parameter 'token': expected a string, found a list")
+        let secretNumber = try #require(
+            try ConfigLoader.parse(
+                yaml: "jobs:\n  - {id: s, command: x, parameters: {p: {type: integer, secret: true}}}\n", file: "t.yaml"
+            ).job("s"))
+        #expect(throws: ParameterError.invalid("p", "expected an integer, found a value (secret, not shown)")) {
+            try secretNumber.bindParameters(given: ["p": "hunter2"])
+        }
     }
 
     @Test func aScheduleGivesItsOwnValues() throws {
@@ -95,10 +104,10 @@ import Testing
         let two = try #require(policy.next(after: day))
         let three = try #require(policy.next(after: two))
         #expect(policy.parameters(at: two) == ["target": .string("production"), "count": .int(1)])
-        #expect(policy.parameters(at: three) == ["count": .int(2), "token": .string("abc")])
+        #expect(policy.parameters(at: three) == ["count": .int(2), "token": .secret("deploy_key")])
         let bound = try job.bindParameters(given: [:], schedule: policy.parameters(at: three))
         #expect(bound.stored["count"] == .int(2) && bound.stored["target"] == "staging")
-        #expect(bound.stored["token"] == "***" && bound.secretValues["token"] == "abc")
+        #expect(bound.stored["token"] == ["!secret": "deploy_key"] && bound.secretValues.isEmpty)
         // A run's own value wins over the schedule's.
         #expect(
             try job.bindParameters(given: ["count": "9"], schedule: policy.parameters(at: two)).stored["count"]
@@ -130,6 +139,18 @@ import Testing
             })
         #expect(errors(base + "    parameters: {2n: string}\n").contains { $0.contains("parameter name '2n'") })
         #expect(
+            errors(base + "    parameters: {n: {type: string, secret: true, default: hunter2}}\n").contains {
+                $0.contains("takes its value here as !secret NAME")
+            })
+        #expect(
+            errors(base + "    parameters: {b: {type: boolean, secret: true}}\n").contains {
+                $0.contains("'secret' applies to string and integer parameters")
+            })
+        #expect(
+            errors(base + "    parameters: {ab: string, AB: string}\n").contains {
+                $0.contains("would be $JOBCONTROL_PARAM_AB, as 'ab' is")
+            })
+        #expect(
             errors(base + "    parameters: {n: {type: string, requird: true}}\n").contains {
                 $0.contains("requird") && $0.contains("required")
             })
@@ -144,6 +165,10 @@ import Testing
         #expect(
             errors(base + "    parameters: {n: integer}\n    schedule: [{every: 1h, parameters: {m: 1}}]\n").contains {
                 $0.contains("has no parameter 'm'; it declares: n")
+            })
+        #expect(
+            errors(base + "    parameters: {n: {type: integer, required: true}}\n    schedule: ['@daily']\n").contains {
+                $0.hasPrefix("test.yaml:5:") && $0.contains("gives no value for the required parameter 'n'")
             })
     }
 }

@@ -10,6 +10,7 @@ extension ConfigLoader {
     static func readParameters(_ node: Node, reader: inout YAMLNodeReader) -> [JobParameter] {
         guard let entries = reader.mapping(node, what: "'parameters'") else { return [] }
         var parameters: [JobParameter] = []
+        var variables: [String: String] = [:]
         for entry in entries {
             guard JobParameter.isValidName(entry.key) else {
                 reader.error(
@@ -17,6 +18,15 @@ extension ConfigLoader {
                     "parameter name '\(entry.key)' must be letters, digits and '_', not starting with a digit")
                 continue
             }
+            let variable = "JOBCONTROL_PARAM_" + entry.key.uppercased()
+            if let other = variables[variable] {
+                reader.error(
+                    entry.keyNode,
+                    "parameter '\(entry.key)' would be $\(variable), as '\(other)' is; rename one"
+                )
+                continue
+            }
+            variables[variable] = entry.key
             if let parameter = readParameter(entry.key, entry.value, reader: &reader) { parameters.append(parameter) }
         }
         return parameters
@@ -74,6 +84,11 @@ extension ConfigLoader {
         }
         if let entry = fields["secret"], let value = reader.bool(entry.value, what: "\(what)'s 'secret'") {
             parameter.secret = value
+            if value, kind == .boolean || kind.name == "choice" {
+                // Masking `true` or `prod` in every log line would hide more than the value, and
+                // show it by where the masks fall.
+                reader.error(entry.keyNode, "'secret' applies to string and integer parameters, not to a \(kind.name)")
+            }
         }
         if let entry = fields["default"], let value = reader.value(entry.value, what: "\(what)'s default") {
             if checkParameterValue(value, for: parameter, node: entry.value, reader: &reader) {
@@ -98,6 +113,13 @@ extension ConfigLoader {
                 return false
             }
             return true
+        }
+        if parameter.secret {
+            reader.error(
+                node,
+                "secret parameter '\(parameter.name)' takes its value here as !secret NAME (from 'secret' or 'secrets_file'), so the value is not in this file"
+            )
+            return false
         }
         switch value {
         case .retval, .param, .array, .object:

@@ -36,6 +36,17 @@ extension ConfigLoader {
         for entry in read where !entry.parameters.isEmpty {
             checkScheduleParameters(entry.parameters, declared: parameters, node: entry.node, reader: &reader)
         }
+        // An occurrence has nobody to ask: each schedule gives every required parameter a value.
+        let required = parameters.filter(\.required).map(\.name)
+        for entry in read {
+            let missing = required.filter { entry.parameters[$0] == nil }
+            if !missing.isEmpty {
+                reader.error(
+                    entry.node,
+                    "this schedule gives no value for the required parameter\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")); write it as {cron|calendar|every: …, parameters: {\(missing[0]): …}}"
+                )
+            }
+        }
         policy.timezone = zoneName
         for (key, entry) in byKey.sorted(by: { $0.key < $1.key }) {
             let what = "'\(key)'"

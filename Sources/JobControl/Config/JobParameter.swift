@@ -57,7 +57,7 @@ public struct JobParameter: Sendable, Hashable {
         case (.integer, .int): return value
         case (.integer, .string(let text)):
             let trimmed = text.trimmingCharacters(in: .whitespaces)
-            guard let number = Int64(trimmed) else { throw .invalid(name, "expected an integer, found '\(text)'") }
+            guard let number = Int64(trimmed) else { throw .invalid(name, "expected an integer, found \(shown(text))") }
             return .int(number)
         case (.integer, .double(let number)) where number == number.rounded() && abs(number) < 9e15:
             return .int(Int64(number))
@@ -66,11 +66,11 @@ public struct JobParameter: Sendable, Hashable {
             switch text.lowercased() {
             case "true", "yes", "on", "1": return .bool(true)
             case "false", "no", "off", "0": return .bool(false)
-            default: throw .invalid(name, "expected true or false, found '\(text)'")
+            default: throw .invalid(name, "expected true or false, found \(shown(text))")
             }
         case (.choice(let choices), .string(let text)):
             guard choices.contains(text) else {
-                throw .invalid(name, "'\(text)' is not one of \(choices.joined(separator: ", "))")
+                throw .invalid(name, "\(shown(text)) is not one of \(choices.joined(separator: ", "))")
             }
             return value
         default:
@@ -78,6 +78,9 @@ public struct JobParameter: Sendable, Hashable {
                 name, "expected \(kind.name == "integer" ? "an" : "a") \(kind.name), found \(value.typeName)")
         }
     }
+
+    /// A refused value as an error message shows it: quoted, or not at all for a secret.
+    private func shown(_ text: String) -> String { secret ? "a value (secret, not shown)" : "'\(text)'" }
 
     /// As shown by `jobctl show` and stored with the job's config.
     public var json: JSONValue {
@@ -175,22 +178,25 @@ extension JobConfig {
         return bound
     }
 
-    /// The values a running build gets, typed: stored ones as they are, a secret's reference
-    /// resolved from `secrets`, a masked one from `memory`.
-    func parameterValues(stored: [String: JSONValue], memory: [String: JSONValue], secrets: [String: String])
-        throws(BuildException) -> [String: JSONValue]
-    {
+    /// The values a running build gets, typed: stored ones as they are, a `!secret` reference
+    /// resolved from `secrets`, a masked one (`***` of a secret parameter) from `memory`.
+    /// `secretWhenCreated`: the parameters that were secret when the build was created (a reload
+    /// may have changed that since): their stored `***` is never a value.
+    func parameterValues(
+        stored: [String: JSONValue], memory: [String: JSONValue], secrets: [String: String],
+        secretWhenCreated: Set<String> = []
+    ) throws(BuildException) -> [String: JSONValue] {
         var values: [String: JSONValue] = [:]
         for (name, value) in stored {
             guard let parameter = parameter(named: name) else { continue }  // no longer declared
-            if parameter.secret, case .object(let reference) = value, case .string(let secret)? = reference["!secret"] {
+            if case .object(let reference) = value, case .string(let secret)? = reference["!secret"] {
                 guard let text = secrets[secret] else {
                     throw BuildException(type: "SecretUnavailable", message: "secret '\(secret)' is not configured")
                 }
                 do { values[name] = try parameter.validate(.string(text)) } catch {
                     throw BuildException(type: "InvalidParameter", message: "\(error) (from secret '\(secret)')")
                 }
-            } else if parameter.secret {
+            } else if value == "***", parameter.secret || secretWhenCreated.contains(name) {
                 guard let held = memory[name] else {
                     throw BuildException(
                         type: "ParameterUnavailable",

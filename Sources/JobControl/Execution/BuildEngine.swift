@@ -259,6 +259,14 @@ public actor BuildEngine {
         } catch {
             throw .invalidParameters(job: jobID, error)
         }
+        if sharedQueue != nil, let name = bound.secretValues.keys.sorted().first {
+            // Any daemon of the cluster may run the build, and the value is not stored.
+            throw .invalidParameters(
+                job: jobID,
+                .malformed(
+                    "secret parameter '\(name)' cannot be given to a run here: several daemons share the work and any may run the build, but a secret value is kept only in the memory of the daemon that takes the run; give it as a !secret default instead"
+                ))
+        }
         var buildPart: [String: JSONValue] = ["dependency_builds": .object(pins)]
         if let trigger { buildPart["trigger"] = trigger }
         if !bound.stored.isEmpty { buildPart["parameters"] = .object(bound.stored) }
@@ -454,7 +462,7 @@ public actor BuildEngine {
             }
             let parameters = try job.parameterValues(
                 stored: Self.object(build.config["build"]?["parameters"]), memory: heldParameters,
-                secrets: secrets)
+                secrets: secrets, secretWhenCreated: Self.secretParameters(of: build))
             let param: (String) throws -> JSONValue = { parameters[$0] ?? .null }
             let args = try job.args.map { try $0.resolve(retval: retval, secret: secret, param: param) }
             let kwargs = try job.kwargs.mapValues { try $0.resolve(retval: retval, secret: secret, param: param) }

@@ -29,7 +29,9 @@ public struct SecretRedactor: Sendable {
         case .string(let text): return .string(redact(text))
         case .array(let values): return .array(values.map(redact))
         case .object(let object):
-            return .object(Dictionary(uniqueKeysWithValues: object.map { (redact($0.key), redact($0.value)) }))
+            // Two keys may mask to the same text: the later one wins, nothing traps.
+            return .object(
+                Dictionary(object.map { (redact($0.key), redact($0.value)) }, uniquingKeysWith: { _, b in b }))
         default: return value
         }
     }
