@@ -12,8 +12,8 @@ if ! python3 -c 'import croniter' >/dev/null 2>&1; then
   echo "setup: installing the Python croniter package (oracle for the cron import tests)" >&2
   python3 -m pip install -q 'croniter==7.0.0' >/dev/null 2>&1 || echo "setup: could not install croniter; the import tests will fail" >&2
 fi
-# lintian: the Debian package test checks its output.
-needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat lintian)
+# lintian: the Debian package test checks its output; prometheus: promtool and a real scraper for /metrics.
+needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat curl lintian prometheus)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -23,4 +23,4 @@ echo "setup: installing ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

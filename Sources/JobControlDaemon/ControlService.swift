@@ -2,6 +2,7 @@ import Foundation
 import JobControl
 import JobControlProtocol
 import Logging
+import Synchronization
 
 /// Answers Varlink calls: one method per function, dispatched by one exhaustive switch.
 ///
@@ -19,6 +20,9 @@ final class ControlService: Sendable {
     let node: String
     let startTime: Date
     let logger: Logger
+    /// `http://HOST:PORT/` of the HTTP listener once it is bound (`Status` shows its metrics URL).
+    let httpBase = Mutex<String?>(nil)
+    var httpURL: String? { httpBase.withLock { $0 } }
 
     static let version = JobControlVersion.current
 

@@ -86,6 +86,20 @@ public final class Daemon: Sendable {
             socketGroup: config.access?.socketGroup,
             logger: logger)
         try await server.bind()
+        // `http:`: /metrics (docs/web.md). A change takes effect at a restart.
+        let http = config.http.map { HTTPServer(settings: $0, engine: engine, scheduler: scheduler, logger: logger) }
+        try await http?.bind()
+        service.httpBase.withLock { $0 = http?.baseURL }
+        if http != nil {
+            // Each job's last success as stored, so the gauge is right across restarts.
+            var lastSuccess: [String: Date] = [:]
+            for job in config.jobs {
+                if let build = try? storage.getLatestSuccessfulBuild(jobID: job.id), let end = build.endTime {
+                    lastSuccess[job.id] = end
+                }
+            }
+            DaemonMetrics.shared.seed(lastSuccess: lastSuccess)
+        }
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
         // (now that the socket is up for their in-build helpers).
         // In a cluster, only this node's own builds, and those of daemons whose lease expired.
@@ -124,6 +138,7 @@ public final class Daemon: Sendable {
             group.addTask {
                 await server.serve()
             }
+            if let http { group.addTask { await http.serve() } }
             let retention = Task {
                 await RetentionService(engine: engine, storage: storage, logger: logger).run()
             }
@@ -172,6 +187,7 @@ public final class Daemon: Sendable {
                 "jobcontrold stopping",
                 metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
             await server.close()
+            await http?.close()
             await engine.drain(grace: .seconds(grace))
             // Attempts under way end and are recorded (a webhook's or command's timeout at most
             // 5 s more); those cut off are sent again at the next start.

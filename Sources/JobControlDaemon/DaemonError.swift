@@ -8,12 +8,15 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case storage(StorageError)
     /// The control socket could not be set up.
     case socket(path: String, reason: String)
+    /// The HTTP listener (`http.listen`) could not be set up.
+    case http(listen: String, reason: String)
 
     public var description: String {
         switch self {
         case .config(let error): return error.description
         case .storage(let error): return "storage: \(error)"
         case .socket(let path, let reason): return "control socket \(path): \(reason)"
+        case .http(let listen, let reason): return "HTTP listener \(listen) (http.listen): \(reason)"
         }
     }
 
@@ -22,7 +25,7 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .config: return 78  // EX_CONFIG
         case .storage: return 74  // EX_IOERR
-        case .socket: return 71  // EX_OSERR
+        case .socket, .http: return 71  // EX_OSERR
         }
     }
 }

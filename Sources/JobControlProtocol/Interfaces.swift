@@ -313,6 +313,8 @@ public enum Interfaces {
           # Jobs with a schedule, and how many of them are suspended.
           scheduled_jobs: int,
           suspended_jobs: int,
+          # The HTTP listener's metrics URL, when http: is configured.
+          metrics_url: ?string,
           # When several daemons share a PostgreSQL database: this daemon's
           # name, every daemon the database knows of, and the builds waiting
           # in the shared queue for a daemon to claim them.

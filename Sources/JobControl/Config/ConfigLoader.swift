@@ -9,7 +9,7 @@ public enum ConfigLoader {
     static let daemonKeys = [
         "storage", "socket", "workers", "stop_timeout", "pools", "log_retention", "build_retention", "secret",
         "secrets_file", "include", "jobs",
-        "access", "cluster", "containment", "job_defaults", "python", "python_path", "notifications",
+        "access", "cluster", "containment", "job_defaults", "python", "python_path", "notifications", "http",
     ]
     static let jobKeys =
         [
@@ -255,6 +255,8 @@ public enum ConfigLoader {
                 if let values = reader.stringList(entry.value, what: "'python_path'") { config.pythonPath = values }
             case "notifications":
                 config.notifications = readNotifications(entry.value, reader: &reader)
+            case "http":
+                config.http = readHTTP(entry.value, reader: &reader)
             default:
                 reader.unknownKey(entry.key, entry.keyNode, in: "the configuration file", known: daemonKeys)
             }

@@ -44,6 +44,8 @@ public struct DaemonConfig: Sendable {
     var pythonLocation: SourceLocation?
     /// Channels, default rules and retention of notifications (`notifications:`).
     public var notifications = NotificationSettings()
+    /// The HTTP listener (`http:`); nil: none.
+    public var http: HTTPSettings?
     /// The main configuration file, absolute.
     public var file: String?
 

@@ -111,6 +111,7 @@ public struct BuildContext: Sendable {
             }, limit: settings.resources.effectiveLogLimit)
         guard !records.isEmpty else { return }
         storage.enqueueLogMessages(records)
+        DaemonMetrics.shared.logged(lines: records.count, bytes: records.reduce(0) { $0 + $1.message.utf8.count })
         if let observer { records.forEach { observer($0, jobID) } }
     }
 
@@ -155,6 +156,7 @@ public struct BuildContext: Sendable {
             }, limit: settings.resources.effectiveLogLimit)
         guard !records.isEmpty else { return }
         if let observer { records.forEach { observer($0, jobID) } }
+        DaemonMetrics.shared.logged(lines: records.count, bytes: records.reduce(0) { $0 + $1.message.utf8.count })
         do {
             try storage.logMessages(records)
         } catch  where error.isTransient {

@@ -581,6 +581,9 @@ public actor BuildEngine {
             of: build.id, at: endTime, success: outcome.success, skipped: skipped, retval: outcome.retval,
             exception: outcome.exception, notify: notify, context: context)
         if recorded, let notify, notify.written.value > 0 { notificationWake.signal() }
+        DaemonMetrics.shared.buildFinished(
+            job: job.id, result: skipped ? "skipped" : outcome.success ? "successful" : "failed",
+            duration: startTime.map { endTime.timeIntervalSince($0) }, at: endTime)
         await buildFinished(
             build.id,
             record: recorded

@@ -126,6 +126,7 @@ public actor NotificationDeliverer {
             "notification.id": "\(record.id)", "channel": "\(record.channel)", "event": "\(record.event.rawValue)",
             "job.id": "\(record.jobID ?? "-")", "attempt": "\(record.attempts)", "detail": "\(detail)",
         ]
+        DaemonMetrics.shared.delivery(channel: record.channel, result: result.isSuccess ? "delivered" : "failed")
         switch (result, retryAt) {
         case (.success, _): logger.info("notification delivered", metadata: metadata)
         case (.failure, .some):

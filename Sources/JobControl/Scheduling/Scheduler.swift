@@ -309,6 +309,7 @@ public actor Scheduler {
             let claimed = try storage.claimOccurrence(
                 Occurrence(jobID: jobID, due: due, outcome: outcome, detail: detail), notify: notify)
             if claimed, let notify, notify.written.value > 0 { engine.notificationWake.signal() }
+            if claimed { DaemonMetrics.shared.occurrence(job: jobID, outcome: outcome.rawValue) }
             if claimed && outcome != .started {
                 logger.notice(
                     "scheduled occurrence \(outcome.rawValue)",
@@ -403,6 +404,7 @@ public actor Scheduler {
                 return false
             }
             if jobs[jobID]?.policy.concurrency == .queue { watch(jobID, build: build.id) }
+            DaemonMetrics.shared.occurrence(job: jobID, outcome: OccurrenceOutcome.started.rawValue)
             return true
         } catch {
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])

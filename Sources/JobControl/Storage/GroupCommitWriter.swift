@@ -366,6 +366,12 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                 waiters.forEach { $0.resume() }
 
                 var batchFailures: [UInt64: StorageError] = [:]
+                let started = ContinuousClock.now
+                defer {
+                    let elapsed = ContinuousClock.now - started
+                    DaemonMetrics.shared.committed(
+                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                }
                 do {
                     if try commitUsingReserve(batch.flatMap(\.operations), holding: holding, commit: commit) {
                         reserveGiven = true

@@ -1,0 +1,72 @@
+import Foundation
+import Yams
+
+extension ConfigLoader {
+    static let httpKeys = ["listen", "tokens", "anonymous"]
+
+    /// `http: {listen: HOST:PORT, tokens: [{token: !secret NAME, level: read}], anonymous: read}`.
+    static func readHTTP(_ node: Node, reader: inout YAMLNodeReader) -> HTTPSettings? {
+        guard let entries = reader.mapping(node, what: "'http'") else { return nil }
+        var settings = HTTPSettings()
+        for entry in entries {
+            switch entry.key {
+            case "listen":
+                if let text = reader.string(entry.value, what: "'listen'") {
+                    settings.listen = text
+                    if settings.hostAndPort == nil {
+                        reader.error(entry.value, "'listen' must be HOST:PORT, as 127.0.0.1:9187 or [::1]:9187")
+                    }
+                }
+            case "anonymous":
+                if let text = reader.string(entry.value, what: "'anonymous'") {
+                    switch text {
+                    case "none": settings.anonymous = nil
+                    case "read": settings.anonymous = .read
+                    default:
+                        reader.error(
+                            entry.value,
+                            "'anonymous' must be none or read (a client without a token never runs or changes anything)"
+                        )
+                    }
+                }
+            case "tokens":
+                guard case .sequence(let items) = entry.value else {
+                    reader.error(entry.value, "'tokens' must be a list of {token: !secret NAME, level: read|run|admin}")
+                    continue
+                }
+                for item in items {
+                    guard let fields = reader.mapping(item, what: "a token") else { continue }
+                    var value: ConfigValue?
+                    var level: AccessPolicy.Level?
+                    for field in fields {
+                        switch field.key {
+                        case "token":
+                            switch reader.value(field.value, what: "'token'") {
+                            case .string(let text)? where text.count >= 16: value = .string(text)
+                            case .string?: reader.error(field.value, "a token must be at least 16 characters")
+                            case .secret(let name)?: value = .secret(name)
+                            case nil: break
+                            default: reader.error(field.value, "'token' must be a string or !secret NAME")
+                            }
+                        case "level":
+                            if let text = reader.string(field.value, what: "'level'") {
+                                level = AccessPolicy.Level.allCases.first { "\($0)" == text }
+                                if level == nil { reader.error(field.value, "'level' must be read, run or admin") }
+                            }
+                        default:
+                            reader.unknownKey(field.key, field.keyNode, in: "a token", known: ["token", "level"])
+                        }
+                    }
+                    if let value, let level {
+                        settings.tokens.append(HTTPSettings.Token(value: value, level: level))
+                    } else if value == nil || level == nil, reader.diagnostics.isEmpty {
+                        reader.error(item, "a token needs 'token' and 'level'")
+                    }
+                }
+            default:
+                reader.unknownKey(entry.key, entry.keyNode, in: "'http'", known: httpKeys)
+            }
+        }
+        return settings
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// `http:`: the daemon's HTTP listener (off without it). Today it serves `/metrics`
+/// (docs/web.md); the same access levels as the control socket apply.
+public struct HTTPSettings: Sendable, Hashable {
+    /// `host:port` to listen on; `127.0.0.1:9187` by default (loopback: nothing is exposed
+    /// unless asked).
+    public var listen = "127.0.0.1:9187"
+    /// Bearer tokens (`Authorization: Bearer TOKEN`) and the level each grants; a token is a
+    /// `!secret` reference or a string.
+    public var tokens: [Token] = []
+    /// What a request without a token may do: nothing (nil, the default) or `read`.
+    public var anonymous: AccessPolicy.Level?
+
+    public struct Token: Sendable, Hashable {
+        public var value: ConfigValue
+        public var level: AccessPolicy.Level
+    }
+
+    public init() {}
+
+    /// The level a request's `Authorization` header grants; nil when none.
+    public func level(authorization: String?, secrets: [String: String]) -> AccessPolicy.Level? {
+        guard let authorization, authorization.hasPrefix("Bearer ") else { return anonymous }
+        let given = Array(authorization.dropFirst(7).utf8)
+        var granted: AccessPolicy.Level?
+        for token in tokens {
+            let expected: String
+            switch token.value {
+            case .string(let text): expected = text
+            case .secret(let name): expected = secrets[name] ?? ""
+            default: continue
+            }
+            // Compared in time independent of where they differ.
+            let bytes = Array(expected.utf8)
+            guard !bytes.isEmpty, bytes.count == given.count else { continue }
+            var difference: UInt8 = 0
+            for (a, b) in zip(bytes, given) { difference |= a ^ b }
+            if difference == 0 { granted = max(granted ?? token.level, token.level) }
+        }
+        return granted
+    }
+
+    /// `host` and `port` of `listen`; `[::1]:9187` for IPv6.
+    public var hostAndPort: (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+}
