@@ -21,6 +21,8 @@ final class HTTPServer: Sendable {
     let scheduler: Scheduler
     let logger: Logger
     private let listener = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
+    /// Connections being served.
+    private let open = Mutex(0)
 
     init(settings: HTTPSettings, engine: BuildEngine, scheduler: Scheduler, logger: Logger) {
         self.settings = settings
@@ -46,6 +48,10 @@ final class HTTPServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // A client that stops sending is closed after 10 s (a flood of idle
+                        // connections cannot hold the daemon's descriptors).
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
@@ -66,7 +72,20 @@ final class HTTPServer: Sendable {
             do {
                 try await channel.executeThenClose { inbound in
                     for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
+                        // At most 64 connections at once: more are closed unserved.
+                        let admitted = open.withLock { count -> Bool in
+                            guard count < 64 else { return false }
+                            count += 1
+                            return true
+                        }
+                        guard admitted else {
+                            try? await connection.channel.close()
+                            continue
+                        }
+                        group.addTask {
+                            await self.serve(connection)
+                            self.open.withLock { $0 -= 1 }
+                        }
                     }
                 }
             } catch {
@@ -140,5 +159,18 @@ final class HTTPServer: Sendable {
             jobs: config.jobs.map(\.id), nextRuns: nextRuns, running: counts.running, queued: counts.queued,
             workers: config.workers)
         return (.ok, MetricsExposition.contentType, MetricsExposition.render(.shared, live: live))
+    }
+}
+
+/// Closes a connection when its `IdleStateHandler` says it has been silent too long.
+final class CloseWhenIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

@@ -58,6 +58,14 @@ import Testing
             scrape.stdout.contains(#"jobcontrol_builds_total{job_id="ok",result="successful"} 2"#), "\(scrape.stdout)")
         #expect(scrape.stdout.contains(#"jobcontrol_builds_total{job_id="bad",result="failed"} 1"#))
         #expect(scrape.stdout.contains(#"jobcontrol_job_consecutive_failures{job_id="bad"} 1"#))
+        // A client that connects and says nothing is closed (after 10 s), not kept forever.
+        let idle = try await runProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import socket; s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(60); print('closed' if s.recv(1) == b'' else 'data')",
+            ])
+        #expect(idle.stdout.contains("closed"), "\(idle.stdout)\(idle.stderr)")
         let directory = try TemporaryDirectory()
         try directory.write("metrics.txt", scrape.stdout)
         let check = try await runProcess(

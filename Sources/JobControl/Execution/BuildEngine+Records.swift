@@ -76,4 +76,12 @@ extension BuildEngine {
             }
         }
     }
+
+    static func logLinesLost(_ count: Int, reason: String) -> BuildException {
+        BuildException(
+            type: "LogLinesLost",
+            message:
+                "\(count) log line\(count == 1 ? "" : "s") of this build could not be stored (\(reason)); the command itself succeeded",
+            details: ["log_lines_lost": .int(Int64(count))])
+    }
 }

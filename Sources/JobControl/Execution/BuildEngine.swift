@@ -591,12 +591,4 @@ public actor BuildEngine {
                     of: build, started: startTime, ended: endTime, success: outcome.success, skipped: skipped,
                     retval: outcome.retval, exception: outcome.exception) : nil)
     }
-
-    static func logLinesLost(_ count: Int, reason: String) -> BuildException {
-        BuildException(
-            type: "LogLinesLost",
-            message:
-                "\(count) log line\(count == 1 ? "" : "s") of this build could not be stored (\(reason)); the command itself succeeded",
-            details: ["log_lines_lost": .int(Int64(count))])
-    }
 }
