@@ -121,7 +121,9 @@ final class HTTPServer: Sendable {
                         if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
                         try await outbound.write(
                             .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-                        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
+                        if request.method != .HEAD {
+                            try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
+                        }
                         try await outbound.write(.end(nil))
                         if !request.isKeepAlive { return }
                         head = nil

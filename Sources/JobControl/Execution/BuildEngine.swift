@@ -178,6 +178,10 @@ public actor BuildEngine {
             needsRestart.append("cluster")
             applied.cluster = config.cluster
         }
+        if newConfig.http != config.http {
+            needsRestart.append("http")
+            applied.http = config.http
+        }
         if newConfig.workers != config.workers || newConfig.pools != config.pools {
             pool.setLimits(newConfig.workers, pools: newConfig.pools)
         }
