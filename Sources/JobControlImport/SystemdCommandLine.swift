@@ -20,6 +20,31 @@ enum SystemdSyntax {
             switch characters[index] {
             case "n": current.append("\n")
             case "t": current.append("\t")
+            case "r": current.append("\r")
+            case "s": current.append(" ")
+            case "a": current.append("\u{07}")
+            case "b": current.append("\u{08}")
+            case "f": current.append("\u{0C}")
+            case "v": current.append("\u{0B}")
+            case "0"..."7" where index + 2 < characters.count:
+                if let value = UInt8(String(characters[index...index + 2]), radix: 8) {
+                    current.unicodeScalars.append(Unicode.Scalar(value))
+                    index += 2
+                } else {
+                    current.append("\\")
+                    current.append(characters[index])
+                }
+            case "u" where index + 4 < characters.count, "U" where index + 8 < characters.count:
+                let digits = characters[index] == "u" ? 4 : 8
+                if let value = UInt32(String(characters[index + 1...index + digits]), radix: 16),
+                    let scalar = Unicode.Scalar(value)
+                {
+                    current.unicodeScalars.append(scalar)
+                    index += digits
+                } else {
+                    current.append("\\")
+                    current.append(characters[index])
+                }
             case "\\": current.append("\\")
             case "\"": current.append("\"")
             case "'": current.append("'")
@@ -91,13 +116,31 @@ enum SystemdSyntax {
             case "N": out += base
             case "p": out += prefix
             case "j": out += String(prefix.split(separator: "-").last ?? Substring(prefix))
-            case "i", "I": out += instance
+            case "i": out += instance
+            case "I": out += unescaped(instance)
             default:
                 out += "%\(next)"
                 if !unknown.contains("%\(next)") { unknown.append("%\(next)") }
             }
         }
         return (out, unknown)
+    }
+
+    /// A unit name's escaping undone (systemd-escape): `-` is `/`, `\xNN` a byte.
+    static func unescaped(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        var rest = Substring(text)
+        while let character = rest.first {
+            if rest.hasPrefix("\\x"), rest.count >= 4, let value = UInt8(String(rest.dropFirst(2).prefix(2)), radix: 16)
+            {
+                bytes.append(value)
+                rest = rest.dropFirst(4)
+            } else {
+                bytes += character == "-" ? Array("/".utf8) : Array(String(character).utf8)
+                rest = rest.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `'word'` for sh, with `'` written as `'\''`; a plain word stays bare.
@@ -112,7 +155,7 @@ enum SystemdSyntax {
     /// literal; `$$` is `$`. `expand` false (the `:` prefix): all literal.
     static func shellWord(_ word: String, expand: Bool) -> (text: String, usesVariables: Bool) {
         guard expand, word.contains("$") else { return (shellQuote(word.replacing("$$", with: "$")), false) }
-        if word.count > 1, word.hasPrefix("$"), !word.hasPrefix("${"), word.dropFirst().allSatisfy(isNameCharacter) {
+        if word.count > 1, word.hasPrefix("$"), !word.hasPrefix("${"), isName(word.dropFirst()) {
             return ("$" + word.dropFirst(), true)
         }
         var parts = ""
@@ -124,7 +167,7 @@ enum SystemdSyntax {
                 literal.append("$")
                 rest = rest.dropFirst(2)
             } else if rest.hasPrefix("${"), let close = rest.firstIndex(of: "}"),
-                rest[rest.index(rest.startIndex, offsetBy: 2)..<close].allSatisfy(isNameCharacter)
+                isName(rest[rest.index(rest.startIndex, offsetBy: 2)..<close])
             {
                 if !literal.isEmpty { parts += shellQuote(literal) }
                 literal = ""
@@ -137,6 +180,13 @@ enum SystemdSyntax {
         }
         if !literal.isEmpty || parts.isEmpty { parts += shellQuote(literal) }
         return (parts, used)
+    }
+
+    /// A variable name systemd expands: a letter or `_`, then letters, digits and `_` (`$1` is
+    /// kept as written).
+    static func isName(_ text: Substring) -> Bool {
+        guard let first = text.first, first == "_" || (first.isASCII && first.isLetter) else { return false }
+        return text.allSatisfy(isNameCharacter)
     }
 
     static func isNameCharacter(_ character: Character) -> Bool {
@@ -167,9 +217,13 @@ struct ExecLine {
             }
             text = text.dropFirst(text.hasPrefix("!!") ? 2 : 1)
         }
-        let (expanded, unknown) = SystemdSyntax.specifiers(String(text), unit: unit)
-        unknownSpecifiers += unknown.filter { !unknownSpecifiers.contains($0) }
-        words = SystemdSyntax.words(expanded)
+        // Split first, then the specifiers of each word, as systemd does (a value with spaces
+        // stays one word).
+        words = SystemdSyntax.words(String(text)).map { word in
+            let (expanded, unknown) = SystemdSyntax.specifiers(word, unit: unit)
+            unknownSpecifiers += unknown.filter { !unknownSpecifiers.contains($0) }
+            return expanded
+        }
         if argv0, words.count >= 2 { words.remove(at: 1) }  // the second word was argv[0]
     }
 

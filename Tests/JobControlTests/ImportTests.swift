@@ -206,6 +206,9 @@ import Testing
         #expect(SystemdSyntax.shellWord("--tag=${TAG}x", expand: true).text == "--tag=\"${TAG}\"x")
         #expect(SystemdSyntax.shellWord("$FOO", expand: false).text == "'$FOO'")
         #expect(SystemdSyntax.shellWord("it's", expand: true).text == "'it'\\''s'")
+        #expect(SystemdSyntax.shellWord("$1", expand: true).text == "'$1'", "systemd expands no $1")
+        #expect(SystemdSyntax.words(#"a\sb \101\u00e9 \r"#) == ["a b", "Aé", "\r"])
+        #expect(SystemdSyntax.unescaped(#"srv-www\x2dold"#) == "srv/www-old")
         #expect(
             SystemdSyntax.specifiers("%n %N %p %i %% %H", unit: "sync@web.service").0
                 == "sync@web.service sync@web sync web % %H")
