@@ -150,12 +150,8 @@ final class HTTPServer: Sendable {
                 "a token with read access is needed (Authorization: Bearer TOKEN)\n"
             )
         }
-        var nextRuns: [String: Double] = [:]
-        if let upcoming = try? await scheduler.upcoming() {
-            for entry in upcoming {
-                if let next = entry.next.first { nextRuns[entry.jobID] = Double(next) / 1_000_000 }
-            }
-        }
+        // Active schedules only, and nothing read from storage: a scrape costs the scheduler little.
+        let nextRuns = await scheduler.nextDues().mapValues { Double($0) / 1_000_000 }
         let counts = engine.pool.counts
         let live = MetricsExposition.Live(
             jobs: config.jobs.map(\.id), nextRuns: nextRuns, running: counts.running, queued: counts.queued,

@@ -62,6 +62,7 @@ import Testing
         #expect(http.level(authorization: "Bearer s3cr3t-scraper-token-1", secrets: config.secrets) == .read)
         #expect(http.level(authorization: "Bearer operator-token-0123456789", secrets: config.secrets) == .run)
         #expect(http.level(authorization: "Bearer s3cr3t-scraper-token-2", secrets: config.secrets) == nil)
+        #expect(http.level(authorization: "bearer  s3cr3t-scraper-token-1 ", secrets: config.secrets) == .read)
         #expect(http.level(authorization: nil, secrets: config.secrets) == nil, "anonymous: none by default")
         let errors = configErrors(
             "http: {listen: 'localhost', anonymous: run, tokens: [{token: short, level: read}]}\njobs: []\n")

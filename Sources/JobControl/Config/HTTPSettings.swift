@@ -21,8 +21,10 @@ public struct HTTPSettings: Sendable, Hashable {
 
     /// The level a request's `Authorization` header grants; nil when none.
     public func level(authorization: String?, secrets: [String: String]) -> AccessPolicy.Level? {
-        guard let authorization, authorization.hasPrefix("Bearer ") else { return anonymous }
-        let given = Array(authorization.dropFirst(7).utf8)
+        // The scheme is case-insensitive (RFC 7235); spaces around the token do not count.
+        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer "
+        else { return anonymous }
+        let given = Array(authorization.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
         var granted: AccessPolicy.Level?
         for token in tokens {
             let expected: String

@@ -62,9 +62,11 @@ public final class DaemonMetrics: Sendable {
             case "failed":
                 state.lastFailure[job] = end.timeIntervalSince1970
                 state.consecutiveFailures[job, default: 0] += 1
-            default:
-                if result == "successful" { state.lastSuccess[job] = end.timeIntervalSince1970 }
+            case "successful":
+                state.lastSuccess[job] = end.timeIntervalSince1970
                 state.consecutiveFailures[job] = 0
+            default:
+                break  // a skipped build neither fails nor succeeds
             }
         }
     }

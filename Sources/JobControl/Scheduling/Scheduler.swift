@@ -568,6 +568,15 @@ public actor Scheduler {
         }
     }
 
+    /// Each active job's next occurrence (microseconds), without reading storage (`/metrics`).
+    public func nextDues() -> [String: Int64] {
+        var dues: [String: Int64] = [:]
+        for (id, state) in jobs where state.enabled && !suspended.contains(id) {
+            if let due = state.nextDue { dues[id] = due }
+        }
+        return dues
+    }
+
     /// The soonest start among active schedules (for the daemon's status line).
     public func nextStart() -> (jobID: String, at: Int64)? {
         jobs.filter { $0.value.enabled && !suspended.contains($0.key) }
