@@ -46,38 +46,44 @@ final class ControlService: Sendable {
     func handle(_ call: VarlinkCall, peer: AccessPolicy.Peer?, send: Send) async throws {
         do {
             try await authorize(call, peer: peer)
-            switch (call.interface, call.methodName) {
-            case (Interfaces.service, "GetInfo"): try await send(getInfo())
-            case (Interfaces.service, "GetInterfaceDescription"): try await send(getInterfaceDescription(call))
-            case (Interfaces.manager, "ListJobs"): try await send(listJobs())
-            case (Interfaces.manager, "GetJob"): try await send(getJob(call))
-            case (Interfaces.manager, "RunJob"): try await runJob(call, send: send)
-            case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
-            case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
-            case (Interfaces.manager, "GetLogs"): try await getLogs(call, send: send)
-            case (Interfaces.manager, "GetProgress"): try await getProgress(call, send: send)
-            case (Interfaces.manager, "CancelBuild"): try await send(cancelBuild(call))
-            case (Interfaces.manager, "DeleteBuild"): try await send(deleteBuild(call))
-            case (Interfaces.build, _): try await send(buildHelper(call))
-            case (Interfaces.manager, "Status"): try await send(status())
-            case (Interfaces.manager, "Prune"): try await send(prune(call))
-            case (Interfaces.manager, "Reload"): try await send(reload())
-            case (Interfaces.manager, "NextRuns"): try await send(nextRuns(call))
-            case (Interfaces.manager, "Suspend"): try await send(suspend(call, true))
-            case (Interfaces.manager, "Resume"): try await send(suspend(call, false))
-            case (Interfaces.manager, "Calendar"): try await send(calendar(call))
-            case (Interfaces.manager, "ListNotifications"): try await send(listNotifications(call))
-            case (Interfaces.manager, "GetNotification"): try await send(getNotification(call))
-            case (Interfaces.manager, "ResendNotification"): try await send(resendNotification(call, peer: peer))
-            case (Interfaces.manager, "TestChannel"): try await send(testChannel(call, peer: peer))
-            case (Interfaces.manager, "ListChannels"): try await send(listChannels())
-            case (let interface, _) where Interfaces.all[interface] == nil:
-                throw VarlinkError.interfaceNotFound(interface)
-            default:
-                throw VarlinkError.methodNotFound(call.method)
-            }
+            try await dispatch(call, peer: peer, send: send)
         } catch let error as VarlinkError {
             try await send(VarlinkReply(error: error))
+        }
+    }
+
+    /// Answers a call that has been authorized (by ``authorize(_:peer:)``, or by the HTTP
+    /// listener's token check); a Varlink error is thrown, not sent.
+    func dispatch(_ call: VarlinkCall, peer: AccessPolicy.Peer?, send: Send) async throws {
+        switch (call.interface, call.methodName) {
+        case (Interfaces.service, "GetInfo"): try await send(getInfo())
+        case (Interfaces.service, "GetInterfaceDescription"): try await send(getInterfaceDescription(call))
+        case (Interfaces.manager, "ListJobs"): try await send(listJobs())
+        case (Interfaces.manager, "GetJob"): try await send(getJob(call))
+        case (Interfaces.manager, "RunJob"): try await runJob(call, send: send)
+        case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
+        case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
+        case (Interfaces.manager, "GetLogs"): try await getLogs(call, send: send)
+        case (Interfaces.manager, "GetProgress"): try await getProgress(call, send: send)
+        case (Interfaces.manager, "CancelBuild"): try await send(cancelBuild(call))
+        case (Interfaces.manager, "DeleteBuild"): try await send(deleteBuild(call))
+        case (Interfaces.build, _): try await send(buildHelper(call))
+        case (Interfaces.manager, "Status"): try await send(status())
+        case (Interfaces.manager, "Prune"): try await send(prune(call))
+        case (Interfaces.manager, "Reload"): try await send(reload())
+        case (Interfaces.manager, "NextRuns"): try await send(nextRuns(call))
+        case (Interfaces.manager, "Suspend"): try await send(suspend(call, true))
+        case (Interfaces.manager, "Resume"): try await send(suspend(call, false))
+        case (Interfaces.manager, "Calendar"): try await send(calendar(call))
+        case (Interfaces.manager, "ListNotifications"): try await send(listNotifications(call))
+        case (Interfaces.manager, "GetNotification"): try await send(getNotification(call))
+        case (Interfaces.manager, "ResendNotification"): try await send(resendNotification(call, peer: peer))
+        case (Interfaces.manager, "TestChannel"): try await send(testChannel(call, peer: peer))
+        case (Interfaces.manager, "ListChannels"): try await send(listChannels())
+        case (let interface, _) where Interfaces.all[interface] == nil:
+            throw VarlinkError.interfaceNotFound(interface)
+        default:
+            throw VarlinkError.methodNotFound(call.method)
         }
     }
 

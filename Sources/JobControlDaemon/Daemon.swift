@@ -86,8 +86,10 @@ public final class Daemon: Sendable {
             socketGroup: config.access?.socketGroup,
             logger: logger)
         try await server.bind()
-        // `http:`: /metrics (docs/web.md). A change takes effect at a restart.
-        let http = config.http.map { HTTPServer(settings: $0, engine: engine, scheduler: scheduler, logger: logger) }
+        // `http:`: the dashboard, the JSON API and /metrics (docs/web.md). A change takes effect at a restart.
+        let http = config.http.map {
+            HTTPServer(app: WebApp(settings: $0, service: service, logger: logger), logger: logger)
+        }
         try await http?.bind()
         service.httpBase.withLock { $0 = http?.baseURL }
         if http != nil {

@@ -6,30 +6,35 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// The daemon's HTTP listener (`http:` in the configuration): `/metrics` in Prometheus's text
-/// format, for a client with `read` (a bearer token, or anonymous when `anonymous: read`).
+/// The daemon's HTTP listener (`http:` in the configuration): it reads requests and writes the
+/// answers of ``WebApp`` (the dashboard, `/api/v1`, `/metrics`), whole or as a stream of
+/// Server-Sent Events.
 ///
 /// Served by SwiftNIO's HTTP/1.1 codec (NIOHTTP1, part of swift-nio, which the daemon already
-/// builds) rather than Hummingbird: one route needs no router, and Hummingbird adds 2.5–4.5
+/// builds) rather than Hummingbird: the routes are few and fixed, and Hummingbird adds 2.5–4.5
 /// minutes to every clean build on 2 cores (docs/web.md). State: the listener, set once by
-/// ``bind()`` and taken by ``close()``, behind a `Mutex`.
+/// ``bind()`` and taken by ``close()``, and the count of open connections, each behind a `Mutex`.
 final class HTTPServer: Sendable {
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    let settings: HTTPSettings
-    let engine: BuildEngine
-    let scheduler: Scheduler
+    /// Connections served at once (an SSE client holds one); more are closed unserved.
+    static let maxConnections = 256
+    /// A connection that neither sends nor receives for this long is closed (event streams
+    /// send a comment every ``heartbeat``).
+    static let idleTimeout = TimeAmount.seconds(10)
+    static let heartbeat = Duration.seconds(5)
+
+    let app: WebApp
     let logger: Logger
     private let listener = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
-    /// Connections being served.
     private let open = Mutex(0)
 
-    init(settings: HTTPSettings, engine: BuildEngine, scheduler: Scheduler, logger: Logger) {
-        self.settings = settings
-        self.engine = engine
-        self.scheduler = scheduler
+    init(app: WebApp, logger: Logger) {
+        self.app = app
         self.logger = logger
     }
+
+    var settings: HTTPSettings { app.settings }
 
     /// `http://HOST:PORT/` as bound (the real port when the configuration said 0).
     var baseURL: String? {
@@ -44,13 +49,13 @@ final class HTTPServer: Sendable {
         }
         do {
             let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.backlog, value: 128)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        // A client that stops sending is closed after 10 s (a flood of idle
-                        // connections cannot hold the daemon's descriptors).
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                        // A silent connection is closed, so idle clients cannot hold the
+                        // daemon's descriptors.
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
                         try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                         return try Connection(wrappingChannelSynchronously: channel)
@@ -72,9 +77,8 @@ final class HTTPServer: Sendable {
             do {
                 try await channel.executeThenClose { inbound in
                     for try await connection in inbound {
-                        // At most 64 connections at once: more are closed unserved.
                         let admitted = open.withLock { count -> Bool in
-                            guard count < 64 else { return false }
+                            guard count < Self.maxConnections else { return false }
                             count += 1
                             return true
                         }
@@ -105,27 +109,28 @@ final class HTTPServer: Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
+                var body: [UInt8] = []
+                var tooLarge = false
                 for try await part in inbound {
                     switch part {
-                    case .head(let request): head = request
-                    case .body: continue  // no route takes a body yet
+                    case .head(let request):
+                        head = request
+                        body = []
+                        tooLarge = false
+                    case .body(let buffer):
+                        if body.count + buffer.readableBytes > WebRequest.maxBody {
+                            tooLarge = true
+                        } else {
+                            body += buffer.readableBytesView
+                        }
                     case .end:
                         guard let request = head else { continue }
-                        let (status, type, body) = await respond(to: request)
-                        var headers = HTTPHeaders()
-                        headers.add(name: "Content-Type", value: type)
-                        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-                        headers.add(name: "Cache-Control", value: "no-store")
-                        headers.add(name: "X-Content-Type-Options", value: "nosniff")
-                        if status == .unauthorized { headers.add(name: "WWW-Authenticate", value: "Bearer") }
-                        if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
-                        try await outbound.write(
-                            .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-                        if request.method != .HEAD {
-                            try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
-                        }
-                        try await outbound.write(.end(nil))
-                        if !request.isKeepAlive { return }
+                        let response =
+                            tooLarge
+                            ? WebResponse.text("a request body is at most 1 MiB", status: .payloadTooLarge)
+                            : await app.respond(to: WebRequest(head: request, body: body))
+                        let keepAlive = try await write(response, to: outbound, request: request)
+                        if !keepAlive { return }
                         head = nil
                     }
                 }
@@ -135,28 +140,48 @@ final class HTTPServer: Sendable {
         }
     }
 
-    /// The answer to one request: status, content type, body.
-    func respond(to request: HTTPRequestHead) async -> (HTTPResponseStatus, String, String) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
-        guard path == "/metrics" else { return (.notFound, "text/plain; charset=utf-8", "not found: \(path)\n") }
-        guard request.method == .GET || request.method == .HEAD else {
-            return (.methodNotAllowed, "text/plain; charset=utf-8", "only GET\n")
+    /// Writes `response`; true when the connection may serve another request.
+    private func write(
+        _ response: WebResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        request: HTTPRequestHead
+    ) async throws -> Bool {
+        var headers = HTTPHeaders()
+        for (name, value) in WebApp.securityHeaders where !response.headers.contains(where: { $0.0 == name }) {
+            headers.add(name: name, value: value)
         }
-        let config = await engine.config
-        let level = settings.level(authorization: request.headers.first(name: "Authorization"), secrets: config.secrets)
-        guard let level, level >= .read else {
-            return (
-                .unauthorized, "text/plain; charset=utf-8",
-                "a token with read access is needed (Authorization: Bearer TOKEN)\n"
-            )
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        switch response.body {
+        case .text(let text):
+            headers.add(name: "Content-Length", value: "\(text.utf8.count)")
+            if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            try await outbound.write(
+                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+            if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text)))) }
+            try await outbound.write(.end(nil))
+            return request.isKeepAlive
+        case .events(let produce):
+            // A stream ends the connection when it ends; a comment every few seconds keeps it
+            // open through proxies and shows a client that has gone.
+            headers.add(name: "Connection", value: "close")
+            try await outbound.write(
+                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+            let write: WebResponse.Write = { text in
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await produce(write) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: Self.heartbeat)
+                        try await write(": keep-alive\n\n")
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            try await outbound.write(.end(nil))
+            return false
         }
-        // Active schedules only, and nothing read from storage: a scrape costs the scheduler little.
-        let nextRuns = await scheduler.nextDues().mapValues { Double($0) / 1_000_000 }
-        let counts = engine.pool.counts
-        let live = MetricsExposition.Live(
-            jobs: config.jobs.map(\.id), nextRuns: nextRuns, running: counts.running, queued: counts.queued,
-            workers: config.workers)
-        return (.ok, MetricsExposition.contentType, MetricsExposition.render(.shared, live: live))
     }
 }
 

@@ -38,6 +38,7 @@ extension ConfigLoader {
                     guard let fields = reader.mapping(item, what: "a token") else { continue }
                     var value: ConfigValue?
                     var level: AccessPolicy.Level?
+                    var name: String?
                     for field in fields {
                         switch field.key {
                         case "token":
@@ -53,12 +54,15 @@ extension ConfigLoader {
                                 level = AccessPolicy.Level.allCases.first { "\($0)" == text }
                                 if level == nil { reader.error(field.value, "'level' must be read, run or admin") }
                             }
+                        case "name":
+                            name = reader.string(field.value, what: "'name'")
                         default:
-                            reader.unknownKey(field.key, field.keyNode, in: "a token", known: ["token", "level"])
+                            reader.unknownKey(
+                                field.key, field.keyNode, in: "a token", known: ["token", "level", "name"])
                         }
                     }
                     if let value, let level {
-                        settings.tokens.append(HTTPSettings.Token(value: value, level: level))
+                        settings.tokens.append(HTTPSettings.Token(value: value, level: level, name: name))
                     } else if value == nil || level == nil, reader.diagnostics.isEmpty {
                         reader.error(item, "a token needs 'token' and 'level'")
                     }

@@ -15,6 +15,14 @@ public struct HTTPSettings: Sendable, Hashable {
     public struct Token: Sendable, Hashable {
         public var value: ConfigValue
         public var level: AccessPolicy.Level
+        /// Who holds it, for the log lines of actions taken with it (`token N` when unnamed).
+        public var name: String?
+
+        public init(value: ConfigValue, level: AccessPolicy.Level, name: String? = nil) {
+            self.value = value
+            self.level = level
+            self.name = name
+        }
     }
 
     public init() {}
@@ -24,9 +32,15 @@ public struct HTTPSettings: Sendable, Hashable {
         // The scheme is case-insensitive (RFC 7235); spaces around the token do not count.
         guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer "
         else { return anonymous }
-        let given = Array(authorization.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
-        var granted: AccessPolicy.Level?
-        for token in tokens {
+        return grant(token: String(authorization.dropFirst(7)), secrets: secrets)?.level
+    }
+
+    /// The level `token` grants and the name of who holds it (`token N` when unnamed); nil
+    /// when no configured token matches.
+    public func grant(token: String, secrets: [String: String]) -> (level: AccessPolicy.Level, name: String)? {
+        let given = Array(token.trimmingCharacters(in: .whitespaces).utf8)
+        var granted: (level: AccessPolicy.Level, name: String)?
+        for (index, token) in tokens.enumerated() {
             let expected: String
             switch token.value {
             case .string(let text): expected = text
@@ -38,7 +52,9 @@ public struct HTTPSettings: Sendable, Hashable {
             guard !bytes.isEmpty, bytes.count == given.count else { continue }
             var difference: UInt8 = 0
             for (a, b) in zip(bytes, given) { difference |= a ^ b }
-            if difference == 0 { granted = max(granted ?? token.level, token.level) }
+            if difference == 0, token.level >= granted?.level ?? token.level {
+                granted = (token.level, token.name.map { "token \($0)" } ?? "token \(index + 1)")
+            }
         }
         return granted
     }

@@ -1,0 +1,95 @@
+import Foundation
+import JobControl
+
+extension Pages {
+    static let levels: [(Int64, String)] = [
+        (0, "all"), (10, "DEBUG"), (20, "INFO"), (30, "WARNING"), (40, "ERROR"), (50, "CRITICAL"),
+    ]
+
+    /// A build: state, times, node, resources, return value, exception and traceback, the
+    /// progress tree and the log (filtered by level). While it runs, the page's script follows
+    /// progress and log over Server-Sent Events.
+    static func build(
+        _ build: JSONValue, groups: [JSONValue], logs: [JSONValue], moreLogs: Int64?, minLevel: Int64,
+        caller: WebCaller
+    ) -> String {
+        let id = build["id"]?.intValue ?? 0
+        let job = build["job_id"]?.stringValue ?? ""
+        let finished = build["finished"]?.boolValue == true
+        var facts: [(String, String)] = [
+            ("Job", jobLink(job)),
+            ("State", badge(build["state"]?.stringValue ?? "")),
+            ("Started", time(build["start_time"])),
+            ("Ended", time(build["end_time"])),
+            ("Duration", duration(of: build)),
+            ("Node", escape(build["node"])),
+        ]
+        if let usage = build["usage"], usage != .null {
+            facts.append(("Resources", "<code class=\"json\">\(escape(usage.jsonText()))</code>"))
+        }
+        let dependencies = build["config"]?["build"]?["dependency_builds"]?.objectValue ?? [:]
+        if !dependencies.isEmpty {
+            facts.append(
+                (
+                    "Dependency builds",
+                    dependencies.sorted { $0.key < $1.key }.map {
+                        "\(jobLink($0.key)) <a href=\"/builds/\($0.value.intValue ?? 0)\">#\($0.value.intValue ?? 0)</a>"
+                    }.joined(separator: ", ")
+                ))
+        }
+        if let parameters = build["config"]?["build"]?["parameters"], parameters != .null, parameters != .object([:]) {
+            facts.append(("Parameters", "<code class=\"json\">\(escape(parameters.jsonText()))</code>"))
+        }
+        var result = ""
+        if let retval = build["retval"], retval != .null {
+            result +=
+                "<section><h2>Return value</h2><pre class=\"json\" id=\"retval\">\(escape(retval.jsonText()))</pre></section>"
+        }
+        if let exception = build["exception"], exception != .null {
+            let frames = (build["exception_tb"]?["frames"]?.arrayValue ?? []).map { frame in
+                "<li><code>\(escape(frame["filename"] ?? frame["file"])):\(escape(frame["lineno"] ?? frame["line"]))</code> in <code>\(escape(frame["name"] ?? frame["function"]))</code>\(frame["line_text"].map { "<pre>\(escape($0))</pre>" } ?? "")</li>"
+            }
+            result += """
+                <section class="exception"><h2>Exception</h2><p><strong>\(escape(exception["type"]))</strong>: \(escape(exception["message"]))</p>
+                \(frames.isEmpty ? "" : "<ol class=\"traceback\">\(frames.joined())</ol>")</section>
+                """
+        }
+        let progressRows = groups.map { group -> String in
+            let name = group["group"]?.stringValue ?? ""
+            let depth = name.components(separatedBy: "::").count - 1
+            return
+                "<tr data-group=\"\(escape(name))\"><td class=\"depth-\(min(depth, 6))\">\(escape(name.isEmpty ? "(build)" : name.components(separatedBy: "::").last ?? name))</td><td class=\"progress\">\(progressBar(current: group["current"]?.intValue ?? 0, total: group["total"]?.intValue ?? 0))</td><td>\(escape(group["status"]))</td></tr>"
+        }
+        let logRows = logs.map(logRow)
+        let levelOptions = levels.map {
+            "<option value=\"\($0.0)\"\($0.0 == minLevel ? " selected" : "")>\($0.1)</option>"
+        }.joined()
+        let lastLog = logs.last?["id"]?.intValue ?? 0
+        let live =
+            finished
+            ? "" : " data-live-build=\"\(id)\" data-min-level=\"\(minLevel)\" data-after-id=\"\(moreLogs ?? lastLog)\""
+        var actions = ""
+        if !finished && caller.may(.run) {
+            actions =
+                "<form method=\"post\" action=\"/builds/\(id)/cancel\" class=\"inline\">\(csrfField(caller))<button>Cancel</button></form>"
+        }
+        let body = """
+            <div id="build"\(live)>
+            <section class="definition"><dl>\(facts.map { "<dt>\(escape($0.0))</dt><dd>\($0.1)</dd>" }.joined())</dl>\(actions)</section>
+            \(result)
+            <section><h2>Progress</h2>\(table(["Group", "Progress", "Status"], progressRows, empty: "No progress reported.", id: "progress"))</section>
+            <section><h2>Log</h2>
+            <form method="get" action="/builds/\(id)" class="filters"><label>Minimum level <select name="min_level" id="min-level">\(levelOptions)</select></label><button>Show</button></form>
+            \(table(["Time", "Level", "Logger", "Message"], logRows, empty: "No log record.", id: "log", attributes: " class=\"log\""))
+            \(moreLogs != nil ? "<p class=\"hint\">The first 2,000 records are shown; <code>jobctl logs \(id)</code> prints them all.</p>" : "")
+            </section></div>
+            """
+        return layout(title: "Build #\(id) of \(job)", caller: caller, active: "Jobs", body: body)
+    }
+
+    static func logRow(_ record: JSONValue) -> String {
+        let level = record["level"]?.intValue ?? 20
+        return
+            "<tr class=\"level-\(level / 10 * 10)\" data-level=\"\(level)\"><td>\(time(record["created"]))</td><td>\(escape(record["level_name"]))</td><td>\(escape(record["logger"]))</td><td class=\"message\">\(escape(record["message"]))</td></tr>"
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import JobControl
+
+/// A job's upstream and downstream jobs as an SVG drawing: one box per job, coloured by its
+/// status (green successful, orange outdated, red failed, blue running, grey never built), in
+/// columns by dependency depth, with an arrow from each dependency to its dependent. The
+/// layout is computed here; nothing is fetched by the browser.
+enum DependencyGraph {
+    struct Node {
+        var id: String
+        var status: String
+        var dependencies: [String]
+    }
+
+    static func svg(focus: String, jobs: [JSONValue]) -> String {
+        var all: [String: Node] = [:]
+        for job in jobs {
+            guard let id = job["id"]?.stringValue else { continue }
+            all[id] = Node(
+                id: id, status: job["status"]?.stringValue ?? "not_built",
+                dependencies: (job["dependencies"]?.arrayValue ?? []).compactMap(\.stringValue))
+        }
+        guard all[focus] != nil else { return "" }
+        var dependents: [String: [String]] = [:]
+        for node in all.values {
+            for dependency in node.dependencies { dependents[dependency, default: []].append(node.id) }
+        }
+        // Upstream (everything it needs) and downstream (everything that needs it).
+        func closure(_ start: String, _ next: (String) -> [String]) -> Set<String> {
+            var seen: Set<String> = []
+            var stack = [start]
+            while let id = stack.popLast() {
+                for other in next(id) where !seen.contains(other) && all[other] != nil {
+                    seen.insert(other)
+                    stack.append(other)
+                }
+            }
+            return seen
+        }
+        let shown = closure(focus) { all[$0]?.dependencies ?? [] }
+            .union(closure(focus) { dependents[$0] ?? [] }).union([focus])
+        // Column: the longest chain of shown dependencies below a job (the graph is acyclic:
+        // the configuration refuses cycles).
+        var column: [String: Int] = [:]
+        func depth(_ id: String, _ visiting: Set<String> = []) -> Int {
+            if let known = column[id] { return known }
+            guard !visiting.contains(id) else { return 0 }
+            let below = (all[id]?.dependencies ?? []).filter(shown.contains)
+            let value = below.map { depth($0, visiting.union([id])) + 1 }.max() ?? 0
+            column[id] = value
+            return value
+        }
+        for id in shown { _ = depth(id) }
+        let columns = Dictionary(grouping: shown.sorted(), by: { column[$0] ?? 0 })
+        let width = 190
+        let height = 34
+        let gapX = 60
+        let gapY = 14
+        var position: [String: (x: Int, y: Int)] = [:]
+        for (index, ids) in columns {
+            for (row, id) in ids.enumerated() {
+                position[id] = (20 + index * (width + gapX), 20 + row * (height + gapY))
+            }
+        }
+        let totalWidth = 40 + (columns.keys.max() ?? 0) * (width + gapX) + width
+        let totalHeight = 40 + (columns.values.map(\.count).max() ?? 1) * (height + gapY) - gapY
+        var edges = ""
+        for id in shown.sorted() {
+            guard let to = position[id] else { continue }
+            for dependency in all[id]?.dependencies ?? [] {
+                guard let from = position[dependency] else { continue }
+                let (x1, y1) = (from.x + width, from.y + height / 2)
+                let (x2, y2) = (to.x, to.y + height / 2)
+                let middle = (x1 + x2) / 2
+                edges +=
+                    "<path class=\"edge\" data-from=\"\(Pages.escape(dependency))\" data-to=\"\(Pages.escape(id))\" d=\"M\(x1),\(y1) C\(middle),\(y1) \(middle),\(y2) \(x2 - 6),\(y2)\" marker-end=\"url(#arrow)\"/>"
+            }
+        }
+        var nodes = ""
+        for id in shown.sorted() {
+            guard let at = position[id], let node = all[id] else { continue }
+            let label = id.count > 26 ? String(id.prefix(25)) + "…" : id
+            nodes += """
+                <g class="node \(Pages.cssClass(node.status))\(id == focus ? " focus" : "")" data-job="\(Pages.escape(id))" data-status="\(Pages.escape(node.status))"><a href="/jobs/\(WebRequest.encode(id))"><title>\(Pages.escape(id)): \(Pages.escape(node.status.replacingOccurrences(of: "_", with: " ")))</title><rect x="\(at.x)" y="\(at.y)" width="\(width)" height="\(height)" rx="6"/><text x="\(at.x + width / 2)" y="\(at.y + height / 2 + 5)" text-anchor="middle">\(Pages.escape(label))</text></a></g>
+                """
+        }
+        return """
+            <svg class="graph" xmlns="http://www.w3.org/2000/svg" width="\(totalWidth)" height="\(totalHeight)" viewBox="0 0 \(totalWidth) \(totalHeight)" role="img" aria-label="dependency graph of \(Pages.escape(focus))">
+            <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>
+            \(edges)\(nodes)</svg>
+            """
+    }
+}

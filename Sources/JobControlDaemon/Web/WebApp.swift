@@ -1,0 +1,167 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import Logging
+import NIOHTTP1
+
+/// Everything the HTTP listener serves: `/metrics`, the JSON API under `/api/v1`, the
+/// dashboard's pages and their actions, and the embedded assets. Every page and API answer is
+/// made from the same ``ControlService`` methods the Varlink socket answers, so `jobctl`, the
+/// API and the pages tell the same story. Holds only immutable references and the
+/// self-locking ``WebSessions``.
+final class WebApp: Sendable {
+    let settings: HTTPSettings
+    let service: ControlService
+    let sessions = WebSessions()
+    let logger: Logger
+
+    init(settings: HTTPSettings, service: ControlService, logger: Logger) {
+        self.settings = settings
+        self.service = service
+        self.logger = logger
+    }
+
+    var engine: BuildEngine { service.engine }
+
+    /// Headers on every answer: no caching of private data, no framing, no sniffing, and only
+    /// the daemon's own scripts and styles (nothing is loaded from elsewhere).
+    static let securityHeaders: [(String, String)] = [
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+    ]
+
+    func respond(to request: WebRequest) async -> WebResponse {
+        let config = await engine.config
+        let caller = caller(of: request, secrets: config.secrets)
+        let segments = request.segments
+        switch (request.method, segments.first) {
+        case (.GET, "metrics"), (.HEAD, "metrics"):
+            return await metrics(caller: caller, config: config)
+        case (_, "api"):
+            return await api(request, caller: caller)
+        case (.GET, "static"), (.HEAD, "static"):
+            return WebAssets.response(segments.dropFirst().joined(separator: "/"))
+        case (.GET, "login"), (.HEAD, "login"):
+            return .html(Pages.login(caller: caller, message: nil))
+        case (.POST, "login"):
+            return login(request, secrets: config.secrets)
+        case (.POST, "logout"):
+            guard let session = caller.session else { return .redirect("/") }
+            guard csrfValid(request, session: session) else { return csrfRefused() }
+            sessions.remove(session.id)
+            return .redirect(
+                "/", headers: [("Set-Cookie", "\(WebSessions.cookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")])
+        case (.POST, _):
+            return await action(request, caller: caller)
+        case (.GET, _), (.HEAD, _):
+            guard caller.may(.read) else {
+                return .redirect("/login?next=\(WebRequest.encode(request.path))")
+            }
+            return await page(request, caller: caller)
+        default:
+            return .text("method not allowed", status: .methodNotAllowed)
+        }
+    }
+
+    // MARK: - Who is asking
+
+    /// A bearer token first (API clients), then a login session's cookie, else anonymous.
+    func caller(of request: WebRequest, secrets: [String: String]) -> WebCaller {
+        if let authorization = request.headers.first(name: "Authorization"), authorization.count > 7,
+            authorization.prefix(7).lowercased() == "bearer "
+        {
+            let grant = settings.grant(token: String(authorization.dropFirst(7)), secrets: secrets)
+            return WebCaller(level: grant?.level, who: grant?.name ?? "a wrong token", session: nil)
+        }
+        if let session = sessions.session(request.cookies[WebSessions.cookie]) {
+            return WebCaller(level: session.level, who: session.who, session: session)
+        }
+        return WebCaller(level: settings.anonymous, who: "anonymous", session: nil)
+    }
+
+    /// A cookie-authenticated state change must carry the session's CSRF token, as the form
+    /// field `csrf` or the header `X-CSRF-Token`; a cross-site request is refused outright.
+    func csrfValid(_ request: WebRequest, session: WebSessions.Session) -> Bool {
+        if request.headers.first(name: "Sec-Fetch-Site") == "cross-site" { return false }
+        let given = request.headers.first(name: "X-CSRF-Token") ?? request.form["csrf"] ?? ""
+        return WebSessions.sameToken(given, session.csrf)
+    }
+
+    func csrfRefused() -> WebResponse {
+        .html(
+            Pages.message(
+                title: "Refused",
+                text:
+                    "This form is stale or did not come from this dashboard (no valid CSRF token). Reload the page and try again."
+            ),
+            status: .forbidden)
+    }
+
+    func login(_ request: WebRequest, secrets: [String: String]) -> WebResponse {
+        let form = request.form
+        let next = form["next"].flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
+        guard let grant = settings.grant(token: form["token"] ?? "", secrets: secrets) else {
+            logger.warning("web login refused: wrong token")
+            return .html(
+                Pages.login(caller: WebCaller(level: nil, who: "anonymous"), message: "That token is not configured."),
+                status: .unauthorized)
+        }
+        let session = sessions.create(level: grant.level, who: grant.name)
+        logger.notice("web login", metadata: ["by": "\(grant.name)", "level": "\(grant.level)"])
+        return .redirect(
+            next,
+            headers: [("Set-Cookie", "\(WebSessions.cookie)=\(session.id); Path=/; HttpOnly; SameSite=Strict")])
+    }
+
+    // MARK: - /metrics
+
+    func metrics(caller: WebCaller, config: DaemonConfig) async -> WebResponse {
+        guard caller.may(.read) else {
+            return WebResponse(
+                .unauthorized, type: "text/plain; charset=utf-8",
+                "a token with read access is needed (Authorization: Bearer TOKEN)\n",
+                headers: [("WWW-Authenticate", "Bearer")])
+        }
+        // Active schedules only, and nothing read from storage: a scrape costs the scheduler little.
+        let nextRuns = await service.scheduler.nextDues().mapValues { Double($0) / 1_000_000 }
+        let counts = engine.pool.counts
+        let live = MetricsExposition.Live(
+            jobs: config.jobs.map(\.id), nextRuns: nextRuns, running: counts.running, queued: counts.queued,
+            workers: config.workers)
+        return WebResponse(.ok, type: MetricsExposition.contentType, MetricsExposition.render(.shared, live: live))
+    }
+
+    // MARK: - Calling the control service
+
+    /// Calls a Manager method as `caller` (whose level has been checked) and returns the last
+    /// reply's parameters.
+    func call(_ method: String, _ parameters: [String: JSONValue] = [:]) async throws(VarlinkError)
+        -> [String: JSONValue]
+    {
+        let collector = ReplyCollector()
+        do {
+            try await service.dispatch(
+                VarlinkCall(method: "\(Interfaces.manager).\(method)", parameters: parameters), peer: nil
+            ) { reply in
+                collector.last = reply.parameters
+            }
+        } catch let error as VarlinkError {
+            throw error
+        } catch {
+            throw VarlinkError("\(Interfaces.manager).Failed", message: "\(error)")
+        }
+        return collector.last
+    }
+}
+
+/// The last reply of a call (one task writes, then reads: no sharing).
+final class ReplyCollector: @unchecked Sendable {
+    // Proof: written by the send closure and read after `dispatch` returns, in the same task.
+    var last: [String: JSONValue] = [:]
+}

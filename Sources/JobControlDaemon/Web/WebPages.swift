@@ -1,0 +1,117 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+
+/// The dashboard's GET routes: each reads what it shows through the control service's methods
+/// (``WebApp/call(_:_:)``), then renders it with ``Pages``.
+extension WebApp {
+    func page(_ request: WebRequest, caller: WebCaller) async -> WebResponse {
+        let segments = request.segments
+        do {
+            switch (segments.first, segments.count) {
+            case (nil, _): return .html(try await overview(caller: caller))
+            case ("jobs", 1):
+                return .html(
+                    Pages.jobs(
+                        try await call("ListJobs")["jobs"]?.arrayValue ?? [], query: request.query, caller: caller))
+            case ("jobs", 2): return .html(try await job(segments[1], query: request.query, caller: caller))
+            case ("builds", 2):
+                guard let id = Int64(segments[1]) else { break }
+                return .html(try await build(id, query: request.query, caller: caller))
+            case ("calendar", 1): return .html(try await calendar(query: request.query, caller: caller))
+            default: break
+            }
+            return .html(Pages.notFound(request.path), status: .notFound)
+        } catch {
+            let status = Self.status(of: error)
+            return .html(
+                Pages.message(
+                    title: status == .notFound ? "Not found" : "Could not load this page",
+                    text: error.message ?? error.description, caller: caller),
+                status: status)
+        }
+    }
+
+    func overview(caller: WebCaller) async throws(VarlinkError) -> String {
+        let status = try await call("Status")
+        let running =
+            try await call("ListBuilds", ["started": true, "finished": false, "limit": 200])["builds"]?.arrayValue ?? []
+        var progress: [Int64: (Int64, Int64)] = [:]
+        for build in running {
+            guard let id = build["id"]?.intValue else { continue }
+            let groups = try await call("GetProgress", ["build": .int(id)])["groups"]?.arrayValue ?? []
+            if let top = Pages.topProgress(groups) { progress[id] = top }
+        }
+        let queued =
+            try await call("ListBuilds", ["started": false, "finished": false, "limit": 50])["builds"]?.arrayValue ?? []
+        let failures =
+            (try await call("ListBuilds", ["finished": true, "success": false, "skipped": false, "limit": 10])[
+                "builds"]?.arrayValue) ?? []
+        let runs = try await call("NextRuns", ["count": 48])["runs"]?.arrayValue ?? []
+        let now = Date()
+        return Pages.overview(
+            status: status, running: running, progress: progress, queued: queued, failures: failures, runs: runs,
+            window: (now, now.addingTimeInterval(86400)), caller: caller)
+    }
+
+    func job(_ id: String, query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
+        let job = try await call("GetJob", ["job": .string(id)])["job"] ?? .null
+        let jobs = try await call("ListJobs")["jobs"]?.arrayValue ?? []
+        let limit = min(max(Int64(query["limit"] ?? "") ?? 25, 1), 10_000)
+        var filter: [String: JSONValue] = ["job": .string(id), "limit": .int(limit)]
+        switch query["state"] {
+        case "successful"?: filter.merge(["finished": true, "success": true, "skipped": false]) { $1 }
+        case "failed"?: filter.merge(["finished": true, "success": false, "skipped": false]) { $1 }
+        case "skipped"?: filter.merge(["skipped": true]) { $1 }
+        case "running"?: filter.merge(["started": true, "finished": false]) { $1 }
+        case "queued"?: filter.merge(["started": false, "finished": false]) { $1 }
+        default: break
+        }
+        let builds = try await call("ListBuilds", filter)["builds"]?.arrayValue ?? []
+        let run: JSONValue? = (try? await call("NextRuns", ["job": .string(id), "count": 5]))?["runs"]?.arrayValue?
+            .first
+        return Pages.job(job, all: jobs, builds: builds, limit: limit, state: query["state"], run: run, caller: caller)
+    }
+
+    func build(_ id: Int64, query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
+        let build = try await call("GetBuild", ["id": .int(id)])["build"] ?? .null
+        let groups = try await call("GetProgress", ["build": .int(id)])["groups"]?.arrayValue ?? []
+        let minLevel = Int64(query["min_level"] ?? "") ?? 0
+        var logQuery: [String: JSONValue] = ["build": .int(id), "limit": 2000]
+        if minLevel > 0 { logQuery["min_level"] = .int(minLevel) }
+        let page = try await call("GetLogs", logQuery)
+        return Pages.build(
+            build, groups: groups, logs: page["logs"]?.arrayValue ?? [], moreLogs: page["next_after_id"]?.intValue,
+            minLevel: minLevel, caller: caller)
+    }
+
+    /// Every schedule's occurrences in a day or a week (`?day=2026-12-06&span=week`).
+    func calendar(query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let today = utc.startOfDay(for: Date())
+        let start = query["day"].flatMap { Timestamps.parse("\($0)T00:00:00Z") } ?? today
+        let week = query["span"] == "week"
+        let end = start.addingTimeInterval(week ? 7 * 86400 : 86400)
+        let runs = try await call("NextRuns", ["count": 1])["runs"]?.arrayValue ?? []
+        var times: [String: [Date]] = [:]
+        for run in runs {
+            guard let job = run["job"]?.stringValue else { continue }
+            for expression in run["schedules"]?.arrayValue ?? [] {
+                guard let text = expression.stringValue,
+                    let reply = try? await call(
+                        "Calendar",
+                        [
+                            "expression": .string(text),
+                            "base_time": .string(Timestamps.string(start.addingTimeInterval(-0.001))),
+                            "iterations": .int(week ? 2000 : 500),
+                        ])
+                else { continue }
+                for next in reply["next"]?.arrayValue ?? [] {
+                    if let date = Pages.date(next), date < end { times[job, default: []].append(date) }
+                }
+            }
+        }
+        return Pages.calendar(times: times, runs: runs, start: start, end: end, week: week, caller: caller)
+    }
+}

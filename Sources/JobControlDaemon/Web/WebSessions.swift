@@ -1,0 +1,78 @@
+import Foundation
+import JobControl
+import Synchronization
+
+/// Who is asking, as the web routes see it: the access level, a name for the audit log, and the
+/// browser session (with its CSRF token) when the level came from a login cookie.
+struct WebCaller: Sendable {
+    var level: AccessPolicy.Level?
+    /// `token 2`, `token alice`, or `anonymous` (in the log lines of actions).
+    var who: String
+    var session: WebSessions.Session?
+
+    func may(_ required: AccessPolicy.Level) -> Bool { level.map { $0 >= required } ?? false }
+}
+
+/// Browser sessions: a login with a token sets an `HttpOnly`, `SameSite=Strict` cookie naming
+/// one of these. Each session has its own CSRF token, which every form POST and every
+/// cookie-authenticated API call must carry. State: the sessions, behind one `Mutex`; they
+/// live 12 hours and at most 1,000 are kept (the oldest goes first).
+final class WebSessions: Sendable {
+    static let cookie = "jobcontrol_session"
+    static let lifetime: TimeInterval = 12 * 3600
+    static let limit = 1000
+
+    struct Session: Sendable {
+        var id: String
+        var level: AccessPolicy.Level
+        var who: String
+        var csrf: String
+        var expires: Date
+    }
+
+    private let sessions = Mutex<[String: Session]>([:])
+
+    func create(level: AccessPolicy.Level, who: String, now: Date = Date()) -> Session {
+        let session = Session(
+            id: Self.randomToken(), level: level, who: who, csrf: Self.randomToken(),
+            expires: now.addingTimeInterval(Self.lifetime))
+        sessions.withLock { sessions in
+            sessions = sessions.filter { $0.value.expires > now }
+            if sessions.count >= Self.limit, let oldest = sessions.values.min(by: { $0.expires < $1.expires }) {
+                sessions[oldest.id] = nil
+            }
+            sessions[session.id] = session
+        }
+        return session
+    }
+
+    func session(_ id: String?, now: Date = Date()) -> Session? {
+        guard let id else { return nil }
+        return sessions.withLock { sessions in
+            guard let session = sessions[id] else { return nil }
+            guard session.expires > now else {
+                sessions[id] = nil
+                return nil
+            }
+            return session
+        }
+    }
+
+    func remove(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
+
+    /// 32 random bytes as hex (the system's CSPRNG).
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
+    }
+
+    /// `a == b` in time independent of where they differ.
+    static func sameToken(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count, !x.isEmpty else { return false }
+        var difference: UInt8 = 0
+        for (p, q) in zip(x, y) { difference |= p ^ q }
+        return difference == 0
+    }
+}
