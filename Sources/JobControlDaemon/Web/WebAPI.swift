@@ -127,14 +127,17 @@ extension WebApp {
         return parameters
     }
 
+    /// 401 with `WWW-Authenticate` for a client that gave no credentials (anonymous), 403 for
+    /// one whose token or session has too little.
     func unauthorized(_ caller: WebCaller, needs level: AccessPolicy.Level) -> WebResponse {
+        let anonymous = caller.who == "anonymous"
         let error = VarlinkError(
             "\(Interfaces.manager).AccessDenied", parameters: ["required": .string(level.description)],
-            message: caller.level == nil
+            message: anonymous
                 ? "a token with '\(level)' access is needed (Authorization: Bearer TOKEN)"
-                : "\(caller.who) has '\(caller.level!)' access; this needs '\(level)'")
-        var response = apiError(error, status: caller.level == nil ? .unauthorized : .forbidden)
-        if caller.level == nil { response.headers.append(("WWW-Authenticate", "Bearer")) }
+                : "\(caller.who) has '\(caller.level?.description ?? "no")' access; this needs '\(level)'")
+        var response = apiError(error, status: anonymous ? .unauthorized : .forbidden)
+        if anonymous { response.headers.append(("WWW-Authenticate", "Bearer")) }
         return response
     }
 

@@ -34,6 +34,7 @@ enum WebAssets {
         .badge.ok { background: var(--ok); } .badge.failed { background: var(--failed); }
         .badge.outdated { background: var(--outdated); } .badge.running { background: var(--running); }
         .none { color: var(--none); }
+        .badge.none { color: white; }
         .error, .exception strong { color: var(--failed); }
         .summary { display: flex; flex-wrap: wrap; gap: 1.5em; margin: 0; }
         .summary div { min-width: 7em; } .summary dt { color: var(--none); font-size: .85em; } .summary dd { margin: 0; font-size: 1.2em; }

@@ -18,11 +18,6 @@ extension Pages {
                 "Dependencies",
                 (job["dependencies"]?.arrayValue ?? []).compactMap(\.stringValue).map(jobLink).joined(separator: ", ")
             ),
-            (
-                "Schedule",
-                "<code>\(escape((job["schedule"]?["schedule"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "; ")))</code>"
-            ),
-            ("Next run", time(job["next_run"])),
             ("Tags", (job["tags"]?.arrayValue ?? []).compactMap(\.stringValue).map(escape).joined(separator: ", ")),
             ("Source", "<code>\(escape(job["source"]))</code>"),
         ]
@@ -31,6 +26,11 @@ extension Pages {
         ] {
             guard let value = job[key], value != .null, value != .array([]), value != .object([:]) else { continue }
             definition.append((key, "<code class=\"json\">\(escape(value.jsonText()))</code>"))
+        }
+        let schedules = (job["schedule"]?["schedule"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !schedules.isEmpty {
+            definition.append(("Schedule", "<code>\(escape(schedules.joined(separator: "; ")))</code>"))
+            definition.append(("Next run", time(job["next_run"])))
         }
         if let notes = job["notes"]?.stringValue { definition.append(("Notes", escape(notes))) }
         if job["enabled"]?.boolValue == false { definition.append(("Enabled", "no")) }
