@@ -143,6 +143,7 @@ let package = Package(
             dependencies: [
                 "JobControl", "JobControlProtocol", "JobControlClient", "JobControlDaemon", "jobcontrold", "jobctl",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             exclude: ["Scripts", "PythonJobs"],
             swiftSettings: strict

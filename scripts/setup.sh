@@ -12,8 +12,15 @@ if ! python3 -c 'import croniter' >/dev/null 2>&1; then
   echo "setup: installing the Python croniter package (oracle for the cron import tests)" >&2
   python3 -m pip install -q 'croniter==7.0.0' >/dev/null 2>&1 || echo "setup: could not install croniter; the import tests will fail" >&2
 fi
-# lintian: the Debian package test checks its output; prometheus: promtool and a real scraper for /metrics.
-needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat curl lintian prometheus)
+# Selenium drives Debian's chromium in the dashboard's browser tests; openapi-spec-validator
+# checks the API's OpenAPI document. (Selenium 4.35: later ones need a newer certifi than PyPI's mirror has.)
+if ! python3 -c 'import selenium, openapi_spec_validator' >/dev/null 2>&1; then
+  echo "setup: installing the Python selenium and openapi-spec-validator packages (web tests)" >&2
+  python3 -m pip install -q 'selenium==4.35.0' 'openapi-spec-validator==0.7.1' >/dev/null 2>&1 || echo "setup: could not install selenium; the web tests will fail" >&2
+fi
+# lintian: the Debian package test checks its output; prometheus: promtool and a real scraper for /metrics;
+# chromium and chromium-driver: the dashboard's browser tests.
+needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat curl lintian prometheus chromium chromium-driver)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

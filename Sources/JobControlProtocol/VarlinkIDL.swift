@@ -19,6 +19,12 @@ public struct VarlinkIDL: Sendable, Hashable {
         public var name: String
         public var type: FieldType
         public var doc: String
+
+        public init(name: String, type: FieldType, doc: String = "") {
+            self.name = name
+            self.type = type
+            self.doc = doc
+        }
     }
 
     public struct Member: Sendable, Hashable {

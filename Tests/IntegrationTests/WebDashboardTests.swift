@@ -59,7 +59,9 @@ import Testing
                 "python3", "\(Self.scripts)/browser_test.py", "http://127.0.0.1:\(port)", Self.token, gates.path,
                 Self.screenshots,
             ], timeout: .seconds(240))
-        #expect(result.status == 0, "browser test:\n\(result.stdout)\n\(result.stderr)\ndaemon:\n\(daemon.log.suffix(3000))")
+        #expect(
+            result.status == 0, "browser test:\n\(result.stdout)\n\(result.stderr)\ndaemon:\n\(daemon.log.suffix(3000))"
+        )
         #expect(result.stdout.contains("ok: the log's level filter works"), "\(result.stdout)")
         // The action was logged with who did it.
         #expect(daemon.log.contains("web action") && daemon.log.contains("token tester"), "\(daemon.log.suffix(2000))")
@@ -95,8 +97,12 @@ import Testing
             ("Calendar", ["expression": "*:0/15", "base_time": "2026-01-01T00:00:00Z", "iterations": 4]),
             ("ListNotifications", [:]), ("ListChannels", [:]), ("Status", [:]),
         ]
-        let readMethods = paths.keys.filter { paths[$0]?["get"] != nil && $0.hasPrefix("/api/v1/") && !$0.contains("events") }
-        #expect(Set(readMethods.map { String($0.dropFirst(8)) }).isSubset(of: Set(calls.map(\.0)).union(["GetNotification"])))
+        let readMethods = paths.keys.filter {
+            paths[$0]?["get"] != nil && $0.hasPrefix("/api/v1/") && !$0.contains("events")
+        }
+        #expect(
+            Set(readMethods.map { String($0.dropFirst(8)) }).isSubset(
+                of: Set(calls.map(\.0)).union(["GetNotification"])))
         for (method, parameters) in calls {
             #expect(paths["/api/v1/\(method)"] != nil, "\(method) is not in the OpenAPI document")
             let body = JSONValue.object(parameters).jsonText()
@@ -129,7 +135,8 @@ import Testing
             ["-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(Self.token)", "\(base)/GetJob?job=nope"])
         #expect(missing.stdout.hasSuffix("\n404") && missing.stdout.contains("io.jobcontrol.Manager.NoSuchJob"))
         let anonymousRun = try await runProcess(
-            "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", #"{"job":"a"}"#, "\(base)/RunJob"])
+            "/usr/bin/curl",
+            ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", #"{"job":"a"}"#, "\(base)/RunJob"])
         #expect(anonymousRun.stdout == "401")
         // A followed log streams Server-Sent Events and ends with `end`.
         let events = try await runProcess(

@@ -1,0 +1,122 @@
+import Foundation
+import JobControl
+import JobControlProtocol
+import NIOHTTP1
+import Testing
+
+@testable import JobControlDaemon
+
+/// The dashboard's parts alone: the Varlink interface parser the OpenAPI document comes from,
+/// the document, escaping, the dependency graph's layout, sessions and CSRF tokens.
+@Suite struct WebUnitTests {
+    @Test func everyInterfaceParses() throws {
+        for (name, text) in Interfaces.all {
+            let idl = try VarlinkIDL(parsing: text)
+            #expect(idl.name == name)
+        }
+        let manager = try VarlinkIDL(parsing: Interfaces.managerDescription)
+        // Every method the service answers is in the description, and the other way round.
+        #expect(Set(manager.methods.map(\.name)) == Set(ControlService.requiredLevel.keys))
+        let run = try #require(manager.methods.first { $0.name == "RunJob" })
+        #expect(run.input.first { $0.name == "pins" }?.type == .optional(.map(.int)))
+        #expect(run.output.first?.type == .named("Build"))
+        #expect(!run.doc.isEmpty)
+        let job = try #require(manager.types.first { $0.name == "Job" })
+        guard case .structure(let fields)? = job.type else { throw TestFailure("Job is a structure") }
+        #expect(fields.first { $0.name == "args" }?.type == .array(.object))
+    }
+
+    @Test func parserReportsTheLine() {
+        #expect(throws: VarlinkIDL.ParseError.self) {
+            try VarlinkIDL(parsing: "interface a.b\n\nmethod X(a: int) => ()\n")
+        }
+        do {
+            _ = try VarlinkIDL(parsing: "interface a.b\n\nmethod X(a: int) => ()\n")
+        } catch {
+            #expect(error.line == 3, "\(error)")
+        }
+        let enums = try? VarlinkIDL(
+            parsing: "interface a.b\ntype Colour (red, green)\nmethod M(c: Colour, s: (x: int, y: ?[]string)) -> ()")
+        #expect(enums?.types.first?.type == .enumeration(["red", "green"]))
+        #expect(
+            enums?.methods.first?.input.last?.type
+                == .structure([
+                    VarlinkIDL.Field(name: "x", type: .int, doc: ""),
+                    VarlinkIDL.Field(name: "y", type: .optional(.array(.string)), doc: ""),
+                ]))
+    }
+
+    @Test func openAPIDocumentDescribesEveryMethod() throws {
+        let document = OpenAPIDocument.make(version: "1.2.3")
+        #expect(document["openapi"] == "3.0.3")
+        let paths = try #require(document["paths"]?.objectValue)
+        for method in ControlService.requiredLevel.keys {
+            let path = try #require(paths["/api/v1/\(method)"], "\(method)")
+            #expect(path["post"] != nil)
+            // Only reading methods are GETs.
+            #expect((path["get"] != nil) == (ControlService.requiredLevel[method] == .read), "\(method)")
+        }
+        #expect(document["components"]?["schemas"]?["Build"]?["properties"]?["id"] != nil)
+    }
+
+    @Test func queryParametersAreTyped() throws {
+        let fields = WebApp.methods["GetLogs"] ?? []
+        let values = try WebApp.queryParameters(["build": "7", "min_level": "30", "other": "x"], fields: fields)
+        #expect(values == ["build": 7, "min_level": 30])
+        #expect(throws: VarlinkError.self) { try WebApp.queryParameters(["build": "seven"], fields: fields) }
+        let builds = try WebApp.queryParameters(
+            ["finished": "true", "job": "a"], fields: WebApp.methods["ListBuilds"] ?? [])
+        #expect(builds == ["finished": true, "job": "a"])
+    }
+
+    @Test func everythingShownIsEscaped() {
+        let hostile = #"<script>alert("x")</script>&'"#
+        #expect(Pages.escape(hostile) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;")
+        let jobs: [JSONValue] = [
+            [
+                "id": .string(hostile), "status": "failed", "dependencies": [], "tags": [.string(hostile)],
+                "title": .string(hostile),
+            ]
+        ]
+        let page = Pages.jobs(jobs, query: [:], caller: WebCaller(level: .read, who: "anonymous"))
+        #expect(!page.contains("<script>alert"))
+        let graph = DependencyGraph.svg(focus: hostile, jobs: jobs)
+        #expect(!graph.contains("<script>alert") && graph.contains("node failed"))
+    }
+
+    @Test func graphShowsUpstreamAndDownstreamOnly() {
+        let jobs: [JSONValue] = [
+            ["id": "a", "status": "success", "dependencies": []],
+            ["id": "b", "status": "outdated", "dependencies": ["a"]],
+            ["id": "c", "status": "not_built", "dependencies": ["b"]],
+            ["id": "x", "status": "failed", "dependencies": ["a"]],
+        ]
+        let graph = DependencyGraph.svg(focus: "b", jobs: jobs)
+        #expect(graph.contains(#"data-job="a""#) && graph.contains(#"data-job="c""#))
+        #expect(!graph.contains(#"data-job="x""#))
+        #expect(graph.components(separatedBy: "class=\"edge\"").count - 1 == 2)
+    }
+
+    @Test func sessionsAndCSRF() {
+        let sessions = WebSessions()
+        let session = sessions.create(level: .run, who: "token ops")
+        #expect(session.id.count == 64 && session.csrf.count == 64 && session.id != session.csrf)
+        #expect(sessions.session(session.id)?.who == "token ops")
+        #expect(sessions.session(session.id, now: Date().addingTimeInterval(13 * 3600)) == nil)
+        #expect(sessions.session(session.id) == nil, "an expired session is gone")
+        #expect(
+            WebSessions.sameToken("abc", "abc") && !WebSessions.sameToken("abc", "abd")
+                && !WebSessions.sameToken("", ""))
+    }
+
+    @Test func requestParsing() {
+        let head = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "/jobs/a%2Fb?tag=x+y&status=failed",
+            headers: ["Cookie": "a=1; jobcontrol_session=abc"])
+        let request = WebRequest(head: head, body: Array("csrf=t%26k&force=on".utf8))
+        #expect(request.segments == ["jobs", "a/b"])
+        #expect(request.query == ["tag": "x y", "status": "failed"])
+        #expect(request.cookies["jobcontrol_session"] == "abc")
+        #expect(request.form == ["csrf": "t&k", "force": "on"])
+    }
+}
