@@ -155,14 +155,17 @@ install -D -m 0644 "$repo/systemd/jobcontrol.tmpfiles" "$pkg/usr/lib/tmpfiles.d/
 # daemon starts with no job (the sample jobs would run on a production host). The sample's jobs
 # and jobs.d/examples.yaml go to /usr/share/doc/jobcontrol/examples/.
 install -d "$pkg/etc/jobcontrol/jobs.d"
+# The sample's dashboard (http:, with a run token whose value is public) is commented out,
+# and its token dropped: an installed daemon opens no port until an administrator says so.
 {
-  sed '/^jobs:/,$d' "$repo/etc/jobcontrol/jobcontrol.yaml"
+  sed -e '/^jobs:/,$d' -e '/^  dashboard_token: /d' -e '/^http:/,/^$/{/^$/!s/^/# /}' "$repo/etc/jobcontrol/jobcontrol.yaml"
   echo "# Jobs: here, or in files under jobs.d/ (see include: above). Examples of every job key:"
   echo "# /usr/share/doc/jobcontrol/examples/. From crontabs and systemd timers: jobctl import cron|timer."
   echo "jobs: []"
 } > "$pkg/etc/jobcontrol/jobcontrol.yaml"
 chmod 0644 "$pkg/etc/jobcontrol/jobcontrol.yaml"
 grep -q '^jobs: \[\]$' "$pkg/etc/jobcontrol/jobcontrol.yaml" || die "the packaged configuration has no jobs: []"
+! grep -q '^http:\|sample-dashboard-token' "$pkg/etc/jobcontrol/jobcontrol.yaml" || die "the packaged configuration enables the sample's dashboard"
 install -D -m 0644 "$repo/etc/jobcontrol/jobcontrol.yaml" "$pkg/usr/share/doc/jobcontrol/examples/jobcontrol.yaml"
 install -D -m 0644 "$repo/etc/jobcontrol/jobs.d/examples.yaml" "$pkg/usr/share/doc/jobcontrol/examples/jobs.d/examples.yaml"
 

@@ -40,6 +40,10 @@ jobcontrold is running (pid $daemon). In another terminal, try:
   jobctl logs 1
   jobctl show nightly-vacuum
 
+The web dashboard: http://127.0.0.1:9187/ (anyone on this host may look; to run, cancel or
+suspend, log in with the sample's token: sample-dashboard-token-change-me). The JSON API is
+under http://127.0.0.1:9187/api/v1/ (openapi.json describes it), metrics at /metrics.
+
 Press Ctrl-C here to stop the daemon.
 EOT
 wait $daemon

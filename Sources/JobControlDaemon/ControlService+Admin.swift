@@ -29,7 +29,10 @@ extension ControlService {
         let schedules = await scheduler.counts()
         parameters["scheduled_jobs"] = .int(Int64(schedules.scheduled))
         parameters["suspended_jobs"] = .int(Int64(schedules.suspended))
-        if let url = httpURL { parameters["metrics_url"] = .string(url + "metrics") }
+        if let url = httpURL {
+            parameters["metrics_url"] = .string(url + "metrics")
+            parameters["dashboard_url"] = .string(url)
+        }
         if let reload = reloader.lastStatus {
             parameters["last_reload"] = .string(reload.summary)
             parameters["last_reload_ok"] = .bool(reload.succeeded)

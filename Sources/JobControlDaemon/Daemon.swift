@@ -88,7 +88,9 @@ public final class Daemon: Sendable {
         try await server.bind()
         // `http:`: the dashboard, the JSON API and /metrics (docs/web.md). A change takes effect at a restart.
         let http = config.http.map {
-            HTTPServer(app: WebApp(settings: $0, service: service, logger: logger), logger: logger)
+            HTTPServer(
+                app: WebApp(settings: $0, service: service, logger: logger), socketGroup: config.access?.socketGroup,
+                logger: logger)
         }
         try await http?.bind()
         service.httpBase.withLock { $0 = http?.baseURL }

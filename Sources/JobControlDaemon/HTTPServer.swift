@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import JobControl
 import Logging
@@ -12,8 +13,10 @@ import Synchronization
 ///
 /// Served by SwiftNIO's HTTP/1.1 codec (NIOHTTP1, part of swift-nio, which the daemon already
 /// builds) rather than Hummingbird: the routes are few and fixed, and Hummingbird adds 2.5–4.5
-/// minutes to every clean build on 2 cores (docs/web.md). State: the listener, set once by
-/// ``bind()`` and taken by ``close()``, and the count of open connections, each behind a `Mutex`.
+/// minutes to every clean build on 2 cores (docs/web.md). It listens on TCP (`listen`) and/or a
+/// Unix socket (`socket`), whose clients are known by their credentials. State: the listeners,
+/// set by ``bind()`` and closed by ``close()``, and the count of open connections, each behind
+/// a `Mutex`.
 final class HTTPServer: Sendable {
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
@@ -26,10 +29,18 @@ final class HTTPServer: Sendable {
 
     let app: WebApp
     let logger: Logger
-    private let listener = Mutex<NIOAsyncChannel<Connection, Never>?>(nil)
-    private let open = Mutex(0)
+    /// Whether a listener's clients are known by SO_PEERCRED (the Unix socket).
+    struct Listener: Sendable {
+        var channel: NIOAsyncChannel<Connection, Never>
+        var unix: Bool
+    }
 
-    init(app: WebApp, logger: Logger) {
+    private let listeners = Mutex<[Listener]>([])
+    private let open = Mutex(0)
+    let socketGroup: String?
+
+    init(app: WebApp, socketGroup: String? = nil, logger: Logger) {
+        self.socketGroup = socketGroup
         self.app = app
         self.logger = logger
     }
@@ -39,43 +50,76 @@ final class HTTPServer: Sendable {
     /// `http://HOST:PORT/` as bound (the real port when the configuration said 0).
     var baseURL: String? {
         guard let (host, configured) = settings.hostAndPort else { return nil }
-        let port = listener.withLock { $0?.channel.localAddress?.port } ?? configured
+        let port = listeners.withLock { $0.first { !$0.unix }?.channel.channel.localAddress?.port } ?? configured
         return host.contains(":") ? "http://[\(host)]:\(port)/" : "http://\(host):\(port)/"
     }
 
     func bind() async throws(DaemonError) {
-        guard let (host, port) = settings.hostAndPort else {
-            throw .http(listen: settings.listen, reason: "not HOST:PORT")
-        }
-        do {
-            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 128)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        // A silent connection is closed, so idle clients cannot hold the
-                        // daemon's descriptors.
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
-                        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        return try Connection(wrappingChannelSynchronously: channel)
-                    }
+        if let listen = settings.listen {
+            guard let (host, port) = settings.hostAndPort else { throw .http(listen: listen, reason: "not HOST:PORT") }
+            do {
+                let channel = try await Self.bootstrap().bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
                 }
-            listener.withLock { $0 = channel }
-            logger.info(
-                "HTTP listener up",
-                metadata: ["listen": "\(settings.listen)", "port": "\(channel.channel.localAddress?.port ?? port)"])
-        } catch {
-            throw .http(listen: settings.listen, reason: "\(error)")
+                listeners.withLock { $0.append(Listener(channel: channel, unix: false)) }
+                logger.info(
+                    "HTTP listener up",
+                    metadata: ["listen": "\(listen)", "port": "\(channel.channel.localAddress?.port ?? port)"])
+            } catch {
+                throw .http(listen: listen, reason: "\(error)")
+            }
+        }
+        if let path = settings.socket {
+            let channel: NIOAsyncChannel<Connection, Never>
+            do {
+                channel = try await Self.bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) {
+                    channel in
+                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
+                }
+            } catch {
+                throw .http(listen: path, reason: "\(error)")
+            }
+            listeners.withLock { $0.append(Listener(channel: channel, unix: true)) }
+            // As the control socket: the daemon's user and group (access.socket_group) only.
+            guard chmod(path, 0o660) == 0 else {
+                throw .http(listen: path, reason: "cannot set mode 0660: \(String(cString: strerror(errno)))")
+            }
+            if let group = socketGroup {
+                guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
+                    throw .http(
+                        listen: path, reason: "cannot give the socket to group '\(group)' (access.socket_group)")
+                }
+            }
+            logger.info("HTTP listener up", metadata: ["socket": "\(path)"])
         }
     }
 
-    /// Accepts connections until ``close()``.
+    static func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    }
+
+    /// A silent connection is closed, so idle clients cannot hold the daemon's descriptors.
+    static func configure(_ channel: any Channel) throws -> Connection {
+        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
+        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+        return try Connection(wrappingChannelSynchronously: channel)
+    }
+
+    /// Accepts connections on every listener until ``close()``.
     func serve() async {
-        guard let channel = listener.withLock({ $0 }) else { return }
+        let all = listeners.withLock { $0 }
+        await withDiscardingTaskGroup { group in
+            for listener in all { group.addTask { await self.accept(listener) } }
+        }
+    }
+
+    private func accept(_ listener: Listener) async {
         await withDiscardingTaskGroup { group in
             do {
-                try await channel.executeThenClose { inbound in
+                try await listener.channel.executeThenClose { inbound in
                     for try await connection in inbound {
                         let admitted = open.withLock { count -> Bool in
                             guard count < Self.maxConnections else { return false }
@@ -87,7 +131,7 @@ final class HTTPServer: Sendable {
                             continue
                         }
                         group.addTask {
-                            await self.serve(connection)
+                            await self.serve(connection, unix: listener.unix)
                             self.open.withLock { $0 -= 1 }
                         }
                     }
@@ -100,12 +144,19 @@ final class HTTPServer: Sendable {
     }
 
     func close() async {
-        let channel = listener.withLock { $0 }
-        try? await channel?.channel.close()
+        for listener in listeners.withLock({ $0 }) { try? await listener.channel.channel.close() }
     }
 
     /// One connection: requests answered in turn (keep-alive), until the client closes.
-    private func serve(_ connection: Connection) async {
+    private func serve(_ connection: Connection, unix: Bool) async {
+        // Over the Unix socket the client is known by its credentials (never on TCP).
+        var peer: AccessPolicy.Peer?
+        if unix, let provider = connection.channel as? any SocketOptionProvider {
+            peer = try? await provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
+                .map { (credentials: jobcontrol_peer_credentials) in
+                    AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+                }.get()
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -128,7 +179,7 @@ final class HTTPServer: Sendable {
                         let response =
                             tooLarge
                             ? WebResponse.text("a request body is at most 1 MiB", status: .payloadTooLarge)
-                            : await app.respond(to: WebRequest(head: request, body: body))
+                            : await app.respond(to: WebRequest(head: request, body: body, peer: peer))
                         let keepAlive = try await write(response, to: outbound, request: request)
                         if !keepAlive { return }
                         head = nil

@@ -315,6 +315,8 @@ public enum Interfaces {
           suspended_jobs: int,
           # The HTTP listener's metrics URL, when http: is configured.
           metrics_url: ?string,
+          # The web dashboard's URL (the JSON API is under api/v1), when http: is configured.
+          dashboard_url: ?string,
           # When several daemons share a PostgreSQL database: this daemon's
           # name, every daemon the database knows of, and the builds waiting
           # in the shared queue for a daemon to claim them.

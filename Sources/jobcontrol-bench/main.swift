@@ -4,7 +4,8 @@ import JobControl
 // jobcontrol-bench [SUITE ...] [--runs N] [--builds N] [--lines N] [--jobs N] [--history N]
 //                  [--idle SECONDS] [--rows N] [--json PATH] [--pg URL]
 // Suites: compare (throughput, ingest, latency, scale: issue 9's figures next to their peers),
-// throughput (only the first of those), notify (a storm of 1,000 failing builds with and without
+// throughput (only the first of those), web (the dashboard's pages with --history builds, and a
+// fan-out followed by 100 SSE clients), notify (a storm of 1,000 failing builds with and without
 // notifications), python (a Python function build next to python3 -c pass),
 // schedule (lateness, idle cost), storage (storage paths next to raw SQLite), cluster (throughput
 // with one and three daemons on PostgreSQL: --pg or $JOBCONTROL_BENCH_PG_URL). Default: compare,
@@ -38,7 +39,7 @@ let rows = option("--rows", default: 100_000)
 let jsonPath = stringOption("--json", default: ".build/bench/results.json")
 let postgresURL = stringOption("--pg", default: ProcessInfo.processInfo.environment["JOBCONTROL_BENCH_PG_URL"] ?? "")
 let suites =
-    arguments.isEmpty ? ["compare", "notify", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
+    arguments.isEmpty ? ["compare", "notify", "web", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
 
 var figures: [Figure] = []
 for suite in suites {
@@ -71,6 +72,15 @@ for suite in suites {
         ComparisonBenchmark.printTable(measured)
         figures += measured
         print()
+    case "web":
+        print("web: medians of \(runs) runs")
+        let pages = try await WebBenchmark.render(builds: history, runs: runs)
+        ComparisonBenchmark.printTable(pages)
+        let streams = try await WebBenchmark.followers(builds: builds, clients: 100, runs: runs)
+        ComparisonBenchmark.printTable(streams)
+        let measured = pages + streams
+        figures += measured
+        print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
     case "storage": try StorageBenchmark.run(rows: rows)
     case "cluster":
@@ -91,7 +101,7 @@ for suite in suites {
     default:
         FileHandle.standardError.write(
             Data(
-                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, notify, python, schedule, storage, cluster\n"
+                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, notify, python, web, schedule, storage, cluster\n"
                     .utf8))
         exit(64)
     }

@@ -27,6 +27,7 @@ extension JobCtl {
             )
             print("config:  \(status["config_file"]?.stringValue ?? "-")")
             print("storage: \(status["storage"]?.stringValue ?? "-")")
+            if let url = status["dashboard_url"]?.stringValue { print("web:     \(url) (dashboard; API under api/v1)") }
             if let url = status["metrics_url"]?.stringValue { print("metrics: \(url)") }
             let outage = status["storage_error"]?.stringValue
             if let outage {

@@ -36,11 +36,14 @@ import Testing
                   - {id: z, command: 'true', schedule: '*:0/15'}
                   - id: chatty
                     command: 'echo info-line; echo warn-line >&2; jobctl log --level error error-line'
+                  - id: ticker
+                    command: 'for i in $(seq 1 40); do echo line-$i; sleep 0.02; done'
                   - id: slow
                     command: |
                       jobctl progress 1 3
                       while [ ! -e '\(gates)/1' ]; do sleep 0.05; done
                       jobctl progress 2 3
+                      echo step-2
                       while [ ! -e '\(gates)/2' ]; do sleep 0.05; done
                       jobctl progress 3 3
                 """)
@@ -143,5 +146,91 @@ import Testing
             "/usr/bin/curl", ["-sN", "-H", "Accept: text/event-stream", "\(base)/GetLogs?build=\(chatty)&follow=1"])
         #expect(events.stdout.contains("event: reply") && events.stdout.contains("warn-line"), "\(events.stdout)")
         #expect(events.stdout.hasSuffix("event: end\ndata: {}\n\n"), "\(events.stdout)")
+    }
+
+    /// Several clients following one running build's log (one shared reader, LogFanout) each get
+    /// every line once, in order, whenever they joined, and the `end` event.
+    @Test func followersShareOneReaderAndMissNothing() async throws {
+        let gates = try TemporaryDirectory()
+        let daemon = try await Self.daemon(gates: gates.path)
+        let port = try await MetricsTests.port(of: daemon)
+        let run = try await daemon.jobctl("--json", "run", "ticker")
+        let build = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue, "\(run.stdout)")
+        let url = "http://127.0.0.1:\(port)/api/v1/GetLogs?build=\(build)&follow=1"
+        let socket = daemon.socket
+        let clients = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<4 {
+                group.addTask {
+                    // Joining at different points (the first at once, the last maybe after the end).
+                    if index > 0 {
+                        _ = try await runProcess(Binaries.jobctl, ["--socket", socket, "progress", "\(build)"])
+                    }
+                    return try await runProcess("/usr/bin/curl", ["-sN", url]).stdout
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        let expected = (1...40).map { "line-\($0)" }
+        for output in clients {
+            let lines = output.components(separatedBy: "\"message\":\"").dropFirst().map {
+                String($0.prefix { $0 != "\"" })
+            }
+            #expect(lines == expected, "\(output.prefix(3000))")
+            #expect(output.hasSuffix("event: end\ndata: {}\n\n"))
+        }
+    }
+}
+
+/// `http: {socket: PATH}`: a Unix-socket listener whose clients are known by their credentials.
+@Suite struct WebSocketListenerTests {
+    @Test func peerCredentialsGrantTheirLevel() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("http.sock")
+        try directory.write(
+            "jobcontrol.yaml",
+            """
+            http: {socket: '\(path)'}
+            jobs:
+              - {id: a, command: 'true'}
+            """)
+        let daemon = try await DaemonProcess(directory: directory)
+        try await waitFor("the HTTP socket") { FileManager.default.fileExists(atPath: path) }
+        // No TCP listener when only a socket is configured.
+        #expect(!daemon.log.contains("port="), "\(daemon.log)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o660)
+        // This test runs as root (or the daemon's own user): admin, without a token, as on the control socket.
+        let status = try await runProcess(
+            "/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "--unix-socket", path, "http://localhost/api/v1/Status"])
+        #expect(status.stdout.hasSuffix("\n200") && status.stdout.contains("\"pid\""), "\(status.stdout)")
+        // A script (no Origin header) may act; a browser's cross-origin POST without the CSRF token may not.
+        let run = try await runProcess(
+            "/usr/bin/curl",
+            [
+                "-s", "-w", "\n%{http_code}", "--unix-socket", path, "-d", #"{"job": "a"}"#,
+                "http://localhost/api/v1/RunJob",
+            ])
+        #expect(run.stdout.hasSuffix("\n200"), "\(run.stdout)")
+        let forged = try await runProcess(
+            "/usr/bin/curl",
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", path, "-H",
+                "Origin: http://evil.example",
+                "-d", "force=on", "http://localhost/jobs/a/run",
+            ])
+        #expect(forged.stdout == "403")
+        // The page's own form carries the token.
+        let page = try await runProcess("/usr/bin/curl", ["-s", "--unix-socket", path, "http://localhost/jobs/a"])
+        let csrf = try #require(
+            page.stdout.range(of: #"name="csrf" value="[0-9a-f]{64}""#, options: .regularExpression).map {
+                String(page.stdout[$0].dropFirst(19).dropLast())
+            })
+        let posted = try await runProcess(
+            "/usr/bin/curl",
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", path, "-H", "Origin: http://localhost",
+                "-d", "csrf=\(csrf)", "http://localhost/jobs/a/run",
+            ])
+        #expect(posted.stdout == "303", "\(posted.stdout)")
     }
 }

@@ -2,15 +2,25 @@ import Foundation
 import Yams
 
 extension ConfigLoader {
-    static let httpKeys = ["listen", "tokens", "anonymous"]
+    static let httpKeys = ["listen", "socket", "tokens", "anonymous"]
 
     /// `http: {listen: HOST:PORT, tokens: [{token: !secret NAME, level: read}], anonymous: read}`.
     static func readHTTP(_ node: Node, reader: inout YAMLNodeReader) -> HTTPSettings? {
         guard let entries = reader.mapping(node, what: "'http'") else { return nil }
         var settings = HTTPSettings()
+        var listenGiven = false
         for entry in entries {
             switch entry.key {
+            case "socket":
+                if let text = reader.string(entry.value, what: "'socket'") {
+                    if text.hasPrefix("/") {
+                        settings.socket = text
+                    } else {
+                        reader.error(entry.value, "'socket' must be an absolute path, as /run/jobcontrol/http.sock")
+                    }
+                }
             case "listen":
+                listenGiven = true
                 if let text = reader.string(entry.value, what: "'listen'") {
                     settings.listen = text
                     if settings.hostAndPort == nil {
@@ -71,6 +81,8 @@ extension ConfigLoader {
                 reader.unknownKey(entry.key, entry.keyNode, in: "'http'", known: httpKeys)
             }
         }
+        // Only a socket: no TCP listener.
+        if settings.socket != nil && !listenGiven { settings.listen = nil }
         return settings
     }
 }

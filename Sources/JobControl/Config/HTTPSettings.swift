@@ -1,11 +1,15 @@
 import Foundation
 
-/// `http:`: the daemon's HTTP listener (off without it). Today it serves `/metrics`
-/// (docs/web.md); the same access levels as the control socket apply.
+/// `http:`: the daemon's HTTP listener (off without it): the dashboard, the JSON API and
+/// `/metrics` (docs/web.md), with the same access levels as the control socket.
 public struct HTTPSettings: Sendable, Hashable {
     /// `host:port` to listen on; `127.0.0.1:9187` by default (loopback: nothing is exposed
-    /// unless asked).
-    public var listen = "127.0.0.1:9187"
+    /// unless asked); nil when only ``socket`` is configured.
+    public var listen: String? = "127.0.0.1:9187"
+    /// A Unix socket to listen on as well (or instead, when `listen` is not given): clients
+    /// are known by their credentials (SO_PEERCRED) and get their level from `access:`, as on
+    /// the control socket. For a reverse proxy on the same host.
+    public var socket: String?
     /// Bearer tokens (`Authorization: Bearer TOKEN`) and the level each grants; a token is a
     /// `!secret` reference or a string.
     public var tokens: [Token] = []
@@ -61,7 +65,7 @@ public struct HTTPSettings: Sendable, Hashable {
 
     /// `host` and `port` of `listen`; `[::1]:9187` for IPv6.
     public var hostAndPort: (host: String, port: Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+        guard let listen, let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
             (0...65535).contains(port)
         else { return nil }
         var host = String(listen[..<colon])

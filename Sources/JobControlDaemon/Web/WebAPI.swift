@@ -69,13 +69,18 @@ extension WebApp {
                 "API call",
                 metadata: ["method": "\(name)", "by": "\(caller.who)", "parameters": "\(redacted(parameters))"])
         }
+        if request.wantsEvents, name == "GetLogs" {
+            return followLogs(parameters)
+        }
         if request.wantsEvents, OpenAPIDocument.streaming.contains(name) {
             let call = VarlinkCall(method: "\(Interfaces.manager).\(name)", parameters: parameters, more: true)
             let service = service
             return .events { write in
                 do {
-                    try await service.dispatch(call, peer: nil) { reply in
-                        try await write("event: reply\ndata: \(JSONValue.object(reply.parameters).jsonText())\n\n")
+                    try await ControlService.$followInterval.withValue(.milliseconds(500)) {
+                        try await service.dispatch(call, peer: nil) { reply in
+                            try await write("event: reply\ndata: \(JSONValue.object(reply.parameters).jsonText())\n\n")
+                        }
                     }
                     try await write("event: end\ndata: {}\n\n")
                 } catch let error as VarlinkError {
@@ -87,6 +92,55 @@ extension WebApp {
             return .json(.object(try await call(name, parameters)))
         } catch {
             return apiError(error, status: Self.status(of: error))
+        }
+    }
+
+    /// `GetLogs` as Server-Sent Events: the log up to now read by this client, then what the
+    /// build's shared feed (``LogFanout``) hands out, each as a `reply` event with the records
+    /// as GetLogs returns them; `end` when the build has ended and everything is sent.
+    func followLogs(_ parameters: [String: JSONValue]) -> WebResponse {
+        let build = parameters["build"]?.intValue ?? 0
+        let minLevel = parameters["min_level"]?.intValue ?? 0
+        return .events { write in
+            var backlog = parameters
+            backlog["limit"] = nil
+            do {
+                var last = parameters["after_id"]?.intValue ?? 0
+                // What is stored now, in pages; then once more after subscribing (see LogFanout).
+                func catchUp() async throws {
+                    while true {
+                        backlog["after_id"] = .int(last)
+                        let reply = try await self.call("GetLogs", backlog)
+                        let logs = reply["logs"]?.arrayValue ?? []
+                        if !logs.isEmpty {
+                            try await write(
+                                "event: reply\ndata: \(JSONValue.object(["logs": .array(logs)]).jsonText())\n\n")
+                            last = logs.last?["id"]?.intValue ?? last
+                        }
+                        guard reply["next_after_id"]?.intValue != nil else { return }
+                    }
+                }
+                try await catchUp()
+                let events = self.fanout.subscribe(build: build, after: last)
+                try await catchUp()
+                for await event in events {
+                    switch event {
+                    case .records(let records):
+                        let fresh = records.filter { $0.id > last && Int64($0.level) >= minLevel }
+                        last = max(last, records.last?.id ?? last)
+                        guard !fresh.isEmpty else { continue }
+                        let logs = JSONValue.array(fresh.map(WireFormat.log))
+                        try await write("event: reply\ndata: \(JSONValue.object(["logs": logs]).jsonText())\n\n")
+                    case .finished:
+                        try await catchUp()
+                        try await write("event: end\ndata: {}\n\n")
+                        return
+                    }
+                }
+                // The stream ended without the build ending: this client fell too far behind.
+            } catch let error as VarlinkError {
+                try await write("event: error\ndata: \(Self.errorBody(error).jsonText())\n\n")
+            }
         }
     }
 

@@ -13,11 +13,14 @@ final class WebApp: Sendable {
     let settings: HTTPSettings
     let service: ControlService
     let sessions = WebSessions()
+    /// One storage reader per followed build, whatever the number of clients following it.
+    let fanout: LogFanout
     let logger: Logger
 
     init(settings: HTTPSettings, service: ControlService, logger: Logger) {
         self.settings = settings
         self.service = service
+        self.fanout = LogFanout(storage: service.storage)
         self.logger = logger
     }
 
@@ -38,7 +41,7 @@ final class WebApp: Sendable {
 
     func respond(to request: WebRequest) async -> WebResponse {
         let config = await engine.config
-        let caller = caller(of: request, secrets: config.secrets)
+        let caller = caller(of: request, config: config)
         let segments = request.segments
         switch (request.method, segments.first) {
         case (.GET, "metrics"), (.HEAD, "metrics"):
@@ -52,7 +55,7 @@ final class WebApp: Sendable {
         case (.POST, "login"):
             return login(request, secrets: config.secrets)
         case (.POST, "logout"):
-            guard let session = caller.session else { return .redirect("/") }
+            guard let session = caller.session, session.cookie else { return .redirect("/") }
             guard csrfValid(request, session: session) else { return csrfRefused() }
             sessions.remove(session.id)
             return .redirect(
@@ -71,8 +74,11 @@ final class WebApp: Sendable {
 
     // MARK: - Who is asking
 
-    /// A bearer token first (API clients), then a login session's cookie, else anonymous.
-    func caller(of request: WebRequest, secrets: [String: String]) -> WebCaller {
+    /// A bearer token first (API clients), then a login session's cookie, then a Unix-socket
+    /// client's credentials (its level from `access:`, everything without it, as on the control
+    /// socket), else anonymous.
+    func caller(of request: WebRequest, config: DaemonConfig) -> WebCaller {
+        let secrets = config.secrets
         if let authorization = request.headers.first(name: "Authorization"), authorization.count > 7,
             authorization.prefix(7).lowercased() == "bearer "
         {
@@ -82,13 +88,25 @@ final class WebApp: Sendable {
         if let session = sessions.session(request.cookies[WebSessions.cookie]) {
             return WebCaller(level: session.level, who: session.who, session: session)
         }
+        if let peer = request.peer {
+            let level = config.access.map { $0.level(of: peer) } ?? .admin
+            guard let level else { return WebCaller(level: nil, who: peer.description, session: nil) }
+            return WebCaller(level: level, who: peer.description, session: sessions.peerSession(peer, level: level))
+        }
         return WebCaller(level: settings.anonymous, who: "anonymous", session: nil)
     }
 
     /// A cookie-authenticated state change must carry the session's CSRF token, as the form
     /// field `csrf` or the header `X-CSRF-Token`; a cross-site request is refused outright.
+    /// A Unix-socket client that is not a browser (no `Origin`, no `Sec-Fetch-Site`: curl, a
+    /// script) needs no token.
     func csrfValid(_ request: WebRequest, session: WebSessions.Session) -> Bool {
         if request.headers.first(name: "Sec-Fetch-Site") == "cross-site" { return false }
+        if !session.cookie && request.headers.first(name: "Origin") == nil
+            && request.headers.first(name: "Sec-Fetch-Site") == nil
+        {
+            return true
+        }
         let given = request.headers.first(name: "X-CSRF-Token") ?? request.form["csrf"] ?? ""
         return WebSessions.sameToken(given, session.csrf)
     }

@@ -56,7 +56,14 @@ extension WebApp {
 
     func job(_ id: String, query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
         let job = try await call("GetJob", ["job": .string(id)])["job"] ?? .null
-        let jobs = try await call("ListJobs")["jobs"]?.arrayValue ?? []
+        // The graph's jobs with their status: only those related to this one (a status costs
+        // storage queries; a page must not pay them for every configured job).
+        let structure = Dictionary(
+            await engine.config.jobs.map { ($0.id, $0.dependencies) }, uniquingKeysWith: { first, _ in first })
+        var jobs: [JSONValue] = []
+        for related in DependencyGraph.related(id, dependencies: structure).sorted() {
+            if let value = try? await call("GetJob", ["job": .string(related)])["job"] { jobs.append(value) }
+        }
         let limit = min(max(Int64(query["limit"] ?? "") ?? 25, 1), 10_000)
         var filter: [String: JSONValue] = ["job": .string(id), "limit": .int(limit)]
         switch query["state"] {

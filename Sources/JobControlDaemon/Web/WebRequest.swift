@@ -15,8 +15,11 @@ struct WebRequest: Sendable {
     var query: [String: String]
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// Who is at the other end of a Unix-socket connection (nil over TCP).
+    var peer: AccessPolicy.Peer?
 
-    init(head: HTTPRequestHead, body: [UInt8] = []) {
+    init(head: HTTPRequestHead, body: [UInt8] = [], peer: AccessPolicy.Peer? = nil) {
+        self.peer = peer
         method = head.method
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = parts.first.map(String.init) ?? "/"

@@ -28,6 +28,8 @@ final class WebSessions: Sendable {
         var who: String
         var csrf: String
         var expires: Date
+        /// A browser login (a cookie names it); false for a Unix-socket peer's CSRF token.
+        var cookie = true
     }
 
     private let sessions = Mutex<[String: Session]>([:])
@@ -46,8 +48,25 @@ final class WebSessions: Sendable {
         return session
     }
 
+    /// The CSRF token of a Unix-socket client (by user id): its pages' forms must carry it, as a
+    /// login's do, because a browser behind a proxy on that socket has the proxy's credentials.
+    func peerSession(_ peer: AccessPolicy.Peer, level: AccessPolicy.Level, now: Date = Date()) -> Session {
+        let key = "peer:\(peer.uid)"
+        return sessions.withLock { sessions in
+            if var session = sessions[key], session.expires > now {
+                session.level = level
+                return session
+            }
+            let session = Session(
+                id: key, level: level, who: peer.description, csrf: Self.randomToken(),
+                expires: now.addingTimeInterval(Self.lifetime), cookie: false)
+            sessions[key] = session
+            return session
+        }
+    }
+
     func session(_ id: String?, now: Date = Date()) -> Session? {
-        guard let id else { return nil }
+        guard let id, !id.hasPrefix("peer:") else { return nil }
         return sessions.withLock { sessions in
             guard let session = sessions[id] else { return nil }
             guard session.expires > now else {

@@ -174,6 +174,8 @@ try:
     driver.save_screenshot(os.path.join(SHOTS, "build-running.png"))
     open(os.path.join(GATES, "1"), "w").close()
     wait_for("progress 2/3 on the same page", lambda: progress_value() == 2)
+    wait_for("the log line written after it, on the same page",
+             lambda: "step-2" in driver.find_element(By.ID, "log").text)
     assert driver.execute_script("return window.stillTheSamePage === true"), "the page reloaded"
     open(os.path.join(GATES, "2"), "w").close()
     # When the build ends the page reloads itself to show the final state.

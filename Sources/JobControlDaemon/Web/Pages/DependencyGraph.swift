@@ -12,6 +12,27 @@ enum DependencyGraph {
         var dependencies: [String]
     }
 
+    /// `focus`, everything it needs and everything that needs it, given each job's dependencies.
+    static func related(_ focus: String, dependencies: [String: [String]]) -> Set<String> {
+        var dependents: [String: [String]] = [:]
+        for (id, needs) in dependencies {
+            for dependency in needs { dependents[dependency, default: []].append(id) }
+        }
+        func closure(_ next: (String) -> [String]) -> Set<String> {
+            var seen: Set<String> = []
+            var stack = [focus]
+            while let id = stack.popLast() {
+                for other in next(id) where !seen.contains(other) && dependencies[other] != nil {
+                    seen.insert(other)
+                    stack.append(other)
+                }
+            }
+            return seen
+        }
+        return closure { dependencies[$0] ?? [] }.union(closure { dependents[$0] ?? [] }).union([focus])
+    }
+
+    /// `jobs`: the wire form of at least the related jobs (id, status, dependencies).
     static func svg(focus: String, jobs: [JSONValue]) -> String {
         var all: [String: Node] = [:]
         for job in jobs {
@@ -21,24 +42,7 @@ enum DependencyGraph {
                 dependencies: (job["dependencies"]?.arrayValue ?? []).compactMap(\.stringValue))
         }
         guard all[focus] != nil else { return "" }
-        var dependents: [String: [String]] = [:]
-        for node in all.values {
-            for dependency in node.dependencies { dependents[dependency, default: []].append(node.id) }
-        }
-        // Upstream (everything it needs) and downstream (everything that needs it).
-        func closure(_ start: String, _ next: (String) -> [String]) -> Set<String> {
-            var seen: Set<String> = []
-            var stack = [start]
-            while let id = stack.popLast() {
-                for other in next(id) where !seen.contains(other) && all[other] != nil {
-                    seen.insert(other)
-                    stack.append(other)
-                }
-            }
-            return seen
-        }
-        let shown = closure(focus) { all[$0]?.dependencies ?? [] }
-            .union(closure(focus) { dependents[$0] ?? [] }).union([focus])
+        let shown = related(focus, dependencies: all.mapValues(\.dependencies))
         // Column: the longest chain of shown dependencies below a job (the graph is acyclic:
         // the configuration refuses cycles).
         var column: [String: Int] = [:]

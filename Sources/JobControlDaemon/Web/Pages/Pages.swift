@@ -34,14 +34,14 @@ enum Pages {
             "<a href=\"\(path)\"\(active == name ? " aria-current=\"page\"" : "")>\(name)</a>"
         }
         var account: String
-        if let session = caller.session {
+        if let session = caller.session, session.cookie {
             account = """
                 <span class="who">\(escape(session.who)) (\(session.level))</span>
                 <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="\(session.csrf)"><button>Log out</button></form>
                 """
         } else if let level = caller.level {
             account = "<span class=\"who\">\(escape(caller.who)) (\(level))</span>"
-            if caller.session == nil && caller.who == "anonymous" { account += " <a href=\"/login\">Log in</a>" }
+            if caller.who == "anonymous" { account += " <a href=\"/login\">Log in</a>" }
         } else {
             account = "<a href=\"/login\">Log in</a>"
         }
