@@ -75,9 +75,19 @@ enum DependencyGraph {
                 guard let from = position[dependency] else { continue }
                 let (x1, y1) = (from.x + width, from.y + height / 2)
                 let (x2, y2) = (to.x, to.y + height / 2)
-                let middle = (x1 + x2) / 2
+                let path: String
+                if x2 - x1 > gapX {
+                    // Across columns: along the gap between rows, so it passes no box.
+                    let lane = y2 <= y1 ? from.y - gapY / 2 : from.y + height + gapY / 2
+                    let (a, b) = (x1 + gapX / 2, x2 - gapX / 2)
+                    path =
+                        "M\(x1),\(y1) C\(x1 + gapX / 4),\(y1) \(x1 + gapX / 4),\(lane) \(a),\(lane) L\(b),\(lane) C\(x2 - gapX / 4),\(lane) \(x2 - gapX / 4),\(y2) \(x2 - 6),\(y2)"
+                } else {
+                    let middle = (x1 + x2) / 2
+                    path = "M\(x1),\(y1) C\(middle),\(y1) \(middle),\(y2) \(x2 - 6),\(y2)"
+                }
                 edges +=
-                    "<path class=\"edge\" data-from=\"\(Pages.escape(dependency))\" data-to=\"\(Pages.escape(id))\" d=\"M\(x1),\(y1) C\(middle),\(y1) \(middle),\(y2) \(x2 - 6),\(y2)\" marker-end=\"url(#arrow)\"/>"
+                    "<path class=\"edge\" data-from=\"\(Pages.escape(dependency))\" data-to=\"\(Pages.escape(id))\" d=\"\(path)\" marker-end=\"url(#arrow)\"/>"
             }
         }
         var nodes = ""

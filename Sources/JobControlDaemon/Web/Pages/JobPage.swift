@@ -12,7 +12,6 @@ extension Pages {
         let path = "/jobs/\(WebRequest.encode(id))"
         var definition: [(String, String)] = [
             ("Status", badge(job["status"]?.stringValue ?? "")),
-            ("Title", escape(job["title"])),
             ("Function", "<code>\(escape(job["function"]))</code>"),
             (
                 "Dependencies",
@@ -32,6 +31,7 @@ extension Pages {
             definition.append(("Schedule", "<code>\(escape(schedules.joined(separator: "; ")))</code>"))
             definition.append(("Next run", time(job["next_run"])))
         }
+        if let title = job["title"]?.stringValue { definition.insert(("Title", escape(title)), at: 1) }
         if let notes = job["notes"]?.stringValue { definition.append(("Notes", escape(notes))) }
         if job["enabled"]?.boolValue == false { definition.append(("Enabled", "no")) }
         if job["suspended"]?.boolValue == true { definition.append(("Suspended", "yes")) }
