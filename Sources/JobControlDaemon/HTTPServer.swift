@@ -22,9 +22,13 @@ final class HTTPServer: Sendable {
 
     /// Connections served at once (an SSE client holds one); more are closed unserved.
     static let maxConnections = 256
-    /// A connection that neither sends nor receives for this long is closed (event streams
-    /// send a comment every ``heartbeat``).
-    static let idleTimeout = TimeAmount.seconds(10)
+    /// Event streams open at once: at most half the connections, so pages and API calls
+    /// always have room.
+    static let maxStreams = 128
+    /// A client has this long to send a whole request (from connecting, or from the end of the
+    /// previous answer), however it trickles its bytes; no limit applies while the daemon
+    /// answers. Event streams send a comment every ``heartbeat``, which finds clients gone.
+    static let requestTimeout = Duration.seconds(10)
     static let heartbeat = Duration.seconds(5)
 
     let app: WebApp
@@ -37,6 +41,7 @@ final class HTTPServer: Sendable {
 
     private let listeners = Mutex<[Listener]>([])
     private let open = Mutex(0)
+    private let streams = Mutex(0)
     let socketGroup: String?
 
     init(app: WebApp, socketGroup: String? = nil, logger: Logger) {
@@ -100,10 +105,7 @@ final class HTTPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     }
 
-    /// A silent connection is closed, so idle clients cannot hold the daemon's descriptors.
     static func configure(_ channel: any Channel) throws -> Connection {
-        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
-        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
         return try Connection(wrappingChannelSynchronously: channel)
     }
@@ -157,6 +159,20 @@ final class HTTPServer: Sendable {
                     AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
                 }.get()
         }
+        // The request deadline: set while waiting for a request, cleared while answering. A
+        // watchdog closes a connection past it, so neither an idle client nor one trickling a
+        // byte at a time (slowloris) can hold a connection.
+        let deadline = Mutex<ContinuousClock.Instant?>(.now + Self.requestTimeout)
+        let watchdog = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                if let due = deadline.withLock({ $0 }), ContinuousClock.now > due {
+                    try? await connection.channel.close()
+                    return
+                }
+            }
+        }
+        defer { watchdog.cancel() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -176,6 +192,7 @@ final class HTTPServer: Sendable {
                         }
                     case .end:
                         guard let request = head else { continue }
+                        deadline.withLock { $0 = nil }
                         let response =
                             tooLarge
                             ? WebResponse.text("a request body is at most 1 MiB", status: .payloadTooLarge)
@@ -183,6 +200,7 @@ final class HTTPServer: Sendable {
                         let keepAlive = try await write(response, to: outbound, request: request)
                         if !keepAlive { return }
                         head = nil
+                        deadline.withLock { $0 = .now + Self.requestTimeout }
                     }
                 }
             }
@@ -210,7 +228,25 @@ final class HTTPServer: Sendable {
             if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text)))) }
             try await outbound.write(.end(nil))
             return request.isKeepAlive
+        case .events where request.method == .HEAD:
+            try await outbound.write(
+                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+            try await outbound.write(.end(nil))
+            return request.isKeepAlive
         case .events(let produce):
+            let admitted = streams.withLock { count -> Bool in
+                guard count < Self.maxStreams else { return false }
+                count += 1
+                return true
+            }
+            guard admitted else {
+                return try await write(
+                    .text(
+                        "too many event streams are open (\(Self.maxStreams)); try again later",
+                        status: .serviceUnavailable),
+                    to: outbound, request: request)
+            }
+            defer { streams.withLock { $0 -= 1 } }
             // A stream ends the connection when it ends; a comment every few seconds keeps it
             // open through proxies and shows a client that has gone.
             headers.add(name: "Connection", value: "close")
@@ -232,19 +268,6 @@ final class HTTPServer: Sendable {
             }
             try await outbound.write(.end(nil))
             return false
-        }
-    }
-}
-
-/// Closes a connection when its `IdleStateHandler` says it has been silent too long.
-final class CloseWhenIdle: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 }

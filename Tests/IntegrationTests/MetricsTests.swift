@@ -66,6 +66,25 @@ import Testing
                 "import socket; s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(60); print('closed' if s.recv(1) == b'' else 'data')",
             ])
         #expect(idle.stdout.contains("closed"), "\(idle.stdout)\(idle.stderr)")
+        // Nor is one that trickles a request a byte a second (slowloris): it has 10 s for all of it.
+        let trickle = try await runProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import socket, time
+                s = socket.create_connection(('127.0.0.1', \(port)))
+                start = time.monotonic()
+                try:
+                    for byte in b'GET /metrics HTTP/1.1\\r\\nX-Padding: ' + b'x' * 100:
+                        s.send(bytes([byte]))
+                        time.sleep(1)
+                    print('served forever')
+                except OSError:
+                    print('closed after', round(time.monotonic() - start))
+                """,
+            ])
+        #expect(trickle.stdout.contains("closed after"), "\(trickle.stdout)\(trickle.stderr)")
         let directory = try TemporaryDirectory()
         try directory.write("metrics.txt", scrape.stdout)
         let check = try await runProcess(

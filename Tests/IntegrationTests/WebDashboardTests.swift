@@ -232,5 +232,15 @@ import Testing
                 "-d", "csrf=\(csrf)", "http://localhost/jobs/a/run",
             ])
         #expect(posted.stdout == "303", "\(posted.stdout)")
+        // Through a reverse proxy every request would carry the proxy's credentials: a request
+        // that says it was forwarded is a TCP client (no token: nothing).
+        let proxied = try await runProcess(
+            "/usr/bin/curl",
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", path, "-H",
+                "X-Forwarded-For: 203.0.113.9",
+                "http://localhost/api/v1/Status",
+            ])
+        #expect(proxied.stdout == "401")
     }
 }

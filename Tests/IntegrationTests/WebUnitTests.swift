@@ -99,7 +99,7 @@ import Testing
 
     @Test func sessionsAndCSRF() {
         let sessions = WebSessions()
-        let session = sessions.create(level: .run, who: "token ops")
+        let session = sessions.create(level: .run, who: "token ops", token: "0123456789abcdef")
         #expect(session.id.count == 64 && session.csrf.count == 64 && session.id != session.csrf)
         #expect(sessions.session(session.id)?.who == "token ops")
         #expect(sessions.session(session.id, now: Date().addingTimeInterval(13 * 3600)) == nil)
@@ -107,6 +107,32 @@ import Testing
         #expect(
             WebSessions.sameToken("abc", "abc") && !WebSessions.sameToken("abc", "abd")
                 && !WebSessions.sameToken("", ""))
+    }
+
+    @Test func loginSendsOnlyToThisSite() {
+        #expect(WebApp.localPath("/jobs/a?x=1") == "/jobs/a?x=1")
+        for hostile in ["//evil.example", "/\\evil.example", "https://evil.example", "/\t/evil.example", "jobs"] {
+            #expect(WebApp.localPath(hostile) == nil, "\(hostile)")
+        }
+    }
+
+    @Test func tokensGivenAsSecretsAreChecked() throws {
+        func errors(_ yaml: String) -> String {
+            do {
+                _ = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
+                return ""
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(
+            errors("secret: {t: short}\nhttp: {tokens: [{token: !secret t, level: read}]}\njobs: []").contains(
+                "at least 16"))
+        #expect(errors("http: {tokens: [{token: !secret nope, level: read}]}\njobs: []").contains("no secret 'nope'"))
+        #expect(
+            errors("secret: {t: 0123456789abcdefgh}\nhttp: {tokens: [{token: !secret t, level: read}]}\njobs: []")
+                .isEmpty)
+        #expect(errors("http: {socket: relative.sock}\njobs: []").contains("absolute path"))
     }
 
     @Test func requestParsing() {
@@ -118,5 +144,10 @@ import Testing
         #expect(request.query == ["tag": "x y", "status": "failed"])
         #expect(request.cookies["jobcontrol_session"] == "abc")
         #expect(request.form == ["csrf": "t&k", "force": "on"])
+        #expect(!request.isProxied)
+        let proxied = WebRequest(
+            head: HTTPRequestHead(
+                version: .http1_1, method: .GET, uri: "/", headers: ["X-Forwarded-For": "203.0.113.9"]))
+        #expect(proxied.isProxied)
     }
 }

@@ -8,6 +8,7 @@ extension ConfigLoader {
     static func readHTTP(_ node: Node, reader: inout YAMLNodeReader) -> HTTPSettings? {
         guard let entries = reader.mapping(node, what: "'http'") else { return nil }
         var settings = HTTPSettings()
+        settings.location = reader.location(node)
         var listenGiven = false
         for entry in entries {
             switch entry.key {

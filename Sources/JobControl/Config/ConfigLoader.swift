@@ -134,6 +134,25 @@ public enum ConfigLoader {
             }
         }
         diagnostics += validateNotifications(config, file: file)
+        // An HTTP token given as !secret: defined, and as long as a literal token must be.
+        for token in config.http?.tokens ?? [] {
+            guard case .secret(let name) = token.value else { continue }
+            let location = config.http?.location ?? SourceLocation(file: file, line: 1, column: 1)
+            if let value = config.secrets[name] {
+                if value.count < 16 {
+                    diagnostics.append(
+                        ConfigDiagnostic(
+                            location,
+                            "http token '!secret \(name)' is \(value.count) characters; a token must be at least 16"))
+                }
+            } else {
+                diagnostics.append(
+                    ConfigDiagnostic(
+                        location,
+                        "http token uses '!secret \(name)' but no secret '\(name)' is defined under 'secret' or in 'secrets_file'"
+                    ))
+            }
+        }
         guard diagnostics.isEmpty else { throw ConfigError(diagnostics) }
         return config
     }

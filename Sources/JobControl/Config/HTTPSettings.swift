@@ -10,6 +10,8 @@ public struct HTTPSettings: Sendable, Hashable {
     /// are known by their credentials (SO_PEERCRED) and get their level from `access:`, as on
     /// the control socket. For a reverse proxy on the same host.
     public var socket: String?
+    /// Where `http:` is in the configuration (for errors about it).
+    public var location: SourceLocation?
     /// Bearer tokens (`Authorization: Bearer TOKEN`) and the level each grants; a token is a
     /// `!secret` reference or a string.
     public var tokens: [Token] = []

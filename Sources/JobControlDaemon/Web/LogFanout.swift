@@ -55,12 +55,14 @@ final class LogFanout: Sendable {
     private func read(build: Int64, after start: Int64?) async {
         var pager = LogPager(storage: storage, buildID: build, minLevel: nil, afterID: start)
         while true {
-            let finished = ((try? storage.getBuild(build))??.finished) ?? true
-            var records: [LogRecord] = []
-            while let page = try? pager.next(), !page.records.isEmpty {
-                records += page.records
-                if !page.more { break }
-            }
+            let ended = ((try? storage.getBuild(build))??.finished) ?? true
+            // One page (at most LogPager.replyBudget) per look: a long backlog goes out in
+            // pieces, one after the other without waiting, never all at once.
+            let page = try? pager.next()
+            let records = page?.records ?? []
+            let more = page?.more ?? false
+            // Finished: the build has ended and its last record has been read.
+            let finished = ended && !more
             let clients = feeds.withLock { feeds -> [AsyncStream<Event>.Continuation] in
                 let clients = Array(feeds[build]?.clients.values ?? [:].values)
                 if clients.isEmpty || finished { feeds[build] = nil }
@@ -74,7 +76,7 @@ final class LogFanout: Sendable {
                 }
             }
             if clients.isEmpty || finished { return }
-            try? await Task.sleep(for: interval)
+            if !more { try? await Task.sleep(for: interval) }
         }
     }
 }

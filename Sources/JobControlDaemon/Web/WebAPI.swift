@@ -70,6 +70,11 @@ extension WebApp {
                 metadata: ["method": "\(name)", "by": "\(caller.who)", "parameters": "\(redacted(parameters))"])
         }
         if request.wantsEvents, name == "GetLogs" {
+            // A reconnecting EventSource says what it has: go on from there, not from the start.
+            var parameters = parameters
+            if let last = request.headers.first(name: "Last-Event-ID").flatMap({ Int64($0) }) {
+                parameters["after_id"] = .int(last)
+            }
             return followLogs(parameters)
         }
         if request.wantsEvents, OpenAPIDocument.streaming.contains(name) {
@@ -84,7 +89,7 @@ extension WebApp {
                     }
                     try await write("event: end\ndata: {}\n\n")
                 } catch let error as VarlinkError {
-                    try await write("event: error\ndata: \(Self.errorBody(error).jsonText())\n\n")
+                    try await write("event: failure\ndata: \(Self.errorBody(error).jsonText())\n\n")
                 }
             }
         }
@@ -130,7 +135,8 @@ extension WebApp {
                         last = max(last, records.last?.id ?? last)
                         guard !fresh.isEmpty else { continue }
                         let logs = JSONValue.array(fresh.map(WireFormat.log))
-                        try await write("event: reply\ndata: \(JSONValue.object(["logs": logs]).jsonText())\n\n")
+                        try await write(
+                            "id: \(last)\nevent: reply\ndata: \(JSONValue.object(["logs": logs]).jsonText())\n\n")
                     case .finished:
                         try await catchUp()
                         try await write("event: end\ndata: {}\n\n")
@@ -139,7 +145,7 @@ extension WebApp {
                 }
                 // The stream ended without the build ending: this client fell too far behind.
             } catch let error as VarlinkError {
-                try await write("event: error\ndata: \(Self.errorBody(error).jsonText())\n\n")
+                try await write("event: failure\ndata: \(Self.errorBody(error).jsonText())\n\n")
             }
         }
     }
@@ -184,7 +190,7 @@ extension WebApp {
     /// 401 with `WWW-Authenticate` for a client that gave no credentials (anonymous), 403 for
     /// one whose token or session has too little.
     func unauthorized(_ caller: WebCaller, needs level: AccessPolicy.Level) -> WebResponse {
-        let anonymous = caller.who == "anonymous"
+        let anonymous = caller.level == nil || caller.who == "anonymous"
         let error = VarlinkError(
             "\(Interfaces.manager).AccessDenied", parameters: ["required": .string(level.description)],
             message: anonymous
@@ -243,8 +249,17 @@ extension WebApp {
         }
     }
 
-    /// Running builds with `current`/`total` of their top progress group.
+    /// Running builds with `current`/`total` of their top progress group, computed at most
+    /// once a second whatever the number of clients (``runningCache``).
     func runningBuilds() async throws -> [JSONValue] {
+        let now = ContinuousClock.now
+        if let cached = runningCache.withLock({ $0 }), now - cached.at < .milliseconds(900) { return cached.builds }
+        let builds = try await readRunningBuilds()
+        runningCache.withLock { $0 = (now, builds) }
+        return builds
+    }
+
+    func readRunningBuilds() async throws -> [JSONValue] {
         let builds =
             try await call("ListBuilds", ["started": true, "finished": false, "limit": 200])["builds"]?.arrayValue ?? []
         var values: [JSONValue] = []

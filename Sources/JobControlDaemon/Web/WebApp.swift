@@ -3,6 +3,7 @@ import JobControl
 import JobControlProtocol
 import Logging
 import NIOHTTP1
+import Synchronization
 
 /// Everything the HTTP listener serves: `/metrics`, the JSON API under `/api/v1`, the
 /// dashboard's pages and their actions, and the embedded assets. Every page and API answer is
@@ -15,6 +16,8 @@ final class WebApp: Sendable {
     let sessions = WebSessions()
     /// One storage reader per followed build, whatever the number of clients following it.
     let fanout: LogFanout
+    /// The running builds of `/api/v1/events/running`, when last read (shared by its clients).
+    let runningCache = Mutex<(at: ContinuousClock.Instant, builds: [JSONValue])?>(nil)
     let logger: Logger
 
     init(settings: HTTPSettings, service: ControlService, logger: Logger) {
@@ -51,7 +54,7 @@ final class WebApp: Sendable {
         case (.GET, "static"), (.HEAD, "static"):
             return WebAssets.response(segments.dropFirst().joined(separator: "/"))
         case (.GET, "login"), (.HEAD, "login"):
-            return .html(Pages.login(caller: caller, message: nil))
+            return .html(Pages.login(caller: caller, message: nil, next: request.query["next"].flatMap(Self.localPath)))
         case (.POST, "login"):
             return login(request, secrets: config.secrets)
         case (.POST, "logout"):
@@ -86,12 +89,29 @@ final class WebApp: Sendable {
             return WebCaller(level: grant?.level, who: grant?.name ?? "a wrong token", session: nil)
         }
         if let session = sessions.session(request.cookies[WebSessions.cookie]) {
-            return WebCaller(level: session.level, who: session.who, session: session)
+            // The token the session was opened with must still be configured (a rotated token
+            // ends its sessions at the reload), and grants what it grants now.
+            guard let grant = settings.grant(token: session.token, secrets: secrets) else {
+                sessions.remove(session.id)
+                return WebCaller(level: settings.anonymous, who: "anonymous", session: nil)
+            }
+            var current = session
+            current.level = min(session.level, grant.level)
+            return WebCaller(level: current.level, who: session.who, session: current)
         }
-        if let peer = request.peer {
-            let level = config.access.map { $0.level(of: peer) } ?? .admin
-            guard let level else { return WebCaller(level: nil, who: peer.description, session: nil) }
-            return WebCaller(level: level, who: peer.description, session: sessions.peerSession(peer, level: level))
+        // Credentials count for a client on the Unix socket itself, not for one a reverse proxy
+        // forwards (every such request would carry the proxy's credentials): those are treated
+        // as TCP clients. Without `access:`, only root and the daemon's own user are known.
+        if let peer = request.peer, !request.isProxied {
+            let level: AccessPolicy.Level?
+            if let access = config.access {
+                level = access.level(of: peer)
+            } else {
+                level = peer.uid == 0 || peer.uid == geteuid() ? .admin : nil
+            }
+            if let level {
+                return WebCaller(level: level, who: peer.description, session: sessions.peerSession(peer, level: level))
+            }
         }
         return WebCaller(level: settings.anonymous, who: "anonymous", session: nil)
     }
@@ -123,18 +143,34 @@ final class WebApp: Sendable {
 
     func login(_ request: WebRequest, secrets: [String: String]) -> WebResponse {
         let form = request.form
-        let next = form["next"].flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
-        guard let grant = settings.grant(token: form["token"] ?? "", secrets: secrets) else {
+        let next = form["next"].flatMap { Self.localPath($0) } ?? "/"
+        if request.headers.first(name: "Sec-Fetch-Site") == "cross-site" { return csrfRefused() }
+        let token = form["token"] ?? ""
+        guard let grant = settings.grant(token: token, secrets: secrets) else {
             logger.warning("web login refused: wrong token")
             return .html(
-                Pages.login(caller: WebCaller(level: nil, who: "anonymous"), message: "That token is not configured."),
+                Pages.login(
+                    caller: WebCaller(level: nil, who: "anonymous"), message: "That token is not configured.",
+                    next: next),
                 status: .unauthorized)
         }
-        let session = sessions.create(level: grant.level, who: grant.name)
+        let session = sessions.create(level: grant.level, who: grant.name, token: token)
         logger.notice("web login", metadata: ["by": "\(grant.name)", "level": "\(grant.level)"])
+        // Secure when a TLS proxy says the browser came over HTTPS.
+        let secure = request.headers.first(name: "X-Forwarded-Proto") == "https" ? "; Secure" : ""
         return .redirect(
             next,
-            headers: [("Set-Cookie", "\(WebSessions.cookie)=\(session.id); Path=/; HttpOnly; SameSite=Strict")])
+            headers: [("Set-Cookie", "\(WebSessions.cookie)=\(session.id); Path=/; HttpOnly; SameSite=Strict\(secure)")]
+        )
+    }
+
+    /// `path` when it is a path on this site (`/jobs/a?x=1`), nil for anything a browser could
+    /// take elsewhere (`//host`, `/\\host`, a scheme, control characters).
+    static func localPath(_ path: String) -> String? {
+        guard path.hasPrefix("/"), !path.hasPrefix("//"), !path.contains("\\"),
+            !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else { return nil }
+        return path
     }
 
     // MARK: - /metrics

@@ -91,6 +91,8 @@ enum WebAssets {
           const source = new EventSource(url);
           source.addEventListener('reply', (event) => onReply(JSON.parse(event.data)));
           source.addEventListener('end', () => { source.close(); if (onEnd) onEnd(); });
+          // The daemon refused (the build is gone, say): stop, do not reconnect.
+          source.addEventListener('failure', () => { source.close(); });
           source.addEventListener('error', () => { if (source.readyState === EventSource.CLOSED && onEnd) onEnd(); });
           return source;
         }
@@ -128,11 +130,15 @@ enum WebAssets {
             const empty = progress.closest('section').querySelector('.empty');
             if (empty) empty.hidden = reply.groups.length > 0;
           }, done);
+          if (root.dataset.afterId === undefined) { ended += 1; return; }  // the log was cut: not followed
           const level = root.dataset.minLevel;
           let url = '/api/v1/GetLogs?follow=1&build=' + id + '&after_id=' + root.dataset.afterId;
           if (level !== '0') url += '&min_level=' + level;
+          let shown = Number(root.dataset.afterId);
           follow(url, (reply) => {
             for (const r of reply.logs) {
+              if (r.id <= shown) continue;  // already on the page (after a reconnect)
+              shown = r.id;
               const row = el('tr', {class: 'level-' + Math.floor(r.level / 10) * 10, 'data-level': String(r.level)});
               row.append(el('td', {}, shortTime(r.created)), el('td', {}, r.level_name), el('td', {}, r.logger), el('td', {class: 'message'}, r.message));
               log.append(row);

@@ -48,10 +48,11 @@ extension WebApp {
             (try await call("ListBuilds", ["finished": true, "success": false, "skipped": false, "limit": 10])[
                 "builds"]?.arrayValue) ?? []
         let runs = try await call("NextRuns", ["count": 48])["runs"]?.arrayValue ?? []
+        let notifications = (try? await call("ListNotifications", ["limit": 10]))?["notifications"]?.arrayValue ?? []
         let now = Date()
         return Pages.overview(
             status: status, running: running, progress: progress, queued: queued, failures: failures, runs: runs,
-            window: (now, now.addingTimeInterval(86400)), caller: caller)
+            notifications: notifications, window: (now, now.addingTimeInterval(86400)), caller: caller)
     }
 
     func job(_ id: String, query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
@@ -105,17 +106,26 @@ extension WebApp {
         for run in runs {
             guard let job = run["job"]?.stringValue else { continue }
             for expression in run["schedules"]?.arrayValue ?? [] {
-                guard let text = expression.stringValue,
-                    let reply = try? await call(
-                        "Calendar",
-                        [
-                            "expression": .string(text),
-                            "base_time": .string(Timestamps.string(start.addingTimeInterval(-0.001))),
-                            "iterations": .int(week ? 2000 : 500),
-                        ])
-                else { continue }
-                for next in reply["next"]?.arrayValue ?? [] {
-                    if let date = Pages.date(next), date < end { times[job, default: []].append(date) }
+                guard let text = expression.stringValue else { continue }
+                // Calendar answers at most 1,000 times a call: go on from the last one until the
+                // span's end (at most 20,000 runs of one schedule: an every-minute job's fortnight).
+                var base = start.addingTimeInterval(-0.001)
+                var count = 0
+                while count < 20_000 {
+                    guard
+                        let reply = try? await call(
+                            "Calendar",
+                            [
+                                "expression": .string(text), "base_time": .string(Timestamps.string(base)),
+                                "iterations": 1000,
+                            ])
+                    else { break }
+                    let dates = (reply["next"]?.arrayValue ?? []).compactMap { Pages.date($0) }
+                    let inside = dates.filter { $0 < end }
+                    times[job, default: []] += inside
+                    count += inside.count
+                    guard inside.count == dates.count, let last = dates.last, last > base else { break }
+                    base = last
                 }
             }
         }

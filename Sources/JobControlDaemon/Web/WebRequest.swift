@@ -45,6 +45,13 @@ struct WebRequest: Sendable {
         return cookies
     }
 
+    /// Forwarded by a reverse proxy (it says so in a header every common proxy can send).
+    var isProxied: Bool {
+        ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Via"].contains {
+            headers.first(name: $0) != nil
+        }
+    }
+
     /// The client asked for Server-Sent Events (`Accept: text/event-stream`) or `follow=1`.
     var wantsEvents: Bool {
         headers.first(name: "Accept")?.contains("text/event-stream") == true || query["follow"] == "1"

@@ -28,16 +28,18 @@ final class WebSessions: Sendable {
         var who: String
         var csrf: String
         var expires: Date
+        /// The token the login gave (checked again on every request: a rotated token ends it).
+        var token = ""
         /// A browser login (a cookie names it); false for a Unix-socket peer's CSRF token.
         var cookie = true
     }
 
     private let sessions = Mutex<[String: Session]>([:])
 
-    func create(level: AccessPolicy.Level, who: String, now: Date = Date()) -> Session {
+    func create(level: AccessPolicy.Level, who: String, token: String, now: Date = Date()) -> Session {
         let session = Session(
             id: Self.randomToken(), level: level, who: who, csrf: Self.randomToken(),
-            expires: now.addingTimeInterval(Self.lifetime))
+            expires: now.addingTimeInterval(Self.lifetime), token: token)
         sessions.withLock { sessions in
             sessions = sessions.filter { $0.value.expires > now }
             if sessions.count >= Self.limit, let oldest = sessions.values.min(by: { $0.expires < $1.expires }) {

@@ -24,9 +24,7 @@ extension Pages {
             ("Duration", duration(of: build)),
             ("Node", escape(build["node"])),
         ]
-        if let usage = build["usage"], usage != .null {
-            facts.append(("Resources", "<code class=\"json\">\(escape(usage.jsonText()))</code>"))
-        }
+        if let usage = build["usage"], usage != .null { facts.append(("Resources", resources(usage))) }
         let dependencies = build["config"]?["build"]?["dependency_builds"]?.objectValue ?? [:]
         if !dependencies.isEmpty {
             facts.append(
@@ -65,9 +63,9 @@ extension Pages {
             "<option value=\"\($0.0)\"\($0.0 == minLevel ? " selected" : "")>\($0.1)</option>"
         }.joined()
         let lastLog = logs.last?["id"]?.intValue ?? 0
-        let live =
-            finished
-            ? "" : " data-live-build=\"\(id)\" data-min-level=\"\(minLevel)\" data-after-id=\"\(moreLogs ?? lastLog)\""
+        // A log cut at 2,000 records is not followed live (the rest could be millions of lines).
+        let follow = moreLogs == nil ? " data-after-id=\"\(lastLog)\"" : ""
+        let live = finished ? "" : " data-live-build=\"\(id)\" data-min-level=\"\(minLevel)\"\(follow)"
         var actions = ""
         if !finished && caller.may(.run) {
             actions =
@@ -81,10 +79,30 @@ extension Pages {
             <section><h2>Log</h2>
             <form method="get" action="/builds/\(id)" class="filters"><label>Minimum level <select name="min_level" id="min-level">\(levelOptions)</select></label><button>Show</button></form>
             \(table(["Time", "Level", "Logger", "Message"], logRows, empty: "No log record.", id: "log", attributes: " class=\"log\""))
-            \(moreLogs != nil ? "<p class=\"hint\">The first 2,000 records are shown; <code>jobctl logs \(id)</code> prints them all.</p>" : "")
+            \(moreLogs != nil ? "<p class=\"hint\">The first 2,000 records are shown, and the log is not followed live; <code>jobctl logs \(id)</code> prints them all.</p>" : "")
             </section></div>
             """
         return layout(title: "Build #\(id) of \(job)", caller: caller, active: "Jobs", body: body)
+    }
+
+    /// `CPU 1.2 s (user 0.9, system 0.3) · memory peak 42.1 MiB · 3 tasks · cgroup`.
+    static func resources(_ usage: JSONValue) -> String {
+        func seconds(_ key: String) -> Double? { usage[key]?.intValue.map { Double($0) / 1_000_000 } }
+        func mebibytes(_ key: String) -> String? {
+            usage[key]?.intValue.map { String(format: "%.1f MiB", Double($0) / 1_048_576) }
+        }
+        var parts: [String] = []
+        if let user = seconds("cpu_user_usec"), let system = seconds("cpu_system_usec") {
+            parts.append(String(format: "CPU %.2f s (user %.2f, system %.2f)", user + system, user, system))
+        }
+        if let memory = mebibytes("memory_peak_bytes") { parts.append("memory peak \(memory)") }
+        if let tasks = usage["tasks_peak"]?.intValue { parts.append("\(tasks) tasks at most") }
+        if let read = mebibytes("io_read_bytes"), let written = mebibytes("io_write_bytes") {
+            parts.append("read \(read), wrote \(written)")
+        }
+        if let kills = usage["oom_kills"]?.intValue, kills > 0 { parts.append("<strong>\(kills) OOM kills</strong>") }
+        if let source = usage["source"]?.stringValue { parts.append("<span class=\"none\">(\(escape(source)))</span>") }
+        return parts.joined(separator: " · ")
     }
 
     static func logRow(_ record: JSONValue) -> String {

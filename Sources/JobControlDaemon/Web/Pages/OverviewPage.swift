@@ -4,7 +4,7 @@ import JobControl
 extension Pages {
     static func overview(
         status: [String: JSONValue], running: [JSONValue], progress: [Int64: (Int64, Int64)], queued: [JSONValue],
-        failures: [JSONValue], runs: [JSONValue], window: (Date, Date), caller: WebCaller
+        failures: [JSONValue], runs: [JSONValue], notifications: [JSONValue], window: (Date, Date), caller: WebCaller
     ) -> String {
         let runningRows = running.map { build -> String in
             let id = build["id"]?.intValue ?? 0
@@ -31,6 +31,16 @@ extension Pages {
         for run in runs where run["suspended"]?.boolValue != true && run["enabled"]?.boolValue != false {
             guard let job = run["job"]?.stringValue else { continue }
             upcoming[job] = (run["next"]?.arrayValue ?? []).compactMap { date($0) }.filter { $0 < window.1 }
+        }
+        let notificationRows = notifications.map { notification -> String in
+            let id = notification["id"]?.intValue ?? 0
+            let state = notification["state"]?.stringValue ?? ""
+            let resend =
+                caller.may(.run) && state != "pending"
+                ? "<form method=\"post\" action=\"/notifications/\(id)/resend\" class=\"inline\">\(csrfField(caller))<button>Send again</button></form>"
+                : ""
+            return
+                "<tr><td>\(id)</td><td>\(escape(notification["channel"]))</td><td>\(escape(notification["event"]))</td><td>\(notification["job_id"]?.stringValue.map(jobLink) ?? "")</td><td>\(badge(state))</td><td>\(escape(notification["attempts"]))</td><td class=\"exception\">\(escape(notification["last_error"]))</td><td>\(resend)</td></tr>"
         }
         let nodes = status["cluster"]?.arrayValue ?? []
         let nodeRows = nodes.map { node in
@@ -61,6 +71,7 @@ extension Pages {
             <section><h2>Why didn't it run?</h2>
             \(table(["Job", "Due", "Outcome", "Reason"], unrunRows, empty: "No missed or skipped occurrence."))
             </section>
+            \(notifications.isEmpty ? "" : "<section><h2>Notifications</h2>" + table(["#", "Channel", "Event", "Job", "State", "Attempts", "Last error", ""], notificationRows, empty: "") + "</section>")
             \(nodes.isEmpty ? "" : "<section><h2>Cluster</h2>" + table(["Node", "State", "Host", "Running", "Heartbeat", "Version"], nodeRows, empty: "") + "</section>")
             """
         return layout(title: "Overview", caller: caller, active: "Overview", body: body)

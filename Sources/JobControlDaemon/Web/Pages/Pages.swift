@@ -72,7 +72,7 @@ enum Pages {
         layout(
             title: title, caller: caller,
             body:
-                "<p class=\"message\">\(escape(text))</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=\"/\">Overview</a></p>"
+                "<p class=\"message\">\(escape(text))</p><p><a href=\"/\">Overview</a> · <a href=\"/jobs\">Jobs</a></p>"
         )
     }
 
@@ -80,12 +80,13 @@ enum Pages {
         message(title: "Not found", text: "Nothing is at \(path).")
     }
 
-    static func login(caller: WebCaller, message: String?) -> String {
+    static func login(caller: WebCaller, message: String?, next: String? = nil) -> String {
         layout(
             title: "Log in", caller: caller,
             body: """
                 \(message.map { "<p class=\"error\">\(escape($0))</p>" } ?? "")
                 <form method="post" action="/login" class="login">
+                \(next.map { "<input type=\"hidden\" name=\"next\" value=\"\(escape($0))\">" } ?? "")
                 <label>Token <input type="password" name="token" autocomplete="current-password" required autofocus></label>
                 <button>Log in</button>
                 </form>
