@@ -135,6 +135,15 @@ import Testing
         #expect(errors("http: {socket: relative.sock}\njobs: []").contains("absolute path"))
     }
 
+    /// A reload after an edit elsewhere in the file does not report the listener as changed.
+    @Test func whereHTTPIsWrittenDoesNotChangeIt() throws {
+        let yaml = "http: {listen: '127.0.0.1:0', anonymous: read}\njobs: []\n"
+        let first = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
+        let moved = try ConfigLoader.parse(yaml: "# a comment\n\n" + yaml, file: "t.yaml")
+        #expect(first.http?.location != moved.http?.location)
+        #expect(first.http == moved.http)
+    }
+
     @Test func requestParsing() {
         let head = HTTPRequestHead(
             version: .http1_1, method: .GET, uri: "/jobs/a%2Fb?tag=x+y&status=failed",

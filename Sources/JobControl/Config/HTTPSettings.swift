@@ -33,6 +33,19 @@ public struct HTTPSettings: Sendable, Hashable {
 
     public init() {}
 
+    /// Equal when they listen and grant alike: where `http:` sits in the file does not count (a
+    /// reload after an edit elsewhere must not say the listener changed).
+    public static func == (a: HTTPSettings, b: HTTPSettings) -> Bool {
+        a.listen == b.listen && a.socket == b.socket && a.tokens == b.tokens && a.anonymous == b.anonymous
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(listen)
+        hasher.combine(socket)
+        hasher.combine(tokens)
+        hasher.combine(anonymous)
+    }
+
     /// The level a request's `Authorization` header grants; nil when none.
     public func level(authorization: String?, secrets: [String: String]) -> AccessPolicy.Level? {
         // The scheme is case-insensitive (RFC 7235); spaces around the token do not count.
