@@ -104,6 +104,17 @@ import Testing
         #expect(sessions.session(session.id)?.who == "token ops")
         #expect(sessions.session(session.id, now: Date().addingTimeInterval(13 * 3600)) == nil)
         #expect(sessions.session(session.id) == nil, "an expired session is gone")
+        // Logging in again and again with one token pushes out that token's oldest sessions only.
+        let other = sessions.create(level: .read, who: "token b", token: "bbbbbbbbbbbbbbbb")
+        var mine: [WebSessions.Session] = []
+        for index in 0..<(WebSessions.perToken + 5) {
+            mine.append(
+                sessions.create(
+                    level: .run, who: "token a", token: "aaaaaaaaaaaaaaaa",
+                    now: Date().addingTimeInterval(Double(index))))
+        }
+        #expect(sessions.session(other.id) != nil)
+        #expect(sessions.session(mine[0].id) == nil && sessions.session(mine[mine.count - 1].id) != nil)
         #expect(
             WebSessions.sameToken("abc", "abc") && !WebSessions.sameToken("abc", "abd")
                 && !WebSessions.sameToken("", ""))

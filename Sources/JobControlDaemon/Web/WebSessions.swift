@@ -16,11 +16,13 @@ struct WebCaller: Sendable {
 /// Browser sessions: a login with a token sets an `HttpOnly`, `SameSite=Strict` cookie naming
 /// one of these. Each session has its own CSRF token, which every form POST and every
 /// cookie-authenticated API call must carry. State: the sessions, behind one `Mutex`; they
-/// live 12 hours and at most 1,000 are kept (the oldest goes first).
+/// live 12 hours, at most 50 per token and 1,000 in all are kept (the oldest goes first).
 final class WebSessions: Sendable {
     static let cookie = "jobcontrol_session"
     static let lifetime: TimeInterval = 12 * 3600
     static let limit = 1000
+    /// Sessions one token may have at once.
+    static let perToken = 50
 
     struct Session: Sendable {
         var id: String
@@ -42,6 +44,12 @@ final class WebSessions: Sendable {
             expires: now.addingTimeInterval(Self.lifetime), token: token)
         sessions.withLock { sessions in
             sessions = sessions.filter { $0.value.expires > now }
+            // A token's holder who logs in again and again pushes out its own oldest sessions,
+            // not other tokens' (at most ``perToken`` each).
+            let own = sessions.values.filter { $0.cookie && $0.token == token }
+            if own.count >= Self.perToken, let oldest = own.min(by: { $0.expires < $1.expires }) {
+                sessions[oldest.id] = nil
+            }
             if sessions.count >= Self.limit, let oldest = sessions.values.min(by: { $0.expires < $1.expires }) {
                 sessions[oldest.id] = nil
             }
