@@ -124,6 +124,12 @@ import Testing
         let events = try await runProcess(
             "/usr/bin/curl", ["-sN", "-H", "Accept: text/event-stream", "\(base)/GetLogs?build=\(chatty)&follow=1"])
         #expect(events.stdout.contains("event: reply") && events.stdout.contains("warn-line"), "\(events.stdout)")
+        // Each log event says where it got to, for a reconnecting EventSource (Last-Event-ID).
+        #expect(events.stdout.hasPrefix("id: "), "\(events.stdout)")
+        let resumed = try await runProcess(
+            "/usr/bin/curl",
+            ["-sN", "-H", "Last-Event-ID: 1000000", "\(base)/GetLogs?build=\(chatty)&follow=1"])
+        #expect(resumed.stdout == "event: end\ndata: {}\n\n", "\(resumed.stdout)")
         #expect(events.stdout.hasSuffix("event: end\ndata: {}\n\n"), "\(events.stdout)")
     }
 

@@ -117,12 +117,15 @@ extension WebApp {
                         backlog["after_id"] = .int(last)
                         let reply = try await self.call("GetLogs", backlog)
                         let logs = reply["logs"]?.arrayValue ?? []
+                        let before = last
                         if !logs.isEmpty {
-                            try await write(
-                                "event: reply\ndata: \(JSONValue.object(["logs": .array(logs)]).jsonText())\n\n")
                             last = logs.last?["id"]?.intValue ?? last
+                            try await write(
+                                "id: \(last)\nevent: reply\ndata: \(JSONValue.object(["logs": .array(logs)]).jsonText())\n\n"
+                            )
                         }
-                        guard reply["next_after_id"]?.intValue != nil else { return }
+                        // More pages follow only while each one moves on.
+                        guard reply["next_after_id"]?.intValue != nil, last > before else { return }
                     }
                 }
                 try await catchUp()
