@@ -409,23 +409,9 @@ enum ComparisonBenchmark {
         }
 
         // History: `builds` finished builds, then `jobctl builds` against a daemon on it.
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-history-\(getpid()).sqlite3")
-            .path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let storage = try SQLiteStorage(path: path)
-        try storage.install()
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in
-            let statement = try db.makeStatement(
-                sql:
-                    "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config) VALUES (?, ?, ?, 1, 1, 1, '{}')"
-            )
-            for index in 0..<builds {
-                let time = 1_700_000_000.0 + Double(index)
-                try statement.execute(arguments: ["job\(index % 1000)", time, time + 1])
-            }
-        }
-        let daemon = try DaemonHarness(config: "jobs: []\n", database: path)
+        let history = try await HistoryDatabase(name: "history", builds: builds, jobs: 1000)
+        defer { history.remove() }
+        let daemon = try DaemonHarness(config: "jobs: []\n", database: history.path)
         defer { daemon.stop() }
         var calls: [Double] = []
         try await VarlinkConnection.withConnection(path: daemon.socket) { connection in

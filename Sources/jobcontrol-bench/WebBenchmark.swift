@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import JobControl
 import JobControlClient
 
@@ -43,29 +42,11 @@ enum WebBenchmark {
             yaml +=
                 "  - {id: job\(index), command: [/bin/true]\(dependency)\(index % 7 == 0 ? ", schedule: '*:0/15'" : "")}\n"
         }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-web-\(getpid()).sqlite3")
-            .path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let storage = try SQLiteStorage(path: path)
-        try storage.install()
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in
-            let statement = try db.makeStatement(
-                sql:
-                    "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config, exception) VALUES (?, ?, ?, 1, 1, ?, '{}', ?)"
-            )
-            for index in 0..<builds {
-                let time = 1_700_000_000.0 + Double(index)
-                let failed = index % 50 == 0
-                try statement.execute(arguments: [
-                    "job\(index % 100)", time, time + 1, failed ? 0 : 1,
-                    failed ? #"{"type": "CommandFailed", "message": "exit status 1"}"# : nil,
-                ])
-            }
-        }
+        let history = try await HistoryDatabase(name: "web", builds: builds, jobs: 100, failEvery: 50)
+        defer { history.remove() }
         let port = freePort()
         let daemon = try DaemonHarness(
-            config: "http: {listen: '127.0.0.1:\(port)', anonymous: read}\n" + yaml, database: path)
+            config: "http: {listen: '127.0.0.1:\(port)', anonymous: read}\n" + yaml, database: history.path)
         defer { daemon.stop() }
         let base = "http://127.0.0.1:\(port)"
         for _ in 0..<200 where fetch(base + "/metrics").isNaN { usleep(20_000) }

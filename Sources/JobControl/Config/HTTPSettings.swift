@@ -48,10 +48,16 @@ public struct HTTPSettings: Sendable, Hashable {
 
     /// The level a request's `Authorization` header grants; nil when none.
     public func level(authorization: String?, secrets: [String: String]) -> AccessPolicy.Level? {
-        // The scheme is case-insensitive (RFC 7235); spaces around the token do not count.
+        guard let token = Self.bearerToken(authorization) else { return anonymous }
+        return grant(token: token, secrets: secrets)?.level
+    }
+
+    /// The token of an `Authorization: Bearer TOKEN` header; nil for none or another scheme.
+    /// The scheme is case-insensitive (RFC 7235); spaces around the token are dropped by ``grant``.
+    public static func bearerToken(_ authorization: String?) -> String? {
         guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer "
-        else { return anonymous }
-        return grant(token: String(authorization.dropFirst(7)), secrets: secrets)?.level
+        else { return nil }
+        return String(authorization.dropFirst(7))
     }
 
     /// The level `token` grants and the name of who holds it (`token N` when unnamed); nil

@@ -254,7 +254,7 @@ extension WebApp {
 
     /// Running builds with `current`/`total` of their top progress group, computed at most
     /// once a second whatever the number of clients (``runningCache``).
-    func runningBuilds() async throws -> [JSONValue] {
+    func runningBuilds() async throws(VarlinkError) -> [JSONValue] {
         let now = ContinuousClock.now
         if let cached = runningCache.withLock({ $0 }), now - cached.at < .milliseconds(900) { return cached.builds }
         let builds = try await readRunningBuilds()
@@ -262,21 +262,18 @@ extension WebApp {
         return builds
     }
 
-    func readRunningBuilds() async throws -> [JSONValue] {
+    func readRunningBuilds() async throws(VarlinkError) -> [JSONValue] {
         let builds =
             try await call("ListBuilds", ["started": true, "finished": false, "limit": 200])["builds"]?.arrayValue ?? []
         var values: [JSONValue] = []
         for build in builds {
-            guard case .object(var object) = build, let id = object["id"]?.intValue else { continue }
+            guard let id = build["id"]?.intValue else { continue }
             let groups = (try? await call("GetProgress", ["build": .int(id)])["groups"]?.arrayValue) ?? []
-            if let top = Pages.topProgress(groups) {
-                object["current"] = .int(top.current)
-                object["total"] = .int(top.total)
-            }
+            let top = Pages.topProgress(groups)
             values.append(
                 .object([
-                    "id": .int(id), "job_id": object["job_id"] ?? .null, "current": object["current"] ?? .null,
-                    "total": object["total"] ?? .null, "start_time": object["start_time"] ?? .null,
+                    "id": .int(id), "job_id": build["job_id"] ?? .null, "start_time": build["start_time"] ?? .null,
+                    "current": top.map { .int($0.current) } ?? .null, "total": top.map { .int($0.total) } ?? .null,
                 ]))
         }
         return values

@@ -82,10 +82,8 @@ final class WebApp: Sendable {
     /// socket), else anonymous.
     func caller(of request: WebRequest, config: DaemonConfig) -> WebCaller {
         let secrets = config.secrets
-        if let authorization = request.headers.first(name: "Authorization"), authorization.count > 7,
-            authorization.prefix(7).lowercased() == "bearer "
-        {
-            let grant = settings.grant(token: String(authorization.dropFirst(7)), secrets: secrets)
+        if let token = HTTPSettings.bearerToken(request.headers.first(name: "Authorization")) {
+            let grant = settings.grant(token: token, secrets: secrets)
             return WebCaller(level: grant?.level, who: grant?.name ?? "a wrong token", session: nil)
         }
         if let session = sessions.session(request.cookies[WebSessions.cookie]) {

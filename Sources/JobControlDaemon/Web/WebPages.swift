@@ -34,14 +34,8 @@ extension WebApp {
 
     func overview(caller: WebCaller) async throws(VarlinkError) -> String {
         let status = try await call("Status")
-        let running =
-            try await call("ListBuilds", ["started": true, "finished": false, "limit": 200])["builds"]?.arrayValue ?? []
-        var progress: [Int64: (Int64, Int64)] = [:]
-        for build in running {
-            guard let id = build["id"]?.intValue else { continue }
-            let groups = try await call("GetProgress", ["build": .int(id)])["groups"]?.arrayValue ?? []
-            if let top = Pages.topProgress(groups) { progress[id] = top }
-        }
+        // Running builds with their progress: the same list the live updates send.
+        let running = try await runningBuilds()
         let queued =
             try await call("ListBuilds", ["started": false, "finished": false, "limit": 50])["builds"]?.arrayValue ?? []
         let failures =
@@ -51,7 +45,7 @@ extension WebApp {
         let notifications = (try? await call("ListNotifications", ["limit": 10]))?["notifications"]?.arrayValue ?? []
         let now = Date()
         return Pages.overview(
-            status: status, running: running, progress: progress, queued: queued, failures: failures, runs: runs,
+            status: status, running: running, queued: queued, failures: failures, runs: runs,
             notifications: notifications, window: (now, now.addingTimeInterval(86400)), caller: caller)
     }
 

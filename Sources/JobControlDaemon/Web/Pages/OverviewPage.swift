@@ -3,12 +3,12 @@ import JobControl
 
 extension Pages {
     static func overview(
-        status: [String: JSONValue], running: [JSONValue], progress: [Int64: (Int64, Int64)], queued: [JSONValue],
+        status: [String: JSONValue], running: [JSONValue], queued: [JSONValue],
         failures: [JSONValue], runs: [JSONValue], notifications: [JSONValue], window: (Date, Date), caller: WebCaller
     ) -> String {
         let runningRows = running.map { build -> String in
             let id = build["id"]?.intValue ?? 0
-            let (current, total) = progress[id] ?? (0, 0)
+            let (current, total) = (build["current"]?.intValue ?? 0, build["total"]?.intValue ?? 0)
             return
                 "<tr data-build=\"\(id)\"><td>\(buildLink(build))</td><td>\(jobLink(build["job_id"]?.stringValue ?? ""))</td><td class=\"progress\">\(total > 0 ? progressBar(current: current, total: total) : "<progress></progress>")</td><td>\(time(build["start_time"]))</td></tr>"
         }
