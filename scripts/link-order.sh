@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Regenerates Sources/jobcontrold/link-order.txt, the order in which the release link (lld's
+# Regenerates Sources/jobcontrold/link-order.txt, the order in which the link (lld's
 # --symbol-ordering-file, Package.swift) lays out jobcontrold's functions: the ones a daemon runs
 # to start, answer `jobctl status`, run a build and idle, in the order they first ran, so that they
 # sit together at the front of the code instead of spread over 21 MB of it.
 #
 # Why it matters: the kernel maps an executable's pages 64 KB at a time around each page a process
 # touches (fault-around), so a start-up that touches a few functions in every corner of the binary
-# keeps most of it resident. Laid out in this order, the idle daemon's RSS went from 32 to 22 MB
-# (docs/performance.md). A stale file costs nothing but that gain: functions it names that no
-# longer exist are ignored, new ones are laid out after it.
+# keeps most of it resident. This order, with the rest of the link's changes, took the idle
+# daemon's RSS from 30.8 to 22.1 MB (docs/performance.md). A stale file costs nothing but that
+# gain: functions it names that no longer exist are ignored, new ones are laid out after it.
 #
 # Run it after large changes to start-up or to the dependencies (valgrind's callgrind traces a
 # release daemon; about a minute), then commit the file.
