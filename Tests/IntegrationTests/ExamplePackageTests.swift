@@ -25,7 +25,7 @@ extension ExclusiveTests {
                     "swift build of the example: \(built.stdout.suffix(2000)) \(built.stderr.suffix(2000))")
                 binary = Self.package + "/.build/debug/reports-jobcontrold"
             }
-            #expect(FileManager.default.isExecutableFile(atPath: binary), "no example daemon at \(binary)")
+            try #require(FileManager.default.isExecutableFile(atPath: binary), "no example daemon at \(binary)")
             let daemon = try await DaemonProcess(
                 config: """
                     jobs:
