@@ -20,7 +20,7 @@ if ! python3 -c 'import selenium, openapi_spec_validator' >/dev/null 2>&1; then
 fi
 # lintian: the Debian package test checks its output; prometheus: promtool and a real scraper for /metrics;
 # chromium and chromium-driver: the dashboard's browser tests.
-needed=(libsystemd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat curl lintian prometheus chromium chromium-driver)
+needed=(libsystemd-dev libsqlite3-dev libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev pkg-config socat curl lintian prometheus chromium chromium-driver)
 missing=()
 for package in "${needed[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// `access: {read: [...], run: [...], admin: [...], socket_group: NAME}`.
 extension ConfigLoader {

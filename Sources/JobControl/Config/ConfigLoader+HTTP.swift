@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 extension ConfigLoader {
     static let httpKeys = ["listen", "socket", "tokens", "anonymous"]

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// One job's keys, read and checked.
 extension ConfigLoader {

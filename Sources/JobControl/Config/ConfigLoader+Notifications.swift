@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// `notifications:` (channels, default rules, retention) and a job's `notify:`.
 extension ConfigLoader {

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// A job's `parameters:` and the values schedules give them.
 extension ConfigLoader {

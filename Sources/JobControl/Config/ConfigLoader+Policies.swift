@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 extension ConfigLoader {
     static let logRetentionKeys = ["debug", "info", "warning", "error", "critical", "any"]

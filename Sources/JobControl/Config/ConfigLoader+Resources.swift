@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// The containment keys: limits, `leftovers`, `log_limit` (per job and under `job_defaults`),
 /// and `containment`.

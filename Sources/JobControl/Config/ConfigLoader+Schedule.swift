@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// The scheduling keys of a job, read after its other keys (a schedule's zone comes from
 /// `timezone:`, wherever it is written).
@@ -140,12 +139,6 @@ extension ConfigLoader {
                 reader.error(entry.value, error.description)
                 return []
             }
-        default:
-            reader.error(
-                node,
-                "'schedule' must be a calendar or cron expression, {every: DURATION}, or a list of them, found \(YAMLNodeReader.typeName(node))"
-            )
-            return []
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 extension ConfigLoader {
     /// `secret: {name: value, …}`: every value a string.

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Reads `jobcontrol.yaml` into a ``DaemonConfig``, or fails with every problem it found.
 ///
@@ -170,9 +169,12 @@ public enum ConfigLoader {
 
     static func compose(_ text: String, file: String, diagnostics: inout [ConfigDiagnostic]) -> Node?? {
         do {
-            return .some(try Yams.compose(yaml: text))
+            return .some(try YAMLComposer.compose(text))
         } catch {
-            diagnostics.append(syntaxDiagnostic(error, file: file, text: text))
+            diagnostics.append(
+                ConfigDiagnostic(
+                    SourceLocation(file: file, line: error.mark.line, column: error.mark.column),
+                    "YAML syntax error: \(error.problem)"))
             return nil
         }
     }
@@ -383,42 +385,6 @@ public enum ConfigLoader {
     static func isValidFunctionName(_ name: String) -> Bool {
         let parts = name.split(separator: ":", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-    }
-
-    /// Line and column of the second line that starts with `key:` (after indentation or `- `).
-    static func secondOccurrence(of key: String, in text: String) -> (line: Int, column: Int)? {
-        var seen = 0
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var rest = line.drop { $0 == " " }
-            if rest.hasPrefix("- ") { rest = rest.dropFirst(2).drop { $0 == " " } }
-            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":") else {
-                continue
-            }
-            seen += 1
-            if seen == 2 { return (number + 1, line.distance(from: line.startIndex, to: rest.startIndex) + 1) }
-        }
-        return nil
-    }
-
-    static func syntaxDiagnostic(_ error: any Error, file: String, text: String = "") -> ConfigDiagnostic {
-        func at(_ mark: Mark, _ problem: String) -> ConfigDiagnostic {
-            ConfigDiagnostic(
-                SourceLocation(file: file, line: mark.line, column: mark.column), "YAML syntax error: \(problem)")
-        }
-        switch error as? YamlError {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-            .composer(_, let problem, let mark, _):
-            return at(mark, problem)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            // Yams marks the mapping; point at the second occurrence of the key instead.
-            let key = duplicates.first ?? ""
-            let problem = "duplicate key '\(key)'; each key may appear once in a mapping"
-            guard let place = secondOccurrence(of: key, in: text) else { return at(context.mark, problem) }
-            return ConfigDiagnostic(
-                SourceLocation(file: file, line: place.line, column: place.column), "YAML syntax error: \(problem)")
-        default:
-            return ConfigDiagnostic(SourceLocation(file: file, line: 1, column: 1), "YAML error: \(error)")
-        }
     }
 
     static func reason(_ error: any Error) -> String {

@@ -1,11 +1,7 @@
 import Foundation
-import Yams
 
 /// Walks a composed YAML tree and turns nodes into typed values, collecting every problem with its
 /// file, line and column instead of stopping at the first.
-///
-/// Yams' `Node` is not `Sendable`, so nothing of it outlives loading: callers convert to our own
-/// types right here.
 struct YAMLNodeReader {
     let file: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
@@ -31,7 +27,6 @@ struct YAMLNodeReader {
         switch node {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar:
             if node.null != nil { return "null" }
             if node.bool != nil { return "a boolean" }
@@ -114,9 +109,6 @@ struct YAMLNodeReader {
     mutating func value(_ node: Node, what: String) -> ConfigValue? {
         let tag = node.tag.description
         switch node {
-        case .alias:
-            error(node, "YAML aliases are not supported in \(what)")
-            return nil
         case .sequence(let sequence):
             var values: [ConfigValue] = []
             for item in sequence {

@@ -1,0 +1,228 @@
+import CLibYAML
+
+/// A YAML text that does not parse, or that has the same key twice in a mapping: what is wrong
+/// (libyaml's words) and where.
+struct YAMLSyntaxError: Error, Sendable {
+    var problem: String
+    var mark: Node.Mark
+}
+
+/// Turns YAML text into one ``Node`` tree with libyaml's parser, reading its events as Yams did
+/// (the loader was written against Yams): one document at most, anchors and aliases resolved,
+/// every node with its tag and place, and a key that appears twice in a mapping refused.
+///
+/// libyaml is the parser; what is ours is the tree and the typing of scalars (``Node``). Not
+/// Yams, which brings Foundation and with it ICU into the daemon (docs/performance.md).
+enum YAMLComposer {
+    /// The root node of `text`, or `nil` if the text holds no document (empty, or only comments).
+    static func compose(_ text: String) throws(YAMLSyntaxError) -> Node? {
+        var bytes = Array(text.utf8)
+        if bytes.isEmpty { bytes = [0x0A] }  // libyaml needs a buffer; a newline is an empty stream
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(YAMLSyntaxError) -> Node? in
+                var composer = try Composer(buffer)
+                defer { composer.close() }
+                return try composer.root()
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// One parse: libyaml's parser state and the anchors seen so far. Used once, then closed.
+private struct Composer {
+    private var parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
+    private var anchors: [String: Node] = [:]
+    private let text: UnsafeBufferPointer<UInt8>
+
+    init(_ text: UnsafeBufferPointer<UInt8>) throws(YAMLSyntaxError) {
+        self.text = text
+        guard yaml_parser_initialize(parser) == 1 else {
+            parser.deallocate()
+            throw YAMLSyntaxError(problem: "out of memory", mark: .init(line: 1, column: 1))
+        }
+        yaml_parser_set_input_string(parser, text.baseAddress, text.count)
+    }
+
+    func close() {
+        yaml_parser_delete(parser)
+        parser.deallocate()
+    }
+
+    mutating func root() throws(YAMLSyntaxError) -> Node? {
+        _ = try next()  // the stream's start
+        let first = try next()
+        guard first.type != YAML_STREAM_END_EVENT else { return nil }
+        // first is the document's start
+        let node = try load(try next())
+        _ = try next()  // the document's end
+        let after = try next()
+        guard after.type == YAML_STREAM_END_EVENT else {
+            throw YAMLSyntaxError(problem: "but found another document", mark: after.mark)
+        }
+        return node
+    }
+
+    private mutating func load(_ event: Event) throws(YAMLSyntaxError) -> Node {
+        switch event.type {
+        case YAML_ALIAS_EVENT:
+            guard let node = anchors[event.anchor ?? ""] else {
+                throw YAMLSyntaxError(problem: "found undefined alias", mark: event.mark)
+            }
+            return node
+        case YAML_SCALAR_EVENT:
+            let node = Node.scalar(event.scalar)
+            register(event.anchor, node)
+            return node
+        case YAML_SEQUENCE_START_EVENT:
+            var nodes: [Node] = []
+            var item = try next()
+            while item.type != YAML_SEQUENCE_END_EVENT {
+                nodes.append(try load(item))
+                item = try next()
+            }
+            let node = Node.sequence(.init(nodes: nodes, tag: event.collectionTag ?? .seq, mark: event.mark))
+            register(event.anchor, node)
+            return node
+        case YAML_MAPPING_START_EVENT:
+            var pairs: [(key: Node, value: Node)] = []
+            var seen: [DuplicateKey: Int] = [:]
+            var duplicate: (key: String, mark: Node.Mark)?
+            var item = try next()
+            while item.type != YAML_MAPPING_END_EVENT {
+                let key = try load(item)
+                let value = try load(try next())
+                if let identity = DuplicateKey(key) {
+                    if seen[identity, default: 0] == 1, duplicate == nil || identity.string < duplicate!.key {
+                        duplicate = (identity.string, key.mark)
+                    }
+                    seen[identity, default: 0] += 1
+                }
+                pairs.append((key, value))
+                item = try next()
+            }
+            if let duplicate {
+                throw YAMLSyntaxError(
+                    problem: "duplicate key '\(duplicate.key)'; each key may appear once in a mapping",
+                    mark: duplicate.mark)
+            }
+            let node = Node.mapping(.init(pairs: pairs, tag: event.collectionTag ?? .map, mark: event.mark))
+            register(event.anchor, node)
+            return node
+        default:
+            throw YAMLSyntaxError(problem: "unexpected event \(event.type.rawValue)", mark: event.mark)
+        }
+    }
+
+    /// A later anchor of the same name shadows an earlier one, as YAML says.
+    private mutating func register(_ anchor: String?, _ node: Node) {
+        if let anchor { anchors[anchor] = node }
+    }
+
+    private func next() throws(YAMLSyntaxError) -> Event {
+        let event = Event()
+        guard yaml_parser_parse(parser, event.event) == 1 else { throw error() }
+        return event
+    }
+
+    /// libyaml's account of what failed. A reader error (bytes that are not allowed, such as
+    /// control characters) carries an offset instead of a mark: it is turned into one.
+    private func error() -> YAMLSyntaxError {
+        let state = parser.pointee
+        let problem = state.problem.map { String(cString: $0) } ?? "cannot parse"
+        if state.error == YAML_READER_ERROR {
+            var line = 1
+            var column = 1
+            for byte in text.prefix(state.problem_offset) {
+                if byte == 0x0A {
+                    line += 1
+                    column = 1
+                } else if byte & 0xC0 != 0x80 {
+                    column += 1
+                }
+            }
+            return YAMLSyntaxError(problem: problem, mark: .init(line: line, column: column))
+        }
+        return YAMLSyntaxError(
+            problem: problem,
+            mark: .init(line: Int(state.problem_mark.line) + 1, column: Int(state.problem_mark.column) + 1))
+    }
+}
+
+/// A mapping key as duplicates are judged: the same text with the same tag (so `1` and `'1'`
+/// are different keys). Keys that are not scalars are not compared.
+private struct DuplicateKey: Hashable {
+    var string: String
+    var tag: String
+
+    init?(_ node: Node) {
+        guard case .scalar(let scalar) = node else { return nil }
+        string = scalar.string
+        tag = scalar.tag.name
+    }
+}
+
+/// One libyaml event, deleted when it is no longer used.
+private final class Event {
+    let event = UnsafeMutablePointer<yaml_event_t>.allocate(capacity: 1)
+
+    init() { event.initialize(to: yaml_event_t()) }
+
+    deinit {
+        yaml_event_delete(event)
+        event.deallocate()
+    }
+
+    var type: yaml_event_type_t { event.pointee.type }
+
+    var mark: Node.Mark {
+        .init(line: Int(event.pointee.start_mark.line) + 1, column: Int(event.pointee.start_mark.column) + 1)
+    }
+
+    var anchor: String? {
+        switch type {
+        case YAML_ALIAS_EVENT: return Self.string(event.pointee.data.alias.anchor)
+        case YAML_SCALAR_EVENT: return Self.string(event.pointee.data.scalar.anchor)
+        case YAML_SEQUENCE_START_EVENT: return Self.string(event.pointee.data.sequence_start.anchor)
+        case YAML_MAPPING_START_EVENT: return Self.string(event.pointee.data.mapping_start.anchor)
+        default: return nil
+        }
+    }
+
+    /// A sequence's or mapping's tag as written, or `nil` for none.
+    var collectionTag: Node.Tag? {
+        switch type {
+        case YAML_SEQUENCE_START_EVENT:
+            let data = event.pointee.data.sequence_start
+            return data.implicit != 0 ? nil : Self.string(data.tag).map { Self.specific($0, or: .seq) }
+        case YAML_MAPPING_START_EVENT:
+            let data = event.pointee.data.mapping_start
+            return data.implicit != 0 ? nil : Self.string(data.tag).map { Self.specific($0, or: .map) }
+        default: return nil
+        }
+    }
+
+    var scalar: Node.Scalar {
+        let data = event.pointee.data.scalar
+        let string = String(decoding: UnsafeBufferPointer(start: data.value, count: data.length), as: UTF8.self)
+        let isPlain = data.style == YAML_PLAIN_SCALAR_STYLE || data.style == YAML_ANY_SCALAR_STYLE
+        let tag: Node.Tag
+        if data.quoted_implicit == 1 {
+            tag = .str
+        } else if let written = Self.string(data.tag) {
+            tag = Self.specific(written, or: .str)
+        } else {
+            tag = YAMLScalarRules.tag(ofPlain: string)
+        }
+        return Node.Scalar(string: string, tag: tag, isPlain: isPlain, mark: mark)
+    }
+
+    /// The non-specific tag `!` means the kind's default: a string, a sequence, a mapping.
+    private static func specific(_ tag: String, or kind: Node.Tag) -> Node.Tag {
+        tag == "!" ? kind : Node.Tag(name: tag)
+    }
+
+    private static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        pointer.map { String(cString: UnsafePointer($0)) }
+    }
+}
