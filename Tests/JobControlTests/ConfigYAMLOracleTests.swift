@@ -146,6 +146,45 @@ import Yams
         #expect(value.float != nil)
     }
 
+    /// Limits against files that would stop the daemon: 5,000 levels of nesting overflowed the
+    /// stack (in Yams too), and aliases of aliases make a tree too large to walk.
+    ///
+    /// This test process links Yams, whose copy of libyaml has a nesting limit of its own (1,000)
+    /// and answers first; the daemon links the system's libyaml, which has none, and so meets
+    /// ours: `HostileConfigTests` checks that with the real binary.
+    @Test func deepNestingAndAliasBombsAreErrorsNotCrashes() throws {
+        let nested = "x: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        #expect(throws: YAMLSyntaxError.self) { try YAMLComposer.compose(nested) }
+        let hundredAndOne = "x: " + String(repeating: "[", count: 101) + String(repeating: "]", count: 101) + "\n"
+        do {
+            _ = try YAMLComposer.compose(hundredAndOne)
+            Issue.record("101 levels were accepted")
+        } catch {
+            #expect(error.problem == "nested more than 100 levels deep")
+            #expect(error.mark == JobControl.Node.Mark(line: 1, column: 103))
+        }
+        let fine = "x: " + String(repeating: "[", count: 99) + String(repeating: "]", count: 99) + "\n"
+        #expect(try YAMLComposer.compose(fine) != nil)
+
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            bomb +=
+                "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        let started = ContinuousClock.now
+        #expect(throws: YAMLSyntaxError.self) { try YAMLComposer.compose(bomb) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        // through the loader: a diagnostic with the place, and no crash
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-yaml-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("jobcontrol.yaml")
+        try ("jobs: []\n" + hundredAndOne).write(to: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(file: file.path) }
+        #expect(error?.description.contains(":2:103: YAML syntax error: nested more than 100 levels deep") == true)
+    }
+
     static func compare(_ ours: JobControl.Node, _ theirs: Yams.Node, at path: String) {
         let place = "\(path) at \(ours.mark.line):\(ours.mark.column)"
         #expect(ours.mark.line == theirs.mark?.line && ours.mark.column == theirs.mark?.column, "\(place): mark")

@@ -11,9 +11,17 @@ struct YAMLSyntaxError: Error, Sendable {
 /// (the loader was written against Yams): one document at most, anchors and aliases resolved,
 /// every node with its tag and place, and a key that appears twice in a mapping refused.
 ///
+/// Two limits keep a hostile or broken file from stopping the daemon: nesting deeper than
+/// ``maximumDepth`` (each level is a frame here and in the loader, and 5,000 levels overflowed the
+/// stack), and aliases that would expand the tree past ``maximumNodes`` (nine levels of nine
+/// aliases each are 387 million nodes for the loader to walk).
+///
 /// libyaml is the parser; what is ours is the tree and the typing of scalars (``Node``). Not
 /// Yams, which brings Foundation and with it ICU into the daemon (docs/performance.md).
 enum YAMLComposer {
+    static let maximumDepth = 100
+    static let maximumNodes = 1_000_000
+
     /// The root node of `text`, or `nil` if the text holds no document (empty, or only comments).
     static func compose(_ text: String) throws(YAMLSyntaxError) -> Node? {
         var bytes = Array(text.utf8)
@@ -32,7 +40,9 @@ enum YAMLComposer {
 /// One parse: libyaml's parser state and the anchors seen so far. Used once, then closed.
 private struct Composer {
     private var parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
-    private var anchors: [String: Node] = [:]
+    /// Each anchored node with the number of nodes it stands for, aliases counted expanded.
+    private var anchors: [String: (node: Node, size: Int)] = [:]
+    private var depth = 0
     private let text: UnsafeBufferPointer<UInt8>
 
     init(_ text: UnsafeBufferPointer<UInt8>) throws(YAMLSyntaxError) {
@@ -54,7 +64,7 @@ private struct Composer {
         let first = try next()
         guard first.type != YAML_STREAM_END_EVENT else { return nil }
         // first is the document's start
-        let node = try load(try next())
+        let (node, _) = try load(try next())
         _ = try next()  // the document's end
         let after = try next()
         guard after.type == YAML_STREAM_END_EVENT else {
@@ -63,35 +73,46 @@ private struct Composer {
         return node
     }
 
-    private mutating func load(_ event: Event) throws(YAMLSyntaxError) -> Node {
+    /// The node that starts with `event`, and how many nodes it stands for.
+    private mutating func load(_ event: Event) throws(YAMLSyntaxError) -> (Node, Int) {
         switch event.type {
         case YAML_ALIAS_EVENT:
-            guard let node = anchors[event.anchor ?? ""] else {
+            guard let anchored = anchors[event.anchor ?? ""] else {
                 throw YAMLSyntaxError(problem: "found undefined alias", mark: event.mark)
             }
-            return node
+            return anchored
         case YAML_SCALAR_EVENT:
             let node = Node.scalar(event.scalar)
-            register(event.anchor, node)
-            return node
+            register(event.anchor, node, size: 1)
+            return (node, 1)
         case YAML_SEQUENCE_START_EVENT:
+            try enter(event)
+            defer { depth -= 1 }
             var nodes: [Node] = []
+            var size = 1
             var item = try next()
             while item.type != YAML_SEQUENCE_END_EVENT {
-                nodes.append(try load(item))
+                let (node, itemSize) = try load(item)
+                nodes.append(node)
+                size = try add(size, itemSize, at: item)
                 item = try next()
             }
             let node = Node.sequence(.init(nodes: nodes, tag: event.collectionTag ?? .seq, mark: event.mark))
-            register(event.anchor, node)
-            return node
+            register(event.anchor, node, size: size)
+            return (node, size)
         case YAML_MAPPING_START_EVENT:
+            try enter(event)
+            defer { depth -= 1 }
+            var size = 1
             var pairs: [(key: Node, value: Node)] = []
             var seen: [DuplicateKey: Int] = [:]
             var duplicate: (key: String, mark: Node.Mark)?
             var item = try next()
             while item.type != YAML_MAPPING_END_EVENT {
-                let key = try load(item)
-                let value = try load(try next())
+                let (key, keySize) = try load(item)
+                let valueEvent = try next()
+                let (value, valueSize) = try load(valueEvent)
+                size = try add(try add(size, keySize, at: item), valueSize, at: valueEvent)
                 if let identity = DuplicateKey(key) {
                     if seen[identity, default: 0] == 1, duplicate == nil || identity.string < duplicate!.key {
                         duplicate = (identity.string, key.mark)
@@ -107,16 +128,34 @@ private struct Composer {
                     mark: duplicate.mark)
             }
             let node = Node.mapping(.init(pairs: pairs, tag: event.collectionTag ?? .map, mark: event.mark))
-            register(event.anchor, node)
-            return node
+            register(event.anchor, node, size: size)
+            return (node, size)
         default:
             throw YAMLSyntaxError(problem: "unexpected event \(event.type.rawValue)", mark: event.mark)
         }
     }
 
     /// A later anchor of the same name shadows an earlier one, as YAML says.
-    private mutating func register(_ anchor: String?, _ node: Node) {
-        if let anchor { anchors[anchor] = node }
+    private mutating func register(_ anchor: String?, _ node: Node, size: Int) {
+        if let anchor { anchors[anchor] = (node, size) }
+    }
+
+    private mutating func enter(_ event: Event) throws(YAMLSyntaxError) {
+        depth += 1
+        guard depth <= YAMLComposer.maximumDepth else {
+            throw YAMLSyntaxError(
+                problem: "nested more than \(YAMLComposer.maximumDepth) levels deep", mark: event.mark)
+        }
+    }
+
+    private func add(_ size: Int, _ more: Int, at event: Event) throws(YAMLSyntaxError) -> Int {
+        let total = size + more
+        guard total <= YAMLComposer.maximumNodes else {
+            throw YAMLSyntaxError(
+                problem: "more than \(YAMLComposer.maximumNodes) values once its aliases are expanded",
+                mark: event.mark)
+        }
+        return total
     }
 
     private func next() throws(YAMLSyntaxError) -> Event {
