@@ -13,7 +13,18 @@ import Testing
                 "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ")
                 + "]\n"
         }
+        var chain = "a0: &a0 " + String(repeating: "[", count: 10) + "x" + String(repeating: "]", count: 10) + "\n"
+        for level in 1...10 {
+            chain +=
+                "a\(level): &a\(level) " + String(repeating: "[", count: 10) + "*a\(level - 1)"
+                + String(repeating: "]", count: 10) + "\n"
+        }
         let cases: [(name: String, text: String, expected: String)] = [
+            ("chain", "jobs: []\n" + chain, "chain.yaml:11:"),
+            (
+                "minimum", "workers: --1:-9223372036854775748\njobs: []\n",
+                "minimum.yaml:1:10: 'workers' must be an integer"
+            ),
             (
                 "deep", "jobs: []\nx: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000),
                 "deep.yaml:2:103: YAML syntax error: nested more than 100 levels deep"
@@ -24,7 +35,7 @@ import Testing
             ),
             (
                 "bomb", "jobs: []\n" + bomb,
-                "bomb.yaml:8:15: YAML syntax error: more than 1000000 values once its aliases are expanded"
+                "bomb.yaml:8:10: YAML syntax error: more than 1000000 values once its aliases are expanded"
             ),
         ]
         for (name, text, expected) in cases {

@@ -171,6 +171,34 @@ import Yams
             bomb +=
                 "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
         }
+        // depth made of aliases: each line nests 11 levels, the chain 110
+        var chain = "a0: &a0 " + String(repeating: "[", count: 10) + "x" + String(repeating: "]", count: 10) + "\n"
+        for level in 1...10 {
+            chain +=
+                "a\(level): &a\(level) " + String(repeating: "[", count: 10) + "*a\(level - 1)"
+                + String(repeating: "]", count: 10) + "\n"
+        }
+        do {
+            _ = try YAMLComposer.compose(chain)
+            Issue.record("an alias chain 110 levels deep was accepted")
+        } catch {
+            #expect(error.problem == "nested more than 100 levels deep")
+        }
+        // bytes made of aliases: 64 KiB, a thousand and more times
+        let big =
+            "big: &big \"" + String(repeating: "x", count: 65536) + "\"\nuse: ["
+            + Array(repeating: "*big", count: 1100).joined(separator: ", ") + "]\n"
+        do {
+            _ = try YAMLComposer.compose(big)
+            Issue.record("70 MB of aliased text was accepted")
+        } catch {
+            #expect(error.problem == "more than 64 MiB of text once its aliases are expanded")
+        }
+        // a base-60 integer that adds up to Int.min, then is negated
+        let minimum = try #require(try YAMLComposer.compose("workers: --1:-9223372036854775748\n"))
+        guard case .mapping(let mapping) = minimum else { return }
+        #expect(mapping.pairs.first?.value.int == nil)
+
         let started = ContinuousClock.now
         #expect(throws: YAMLSyntaxError.self) { try YAMLComposer.compose(bomb) }
         #expect(ContinuousClock.now - started < .seconds(5))

@@ -11,38 +11,54 @@ struct YAMLSyntaxError: Error, Sendable {
 /// (the loader was written against Yams): one document at most, anchors and aliases resolved,
 /// every node with its tag and place, and a key that appears twice in a mapping refused.
 ///
-/// Two limits keep a hostile or broken file from stopping the daemon: nesting deeper than
-/// ``maximumDepth`` (each level is a frame here and in the loader, and 5,000 levels overflowed the
-/// stack), and aliases that would expand the tree past ``maximumNodes`` (nine levels of nine
-/// aliases each are 387 million nodes for the loader to walk).
+/// Limits keep a hostile or broken file from stopping the daemon, counted as if every alias were
+/// replaced by what it names (that is how the loader walks the tree, and how a job's arguments
+/// are stored with each build): nesting deeper than ``maximumDepth`` (each level is a frame here
+/// and in the loader; 5,000 levels overflowed the stack), more than ``maximumNodes`` values (nine
+/// levels of nine aliases each are 387 million) or more than ``maximumBytes`` of text.
 ///
 /// libyaml is the parser; what is ours is the tree and the typing of scalars (``Node``). Not
 /// Yams, which brings Foundation and with it ICU into the daemon (docs/performance.md).
 enum YAMLComposer {
     static let maximumDepth = 100
     static let maximumNodes = 1_000_000
+    static let maximumBytes = 64 << 20
 
     /// The root node of `text`, or `nil` if the text holds no document (empty, or only comments).
     static func compose(_ text: String) throws(YAMLSyntaxError) -> Node? {
         var bytes = Array(text.utf8)
         if bytes.isEmpty { bytes = [0x0A] }  // libyaml needs a buffer; a newline is an empty stream
         let result = bytes.withUnsafeBufferPointer { buffer in
-            Result { () throws(YAMLSyntaxError) -> Node? in
-                var composer = try Composer(buffer)
-                defer { composer.close() }
-                return try composer.root()
-            }
+            Result { () throws(YAMLSyntaxError) -> Node? in try Composer(buffer).root() }
         }
         return try result.get()
     }
 }
 
-/// One parse: libyaml's parser state and the anchors seen so far. Used once, then closed.
-private struct Composer {
-    private var parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
-    /// Each anchored node with the number of nodes it stands for, aliases counted expanded.
-    private var anchors: [String: (node: Node, size: Int)] = [:]
+/// What a node stands for once its aliases are expanded: values, bytes of text, levels.
+private struct Weight {
+    var nodes = 1
+    var bytes = 0
+    var height = 1
+
+    /// This collection with `child` added.
+    mutating func add(_ child: Weight) {
+        nodes += child.nodes
+        bytes += child.bytes
+        height = max(height, child.height + 1)
+    }
+}
+
+/// One parse: libyaml's parser state and the anchors seen so far. Used for one `root()` (owned by
+/// one call of ``YAMLComposer/compose(_:)``; the parser is freed with the object).
+private final class Composer {
+    private let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
+    /// Each anchored node with its weight.
+    private var anchors: [String: (node: Node, weight: Weight)] = [:]
+    /// How many collections enclose the node being read.
     private var depth = 0
+    /// The whole tree's weight so far.
+    private var total = Weight()
     private let text: UnsafeBufferPointer<UInt8>
 
     init(_ text: UnsafeBufferPointer<UInt8>) throws(YAMLSyntaxError) {
@@ -54,12 +70,12 @@ private struct Composer {
         yaml_parser_set_input_string(parser, text.baseAddress, text.count)
     }
 
-    func close() {
+    deinit {
         yaml_parser_delete(parser)
         parser.deallocate()
     }
 
-    mutating func root() throws(YAMLSyntaxError) -> Node? {
+    func root() throws(YAMLSyntaxError) -> Node? {
         _ = try next()  // the stream's start
         let first = try next()
         guard first.type != YAML_STREAM_END_EVENT else { return nil }
@@ -73,46 +89,50 @@ private struct Composer {
         return node
     }
 
-    /// The node that starts with `event`, and how many nodes it stands for.
-    private mutating func load(_ event: Event) throws(YAMLSyntaxError) -> (Node, Int) {
+    /// The node that starts with `event`, and its weight.
+    private func load(_ event: Event) throws(YAMLSyntaxError) -> (Node, Weight) {
         switch event.type {
         case YAML_ALIAS_EVENT:
             guard let anchored = anchors[event.anchor ?? ""] else {
                 throw YAMLSyntaxError(problem: "found undefined alias", mark: event.mark)
             }
+            try count(anchored.weight, at: event)
             return anchored
         case YAML_SCALAR_EVENT:
-            let node = Node.scalar(event.scalar)
-            register(event.anchor, node, size: 1)
-            return (node, 1)
+            let scalar = event.scalar
+            let weight = Weight(bytes: scalar.string.utf8.count)
+            try count(weight, at: event)
+            let node = Node.scalar(scalar)
+            register(event.anchor, node, weight)
+            return (node, weight)
         case YAML_SEQUENCE_START_EVENT:
             try enter(event)
             defer { depth -= 1 }
             var nodes: [Node] = []
-            var size = 1
+            var weight = Weight(bytes: 0)
             var item = try next()
             while item.type != YAML_SEQUENCE_END_EVENT {
-                let (node, itemSize) = try load(item)
+                let (node, itemWeight) = try load(item)
                 nodes.append(node)
-                size = try add(size, itemSize, at: item)
+                weight.add(itemWeight)
                 item = try next()
             }
             let node = Node.sequence(.init(nodes: nodes, tag: event.collectionTag ?? .seq, mark: event.mark))
-            register(event.anchor, node, size: size)
-            return (node, size)
+            register(event.anchor, node, weight)
+            return (node, weight)
         case YAML_MAPPING_START_EVENT:
             try enter(event)
             defer { depth -= 1 }
-            var size = 1
+            var weight = Weight(bytes: 0)
             var pairs: [(key: Node, value: Node)] = []
             var seen: [DuplicateKey: Int] = [:]
             var duplicate: (key: String, mark: Node.Mark)?
             var item = try next()
             while item.type != YAML_MAPPING_END_EVENT {
-                let (key, keySize) = try load(item)
-                let valueEvent = try next()
-                let (value, valueSize) = try load(valueEvent)
-                size = try add(try add(size, keySize, at: item), valueSize, at: valueEvent)
+                let (key, keyWeight) = try load(item)
+                let (value, valueWeight) = try load(try next())
+                weight.add(keyWeight)
+                weight.add(valueWeight)
                 if let identity = DuplicateKey(key) {
                     if seen[identity, default: 0] == 1, duplicate == nil || identity.string < duplicate!.key {
                         duplicate = (identity.string, key.mark)
@@ -128,34 +148,43 @@ private struct Composer {
                     mark: duplicate.mark)
             }
             let node = Node.mapping(.init(pairs: pairs, tag: event.collectionTag ?? .map, mark: event.mark))
-            register(event.anchor, node, size: size)
-            return (node, size)
+            register(event.anchor, node, weight)
+            return (node, weight)
         default:
             throw YAMLSyntaxError(problem: "unexpected event \(event.type.rawValue)", mark: event.mark)
         }
     }
 
     /// A later anchor of the same name shadows an earlier one, as YAML says.
-    private mutating func register(_ anchor: String?, _ node: Node, size: Int) {
-        if let anchor { anchors[anchor] = (node, size) }
+    private func register(_ anchor: String?, _ node: Node, _ weight: Weight) {
+        if let anchor { anchors[anchor] = (node, weight) }
     }
 
-    private mutating func enter(_ event: Event) throws(YAMLSyntaxError) {
+    private func enter(_ event: Event) throws(YAMLSyntaxError) {
         depth += 1
-        guard depth <= YAMLComposer.maximumDepth else {
-            throw YAMLSyntaxError(
-                problem: "nested more than \(YAMLComposer.maximumDepth) levels deep", mark: event.mark)
-        }
+        guard depth <= YAMLComposer.maximumDepth else { throw tooDeep(event) }
     }
 
-    private func add(_ size: Int, _ more: Int, at event: Event) throws(YAMLSyntaxError) -> Int {
-        let total = size + more
-        guard total <= YAMLComposer.maximumNodes else {
+    private func tooDeep(_ event: Event) -> YAMLSyntaxError {
+        YAMLSyntaxError(problem: "nested more than \(YAMLComposer.maximumDepth) levels deep", mark: event.mark)
+    }
+
+    /// Adds a scalar, or an alias's whole tree, where it stands; refuses what goes past a limit.
+    private func count(_ weight: Weight, at event: Event) throws(YAMLSyntaxError) {
+        // a scalar has height 1 and sits `depth` collections deep; an alias's tree as deep again
+        guard depth + weight.height - 1 <= YAMLComposer.maximumDepth else { throw tooDeep(event) }
+        total.nodes += weight.nodes
+        total.bytes += weight.bytes
+        guard total.nodes <= YAMLComposer.maximumNodes else {
             throw YAMLSyntaxError(
                 problem: "more than \(YAMLComposer.maximumNodes) values once its aliases are expanded",
                 mark: event.mark)
         }
-        return total
+        guard total.bytes <= YAMLComposer.maximumBytes else {
+            throw YAMLSyntaxError(
+                problem: "more than \(YAMLComposer.maximumBytes >> 20) MiB of text once its aliases are expanded",
+                mark: event.mark)
+        }
     }
 
     private func next() throws(YAMLSyntaxError) -> Event {
@@ -172,13 +201,19 @@ private struct Composer {
         if state.error == YAML_READER_ERROR {
             var line = 1
             var column = 1
-            for byte in text.prefix(state.problem_offset) {
-                if byte == 0x0A {
+            var previous: UInt8 = 0
+            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+            let start = text.starts(with: bom) ? 3 : 0
+            for byte in text.prefix(state.problem_offset).dropFirst(start) {
+                if byte == 0x0A && previous == 0x0D {
+                    // the second half of a CRLF
+                } else if byte == 0x0A || byte == 0x0D {
                     line += 1
                     column = 1
                 } else if byte & 0xC0 != 0x80 {
                     column += 1
                 }
+                previous = byte
             }
             return YAMLSyntaxError(problem: problem, mark: .init(line: line, column: column))
         }

@@ -84,7 +84,9 @@ enum YAMLScalarRules {
             guard !term.overflow, !sum.overflow else { return nil }
             value = sum.partialValue
         }
-        return negative ? -value : value
+        guard negative else { return value }
+        let negated = 0.subtractingReportingOverflow(value)
+        return negated.overflow ? nil : negated.partialValue
     }
 
     /// `[-+]D:D:…` in base 60, as a number.
