@@ -63,8 +63,10 @@ private final class Composer {
 
     init(_ text: UnsafeBufferPointer<UInt8>) throws(YAMLSyntaxError) {
         self.text = text
+        parser.initialize(to: yaml_parser_t())
+        // On failure libyaml leaves the parser empty, and deinit (which runs: every property is
+        // set) deletes and frees it as after a parse.
         guard yaml_parser_initialize(parser) == 1 else {
-            parser.deallocate()
             throw YAMLSyntaxError(problem: "out of memory", mark: .init(line: 1, column: 1))
         }
         yaml_parser_set_input_string(parser, text.baseAddress, text.count)
