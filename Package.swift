@@ -21,7 +21,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -30,6 +29,8 @@ let package = Package(
     targets: [
         // libyaml, the parser under the configuration loader (Config/YAML); see docs/architecture.md.
         .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // SQLite, the embedded default storage (Storage/SQLiteDriver); see docs/architecture.md.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // libsystemd (sd_notify, sd_listen_fds, sd_journal_sendv); see docs/architecture.md.
         .systemLibrary(
             name: "CSystemd",
@@ -59,9 +60,9 @@ let package = Package(
         .target(
             name: "JobControl",
             dependencies: [
-                "CLinux", "CLibPQ", "CLibYAML", "CWebhook", "JobControlModel", "JobControlSchedule",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "CLinux", "CLibPQ", "CLibYAML", "CSQLite", "CWebhook", "JobControlModel", "JobControlSchedule",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -138,7 +139,6 @@ let package = Package(
             name: "jobcontrol-bench",
             dependencies: [
                 "JobControl", "JobControlClient", "JobControlProtocol",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -147,7 +147,6 @@ let package = Package(
             name: "JobControlTests",
             dependencies: [
                 "JobControl", "JobControlModel", "JobControlSchedule", "JobControlProtocol", "JobControlImport",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 // Only as an oracle: ConfigYAMLOracleTests compares the loader's YAML with Yams'.
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),

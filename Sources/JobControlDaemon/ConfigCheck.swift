@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 /// `jobcontrold --check-config` (and so `jobctl check-config`, which runs it): loads a
@@ -38,7 +40,8 @@ public enum ConfigCheck {
             } else {
                 print(error.description)
                 // No program name: this is printed for `jobctl check-config` and `jobcontrold --check-config`.
-                FileHandle.standardError.write(Data("\(file): \(error.diagnostics.count) problems\n".utf8))
+                let count = error.diagnostics.count
+                writeToStandardError("\(file): \(count) \(count == 1 ? "problem" : "problems")\n")
             }
             return 78
         }

@@ -1,5 +1,7 @@
 import CLinux
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 import JobControlProtocol
 import Logging
@@ -60,11 +62,11 @@ final class ControlServer: Sendable {
                     reason: "cannot use the socket passed by the service manager (fd \(inherited)): \(error)")
             }
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = path.parentPath
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .socket(path: path, reason: "cannot create directory \(directory): \(error.localizedDescription)")
+            throw .socket(path: path, reason: "cannot create directory \(directory): \(fileErrorText(error))")
         }
         if FileManager.default.fileExists(atPath: path) {
             if await Self.isAnswering(path) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import JobControl
 import JobControlSystemd
 import Logging
@@ -115,10 +116,9 @@ struct DaemonCommand: AsyncParsableCommand {
         if !passed.isEmpty {
             let chosen = passed.first { $0.name == "jobcontrol" } ?? (passed.count == 1 ? passed[0] : nil)
             guard let chosen, SocketActivation.isListeningUnixStream(chosen.fileDescriptor) else {
-                FileHandle.standardError.write(
-                    Data(
-                        "jobcontrold: the service manager passed sockets \(passed.map(\.name)) but none is a listening Unix stream socket named 'jobcontrol'; check FileDescriptorName= in jobcontrold.socket\n"
-                            .utf8))
+                writeToStandardError(
+                    "jobcontrold: the service manager passed sockets \(passed.map(\.name)) but none is a listening Unix stream socket named 'jobcontrol'; check FileDescriptorName= in jobcontrold.socket\n"
+                )
                 throw ExitCode(71)
             }
             options.listeningSocket = chosen.fileDescriptor
@@ -173,7 +173,7 @@ struct DaemonCommand: AsyncParsableCommand {
             } else {
                 message = "jobcontrold: \(error)\n"
             }
-            FileHandle.standardError.write(Data(message.utf8))
+            writeToStandardError(message)
             throw ExitCode(error.exitStatus)
         }
     }

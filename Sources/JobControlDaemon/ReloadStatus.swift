@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 /// The outcome of the last configuration reload, shown by `jobctl status` and in `STATUS=`.

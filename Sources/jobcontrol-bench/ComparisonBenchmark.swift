@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import JobControl
 import JobControlClient
 import JobControlProtocol
@@ -183,8 +182,8 @@ enum ComparisonBenchmark {
             }
             rates.append(Double(lines) / (Bench.now() - start))
             peakRSS = max(peakRSS, sampling.stop())
-            let queue = try DatabaseQueue(path: daemon.database)
-            stored = try await queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM log") ?? 0 }
+            let database = try SQLiteDatabase(path: daemon.database, busyTimeout: 10)
+            stored = try database.read { try $0.fetchValue(Int.self, sql: "SELECT count(*) FROM log") } ?? 0
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-raw-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import JobControl
 
 /// A SQLite database holding a long build history, written by raw inserts (a million builds in a
@@ -16,9 +15,9 @@ struct HistoryDatabase {
             .path
         let storage = try SQLiteStorage(path: path)
         try storage.install()
-        let queue = try DatabaseQueue(path: path)
-        try await queue.write { db in
-            let statement = try db.makeStatement(
+        let database = try SQLiteDatabase(path: path, busyTimeout: 10)
+        try database.write { db in
+            let statement = try db.prepare(
                 sql:
                     "INSERT INTO build (job_id, start_time, end_time, started, finished, success, config, exception) VALUES (?, ?, ?, 1, 1, ?, '{}', ?)"
             )

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import GRDB
 import JobControl
 
 /// Storage throughput: the log and progress paths of ``SQLiteStorage`` next to the raw rate of
@@ -66,9 +65,8 @@ enum StorageBenchmark {
     }
 
     static func rawBatchedInserts(path: String, rows: Int) throws -> Double {
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        // The same connection settings as the storage's (WAL, synchronous = NORMAL), none of its code.
+        let pool = try SQLiteDatabase(path: path, busyTimeout: 10)
         try pool.write { db in
             try db.execute(
                 sql:
@@ -82,7 +80,7 @@ enum StorageBenchmark {
         while index < rows {
             let end = min(index + 1000, rows)
             try pool.write { db in
-                let statement = try db.makeStatement(
+                let statement = try db.prepare(
                     sql: "INSERT INTO log (build_id, created, level, record) VALUES (?, ?, ?, ?)")
                 for i in index..<end {
                     let record =

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import JobControl
@@ -20,7 +19,7 @@ import Testing
             let storage = try SQLiteStorage(path: path)
             try storage.install()
             try storage.finishedBuild("a")
-            let mode = try storage.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            let mode = try storage.writer.read { try $0.fetchValue(String.self, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")
         }
         let reopened = try StorageFactory.open(url: "sqlite://" + path)
@@ -38,7 +37,7 @@ import Testing
         let storage = try SQLiteStorage(path: path)
         try storage.install()
         let migrations = try storage.writer.read {
-            try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+            try $0.fetchColumn(String.self, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
         #expect(
             migrations == [
@@ -68,9 +67,9 @@ import Testing
         var searched = 0
         for (sql, arguments) in SQLiteQueries.planned {
             let plan = try storage.writer.read { db in
-                try Row.fetchAll(
-                    db, sql: "EXPLAIN QUERY PLAN " + sql,
-                    arguments: StatementArguments(arguments.map { $0 as? any DatabaseValueConvertible })
+                try db.fetchAll(
+                    sql: "EXPLAIN QUERY PLAN " + sql,
+                    arguments: SQLiteArguments(arguments.map { $0 as? any SQLiteBindable })
                 ).map { $0["detail"] as String }
             }
             #expect(!plan.isEmpty, "no plan for '\(sql)'")
@@ -184,10 +183,10 @@ import Testing
         let storage = try SQLiteStorage(path: path)
         try storage.install()
         let build = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
-        let other = try DatabaseQueue(path: path)
+        let other = try SQLiteDatabase(path: path, busyTimeout: 10)
         let (locked, lockedContinuation) = AsyncStream<ContinuousClock.Instant>.makeStream()
         let holder = Task.detached {
-            try other.inDatabase { db in
+            try other.writeWithoutTransaction { db in
                 try db.execute(sql: "BEGIN IMMEDIATE")
                 lockedContinuation.yield(.now)
                 Thread.sleep(forTimeInterval: 0.3)  // hold the lock; what is tested is that we wait

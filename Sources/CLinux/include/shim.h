@@ -12,6 +12,7 @@ struct jobcontrol_peer_credentials {
 
 // Spawning a build's command (ProcessSpawner) and waiting for it (ProcessEvents).
 #include <errno.h>
+#include <execinfo.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -73,6 +74,9 @@ static inline int jobcontrol_epoll_wait(int epfd, int *fds, int max) {
     for (int index = 0; index < count; index++) fds[index] = events[index].data.fd;
     return count;
 }
+
+/// Names the calling thread (at most 15 bytes show; `ps -L`, `top -H`, core dumps).
+void jobcontrol_set_thread_name(const char *name);
 
 // Starting a build's command (spawn.c).
 

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// What makes a daemon one of several sharing a PostgreSQL database (see `docs/cluster.md`):

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Who may do what over the control socket (`access:`), decided from the peer credentials of each
 /// connection (`SO_PEERCRED`). Levels nest: `admin` ⊇ `run` ⊇ `read`.

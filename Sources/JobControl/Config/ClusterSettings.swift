@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `cluster:` — how this daemon takes part when several share a PostgreSQL database.
 public struct ClusterSettings: Sendable, Hashable {
@@ -22,7 +24,7 @@ public struct ClusterSettings: Sendable, Hashable {
     public static func isValidNode(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64
             && name.unicodeScalars.allSatisfy {
-                ($0.isASCII && (CharacterSet.alphanumerics.contains($0))) || "._-@:".unicodeScalars.contains($0)
+                $0.isASCIIAlphanumeric || "._-@:".unicodeScalars.contains($0)
             }
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `access: {read: [...], run: [...], admin: [...], socket_group: NAME}`.
 extension ConfigLoader {

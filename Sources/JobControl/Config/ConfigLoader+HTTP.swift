@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension ConfigLoader {
     static let httpKeys = ["listen", "socket", "tokens", "anonymous"]

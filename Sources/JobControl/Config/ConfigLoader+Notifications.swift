@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `notifications:` (channels, default rules, retention) and a job's `notify:`.
 extension ConfigLoader {
@@ -159,7 +161,7 @@ extension ConfigLoader {
                     addresses = reader.stringList(entry.value, what: what)
                 } else {
                     addresses = reader.string(entry.value, what: what).map {
-                        $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                        $0.split(separator: ",").map { $0.trimmingBlanks() }
                     }
                 }
                 guard let addresses else { continue }

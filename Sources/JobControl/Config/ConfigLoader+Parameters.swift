@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// A job's `parameters:` and the values schedules give them.
 extension ConfigLoader {
@@ -144,7 +146,7 @@ extension ConfigLoader {
                 reader.error(
                     node,
                     ParameterError.unknown(job: "this", name: name, declared: declared.map(\.name)).description
-                        .replacingOccurrences(of: "job 'this'", with: "the job"))
+                        .replacing("job 'this'", with: "the job"))
                 continue
             }
             checkParameterValue(values[name]!, for: parameter, node: node, reader: &reader)

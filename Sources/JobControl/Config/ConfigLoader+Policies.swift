@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension ConfigLoader {
     static let logRetentionKeys = ["debug", "info", "warning", "error", "critical", "any"]

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Python job functions: the interpreter each runs in, resolved once the daemon's defaults are
 /// known.
@@ -83,33 +85,23 @@ public enum PythonImportCheck {
 
     /// Nil when the callable imports; else what is wrong.
     static func check(_ settings: PythonSettings) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: settings.interpreter)
-        process.arguments = ["-c", script, settings.module, settings.callable]
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessSpawner.inherited
         environment["PYTHONPATH"] = (settings.path + [PythonFunction.moduleDirectory].compactMap { $0 }).joined(
             separator: ":")
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        let outcome: ProcessSpawner.Outcome
         do {
-            try process.run()
+            outcome = try ProcessSpawner.runToEnd(
+                argv: [settings.interpreter, "-c", script, settings.module, settings.callable],
+                environment: environment, timeout: .milliseconds(Int64(timeout * 1000)))
         } catch {
-            return "cannot start \(settings.interpreter): \(error.localizedDescription)"
+            return "cannot start \(settings.interpreter): \(error.reason)"
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        if outcome.timedOut {
             return "\(settings.module):\(settings.callable): importing took longer than \(Int(timeout)) s"
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus != 0 else { return nil }
+        let text = String(decoding: outcome.output, as: UTF8.self).trimmingBlanks(newlines: true)
+        guard outcome.status != 0 else { return nil }
         return text.isEmpty ? "\(settings.module):\(settings.callable) cannot be loaded" : text
     }
 }

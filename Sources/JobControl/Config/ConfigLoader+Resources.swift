@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The containment keys: limits, `leftovers`, `log_limit` (per job and under `job_defaults`),
 /// and `containment`.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The scheduling keys of a job, read after its other keys (a schedule's zone comes from
 /// `timezone:`, wherever it is written).

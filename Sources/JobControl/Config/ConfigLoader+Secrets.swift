@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension ConfigLoader {
     /// `secret: {name: value, …}`: every value a string.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Reads `jobcontrol.yaml` into a ``DaemonConfig``, or fails with every problem it found.
 ///
@@ -100,8 +102,8 @@ public enum ConfigLoader {
         config.jobs = jobs
         if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
             let blank = text.split(separator: "\n").allSatisfy {
-                $0.trimmingCharacters(in: .whitespaces).isEmpty
-                    || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#")
+                $0.trimmingBlanks().isEmpty
+                    || $0.trimmingBlanks().hasPrefix("#")
             }
             diagnostics.append(
                 ConfigDiagnostic(
@@ -378,7 +380,7 @@ public enum ConfigLoader {
     static func isValidJobID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128
             && id.unicodeScalars.allSatisfy {
-                CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_-.".unicodeScalars.contains($0)
+                $0.isASCIIAlphanumeric || "_-.".unicodeScalars.contains($0)
             }
     }
 
@@ -388,11 +390,6 @@ public enum ConfigLoader {
     }
 
     static func reason(_ error: any Error) -> String {
-        if let cocoa = error as? CocoaError, let underlying = cocoa.userInfo[NSUnderlyingErrorKey] as? NSError,
-            underlying.domain == NSPOSIXErrorDomain
-        {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return error.localizedDescription
+        fileErrorText(error)
     }
 }

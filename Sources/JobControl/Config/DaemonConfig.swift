@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Everything `jobcontrold` reads from its configuration file.
 public struct DaemonConfig: Sendable {
@@ -78,7 +80,9 @@ public struct DaemonConfig: Sendable {
     public static var defaultStorage: String {
         if geteuid() == 0 { return "sqlite:///var/lib/jobcontrol/jobcontrol.sqlite3" }
         let env = ProcessInfo.processInfo.environment
-        let state = env["XDG_STATE_HOME"] ?? ((env["HOME"] ?? NSTemporaryDirectory()) + "/.local/state")
+        let state =
+            env["XDG_STATE_HOME"]
+            ?? ((env["HOME"] ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp")) + "/.local/state")
         return "sqlite://" + state + "/jobcontrol/jobcontrol.sqlite3"
     }
 

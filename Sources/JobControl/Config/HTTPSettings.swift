@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `http:`: the daemon's HTTP listener (off without it): the dashboard, the JSON API and
 /// `/metrics` (docs/web.md), with the same access levels as the control socket.
@@ -63,7 +65,7 @@ public struct HTTPSettings: Sendable, Hashable {
     /// The level `token` grants and the name of who holds it (`token N` when unnamed); nil
     /// when no configured token matches.
     public func grant(token: String, secrets: [String: String]) -> (level: AccessPolicy.Level, name: String)? {
-        let given = Array(token.trimmingCharacters(in: .whitespaces).utf8)
+        let given = Array(token.trimmingBlanks().utf8)
         var granted: (level: AccessPolicy.Level, name: String)?
         for (index, token) in tokens.enumerated() {
             let expected: String

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// One job as loaded from configuration: what to run and what it depends on.
 ///

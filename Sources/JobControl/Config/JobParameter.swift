@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// One parameter a job declares (`parameters:`): a value given when the job is run
 /// (`jobctl run JOB -p name=value`), by a schedule, or by its default. A build's command sees it
@@ -56,7 +58,7 @@ public struct JobParameter: Sendable, Hashable {
         case (.string, .int(let number)): return .string(String(number))
         case (.integer, .int): return value
         case (.integer, .string(let text)):
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = text.trimmingBlanks()
             guard let number = Int64(trimmed) else { throw .invalid(name, "expected an integer, found \(shown(text))") }
             return .int(number)
         case (.integer, .double(let number)) where number == number.rounded() && abs(number) < 9e15:

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// How a Python job function runs: `function: package.module:callable` names a function that is
 /// not registered in Swift; it runs in `interpreter` (the job's `python:`, or the daemon's, or
@@ -25,9 +27,9 @@ public struct PythonSettings: Sendable, Hashable {
     public static func resolveInterpreter(_ value: String) -> String? {
         let fileManager = FileManager.default
         if value.contains("/") {
-            var isDirectory: ObjCBool = false
+            var isDirectory = false
             guard fileManager.fileExists(atPath: value, isDirectory: &isDirectory) else { return nil }
-            if isDirectory.boolValue {
+            if isDirectory {
                 for name in ["bin/python", "bin/python3"] where fileManager.isExecutableFile(atPath: value + "/" + name)
                 {
                     return value + "/" + name

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// When a job runs by itself, and what happens when an occurrence is missed, late, or due while
 /// the previous build still runs. Read from the job keys `schedule`, `timezone`, `persistent`,

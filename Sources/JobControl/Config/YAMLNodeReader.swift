@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Walks a composed YAML tree and turns nodes into typed values, collecting every problem with its
 /// file, line and column instead of stopping at the first.
@@ -127,7 +129,7 @@ struct YAMLNodeReader {
         case .scalar(let scalar):
             switch tag {
             case "!retval", "!secret", "!param":
-                let name = scalar.string.trimmingCharacters(in: .whitespaces)
+                let name = scalar.string.trimmingBlanks()
                 guard !name.isEmpty else {
                     error(node, "\(tag) needs a name, as in '\(tag) backup'")
                     return nil

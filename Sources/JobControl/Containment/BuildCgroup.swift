@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// One build's cgroups: a directory `build-<id>.<n>` under each parent of the ``CgroupHost``

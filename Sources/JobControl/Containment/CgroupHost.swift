@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The cgroup controllers JobControl uses.
@@ -245,7 +247,7 @@ public final class CgroupHost: Sendable, Hashable {
             }
         }
         removeEmptyChildren(of: parent)
-        let above = (parent as NSString).deletingLastPathComponent
+        let above = parent.parentPath
         for sibling in (try? fileManager.contentsOfDirectory(atPath: above)) ?? [] {
             guard sibling.hasPrefix("jobcontrol-"), let pid = pid_t(sibling.dropFirst("jobcontrol-".count)),
                 pid != getpid(), kill(pid, 0) != 0, errno == ESRCH
@@ -273,7 +275,7 @@ public final class CgroupHost: Sendable, Hashable {
             for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where Self.isOurs(child) {
                 rmdir(parent + "/" + child)
             }
-            if (parent as NSString).lastPathComponent.hasPrefix("jobcontrol-") { rmdir(parent) }
+            if parent.lastPathComponentText.hasPrefix("jobcontrol-") { rmdir(parent) }
         }
     }
 

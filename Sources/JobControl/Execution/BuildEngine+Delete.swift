@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension BuildEngine {
     /// Deletes a finished build with its progress and log. If its job has a `cleanup_function`,

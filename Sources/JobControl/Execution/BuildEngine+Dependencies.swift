@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension BuildEngine {
     /// The dependencies (transitively) that must be built before `jobID` can run, in dependency

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What builds tell the notification rules: the facts of a build's end (written with it, in
 /// the same transaction), `warn_after`, and the environment of a build a trigger channel ran.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Parameters of the builds the engine creates (see ``JobParameter``).
 extension BuildEngine {

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Creates builds, runs them on the worker pool, and tells waiters when they end.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What a running build asks for through the in-build helpers (`jobctl progress|log|retval|skip`
 /// with the build's `JOBCONTROL_TOKEN`).

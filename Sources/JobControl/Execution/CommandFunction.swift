@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The built-in functions that run commands: `jobcontrol:exec` and `jobcontrol:shell`.
@@ -143,7 +145,7 @@ enum CommandFunction {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
             return nil
         }
-        let directory = (executable as NSString).deletingLastPathComponent
+        let directory = executable.parentPath
         return FileManager.default.isExecutableFile(atPath: directory + "/jobctl") ? directory : nil
     }()
 
@@ -315,9 +317,9 @@ enum CommandFunction {
 
     static func shellQuoted(_ word: String) -> String {
         let safe = word.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)
+            $0.isASCIIAlphanumeric || "-_./=:,+@%".unicodeScalars.contains($0)
         }
-        return safe && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return safe && !word.isEmpty ? word : "'" + word.replacing("'", with: "'\\''") + "'"
     }
 
     /// Logs each line read from `fd` (non-blocking) as it arrives, until its end or

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// What a daemon does at start with the builds a previous one left unfinished (it crashed, was
@@ -89,8 +91,8 @@ public enum CrashRecovery {
                         // The dead daemon's subtree, once its last build is gone (not while
                         // another build of it is still being recovered: rmdir refuses then).
                         for path in paths {
-                            let parent = (path as NSString).deletingLastPathComponent
-                            let name = (parent as NSString).lastPathComponent
+                            let parent = path.parentPath
+                            let name = parent.lastPathComponentText
                             if name.hasPrefix("jobcontrol-"), name != "jobcontrol-\(getpid())" { rmdir(parent) }
                         }
                     }

@@ -1,5 +1,7 @@
 import CLinux
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Readiness of build commands' pipes and pidfds, for every build at once: one epoll set and one
@@ -27,9 +29,7 @@ final class ProcessEvents: Sendable {
     private init() {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epoll >= 0, "epoll_create1 failed: \(String(cString: strerror(errno)))")
-        let thread = Thread { [self] in run() }
-        thread.name = "jobcontrol-process-events"
-        thread.start()
+        DedicatedThread.start(name: "jc-process-ev") { [self] in run() }
     }
 
     /// The thread: waits for readiness and resumes the waiters, forever (the instance is shared

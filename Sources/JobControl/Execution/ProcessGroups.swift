@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Finding and stopping the process groups of builds a crashed daemon left behind.
 ///

@@ -1,5 +1,7 @@
 import CLinux
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Starts a build's command as posix_spawn(3) does (`jobcontrol_spawn` in CLinux: a vfork-style
 /// clone, so the daemon's memory is not copied), with one step posix_spawn cannot take: the child

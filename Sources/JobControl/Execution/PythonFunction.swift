@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Python job functions: `function: package.module:callable` runs in a fresh interpreter per
 /// build (`python -m jobcontrol._runner`, the module shipped in `python/jobcontrol`), contained
@@ -50,7 +52,7 @@ enum PythonFunction {
             throw BuildException(
                 type: "PythonDied",
                 message:
-                    "the Python interpreter ended before \(settings.module):\(settings.callable) returned: \(how.replacingOccurrences(of: "'\(settings.interpreter)' ", with: ""))",
+                    "the Python interpreter ended before \(settings.module):\(settings.callable) returned: \(how.replacing("'\(settings.interpreter)' ", with: ""))",
                 details: commandFailure?.details ?? [:], traceback: commandFailure?.traceback)
         }
         if let reason = result["skip"] {
@@ -80,13 +82,13 @@ enum PythonFunction {
             return holdsModule(configured) ? configured : nil
         }
         if let executable = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            var directory = (executable as NSString).deletingLastPathComponent
+            var directory = executable.parentPath
             while directory != "/" && !directory.isEmpty {
                 for candidate in [directory + "/python", directory + "/share/jobcontrol/python"]
                 where holdsModule(candidate) {
                     return candidate
                 }
-                directory = (directory as NSString).deletingLastPathComponent
+                directory = directory.parentPath
             }
         }
         return ["/usr/share/jobcontrol/python", "/usr/local/share/jobcontrol/python"].first(where: holdsModule)
@@ -99,7 +101,8 @@ enum PythonFunction {
         var path: String { directory + "/outcome.json" }
 
         init(context: BuildContext) throws {
-            var template = Array((NSTemporaryDirectory() + "/jobcontrol-python-XXXXXX").utf8CString)
+            var template = Array(
+                ((ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/jobcontrol-python-XXXXXX").utf8CString)
             guard let made = mkdtemp(&template) else {
                 throw BuildException(
                     type: "PythonSetupFailed",
@@ -122,7 +125,7 @@ enum PythonFunction {
                     type: "PythonOutcomeUnreadable",
                     message: "cannot open the function's outcome: \(String(cString: strerror(errno)))")
             }
-            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            defer { close(descriptor) }
             var info = stat()
             guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= maxOutcomeBytes
             else {
@@ -132,7 +135,19 @@ enum PythonFunction {
                         "the function's outcome is not a regular file of at most \(ByteSize.text(UInt64(maxOutcomeBytes))) (a return value that large belongs in a file)"
                 )
             }
-            let data = (try? handle.read(upToCount: maxOutcomeBytes + 1)) ?? Data()
+            var data = [UInt8](repeating: 0, count: Int(info.st_size) + 1)  // one more: a file still growing
+            var count = 0
+            while count < data.count {
+                let got = data.withUnsafeMutableBytes {
+                    Glibc.read(descriptor, $0.baseAddress! + count, $0.count - count)
+                }
+                if got > 0 {
+                    count += got
+                } else if got == 0 || errno != EINTR {
+                    break
+                }
+            }
+            data.removeSubrange(count...)
             do {
                 return try JSONValue.parse(String(decoding: data, as: UTF8.self))
             } catch {

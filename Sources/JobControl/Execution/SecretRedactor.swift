@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Replaces secret values with `***` wherever a build's text could carry them: log lines, the
 /// exception (argv, stderr tail), the traceback and the return value. Nothing a build stores or
@@ -18,7 +20,7 @@ public struct SecretRedactor: Sendable {
         guard !values.isEmpty else { return text }
         var text = text
         for value in values where text.contains(value) {
-            text = text.replacingOccurrences(of: value, with: Self.mask)
+            text = text.replacing(value, with: Self.mask)
         }
         return text
     }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Looks users and groups up with the reentrant `get…_r` functions: builds start and control
 /// connections are authorized concurrently, and `getpwnam`'s static result buffer is shared by

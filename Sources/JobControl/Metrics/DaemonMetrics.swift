@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What the daemon counts for `/metrics` (docs/web.md): builds by result and their durations,

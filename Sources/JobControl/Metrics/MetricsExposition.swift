@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The Prometheus text format (version 0.0.4) of ``DaemonMetrics`` and of what the daemon knows
 /// at the moment of the scrape. Hand-written rather than through swift-metrics and

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What the notification rules remember about one job, between its builds: the run of failures,
 /// and when each rate-limited event last went to each channel. One row per job (`notify_state`),

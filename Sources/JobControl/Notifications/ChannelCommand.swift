@@ -1,5 +1,7 @@
 import CLinux
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Runs a notification's program (a command channel, `sendmail -t`): its input on stdin, its
@@ -18,7 +20,7 @@ enum ChannelCommand {
         var succeeded: Bool { status == 0 }
 
         var summary: String {
-            let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = output.trimmingBlanks(newlines: true)
             let said = trimmed.isEmpty ? "" : ": " + trimmed
             if let status { return "exit status \(status)\(said)" }
             if let signal { return "killed by signal \(signal)\(said)" }

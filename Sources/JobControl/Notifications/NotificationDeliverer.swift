@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Delivers the outbox: claims due notifications (in a cluster, each by one daemon), sends each
@@ -218,7 +220,7 @@ public actor NotificationDeliverer {
                 let response = try await WebhookSender.post(
                     url: secret(webhook.url), headers: headers, body: body, timeout: channel.timeout,
                     caFile: webhook.caFile)
-                let said = response.body.trimmingCharacters(in: .whitespacesAndNewlines)
+                let said = response.body.trimmingBlanks(newlines: true)
                 let text = "HTTP \(response.status)" + (said.isEmpty ? "" : ": \(said)")
                 guard (200..<300).contains(response.status) else {
                     // A client error other than a timeout or rate limit will not pass by itself,

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What a notification says, in each channel's form: the JSON body (webhooks, a command's
 /// stdin), a one-line summary (chat formats, subjects), an email, environment variables.

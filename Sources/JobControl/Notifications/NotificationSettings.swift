@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `notifications:`: the channels notifications go out through, the rules every job gets by
 /// default, and how long the outbox keeps what it delivered.

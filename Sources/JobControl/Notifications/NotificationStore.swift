@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The outbox: notifications written with the state change that caused them, claimed by one
 /// daemon at a time for delivery, with every attempt recorded.

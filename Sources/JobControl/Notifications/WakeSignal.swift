@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Wakes one waiter (the notification deliverer) early: a signal given while nobody waits is

@@ -1,5 +1,7 @@
 import CWebhook
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// POSTs a webhook's body with libcurl (`CWebhook`, loaded on first use), signed with
 /// HMAC-SHA256 as GitHub signs its webhooks: `X-JobControl-Signature-256: sha256=<hex>` over the
@@ -36,7 +38,7 @@ enum WebhookSender {
             }
         }
         if let failure { throw .signature(String(cString: failure)) }
-        return "sha256=" + digest.map { String(format: "%02x", $0) }.joined()
+        return "sha256=" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// `caFile`: PEM certificates to verify an HTTPS server with, instead of the system's.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What the scheduler tells the notification rules: occurrences that did not run (missed,
 /// skipped, failed to start), recorded with their notifications in one transaction.

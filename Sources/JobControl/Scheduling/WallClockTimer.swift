@@ -1,5 +1,7 @@
 import CLinux
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -35,9 +37,7 @@ public final class WallClockTimer: Sendable {
             )
         }
         self.onWake = onWake
-        let thread = Thread { [self] in loop() }
-        thread.name = "jobcontrol-timer"
-        thread.start()
+        DedicatedThread.start(name: "jc-timer") { [self] in loop() }
     }
 
     /// Arms the timer for `instant` (microseconds since the epoch), or disarms it when nil.

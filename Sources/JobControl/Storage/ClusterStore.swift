@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// One daemon of a cluster as the database knows it (the `daemon` table).
 public struct ClusterNode: Sendable, Hashable {

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// One daemon per SQLite database: an exclusive `flock(2)` on `DATABASE.lock`, held for the
 /// daemon's life and released by the kernel when it ends, however it ends. A second daemon on
@@ -28,7 +30,7 @@ public final class DatabaseLock: Sendable {
         }
         let path = database + ".lock"
         try? FileManager.default.createDirectory(
-            atPath: (database as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            atPath: database.parentPath, withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o750])
         // O_CLOEXEC: a build's processes must not inherit the lock and keep it after the daemon.
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
@@ -61,6 +63,6 @@ public final class DatabaseLock: Sendable {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = pread(descriptor, &buffer, buffer.count, 0)
         guard count > 0 else { return nil }
-        return Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingBlanks(newlines: true))
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Group commit: callers from any thread hand in their writes; whatever arrived while the
@@ -47,9 +49,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
     init(name: String, holding: Holding, commit: @escaping @Sendable ([Operation]) throws(StorageError) -> Void) {
         state = State()
         let state = state
-        let thread = Thread { State.run(state, holding: holding, commit: commit) }
-        thread.name = name
-        thread.start()
+        DedicatedThread.start(name: name) { State.run(state, holding: holding, commit: commit) }
     }
 
     deinit {
@@ -148,7 +148,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
     /// they are read and written only while it is locked. That is the proof behind
     /// `@unchecked Sendable`.
     private final class State: @unchecked Sendable {
-        let condition = NSCondition()
+        let condition = ConditionLock()
         var pending: [(ticket: UInt64, operations: [Operation])] = []
         /// How many operations `pending` holds, and who waits for it to shrink.
         var pendingOperations = 0
@@ -310,9 +310,7 @@ final class GroupCommitWriter<Operation: Sendable>: Sendable {
                             if operations.isEmpty { return nil }
                         }
                     }
-                    Thread.sleep(
-                        forTimeInterval: Double(backoff.components.attoseconds) / 1e18
-                            + Double(backoff.components.seconds))
+                    DedicatedThread.sleep(backoff)
                     backoff = min(backoff * 2, .seconds(2))
                 }
             }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// PostgreSQL's group commit (see ``GroupCommitWriter``): what concurrent builds write often,
 /// committed together, log lines a thousand rows to an INSERT.
@@ -21,7 +23,7 @@ enum PostgresBatch {
                 if case .log(let record) = operation { return record.buildID }
                 return nil
             })
-        return GroupCommitWriter(name: "jobcontrol.postgres-writer", holding: holding) {
+        return GroupCommitWriter(name: "jc-pg-writer", holding: holding) {
             (operations: [Operation]) throws(StorageError) in
             try pool.with { connection throws(StorageError) in
                 try connection.transaction { connection throws(StorageError) in try write(operations, connection) }

@@ -1,5 +1,7 @@
 import CLibPQ
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -23,7 +25,7 @@ final class PostgresConnection: @unchecked Sendable {
             throw StorageError(.cannotOpen, "cannot allocate a PostgreSQL connection")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(cString: PQerrorMessage(connection)).trimmingBlanks(newlines: true)
             // Finished here and only here: `self.connection` is not set yet, so no deinit runs
             // (setting it first made a failed connect free the PGconn twice).
             PQfinish(connection)
@@ -40,7 +42,7 @@ final class PostgresConnection: @unchecked Sendable {
             { _, message in
                 guard let message else { return }
                 Logger(label: "jobcontrol.storage").debug(
-                    "PostgreSQL: \(String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines))")
+                    "PostgreSQL: \(String(cString: message).trimmingBlanks(newlines: true))")
             }, nil)
         // Server notices ("already exists, skipping") are not for the daemon's stderr.
         _ = try execute("SET client_min_messages TO warning")
@@ -78,7 +80,7 @@ final class PostgresConnection: @unchecked Sendable {
 
     /// `postgresql://user:secret@host/db` without the password, for messages.
     static func redacted(_ url: String) -> String {
-        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"),
+        guard let at = url.firstIndex(of: "@"), let scheme = url.firstRange(of: "://"),
             let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
         else {
             return url
@@ -118,7 +120,7 @@ final class PostgresConnection: @unchecked Sendable {
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(cString: PQresultErrorMessage(result)).trimmingBlanks(newlines: true)
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
             // The connection broke under the statement (or the server is shutting down: class 57P,
             // 08 connection exceptions): the database is unavailable, not the statement wrong.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The daemon's own PostgreSQL connection for cluster membership: it holds the advisory lock on
@@ -31,9 +33,7 @@ public final class PostgresListener: Sendable {
         self.onReconnect = onReconnect
         self.onFatal = onFatal
         let connection = try connect()
-        let thread = Thread { [self] in self.loop(connection) }
-        thread.name = "jobcontrol-listener"
-        thread.start()
+        DedicatedThread.start(name: "jc-pg-listener") { [self] in self.loop(connection) }
     }
 
     /// Ends the thread within a second; the connection closes, and with it the node's lock.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The cluster's scheduler lock: of the daemons sharing a database, the one holding it runs the
@@ -15,9 +17,9 @@ public final class PostgresSchedulerLock: Sendable {
     /// it (the connection broke).
     public init(storage: PostgresStorage, onChange: @escaping @Sendable (Bool, Int32?) -> Void) {
         let url = storage.url, schema = storage.pool.schema
-        let thread = Thread { [self] in self.compete(url: url, schema: schema, onChange: onChange) }
-        thread.name = "jobcontrol-scheduler-lock"
-        thread.start()
+        DedicatedThread.start(name: "jc-pg-sched-lock") { [self] in
+            self.compete(url: url, schema: schema, onChange: onChange)
+        }
     }
 
     private func compete(url: String, schema: String?, onChange: (Bool, Int32?) -> Void) {

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Several daemons on one PostgreSQL database: the `daemon` table (who is alive, by heartbeat),
 /// `build.owner` (which daemon claimed a build), and notifications on one channel per schema.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The outbox in PostgreSQL. Daemons of a cluster claim notifications with `FOR UPDATE SKIP
 /// LOCKED`, so each is claimed by one of them; a claim carries a deadline after which another

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// ``Storage`` on PostgreSQL through libpq, for several daemons (on one host or many) sharing
 /// one database. The schema mirrors SQLite's (timestamps as seconds in `double precision`, JSON
@@ -546,7 +548,7 @@ struct PostgresWhere {
     /// Adds `condition` (with one `?`) when `value` is not nil.
     mutating func add(_ condition: String, _ value: String?) {
         guard let value else { return }
-        conditions.append(condition.replacingOccurrences(of: "?", with: parameter(value)))
+        conditions.append(condition.replacing("?", with: parameter(value)))
     }
 
     /// Appends a parameter; returns its placeholder.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Where a progress report belongs: a path of group names. `[]` is the build as a whole;
 /// `["download", "file-3"]` is written `download::file-3`.

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What a prune removed (or, in a dry run, would remove).
 public struct PruneReport: Sendable, Hashable {

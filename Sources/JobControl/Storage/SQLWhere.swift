@@ -1,13 +1,11 @@
-import GRDB
-
 /// A WHERE clause built from optional filters: each condition is added only when its value is
 /// given, and values are always bound, never interpolated.
 struct SQLWhere {
     private var conditions: [String] = []
-    private(set) var arguments: StatementArguments = []
+    private(set) var arguments: SQLiteArguments = []
 
     /// Adds `condition` (with one `?`) when `value` is not nil.
-    mutating func add(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
+    mutating func add(_ condition: String, _ value: (any SQLiteBindable)?) {
         guard let value else { return }
         conditions.append(condition)
         arguments += [value]

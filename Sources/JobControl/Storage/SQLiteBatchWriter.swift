@@ -1,5 +1,6 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// SQLite's group commit (see ``GroupCommitWriter``): log records, progress reports and build
 /// state changes from concurrent builds share transactions.
@@ -21,7 +22,7 @@ enum SQLiteBatchWriter {
     /// The group-commit queue of a SQLite database: operations of concurrent callers share
     /// transactions on `writer`.
     static func make(
-        writer: any DatabaseWriter, health: StorageHealth, reserve: StorageReserve?,
+        writer: SQLiteDatabase, health: StorageHealth, reserve: StorageReserve?,
         describe: @escaping @Sendable (any Error) -> StorageError
     )
         -> GroupCommitWriter<Operation>
@@ -44,7 +45,7 @@ enum SQLiteBatchWriter {
             holding.releaseReserve = { reserve.release() }
             holding.restoreReserve = { reserve.create() }
         }
-        return GroupCommitWriter(name: "jobcontrol.storage-writer", holding: holding) {
+        return GroupCommitWriter(name: "jc-sqlite-write", holding: holding) {
             (operations: [Operation]) throws(StorageError) in
             do {
                 try writer.write { db in try apply(operations, db) }
@@ -54,7 +55,7 @@ enum SQLiteBatchWriter {
         }
     }
 
-    static func apply(_ operations: [Operation], _ db: Database) throws {
+    static func apply(_ operations: [Operation], _ db: SQLiteConnection) throws {
         for operation in operations {
             switch operation {
             case .log(let record):

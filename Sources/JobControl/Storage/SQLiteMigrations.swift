@@ -1,11 +1,9 @@
-import GRDB
-
 /// The SQLite schema, as named, append-only migrations. A migration that has shipped is never
 /// edited: add a new one. Timestamps are REAL seconds since 1970 (UTC); JSON columns hold text.
 /// `Tests/JobControlTests/Fixtures/schema-v1.sqlite3` is a database written by v1; a test upgrades it.
 enum SQLiteMigrations {
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
+    static var migrator: SQLiteMigrator {
+        var migrator = SQLiteMigrator()
         migrator.registerMigration("v1-build-progress-log") { db in
             try db.execute(
                 sql: """

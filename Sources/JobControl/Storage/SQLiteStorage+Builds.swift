@@ -1,5 +1,6 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension SQLiteStorage {
     public func getJobBuilds(jobID: String?, filter: BuildFilter, order: BuildOrder, limit: Int) throws(StorageError)
@@ -15,12 +16,12 @@ extension SQLiteStorage {
         let sql = "SELECT * FROM build \(filterSQL.clause) ORDER BY id \(order == .ascending ? "ASC" : "DESC") LIMIT ?"
         arguments += [limit]
         return try readStatement("list builds") { db in
-            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.build)
+            try db.cachedStatement(sql: sql).fetchAll(arguments: arguments).map(Self.build)
         }
     }
 
     public func jobIDs() throws(StorageError) -> [String] {
-        try read("list job ids") { db in try String.fetchAll(db, sql: SQLiteQueries.jobIDs) }
+        try read("list job ids") { db in try db.fetchColumn(String.self, sql: SQLiteQueries.jobIDs) }
     }
 
     public func createBuild(jobID: String, jobConfig: JSONValue, buildConfig: JSONValue) throws(StorageError) -> Int64 {
@@ -46,7 +47,7 @@ extension SQLiteStorage {
 
     public func getBuild(_ id: Int64) throws(StorageError) -> Build? {
         try readStatement("read build \(id)") { db in
-            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.getBuild), arguments: [id]).map(Self.build)
+            try db.cachedStatement(sql: SQLiteQueries.getBuild).fetchOne(arguments: [id]).map(Self.build)
         }
     }
 
@@ -60,7 +61,7 @@ extension SQLiteStorage {
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {
         try readStatement("find the latest successful build of '\(jobID)'") { db in
-            try Row.fetchOne(db.cachedStatement(sql: SQLiteQueries.latestSuccessfulBuild), arguments: [jobID]).map(
+            try db.cachedStatement(sql: SQLiteQueries.latestSuccessfulBuild).fetchOne(arguments: [jobID]).map(
                 Self.build)
         }
     }
@@ -104,7 +105,7 @@ extension SQLiteStorage {
 
     public func failUnfinishedBuilds(reason: BuildException) throws(StorageError) -> [Int64] {
         try write("finish abandoned builds") { db in
-            let ids = try Int64.fetchAll(db, sql: SQLiteQueries.unfinishedBuilds)
+            let ids = try db.fetchColumn(Int64.self, sql: SQLiteQueries.unfinishedBuilds)
             try db.execute(
                 sql: "UPDATE build SET finished = 1, success = 0, end_time = ?, exception = ? WHERE finished = 0",
                 arguments: [Date().timeIntervalSince1970, Packing.pack(reason.json)])
@@ -128,7 +129,7 @@ extension SQLiteStorage {
 
     public func unfinishedBuilds() throws(StorageError) -> [UnfinishedBuild] {
         try read("list unfinished builds") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM build WHERE finished = 0 ORDER BY id").map { row in
+            try db.fetchAll(sql: "SELECT * FROM build WHERE finished = 0 ORDER BY id").map { row in
                 UnfinishedBuild(
                     build: try Self.build(row), processGroup: row["process_group"],
                     processStartTicks: row["process_start"], cgroup: CgroupColumn.paths(row["cgroup"]))

@@ -1,5 +1,6 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension SQLiteStorage {
     public func logMessages(_ records: [LogRecord]) throws(StorageError) {
@@ -32,7 +33,7 @@ extension SQLiteStorage {
 
     public func getBuildProgressInfo(_ buildID: Int64) throws(StorageError) -> [ProgressInfo] {
         let rows = try readStatement("read progress of build \(buildID)") { db in
-            try Row.fetchAll(db.cachedStatement(sql: SQLiteQueries.buildProgress), arguments: [buildID])
+            try db.cachedStatement(sql: SQLiteQueries.buildProgress).fetchAll(arguments: [buildID])
         }
         var reports: [ProgressReport] = []
         for row in rows {
@@ -58,7 +59,7 @@ extension SQLiteStorage {
             arguments += [limit]
         }
         return try readStatement("read log records") { db in
-            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.logRecord)
+            try db.cachedStatement(sql: sql).fetchAll(arguments: arguments).map(Self.logRecord)
         }
     }
 
@@ -72,7 +73,7 @@ extension SQLiteStorage {
         let (whereClause, arguments) = (condition.clause, condition.arguments)
         if dryRun {
             return try read("count prunable log records") { db in
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM log \(whereClause)", arguments: arguments) ?? 0
+                try db.fetchValue(Int.self, sql: "SELECT count(*) FROM log \(whereClause)", arguments: arguments) ?? 0
             }
         }
         return try write("prune log records") { db in

@@ -1,5 +1,6 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The outbox in SQLite (migration `v6-notifications`). One daemon uses a SQLite database, so a
 /// claim needs no lock beyond the write transaction.
@@ -17,8 +18,8 @@ extension SQLiteStorage {
     {
         // Most wake-ups find nothing due: a read says so without taking the write lock.
         let due = try readStatement("look for notifications due") { db in
-            try Bool.fetchOne(
-                db,
+            try db.fetchValue(
+                Bool.self,
                 sql:
                     "SELECT EXISTS (SELECT 1 FROM notification WHERE state IN ('pending', 'sending') AND next_attempt <= ?)",
                 arguments: [now.timeIntervalSince1970]) ?? false
@@ -26,8 +27,7 @@ extension SQLiteStorage {
         guard due else { return [] }
         return try write("claim notifications") { db in
             let time = now.timeIntervalSince1970
-            let rows = try Row.fetchAll(
-                db,
+            let rows = try db.fetchAll(
                 sql: """
                     SELECT * FROM notification
                     WHERE state IN ('pending', 'sending') AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?
@@ -78,8 +78,8 @@ extension SQLiteStorage {
                         UPDATE notification SET state = 'delivered', delivered = ?, last_error = NULL
                         WHERE id = ? AND state <> 'delivered'
                         """, arguments: [time, id])
-                return try Bool.fetchOne(
-                    db, sql: "SELECT node = ? AND attempts = ? FROM notification WHERE id = ?",
+                return try db.fetchValue(
+                    Bool.self, sql: "SELECT node = ? AND attempts = ? FROM notification WHERE id = ?",
                     arguments: [node, number, id]) ?? false
             }
             let state = retryAt == nil ? "failed" : "pending"
@@ -117,7 +117,7 @@ extension SQLiteStorage {
     {
         try read("list notifications") { db in
             var conditions: [String] = []
-            var arguments: [(any DatabaseValueConvertible)?] = []
+            var arguments: [(any SQLiteBindable)?] = []
             if let jobID {
                 conditions.append("job_id = ?")
                 arguments.append(jobID)
@@ -128,20 +128,20 @@ extension SQLiteStorage {
             }
             arguments.append(limit)
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM notification \(filter) ORDER BY id DESC LIMIT ?",
-                arguments: StatementArguments(arguments)
+            return try db.fetchAll(
+                sql: "SELECT * FROM notification \(filter) ORDER BY id DESC LIMIT ?",
+                arguments: SQLiteArguments(arguments)
             ).map(SQLiteOutbox.record)
         }
     }
 
     public func notification(_ id: Int64) throws(StorageError) -> (NotificationRecord, [NotificationAttempt])? {
         try read("read notification \(id)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM notification WHERE id = ?", arguments: [id]) else {
+            guard let row = try db.fetchOne(sql: "SELECT * FROM notification WHERE id = ?", arguments: [id]) else {
                 return nil
             }
-            let attempts = try Row.fetchAll(
-                db, sql: "SELECT * FROM notification_attempt WHERE notification_id = ? ORDER BY number",
+            let attempts = try db.fetchAll(
+                sql: "SELECT * FROM notification_attempt WHERE notification_id = ? ORDER BY number",
                 arguments: [id]
             ).map { row in
                 NotificationAttempt(
@@ -166,8 +166,8 @@ extension SQLiteStorage {
 
     public func nextNotificationDue() throws(StorageError) -> Date? {
         try readStatement("find the next notification due") { db in
-            try Double.fetchOne(
-                db, sql: "SELECT min(next_attempt) FROM notification WHERE state IN ('pending', 'sending')"
+            try db.fetchValue(
+                Double.self, sql: "SELECT min(next_attempt) FROM notification WHERE state IN ('pending', 'sending')"
             ).map(Date.init(timeIntervalSince1970:))
         }
     }
@@ -185,10 +185,10 @@ extension SQLiteStorage {
 /// Outbox writes that ride other transactions (a build's end, an occurrence's record).
 enum SQLiteOutbox {
     /// Decides `trigger` against the job's alert state and writes what it causes.
-    static func record(_ trigger: NotificationTrigger, _ db: Database) throws -> [Int64] {
+    static func record(_ trigger: NotificationTrigger, _ db: SQLiteConnection) throws -> [Int64] {
         guard !trigger.rules.isEmpty else { return [] }
-        let stored = try String.fetchOne(
-            db, sql: "SELECT state FROM notify_state WHERE job_id = ?", arguments: [trigger.jobID])
+        let stored = try db.fetchValue(
+            String.self, sql: "SELECT state FROM notify_state WHERE job_id = ?", arguments: [trigger.jobID])
         let before = stored.flatMap { try? Packing.unpack($0) }.flatMap(AlertState.init(json:))
         let (after, drafts) = NotificationPolicy.decide(trigger, state: before ?? AlertState(since: trigger.now))
         if after != before {
@@ -202,7 +202,7 @@ enum SQLiteOutbox {
         return ids
     }
 
-    static func insert(_ draft: NotificationDraft, now: Date, _ db: Database) throws -> Int64 {
+    static func insert(_ draft: NotificationDraft, now: Date, _ db: SQLiteConnection) throws -> Int64 {
         try db.execute(
             sql: """
                 INSERT INTO notification (channel, event, job_id, build_id, payload, state, attempts, created, next_attempt)
@@ -215,7 +215,7 @@ enum SQLiteOutbox {
         return db.lastInsertedRowID
     }
 
-    static func record(_ row: Row) throws -> NotificationRecord {
+    static func record(_ row: SQLiteRow) throws -> NotificationRecord {
         NotificationRecord(
             id: row["id"], channel: row["channel"], event: NotificationEvent(rawValue: row["event"]) ?? .test,
             jobID: row["job_id"], buildID: row["build_id"],

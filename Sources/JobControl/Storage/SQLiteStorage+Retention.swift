@@ -1,25 +1,26 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension SQLiteStorage {
     public func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError)
         -> [Int64]
     {
         guard !policy.isEmpty else { return [] }
-        let body = { (db: Database) throws -> [Int64] in
+        let body = { (db: SQLiteConnection) throws -> [Int64] in
             // Newest first; the position in this list is what keep_last counts.
-            let finished = try Row.fetchAll(
-                db, sql: "SELECT id, end_time FROM build WHERE job_id = ? AND finished = 1 ORDER BY id DESC",
+            let finished = try db.fetchAll(
+                sql: "SELECT id, end_time FROM build WHERE job_id = ? AND finished = 1 ORDER BY id DESC",
                 arguments: [jobID])
-            let latestSuccessful = try Int64.fetchOne(
-                db,
+            let latestSuccessful = try db.fetchValue(
+                Int64.self,
                 sql:
                     "SELECT id FROM build WHERE job_id = ? AND finished = 1 AND success = 1 AND skipped = 0 ORDER BY id DESC LIMIT 1",
                 arguments: [jobID])
             // Builds other builds pinned as dependencies stay: their retvals are those builds' inputs.
             let pinned = Set(
-                try Int64.fetchAll(
-                    db,
+                try db.fetchColumn(
+                    Int64.self,
                     sql: """
                         SELECT DISTINCT CAST(pin.value AS INTEGER) FROM build, json_each(build.config, '$.build.dependency_builds') AS pin
                         WHERE pin.type = 'integer'

@@ -1,5 +1,6 @@
-import Foundation
-import GRDB
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 extension SQLiteStorage {
     public func claimOccurrence(_ occurrence: Occurrence, notify: NotificationTrigger?) throws(StorageError) -> Bool {
@@ -11,7 +12,7 @@ extension SQLiteStorage {
     }
 
     /// Records `occurrence` unless its job and due time are recorded already; true when it did.
-    private static func claim(_ occurrence: Occurrence, _ db: Database) throws -> Bool {
+    private static func claim(_ occurrence: Occurrence, _ db: SQLiteConnection) throws -> Bool {
         try db.execute(
             sql: """
                 INSERT INTO occurrence (job_id, due, outcome, build_id, recorded, detail)
@@ -75,8 +76,8 @@ extension SQLiteStorage {
         var arguments = filter.arguments
         arguments += [limit]
         return try read("list occurrences") { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT ?",
+            try db.fetchAll(
+                sql: "SELECT * FROM occurrence \(filter.clause) ORDER BY due DESC LIMIT ?",
                 arguments: arguments
             ).map { row in
                 Occurrence(
@@ -100,7 +101,7 @@ extension SQLiteStorage {
 
     public func suspendedJobs() throws(StorageError) -> Set<String> {
         try read("list suspended jobs") { db in
-            Set(try String.fetchAll(db, sql: "SELECT job_id FROM job_state WHERE suspended = 1"))
+            Set(try db.fetchColumn(String.self, sql: "SELECT job_id FROM job_state WHERE suspended = 1"))
         }
     }
 }

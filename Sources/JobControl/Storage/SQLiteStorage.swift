@@ -1,15 +1,17 @@
-import Foundation
-import GRDB
+import CSQLite
+import Dispatch
+import FoundationEssentials
+import Glibc
 
-/// ``Storage`` on SQLite through GRDB.
+/// ``Storage`` on SQLite, through its C API (``SQLiteDatabase``).
 ///
-/// Ownership: GRDB's `DatabasePool` owns the connections: one writer connection on its own serial
-/// queue and a pool of readers beside it (WAL), so reads never wait for writes. Log and progress
-/// writes go through `batchWriter` (group commit, see ``SQLiteBatchWriter``); build state changes
-/// are written directly, each in its own transaction. `sqlite::memory:` uses a `DatabaseQueue`
-/// (one connection, one serial queue). This class has no mutable state of its own.
+/// Ownership: `writer` owns the connections: one writer connection, used under its lock, and a
+/// pool of readers beside it (WAL), so reads never wait for writes; `sqlite::memory:` has one
+/// connection for both. Log and progress writes and build state changes go through `batchWriter`
+/// (group commit, see ``SQLiteBatchWriter``); other writes each take their own transaction. This
+/// class has no mutable state of its own.
 public final class SQLiteStorage: Storage {
-    let writer: any DatabaseWriter
+    let writer: SQLiteDatabase
     let batchWriter: GroupCommitWriter<SQLiteBatchWriter.Operation>
     public let health = StorageHealth()
     /// The database file, or nil in memory; for error messages.
@@ -22,28 +24,17 @@ public final class SQLiteStorage: Storage {
     /// A file that is not an SQLite database, or is damaged, is refused here, naming the path.
     public init(path: String?) throws(StorageError) {
         self.path = path
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(Self.busyTimeout)
-        configuration.label = "jobcontrol"
-        configuration.prepareDatabase { db in
-            // WAL with synchronous=NORMAL: a committed transaction survives a crash of the daemon;
-            // only a power loss can roll back the last few commits.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         let name = path ?? ":memory:"
-        let writer: any DatabaseWriter
+        let writer: SQLiteDatabase
         do {
             if let path {
-                let directory = (path as NSString).deletingLastPathComponent
+                let directory = path.parentPath
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-                let pool = try DatabasePool(path: path, configuration: configuration)
-                // Read the schema now, so a file that is not a database fails at start.
-                _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
-                writer = pool
-            } else {
-                writer = try DatabaseQueue(configuration: configuration)
             }
+            writer = try SQLiteDatabase(path: path, busyTimeout: Self.busyTimeout)
+            // Read the schema now, so a file that is not a database fails at start.
+            _ = try writer.read { db in try db.fetchValue(Int.self, sql: "SELECT count(*) FROM sqlite_master") }
         } catch {
             throw StorageError(.cannotOpen, "cannot open database \(name): \(Self.describe(error))")
         }
@@ -72,13 +63,13 @@ public final class SQLiteStorage: Storage {
     /// `PRAGMA integrity_check`: "ok", or what is wrong.
     public func integrityCheck() throws(StorageError) -> String {
         try read("check integrity") { db in
-            try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
+            try db.fetchColumn(String.self, sql: "PRAGMA integrity_check").joined(separator: "; ")
         }
     }
 
     // MARK: - Rows
 
-    static func build(_ row: Row) throws -> Build {
+    static func build(_ row: SQLiteRow) throws -> Build {
         Build(
             id: row["id"],
             jobID: row["job_id"],
@@ -95,7 +86,7 @@ public final class SQLiteStorage: Storage {
             usage: try json(row["usage"]).flatMap(ResourceUsage.init(json:)))
     }
 
-    static func logRecord(_ row: Row) throws -> LogRecord {
+    static func logRecord(_ row: SQLiteRow) throws -> LogRecord {
         let record = try json(row["record"]) ?? .object([:])
         return LogRecord(
             id: row["id"],
@@ -115,7 +106,7 @@ public final class SQLiteStorage: Storage {
 
     // MARK: - Errors
 
-    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
+    func write<T>(_ what: String, _ body: (SQLiteConnection) throws -> T) throws(StorageError) -> T {
         do {
             return try writer.write(body)
         } catch {
@@ -125,7 +116,7 @@ public final class SQLiteStorage: Storage {
 
     /// A read of one statement: no transaction around it (a single statement sees one snapshot
     /// anyway), which saves a BEGIN and a COMMIT on the hot paths.
-    func readStatement<T>(_ what: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
+    func readStatement<T>(_ what: String, _ body: (SQLiteConnection) throws -> T) throws(StorageError) -> T {
         do {
             return try writer.unsafeRead(body)
         } catch {
@@ -133,7 +124,7 @@ public final class SQLiteStorage: Storage {
         }
     }
 
-    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
+    func read<T>(_ what: String, _ body: (SQLiteConnection) throws -> T) throws(StorageError) -> T {
         do {
             return try writer.read(body)
         } catch {
@@ -143,36 +134,31 @@ public final class SQLiteStorage: Storage {
 
     static func wrap(_ error: any Error, _ code: StorageError.Code, _ message: String) -> StorageError {
         if let error = error as? StorageError { return error }
-        if let error = error as? DatabaseError {
-            if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY {
+        if let error = error as? SQLiteError {
+            if error.extendedCode == SQLiteError.constraintForeignKey {
                 return StorageError(
                     .noSuchBuild, "\(message): the build does not exist (it may have been deleted)", sql: error.sql)
             }
             // A full disk passes once there is room again: the writes are held, not refused.
-            let passing = error.resultCode == .SQLITE_FULL
+            let passing = error.code == SQLITE_FULL
             return StorageError(passing ? .full : code, "\(message): \(describe(error))", sql: error.sql)
         }
         return StorageError(code, "\(message): \(describe(error))")
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? DatabaseError {
-            var text = error.message ?? "SQLite error \(error.resultCode)"
-            switch error.resultCode {
-            case .SQLITE_NOTADB: text += " (the file is not an SQLite database; check the storage URL)"
-            case .SQLITE_CORRUPT: text += " (the database is damaged; restore it from a backup)"
-            case .SQLITE_FULL: text += " (free space on that file system, then start again)"
-            case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+        if let error = error as? SQLiteError {
+            var text = error.message
+            switch error.code {
+            case SQLITE_NOTADB: text += " (the file is not an SQLite database; check the storage URL)"
+            case SQLITE_CORRUPT: text += " (the database is damaged; restore it from a backup)"
+            case SQLITE_FULL: text += " (free space on that file system, then start again)"
+            case SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM:
                 text += " (check that the daemon's user may write the file and its directory)"
             default: break
             }
             return text
         }
-        if let error = error as? CocoaError, let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError,
-            underlying.domain == NSPOSIXErrorDomain
-        {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return String(describing: error)
+        return fileErrorText(error)
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// What became of one scheduled occurrence of a job.
 public enum OccurrenceOutcome: String, Sendable, Codable, CaseIterable {

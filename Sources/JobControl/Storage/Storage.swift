@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// The seed's `StorageBase`, in Swift: where builds, their progress and their logs live.
 ///

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Disk space set aside beside a SQLite database (`<database>.reserve`, 512 KiB of zeros), given
 /// back when the disk fills: once the held log lines have been given up on, what remains held
@@ -22,7 +24,7 @@ final class StorageReserve: Sendable {
     func create() -> Bool {
         guard access(path, F_OK) != 0 else { return true }
         var info = statvfs()
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = path.parentPath
         guard statvfs(directory, &info) == 0, UInt64(info.f_bavail) * UInt64(info.f_frsize) > UInt64(4 * Self.size)
         else { return false }
         let descriptor = open(path + ".new", O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)

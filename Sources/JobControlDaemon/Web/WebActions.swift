@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 import JobControlProtocol
 
@@ -72,7 +74,7 @@ extension WebApp {
         if form["build_revdeps"] == "on" { parameters["build_revdeps"] = true }
         var values: [String: JSONValue] = [:]
         for line in (form["parameters"] ?? "").split(whereSeparator: \.isNewline) {
-            let text = line.trimmingCharacters(in: .whitespaces)
+            let text = line.trimmingBlanks()
             guard !text.isEmpty else { continue }
             guard let equals = text.firstIndex(of: "=") else {
                 return .html(

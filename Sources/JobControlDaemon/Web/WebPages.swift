@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 import JobControlProtocol
 
@@ -89,9 +91,9 @@ extension WebApp {
 
     /// Every schedule's occurrences in a day or a week (`?day=2026-12-06&span=week`).
     func calendar(query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {
-        var utc = Calendar(identifier: .gregorian)
-        utc.timeZone = TimeZone(identifier: "UTC")!
-        let today = utc.startOfDay(for: Date())
+        // Midnight UTC (days are whole 86,400 s there: POSIX time has no leap seconds).
+        let now = Date().timeIntervalSince1970
+        let today = Date(timeIntervalSince1970: (now / 86400).rounded(.down) * 86400)
         let start = query["day"].flatMap { Timestamps.parse("\($0)T00:00:00Z") } ?? today
         let week = query["span"] == "week"
         let end = start.addingTimeInterval(week ? 7 * 86400 : 86400)

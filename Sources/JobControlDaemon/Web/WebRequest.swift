@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 import NIOHTTP1
 
@@ -39,7 +41,7 @@ struct WebRequest: Sendable {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2 else { continue }
-                cookies[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces)
+                cookies[parts[0].trimmingBlanks()] = parts[1].trimmingBlanks()
             }
         }
         return cookies
@@ -62,20 +64,18 @@ struct WebRequest: Sendable {
         var fields: [String: String] = [:]
         for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = decode(String(parts[0]).replacingOccurrences(of: "+", with: " "))
-            let value = parts.count > 1 ? decode(String(parts[1]).replacingOccurrences(of: "+", with: " ")) : ""
+            let name = decode(String(parts[0]).replacing("+", with: " "))
+            let value = parts.count > 1 ? decode(String(parts[1]).replacing("+", with: " ")) : ""
             fields[name] = value
         }
         return fields
     }
 
-    static func decode(_ text: String) -> String { text.removingPercentEncoding ?? text }
+    static func decode(_ text: String) -> String { text.percentDecoded ?? text }
 
     /// `text` for a path segment or a query value.
     static func encode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        text.percentEncoded
     }
 }
 

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 extension Pages {
@@ -89,11 +91,13 @@ extension Pages {
     static func resources(_ usage: JSONValue) -> String {
         func seconds(_ key: String) -> Double? { usage[key]?.intValue.map { Double($0) / 1_000_000 } }
         func mebibytes(_ key: String) -> String? {
-            usage[key]?.intValue.map { String(format: "%.1f MiB", Double($0) / 1_048_576) }
+            usage[key]?.intValue.map { (Double($0) / 1_048_576).decimalText(places: 1) + " MiB" }
         }
         var parts: [String] = []
         if let user = seconds("cpu_user_usec"), let system = seconds("cpu_system_usec") {
-            parts.append(String(format: "CPU %.2f s (user %.2f, system %.2f)", user + system, user, system))
+            parts.append(
+                "CPU \((user + system).decimalText(places: 2)) s (user \(user.decimalText(places: 2)), system \(system.decimalText(places: 2)))"
+            )
         }
         if let memory = mebibytes("memory_peak_bytes") { parts.append("memory peak \(memory)") }
         if let tasks = usage["tasks_peak"]?.intValue { parts.append("\(tasks) tasks at most") }

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 /// A job's upstream and downstream jobs as an SVG drawing: one box per job, coloured by its
@@ -95,7 +97,7 @@ enum DependencyGraph {
             guard let at = position[id], let node = all[id] else { continue }
             let label = id.count > 26 ? String(id.prefix(25)) + "…" : id
             nodes += """
-                <g class="node \(Pages.cssClass(node.status))\(id == focus ? " focus" : "")" data-job="\(Pages.escape(id))" data-status="\(Pages.escape(node.status))"><a href="/jobs/\(WebRequest.encode(id))"><title>\(Pages.escape(id)): \(Pages.escape(node.status.replacingOccurrences(of: "_", with: " ")))</title><rect x="\(at.x)" y="\(at.y)" width="\(width)" height="\(height)" rx="6"/><text x="\(at.x + width / 2)" y="\(at.y + height / 2 + 5)" text-anchor="middle">\(Pages.escape(label))</text></a></g>
+                <g class="node \(Pages.cssClass(node.status))\(id == focus ? " focus" : "")" data-job="\(Pages.escape(id))" data-status="\(Pages.escape(node.status))"><a href="/jobs/\(WebRequest.encode(id))"><title>\(Pages.escape(id)): \(Pages.escape(node.status.replacing("_", with: " ")))</title><rect x="\(at.x)" y="\(at.y)" width="\(width)" height="\(height)" rx="6"/><text x="\(at.x + width / 2)" y="\(at.y + height / 2 + 5)" text-anchor="middle">\(Pages.escape(label))</text></a></g>
                 """
         }
         return """

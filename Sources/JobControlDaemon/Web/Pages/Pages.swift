@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 /// The dashboard's HTML: server-rendered, working without JavaScript (which only makes running
@@ -99,9 +101,9 @@ enum Pages {
     /// `2026-12-06 19:40:01` from an ISO 8601 timestamp, in a `<time>` element.
     static func time(_ value: JSONValue?) -> String {
         guard let text = value?.stringValue else { return "<span class=\"none\">—</span>" }
-        var shown = text.replacingOccurrences(of: "T", with: " ")
+        var shown = text.replacing("T", with: " ")
         if let dot = shown.firstIndex(of: ".") { shown = String(shown[..<dot]) }
-        shown = shown.replacingOccurrences(of: "Z", with: "").replacingOccurrences(of: "+00:00", with: "")
+        shown = shown.replacing("Z", with: "").replacing("+00:00", with: "")
         return "<time datetime=\"\(escape(text))\">\(escape(shown))</time>"
     }
 
@@ -112,7 +114,7 @@ enum Pages {
 
     /// `1 h 2 min`, `3.2 s`.
     static func duration(_ seconds: Double) -> String {
-        if seconds < 60 { return String(format: "%.1f s", seconds) }
+        if seconds < 60 { return seconds.decimalText(places: 1) + " s" }
         let whole = Int(seconds)
         if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
         return "\(whole / 3600) h \(whole % 3600 / 60) min"
@@ -126,7 +128,7 @@ enum Pages {
 
     /// The badge of a build's state (`SUCCESSFUL` …) or a job's status (`success` …).
     static func badge(_ state: String) -> String {
-        "<span class=\"badge \(cssClass(state))\">\(escape(state.lowercased().replacingOccurrences(of: "_", with: " ")))</span>"
+        "<span class=\"badge \(cssClass(state))\">\(escape(state.lowercased().replacing("_", with: " ")))</span>"
     }
 
     static func cssClass(_ state: String) -> String {

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JobControl
 
 /// Scheduled runs on a time axis, one row per job, as SVG (the overview's next 24 hours and the

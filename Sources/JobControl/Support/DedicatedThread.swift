@@ -1,0 +1,47 @@
+import CLinux
+import Glibc
+
+/// Starts an OS thread of its own for work that blocks for good (an epoll loop, a timerfd, the
+/// storage's commit loop), so it never holds a Dispatch or Swift-concurrency worker. What
+/// Foundation's `Thread` did here, without Foundation (issue 19: the daemon links
+/// FoundationEssentials only).
+package enum DedicatedThread {
+    /// Runs `body` on a new, detached thread named `name` (at most 15 bytes show in `ps -L`).
+    /// Failing to create a thread leaves the daemon without a part it needs: that stops it.
+    package static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var thread = pthread_t()
+        let code = pthread_create(
+            &thread, nil,
+            { argument in
+                let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+                jobcontrol_set_thread_name(String(start.name.utf8.prefix(15)) ?? "jobcontrol")
+                start.body()
+                return nil
+            }, box)
+        guard code == 0 else {
+            Unmanaged<Start>.fromOpaque(box).release()
+            fatalError("cannot start thread \(name): \(String(cString: strerror(code)))")
+        }
+        pthread_detach(thread)
+    }
+
+    /// Sleeps the calling thread for `duration` (for threads of this kind only: never on a
+    /// Dispatch or Swift-concurrency worker).
+    package static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        guard seconds > 0 || attoseconds > 0 else { return }
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
+    private final class Start {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+}
