@@ -7,22 +7,51 @@ import Glibc
 /// shows keeps a secret's value.
 public struct SecretRedactor: Sendable {
     public static let mask = "***"
-    /// Longest first, so a secret that contains another is masked whole.
-    private let values: [String]
+    /// The secrets' UTF-8 bytes, longest first, so a secret that contains another is masked whole.
+    /// Matched as bytes, not as characters: a secret followed by a combining mark, or ending in
+    /// `\r` before a `\n`, is part of a larger character but still in the text. (A match of valid
+    /// UTF-8 in valid UTF-8 always starts and ends on a scalar boundary, so the result stays valid.)
+    private let values: [[UInt8]]
 
     public init(_ values: some Sequence<String>) {
-        self.values = Set(values.filter { !$0.isEmpty }).sorted { $0.count > $1.count }
+        self.values = Set(values.filter { !$0.isEmpty }).map { Array($0.utf8) }.sorted { $0.count > $1.count }
     }
 
     public var isEmpty: Bool { values.isEmpty }
 
     public func redact(_ text: String) -> String {
         guard !values.isEmpty else { return text }
-        var text = text
-        for value in values where text.contains(value) {
-            text = text.replacing(value, with: Self.mask)
+        var bytes = Array(text.utf8)
+        var changed = false
+        for value in values {
+            if let replaced = Self.replacing(value, in: bytes) {
+                bytes = replaced
+                changed = true
+            }
         }
-        return text
+        return changed ? String(decoding: bytes, as: UTF8.self) : text
+    }
+
+    /// `text` with every occurrence of `needle` masked, or nil when there is none.
+    private static func replacing(_ needle: [UInt8], in text: [UInt8]) -> [UInt8]? {
+        guard let first = needle.first, needle.count <= text.count else { return nil }
+        var result: [UInt8] = []
+        var index = 0
+        var found = false
+        while index <= text.count - needle.count {
+            if text[index] == first && text[index..<index + needle.count].elementsEqual(needle) {
+                if !found { result.reserveCapacity(text.count) }
+                result += mask.utf8
+                index += needle.count
+                found = true
+            } else {
+                result.append(text[index])
+                index += 1
+            }
+        }
+        guard found else { return nil }
+        result += text[index...]
+        return result
     }
 
     public func redact(_ value: JSONValue) -> JSONValue {

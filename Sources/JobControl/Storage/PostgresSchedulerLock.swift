@@ -17,7 +17,7 @@ public final class PostgresSchedulerLock: Sendable {
     /// it (the connection broke).
     public init(storage: PostgresStorage, onChange: @escaping @Sendable (Bool, Int32?) -> Void) {
         let url = storage.url, schema = storage.pool.schema
-        DedicatedThread.start(name: "jc-pg-sched-lock") { [self] in
+        DedicatedThread.start(name: "jc-pg-schedlock") { [self] in
             self.compete(url: url, schema: schema, onChange: onChange)
         }
     }

@@ -51,6 +51,11 @@ public final class SQLiteConnection {
                 }
                 rest = tail
                 guard let statement else { continue }  // only whitespace or a comment was left
+                guard sqlite3_bind_parameter_count(statement) == 0 else {
+                    sqlite3_finalize(statement)
+                    failure = SQLiteError(code: SQLITE_RANGE, message: "a parameter without an argument", sql: sql)
+                    return
+                }
                 var step = sqlite3_step(statement)
                 while step == SQLITE_ROW { step = sqlite3_step(statement) }
                 if step != SQLITE_DONE {
@@ -119,13 +124,16 @@ public final class SQLiteConnection {
     /// taken, or waited for, at the start and never in the middle), committed when it returns and
     /// rolled back when it throws.
     public func inTransaction<T>(immediate: Bool, _ body: (SQLiteConnection) throws -> T) throws -> T {
+        if isInsideTransaction { try execute(sql: "ROLLBACK") }
         try execute(sql: immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
         do {
             let result = try body(self)
             try execute(sql: "COMMIT")
             return result
         } catch {
-            // A failed COMMIT or statement may have rolled back already (SQLITE_FULL does).
+            // A failed COMMIT or statement may have rolled back already (SQLITE_FULL does). A
+            // ROLLBACK that fails too leaves the transaction open: the next `inTransaction`
+            // rolls it back before it begins.
             if isInsideTransaction { try? execute(sql: "ROLLBACK") }
             throw error
         }

@@ -82,7 +82,7 @@ public final class SQLiteStatement {
                 code = text.withUTF8 { bytes in
                     // An empty buffer may have no address, which SQLite would bind as NULL.
                     guard let base = bytes.baseAddress, bytes.count > 0 else {
-                        return sqlite3_bind_text(handle, position, "", 0, nil)
+                        return sqlite3_bind_text(handle, position, "", 0, sqliteTransient)
                     }
                     return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { characters in
                         sqlite3_bind_text(handle, position, characters, Int32(bytes.count), sqliteTransient)

@@ -73,7 +73,11 @@ extension String: SQLiteBindable, SQLiteColumnValue {
         switch sqliteValue {
         case .text(let value): self = value
         case .blob(let bytes): self.init(decoding: bytes, as: UTF8.self)
-        default: return nil
+        // A number where text was expected reads as SQLite's own text of it would (GRDB read
+        // every column through `sqlite3_column_text` when asked for a String).
+        case .integer(let value): self = String(value)
+        case .real(let value): self = "\(value)"
+        case .null: return nil
         }
     }
 }
