@@ -17,7 +17,7 @@ fi
 swift build --build-tests
 # Examples/reports-daemon, a package of its own that builds a daemon with its Swift functions. Built
 # as its own root package, but in this package's scratch folder, so the modules it shares with us
-# (ours, NIO, GRDB, Yams...) are the ones just compiled: seconds instead of 90 s of building every
+# (ours, NIO, ArgumentParser...) are the ones just compiled: seconds instead of 90 s of building every
 # dependency again. ExamplePackageTests runs the daemon it built (the variable below); run alone,
 # that test builds the example in the example's own folder.
 swift build --package-path Examples/reports-daemon --scratch-path .build
