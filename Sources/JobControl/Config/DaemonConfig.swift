@@ -82,7 +82,7 @@ public struct DaemonConfig: Sendable {
         let env = ProcessInfo.processInfo.environment
         let state =
             env["XDG_STATE_HOME"]
-            ?? ((env["HOME"] ?? (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp")) + "/.local/state")
+            ?? ((env["HOME"] ?? temporaryDirectoryPath) + "/.local/state")
         return "sqlite://" + state + "/jobcontrol/jobcontrol.sqlite3"
     }
 

@@ -102,7 +102,7 @@ enum PythonFunction {
 
         init(context: BuildContext) throws {
             var template = Array(
-                ((ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/jobcontrol-python-XXXXXX").utf8CString)
+                (temporaryDirectoryPath + "/jobcontrol-python-XXXXXX").utf8CString)
             guard let made = mkdtemp(&template) else {
                 throw BuildException(
                     type: "PythonSetupFailed",

@@ -18,26 +18,3 @@ package func fileErrorText(_ error: any Error) -> String {
     if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
     return String(describing: error)
 }
-
-extension Unicode.Scalar {
-    /// `A`–`Z`, `a`–`z`, `0`–`9`: the letters and digits of names (job ids, node names) and of
-    /// words a shell needs no quotes for.
-    package var isASCIIAlphanumeric: Bool {
-        ("a"..."z").contains(self) || ("A"..."Z").contains(self) || ("0"..."9").contains(self)
-    }
-}
-
-/// Writes `text` to the process's standard error, unbuffered (`write(2)`, all of it).
-package func writeToStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        if written > 0 {
-            bytes = bytes.dropFirst(written)
-        } else if written < 0 && errno == EINTR {
-            continue
-        } else {
-            return
-        }
-    }
-}
