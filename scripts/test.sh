@@ -36,8 +36,15 @@ for lib in FoundationInternationalization _FoundationICU Foundation CoreFoundati
   static+=(-Xlinker "-l$lib")
 done
 static+=(-Xlinker --end-group -Xlinker -lstdc++)
+marker=$(mktemp)
 swift build "${static[@]}" --product jobcontrold
 swift build "${static[@]}" --product jobctl
+# An object the static build had to compile (in a tree built before, after an edit) carries the
+# static-only libraries in its autolink entries (-l_FoundationCShims), and the dynamic build of
+# `swift test` below would link it as it is and fail; it must compile those again. In a fresh
+# clone the static build only links, and this deletes nothing.
+find "$(swift build --show-bin-path)" -name '*.o' -newer "$marker" -delete
+rm -f "$marker"
 deb=$(scripts/build-deb.sh --bin-dir "$(swift build --show-bin-path)" \
   --docs-dir .build/docs --out .build/deb --compress gzip \
   --maintainer "JobControl developers <jobcontrol@example.org>" | sed -n 1p)

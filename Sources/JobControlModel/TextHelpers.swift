@@ -86,3 +86,18 @@ extension String {
         return String(validating: bytes, as: UTF8.self)
     }
 }
+
+extension Sequence<UInt8> {
+    /// Two lowercase hex digits per byte (by hand: FoundationEssentials has no `String(format:)`,
+    /// and Foundation's showed in the per-build profile).
+    public var hexText: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

@@ -434,7 +434,7 @@ public actor BuildEngine {
         socketPath: String?, slot: WorkerSlot? = nil
     ) async {
         let redactor = SecretRedactor(secrets.values + heldParameters.values.map(\.argumentText))
-        let token = Self.makeToken()
+        let token = randomToken()
         let logBudget = LogBudget()
         let (cancelledBeforeStart, rules) = await register(
             token: token, buildID: build.id, job: job, redactor: redactor, logBudget: logBudget,

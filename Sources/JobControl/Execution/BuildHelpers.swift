@@ -42,23 +42,6 @@ public enum BuildHelperError: Error, Sendable, CustomStringConvertible {
 }
 
 extension BuildEngine {
-    /// A fresh, unguessable token for one build.
-    /// 256 random bits as 64 hex digits. (Hex by hand: `String(format:)` goes through Foundation's
-    /// formatter and showed in the per-build profile.)
-    static func makeToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for _ in 0..<4 {
-            let word: UInt64 = generator.next()
-            for shift in stride(from: 60, through: 0, by: -4) {
-                text.append(digits[Int((word >> UInt64(shift)) & 0xF)])
-            }
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
     /// Reports progress for the build holding `token` (durable when it returns). Only the token
     /// lookup runs on the actor: the write is awaited outside it, so many builds' reports share a
     /// commit and no other call waits behind one.

@@ -38,7 +38,7 @@ enum WebhookSender {
             }
         }
         if let failure { throw .signature(String(cString: failure)) }
-        return "sha256=" + digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return "sha256=" + digest.hexText
     }
 
     /// `caFile`: PEM certificates to verify an HTTPS server with, instead of the system's.

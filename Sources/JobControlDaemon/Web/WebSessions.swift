@@ -42,7 +42,7 @@ final class WebSessions: Sendable {
 
     func create(level: AccessPolicy.Level, who: String, token: String, now: Date = Date()) -> Session {
         let session = Session(
-            id: Self.randomToken(), level: level, who: who, csrf: Self.randomToken(),
+            id: randomToken(), level: level, who: who, csrf: randomToken(),
             expires: now.addingTimeInterval(Self.lifetime), token: token)
         sessions.withLock { sessions in
             sessions = sessions.filter { $0.value.expires > now }
@@ -70,7 +70,7 @@ final class WebSessions: Sendable {
                 return session
             }
             let session = Session(
-                id: key, level: level, who: peer.description, csrf: Self.randomToken(),
+                id: key, level: level, who: peer.description, csrf: randomToken(),
                 expires: now.addingTimeInterval(Self.lifetime), cookie: false)
             sessions[key] = session
             return session
@@ -90,15 +90,6 @@ final class WebSessions: Sendable {
     }
 
     func remove(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
-
-    /// 32 random bytes as hex (the system's CSPRNG).
-    static func randomToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in
-            let word = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - word.count) + word
-        }.joined()
-    }
 
     /// `a == b` in time independent of where they differ.
     static func sameToken(_ a: String, _ b: String) -> Bool {
