@@ -16,11 +16,7 @@ extension StringProtocol {
 
 extension Double {
     /// One decimal, rounded half away from zero: `12.3` for 12.34, what `%.1f` printed.
-    public var oneDecimalText: String {
-        guard isFinite else { return "\(self)" }
-        let tenths = Int((abs(self) * 10).rounded())
-        return (self < 0 && tenths > 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
-    }
+    public var oneDecimalText: String { decimalText(places: 1) }
 }
 
 extension Double {

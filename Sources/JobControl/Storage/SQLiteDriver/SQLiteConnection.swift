@@ -124,17 +124,18 @@ public final class SQLiteConnection {
     /// taken, or waited for, at the start and never in the middle), committed when it returns and
     /// rolled back when it throws.
     public func inTransaction<T>(immediate: Bool, _ body: (SQLiteConnection) throws -> T) throws -> T {
-        if isInsideTransaction { try execute(sql: "ROLLBACK") }
-        try execute(sql: immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
+        // Prepared once per connection: every group commit runs these.
+        if isInsideTransaction { try cachedStatement(sql: "ROLLBACK").execute() }
+        try cachedStatement(sql: immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED").execute()
         do {
             let result = try body(self)
-            try execute(sql: "COMMIT")
+            try cachedStatement(sql: "COMMIT").execute()
             return result
         } catch {
             // A failed COMMIT or statement may have rolled back already (SQLITE_FULL does). A
             // ROLLBACK that fails too leaves the transaction open: the next `inTransaction`
             // rolls it back before it begins.
-            if isInsideTransaction { try? execute(sql: "ROLLBACK") }
+            if isInsideTransaction { try? cachedStatement(sql: "ROLLBACK").execute() }
             throw error
         }
     }
