@@ -146,10 +146,36 @@ struct jobcontrol_clone_args {
 #define JOBCONTROL_CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
+// The child's stack, one per spawning thread, kept for its next spawn: the thread is suspended
+// while its child runs on it (CLONE_VFORK), and the child leaves it at its exec or exit, so no
+// two children ever share one. A fresh mapping per spawn cost a mmap, a munmap and page faults on
+// every build. The thread's key unmaps it when the thread ends (Dispatch's threads come and go).
+enum { SPAWN_STACK_SIZE = 64 * 1024 };
+static pthread_key_t spawn_stack_key;
+static pthread_once_t spawn_stack_once = PTHREAD_ONCE_INIT;
+
+static void spawn_stack_release(void *stack) { munmap(stack, SPAWN_STACK_SIZE); }
+
+static void spawn_stack_key_create(void) { pthread_key_create(&spawn_stack_key, spawn_stack_release); }
+
+static void *spawn_stack(void) {
+    pthread_once(&spawn_stack_once, spawn_stack_key_create);
+    void *stack = pthread_getspecific(spawn_stack_key);
+    if (stack != NULL) return stack;
+    stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return NULL;
+    if (pthread_setspecific(spawn_stack_key, stack) != 0) {
+        munmap(stack, SPAWN_STACK_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return stack;
+}
+
 int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid, int *failed_step) {
-    const size_t stack_size = 64 * 1024;
-    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
+    const size_t stack_size = SPAWN_STACK_SIZE;
+    void *stack = spawn_stack();
+    if (stack == NULL) {
         *failed_step = JOBCONTROL_SPAWN_CLONE;
         return errno;
     }
@@ -189,8 +215,13 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
         child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &state);
         clone_error = errno;
     }
+    // SIGCHLD is left unblocked in the spawning thread (its default action is to ignore it). A
+    // child's exit signal goes to the thread that cloned it: blocked there (Dispatch's threads
+    // block it), the kernel queued it for the one thread that did not block it, the main thread
+    // parked in sigsuspend, and woke it once per build for nothing. Unblocked, the kernel drops
+    // it as ignored. Exits are learned from pidfds.
+    sigdelset(&state.parent_mask, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &state.parent_mask, NULL);
-    munmap(stack, stack_size);
 
     if (child < 0) {
         *failed_step = JOBCONTROL_SPAWN_CLONE;
