@@ -87,6 +87,40 @@ import Testing
         }
         #expect(state.withLock { $0.peak } == 3)
     }
+
+    /// Items of a full named pool wait without holding up others, in order, however many queue.
+    @Test func aFullPoolDoesNotHoldUpOthers() async throws {
+        let pool = WorkerPool(limit: 3, pools: ["narrow": 1])
+        let state = Mutex((narrow: 0, narrowPeak: 0, order: [Int](), finished: 0))
+        let (done, continuation) = AsyncStream<Void>.makeStream()
+        for index in 0..<300 {
+            let narrow = index % 3 == 0
+            pool.submit(pool: narrow ? "narrow" : nil) {
+                state.withLock {
+                    if narrow {
+                        $0.narrow += 1
+                        $0.narrowPeak = max($0.narrowPeak, $0.narrow)
+                        $0.order.append(index)
+                    }
+                }
+                await Task.yield()
+                state.withLock {
+                    if narrow { $0.narrow -= 1 }
+                    $0.finished += 1
+                }
+                continuation.yield()
+            }
+        }
+        var finished = 0
+        for await _ in done {
+            finished += 1
+            if finished == 300 { break }
+        }
+        let result = state.withLock { $0 }
+        #expect(result.narrowPeak == 1)
+        #expect(result.order == Array(stride(from: 0, to: 300, by: 3)), "first come, first served within the pool")
+        #expect(pool.counts.queued == 0)
+    }
 }
 
 @Suite struct BuildEngineTests {

@@ -1,28 +1,71 @@
-import Dispatch
+import FoundationEssentials
 import Synchronization
 
 /// Runs work items with at most `limit` at once overall, and at most the limit of a named pool
 /// for items of that pool; first come first served, except that an item waiting for a full pool
 /// does not hold up items of other pools.
 ///
-/// Ownership: the serial `queue` owns `limit`, `poolLimits`, `running`, `runningByPool` and
-/// `pending`; they are read and written only in blocks on that queue, which is what makes the
-/// `@unchecked Sendable` below sound. Each admitted item runs as its own task; when it ends, it
-/// hands its slots back on the queue.
-public final class WorkerPool: @unchecked Sendable {
+/// Ownership: `state` (a `Mutex`) holds the limits, the counts of running items and the queue
+/// of pending ones; admission decisions are made under it, and the admitted items are started
+/// after it is released. Each admitted item runs as its own task; when it ends (or hands its
+/// slot back early), it takes the lock, and the items that frees are started by the same
+/// thread: no hop through a queue of the pool's own, which was one more thread wake-up on every
+/// build's way from its predecessor's end to its start.
+public final class WorkerPool: Sendable {
     public typealias Work = @Sendable () async -> Void
+    typealias SlotWork = @Sendable (WorkerSlot) async -> Void
 
-    private let queue = DispatchQueue(label: "io.jobcontrol.worker-pool")
-    private var limit: Int
-    private var poolLimits: [String: Int]
-    private var running = 0
-    private var runningByPool: [String: Int] = [:]
-    private var pending: [(pool: String?, work: @Sendable (WorkerSlot) async -> Void)] = []
+    private struct State {
+        var limit: Int
+        var poolLimits: [String: Int]
+        var running = 0
+        var runningByPool: [String: Int] = [:]
+        /// Waiting items, oldest first, from `head` on (taking the oldest is the usual case, and
+        /// costs no move of the thousands a planned run may queue).
+        var pending: [(pool: String?, work: SlotWork)?] = []
+        var head = 0
+
+        var waiting: Int { pending.count - head }
+
+        /// Takes the items that may start now out of `pending`, counting them as running.
+        mutating func admit() -> [(pool: String?, work: SlotWork)] {
+            var admitted: [(pool: String?, work: SlotWork)] = []
+            var index = head
+            while running < limit, index < pending.count {
+                guard let item = pending[index] else {
+                    index += 1
+                    continue
+                }
+                if let pool = item.pool, let poolLimit = poolLimits[pool],
+                    runningByPool[pool, default: 0] >= poolLimit
+                {
+                    index += 1  // its pool is full; later items of other pools may start
+                    continue
+                }
+                if index == head {
+                    pending[index] = nil
+                    head += 1
+                } else {
+                    pending.remove(at: index)
+                }
+                running += 1
+                if let pool = item.pool { runningByPool[pool, default: 0] += 1 }
+                admitted.append(item)
+            }
+            while head < pending.count, pending[head] == nil { head += 1 }
+            if head > 64, head * 2 > pending.count {
+                pending.removeFirst(head)
+                head = 0
+            }
+            return admitted
+        }
+    }
+
+    private let state: Mutex<State>
 
     public init(limit: Int, pools: [String: Int] = [:]) {
         precondition(limit >= 1, "a worker pool needs at least one worker")
-        self.limit = limit
-        self.poolLimits = pools
+        state = Mutex(State(limit: limit, poolLimits: pools))
     }
 
     /// Queues `work` (in `pool`, if given); it starts as soon as a worker, and a slot of its pool,
@@ -35,53 +78,49 @@ public final class WorkerPool: @unchecked Sendable {
     /// a build gives its worker back when its process has ended, and records its end afterwards
     /// without keeping the next build waiting.
     public func submitHoldingSlot(pool: String? = nil, _ work: @escaping @Sendable (WorkerSlot) async -> Void) {
-        queue.async {
-            self.pending.append((pool, work))
-            self.startReady()
+        let admitted = state.withLock { state in
+            state.pending.append((pool, work))
+            return state.admit()
         }
+        start(admitted)
     }
 
     /// Changes the limits (on reload). Running builds go on; lower limits admit no new build until
     /// enough have ended, higher ones admit waiting builds at once.
     public func setLimits(_ newLimit: Int, pools: [String: Int]) {
         precondition(newLimit >= 1, "a worker pool needs at least one worker")
-        queue.async {
-            self.limit = newLimit
-            self.poolLimits = pools
-            self.startReady()
+        let admitted = state.withLock { state in
+            state.limit = newLimit
+            state.poolLimits = pools
+            return state.admit()
         }
+        start(admitted)
     }
 
     /// Builds running now and builds waiting for a worker.
     public var counts: (running: Int, queued: Int) {
-        queue.sync { (running, pending.count) }
+        state.withLock { ($0.running, $0.waiting) }
     }
 
     /// How many more items would start at once now (free workers, less items already waiting).
     public var capacity: Int {
-        queue.sync { max(0, limit - running - pending.count) }
+        state.withLock { max(0, $0.limit - $0.running - $0.waiting) }
     }
 
-    /// Must run on `queue`.
-    private func startReady() {
-        dispatchPrecondition(condition: .onQueue(queue))
-        var index = 0
-        while running < limit, index < pending.count {
-            let item = pending[index]
-            if let pool = item.pool, let poolLimit = poolLimits[pool], runningByPool[pool, default: 0] >= poolLimit {
-                index += 1  // its pool is full; later items of other pools may start
-                continue
-            }
-            pending.remove(at: index)
-            running += 1
-            if let pool = item.pool { runningByPool[pool, default: 0] += 1 }
-            let slot = WorkerSlot {
-                self.queue.async {
-                    self.running -= 1
-                    if let pool = item.pool { self.runningByPool[pool, default: 1] -= 1 }
-                    self.startReady()
-                }
-            }
+    /// Hands back the slot of an item of `pool`, and starts what that frees.
+    private func finished(pool: String?) {
+        let admitted = state.withLock { state in
+            state.running -= 1
+            if let pool { state.runningByPool[pool, default: 1] -= 1 }
+            return state.admit()
+        }
+        start(admitted)
+    }
+
+    /// Starts admitted items, each as its own task (outside the lock).
+    private func start(_ admitted: [(pool: String?, work: SlotWork)]) {
+        for item in admitted {
+            let slot = WorkerSlot { [self] in finished(pool: item.pool) }
             Task.detached {
                 await item.work(slot)
                 slot.release()
@@ -93,10 +132,10 @@ public final class WorkerPool: @unchecked Sendable {
 /// A running item's hold on a worker (and on a slot of its pool). It is handed back once: by
 /// ``release()``, or when the item ends.
 ///
-/// Ownership: `released` is an atomic flag, so the first `release()` alone runs `onRelease`;
-/// nothing else is mutable.
+/// Ownership: `releasedAt` (a `Mutex`) is set by the first `release()` alone, which alone runs
+/// `onRelease`; nothing else is mutable.
 public final class WorkerSlot: Sendable {
-    private let released = Atomic<Bool>(false)
+    private let releasedAt = Mutex<Date?>(nil)
     private let onRelease: @Sendable () -> Void
 
     init(onRelease: @escaping @Sendable () -> Void) {
@@ -105,6 +144,14 @@ public final class WorkerSlot: Sendable {
 
     /// Hands the worker back now; later calls do nothing.
     public func release() {
-        if !released.exchange(true, ordering: .acquiringAndReleasing) { onRelease() }
+        let first = releasedAt.withLock { time in
+            guard time == nil else { return false }
+            time = Date()
+            return true
+        }
+        if first { onRelease() }
     }
+
+    /// When the worker was handed back (a build's end: the next build may start from then on).
+    public var releaseTime: Date? { releasedAt.withLock { $0 } }
 }
