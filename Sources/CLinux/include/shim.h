@@ -16,6 +16,7 @@ struct jobcontrol_peer_credentials {
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -31,6 +32,12 @@ extern int pipe2(int __pipedes[2], int __flags);
 /// notification's program reads on stdin, whatever its size.
 static inline int jobcontrol_memfd(const char *name) {
     return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
+}
+
+/// getrandom(2) from the kernel's CSPRNG (blocking only until it is first seeded): the number
+/// of bytes written, or -1 with errno.
+static inline long jobcontrol_getrandom(void *buffer, unsigned long length) {
+    return (long)getrandom(buffer, length, 0);
 }
 
 static inline int jobcontrol_pidfd_open(pid_t pid) {

@@ -260,11 +260,15 @@ public struct BuildCgroup: Sendable {
         var removedAll = true
         for path in paths.reversed() {
             var attempts = 0
-            while rmdir(path) != 0, errno == EBUSY, attempts < 200 {
+            while rmdir(path) != 0 {
+                if errno == ENOENT { break }  // gone already
+                guard errno == EBUSY, attempts < 200 else {
+                    removedAll = false
+                    break
+                }
                 attempts += 1
                 usleep(1000)
             }
-            if access(path, F_OK) == 0 { removedAll = false }
         }
         return removedAll
     }

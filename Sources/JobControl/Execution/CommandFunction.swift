@@ -37,8 +37,9 @@ enum CommandFunction {
         // thread. Switching in the forked child of this many-threaded daemon (setgroups/setuid
         // there) can deadlock in glibc's setxid broadcast, leaving the build hanging (seen in tests).
         let spawned = try identityPrefix(context.settings) + argv
-        var environment = ProcessSpawner.inherited
-        environment.merge(context.settings.environment) { _, job in job }
+        // Over the daemon's own environment (``ProcessSpawner/inheritedEntries``): the job's
+        // variables, ours over them, PATH, then `extraEnvironment`.
+        var environment = context.settings.environment
         environment.merge([
             "JOBCONTROL_BUILD_ID": String(context.buildID),
             "JOBCONTROL_JOB_ID": context.jobID,
@@ -63,7 +64,8 @@ enum CommandFunction {
                 let files = try cgroup?.openForSpawn()
                 defer { files?.close() }
                 let process = try ProcessSpawner.spawn(
-                    argv: spawned, environment: childEnvironment, workingDirectory: workingDirectory,
+                    argv: spawned, environment: childEnvironment, overInherited: true,
+                    workingDirectory: workingDirectory,
                     setup: .init(cgroup: files, resources: resources))
                 return (process, cgroup)
             } catch {
@@ -335,16 +337,19 @@ enum CommandFunction {
             tail.append(contentsOf: lines.suffix(stderrTailLines).map { String($0.text.prefix(2048)) })
             if tail.count > stderrTailLines { tail.removeFirst(tail.count - stderrTailLines) }
         }
-        var buffer = [UInt8](repeating: 0, count: 65_536)
         // Interrupted (the command has exited, but something still holds the pipe open): what is
         // buffered is still read (a pipe's worth, not what a kept writer goes
         // on producing), then the pipe is closed.
         var drained = 0
         reading: while true {
-            // errno taken right after the read, before anything else can change it.
-            let (count, error) = buffer.withUnsafeMutableBytes { bytes in
+            // errno taken right after the read, before anything else can change it. The chunk is
+            // read into scratch space on the thread's stack and split into lines before anything
+            // can suspend: no 64 KiB buffer allocated and zeroed per pipe and build.
+            let (count, error, lines) = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65_536) { bytes in
                 let count = read(fd, bytes.baseAddress, bytes.count)
-                return (count, count < 0 ? errno : 0)
+                let error = count < 0 ? errno : 0
+                let lines = count > 0 ? splitter.feed(UnsafeBufferPointer(rebasing: bytes[0..<count])) : []
+                return (count, error, lines)
             }
             switch count {
             case 0:
@@ -362,7 +367,6 @@ enum CommandFunction {
                     "cannot read the command's \(logger)", metadata: ["error": "\(String(cString: strerror(error)))"])
                 break reading
             default:
-                let lines = splitter.feed(buffer[0..<count])
                 take(lines)
                 if ProcessEvents.shared.isInterrupted(fd) {
                     drained += count

@@ -59,6 +59,26 @@ enum ProcessSpawner {
     /// variables (reading it copies all of it).
     static let inherited = ProcessInfo.processInfo.environment
 
+    /// ``inherited`` as the `NAME=value` C strings a child's environment block is made of, made
+    /// once for the life of the process: a build's spawn copies only its own variables, not the
+    /// forty-odd it inherits.
+    static let inheritedEntries = InheritedEntries(inherited)
+
+    /// Ownership: the C strings are allocated in `init` and never written or freed after it (the
+    /// value lives as long as the process), so sharing the pointers between threads is sound.
+    struct InheritedEntries: @unchecked Sendable {
+        let entries: [(name: String, entry: UnsafeMutablePointer<CChar>)]
+
+        init(_ environment: [String: String]) {
+            entries = environment.sorted { $0.key < $1.key }.compactMap { name, value in
+                guard !name.utf8.contains(0), !value.utf8.contains(0), let entry = strdup(name + "=" + value) else {
+                    return nil
+                }
+                return (name, entry)
+            }
+        }
+    }
+
     /// What the child does between its clone and its exec, besides the usual: join cgroups,
     /// take limits.
     struct Setup: Sendable {
@@ -84,12 +104,13 @@ enum ProcessSpawner {
         }
     }
 
-    /// Spawns `argv` (argv[0] searched on the `PATH` of `environment` when it has no '/') with
-    /// exactly `environment`, in `workingDirectory` when given. `stdin`: a descriptor the
-    /// command reads (the caller keeps and closes it), or -1 for /dev/null.
+    /// Spawns `argv` (argv[0] searched on the `PATH` of the child's environment when it has no
+    /// '/') with exactly `environment`, or with ``inherited`` overridden by `environment` when
+    /// `overInherited`, in `workingDirectory` when given. `stdin`: a descriptor the command reads
+    /// (the caller keeps and closes it), or -1 for /dev/null.
     static func spawn(
-        argv: [String], environment: [String: String], workingDirectory: String?, setup: Setup = Setup(),
-        stdin: Int32 = -1
+        argv: [String], environment: [String: String], overInherited: Bool = false, workingDirectory: String?,
+        setup: Setup = Setup(), stdin: Int32 = -1
     ) throws(Failure) -> Spawned {
         // C strings end at the first NUL: refuse rather than pass a silently shortened value.
         if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
@@ -98,7 +119,8 @@ enum ProcessSpawner {
         if let name = environment.first(where: { $0.value.utf8.contains(0) })?.key {
             throw .nulByte("environment variable \(name)")
         }
-        guard let path = resolve(argv[0], path: environment["PATH"] ?? "/usr/bin:/bin") else {
+        let searchPath = environment["PATH"] ?? (overInherited ? inherited["PATH"] : nil) ?? "/usr/bin:/bin"
+        guard let path = resolve(argv[0], path: searchPath) else {
             throw .executableNotFound
         }
         var stdoutPipe: [Int32] = [-1, -1]
@@ -116,8 +138,17 @@ enum ProcessSpawner {
         }
         let arguments = argv.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
-        let variables = environment.map { strdup($0.key + "=" + $0.value) } + [nil]
-        defer { variables.forEach { free($0) } }
+        let own = environment.map { strdup($0.key + "=" + $0.value) }
+        defer { own.forEach { free($0) } }
+        var variables: [UnsafeMutablePointer<CChar>?] = []
+        if overInherited {
+            variables.reserveCapacity(Self.inheritedEntries.entries.count + own.count + 1)
+            for (name, entry) in Self.inheritedEntries.entries where environment[name] == nil {
+                variables.append(entry)
+            }
+        }
+        variables += own
+        variables.append(nil)
         let limits = setup.rlimits.map { jobcontrol_rlimit(resource: $0.0, value: $0.1) }
         var pid: pid_t = 0
         var step: Int32 = 0
