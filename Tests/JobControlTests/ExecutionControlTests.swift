@@ -212,4 +212,31 @@ import Testing
             try storage.iterLogMessages(LogQuery(buildID: hopeless.id)).filter { $0.message.hasPrefix("attempt") }.count
                 == 1)
     }
+
+    /// A command build hands its worker back as soon as its command has ended; one that may be
+    /// retried keeps it through its retry delay, so a build queued behind it on the only worker
+    /// starts only after its last attempt.
+    @Test func aRetryingBuildKeepsItsWorkerBetweenAttempts() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-retry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let counter = directory.appendingPathComponent("n").path
+        let engine = try testEngine(
+            """
+            workers: 1
+            jobs:
+              - id: flaky
+                command: 'n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n+1)); echo $n > \(counter); [ $n -ge 2 ]'
+                retries: {count: 1, backoff: 0.3s}
+              - {id: next, command: 'true'}
+            """)
+        let flaky = try await engine.run(jobID: "flaky")
+        let next = try await engine.run(jobID: "next")
+        let first = try await engine.waitUntilFinished(flaky.id)
+        let second = try await engine.waitUntilFinished(next.id)
+        #expect(first.state == .successful)
+        let firstEnd = try #require(first.endTime)
+        let secondStart = try #require(second.startTime)
+        #expect(secondStart >= firstEnd, "the queued build started during the retry delay")
+    }
 }

@@ -28,6 +28,10 @@ public struct BuildContext: Sendable {
     /// The values of the job's `parameters` for this build, typed: `.int` for integers, `.bool`
     /// for booleans, `.string` for strings and choices. A parameter without a value is absent.
     public internal(set) var parameters: [String: JSONValue] = [:]
+    /// The build's worker, handed back by a command function as soon as its command and
+    /// everything it started have ended (the rest of the build's end does not keep the next
+    /// queued build waiting).
+    var worker: WorkerSlot?
 
     /// A string or choice parameter's value.
     public func stringParameter(_ name: String) -> String? {
@@ -81,6 +85,7 @@ public struct BuildContext: Sendable {
             buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
             redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: logBudget)
         context.parameters = parameters ?? self.parameters
+        context.worker = worker
         return context
     }
 

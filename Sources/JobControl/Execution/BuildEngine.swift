@@ -490,6 +490,14 @@ public actor BuildEngine {
                     environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group,
                     resources: job.resources, cgroups: cgroups),
                 parameters: parameters)
+            // A command build (one command: exec, shell or a Python function's runner) hands its
+            // worker back as soon as the command and all it started are gone. Not with retries
+            // (the command may run again after a failure), nor to a registered function (which
+            // may run several commands, or go on after one).
+            let runsOneCommand =
+                registry.contains(job.function)
+                ? [FunctionRegistry.exec, FunctionRegistry.shell].contains(job.function) : job.python != nil
+            if job.retry == nil, runsOneCommand { context.worker = slot }
             let running = context
             let retry = job.retry
             let work = Task {
@@ -527,9 +535,11 @@ public actor BuildEngine {
             let cancelled = await isCancelRequested(build.id)
             outcome = (false, nil, cancelled ? await cancelReason(build.id) : BuildException(wrapping: error))
         }
-        // The build's work has ended: that is its end time, and its worker is free.
-        let endTime = Date()
+        // The build's work has ended: that is its end time, and its worker is free. A command
+        // build may have handed its worker back already, when its command ended: then that is
+        // its end (no build of its pool is recorded as starting before it ended).
         slot?.release()
+        let endTime = slot?.releaseTime ?? Date()
         // What the build's helpers asked for: a return value, or to end SKIPPED.
         let requests = await unregister(token: token, buildID: build.id)
         var skipped = false

@@ -98,6 +98,7 @@ enum CommandFunction {
                 teardown.startOnCancel()
             }
         }
+        if !keep { context.worker?.release() }
         context.reportDroppedLog()
         let usage = ResourceUsage.combined(cgroup?.usage(), processUsage)
         if let usage { context.recordUsage(usage) }
