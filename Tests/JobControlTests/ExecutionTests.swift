@@ -201,3 +201,44 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "nope") }
     }
 }
+
+/// The per-build readers that parse kernel files by hand (issue 19), against the kernel's own
+/// answers.
+@Suite struct KernelFileReaderTests {
+    /// /proc/PID/stat of a process whose name holds spaces and parentheses: the group and the
+    /// start time are read after the last ")", as `ps` reads them.
+    @Test func processStatIsParsedAfterTheLastParenthesis() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-stat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let program = directory.appendingPathComponent("a) 1 (b").path
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: program)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = ["30"]
+        try process.run()
+        let pid = process.processIdentifier
+        defer {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        let text = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        #expect(text.contains("(a) 1 (b)"))
+        let fields = text[text.index(after: text.lastIndex(of: ")")!)...].split(separator: " ")
+        let parsed = try #require(ProcessGroups.stat(of: pid))
+        #expect(parsed.group == getpgid(pid))
+        #expect(parsed.start == Int64(fields[19]))
+        #expect(ProcessGroups.stat(of: getpid())?.group == getpgrp())
+        #expect(ProcessGroups.stat(of: 999_999_999) == nil)
+    }
+
+    /// A cgroup file is read whole, however it is split into reads.
+    @Test func cgroupFilesAreReadWhole() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-read-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = (0..<2000).map { "line \($0)" }.joined(separator: "\n")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(CgroupHost.read(path) == text)
+        #expect(CgroupHost.read(path + ".missing") == nil)
+    }
+}

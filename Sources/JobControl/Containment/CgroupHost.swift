@@ -300,12 +300,14 @@ public final class CgroupHost: Sendable, Hashable {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        // Read into stack scratch space (these files are read for every build).
         var text: [UInt8] = []
-        while true {
-            let count = Glibc.read(descriptor, &buffer, buffer.count)
-            if count <= 0 { break }
-            text += buffer[0..<count]
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            while true {
+                let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+                if count <= 0 { break }
+                text += UnsafeBufferPointer(rebasing: buffer[0..<count])
+            }
         }
         return String(decoding: text, as: UTF8.self)
     }

@@ -21,19 +21,44 @@ public enum ProcessGroups {
         let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = read(descriptor, &buffer, buffer.count)
-        guard count > 0 else { return nil }
-        // The command name may hold spaces and parentheses: fields start after the last ")".
-        // (Bytes, not Foundation's backwards String search: that showed in the per-build profile.)
-        guard let closing = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-        // utime stime cutime cstime priority nice threads itrealvalue starttime …
-        let fields = buffer[(closing + 1)..<count].split(separator: UInt8(ascii: " "))
-        guard fields.count > 19, let group = Int32(String(decoding: fields[2], as: UTF8.self)),
-            let start = Int64(String(decoding: fields[19], as: UTF8.self))
-        else { return nil }
-        return (group, start)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
+            let count = read(descriptor, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            let bytes = UnsafeBufferPointer(rebasing: buffer[0..<count])
+            // The command name may hold spaces and parentheses: fields start after the last ")".
+            // (Bytes, not Foundation's backwards String search: that showed in the per-build
+            // profile; and the two fields are parsed in place: this runs for every build.)
+            guard let closing = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+            // cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime …
+            var group: Int64?
+            var field = 0
+            var index = closing + 1
+            while index < bytes.count {
+                if bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\n") {
+                    index += 1
+                    continue
+                }
+                let tokenStart = index
+                while index < bytes.count, bytes[index] != UInt8(ascii: " "), bytes[index] != UInt8(ascii: "\n") {
+                    index += 1
+                }
+                if field == 2 || field == 19 {
+                    let token = bytes[tokenStart..<index]
+                    guard !token.isEmpty, token.count <= 18, token.allSatisfy({ (48...57).contains($0) }) else {
+                        return nil
+                    }
+                    let number = token.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
+                    if field == 2 {
+                        group = number
+                    } else if let group, let pgid = Int32(exactly: group) {
+                        return (pgid, number)
+                    }
+                }
+                field += 1
+            }
+            return nil
+        }
     }
 
     /// The processes of the orphaned group `group` whose leader started at `startTicks`.
