@@ -150,31 +150,37 @@ struct jobcontrol_clone_args {
 // while its child runs on it (CLONE_VFORK), and the child leaves it at its exec or exit, so no
 // two children ever share one. A fresh mapping per spawn cost a mmap, a munmap and page faults on
 // every build. The thread's key unmaps it when the thread ends (Dispatch's threads come and go).
+// Without a key (the process ran out of them), each spawn maps and unmaps its own, as before.
 enum { SPAWN_STACK_SIZE = 64 * 1024 };
 static pthread_key_t spawn_stack_key;
+static int spawn_stack_key_made = 0;
 static pthread_once_t spawn_stack_once = PTHREAD_ONCE_INIT;
 
 static void spawn_stack_release(void *stack) { munmap(stack, SPAWN_STACK_SIZE); }
 
-static void spawn_stack_key_create(void) { pthread_key_create(&spawn_stack_key, spawn_stack_release); }
+static void spawn_stack_key_create(void) {
+    spawn_stack_key_made = pthread_key_create(&spawn_stack_key, spawn_stack_release) == 0;
+}
 
-static void *spawn_stack(void) {
+/// The stack for this thread's next child; *kept says whether it stays mapped after the spawn.
+static void *spawn_stack(int *kept) {
     pthread_once(&spawn_stack_once, spawn_stack_key_create);
-    void *stack = pthread_getspecific(spawn_stack_key);
-    if (stack != NULL) return stack;
+    *kept = 0;
+    void *stack = spawn_stack_key_made ? pthread_getspecific(spawn_stack_key) : NULL;
+    if (stack != NULL) {
+        *kept = 1;
+        return stack;
+    }
     stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return NULL;
-    if (pthread_setspecific(spawn_stack_key, stack) != 0) {
-        munmap(stack, SPAWN_STACK_SIZE);
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (spawn_stack_key_made && pthread_setspecific(spawn_stack_key, stack) == 0) *kept = 1;
     return stack;
 }
 
 int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid, int *failed_step) {
     const size_t stack_size = SPAWN_STACK_SIZE;
-    void *stack = spawn_stack();
+    int stack_kept = 0;
+    void *stack = spawn_stack(&stack_kept);
     if (stack == NULL) {
         *failed_step = JOBCONTROL_SPAWN_CLONE;
         return errno;
@@ -219,9 +225,11 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
     // child's exit signal goes to the thread that cloned it: blocked there (Dispatch's threads
     // block it), the kernel queued it for the one thread that did not block it, the main thread
     // parked in sigsuspend, and woke it once per build for nothing. Unblocked, the kernel drops
-    // it as ignored. Exits are learned from pidfds.
+    // it as ignored. Exits are learned from pidfds. (A program embedding the library that
+    // handles SIGCHLD itself must not rely on it staying blocked in Dispatch's threads.)
     sigdelset(&state.parent_mask, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &state.parent_mask, NULL);
+    if (!stack_kept) munmap(stack, stack_size);
 
     if (child < 0) {
         *failed_step = JOBCONTROL_SPAWN_CLONE;

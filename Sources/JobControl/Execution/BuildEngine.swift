@@ -490,14 +490,13 @@ public actor BuildEngine {
                     environment: environment, workingDirectory: job.workingDirectory, user: job.user, group: job.group,
                     resources: job.resources, cgroups: cgroups),
                 parameters: parameters)
-            // A command build (one command: exec, shell or a Python function's runner) hands its
-            // worker back as soon as the command and all it started are gone. Not with retries
-            // (the command may run again after a failure), nor to a registered function (which
-            // may run several commands, or go on after one).
-            let runsOneCommand =
-                registry.contains(job.function)
-                ? [FunctionRegistry.exec, FunctionRegistry.shell].contains(job.function) : job.python != nil
-            if job.retry == nil, runsOneCommand { context.worker = slot }
+            // A command build (exec or shell) hands its worker back as soon as its command and
+            // all it started are gone. Not with retries (the command may run again after a
+            // failure), nor from a Python function (which reads and parses its outcome after its
+            // runner ends) or a registered one (which may run several commands, or go on after one).
+            if job.retry == nil, [FunctionRegistry.exec, FunctionRegistry.shell].contains(job.function) {
+                context.worker = slot
+            }
             let running = context
             let retry = job.retry
             let work = Task {

@@ -98,7 +98,9 @@ enum CommandFunction {
                 teardown.startOnCancel()
             }
         }
-        if !keep { context.worker?.release() }
+        // The command and what it started are gone: the worker is free (unless a timeout or a
+        // cancel already stopped the build: its end comes when it has been recorded as such).
+        if !keep, !Task.isCancelled { context.worker?.release() }
         context.reportDroppedLog()
         let usage = ResourceUsage.combined(cgroup?.usage(), processUsage)
         if let usage { context.recordUsage(usage) }
