@@ -19,6 +19,8 @@ enum ComparisonBenchmark {
             "  - id: fanout\n    command: [/bin/true]\n    dependencies: [\((0..<count).map { "t\($0)" }.joined(separator: ", "))]\n"
         var fanout: [Double] = []
         var cpuPerBuild: [Double] = []
+        var machinePerBuild: [Double] = []
+        var idleShare: [Double] = []
         var separate: [Double] = []
         var uncontained: [Double] = []
         var uncontainedCPU: [Double] = []
@@ -32,12 +34,18 @@ enum ComparisonBenchmark {
             defer { daemon.stop() }
             let storage = try SQLiteStorage(path: daemon.database)
             let cpuBefore = Bench.cpuSeconds(daemon.process.processIdentifier)
+            let machineBefore = Bench.machineSeconds()
             var start = Bench.now()
             try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
                 try await connection.callMore("io.jobcontrol.Manager.RunJob", ["job": "fanout", "build_deps": true]) {
                     _ in
                 }
             }
+            let machineAfter = Bench.machineSeconds()
+            let busy = machineAfter.busy - machineBefore.busy
+            let idle = machineAfter.idle - machineBefore.idle
+            machinePerBuild.append(busy * 1000 / Double(count + 1))
+            idleShare.append(busy + idle > 0 ? idle / (busy + idle) : 0)
             daemon.waitForFinishedBuilds(count + 1, storage: storage)
             fanout.append(Double(count + 1) / (Bench.now() - start))
             cpuPerBuild.append(
@@ -69,6 +77,13 @@ enum ComparisonBenchmark {
             Figure(
                 group: "throughput", name: "daemon CPU per build in that fan-out (user + system, all threads)",
                 value: Bench.median(cpuPerBuild), unit: "ms", comparison: "the commands' own CPU not included"),
+            Figure(
+                group: "throughput", name: "the whole machine's CPU per build in that fan-out (every process)",
+                value: Bench.median(machinePerBuild), unit: "ms",
+                comparison: String(
+                    format: "%.0f %% of the CPUs idle; 2× task-spooler leaves %.2f ms per build with none idle",
+                    Bench.median(idleShare) * 100,
+                    tspRate > 0 ? Double(ProcessInfo.processInfo.activeProcessorCount) * 1000 / (2 * tspRate) : 0)),
             Figure(
                 group: "throughput", name: "the same fan-out with containment: process-group (no cgroups)",
                 value: Bench.median(uncontained), unit: "builds/s", comparison: compare(Bench.median(uncontained))),

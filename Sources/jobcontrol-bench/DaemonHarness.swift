@@ -90,6 +90,20 @@ enum Bench {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The whole machine's CPU time so far, in seconds summed over CPUs, from /proc/stat: busy
+    /// (every process, kernel threads, interrupts) and idle (idle and I/O wait).
+    static func machineSeconds() -> (busy: Double, idle: Double) {
+        let text = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return (0, 0) }
+        // user nice system idle iowait irq softirq steal …
+        let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard ticks.count >= 8 else { return (0, 0) }
+        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let idle = ticks[3] + ticks[4]
+        let busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]
+        return (busy / hertz, idle / hertz)
+    }
+
     static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
