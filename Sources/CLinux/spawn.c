@@ -177,6 +177,26 @@ static void *spawn_stack(int *kept) {
     return stack;
 }
 
+// Whether a spawning thread leaves SIGCHLD unblocked, during its spawn and after. A child's exit signal goes
+// to the thread that cloned it; blocked there (Dispatch's threads block it), the kernel queues it
+// for a thread that does not block it: in the daemon the main thread, parked in sigsuspend, which
+// woke once per build only to drop it (its default action is to ignore it). Unblocked in the
+// spawning thread, the kernel drops it at once. Only for a process with no SIGCHLD handler of its
+// own (the daemon: exits are learned from pidfds), which the daemon turns on at start-up: in a
+// process with a handler (a test runner, Foundation's Process), the handler would then run on
+// those threads and interrupt their blocking calls.
+static int drop_child_signals = 0;
+
+int jobcontrol_spawn_drop_child_signals(void) {
+    struct sigaction current;
+    if (sigaction(SIGCHLD, NULL, &current) != 0 || current.sa_handler != SIG_DFL ||
+        (current.sa_flags & SA_SIGINFO) != 0) {
+        return 0;
+    }
+    __atomic_store_n(&drop_child_signals, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
 int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid, int *failed_step) {
     const size_t stack_size = SPAWN_STACK_SIZE;
     int stack_kept = 0;
@@ -189,8 +209,12 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
     memset(&state, 0, sizeof(state));
     state.request = request;
 
+    // Every signal blocked across the clone (the child must not run a handler of ours before it
+    // has reset them), except SIGCHLD when its exits are dropped (it has no handler then).
+    int dropping = __atomic_load_n(&drop_child_signals, __ATOMIC_RELAXED);
     sigset_t all;
     sigfillset(&all);
+    if (dropping) sigdelset(&all, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &all, &state.parent_mask);
     // CLONE_VFORK: this thread resumes once the child has exec'd or exited.
     pid_t child = -1;
@@ -221,13 +245,7 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
         child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &state);
         clone_error = errno;
     }
-    // SIGCHLD is left unblocked in the spawning thread (its default action is to ignore it). A
-    // child's exit signal goes to the thread that cloned it: blocked there (Dispatch's threads
-    // block it), the kernel queued it for the one thread that did not block it, the main thread
-    // parked in sigsuspend, and woke it once per build for nothing. Unblocked, the kernel drops
-    // it as ignored. Exits are learned from pidfds. (A program embedding the library that
-    // handles SIGCHLD itself must not rely on it staying blocked in Dispatch's threads.)
-    sigdelset(&state.parent_mask, SIGCHLD);
+    if (dropping) sigdelset(&state.parent_mask, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &state.parent_mask, NULL);
     if (!stack_kept) munmap(stack, stack_size);
 

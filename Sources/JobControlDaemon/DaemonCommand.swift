@@ -136,6 +136,9 @@ struct DaemonCommand: AsyncParsableCommand {
         // SIGTERM and SIGINT ask for a graceful stop; SIGPIPE never kills us (a client that hangs up
         // is an error on that connection only).
         signal(SIGPIPE, SIG_IGN)
+        // No SIGCHLD handler here: builds' exit signals are dropped by the kernel instead of
+        // waking the main thread once per build (spawn.c).
+        _ = ProcessSpawner.dropChildSignals()
         let sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -156,6 +156,30 @@ import Testing
         #expect((attributes[.posixPermissions] as? Int) == 0o660)
         try await daemon.stop()
     }
+
+    /// The daemon's main thread (parked by Dispatch in sigsuspend) is not woken by each of its
+    /// builds' exits: the kernel drops their SIGCHLD where the spawning thread no longer blocks
+    /// it (issue 19; it woke about once per build before). Counted by the kernel: the thread's
+    /// voluntary context switches over 121 builds (a thread's first spawn still blocks it).
+    @Test func buildsDoNotWakeTheMainThread() async throws {
+        let dependencies = (0..<120).map { "t\($0)" }
+        var yaml = "jobs:\n"
+        for name in dependencies { yaml += "  - {id: \(name), command: [/bin/true]}\n" }
+        yaml += "  - id: all\n    command: [/bin/true]\n    dependencies: [\(dependencies.joined(separator: ", "))]\n"
+        let daemon = try await DaemonProcess(config: yaml)
+        let pid = daemon.process.processIdentifier
+        func mainThreadWakeUps() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") })
+            return try #require(Int(line.split(separator: "\t").last ?? ""))
+        }
+        let before = try mainThreadWakeUps()
+        let run = try await daemon.jobctl("run", "all", "--build-deps", "--wait")
+        #expect(run.status == 0, "\(run.stderr)")
+        let woken = try mainThreadWakeUps() - before
+        #expect(woken < 30, "the main thread woke \(woken) times for 121 builds")
+        try await daemon.stop()
+    }
 }
 
 /// SIGTERM: no new builds, running ones get stop_timeout, then are cancelled and recorded.

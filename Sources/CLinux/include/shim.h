@@ -141,6 +141,11 @@ enum jobcontrol_spawn_step {
 /// saying where (the child is reaped then).
 int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid, int *failed_step);
 
+/// From now on, a spawning thread leaves SIGCHLD unblocked after its spawn (see spawn.c). For a
+/// process that handles no SIGCHLD itself (the daemon); returns 0 and does nothing when SIGCHLD
+/// has a handler or is ignored.
+int jobcontrol_spawn_drop_child_signals(void);
+
 /// Makes this process the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER): a build's
 /// double-forked process is reparented here, not to init. prctl(2) is variadic: Swift cannot
 /// call it directly.

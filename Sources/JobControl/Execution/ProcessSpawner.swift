@@ -11,7 +11,7 @@ import Glibc
 ///
 /// This replaced swift-subprocess on the per-build path (issue 19): its spawn thread, monitor
 /// thread and I/O thread cost a fifth of the daemon's CPU per `/bin/true` build.
-enum ProcessSpawner {
+public enum ProcessSpawner {
     struct Spawned {
         let pid: pid_t
         /// Readable once the process exits (``ProcessEvents``); reaped by ``reap(_:)``.
@@ -102,6 +102,15 @@ enum ProcessSpawner {
             if let core = resources.limitCORE { rlimits.append((Int32(RLIMIT_CORE.rawValue), core)) }
             nice = resources.nice
         }
+    }
+
+    /// From now on the commands' exit signals (SIGCHLD) are dropped by the kernel rather than
+    /// queued for some thread that does not block them (the daemon's main thread, woken once per
+    /// build). Only for a process that handles no SIGCHLD itself: false, and nothing changes, when
+    /// it has a handler now. Exits are learned from pidfds either way.
+    @discardableResult
+    public static func dropChildSignals() -> Bool {
+        jobcontrol_spawn_drop_child_signals() != 0
     }
 
     /// Spawns `argv` (argv[0] searched on the `PATH` of the child's environment when it has no
