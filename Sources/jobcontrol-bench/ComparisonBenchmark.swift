@@ -135,7 +135,14 @@ enum ComparisonBenchmark {
     /// task-spooler with 2 slots: queue `count` /bin/true jobs, wait for the last to end.
     static func taskSpooler(_ count: Int) -> Double {
         let socket = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-tsp-\(getpid())").path
-        let environment = ["TS_SOCKET": socket, "TS_MAXFINISHED": String(count + 10), "TS_SAVELIST": "/dev/null"]
+        // Each job's output goes to a file of its own, as task-spooler keeps it (our builds store
+        // theirs too), in a directory removed afterwards: not thousands of ts-out.* in /tmp.
+        let outputs = FileManager.default.temporaryDirectory.appendingPathComponent("jc-bench-tsp-out-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outputs) }
+        let environment = [
+            "TS_SOCKET": socket, "TS_MAXFINISHED": String(count + 10), "TS_SAVELIST": "/dev/null", "TMPDIR": outputs,
+        ]
         Bench.run(["/usr/bin/tsp", "-S", "2"], environment: environment)
         let start = Bench.now()
         for _ in 0..<count { Bench.run(["/usr/bin/tsp", "/bin/true"], environment: environment) }
