@@ -21,7 +21,8 @@ public final class WorkerPool: Sendable {
         var running = 0
         var runningByPool: [String: Int] = [:]
         /// Waiting items, oldest first, from `head` on (taking the oldest is the usual case, and
-        /// costs no move of the thousands a planned run may queue).
+        /// costs no move of the thousands a planned run may queue). Entries before `head` are
+        /// nil (taken, their closures released); entries from `head` on never are.
         var pending: [(pool: String?, work: SlotWork)?] = []
         var head = 0
 
@@ -32,10 +33,7 @@ public final class WorkerPool: Sendable {
             var admitted: [(pool: String?, work: SlotWork)] = []
             var index = head
             while running < limit, index < pending.count {
-                guard let item = pending[index] else {
-                    index += 1
-                    continue
-                }
+                guard let item = pending[index] else { preconditionFailure("a taken item after the head") }
                 if let pool = item.pool, let poolLimit = poolLimits[pool],
                     runningByPool[pool, default: 0] >= poolLimit
                 {
@@ -45,6 +43,7 @@ public final class WorkerPool: Sendable {
                 if index == head {
                     pending[index] = nil
                     head += 1
+                    index += 1
                 } else {
                     pending.remove(at: index)
                 }
@@ -52,7 +51,6 @@ public final class WorkerPool: Sendable {
                 if let pool = item.pool { runningByPool[pool, default: 0] += 1 }
                 admitted.append(item)
             }
-            while head < pending.count, pending[head] == nil { head += 1 }
             if head > 64, head * 2 > pending.count {
                 pending.removeFirst(head)
                 head = 0
