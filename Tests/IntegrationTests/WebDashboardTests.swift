@@ -242,13 +242,15 @@ extension ExclusiveTests {
             // e were never built.
             for job in ["a", "b", "a", "c", "chatty"] { _ = try await daemon.jobctl("run", job, "--wait") }
             let port = try await MetricsTests.port(of: daemon)
+            // Chromium's own temporary directories (org.chromium.Chromium.*) go with the test's.
+            let scratch = try TemporaryDirectory()
             let result = try await runProcess(
                 "/usr/bin/env",
                 [
                     "python3", "\(WebDashboardTests.scripts)/browser_test.py", "http://127.0.0.1:\(port)",
                     WebDashboardTests.token, gates.path,
                     WebDashboardTests.screenshots,
-                ], timeout: .seconds(400))
+                ], environment: ["TMPDIR": scratch.path], timeout: .seconds(400))
             #expect(
                 result.status == 0,
                 "browser test:\n\(result.stdout)\n\(result.stderr)\ndaemon:\n\(daemon.log.suffix(3000))"

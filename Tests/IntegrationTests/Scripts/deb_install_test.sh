@@ -308,7 +308,8 @@ main() {
 
   # lintian: errors and warnings that are not overridden fail the test.
   local lintian_output
-  lintian_output=$(lintian --allow-root --display-info --pedantic --display-experimental --info "$deb" ${dbgsym:+"$dbgsym"} 2>&1)
+  # Its temporary files (mldbm-elf-*, which it leaves behind) go with the work directory.
+  lintian_output=$(TMPDIR="$work" lintian --allow-root --display-info --pedantic --display-experimental --info "$deb" ${dbgsym:+"$dbgsym"} 2>&1)
   say "lintian output:"
   if [ -n "$lintian_output" ]; then printf '%s\n' "$lintian_output" | sed 's/^/    /'; else echo "    (none)"; fi
   if printf '%s\n' "$lintian_output" | grep -q -E '^[EW]: '; then
