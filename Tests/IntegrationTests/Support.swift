@@ -139,9 +139,11 @@ final class TemporaryDirectory {
         try text.write(toFile: file(name), atomically: true, encoding: .utf8)
     }
 
-    /// Removed with what is in it. A full parallel run used to leave a few of these behind, each
-    /// holding only `daemon.log` (the cause was not found: one removal occasionally stops short),
-    /// so the removal is retried and what still resists it is named on stderr.
+    /// Removed with what is in it. A storage a test opened on the daemon's database may still be
+    /// closing on its writer thread, and SQLite deletes the `-wal` file as it closes: when that
+    /// happens between Foundation listing the directory and unlinking the file, the removal stops
+    /// at the missing file and leaves the rest (a few per full run kept a lone `daemon.log`). So
+    /// the removal is retried, and what still resists it is named on stderr.
     deinit {
         var attempts = 0
         while FileManager.default.fileExists(atPath: path) {
