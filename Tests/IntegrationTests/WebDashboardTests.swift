@@ -251,6 +251,7 @@ extension ExclusiveTests {
                     WebDashboardTests.token, gates.path,
                     WebDashboardTests.screenshots,
                 ], environment: ["TMPDIR": scratch.path], timeout: .seconds(400))
+            withExtendedLifetime((gates, scratch)) {}  // neither is removed while Chromium runs
             #expect(
                 result.status == 0,
                 "browser test:\n\(result.stdout)\n\(result.stderr)\ndaemon:\n\(daemon.log.suffix(3000))"
