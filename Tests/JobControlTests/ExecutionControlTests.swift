@@ -170,6 +170,36 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
     }
 
+    /// A cancel that comes while a build's start is still being recorded: its command does not
+    /// start, and if it got to start, the build ends only after it (the worker is not handed on,
+    /// nor the end recorded, while the command runs). The command ignores SIGTERM, so a build that
+    /// ended too early would leave it running.
+    @Test func aBuildCancelledAsItStartsEndsAfterItsCommand() async throws {
+        let marker = "0.3\(Int.random(in: 100_000...999_999))"
+        let engine = try testEngine(
+            """
+            jobs:
+              - {id: stubborn, command: "trap '' TERM; sleep \(marker); exit 3"}
+            """)
+        for _ in 0..<20 {
+            let build = try await engine.run(jobID: "stubborn")
+            // Right after its start is recorded (polled without sleeping): before, at or after the
+            // engine registers how to cancel its work. Cancels landing before it used to end the
+            // build at once, leaving the command it had started running (most of 20 builds).
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try engine.storage.getBuild(build.id)?.started != true {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                await Task.yield()
+            }
+            try await engine.cancel(buildID: build.id)
+            let ended = try await engine.waitUntilFinished(build.id)
+            #expect(ended.exception?["type"] == "Cancelled")
+            #expect(
+                ExecutionControlTests.processes(containing: marker).isEmpty,
+                "build \(build.id) ended while its command was running")
+        }
+    }
+
     func waitUntil(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while !condition() {
@@ -238,5 +268,60 @@ import Testing
         let firstEnd = try #require(first.endTime)
         let secondStart = try #require(second.startTime)
         #expect(secondStart >= firstEnd, "the queued build started during the retry delay")
+    }
+
+    /// A function registered in place of `jobcontrol:exec` may run several commands: its builds
+    /// keep their worker until the function returns, as other registered functions' builds do.
+    @Test func aReplacedExecKeepsItsWorkerUntilItReturns() async throws {
+        var registry = FunctionRegistry.builtins
+        let builtin = try #require(registry.function(FunctionRegistry.exec))
+        registry.register(FunctionRegistry.exec) { context, args, kwargs in
+            _ = try await builtin(context, args, kwargs)
+            return try await builtin(context, args, kwargs)
+        }
+        let engine = try testEngine(
+            """
+            workers: 1
+            jobs:
+              - {id: twice, command: [sleep, '0.3']}
+              - {id: next, command: 'true'}
+            """, registry: registry)
+        let twice = try await engine.run(jobID: "twice")
+        let next = try await engine.run(jobID: "next")
+        let first = try await engine.waitUntilFinished(twice.id)
+        let second = try await engine.waitUntilFinished(next.id)
+        let start = try #require(first.startTime)
+        let end = try #require(first.endTime)
+        #expect(end.timeIntervalSince(start) >= 0.6, "the end was recorded when the first of its two commands ended")
+        #expect(try #require(second.startTime) >= end)
+    }
+}
+
+@Suite struct TimeoutTests {
+    /// A timeout that fires after the command has ended on its own (it handed its worker back,
+    /// which is the build's recorded end) leaves the build to finish with the command's outcome.
+    @Test func aTimeoutAfterTheCommandEndedDoesNotStopTheBuild() async throws {
+        let timerFired = Mutex(false)
+        let value = try await BuildEngine.withTimeout(
+            0.05,
+            commandEnded: {
+                timerFired.withLock { $0 = true }
+                return true
+            }
+        ) {
+            // Still assembling its result when the timer fires.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !timerFired.withLock({ $0 }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return .int(7)
+        }
+        #expect(value == .int(7))
+        await #expect(throws: BuildException.self) {
+            try await BuildEngine.withTimeout(0.05, commandEnded: { false }) {
+                try await Task.sleep(for: .seconds(30))
+                return nil
+            }
+        }
     }
 }

@@ -52,13 +52,15 @@ extension BuildEngine {
 
     /// After the job's `warn_after`, a `long_running` notification for the build, unless the
     /// returned task is cancelled first (the build ended).
-    nonisolated func warnWhenLong(build: Build, job: JobConfig, rules: [NotifyRule], started: Date?) -> Task<
-        Void, Never
-    >? {
+    nonisolated func warnWhenLong(
+        build: Build, job: JobConfig, rules: [NotifyRule], started: Date?, worker: WorkerSlot? = nil
+    ) -> Task<Void, Never>? {
         guard let after = job.warnAfter, rules.contains(where: { $0.events.contains(.longRunning) }) else { return nil }
         return Task {
             try? await Task.sleep(for: .milliseconds(Int64(after * 1000)))
-            guard !Task.isCancelled else { return }
+            // Not when the build has ended already: its command handed the worker back, and that
+            // moment is its recorded end.
+            guard !Task.isCancelled, worker?.releaseTime == nil else { return }
             var facts = buildFacts(
                 build: build, job: job, started: started, ended: nil, success: nil, exception: nil)
             facts["warn_after"] = .double(after)

@@ -474,7 +474,7 @@ public actor BuildEngine {
             // all it started are gone. Not with retries (the command may run again after a
             // failure), nor from a Python function (which reads and parses its outcome after its
             // runner ends) or a registered one (which may run several commands, or go on after one).
-            if job.retry == nil, [FunctionRegistry.exec, FunctionRegistry.shell].contains(job.function) {
+            if job.retry == nil, registry.isBuiltinCommand(job.function) {
                 context.worker = slot
             }
             let running = context
@@ -485,7 +485,11 @@ public actor BuildEngine {
                 var attempt = 1
                 while true {
                     do {
-                        return try await Self.withTimeout(job.timeout) { try await function(running, args, kwargs) }
+                        // Cancelled before it began (while its start was being recorded): nothing runs.
+                        try Task.checkCancellation()
+                        return try await Self.withTimeout(
+                            job.timeout, commandEnded: { running.worker?.releaseTime != nil }
+                        ) { try await function(running, args, kwargs) }
                     } catch let error
                         where !(error is BuildSkipped) && !Task.isCancelled && attempt <= retry?.count ?? 0
                     {
@@ -501,9 +505,12 @@ public actor BuildEngine {
             }
             guard await startCancellable(build.id, cancel: { work.cancel() }) else {
                 work.cancel()
+                // What the work began ends before the build does: a command it got to start is
+                // torn down first, and only then is the worker handed back and the end recorded.
+                _ = await work.result
                 throw await cancelReason(build.id)
             }
-            let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime)
+            let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime, worker: slot)
             defer { warning?.cancel() }
             let returned = try await work.value
             outcome = (true, returned, nil)

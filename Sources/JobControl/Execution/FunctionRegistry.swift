@@ -12,6 +12,9 @@ public struct FunctionRegistry: Sendable {
     public static let shell = "jobcontrol:shell"
 
     private var functions: [String: JobFunction]
+    /// The names still bound to the built-in command functions (not replaced by a registration):
+    /// their builds hand their worker back as soon as the command has ended.
+    private var builtinCommands: Set<String> = []
 
     public init() {
         functions = [:]
@@ -22,13 +25,19 @@ public struct FunctionRegistry: Sendable {
         var registry = FunctionRegistry()
         registry.register(exec, CommandFunction.exec)
         registry.register(shell, CommandFunction.shell)
+        registry.builtinCommands = [exec, shell]
         return registry
     }
 
     /// Registers `function` under `name` (`module:function`), replacing any earlier one.
     public mutating func register(_ name: String, _ function: @escaping JobFunction) {
         functions[name] = function
+        builtinCommands.remove(name)
     }
+
+    /// Whether `name` runs one of the built-in command functions, which run exactly one command:
+    /// a function registered in its place (which may run several) is not one.
+    func isBuiltinCommand(_ name: String) -> Bool { builtinCommands.contains(name) }
 
     public func contains(_ name: String) -> Bool { functions[name] != nil }
 
