@@ -51,9 +51,10 @@ extension BuildEngine {
     }
 
     /// After the job's `warn_after`, a `long_running` notification for the build, unless the
-    /// returned task is cancelled first (the build ended).
+    /// returned task is cancelled first (the build ended) or the build's command has handed back
+    /// `worker` (the build's recorded end) by then.
     nonisolated func warnWhenLong(
-        build: Build, job: JobConfig, rules: [NotifyRule], started: Date?, worker: WorkerSlot? = nil
+        build: Build, job: JobConfig, rules: [NotifyRule], started: Date?, worker: WorkerSlot?
     ) -> Task<Void, Never>? {
         guard let after = job.warnAfter, rules.contains(where: { $0.events.contains(.longRunning) }) else { return nil }
         return Task {

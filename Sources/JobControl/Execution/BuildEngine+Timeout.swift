@@ -7,7 +7,7 @@ extension BuildEngine {
     /// worker back (the build is recorded as ending at that moment, before the timeout): then
     /// `body` is left to assemble the command's outcome.
     static func withTimeout(
-        _ timeout: TimeInterval?, commandEnded: @escaping @Sendable () -> Bool = { false },
+        _ timeout: TimeInterval?, commandEnded: @escaping @Sendable () -> Bool,
         _ body: @escaping @Sendable () async throws -> JSONValue?
     )
         async throws -> JSONValue?

@@ -510,7 +510,7 @@ public actor BuildEngine {
                 _ = await work.result
                 throw await cancelReason(build.id)
             }
-            let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime, worker: slot)
+            let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime, worker: running.worker)
             defer { warning?.cancel() }
             let returned = try await work.value
             outcome = (true, returned, nil)
