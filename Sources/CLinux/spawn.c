@@ -60,13 +60,6 @@ static int child_main(void *argument) {
         if (state->created_in_cgroup && index == request->cgroup_dir_procs_index) continue;
         if (write(request->cgroup_fds[index], "0", 1) != 1) return fail(state, JOBCONTROL_SPAWN_CGROUP);
     }
-    for (int index = 0; index < request->rlimit_count; index++) {
-        struct rlimit limit = {request->rlimits[index].value, request->rlimits[index].value};
-        if (setrlimit(request->rlimits[index].resource, &limit) != 0) return fail(state, JOBCONTROL_SPAWN_RLIMIT);
-    }
-    if (request->set_nice && setpriority(PRIO_PROCESS, 0, request->nice) != 0) {
-        return fail(state, JOBCONTROL_SPAWN_NICE);
-    }
     if (request->stdin_fd >= 0) {
         if (dup2(request->stdin_fd, 0) != 0) return fail(state, JOBCONTROL_SPAWN_STDIO);
     } else {
@@ -86,6 +79,16 @@ static int child_main(void *argument) {
         struct rlimit files;
         long last = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1048576 ? (long)files.rlim_cur : 65536;
         for (long fd = 3; fd < last; fd++) close((int)fd);
+    }
+    // The job's limits last: a low RLIMIT_NOFILE set before stdin was opened made that open
+    // fail (the lowest free descriptor of this many-threaded daemon lies far above 3), and the
+    // fallback above must see the daemon's limit, not the job's.
+    for (int index = 0; index < request->rlimit_count; index++) {
+        struct rlimit limit = {request->rlimits[index].value, request->rlimits[index].value};
+        if (setrlimit(request->rlimits[index].resource, &limit) != 0) return fail(state, JOBCONTROL_SPAWN_RLIMIT);
+    }
+    if (request->set_nice && setpriority(PRIO_PROCESS, 0, request->nice) != 0) {
+        return fail(state, JOBCONTROL_SPAWN_NICE);
     }
     sigprocmask(SIG_SETMASK, &empty, NULL);
     execve(request->path, request->argv, request->envp);
@@ -189,6 +192,15 @@ static int drop_child_signals = 0;
 
 int jobcontrol_spawn_drop_child_signals(void) {
     struct sigaction current;
+    if (sigaction(SIGCHLD, NULL, &current) == 0 && current.sa_handler == SIG_IGN) {
+        // Ignored SIGCHLD (inherited from whatever started the daemon: it survives exec) makes
+        // the kernel reap every command at its exit, before its status can be read: every build
+        // would fail. The default disposition also ignores the signal, without the reaping.
+        struct sigaction defaults;
+        memset(&defaults, 0, sizeof(defaults));
+        defaults.sa_handler = SIG_DFL;
+        if (sigaction(SIGCHLD, &defaults, &current) != 0) return 0;
+    }
     if (sigaction(SIGCHLD, NULL, &current) != 0 || current.sa_handler != SIG_DFL ||
         (current.sa_flags & SA_SIGINFO) != 0) {
         return 0;

@@ -268,7 +268,7 @@ public final class Daemon: Sendable {
             ? "'containment: process-group' is configured"
             : "no writable cgroup (run jobcontrold under systemd with Delegate=yes)"
         logger.warning(
-            "containment: builds are contained by process group only (\(why)); limits cannot be enforced, and a process that leaves its group with setsid is stopped only if it stays a descendant",
+            "containment: builds are contained by process group only (\(why)); limits cannot be enforced, and a process that leaves its group (setsid) is found only by the JOBCONTROL_BUILD_ID it inherited: one that also clears its environment escapes",
             metadata: ["subreaper": "\(subreaper)"])
     }
 }

@@ -25,6 +25,15 @@ import Testing
           - id: hang-timeout
             command: 'setsid sh -c ''echo $$ > "$PIDS/timeout-setsid"; exec sleep 300'' & wait'
             timeout: 2s
+          - id: late-orphan
+            # A session leader that starts another: the inner one is the daemon's only once the
+            # outer one has been stopped.
+            command: |
+              setsid sh -c 'setsid sh -c "echo \\$\\$ > \\"\\$PIDS/late-orphan\\"; exec sleep 300" & exec sleep 300' &
+              while [ ! -s "$PIDS/late-orphan" ]; do sleep 0.01; done
+          - id: keep-cancelled
+            command: 'echo $$ > "$PIDS/keep-cancelled"; exec sleep 300'
+            leftovers: keep
         """
 
     /// A process is gone when it no longer exists or is a zombie (its new parent, init, may not
@@ -135,7 +144,69 @@ import Testing
             #expect(run.status == 0, "\(job): \(run.stdout) \(run.stderr)")
             try await Self.expectGone(job, side)
         }
+        // An orphan reparented to the daemon only while its build's leftovers are being stopped.
+        let run = try await daemon.jobctl("run", "late-orphan", "--wait")
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        try await Self.expectGone("late-orphan", side)
         #expect(daemon.log.contains("contained by process group only"), "\(daemon.log)")
+        try await daemon.stop()
+    }
+
+    /// A cancelled build that keeps its leftovers gets SIGTERM to its process group, and SIGKILL
+    /// after the grace period only if the group is still there: once it is empty, its number
+    /// may lead another process's group, which must not be killed. The test hands that number
+    /// to an impostor (through ns_last_pid) two seconds into the grace period, as a busy host
+    /// handing out PIDs in turn may, and watches it outlive the grace period (it was killed at
+    /// its end). The daemon looks at the group every 50 ms: a number taken again within one
+    /// look would still be hit, which takes a wrap of the whole PID space in that time.
+    @Test(.enabled(if: access("/proc/sys/kernel/ns_last_pid", W_OK) == 0))
+    func aKeptGroupsNumberReusedAfterACancelIsNotKilled() async throws {
+        let side = try Self.pidDirectory()
+        defer { Self.killLeftovers(side) }
+        let daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
+        let started = try await daemon.jobctl("run", "keep-cancelled")
+        let id = try #require(started.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        try await waitFor("the command's pid") {
+            FileManager.default.contents(atPath: side.file("pids/keep-cancelled"))?.last == 0x0A
+        }
+        let group = try Self.pid(in: side.file("pids/keep-cancelled"))
+        let cancelled = ContinuousClock.now
+        #expect(try await daemon.jobctl("cancel", id).status == 0)
+        try await waitFor("the group to empty") { Glibc.kill(-group, 0) != 0 && Self.isGone(group) }
+        // Not a wait for an event: the impostor comes later in the grace period, on purpose.
+        try await Task.sleep(until: cancelled + .seconds(2))
+        // The impostor: a session (and group) leader with the group's old number. Other
+        // processes fork meanwhile, so it may take a few tries.
+        let impostor = """
+            import os, sys, time
+            target = int(sys.argv[1])
+            for attempt in range(200):
+                with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                    f.write(str(target - 1))
+                pid = os.fork()
+                if pid == 0:
+                    os.setsid()
+                    null = os.open("/dev/null", os.O_RDWR)
+                    for descriptor in (0, 1, 2):
+                        os.dup2(null, descriptor)
+                    time.sleep(60)
+                    os._exit(0)
+                if pid == target:
+                    open(sys.argv[2], "w").write(str(pid) + "\\n")
+                    sys.exit(0)
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            sys.exit(1)
+            """
+        let made = try await runProcess(
+            "/usr/bin/python3", ["-c", impostor, String(group), side.file("pids/impostor")])
+        try #require(made.status == 0, "no process got number \(group): \(made.stderr)")
+        // Past the grace period (5 s from the cancel) and a margin: the impostor lives on.
+        while ContinuousClock.now < cancelled + .seconds(6) {
+            #expect(!Self.isGone(group), "the impostor with the kept group's old number was killed")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(!Self.isGone(group), "the impostor with the kept group's old number was killed")
         try await daemon.stop()
     }
 

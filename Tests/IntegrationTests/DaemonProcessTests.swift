@@ -182,6 +182,42 @@ import Testing
     }
 }
 
+extension DaemonProcessTests {
+    /// What the daemon inherits from whatever starts it does not break its builds: an ignored
+    /// SIGCHLD (it survives exec, and made the kernel reap every command before its exit status
+    /// was read: every build failed) and closed standard descriptors (which the daemon's own
+    /// files would have taken).
+    @Test func anIgnoredSIGCHLDAndClosedStandardDescriptorsAreRepairedAtStart() async throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("jobcontrol.yaml", Self.config)
+        let wrapper = directory.file("start")
+        // Python, not sh: dash resets an ignored SIGCHLD when it execs.
+        try directory.write(
+            "start",
+            """
+            #!/usr/bin/python3
+            import os, signal, sys
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+            os.close(0)
+            os.close(1)
+            os.execv("\(Binaries.jobcontrold)", ["jobcontrold"] + sys.argv[1:])
+
+            """)
+        chmod(wrapper, 0o755)
+        let daemon = try await DaemonProcess(directory: directory, executable: wrapper)
+        let pid = daemon.process.processIdentifier
+        for descriptor in 0...1 {
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(descriptor)")
+            #expect(target == "/dev/null", "descriptor \(descriptor) is \(target)")
+        }
+        for _ in 0..<3 {
+            let run = try await daemon.jobctl("run", "hello", "--wait")
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        }
+        try await daemon.stop()
+    }
+}
+
 /// SIGTERM: no new builds, running ones get stop_timeout, then are cancelled and recorded.
 @Suite struct GracefulStopTests {
     @Test func sigtermWaitsForShortBuildsAndCancelsLongOnes() async throws {

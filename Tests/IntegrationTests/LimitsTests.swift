@@ -29,6 +29,10 @@ extension ExclusiveTests {
                 limit_nofile: 64
                 limit_core: 0
                 nice: 5
+              - id: few-files
+                # The lowest limit the check accepts, far below the daemon's own open descriptors.
+                command: 'ulimit -n'
+                limit_nofile: 4
             """
 
         @Test(.enabled(if: CgroupHost.probe.available.contains(.memory)))
@@ -102,6 +106,11 @@ extension ExclusiveTests {
             let logs = try await daemon.jobctl("logs", "1")
             #expect(logs.stdout.contains("stdout: 64\n"), "\(logs.stdout)")
             #expect(logs.stdout.contains("stdout: 0\n"), "\(logs.stdout)")
+            // A limit below the daemon's own open descriptors: set after the command's stdin,
+            // stdout and stderr are in place (set before, opening /dev/null for stdin failed).
+            let few = try await daemon.jobctl("run", "few-files", "--wait")
+            #expect(few.status == 0, "\(few.stdout)\(few.stderr)")
+            #expect(try await daemon.jobctl("logs", "2").stdout.contains("stdout: 4\n"))
             try await daemon.stop()
         }
 

@@ -48,7 +48,7 @@ static inline int jobcontrol_pidfd_open(pid_t pid) {
 /// `*status` the exit status or the signal; `*usage` (when not NULL) gets the resources it and
 /// its waited-for descendants used (the raw waitid system call reports them; glibc's wrapper
 /// does not). 0, or -1 with errno. With `nohang`, returns 0 with `*code` 0 when the process has
-/// not exited yet.
+/// not exited yet. waitid(P_PIDFD) needs Linux 5.4, the daemon's oldest kernel.
 static inline int jobcontrol_pidfd_reap(int pidfd, int nohang, int *code, int *status, struct rusage *usage) {
     siginfo_t info;
     memset(&info, 0, sizeof(info));
@@ -143,7 +143,8 @@ int jobcontrol_spawn(const struct jobcontrol_spawn_request *request, pid_t *pid,
 
 /// From now on, a spawning thread leaves SIGCHLD unblocked after its spawn (see spawn.c). For a
 /// process that handles no SIGCHLD itself (the daemon); returns 0 and does nothing when SIGCHLD
-/// has a handler or is ignored.
+/// has a handler. An ignored SIGCHLD (which makes the kernel reap children unasked) is first
+/// reset to the default.
 int jobcontrol_spawn_drop_child_signals(void);
 
 /// Makes this process the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER): a build's

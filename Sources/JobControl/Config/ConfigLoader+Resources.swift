@@ -56,10 +56,15 @@ extension ConfigLoader {
             }
         case "limit_nofile":
             if let value = reader.int(node, what: what) {
-                if value >= 3 {
+                // stdin, stdout and stderr, and one for the dynamic loader to open libraries with:
+                // at 3, no dynamically linked program starts.
+                if value >= 4 {
                     resources.limitNOFILE = UInt64(value)
                 } else {
-                    reader.error(node, "\(what) must be at least 3 (stdin, stdout and stderr)")
+                    reader.error(
+                        node,
+                        "\(what) must be at least 4 (stdin, stdout, stderr, and one the dynamic loader opens libraries with)"
+                    )
                 }
             }
         case "leftovers":

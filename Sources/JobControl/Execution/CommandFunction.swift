@@ -198,22 +198,34 @@ enum CommandFunction {
             return true
         }
         // Without a cgroup: the rest of the process group, and what left it (setsid) but was
-        // reparented to the daemon (the child subreaper), each with its own group.
-        let groups = [processGroup] + OrphanReaper.adopted(fromBuild: buildID)
-        func alive() -> [pid_t] { groups.filter { kill(-$0, 0) == 0 || kill($0, 0) == 0 } }
-        guard !alive().isEmpty else { return false }
-        for group in groups {
-            kill(-group, SIGTERM)
-            kill(group, SIGTERM)
+        // reparented to the daemon (the child subreaper), each with its own group. Only the
+        // group is asked after the command, whose own pid was reaped and may be anyone's now;
+        // a group's number stays reserved while a process is in it. A group or orphan found
+        // gone is dropped for good, so a number reused meanwhile is never signalled; orphans
+        // reparented later (a grandchild whose parent the SIGTERM ended) join in.
+        var groups = [processGroup] + OrphanReaper.adopted(fromBuild: buildID)
+        func isAlive(_ group: pid_t) -> Bool { kill(-group, 0) == 0 || (group != processGroup && kill(group, 0) == 0) }
+        groups = groups.filter(isAlive)
+        guard !groups.isEmpty else { return false }
+        func terminate(_ targets: [pid_t]) {
+            for group in targets {
+                kill(-group, SIGTERM)
+                if group != processGroup { kill(group, SIGTERM) }
+            }
         }
+        terminate(groups)
         let deadline = ContinuousClock.now + terminationGrace
-        while !alive().isEmpty, ContinuousClock.now < deadline {
+        while !groups.isEmpty, ContinuousClock.now < deadline {
             await uninterruptibleSleep(.milliseconds(20))
             OrphanReaper.reapAdopted()  // a stopped orphan is a zombie until reaped here
+            groups = groups.filter(isAlive)
+            let newcomers = OrphanReaper.adopted(fromBuild: buildID).filter { !groups.contains($0) }
+            terminate(newcomers)
+            groups += newcomers
         }
-        for group in alive() {
+        for group in groups.filter(isAlive) {
             kill(-group, SIGKILL)
-            kill(group, SIGKILL)
+            if group != processGroup { kill(group, SIGKILL) }
         }
         return true
     }
@@ -259,11 +271,17 @@ enum CommandFunction {
         }
     }
 
-    /// SIGTERM to every process of the group now, SIGKILL to whatever is left after the grace period.
+    /// SIGTERM to every process of the group now, SIGKILL to whatever is left after the grace
+    /// period. The group is watched meanwhile and left alone once it is empty: its number is
+    /// free then, and may already lead an unrelated group (a later build's command).
     static func terminate(processGroup: pid_t) {
         kill(-processGroup, SIGTERM)
         Task.detached {
-            try? await Task.sleep(for: terminationGrace)
+            let deadline = ContinuousClock.now + terminationGrace
+            while ContinuousClock.now < deadline {
+                guard kill(-processGroup, 0) == 0 else { return }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
             kill(-processGroup, SIGKILL)
         }
     }

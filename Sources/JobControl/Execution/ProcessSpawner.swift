@@ -107,7 +107,8 @@ public enum ProcessSpawner {
     /// From now on the commands' exit signals (SIGCHLD) are dropped by the kernel rather than
     /// queued for some thread that does not block them (the daemon's main thread, woken once per
     /// build). Only for a process that handles no SIGCHLD itself: false, and nothing changes, when
-    /// it has a handler now. Exits are learned from pidfds either way.
+    /// it has a handler now. Exits are learned from pidfds either way. An ignored SIGCHLD, which
+    /// would have the kernel reap every command before its status is read, is reset first.
     @discardableResult
     public static func dropChildSignals() -> Bool {
         jobcontrol_spawn_drop_child_signals() != 0
