@@ -67,10 +67,9 @@ extension ControlService {
 
     func prune(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
         let dryRun = try Parameters(call).optionalBool("dry_run") ?? false
-        let config = await engine.config
         let report: PruneReport
         do {
-            report = try Pruner.run(config: config, storage: storage, dryRun: dryRun)
+            report = try await engine.prune(dryRun: dryRun)
         } catch {
             throw Self.varlinkError(.storage(error))
         }

@@ -146,7 +146,7 @@ public final class Daemon: Sendable {
             }
             if let http { group.addTask { await http.serve() } }
             let retention = Task {
-                await RetentionService(engine: engine, storage: storage, logger: logger).run()
+                await RetentionService(engine: engine, logger: logger).run()
             }
             let reloads = Task {
                 for await _ in reloadStream { await reloader.reload() }

@@ -10,15 +10,13 @@ struct RetentionService: Sendable {
     static let defaultInterval: Duration = .seconds(3600)
 
     let engine: BuildEngine
-    let storage: any Storage
     let logger: Logger
     var interval: Duration = Self.defaultInterval
 
     func run() async {
         while !Task.isCancelled {
-            let config = await engine.config
             do {
-                let report = try Pruner.run(config: config, storage: storage, dryRun: false)
+                let report = try await engine.prune(dryRun: false)
                 if report.logRecords > 0 || report.buildCount > 0 || report.notifications > 0 {
                     logger.info(
                         "retention pruned old records",

@@ -69,6 +69,18 @@ import Testing
         #expect(builds == ["finished": true, "job": "a"])
     }
 
+    /// A build's top-level groups may each report up to Int64.max: their sum on the overview is
+    /// held there instead of trapping in the daemon.
+    @Test func topProgressSumsSaturate() {
+        let groups: [JSONValue] = [
+            ["group": "a", "current": .int(.max), "total": .int(.max)],
+            ["group": "b", "current": .int(.max), "total": .int(.max)],
+            ["group": "a::c", "current": 1, "total": 1],
+        ]
+        let top = Pages.topProgress(groups)
+        #expect(top?.current == .max && top?.total == .max)
+    }
+
     @Test func everythingShownIsEscaped() {
         let hostile = #"<script>alert("x")</script>&'"#
         #expect(Pages.escape(hostile) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;")

@@ -44,6 +44,51 @@ import Testing
                 yaml: "jobs:\n  - {id: a, command: x, cleanup_function: 'jobcontrol:nosuch'}\n", file: "t.yaml")
         }
     }
+
+    /// Retention deletes a build as `jobctl delete` does: after its job's cleanup function, and
+    /// not at all when that function refuses (it went straight to storage, cleanup skipped).
+    @Test func retentionDeletesThroughTheCleanupFunction() async throws {
+        let seen = Mutex<[Int64]>([])
+        var registry = FunctionRegistry.builtins
+        registry.register("test:cleanup") { _, args, _ in
+            let id = args.first?["id"]?.intValue ?? -1
+            seen.withLock { $0.append(id) }
+            if args.first?["job_id"] == "refuses" { throw BuildException(type: "Busy", message: "files still in use") }
+            return nil
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                build_retention: {keep_last: 1}
+                jobs:
+                  - {id: cleans, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: refuses, command: 'true', cleanup_function: 'test:cleanup'}
+                  - {id: plain, command: 'true'}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        var ids: [String: [Int64]] = [:]
+        for job in ["cleans", "refuses", "plain"] {
+            for _ in 0..<3 {
+                ids[job, default: []].append(try await engine.waitUntilFinished(try await engine.run(jobID: job).id).id)
+            }
+        }
+        let dry = try await engine.prune(dryRun: true)
+        #expect(seen.withLock { $0 }.isEmpty, "a dry run called a cleanup function")
+        #expect(dry.builds.mapValues(\.count) == ["cleans": 2, "refuses": 2, "plain": 2])
+        let report = try await engine.prune(dryRun: false)
+        #expect(
+            report.builds.mapValues { $0.sorted() } == [
+                "cleans": Array(ids["cleans"]![..<2]), "plain": Array(ids["plain"]![..<2]),
+            ])
+        #expect(seen.withLock { $0 }.sorted() == (ids["cleans"]![..<2] + ids["refuses"]![..<2]).sorted())
+        for id in ids["cleans"]![..<2] + ids["plain"]![..<2] { #expect(try storage.getBuild(id) == nil) }
+        for id in ids["refuses"]! {
+            #expect(try storage.getBuild(id) != nil, "a build whose cleanup refused was deleted")
+        }
+    }
 }
 
 @Suite struct SwiftFunctionTests {

@@ -240,6 +240,19 @@ extension Storage {
         #expect(root.group == .root && root.current == 1 && root.total == 3 && root.reported)
     }
 
+    /// Reports may be anything up to Int64.max: the sum an unreported parent shows is held there
+    /// (it trapped, stopping the daemon on every later read of that build's progress).
+    @Test(arguments: Backend.allCases) func progressSumsPastInt64AreHeldAtTheMaximum(_ backend: Backend) throws {
+        let storage = try backend.make()
+        let id = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])
+        try storage.reportBuildProgress(id, current: .max, total: .max, group: "a::b")
+        try storage.reportBuildProgress(id, current: .max, total: .max, group: "a::c")
+        let info = try storage.getBuildProgressInfo(id)
+        let parent = try #require(info.first { $0.group.name == "a" })
+        #expect(parent.current == .max && parent.total == .max && !parent.reported)
+        #expect(info.first?.group == .root && info.first?.current == .max)
+    }
+
     @Test(arguments: Backend.allCases) func invalidProgressIsRefused(_ backend: Backend) throws {
         let storage = try backend.make()
         let id = try storage.createBuild(jobID: "a", jobConfig: [:], buildConfig: [:])

@@ -31,6 +31,46 @@ import Testing
         #expect(released.load(ordering: .relaxed) == 1)
     }
 
+    /// A caller whose write is refused at once while the writer holds writes (its ticket taken
+    /// back out of the queue) leaves nothing for a flush to wait for: the flush ends with the
+    /// held writes. It waited for that never-committed ticket until some later write came.
+    @Test func aFlushDoesNotWaitForAWriteRefusedDuringAHold() async throws {
+        let holding = GroupCommitWriter<Int>.Holding(
+            health: StorageHealth(), hold: .seconds(30), droppable: { _ in true }, logLineBuild: { _ in nil })
+        let commits = Atomic<Int>(0)
+        let release = DispatchSemaphore(value: 0)
+        let writer = GroupCommitWriter<Int>(name: "test-writer", holding: holding) { (_: [Int]) throws(StorageError) in
+            // The first commit fails once the second write is queued; the held retry succeeds.
+            if commits.add(1, ordering: .relaxed).newValue == 1 {
+                release.wait()
+                throw StorageError(.unavailable, "database is locked")
+            }
+        }
+        writer.enqueue([1])  // a log line: held through the outage
+        try await waitFor { commits.load(ordering: .relaxed) == 1 }
+        let refused = Task { () async -> Bool in
+            do {
+                try await writer.submitAsync([2])
+                return false
+            } catch {
+                return true
+            }
+        }
+        try await waitFor { writer.queuedOperations == 1 }
+        release.signal()
+        #expect(await refused.value, "a write queued when the writer began holding is refused at once")
+        let flushed = Atomic<Bool>(false)
+        let flush = Task {
+            try? await writer.flushAsync()
+            flushed.store(true, ordering: .relaxed)
+        }
+        try await waitFor { flushed.load(ordering: .relaxed) }
+        let ended = flushed.load(ordering: .relaxed)
+        #expect(ended, "the flush still waits for the refused write")
+        flush.cancel()
+        writer.enqueue([3])  // lets a flush stuck on the old code end, so the test process does not hang
+    }
+
     @Test func theReserveIsRealSpaceAndGoesOnce() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-reserve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

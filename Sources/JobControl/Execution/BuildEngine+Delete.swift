@@ -28,4 +28,24 @@ extension BuildEngine {
         do { try storage.deleteBuild(buildID) } catch { throw .storage(error) }
         logger.info("build deleted", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
     }
+
+    /// Applies the retention policies (``Pruner``); the builds due of a job with a
+    /// `cleanup_function` are deleted as ``delete(buildID:)`` deletes them, after that function,
+    /// and one it refuses stays (logged; it is due again at the next run).
+    public func prune(now: Date = Date(), dryRun: Bool) async throws(StorageError) -> PruneReport {
+        var report = try Pruner.run(config: config, storage: storage, now: now, dryRun: dryRun)
+        for (jobID, ids) in report.dueForCleanup.sorted(by: { $0.key < $1.key }) {
+            for id in ids {
+                do {
+                    try await delete(buildID: id)
+                    report.builds[jobID, default: []].append(id)
+                } catch {
+                    // delete has logged a refusal; anything else is the storage's to say.
+                    if case .storage(let failure) = error { throw failure }
+                }
+            }
+        }
+        report.dueForCleanup = [:]
+        return report
+    }
 }

@@ -110,8 +110,9 @@ public struct ProgressInfo: Sendable, Hashable {
         // Deepest first, so a derived parent sums children that are already complete.
         for group in nodes.keys.sorted(by: { $0.parts.count > $1.parts.count }) {
             guard let node = nodes[group], let parent = group.parent, nodes[parent]?.reported == false else { continue }
-            nodes[parent]!.current += node.current
-            nodes[parent]!.total += node.total
+            // Reports may be anything up to Int64.max each: a sum is held there, not trapped on.
+            nodes[parent]!.current = nodes[parent]!.current.addingSaturated(node.current)
+            nodes[parent]!.total = nodes[parent]!.total.addingSaturated(node.total)
         }
         return nodes.values.sorted { $0.group < $1.group }
     }

@@ -52,7 +52,9 @@ extension SQLiteStorage {
     }
 
     public func deleteBuild(_ id: Int64) throws(StorageError) {
-        batchWriter.waitForPending()  // a state change comes after every line handed in before it
+        // After every line handed in before it; while the writer holds writes through an
+        // outage, refused at once (try again later) rather than blocking a thread for the hold.
+        try batchWriter.waitUntilWritten()
         try write("delete build \(id)") { db in
             try db.execute(sql: SQLiteQueries.deleteBuild, arguments: [id])
             guard db.changesCount == 1 else { throw StorageError(.noSuchBuild, "no build with id \(id)") }

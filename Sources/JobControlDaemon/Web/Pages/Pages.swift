@@ -155,7 +155,8 @@ enum Pages {
         let top = groups.filter { !($0["group"]?.stringValue ?? "").contains("::") }
         guard !top.isEmpty else { return nil }
         return (
-            top.reduce(0) { $0 + ($1["current"]?.intValue ?? 0) }, top.reduce(0) { $0 + ($1["total"]?.intValue ?? 0) }
+            top.reduce(0) { $0.addingSaturated($1["current"]?.intValue ?? 0) },
+            top.reduce(0) { $0.addingSaturated($1["total"]?.intValue ?? 0) }
         )
     }
 
