@@ -6,34 +6,49 @@ import Testing
 @testable import JobControl
 
 @Suite struct DeleteTests {
-    @Test func deleteCallsTheCleanupFunctionAndKeepsTheBuildWhenItFails() async throws {
-        let seen = Mutex<[Int64]>([])
+    /// The build ids a cleanup function was called with.
+    final class CalledWith: Sendable {
+        let ids = Mutex<[Int64]>([])
+    }
+
+    /// An engine whose jobs `cleans` and `refuses` have the cleanup function `test:cleanup`
+    /// (it records the ids it is called with, and refuses the builds of `refuses`), and `plain`
+    /// runs `plainCommand`.
+    static func rig(daemonKeys: String = "", plainCommand: String) throws -> (
+        engine: BuildEngine, storage: any Storage, seen: CalledWith
+    ) {
+        let seen = CalledWith()
         var registry = FunctionRegistry.builtins
         registry.register("test:cleanup") { _, args, _ in
             let id = args.first?["id"]?.intValue ?? -1
-            seen.withLock { $0.append(id) }
+            seen.ids.withLock { $0.append(id) }
             if args.first?["job_id"] == "refuses" { throw BuildException(type: "Busy", message: "files still in use") }
             return nil
         }
         let config = try ConfigLoader.parse(
-            yaml: """
+            yaml: daemonKeys + """
                 jobs:
                   - {id: cleans, command: 'true', cleanup_function: 'test:cleanup'}
                   - {id: refuses, command: 'true', cleanup_function: 'test:cleanup'}
-                  - {id: plain, command: 'sleep 5'}
+                  - {id: plain, command: '\(plainCommand)'}
                 """, file: "t.yaml", registry: registry)
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
         let engine = BuildEngine(
             config: config, storage: storage, registry: registry,
             logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return (engine, storage, seen)
+    }
+
+    @Test func deleteCallsTheCleanupFunctionAndKeepsTheBuildWhenItFails() async throws {
+        let (engine, storage, seen) = try Self.rig(plainCommand: "sleep 5")
         let cleans = try await engine.waitUntilFinished(try await engine.run(jobID: "cleans").id)
         let refuses = try await engine.waitUntilFinished(try await engine.run(jobID: "refuses").id)
         try await engine.delete(buildID: cleans.id)
         #expect(try storage.getBuild(cleans.id) == nil)
         await #expect(throws: EngineError.self) { try await engine.delete(buildID: refuses.id) }
         #expect(try storage.getBuild(refuses.id) != nil)
-        #expect(seen.withLock { $0 } == [cleans.id, refuses.id])
+        #expect(seen.ids.withLock { $0 } == [cleans.id, refuses.id])
         let running = try await engine.run(jobID: "plain")
         await #expect(throws: EngineError.self) { try await engine.delete(buildID: running.id) }
         try await engine.cancel(buildID: running.id)
@@ -48,27 +63,8 @@ import Testing
     /// Retention deletes a build as `jobctl delete` does: after its job's cleanup function, and
     /// not at all when that function refuses (it went straight to storage, cleanup skipped).
     @Test func retentionDeletesThroughTheCleanupFunction() async throws {
-        let seen = Mutex<[Int64]>([])
-        var registry = FunctionRegistry.builtins
-        registry.register("test:cleanup") { _, args, _ in
-            let id = args.first?["id"]?.intValue ?? -1
-            seen.withLock { $0.append(id) }
-            if args.first?["job_id"] == "refuses" { throw BuildException(type: "Busy", message: "files still in use") }
-            return nil
-        }
-        let config = try ConfigLoader.parse(
-            yaml: """
-                build_retention: {keep_last: 1}
-                jobs:
-                  - {id: cleans, command: 'true', cleanup_function: 'test:cleanup'}
-                  - {id: refuses, command: 'true', cleanup_function: 'test:cleanup'}
-                  - {id: plain, command: 'true'}
-                """, file: "t.yaml", registry: registry)
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        let engine = BuildEngine(
-            config: config, storage: storage, registry: registry,
-            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let (engine, storage, seen) = try Self.rig(
+            daemonKeys: "build_retention: {keep_last: 1}\n", plainCommand: "true")
         var ids: [String: [Int64]] = [:]
         for job in ["cleans", "refuses", "plain"] {
             for _ in 0..<3 {
@@ -76,14 +72,14 @@ import Testing
             }
         }
         let dry = try await engine.prune(dryRun: true)
-        #expect(seen.withLock { $0 }.isEmpty, "a dry run called a cleanup function")
+        #expect(seen.ids.withLock { $0 }.isEmpty, "a dry run called a cleanup function")
         #expect(dry.builds.mapValues(\.count) == ["cleans": 2, "refuses": 2, "plain": 2])
         let report = try await engine.prune(dryRun: false)
         #expect(
             report.builds.mapValues { $0.sorted() } == [
                 "cleans": Array(ids["cleans"]![..<2]), "plain": Array(ids["plain"]![..<2]),
             ])
-        #expect(seen.withLock { $0 }.sorted() == (ids["cleans"]![..<2] + ids["refuses"]![..<2]).sorted())
+        #expect(seen.ids.withLock { $0 }.sorted() == (ids["cleans"]![..<2] + ids["refuses"]![..<2]).sorted())
         for id in ids["cleans"]![..<2] + ids["plain"]![..<2] { #expect(try storage.getBuild(id) == nil) }
         for id in ids["refuses"]! {
             #expect(try storage.getBuild(id) != nil, "a build whose cleanup refused was deleted")
