@@ -31,7 +31,7 @@ import Testing
             ),
             (
                 "sexagesimal", "workers: 1:1:1:1:1:1:1:1:1:1:1:1:1\njobs: []\n",
-                "sexagesimal.yaml:1:10: 'workers' must be an integer, found a number"
+                "sexagesimal.yaml:1:10: 'workers' is out of range: 1:1:1:1:1:1:1:1:1:1:1:1:1"
             ),
             (
                 "bomb", "jobs: []\n" + bomb,

@@ -14,7 +14,8 @@ import Testing
 
     static let cases: [Case] = [
         // YAML syntax
-        Case(yaml: "jobs:\n  - id: a\n    command: [x\n", expected: "4:1: YAML syntax error"),
+        // An unclosed bracket is shown where it opens.
+        Case(yaml: "jobs:\n  - id: a\n    command: [x\n", expected: "3:14: YAML syntax error"),
         Case(yaml: "jobs:\n  - id: a\n   command: x\n", expected: "3:4: YAML syntax error"),
         Case(yaml: "workers: 2\nworkers: 3\n", expected: "2:1: YAML syntax error: duplicate key 'workers'"),
         Case(yaml: "- just\n- a list\n", expected: "1:1: the configuration file must be a mapping"),

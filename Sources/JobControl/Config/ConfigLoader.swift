@@ -65,10 +65,13 @@ public enum ConfigLoader {
         var sources: [(jobs: [JobConfig], file: String)] = [(config.jobs, file)]
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
         let patterns = main.include ?? (defaultInclude ? [(defaultIncludePattern, nil)] : [])
+        // Each file once: patterns may overlap, and `*.yaml` beside the main file matches it too.
+        var loaded: Set<String> = [Self.canonicalPath(file)]
         for (pattern, node) in patterns {
             let absolute = pattern.hasPrefix("/") ? pattern : directory + "/" + pattern
-            let files = expandGlob(absolute)
-            if files.isEmpty, !pattern.contains(where: { "*?[".contains($0) }) {
+            let matched = expandGlob(absolute)
+            let files = matched.filter { loaded.insert(Self.canonicalPath($0)).inserted }
+            if matched.isEmpty, !pattern.contains(where: { "*?[".contains($0) }) {
                 var reader = YAMLNodeReader(file: file)
                 reader.error(node, "included file \(absolute) does not exist")
                 diagnostics += reader.diagnostics
@@ -161,11 +164,74 @@ public enum ConfigLoader {
     /// Where job files are looked for when the main file says nothing.
     public static let defaultIncludePattern = "jobs.d/*.yaml"
 
+    /// The text of a configuration file: a regular file (a FIFO or a device named by an
+    /// include pattern would block or never end) of at most the composer's 64 MiB, checked
+    /// before it is read, in UTF-8 (the first byte that is not is reported with its place).
     static func readText(_ path: String) throws(ConfigError) -> String {
-        do {
-            return try String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8)
-        } catch {
-            throw ConfigError(file: path, "cannot read configuration file: \(Self.reason(error))")
+        func refuse(_ reason: String, line: Int = 1, column: Int = 1) -> ConfigError {
+            ConfigError(file: path, line: line, column: column, "cannot read configuration file: \(reason)")
+        }
+        // O_NONBLOCK: opening a FIFO does not wait for a writer.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { throw refuse(String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw refuse(String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw refuse("it is not a regular file") }
+        guard info.st_size <= YAMLComposer.maximumBytes else {
+            throw refuse(
+                "it is \(ByteSize.human(Int64(info.st_size))), more than the \(YAMLComposer.maximumBytes >> 20) MiB a configuration file may have"
+            )
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(info.st_size))
+        let chunk = 65536
+        while bytes.count <= YAMLComposer.maximumBytes {
+            let previous = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: chunk))
+            let count = bytes.withUnsafeMutableBufferPointer { buffer in
+                read(descriptor, buffer.baseAddress! + previous, chunk)
+            }
+            if count < 0, errno == EINTR {
+                bytes.removeLast(chunk)
+                continue
+            }
+            guard count >= 0 else { throw refuse(String(cString: strerror(errno))) }
+            bytes.removeLast(chunk - count)
+            if count == 0 { break }
+        }
+        guard bytes.count <= YAMLComposer.maximumBytes else {
+            throw refuse("it is more than the \(YAMLComposer.maximumBytes >> 20) MiB a configuration file may have")
+        }
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        if bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) {
+            throw refuse("it is UTF-16 text; save it as UTF-8")
+        }
+        let place = firstInvalidUTF8(bytes)
+        throw refuse(
+            "it is not UTF-8 text: byte 0x\(String(bytes[place.offset], radix: 16, uppercase: true)) here; save it as UTF-8",
+            line: place.line, column: place.column)
+    }
+
+    /// Where the first byte that is not part of valid UTF-8 is: its offset, and its line and
+    /// column (in characters, counted from 1, as the YAML parser counts them).
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> (offset: Int, line: Int, column: Int) {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var (offset, line, column) = (0, 1, 1)
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if encoded.first == 0x0A {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
+                offset += encoded.count
+            case .emptyInput, .error:
+                return (min(offset, max(bytes.count - 1, 0)), line, column)
+            }
         }
     }
 
@@ -175,8 +241,8 @@ public enum ConfigLoader {
         } catch {
             diagnostics.append(
                 ConfigDiagnostic(
-                    SourceLocation(file: file, line: error.mark.line, column: error.mark.column),
-                    "YAML syntax error: \(error.problem)"))
+                    SourceLocation(file: file, line: error.place.line, column: error.place.column),
+                    "YAML syntax error: \(error.message)"))
             return nil
         }
     }
@@ -323,6 +389,13 @@ public enum ConfigLoader {
     }
 
     /// Paths matching a glob pattern, sorted.
+    /// The path with symbolic links and `..` resolved, when it exists; else as given.
+    static func canonicalPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func expandGlob(_ pattern: String) -> [String] {
         var result = glob_t()
         defer { globfree(&result) }

@@ -30,25 +30,46 @@ struct YAMLNodeReader {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .scalar:
-            if node.null != nil { return "null" }
-            if node.bool != nil { return "a boolean" }
-            if node.int != nil { return "an integer" }
-            if node.float != nil { return "a number" }
-            return "a string"
+            switch node.tag {
+            case .null: return "null"
+            case .bool: return "a boolean"
+            case .int: return "an integer"
+            case .float: return "a number"
+            default: return "a string"
+            }
         }
     }
 
-    /// The entries of a mapping with string keys; reports anything else.
+    /// The entries of a mapping with string keys; reports anything else. A merge key (`<<: *base`,
+    /// or `<<: [*a, *b]`) adds the entries of the mappings it names that the mapping does not
+    /// have itself (YAML 1.1's merge: its own keys win, and earlier mappings over later ones).
     mutating func mapping(_ node: Node, what: String) -> [(key: String, keyNode: Node, value: Node)]? {
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let given) = node else {
             error(node, "\(what) must be a mapping, found \(Self.typeName(node))")
             return nil
         }
         var entries: [(key: String, keyNode: Node, value: Node)] = []
         var seen: Set<String> = []
-        for (keyNode, value) in mapping {
+        var merged: [(key: String, keyNode: Node, value: Node)] = []
+        for (keyNode, value) in given {
             guard case .scalar(let scalar) = keyNode else {
                 error(keyNode, "keys of \(what) must be strings")
+                continue
+            }
+            if scalar.tag == .merge {
+                let sources: [Node]
+                switch value {
+                case .mapping: sources = [value]
+                case .sequence(let list): sources = list.nodes
+                case .scalar: sources = [value]
+                }
+                for source in sources {
+                    guard case .mapping = source else {
+                        error(source, "'<<' merges a mapping or a list of mappings, found \(Self.typeName(source))")
+                        continue
+                    }
+                    merged += mapping(source, what: what) ?? []
+                }
                 continue
             }
             if !seen.insert(scalar.string).inserted {
@@ -57,6 +78,7 @@ struct YAMLNodeReader {
             }
             entries.append((scalar.string, keyNode, value))
         }
+        for entry in merged where seen.insert(entry.key).inserted { entries.append(entry) }
         return entries
     }
 
@@ -81,7 +103,11 @@ struct YAMLNodeReader {
 
     mutating func int(_ node: Node, what: String) -> Int? {
         guard case .scalar = node, let value = node.int else {
-            error(node, "\(what) must be an integer, found \(Self.typeName(node))")
+            if node.tag == .int, case .scalar(let scalar) = node {
+                error(node, "\(what) is out of range: \(scalar.string)")
+            } else {
+                error(node, "\(what) must be an integer, found \(Self.typeName(node))")
+            }
             return nil
         }
         return value
@@ -107,10 +133,21 @@ struct YAMLNodeReader {
         return values
     }
 
-    /// Any YAML value as a ``ConfigValue``, honouring the `!retval`, `!secret` and `!param` tags.
+    /// Any YAML value as a ``ConfigValue``, honouring the `!retval`, `!secret` and `!param` tags;
+    /// its type is the one its tag gives (``Node``). An integer past Int64's range keeps its text
+    /// (as a string: a long ID passed as an argument stays exact, where it became an inexact
+    /// float); infinity and NaN are refused, as builds' values are JSON. A tag this loader does
+    /// not know is an error, not a string: `!!secret` for `!secret` would otherwise pass the
+    /// name itself as the value.
     mutating func value(_ node: Node, what: String) -> ConfigValue? {
         let tag = node.tag.description
         switch node {
+        case .sequence where node.tag != .seq, .mapping where node.tag != .map:
+            error(
+                node,
+                "the tag '\(node.tag.shortName)' cannot be put on a \(node.isSequence ? "list" : "mapping") in \(what); !retval, !secret and !param tag a name"
+            )
+            return nil
         case .sequence(let sequence):
             var values: [ConfigValue] = []
             for item in sequence {
@@ -135,17 +172,55 @@ struct YAMLNodeReader {
                     return nil
                 }
                 return tag == "!retval" ? .retval(name) : tag == "!param" ? .param(name) : .secret(name)
-            case _ where Self.isCustomTag(node):
-                error(node, "unknown tag '\(tag)' in \(what); expected !retval, !secret or !param")
+            case _ where !Self.isKnownScalarTag(node.tag):
+                var message = "unknown tag '\(node.tag.shortName)' in \(what); expected !retval, !secret or !param"
+                if let name = node.tag.shortName.split(separator: "!").last,
+                    ["retval", "secret", "param"].contains(String(name)), node.tag.shortName != "!\(name)"
+                {
+                    message += " (did you mean '!\(name)'?)"
+                }
+                error(node, message)
                 return nil
             default:
-                if node.null != nil { return .null }
-                if let value = node.bool { return .bool(value) }
-                if let value = node.int { return .int(Int64(value)) }
-                if let value = node.float { return .double(value) }
-                return .string(scalar.string)
+                switch node.tag {
+                case .null: return .null
+                case .bool:
+                    guard let value = node.bool else {
+                        error(node, "'\(scalar.string)' in \(what) is not a boolean (it is tagged !!bool)")
+                        return nil
+                    }
+                    return .bool(value)
+                case .int:
+                    if let value = node.int { return .int(Int64(value)) }
+                    guard scalar.isPlain, YAMLScalarRules.isInt(Array(scalar.string.utf8)) else {
+                        error(node, "'\(scalar.string)' in \(what) is not an integer (it is tagged !!int)")
+                        return nil
+                    }
+                    return .string(scalar.string)  // past Int64: exact as text
+                case .float:
+                    guard let value = node.float else {
+                        error(node, "'\(scalar.string)' in \(what) is not a number (it is tagged !!float)")
+                        return nil
+                    }
+                    guard value.isFinite else {
+                        error(
+                            node,
+                            "'\(scalar.string)' in \(what) is not a finite number, and builds' values are JSON, which has none; quote it to pass it as text"
+                        )
+                        return nil
+                    }
+                    return .double(value)
+                default:
+                    return .string(scalar.string)
+                }
             }
         }
+    }
+
+    /// The tags a scalar may carry here besides `!retval`, `!secret` and `!param`: YAML's own
+    /// (a timestamp, `<<` and `=` as values are text).
+    static func isKnownScalarTag(_ tag: Node.Tag) -> Bool {
+        [.str, .null, .bool, .int, .float, .timestamp, .merge, .value].contains(tag) || tag.name == "!"
     }
 
     /// A local tag such as `!retval`; the plain `!` (quoted, non-specific) tag is not one.

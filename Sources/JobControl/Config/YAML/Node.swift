@@ -2,9 +2,10 @@
 /// each with its tag, its style and where it starts (``YAMLComposer`` builds them from libyaml's
 /// events). Aliases are resolved to the node their anchor names.
 ///
-/// The typed views (`null`, `bool`, `int`, `float`) follow the rules the loader has always had
-/// (YAML 1.1 booleans such as `yes` and `off`, `0x`/`0o`/`0b` integers, `1_000`, `1:30`), and
-/// `ConfigYAMLOracleTests` holds them to Yams' answers over a corpus; docs/architecture.md.
+/// The typed views (`null`, `bool`, `int`, `float`) follow the node's tag (YAML 1.1 booleans
+/// such as `yes` and `off`, `0x`/`0o`/`0b` integers, `1_000`, `1:30`), and
+/// `ConfigYAMLOracleTests` holds tags and values to Yams' answers over a corpus;
+/// docs/architecture.md.
 enum Node: Sendable {
     case scalar(Scalar)
     case mapping(Mapping)
@@ -49,6 +50,18 @@ enum Node: Sendable {
         static let str = Tag(name: "tag:yaml.org,2002:str")
         static let map = Tag(name: "tag:yaml.org,2002:map")
         static let seq = Tag(name: "tag:yaml.org,2002:seq")
+        static let null = Tag(name: "tag:yaml.org,2002:null")
+        static let bool = Tag(name: "tag:yaml.org,2002:bool")
+        static let int = Tag(name: "tag:yaml.org,2002:int")
+        static let float = Tag(name: "tag:yaml.org,2002:float")
+        static let merge = Tag(name: "tag:yaml.org,2002:merge")
+        static let timestamp = Tag(name: "tag:yaml.org,2002:timestamp")
+        static let value = Tag(name: "tag:yaml.org,2002:value")
+
+        /// As written in a file: `!!int` for YAML's own tags, the rest as they are.
+        var shortName: String {
+            name.hasPrefix("tag:yaml.org,2002:") ? "!!" + name.dropFirst("tag:yaml.org,2002:".count) : name
+        }
 
         let name: String
         var description: String { name }
@@ -62,6 +75,11 @@ enum Node: Sendable {
         }
     }
 
+    var isSequence: Bool {
+        if case .sequence = self { return true }
+        return false
+    }
+
     var tag: Tag {
         switch self {
         case .scalar(let scalar): return scalar.tag
@@ -70,15 +88,21 @@ enum Node: Sendable {
         }
     }
 
-    /// `~`, `null`, `Null`, `NULL` or nothing, unquoted; whatever the tag.
+    /// The value a scalar's tag gives it. The tag is the one written (`!!int "12"` is 12), or the
+    /// one YAML 1.1's rules give an untagged plain scalar (``YAMLScalarRules``): only text that
+    /// reads as a whole integer is an integer, so `0-3` or `08:30` stay strings. (Reading any
+    /// text that a number parser accepts, as Yams' accessors did, made `CPUS: 0-3` the number
+    /// -3.) Quoted scalars and the non-specific `!` are strings.
+    ///
+    /// `null` for the null tag (`~`, `null`, `Null`, `NULL` or nothing, unquoted; or `!!null`).
     var null: Void? {
-        guard case .scalar(let scalar) = self, scalar.isPlain else { return nil }
-        return YAMLScalarRules.isNull(scalar.string) ? () : nil
+        guard case .scalar(let scalar) = self, scalar.tag == .null else { return nil }
+        return ()
     }
 
-    /// `true`/`yes`/`on` and `false`/`no`/`off` in any case, unless the tag makes it a string.
+    /// `true`/`yes`/`on` and `false`/`no`/`off` in any case, for the bool tag.
     var bool: Bool? {
-        guard case .scalar(let scalar) = self, scalar.tag != .str else { return nil }
+        guard case .scalar(let scalar) = self, scalar.tag == .bool else { return nil }
         switch scalar.string.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -86,16 +110,16 @@ enum Node: Sendable {
         }
     }
 
-    /// An unquoted integer: decimal, `0x`, `0o` or a leading `0` (octal), `0b`, `_` between
-    /// digits, or base 60 (`1:30` is 90); `nil` past `Int`'s range.
+    /// For the int tag: decimal, `0x`, `0o` or a leading `0` (octal), `0b`, `_` between digits,
+    /// or base 60 (`1:30` is 90); `nil` past `Int`'s range.
     var int: Int? {
-        guard case .scalar(let scalar) = self, scalar.isPlain else { return nil }
+        guard case .scalar(let scalar) = self, scalar.tag == .int else { return nil }
         return YAMLScalarRules.integer(scalar.string)
     }
 
-    /// An unquoted number: anything `Double` reads, `.inf`, `.nan`, `_` between digits, base 60.
+    /// For the float tag: decimals and exponents, `.inf`, `.nan`, `_` between digits, base 60.
     var float: Double? {
-        guard case .scalar(let scalar) = self, scalar.isPlain else { return nil }
+        guard case .scalar(let scalar) = self, scalar.tag == .float else { return nil }
         return YAMLScalarRules.double(scalar.string)
     }
 }

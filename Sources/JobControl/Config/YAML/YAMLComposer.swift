@@ -5,6 +5,30 @@ import CLibYAML
 struct YAMLSyntaxError: Error, Sendable {
     var problem: String
     var mark: Node.Mark
+    /// What libyaml was reading when it failed, and where that began ("while scanning a quoted
+    /// scalar" at the opening quote): an unclosed quote or bracket is noticed only at the end of
+    /// the file, far from the typo.
+    var context: Context? = nil
+
+    struct Context: Sendable, Equatable {
+        var text: String
+        var mark: Node.Mark
+    }
+
+    /// Where an editor should jump: the start of an unclosed quoted scalar or flow collection,
+    /// else the place the problem was found.
+    var place: Node.Mark {
+        guard let context, context.text.contains("quoted scalar") || context.text.contains("flow") else { return mark }
+        return context.mark
+    }
+
+    /// The problem with its context, each with its line where it is not ``place``.
+    var message: String {
+        guard let context, context.mark != mark else { return problem }
+        func at(_ mark: Node.Mark) -> String { "line \(mark.line), column \(mark.column)" }
+        if place == context.mark { return "\(problem) at \(at(mark)), \(context.text) that starts here" }
+        return "\(problem) (\(context.text) that starts at \(at(context.mark)))"
+    }
 }
 
 /// Turns YAML text into one ``Node`` tree with libyaml's parser, reading its events as Yams did
@@ -219,9 +243,15 @@ private final class Composer {
             }
             return YAMLSyntaxError(problem: problem, mark: .init(line: line, column: column))
         }
+        let context = state.context.map {
+            YAMLSyntaxError.Context(
+                text: String(cString: $0),
+                mark: .init(line: Int(state.context_mark.line) + 1, column: Int(state.context_mark.column) + 1))
+        }
         return YAMLSyntaxError(
             problem: problem,
-            mark: .init(line: Int(state.problem_mark.line) + 1, column: Int(state.problem_mark.column) + 1))
+            mark: .init(line: Int(state.problem_mark.line) + 1, column: Int(state.problem_mark.column) + 1),
+            context: context)
     }
 }
 

@@ -6,13 +6,13 @@ enum YAMLScalarRules {
     /// The tag an untagged plain scalar gets.
     static func tag(ofPlain string: String) -> Node.Tag {
         let s = Array(string.utf8)
-        if isBool(string) { return Node.Tag(name: "tag:yaml.org,2002:bool") }
-        if isInt(s) { return Node.Tag(name: "tag:yaml.org,2002:int") }
-        if isFloat(s) { return Node.Tag(name: "tag:yaml.org,2002:float") }
-        if string == "<<" { return Node.Tag(name: "tag:yaml.org,2002:merge") }
-        if isNull(string) { return Node.Tag(name: "tag:yaml.org,2002:null") }
-        if isTimestamp(s) { return Node.Tag(name: "tag:yaml.org,2002:timestamp") }
-        if string == "=" { return Node.Tag(name: "tag:yaml.org,2002:value") }
+        if isBool(string) { return .bool }
+        if isInt(s) { return .int }
+        if isFloat(s) { return .float }
+        if string == "<<" { return .merge }
+        if isNull(string) { return .null }
+        if isTimestamp(s) { return .timestamp }
+        if string == "=" { return .value }
         return .str
     }
 
@@ -38,9 +38,9 @@ enum YAMLScalarRules {
     /// a sign, then `0x`, `0b`, `0o` or `0` (octal) decides the radix; with a `:`, base 60.
     static func integer(_ string: String) -> Int? {
         let text = string.replacing("_", with: "")
-        if text == "0" { return 0 }
         let negative = text.hasPrefix("-")
         let unsigned = negative || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+        if unsigned == "0" { return 0 }  // also -0 and +0
         for (prefix, radix) in [("0x", 16), ("0b", 2), ("0o", 8), ("0", 8)] where unsigned.hasPrefix(prefix) {
             return Int((negative ? "-" : "") + unsigned.dropFirst(prefix.count), radix: radix)
         }
