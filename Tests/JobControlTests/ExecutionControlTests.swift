@@ -26,6 +26,26 @@ import Testing
         #expect(lines.contains("hi from /usr as 65534"))
     }
 
+    /// Run as another user (through setpriv), a missing program fails the build as it does
+    /// for anyone: SpawnFailed, not setpriv's exit status 127.
+    @Test func aMissingProgramUnderAnotherUserFailsToStart() async throws {
+        let engine = try engine(
+            """
+            jobs:
+              - id: a
+                command: [/nonexistent/tool, --flag]
+                user: nobody
+              - id: b
+                command: [no-such-tool-anywhere]
+                user: nobody
+            """)
+        for job in ["a", "b"] {
+            let build = try await engine.waitUntilFinished(try await engine.run(jobID: job).id)
+            #expect(build.exception?["type"] == "SpawnFailed", "\(String(describing: build.exception))")
+            #expect(build.exception?["message"]?.stringValue?.contains("No such file or directory") == true)
+        }
+    }
+
     @Test func secretsAreInjectedButNeverStored() async throws {
         let engine = try engine(
             """

@@ -12,9 +12,9 @@ import Testing
         var splitter = LineSplitter()
         #expect(texts(splitter.feed(Array("a\nb\r\nc".utf8))) == ["a", "b"])
         #expect(texts(splitter.feed(Array("d\n".utf8))) == ["cd"])
-        #expect(splitter.finish() == nil)
+        #expect(splitter.finish().isEmpty)
         _ = splitter.feed(Array("tail".utf8))
-        #expect(splitter.finish()?.text == "tail")
+        #expect(texts(splitter.finish()) == ["tail"])
     }
 
     @Test func cutsOverlongLinesIntoPartialPiecesAndReplacesInvalidUTF8() {
@@ -25,6 +25,22 @@ import Testing
         #expect(lines.map(\.bytes).reduce(0, +) == 10)
         #expect(texts(splitter.feed(Array("wxyz\n".utf8))) == ["wxyz"])
         #expect(texts(splitter.feed([0xFF, 0x41, 0x0A])) == ["\u{FFFD}A"])
+    }
+
+    /// Bytes that are not UTF-8 become U+FFFD, three bytes each: a line of them is cut again so
+    /// that no record is longer than the limit (they were up to three times it), and the pieces
+    /// still join to the line.
+    @Test func replacedBytesDoNotMakeARecordLongerThanTheLimit() {
+        var splitter = LineSplitter(maxLineBytes: 8)
+        var lines = splitter.feed([UInt8](repeating: 0xFF, count: 20) + [0x0A])
+        lines += splitter.feed([UInt8](repeating: 0xFE, count: 5))
+        lines += splitter.finish()
+        #expect(lines.allSatisfy { $0.text.utf8.count <= 8 }, "\(lines.map(\.text.utf8.count))")
+        var joined = ""
+        for line in lines { joined += line.text + (line.partial ? "" : "\n") }
+        #expect(
+            joined == String(repeating: "\u{FFFD}", count: 20) + "\n" + String(repeating: "\u{FFFD}", count: 5) + "\n")
+        #expect(lines.map(\.bytes).reduce(0, +) == 26)
     }
 
     /// A piece never ends inside a character: "aé€" cut at 4 bytes keeps "€" whole.

@@ -51,6 +51,18 @@ enum CommandFunction {
             environment["PATH"] = helperPath
         }
         environment.merge(extraEnvironment) { _, extra in extra }
+        // Under setpriv, a missing program would be setpriv's exit 127 (CommandFailed); looked
+        // up here, it is the SpawnFailed every other build gets.
+        if spawned.count > argv.count, let program = argv.first {
+            let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+            let found = ProcessSpawner.resolve(program, path: path)
+            guard let found, access(found, X_OK) == 0 else {
+                throw BuildException(
+                    type: "SpawnFailed",
+                    message: "cannot start '\(program)': \(String(cString: strerror(found == nil ? ENOENT : errno)))",
+                    details: ["argv": .array(argv.map { .string($0) })])
+            }
+        }
 
         let resources = context.settings.resources
         let workingDirectory = context.settings.workingDirectory
@@ -398,7 +410,8 @@ enum CommandFunction {
                 if !lines.isEmpty, !Task.isCancelled { await context.storage.waitForWriteCapacity() }
             }
         }
-        if let last = splitter.finish() { take([last]) }
+        let last = splitter.finish()
+        if !last.isEmpty { take(last) }
         pipes.closing(fd)
         ProcessEvents.shared.forget(fd)
         close(fd)

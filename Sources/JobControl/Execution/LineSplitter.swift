@@ -26,7 +26,7 @@ struct LineSplitter {
         while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
             pending.append(contentsOf: rest[..<newline])
             cutPieces(into: &lines)
-            lines.append(Line(text: Self.text(pending[...], dropCR: true), partial: false, bytes: pending.count + 1))
+            emit(pending[...], partial: false, dropCR: true, newline: true, into: &lines)
             pending.removeAll(keepingCapacity: true)
             rest = rest[rest.index(after: newline)...]
         }
@@ -45,7 +45,7 @@ struct LineSplitter {
             var cut = end
             while cut > start + 1, end - cut < 3, pending[cut] & 0xC0 == 0x80 { cut -= 1 }
             if pending[cut] & 0xC0 != 0x80 { end = cut }
-            lines.append(Line(text: Self.text(pending[start..<end], dropCR: false), partial: true, bytes: end - start))
+            emit(pending[start..<end], partial: true, dropCR: false, newline: false, into: &lines)
             start = end
         }
         if start > 0 { pending.removeFirst(start) }
@@ -72,11 +72,37 @@ struct LineSplitter {
         return pieces
     }
 
-    /// The last line, if the stream did not end with a newline.
-    mutating func finish() -> Line? {
-        guard !pending.isEmpty else { return nil }
+    /// The last line, if the stream did not end with a newline (in pieces, if bytes that are not
+    /// UTF-8 grew it past the limit as they were replaced).
+    mutating func finish() -> [Line] {
+        guard !pending.isEmpty else { return [] }
         defer { pending.removeAll() }
-        return Line(text: Self.text(pending[...], dropCR: true), partial: false, bytes: pending.count)
+        var lines: [Line] = []
+        emit(pending[...], partial: false, dropCR: true, newline: false, into: &lines)
+        return lines
+    }
+
+    /// `bytes` as a line, or as pieces when replacing bytes that are not UTF-8 (each becomes
+    /// U+FFFD, three bytes) made it longer than `maxLineBytes`: every record stays within it.
+    private func emit(
+        _ bytes: ArraySlice<UInt8>, partial: Bool, dropCR: Bool, newline: Bool, into lines: inout [Line]
+    ) {
+        let text = Self.text(bytes, dropCR: dropCR)
+        let input = bytes.count + (newline ? 1 : 0)
+        guard text.utf8.count > maxLineBytes else {
+            lines.append(Line(text: text, partial: partial, bytes: input))
+            return
+        }
+        var pieces = Self.pieces(of: text, maxBytes: maxLineBytes)
+        // The input bytes, shared out by size; the last piece says whether the line goes on.
+        var left = input
+        for index in pieces.indices {
+            let share = index == pieces.count - 1 ? left : min(left, pieces[index].bytes / 3)
+            pieces[index].bytes = share
+            left -= share
+            pieces[index].partial = index < pieces.count - 1 || partial
+        }
+        lines += pieces
     }
 
     private static func text(_ bytes: ArraySlice<UInt8>, dropCR: Bool) -> String {
