@@ -46,6 +46,15 @@ import Testing
         }
     }
 
+    /// A build's token authorizes its in-build helpers (skip, retval, log, progress): a build
+    /// that prints its environment must not show it to whoever may read its log.
+    @Test func theBuildsTokenIsMaskedInItsLog() async throws {
+        let engine = try engine("jobs:\n  - {id: a, command: 'env | grep ^JOBCONTROL_TOKEN='}\n")
+        let build = try await engine.waitUntilFinished(try await engine.run(jobID: "a").id)
+        let lines = try engine.storage.iterLogMessages(LogQuery(buildID: build.id)).map(\.message)
+        #expect(lines.contains("JOBCONTROL_TOKEN=***"), "\(lines)")
+    }
+
     @Test func secretsAreInjectedButNeverStored() async throws {
         let engine = try engine(
             """

@@ -413,8 +413,10 @@ public actor BuildEngine {
         build: Build, job: JobConfig, secrets: [String: String], heldParameters: [String: JSONValue] = [:],
         socketPath: String?, slot: WorkerSlot? = nil
     ) async {
-        let redactor = SecretRedactor(secrets.values + heldParameters.values.map(\.argumentText))
         let token = randomToken()
+        // The build's token too: a build that prints its environment must not hand a reader of
+        // its log what takes over the build (skip, retval, log, progress).
+        let redactor = SecretRedactor(secrets.values + heldParameters.values.map(\.argumentText) + [token])
         let logBudget = LogBudget()
         let (cancelledBeforeStart, rules) = await register(
             token: token, buildID: build.id, job: job, redactor: redactor, logBudget: logBudget,

@@ -21,6 +21,13 @@ public struct SecretRedactor: Sendable {
 
     public func redact(_ text: String) -> String {
         guard !values.isEmpty else { return text }
+        // The usual case, on every log line of every build (each has its token to mask): no value
+        // occurs. A memchr/memcmp scan per value over the string's own bytes, nothing copied.
+        let occurs =
+            text.utf8.withContiguousStorageIfAvailable { haystack in
+                values.contains { Self.occurs($0, in: UnsafeRawBufferPointer(haystack)) }
+            } ?? true
+        guard occurs else { return text }
         var bytes = Array(text.utf8)
         var changed = false
         for value in values {
@@ -30,6 +37,24 @@ public struct SecretRedactor: Sendable {
             }
         }
         return changed ? String(decoding: bytes, as: UTF8.self) : text
+    }
+
+    private static func occurs(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count, let base = haystack.baseAddress else {
+            return false
+        }
+        return needle.withUnsafeBytes { needle in
+            guard let needleBase = needle.baseAddress else { return false }
+            var offset = 0
+            let last = haystack.count - needle.count
+            while offset <= last {
+                guard let found = memchr(base + offset, Int32(first), last - offset + 1) else { return false }
+                let at = base.distance(to: UnsafeRawPointer(found))
+                if memcmp(base + at, needleBase, needle.count) == 0 { return true }
+                offset = at + 1
+            }
+            return false
+        }
     }
 
     /// `text` with every occurrence of `needle` masked, or nil when there is none.
