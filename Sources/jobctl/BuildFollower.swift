@@ -154,15 +154,28 @@ actor BuildFollower {
         for group in groups {
             let name = group["group"]?.stringValue ?? ""
             let parts = name.isEmpty ? [] : name.split(separator: "::", omittingEmptySubsequences: false)
-            let label = parts.last ?? "(build)"
+            // The job's text shown, not obeyed, and on one row each: the block moves up by as
+            // many rows as it drew (a newline or a wrapped status made it leave rows behind).
+            var label = String(parts.last ?? "(build)").shownOnTerminal(newlines: true)
+            if label.count > 40 { label = String(label.prefix(39)) + "…" }
             let indent = String(repeating: "  ", count: parts.count)
             let current = group["current"]?.intValue ?? 0
             let total = group["total"]?.intValue ?? 0
             let percent = total > 0 ? Int((Double(min(current, total)) / Double(total) * 100).rounded(.down)) : 0
             var text = "  " + indent + label.padded(to: max(1, 24 - indent.count))
+            var used = text.count + 1 + width
             text += " " + terminal.paint(bar(current: current, total: total, width: width), .cyan)
-            text += " " + String(percent).leftPadded(to: 3) + "%  \(current)/\(total)"
-            if let status = group["status"]?.stringValue { text += "  " + terminal.paint(status, .dim) }
+            let numbers = " " + String(percent).leftPadded(to: 3) + "%  \(current)/\(total)"
+            text += numbers
+            used += numbers.count
+            if let status = group["status"]?.stringValue {
+                let room = terminalWidth() - used - 3
+                if room > 0 {
+                    var shown = status.shownOnTerminal(newlines: true)
+                    if shown.count > room { shown = String(shown.prefix(room - 1)) + "…" }
+                    text += "  " + terminal.paint(shown, .dim)
+                }
+            }
             lines.append(text)
         }
         drawnLines = lines.count

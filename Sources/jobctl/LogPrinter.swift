@@ -14,9 +14,16 @@ struct LogPrinter {
         self.paint = paint
     }
 
-    /// The text for `record`, ending in a newline unless its line goes on in a later record.
+    /// The text for `record`, ending in a newline unless its line goes on in a later record. On
+    /// a terminal, control characters in the job's text are shown, not obeyed (the live view
+    /// writes this past `print`).
     mutating func text(_ record: LogRecord) -> String {
         var text = ""
+        var record = record
+        if Terminal.standardOutputIsTerminal {
+            record.message = record.message.shownOnTerminal()
+            record.logger = record.logger.shownOnTerminal()
+        }
         if let open, open == record.logger {
             text = record.message
         } else {

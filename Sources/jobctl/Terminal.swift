@@ -58,3 +58,52 @@ func writeAll(_ descriptor: Int32, _ text: String) {
         bytes = bytes.dropFirst(written)
     }
 }
+
+extension String {
+    /// The text with its control characters shown rather than obeyed, for a terminal: what a job
+    /// prints, or names its progress, must not set the window title, clear the screen or move
+    /// the cursor of whoever reads its log (`ESC]0;…` shows as `^[]0;…`). C0 controls as caret
+    /// notation (`^[`, `^M`), DEL as `^?`, C1 controls as `\u{9B}`; tab always kept, newline
+    /// kept unless `newlines` (a progress block counts its lines).
+    func shownOnTerminal(newlines: Bool = false) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x09: return false
+            case 0x0A: return newlines
+            case 0x00..<0x20, 0x7F, 0x80..<0xA0: return true
+            default: return false
+            }
+        }
+        guard unicodeScalars.contains(where: isControl) else { return self }
+        var shown = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            guard isControl(scalar) else {
+                shown.append(scalar)
+                continue
+            }
+            switch scalar.value {
+            case 0x7F: shown.append(contentsOf: "^?".unicodeScalars)
+            case ..<0x20:
+                shown.append("^")
+                shown.append(Unicode.Scalar(UInt8(scalar.value + 0x40)))
+            default: shown.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            }
+        }
+        return String(shown)
+    }
+}
+
+/// `print` for this program: on a terminal, control characters in what it prints are shown, not
+/// obeyed (``String/shownOnTerminal(newlines:)``); to a pipe or file, the text is as stored.
+/// Every `print` of jobctl passes here, so job-controlled text (log lines, titles, exceptions,
+/// status lines, parameters) cannot reach the terminal raw; jobctl's own escape sequences (the
+/// live view's colours and redraws) go through ``writeOut(_:)`` instead.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    let text = items.map { "\($0)" }.joined(separator: separator)
+    Swift.print(Terminal.standardOutputIsTerminal ? text.shownOnTerminal() : text, terminator: terminator)
+}
+
+extension Terminal {
+    /// stdout is a terminal (of any kind, "dumb" too: it still obeys control characters).
+    static let standardOutputIsTerminal = isatty(STDOUT_FILENO) == 1
+}

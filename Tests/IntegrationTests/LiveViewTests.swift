@@ -49,6 +49,47 @@ import Testing
         try await daemon.stop()
     }
 
+    /// What a job prints, names or reports is shown on a terminal, not obeyed: an escape that
+    /// sets the window title or clears the screen arrives as `^[`, in logs, the live view, a
+    /// job's title and a build's exception. On a pipe the text stays as stored.
+    @Test func controlCharactersFromAJobAreShownNotObeyed() async throws {
+        let daemon = try await DaemonProcess(
+            config: #"""
+                jobs:
+                  - id: hostile
+                    title: "Title \e]0;OWNED\a"
+                    command: |
+                      printf 'line \033]0;OWNED\007 \033[2J\n'
+                      jobctl progress 1 2 --status "$(printf 'bad\033[2Jstatus\nsecond row')"
+                      sleep 1
+                      echo "tail \033[31m" >&2; exit 3
+                """#, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
+        let follow = try await onTerminal(daemon, "run hostile --follow")
+        let logs = try await onTerminal(daemon, "logs 1")
+        let jobs = try await onTerminal(daemon, "jobs")
+        let build = try await onTerminal(daemon, "build 1")
+        let progress = try await onTerminal(daemon, "progress 1")
+        for (name, screen) in [
+            ("follow", follow), ("logs", logs), ("jobs", jobs), ("build", build), ("progress", progress),
+        ] {
+            #expect(!screen.stdout.contains("\u{1B}]0;"), "\(name) set the title: \(screen.stdout.debugDescription)")
+            #expect(
+                !screen.stdout.contains("\u{1B}[2J"), "\(name) cleared the screen: \(screen.stdout.debugDescription)")
+        }
+        #expect(logs.stdout.contains("line ^[]0;OWNED^G ^[[2J"), "\(logs.stdout.debugDescription)")
+        #expect(jobs.stdout.contains("Title ^[]0;OWNED^G"), "\(jobs.stdout.debugDescription)")
+        #expect(build.stdout.contains("tail ^[[31m"), "\(build.stdout.debugDescription)")
+        #expect(follow.stdout.contains("stdout: line ^[]0;OWNED^G ^[[2J"), "\(follow.stdout.debugDescription)")
+        #expect(progress.stdout.contains("bad^[[2Jstatus"), "\(progress.stdout.debugDescription)")
+        // The live view's block keeps each group on one row (it moves up by the rows it drew):
+        // the newline shown, the status cut to the width of the terminal.
+        #expect(follow.stdout.contains("bad^[[2Jstatus^J"), "\(follow.stdout.debugDescription)")
+        // To a pipe, as stored.
+        let piped = try await daemon.jobctl("logs", "1")
+        #expect(piped.stdout.contains("line \u{1B}]0;OWNED\u{07} \u{1B}[2J"), "\(piped.stdout.debugDescription)")
+        try await daemon.stop()
+    }
+
     @Test func onAPipeFollowingPrintsPlainLines() async throws {
         let daemon = try await DaemonProcess(
             config: Self.config, environment: ["PATH": Binaries.directory.path + ":/usr/bin:/bin"])
