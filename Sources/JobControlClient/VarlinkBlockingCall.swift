@@ -23,13 +23,17 @@ public enum VarlinkBlockingCall {
         // send(2) with MSG_NOSIGNAL: a daemon that drops the connection makes this an error
         // (EPIPE), not a SIGPIPE that kills the client without a word.
         var sent = 0
+        // A failed send still reads: a daemon that will not serve the connection (too many of
+        // this user's are open) writes why before it closes, and that beats "connection lost".
+        var sendFailure: String?
         while sent < message.count {
             let count = message[sent...].withUnsafeBytes {
                 send(descriptor.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw ClientError.connectionLost("cannot send the call: \(String(cString: strerror(errno)))")
+                sendFailure = "cannot send the call: \(String(cString: strerror(errno)))"
+                break
             }
             sent += count
         }
@@ -40,10 +44,10 @@ public enum VarlinkBlockingCall {
             do {
                 count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
             } catch {
-                throw ClientError.connectionLost("cannot read the reply: \(error)")
+                throw ClientError.connectionLost(sendFailure ?? "cannot read the reply: \(error)")
             }
             guard count > 0 else {
-                throw ClientError.connectionLost("the daemon closed the connection without replying")
+                throw ClientError.connectionLost(sendFailure ?? "the daemon closed the connection without replying")
             }
             if let end = chunk[..<count].firstIndex(of: 0) {
                 reply += chunk[..<end]

@@ -12,7 +12,9 @@ import JobControlProtocol
 ///   a connection is admitted *restricted* (it may only make a running build's token-carrying
 ///   `io.jobcontrol.Build` calls, and is closed when idle for one guard tick), so a build running
 ///   as a flooding user still reports its progress;
-/// - past ``hard`` (what the descriptor limit allows), connections are closed at once.
+/// - past twice ``perUser`` for one user, or ``hard`` (what the descriptor limit allows) in all,
+///   connections are closed at once (after saying why), so one user's flood of restricted
+///   connections cannot fill the daemon up to ``hard`` and shut every other user out.
 ///
 /// Ownership: a value kept in ``ControlServer``'s mutex.
 struct ConnectionLimits {
@@ -62,8 +64,11 @@ struct ConnectionLimits {
         guard open < Self.hard else {
             return .refused("refusing connections: \(open) are open, the most the daemon's descriptor limit allows")
         }
-        open += 1
         let mine = perUser[uid, default: 0]
+        guard mine < 2 * Self.perUser else {
+            return .refused("refusing connections of uid \(uid): it has \(mine) open, twice the most one user may use")
+        }
+        open += 1
         perUser[uid] = mine + 1
         if mine >= Self.perUser {
             return .restricted(

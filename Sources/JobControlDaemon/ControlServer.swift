@@ -146,7 +146,10 @@ final class ControlServer: Sendable {
                         if let refusal = admission.refusal { logRefusal(refusal) }
                         switch admission {
                         case .refused:
-                            group.addTask { await accepted.connection.take()?.closeUnserved() }
+                            group.addTask {
+                                await accepted.connection.take()?.closeUnserved(
+                                    saying: VarlinkReply(error: ConnectionLimits.tooMany(peer)))
+                            }
                             continue
                         case .restricted:
                             accepted.activity.restrict()
@@ -226,15 +229,21 @@ final class ControlServer: Sendable {
                     try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
                     return
                 }
-                if activity.restricted, call.interface != Interfaces.build, call.interface != Interfaces.service {
+                // A restricted connection serves a running build's token-carrying calls only: any
+                // other call, or one its token does not authorize, ends it (introspection, or
+                // calls with made-up tokens, kept a flood of them open for good).
+                if activity.restricted, call.interface != Interfaces.build {
                     try await outbound.write(VarlinkReply(error: ConnectionLimits.tooMany(peer)).json.messageBuffer())
                     return
                 }
+                var failed = false
                 try await activity.answering {
                     try await service.handle(call, peer: peer) { reply in
+                        if reply.error != nil { failed = true }
                         if !call.oneway { try await outbound.write(reply.json.messageBuffer()) }
                     }
                 }
+                if activity.restricted, failed { return }
             }
         } catch let error as VarlinkFramingError {
             // Too large: say so before hanging up (what was sent cannot be skipped reliably).

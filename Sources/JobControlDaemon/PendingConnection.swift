@@ -1,4 +1,5 @@
 import NIOCore
+import JobControlProtocol
 import Synchronization
 
 /// An accepted connection not yet served: whoever takes it must end it through
@@ -33,8 +34,12 @@ final class PendingConnection: Sendable {
 }
 
 extension NIOAsyncChannel where Inbound == ByteBuffer, Outbound == ByteBuffer {
-    /// Closes a connection that will not be served (over a limit, or dropped before serving).
-    func closeUnserved() async {
-        try? await executeThenClose { _, _ in }
+    /// Closes a connection that will not be served (over a limit, or dropped before serving),
+    /// first writing `reply` when given: the client reads why instead of a bare hang-up, which
+    /// jobctl could only take for a daemon gone.
+    func closeUnserved(saying reply: VarlinkReply? = nil) async {
+        try? await executeThenClose { _, outbound in
+            if let reply { try await outbound.write(reply.json.messageBuffer()) }
+        }
     }
 }

@@ -42,6 +42,17 @@ import Testing
         if case .served = limits.admit(user) {} else { Issue.record("a released connection did not make room") }
     }
 
+    /// One user's restricted connections stop at twice its share: a flood of them (kept open
+    /// by calls) filled the daemon up to the hard bound, and every other user was refused.
+    @Test func oneUsersFloodStopsAtTwiceItsShare() {
+        var limits = ConnectionLimits()
+        let user = Self.peer(4242)
+        for _ in 0..<(2 * ConnectionLimits.perUser) { #expect(!Self.refused(limits.admit(user))) }
+        #expect(Self.refused(limits.admit(user)), "past twice its share, a user's connections are refused")
+        #expect(limits.open == 2 * ConnectionLimits.perUser, "a refused connection is not counted")
+        if case .served = limits.admit(Self.peer(4343)) {} else { Issue.record("another user was not served") }
+    }
+
     @Test func everybodyTogetherGetsTheTotalThenTheHardBound() {
         var limits = ConnectionLimits()
         // Many users, each within its share, up to the total.
@@ -55,7 +66,10 @@ import Testing
             uid += 1
         }
         #expect(Self.restricted(limits.admit(Self.peer(uid))), "past the total, connections only serve builds")
-        while limits.open < ConnectionLimits.hard { _ = limits.admit(Self.peer(uid)) }
+        while limits.open < ConnectionLimits.hard {
+            uid += 1
+            _ = limits.admit(Self.peer(uid))
+        }
         #expect(Self.refused(limits.admit(Self.peer(uid + 1))), "past the hard bound, connections are closed at once")
         if case .served = limits.admit(Self.peer(0)) {} else { Issue.record("root was not served at the hard bound") }
     }
