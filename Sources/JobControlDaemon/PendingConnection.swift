@@ -1,5 +1,5 @@
-import NIOCore
 import JobControlProtocol
+import NIOCore
 import Synchronization
 
 /// An accepted connection not yet served: whoever takes it must end it through
