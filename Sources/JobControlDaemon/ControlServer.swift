@@ -229,6 +229,13 @@ final class ControlServer: Sendable {
                     try await outbound.write(VarlinkReply(error: error).json.messageBuffer())
                     return
                 }
+                // Past the small size only a build's call may go: the framing vouched for it by
+                // the leading "method" key, and a second one (JSON keeps the last) must not
+                // smuggle another method past the limit.
+                if frame.readableBytes > Self.smallMessageBytes, call.interface != Interfaces.build {
+                    throw VarlinkFramingError.messageTooLargeForMethod(
+                        method: call.method, limit: Self.smallMessageBytes)
+                }
                 // A restricted connection serves a running build's token-carrying calls only: any
                 // other call, or one its token does not authorize, ends it (introspection, or
                 // calls with made-up tokens, kept a flood of them open for good).

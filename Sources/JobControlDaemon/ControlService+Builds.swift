@@ -42,7 +42,10 @@ extension ControlService {
         let parameters = Parameters(call)
         let id = try parameters.int("build")
         let minLevel = try parameters.optionalInt("min_level").map(Int.init)
-        let limit = try parameters.optionalInt("limit").map { max(0, Int($0)) }
+        // At least one: a page of none says "go on from where you are", and a client paging by
+        // next_after_id would ask again for ever.
+        let limit = try parameters.optionalInt("limit").map { Int(clamping: $0) }
+        if let limit, limit < 1 { throw VarlinkError.invalidParameter("limit") }
         _ = try existingBuild(id)
         var pager = LogPager(
             storage: storage, buildID: id, minLevel: minLevel, afterID: try parameters.optionalInt("after_id"))

@@ -92,6 +92,8 @@ public struct VarlinkFrameDecoder: ByteToMessageDecoder, Sendable {
             try checkSize(buffer, length: buffer.readableBytes)
             return .needMoreData
         }
+        // Also when the NUL came in the same read as the bytes that crossed the limit.
+        if length > maxMessageBytes { throw VarlinkFramingError.messageTooLarge(limit: maxMessageBytes) }
         try checkSize(buffer, length: length)
         searched = 0
         currentMayBeLarge = false

@@ -1,4 +1,6 @@
 import Foundation
+import JobControl
+import JobControlClient
 import Testing
 
 /// The control socket's connection lifecycle against the real daemon: clients that half-close
@@ -22,6 +24,25 @@ import Testing
         }
         let own = targets.filter { !$0.hasPrefix(database) }
         return (own.count, own.filter { $0.hasPrefix("socket:") }.count)
+    }
+
+    /// A page of no records would answer "go on from where you are", and a client paging by
+    /// `next_after_id` would ask again for ever: a limit below one is refused.
+    @Test func aLogPageOfNoRecordsIsRefused() async throws {
+        let daemon = try await DaemonProcess(config: Self.config)
+        #expect(try await daemon.jobctl("run", "hello", "--wait").status == 0)
+        for limit: Int64 in [0, -1] {
+            do {
+                _ = try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+                    try await connection.call(
+                        "io.jobcontrol.Manager.GetLogs", ["build": 1, "limit": .int(limit), "after_id": 1])
+                }
+                Issue.record("limit \(limit) was answered")
+            } catch ClientError.remote(let error) {
+                #expect(error.name.hasSuffix(".InvalidParameter"), "\(error)")
+            }
+        }
+        try await daemon.stop()
     }
 
     /// `printf … | socat - UNIX-CONNECT:…`, the one-liner of docs/protocol.md: socat shuts down its

@@ -103,6 +103,17 @@ import Testing
         #expect(
             recv(endless.descriptor, nil, 0, Int32(MSG_DONTWAIT)) == 0, "the connection is closed after the refusal")
 
+        // A second "method" key (JSON keeps the last) does not smuggle a Manager call past the
+        // small limit on the first one's word.
+        let smuggled = try RawSocket(path: daemon.socket)
+        let padding = String(repeating: "x", count: 100_000)
+        smuggled.write(
+            Array(
+                #"{"method":"io.jobcontrol.Build.Log","method":"io.jobcontrol.Manager.GetJob","parameters":{"job":"hello","pad":"\#(padding)"}}"#
+                    .utf8) + [0])
+        let smuggledReply = String(decoding: smuggled.readAll(messages: 1), as: UTF8.self)
+        #expect(smuggledReply.contains("io.jobcontrol.Manager.RequestTooLarge"), "\(smuggledReply.prefix(300))")
+
         // Hundreds of idle connections: the daemon still answers.
         var idle: [RawSocket] = []
         for _ in 0..<300 { idle.append(try RawSocket(path: daemon.socket)) }

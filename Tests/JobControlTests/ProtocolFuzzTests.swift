@@ -128,6 +128,12 @@ import Testing
             for _ in 0..<100 { try channel.writeInbound(ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)) }
         }
         _ = try? channel.finish()
+        // Nor does one whose NUL arrives in the same read as the bytes past the limit.
+        let whole = EmbeddedChannel(handler: ByteToMessageHandler(VarlinkFrameDecoder(maxMessageBytes: 1024)))
+        #expect(throws: VarlinkFramingError.self) {
+            try whole.writeInbound(ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "x"), count: 1030) + [0]))
+        }
+        _ = try? whole.finish()
     }
 
     /// Only a leading `"method"` of an allowed interface lets a message grow past the small limit:
