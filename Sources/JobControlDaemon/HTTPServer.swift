@@ -28,9 +28,14 @@ final class HTTPServer: Sendable {
     /// always have room.
     static let maxStreams = 128
     /// A client has this long to send a whole request (from connecting, or from the end of the
-    /// previous answer), however it trickles its bytes; no limit applies while the daemon
-    /// answers. Event streams send a comment every ``heartbeat``, which finds clients gone.
+    /// previous answer), however it trickles its bytes, and as long to take each answer (or
+    /// each event of a stream) once the daemon has it: one that does not read what it asked for
+    /// (a thousand pipelined requests, never read) no longer holds its connection for good. No
+    /// limit applies while the daemon works out an answer. Event streams send a comment every
+    /// ``heartbeat``, which finds clients gone.
     static let requestTimeout = Duration.seconds(10)
+    /// Connections one address (TCP) may hold at once: one client cannot take every slot.
+    static let maxConnectionsPerAddress = maxConnections / 4
     static let heartbeat = Duration.seconds(5)
 
     let app: WebApp
@@ -42,7 +47,9 @@ final class HTTPServer: Sendable {
     }
 
     private let listeners = Mutex<[Listener]>([])
-    private let open = Mutex(0)
+    /// Connections open, in all and by remote address (TCP; the Unix socket's are not counted
+    /// by address).
+    private let open = Mutex((count: 0, byAddress: [String: Int]()))
     private let streams = Mutex(0)
     let socketGroup: String?
 
@@ -125,9 +132,16 @@ final class HTTPServer: Sendable {
             do {
                 try await listener.channel.executeThenClose { inbound in
                     for try await connection in inbound {
-                        let admitted = open.withLock { count -> Bool in
-                            guard count < Self.maxConnections else { return false }
-                            count += 1
+                        let address = listener.unix ? nil : connection.channel.remoteAddress?.ipAddress
+                        let admitted = open.withLock { open -> Bool in
+                            guard open.count < Self.maxConnections else { return false }
+                            if let address {
+                                guard open.byAddress[address, default: 0] < Self.maxConnectionsPerAddress else {
+                                    return false
+                                }
+                                open.byAddress[address, default: 0] += 1
+                            }
+                            open.count += 1
                             return true
                         }
                         guard admitted else {
@@ -136,7 +150,13 @@ final class HTTPServer: Sendable {
                         }
                         group.addTask {
                             await self.serve(connection, unix: listener.unix)
-                            self.open.withLock { $0 -= 1 }
+                            self.open.withLock { open in
+                                open.count -= 1
+                                if let address {
+                                    let left = open.byAddress[address, default: 1] - 1
+                                    open.byAddress[address] = left > 0 ? left : nil
+                                }
+                            }
                         }
                     }
                 }
@@ -161,14 +181,15 @@ final class HTTPServer: Sendable {
                     AccessPolicy.Peer(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
                 }.get()
         }
-        // The request deadline: set while waiting for a request, cleared while answering. A
-        // watchdog closes a connection past it, so neither an idle client nor one trickling a
-        // byte at a time (slowloris) can hold a connection.
-        let deadline = Mutex<ContinuousClock.Instant?>(.now + Self.requestTimeout)
+        // The deadline: set while waiting for a request and while the client takes an answer,
+        // cleared while the daemon works one out. A watchdog closes a connection past it, so
+        // neither an idle client, nor one trickling a byte at a time (slowloris), nor one that
+        // does not read its answers can hold a connection.
+        let deadline = Deadline(.now + Self.requestTimeout)
         let watchdog = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(1))
-                if let due = deadline.withLock({ $0 }), ContinuousClock.now > due {
+                if let due = deadline.due.withLock({ $0 }), ContinuousClock.now > due {
                     try? await connection.channel.close()
                     return
                 }
@@ -194,15 +215,21 @@ final class HTTPServer: Sendable {
                         }
                     case .end:
                         guard let request = head else { continue }
-                        deadline.withLock { $0 = nil }
+                        deadline.set(nil)
                         let response =
                             tooLarge
                             ? WebResponse.text("a request body is at most 1 MiB", status: .payloadTooLarge)
                             : await app.respond(to: WebRequest(head: request, body: body, peer: peer))
-                        let keepAlive = try await write(response, to: outbound, request: request)
+                        let keepAlive = try await write(
+                            response, to: outbound, request: request,
+                            bounded: { body in
+                                deadline.set(.now + Self.requestTimeout)
+                                defer { deadline.set(nil) }
+                                try await body()
+                            })
                         if !keepAlive { return }
                         head = nil
-                        deadline.withLock { $0 = .now + Self.requestTimeout }
+                        deadline.set(.now + Self.requestTimeout)
                     }
                 }
             }
@@ -211,10 +238,23 @@ final class HTTPServer: Sendable {
         }
     }
 
-    /// Writes `response`; true when the connection may serve another request.
+    /// When a connection's watchdog closes it, if nothing happens before; nil while the daemon
+    /// works out an answer. Ownership: the mutex.
+    final class Deadline: Sendable {
+        let due: Mutex<ContinuousClock.Instant?>
+        init(_ due: ContinuousClock.Instant?) { self.due = Mutex(due) }
+        func set(_ instant: ContinuousClock.Instant?) { due.withLock { $0 = instant } }
+    }
+
+    /// A write the client must take within ``requestTimeout`` (the connection's watchdog closes
+    /// it otherwise).
+    typealias Bounded = @Sendable (_ body: @Sendable () async throws -> Void) async throws -> Void
+
+    /// Writes `response`, each part through `bounded`; true when the connection may serve
+    /// another request.
     private func write(
         _ response: WebResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        request: HTTPRequestHead
+        request: HTTPRequestHead, bounded: @escaping Bounded
     ) async throws -> Bool {
         var headers = HTTPHeaders()
         for (name, value) in WebApp.securityHeaders where !response.headers.contains(where: { $0.0 == name }) {
@@ -225,15 +265,19 @@ final class HTTPServer: Sendable {
         case .text(let text):
             headers.add(name: "Content-Length", value: "\(text.utf8.count)")
             if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
-            try await outbound.write(
-                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
-            if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text)))) }
-            try await outbound.write(.end(nil))
+            let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+            try await bounded {
+                try await outbound.write(.head(head))
+                if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text)))) }
+                try await outbound.write(.end(nil))
+            }
             return request.isKeepAlive
         case .events where request.method == .HEAD:
-            try await outbound.write(
-                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
-            try await outbound.write(.end(nil))
+            let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+            try await bounded {
+                try await outbound.write(.head(head))
+                try await outbound.write(.end(nil))
+            }
             return request.isKeepAlive
         case .events(let produce):
             let admitted = streams.withLock { count -> Bool in
@@ -246,16 +290,16 @@ final class HTTPServer: Sendable {
                     .text(
                         "too many event streams are open (\(Self.maxStreams)); try again later",
                         status: .serviceUnavailable),
-                    to: outbound, request: request)
+                    to: outbound, request: request, bounded: bounded)
             }
             defer { streams.withLock { $0 -= 1 } }
             // A stream ends the connection when it ends; a comment every few seconds keeps it
             // open through proxies and shows a client that has gone.
             headers.add(name: "Connection", value: "close")
-            try await outbound.write(
-                .head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+            let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+            try await bounded { try await outbound.write(.head(head)) }
             let write: WebResponse.Write = { text in
-                try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
+                try await bounded { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text)))) }
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await produce(write) }
@@ -268,7 +312,7 @@ final class HTTPServer: Sendable {
                 try await group.next()
                 group.cancelAll()
             }
-            try await outbound.write(.end(nil))
+            try await bounded { try await outbound.write(.end(nil)) }
             return false
         }
     }
