@@ -166,6 +166,35 @@ import Testing
     }
 }
 
+extension WebDashboardTests {
+    /// The shared reader of a build's log does not start where a client claims to be: a first
+    /// follower saying it has record 999,999,999 (`Last-Event-ID`) left every later follower of
+    /// that build without live lines until the build ended.
+    @Test func aClaimedPositionPastTheLogDoesNotStopTheFeed() async throws {
+        let gates = try TemporaryDirectory()
+        let daemon = try await Self.daemon(gates: gates.path)
+        let port = try await MetricsTests.port(of: daemon)
+        let run = try await daemon.jobctl("--json", "run", "slow")
+        let build = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue, "\(run.stdout)")
+        let url = "http://127.0.0.1:\(port)/api/v1/GetLogs?build=\(build)&follow=1"
+        func followers() async throws -> Int {
+            let listed = try await runProcess(
+                "/bin/sh", ["-c", "ss -Htn state established 'sport = :\(port)' | wc -l"])
+            return Int(listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        async let hostile = runProcess("/usr/bin/curl", ["-sN", "-m", "8", "-H", "Last-Event-ID: 999999999", url])
+        try await waitFor("the first follower") { ((try? await followers()) ?? 0) >= 1 }
+        async let victim = runProcess("/usr/bin/curl", ["-sN", "-m", "5", url])
+        try await waitFor("the second follower") { ((try? await followers()) ?? 0) >= 2 }
+        try gates.write("1", "")
+        let seen = try await victim.stdout
+        #expect(seen.contains("step-2"), "a live line did not reach the second follower: \(seen.prefix(2000))")
+        try gates.write("2", "")
+        _ = try await hostile
+        try await daemon.stop()
+    }
+}
+
 /// `http: {socket: PATH}`: a Unix-socket listener whose clients are known by their credentials.
 @Suite struct WebSocketListenerTests {
     @Test func peerCredentialsGrantTheirLevel() async throws {

@@ -35,9 +35,12 @@ final class LogFanout: Sendable {
     }
 
     /// A stream of what `build` logs from now on. `after` is the last record the client has;
-    /// a new feed starts there. A feed that was already running may have handed out records
-    /// after it before this client joined, so a client reads from `after` to the end once more
-    /// after subscribing, and skips records of the stream it has already sent.
+    /// a new feed starts there, or at the build's last stored record if that is older: the
+    /// number comes from the client (`after_id`, `Last-Event-ID`), and a feed started past the
+    /// end of the log would hand every client following that build nothing. A feed that was
+    /// already running may have handed out records after it before this client joined, so a
+    /// client reads from `after` to the end once more after subscribing, and skips records of
+    /// the stream it has already sent.
     func subscribe(build: Int64, after: Int64?) -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingOldest(Self.backlog))
         let client = UUID()
@@ -54,7 +57,9 @@ final class LogFanout: Sendable {
     }
 
     /// The feed of `build`: reads, hands out, and ends when the build has ended or nobody follows.
-    private func read(build: Int64, after start: Int64?) async {
+    private func read(build: Int64, after claimed: Int64?) async {
+        let stored = (try? storage.iterLogMessages(LogQuery(buildID: build, limit: 1, newestFirst: true)))?.first?.id
+        let start = claimed.map { min($0, stored ?? 0) }
         var pager = LogPager(storage: storage, buildID: build, minLevel: nil, afterID: start)
         while true {
             let ended = ((try? storage.getBuild(build))??.finished) ?? true
