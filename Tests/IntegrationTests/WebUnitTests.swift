@@ -69,6 +69,28 @@ import Testing
         #expect(builds == ["finished": true, "job": "a"])
     }
 
+    /// With anonymous access, a TCP request must name this daemon: a page that rebinds its own
+    /// name to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard through a visitor's
+    /// browser. Without anonymous access there is nothing to read that way, and no check.
+    @Test func anonymousAccessAnswersOnlyThisDaemonsNames() throws {
+        let config = try ConfigLoader.parse(
+            yaml: "http: {listen: '127.0.0.1:9187', anonymous: read, hosts: [jobs.example.org]}\njobs: []\n",
+            file: "t.yaml")
+        let http = try #require(config.http)
+        for allowed in [
+            "127.0.0.1:9187", "127.0.0.1", "10.1.2.3:80", "[::1]:9187", "localhost:9187", "LOCALHOST", "a.localhost",
+            "jobs.example.org", "Jobs.Example.Org.:443", nil,
+        ] {
+            #expect(http.allowsHost(allowed), "\(allowed ?? "no Host") was refused")
+        }
+        for refused in ["attacker.example:9187", "attacker.example", "127.0.0.1.attacker.example", "localhost.evil"] {
+            #expect(!http.allowsHost(refused), "\(refused) was allowed")
+        }
+        var closed = http
+        closed.anonymous = nil
+        #expect(closed.allowsHost("attacker.example"))
+    }
+
     /// A build's top-level groups may each report up to Int64.max: their sum on the overview is
     /// held there instead of trapping in the daemon.
     @Test func topProgressSumsSaturate() {

@@ -3,7 +3,7 @@ import FoundationEssentials
 import Glibc
 
 extension ConfigLoader {
-    static let httpKeys = ["listen", "socket", "tokens", "anonymous"]
+    static let httpKeys = ["listen", "socket", "tokens", "anonymous", "hosts"]
 
     /// `http: {listen: HOST:PORT, tokens: [{token: !secret NAME, level: read}], anonymous: read}`.
     static func readHTTP(_ node: Node, reader: inout YAMLNodeReader) -> HTTPSettings? {
@@ -29,6 +29,8 @@ extension ConfigLoader {
                         reader.error(entry.value, "'listen' must be HOST:PORT, as 127.0.0.1:9187 or [::1]:9187")
                     }
                 }
+            case "hosts":
+                settings.hosts = reader.stringList(entry.value, what: "'hosts'") ?? []
             case "anonymous":
                 if let text = reader.string(entry.value, what: "'anonymous'") {
                     switch text {

@@ -19,6 +19,11 @@ public struct HTTPSettings: Sendable, Hashable {
     public var tokens: [Token] = []
     /// What a request without a token may do: nothing (nil, the default) or `read`.
     public var anonymous: AccessPolicy.Level?
+    /// Names the dashboard may be reached by (the `Host` of a request) besides IP addresses,
+    /// `localhost`, the `listen` host and this machine's name: with `anonymous: read`, a request
+    /// naming another host is refused, so a web page cannot rebind its own name to this
+    /// address (DNS rebinding) and read the dashboard through a visitor's browser.
+    public var hosts: [String] = []
 
     public struct Token: Sendable, Hashable {
         public var value: ConfigValue
@@ -39,6 +44,7 @@ public struct HTTPSettings: Sendable, Hashable {
     /// reload after an edit elsewhere must not say the listener changed).
     public static func == (a: HTTPSettings, b: HTTPSettings) -> Bool {
         a.listen == b.listen && a.socket == b.socket && a.tokens == b.tokens && a.anonymous == b.anonymous
+            && a.hosts == b.hosts
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -46,7 +52,40 @@ public struct HTTPSettings: Sendable, Hashable {
         hasher.combine(socket)
         hasher.combine(tokens)
         hasher.combine(anonymous)
+        hasher.combine(hosts)
     }
+
+    /// Whether a TCP request's `Host` header names this daemon (see ``hosts``). Always, without
+    /// anonymous access: a rebound name gets no credentials from the browser, so nothing to
+    /// read. A request without `Host` (HTTP/1.0; browsers always send one) is allowed.
+    public func allowsHost(_ header: String?) -> Bool {
+        guard anonymous != nil, let header else { return true }
+        var name = Substring(header.lowercased())
+        if name.hasPrefix("[") {
+            return name.contains("]")  // an IPv6 literal
+        }
+        if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].allSatisfy(\.isNumber) {
+            name = name[..<colon]
+        }
+        if name.hasSuffix(".") { name = name.dropLast() }
+        var address = in_addr()
+        if inet_pton(AF_INET, String(name), &address) == 1 { return true }
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        if let listenHost = hostAndPort?.host.lowercased(), name == listenHost { return true }
+        if hosts.contains(where: { $0.lowercased() == name }) { return true }
+        return Self.machineNames.contains(String(name))
+    }
+
+    /// This machine's name, and its first label, lowercased.
+    static let machineNames: Set<String> = {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let got = buffer.withUnsafeMutableBufferPointer { pointer in
+            pointer.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, $0.count - 1) }
+        }
+        guard got == 0 else { return [] }
+        let name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self).lowercased()
+        return [name, String(name.split(separator: ".").first ?? Substring(name))]
+    }()
 
     /// The level a request's `Authorization` header grants; nil when none.
     public func level(authorization: String?, secrets: [String: String]) -> AccessPolicy.Level? {
