@@ -49,7 +49,8 @@ final class WebApp: Sendable {
         // Over TCP, with anonymous access: only requests naming this daemon (DNS rebinding).
         if request.peer == nil, let http = config.http, !http.allowsHost(request.headers.first(name: "Host")) {
             return .text(
-                "this daemon is not reached by that name; add it to http.hosts to allow it", status: .misdirectedRequest)
+                "this daemon is not reached by that name; add it to http.hosts to allow it", status: .misdirectedRequest
+            )
         }
         let caller = caller(of: request, config: config)
         let segments = request.segments
