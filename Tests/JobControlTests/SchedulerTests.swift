@@ -191,8 +191,14 @@ import Testing
         try await waitFor { try rig.builds("r").first?.finished == true }
         let first = try rig.builds("r")[0]
         #expect(first.exception?["type"] == "Cancelled")
+        #expect(first.exception?["message"]?.stringValue?.contains("replaced") == true)
         #expect(try rig.builds("r").count == 2)
-        try await rig.engine.cancel(buildID: try rig.builds("r")[1].id)
+        // The new build starts once the old one has ended: they never overlap.
+        try await waitFor { try rig.builds("r")[1].started }
+        let second = try rig.builds("r")[1]
+        let (ended, started) = (try #require(first.endTime), try #require(second.startTime))
+        #expect(started >= ended, "the replacement started before the replaced build ended")
+        try await rig.engine.cancel(buildID: second.id)
     }
 
     @Test func allowRunsSideBySide() async throws {
@@ -246,6 +252,21 @@ import Testing
         #expect(runOrder == ["2026-01-05T04:00:00+00:00", "2026-01-05T05:00:00+00:00", "2026-01-05T06:00:00+00:00"])
     }
 
+    /// A persistent job's catch-up after downtime is bounded by catch_up_window, not by
+    /// start_deadline (the sample nightly backup, with a window of a day and a deadline of two
+    /// hours, never caught up after a downtime longer than two hours).
+    @Test func aCatchUpWithinItsWindowIsNotCancelledByTheStartDeadline() async throws {
+        let (rig, registry) = try await Self.rig(
+            "  - {id: n, function: 'test:quick', schedule: daily, timezone: UTC, persistent: true, catch_up_window: 1d, start_deadline: 2h}\n"
+        )
+        await rig.advance(to: Self.t0 + 24 * Self.hour)
+        try await rig.waitForBuildsToEnd("n")
+        // Down over the next midnight until 05:00: that occurrence is 5 h late, within the window.
+        let again = await rig.restarted(at: Self.t0 + 53 * Self.hour, registry: registry)
+        try await waitFor { try again.builds("n").count == 2 && again.builds("n").allSatisfy(\.finished) }
+        #expect(try again.occurrences("n").last?.outcome == .started)
+    }
+
     @Test func anOccurrencePastItsStartDeadlineIsMissedNotRunLate() async throws {
         let (rig, _) = try await Self.rig(
             "  - {id: d, function: 'test:quick', schedule: hourly, timezone: UTC, start_deadline: 5m}\n")
@@ -270,6 +291,59 @@ import Testing
         let next = try await again.scheduler.upcoming(jobID: "s").first?.next.first
         #expect(next == Self.t0 + 3 * Self.hour)
         await #expect(throws: EngineError.self) { try await again.scheduler.suspend("nope") }
+    }
+
+    /// Resumed, then restarted: what fell while the schedule was suspended neither runs nor is
+    /// reported missed after the restart (the resume was kept in memory only, so the restart's
+    /// recovery counted from the last occurrence before the suspension and caught it up).
+    @Test func aResumedScheduleStaysResumedFromThenAcrossARestart() async throws {
+        let (rig, registry) = try await Self.rig(
+            "  - {id: p, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true}\n")
+        await rig.advance(to: Self.t0 + Self.hour)
+        try await rig.waitForBuildsToEnd("p")
+        try await rig.scheduler.suspend("p")
+        await rig.advance(to: Self.t0 + 5 * Self.hour + 30)
+        try await rig.scheduler.resume("p")
+        let again = await rig.restarted(at: Self.t0 + 5 * Self.hour + 60, registry: registry)
+        try await again.waitForBuildsToEnd("p")
+        #expect(try again.builds("p").count == 1, "an occurrence of the suspended period ran after the restart")
+        let recorded = try again.occurrences("p")
+        #expect(recorded.map(\.outcome) == [.started, .skipped], "\(recorded)")
+        #expect(try again.occurrences("p").last?.detail?.contains("suspended") == true)
+    }
+
+    /// A reload that changes a job's schedule, or enables it again, starts it from the reload:
+    /// what fell before is not due at once (a daily job moved from 02:30 to 03:00 ran at the
+    /// reload; one disabled for a week ran at once and reported a week of missed runs).
+    @Test func aReloadThatChangesOrEnablesAScheduleStartsItFromThen() async throws {
+        let (rig, _) = try await Self.rig(
+            """
+              - {id: moved, function: 'test:quick', schedule: '*-*-* 02:30', timezone: UTC}
+              - {id: off, function: 'test:quick', schedule: hourly, timezone: UTC, enabled: false}
+
+            """)
+        await rig.advance(to: Self.t0 + 2 * Self.hour + Self.hour / 2)
+        try await rig.waitForBuildsToEnd("moved")
+        #expect(try rig.builds("moved").count == 1)
+        await rig.advance(to: Self.t0 + 10 * Self.hour)
+        #expect(try rig.builds("off").isEmpty)
+        let edited = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: moved, function: 'test:quick', schedule: '*-*-* 03:00', timezone: UTC}
+                  - {id: off, function: 'test:quick', schedule: hourly, timezone: UTC}
+                """, file: "t.yaml", registry: Self.registry())
+        _ = await rig.engine.replaceConfig(edited)
+        await rig.scheduler.update(config: edited)
+        await rig.advance(to: Self.t0 + 10 * Self.hour + 1)
+        #expect(try rig.builds("moved").count == 1, "the moved schedule ran at the reload")
+        #expect(try rig.builds("off").isEmpty, "the job enabled again ran at the reload")
+        #expect(try rig.occurrences("off").allSatisfy { $0.outcome == .skipped })
+        #expect(!(try rig.occurrences("off").contains { $0.outcome == .missed }))
+        // From then on, on time.
+        await rig.advance(to: Self.t0 + 11 * Self.hour)
+        try await rig.waitForBuildsToEnd("off")
+        #expect(try rig.builds("off").count == 1)
     }
 
     @Test func randomizedDelaysStayWithinTheirBoundAndFixedOnesRepeat() async throws {

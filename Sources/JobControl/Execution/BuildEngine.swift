@@ -59,18 +59,23 @@ public actor BuildEngine {
     /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
     /// command's process group is torn down). Both end FAILED with a `Cancelled` exception.
     public func cancel(buildID: Int64) throws(EngineError) {
+        try cancel(buildID: buildID, reason: Self.cancelledException)
+    }
+
+    /// Cancels a build, recording `reason` as its exception (a scheduled replacement says so).
+    func cancel(buildID: Int64, reason: BuildException) throws(EngineError) {
         let build: Build?
         do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build else { throw .noSuchBuild(buildID) }
         guard !build.finished else { throw .buildNotRunning(buildID) }
         if let sharedQueue, !inFlight.contains(buildID) {
-            try sharedQueue.cancelElsewhere(buildID, reason: Self.cancelledException)
+            try sharedQueue.cancelElsewhere(buildID, reason: reason)
             logger.info(
                 "build cancel requested",
                 metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
             return
         }
-        requestCancel(buildID, reason: Self.cancelledException)
+        requestCancel(buildID, reason: reason)
         logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
     }
 

@@ -102,7 +102,9 @@ public actor Scheduler {
             state.computeNext(jobID: job.id)
             jobs[job.id] = state
         }
-        for (jobID, due) in catchUps { await fire(jobID, due: due, detail: "caught up after downtime (persistent)") }
+        for (jobID, due) in catchUps {
+            await fire(jobID, due: due, detail: "caught up after downtime (persistent)", catchingUp: true)
+        }
         for jobID in jobs.keys.sorted() where !(jobs[jobID]?.queue.isEmpty ?? true) { await drainQueue(jobID) }
         await tick()
     }
@@ -131,14 +133,25 @@ public actor Scheduler {
     /// Whether this scheduler fires occurrences (always, unless several daemons share a database).
     public var isLeading: Bool { leading }
 
-    /// Applies a reloaded configuration: new jobs start from now, changed ones keep their cursor.
+    /// Applies a reloaded configuration: new jobs start from now, and so do jobs whose schedule
+    /// changed or that are enabled again (as ``resume(_:)`` does); other jobs keep their cursor.
+    /// From the old cursor, what fell before the reload would be due at once: a backup moved
+    /// from 02:30 to 03:00 ran at the reload, one disabled for a week ran at once, with a week of
+    /// occurrences recorded as missed.
     public func update(config: DaemonConfig) async {
         let updateTime = now()
         var updated: [String: JobState] = [:]
         for job in config.jobs {
             guard let policy = job.schedule else { continue }
             var state = jobs[job.id] ?? JobState(policy: policy, enabled: job.enabled, cursor: updateTime)
+            let changed = state.policy != policy
+            let enabledAgain = !state.enabled && job.enabled
             state.policy = policy
+            if changed || enabledAgain {
+                passOver(
+                    job.id, &state, until: updateTime,
+                    because: changed ? "the schedule changed at a reload" : "the job was disabled")
+            }
             state.enabled = job.enabled
             state.rules = config.notifications.rules(for: job)
             state.computeNext(jobID: job.id)
@@ -179,8 +192,7 @@ public actor Scheduler {
         guard var state = jobs[jobID] else { throw .notScheduled(jobID) }
         do { try storage.setSuspended(jobID: jobID, false) } catch { throw .storage(error) }
         suspended.remove(jobID)
-        state.cursor = max(state.cursor, now())
-        state.computeNext(jobID: jobID)
+        passOver(jobID, &state, until: now(), because: "the schedule was suspended")
         jobs[jobID] = state
         logger.info("schedule resumed", metadata: ["job.id": "\(jobID)"])
         rearm()
@@ -198,6 +210,20 @@ public actor Scheduler {
         }
         suspended = current
         rearm()
+    }
+
+    /// Moves a job's cursor to `current` without running what fell before it. The newest
+    /// occurrence passed over is recorded, skipped, with `reason` (and no notification): a
+    /// restart's recovery counts from the last recorded occurrence, and would otherwise run or
+    /// report as missed what was passed over on purpose.
+    private func passOver(_ jobID: String, _ state: inout JobState, until current: Int64, because reason: String) {
+        let passed = state.policy.newestOccurrences(after: state.cursor, through: current, count: 100)
+        if leading, let newest = passed.dues.last {
+            let count = passed.dues.count > 1 ? " (\(passed.dues.count)\(passed.complete ? "" : " or more") passed over)" : ""
+            _ = claim(jobID, due: newest, outcome: .skipped, detail: reason + count, notifying: false)
+        }
+        state.cursor = max(state.cursor, current)
+        state.computeNext(jobID: jobID)
     }
 
     // MARK: Time passing
@@ -252,12 +278,15 @@ public actor Scheduler {
 
     /// Acts on one occurrence: checks its start deadline and the job's concurrency policy, claims
     /// it, and starts, queues or skips it.
-    func fire(_ jobID: String, due: Int64, detail: String?) async {
+    /// `catchingUp`: a persistent job's run after downtime, which `catch_up_window` bounds
+    /// (checked by the recovery) rather than `start_deadline`: with both set, a deadline of hours
+    /// silently cancelled every catch-up after a longer downtime, the window notwithstanding.
+    func fire(_ jobID: String, due: Int64, detail: String?, catchingUp: Bool = false) async {
         guard let state = jobs[jobID] else { return }
         let policy = state.policy
         let current = now()
         let late = current - due - policy.startDelay(jobID: jobID, due: due)
-        if let deadline = policy.startDeadline, Double(late) / 1_000_000 > deadline {
+        if !catchingUp, let deadline = policy.startDeadline, Double(late) / 1_000_000 > deadline {
             claim(
                 jobID, due: due, outcome: .missed,
                 detail:
@@ -284,16 +313,25 @@ public actor Scheduler {
             jobs[jobID]?.queue.append(due)
             watch(jobID, build: running.last!)
         case (.replace, false):
+            // The running build is cancelled and has ended (its grace period, then SIGKILL)
+            // before the new one starts: the two never overlap. Bounded: a build still not
+            // recorded as ended by then (the storage down, say) does not hold the schedule.
             let note =
                 detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
-            guard await startBuild(jobID, due: due, detail: note) else { return }
+            let reason = BuildException(
+                type: "Cancelled", message: "the build was replaced by the next scheduled occurrence (concurrency: replace)")
             for build in running {
-                do { try await engine.cancel(buildID: build) } catch {
+                do { try await engine.cancel(buildID: build, reason: reason) } catch {
                     logger.warning(
                         "cannot cancel the running build to replace it",
                         metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
                 }
             }
+            let deadline = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(10)
+            while !runningBuilds(jobID).filter(running.contains).isEmpty, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            await startBuild(jobID, due: due, detail: note)
         default:
             await startBuild(jobID, due: due, detail: detail)
         }
