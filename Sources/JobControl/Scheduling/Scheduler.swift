@@ -219,7 +219,8 @@ public actor Scheduler {
     private func passOver(_ jobID: String, _ state: inout JobState, until current: Int64, because reason: String) {
         let passed = state.policy.newestOccurrences(after: state.cursor, through: current, count: 100)
         if leading, let newest = passed.dues.last {
-            let count = passed.dues.count > 1 ? " (\(passed.dues.count)\(passed.complete ? "" : " or more") passed over)" : ""
+            let count =
+                passed.dues.count > 1 ? " (\(passed.dues.count)\(passed.complete ? "" : " or more") passed over)" : ""
             _ = claim(jobID, due: newest, outcome: .skipped, detail: reason + count, notifying: false)
         }
         state.cursor = max(state.cursor, current)
@@ -319,7 +320,8 @@ public actor Scheduler {
             let note =
                 detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
             let reason = BuildException(
-                type: "Cancelled", message: "the build was replaced by the next scheduled occurrence (concurrency: replace)")
+                type: "Cancelled",
+                message: "the build was replaced by the next scheduled occurrence (concurrency: replace)")
             for build in running {
                 do { try await engine.cancel(buildID: build, reason: reason) } catch {
                     logger.warning(
