@@ -7,8 +7,12 @@ import JobControlModel
 /// (a field starting with `*` counts as unrestricted). `@hourly`, `@daily`/`@midnight`,
 /// `@weekly`, `@monthly`, `@yearly`/`@annually` are shorthands; `@reboot` is ``Schedule``'s.
 ///
-/// Local times a DST change skips do not fire; a local time that happens twice fires once, at
-/// its first occurrence — the convention systemd uses, so cron and calendar schedules agree.
+/// DST changes follow Vixie cron's rules (man 8 cron; cronie's are the same), as an imported
+/// crontab behaved before: a job whose minute or hour field starts with `*` (`@hourly`, `*/15`)
+/// is a wildcard job, the others fixed-time. A local time a spring-forward change skips fires a
+/// fixed-time job at the change (`30 2 * * *` runs at 03:00 that day), and nothing for a wildcard
+/// job; a local time that happens twice fires a fixed-time job once, at its first occurrence, and
+/// a wildcard job at both.
 public struct CronExpression: Sendable, Hashable {
     /// Allowed values of each field, as bit sets.
     var minutes: UInt64
@@ -19,6 +23,9 @@ public struct CronExpression: Sendable, Hashable {
     var daysOfWeek: UInt64
     var dayOfMonthIsStar: Bool
     var dayOfWeekIsStar: Bool
+    /// The minute or the hour field starts with `*` (cron's MIN_STAR or HR_STAR): the DST rules
+    /// of wildcard jobs apply.
+    var isWildcard: Bool
     /// The expression as written.
     public let text: String
 
@@ -48,6 +55,7 @@ public struct CronExpression: Sendable, Hashable {
         daysOfWeek = weekdays
         dayOfMonthIsStar = fields[2].hasPrefix("*")
         dayOfWeekIsStar = fields[4].hasPrefix("*")
+        isWildcard = fields[0].hasPrefix("*") || fields[1].hasPrefix("*")
     }
 
     private static func field(
@@ -109,27 +117,55 @@ public struct CronExpression: Sendable, Hashable {
     public func nextFiring(after instant: Int64, zone: ZoneRules) -> Int64? {
         let clock = CivilClock(zone: zone)
         let local = clock.civilTime(at: instant)
-        var days = CivilDate.days(year: local.year, month: local.month + 1, day: local.day)
+        // From the day before: a wall time of that day can still lie after `instant` in a
+        // repeated hour.
+        var days = CivilDate.days(year: local.year, month: local.month + 1, day: local.day) - 1
         let lastDay = days + 366 * 30
+        // Wall-clock order is not instant order where an hour repeats: the earliest candidate
+        // is kept until no later wall time can come before it (a day and more beyond it).
+        var best: Int64?
         while days <= lastDay {
+            if let best, days * 86_400 > best + 2 * 86_400 { break }
             let date = CivilDate(days: days)
             let weekday = Int((days + 4).floorDivided(by: 7).remainder)
             if matchesDay(date, weekday: weekday) {
                 for hour in 0..<24 where hours & (1 << UInt64(hour)) != 0 {
                     for minute in 0..<60 where minutes & (1 << UInt64(minute)) != 0 {
                         let wall = days * 86_400 + Int64(hour * 3600 + minute * 60)
-                        // The first instant with this wall-clock time; none if it is skipped.
-                        if let first = zone.instants(forWall: wall).first, first > instant { return first }
+                        for firing in firings(ofWall: wall, zone: zone) where firing > instant {
+                            best = min(best ?? firing, firing)
+                        }
                     }
                 }
             }
             days += 1
         }
-        return nil
+        return best
+    }
+
+    /// When a matching wall-clock time fires, by the DST rules above.
+    func firings(ofWall wall: Int64, zone: ZoneRules) -> [Int64] {
+        let instants = zone.instants(forWall: wall)
+        if instants.isEmpty { return isWildcard ? [] : [zone.endOfGap(containingWall: wall)] }
+        return isWildcard ? instants : [instants[0]]
     }
 }
 
 extension ZoneRules {
+    /// The instant a spring-forward gap containing the local time `wall` ends (the change):
+    /// where the offset after the gap begins, found between the two readings of `wall`.
+    public func endOfGap(containingWall wall: Int64) -> Int64 {
+        let before = Int64(localTimeType(at: wall - 86_400).utcOffset)
+        let after = Int64(localTimeType(at: wall + 86_400).utcOffset)
+        var low = wall - max(before, after)  // still the earlier offset
+        var high = wall - min(before, after)  // the later one already
+        while high - low > 1 {
+            let middle = low + (high - low) / 2
+            if Int64(localTimeType(at: middle).utcOffset) == after { high = middle } else { low = middle }
+        }
+        return high
+    }
+
     /// The instants whose local time is `wall` (seconds since the epoch read as local time):
     /// none in a spring-forward gap, two when clocks fall back, else one; ascending.
     public func instants(forWall wall: Int64) -> [Int64] {

@@ -19,17 +19,21 @@ Semantics implemented (see also the header written into the corpus):
     (this includes '*/2'), a day must match both fields; otherwise it must match either.
   * @yearly @annually @monthly @weekly @daily @midnight @hourly (lower case only, as in
     cronie, which compares with strcmp). @reboot has no schedule and is not covered.
-  * time zones (systemd's convention, not cronie's DST heuristics): schedules are matched
-    against local wall-clock time; a local time that does not exist (spring-forward gap)
-    is skipped; a local time that occurs twice (fall-back overlap) fires once, at its
-    first occurrence (the earlier UTC instant).
+  * time zones, with Vixie cron's DST rules (man 8 cron; cronie has the same): schedules
+    are matched against local wall-clock time. A job is "wildcard" when its minute or hour
+    field starts with '*' (cron's MIN_STAR/HR_STAR; @hourly is one), else "fixed-time".
+    A local time skipped by a spring-forward change: a fixed-time job fires at the change
+    (the first instant after the gap, "soon after the change"); a wildcard job does not fire
+    for it. A local time that occurs twice (fall-back overlap): a fixed-time job fires once,
+    at its first occurrence; a wildcard job fires at both ("based on the new time").
   * results are the first N fire instants strictly after BASE.
 
 Two independent search methods are implemented:
   next_fires_wallclock  iterates local wall-clock minutes and maps matches to UTC
-                        (gap -> skipped, overlap -> fold=0);
+                        (gap -> the change's instant or nothing, overlap -> one or both);
   next_fires_utc        iterates UTC minutes and fires when the local rendering matches
-                        and is the first occurrence (fold == 0).
+                        (a second pass only for wildcard jobs), or, for a fixed-time job,
+                        when the clock has just jumped over a matching local minute.
 The corpus is produced with the first; --selftest compares both.
 """
 import os
@@ -111,6 +115,13 @@ def parse(expr):
     return (*sets, parts[2].startswith("*"), parts[4].startswith("*"))
 
 
+def is_wildcard(expr):
+    """Vixie cron's MIN_STAR or HR_STAR: the minute or the hour field starts with '*'."""
+    expr = SPECIALS.get(expr.strip(), expr.strip())
+    parts = expr.split()
+    return parts[0].startswith("*") or parts[1].startswith("*")
+
+
 def day_matches(spec, d):
     _, _, doms, months, dows, dom_star, dow_star = spec
     if d.month not in months:
@@ -120,44 +131,75 @@ def day_matches(spec, d):
     return (dom_ok and dow_ok) if (dom_star or dow_star) else (dom_ok or dow_ok)
 
 
-def wall_to_utc(naive, zone):
-    """UTC instant of a local wall-clock time: None if it does not exist, the first
-    occurrence if it is ambiguous."""
-    aware = naive.replace(tzinfo=zone, fold=0)
-    u = aware.astimezone(UTC)
-    if u.astimezone(zone).replace(tzinfo=None) != naive:
-        return None  # in a gap
-    return u
+def wall_to_utcs(naive, zone):
+    """The UTC instants of a local wall-clock time, ascending: none in a gap, two in an
+    overlap, else one."""
+    out = []
+    for fold in (0, 1):
+        u = naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if u.astimezone(zone).replace(tzinfo=None) == naive and u not in out:
+            out.append(u)
+    return sorted(out)
 
 
-def next_fires_wallclock(spec, zone_name, base, n=3, max_years=40):
+def gap_end(naive, zone):
+    """The instant a spring-forward gap containing `naive` ends: that of the first local
+    minute after it that exists."""
+    t = naive
+    while True:
+        t += timedelta(minutes=1)
+        us = wall_to_utcs(t, zone)
+        if us:
+            return us[0]
+
+
+def next_fires_wallclock(spec, zone_name, base, n=3, max_years=40, wild=False):
     zone = ZoneInfo(zone_name)
     mins, hours = spec[0], spec[1]
     # start a few hours before BASE in wall-clock terms; results are filtered by > BASE
     t = (base - timedelta(hours=6)).astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
     limit = t + timedelta(days=366 * max_years)
-    out = []
-    while len(out) < n and t < limit:
+    found = set()
+    while t < limit:
+        # wall-clock order is not instant order in an overlap: go on until no wall time
+        # left can map to an instant before the n-th found
+        if len(found) >= n and t > sorted(found)[n - 1].replace(tzinfo=None) + timedelta(days=2):
+            break
         if not day_matches(spec, t):
             t = (t + timedelta(days=1)).replace(hour=0, minute=0)
             continue
         if t.hour in hours and t.minute in mins:
-            u = wall_to_utc(t, zone)
-            if u is not None and u > base and (not out or u > out[-1]):
-                out.append(u)
+            us = wall_to_utcs(t, zone)
+            if not us:
+                us = [] if wild else [gap_end(t, zone)]
+            elif not wild:
+                us = us[:1]
+            found.update(u for u in us if u > base)
         t += timedelta(minutes=1)
-    return out
+    return sorted(found)[:n]
 
 
-def next_fires_utc(spec, zone_name, base, n=3, max_days=800):
+def next_fires_utc(spec, zone_name, base, n=3, max_days=800, wild=False):
     zone = ZoneInfo(zone_name)
     mins, hours = spec[0], spec[1]
     u = base.replace(second=0, microsecond=0) + timedelta(minutes=1)
     limit = u + timedelta(days=max_days)
     out = []
+
+    def matches(loc):
+        return loc.minute in mins and loc.hour in hours and day_matches(spec, loc)
+
     while len(out) < n and u < limit:
         loc = u.astimezone(zone)
-        if loc.fold == 0 and loc.minute in mins and loc.hour in hours and day_matches(spec, loc):
+        fire = matches(loc) and (loc.fold == 0 or wild)
+        if not fire and not wild:
+            # the local clock jumped forward over minutes that match: fire now
+            before = (u - timedelta(minutes=1)).astimezone(zone).replace(tzinfo=None)
+            w = before + timedelta(minutes=1)
+            while w < loc.replace(tzinfo=None) and not fire:
+                fire = matches(w)
+                w += timedelta(minutes=1)
+        if fire and u > base:
             out.append(u)
         u += timedelta(minutes=1)
     return out
@@ -234,9 +276,16 @@ SECTIONS = [
         ("30 2 * * *", "Europe/Berlin", "2024-10-26 12:00:00 UTC"), ("*/30 * * * *", "Europe/Berlin", "2024-10-27 00:00:00 UTC"),
         ("@hourly", "Europe/Berlin", "2024-10-26 23:30:00 UTC"), ("0 3 * * *", "Europe/Berlin", "2024-10-26 12:00:00 UTC"),
         ("*/15 * * * *", "Europe/Berlin", "2024-10-27 01:10:00 UTC",
-         "BASE lies in the second 02:xx (CET): by the first-occurrence rule nothing fires until 03:00 CET."
-         " NB: systemd 252 ('*:0/15') differs here and fires at 02:15 CET (01:15Z)."),
+         "BASE lies in the second 02:xx (CET): a wildcard job fires in it again (02:15 CET, 01:15Z)."),
+        ("15,45 2 * * *", "Europe/Berlin", "2024-10-27 00:20:00 UTC",
+         "a fixed-time job in the repeated hour: once, in the first pass only."),
         ("@daily", "Europe/Berlin", "2024-10-26 12:00:00 UTC"),
+    ]),
+    ("DST Australia/Lord_Howe: 30-minute changes (2024-04-07 02:00 -> 01:30, 2024-10-06 02:00 -> 02:30)", [
+        ("15 2 * * *", "Australia/Lord_Howe", "2024-10-05 00:00:00 UTC"),
+        ("*/10 2 * * *", "Australia/Lord_Howe", "2024-10-05 15:00:00 UTC"),
+        ("45 1 * * *", "Australia/Lord_Howe", "2024-04-06 00:00:00 UTC"),
+        ("*/20 1 * * *", "Australia/Lord_Howe", "2024-04-06 14:00:00 UTC"),
     ]),
     ("DST America/New_York: spring forward 2024-03-10 02:00 EST -> 03:00 EDT (07:00 UTC)", [
         ("30 2 * * *", "America/New_York", "2024-03-09 12:00:00 UTC"), ("0 * * * *", "America/New_York", "2024-03-10 06:00:00 UTC"),
@@ -286,11 +335,12 @@ HEADER = """\
 #  * @yearly = @annually = 0 0 1 1 *, @monthly = 0 0 1 * *, @weekly = 0 0 * * 0,
 #    @daily = @midnight = 0 0 * * *, @hourly = 0 * * * *. Lower case only (cronie uses
 #    strcmp). @reboot is not a schedule and is not covered.
-#  * DST: NOT cronie's heuristics but systemd's convention. Matching uses local wall-clock
-#    time in ZONE. A local time that does not exist (spring-forward gap) is skipped, not
-#    shifted: '30 2 * * *' does not fire on the spring-forward day. A local time that occurs
-#    twice (fall-back overlap) fires once, at its first occurrence (the earlier UTC instant);
-#    the second pass through the repeated hour never fires, even when BASE lies inside it.
+#  * DST: Vixie cron's rules (man 8 cron; cronie's are the same). Matching uses local
+#    wall-clock time in ZONE. A job is "wildcard" when its minute or hour field starts with
+#    '*' (@hourly is one), else "fixed-time". A local time skipped by a spring-forward change:
+#    a fixed-time job fires at the change ('30 2 * * *' fires at 03:00 on that day), a
+#    wildcard job does not fire for it. A local time that occurs twice (fall-back overlap):
+#    a fixed-time job fires once, at the first occurrence; a wildcard job fires at both.
 #  * Valid expressions that never fire (e.g. '0 0 30 2 *') are accepted but cannot be
 #    expressed in this format and are therefore not listed.
 """
@@ -304,7 +354,7 @@ def corpus_lines():
             assert "\t" not in expr
             lines += [f"# {n}" for n in note]
             spec = parse(expr)
-            fires = next_fires_wallclock(spec, zone, parse_base(base))
+            fires = next_fires_wallclock(spec, zone, parse_base(base), wild=is_wildcard(expr))
             if len(fires) != 3:
                 raise SystemExit(f"case {expr!r} {zone} {base}: only {len(fires)} fire times")
             lines.append("\t".join([expr, zone, base, ",".join(fmt(u) for u in fires)]))
@@ -340,7 +390,8 @@ def check(path):
             n_valid += 1
             try:
                 expr, zone, base, nexts = line.split("\t")
-                got = ",".join(fmt(u) for u in next_fires_wallclock(parse(expr), zone, parse_base(base)))
+                got = ",".join(
+                    fmt(u) for u in next_fires_wallclock(parse(expr), zone, parse_base(base), wild=is_wildcard(expr)))
             except (ValueError, CronError) as e:
                 print(f"line {no}: {e}: {line!r}")
                 bad += 1
@@ -356,11 +407,11 @@ def selftest():
     bad = 0
     for _, cases in SECTIONS:
         for expr, zone, base, *_ in cases:
-            spec, b = parse(expr), parse_base(base)
-            a = next_fires_wallclock(spec, zone, b)
+            spec, b, wild = parse(expr), parse_base(base), is_wildcard(expr)
+            a = next_fires_wallclock(spec, zone, b, wild=wild)
             if a and (a[-1] - b).days > 700:
                 continue  # too far for minute-by-minute UTC iteration
-            u = next_fires_utc(spec, zone, b)
+            u = next_fires_utc(spec, zone, b, wild=wild)
             if a != u:
                 bad += 1
                 print(f"MISMATCH {expr!r} {zone} {base}: wallclock {[fmt(x) for x in a]} utc {[fmt(x) for x in u]}")
@@ -386,7 +437,7 @@ def main(argv):
         return 0 if selftest() else 1
     if len(argv) in (3, 4):
         n = int(argv[3]) if len(argv) == 4 else 3
-        for u in next_fires_wallclock(parse(argv[0]), argv[1], parse_base(argv[2]), n):
+        for u in next_fires_wallclock(parse(argv[0]), argv[1], parse_base(argv[2]), n, wild=is_wildcard(argv[0])):
             print(fmt(u), u.astimezone(ZoneInfo(argv[1])).isoformat())
         return 0
     print(__doc__, file=sys.stderr)
