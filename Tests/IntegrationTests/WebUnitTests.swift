@@ -69,6 +69,13 @@ import Testing
         #expect(builds == ["finished": true, "job": "a"])
     }
 
+    /// What a client sent is logged with its control characters escaped: a job id with a
+    /// newline in a URL wrote a forged log line.
+    @Test func loggedClientTextCannotForgeALine() {
+        #expect("a\n2026 notice forged".escapingControls == "a\\u{a}2026 notice forged")
+        #expect("plain-id".escapingControls == "plain-id")
+    }
+
     /// With anonymous access, a TCP request must name this daemon: a page that rebinds its own
     /// name to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard through a visitor's
     /// browser. Without anonymous access there is nothing to read that way, and no check.

@@ -52,7 +52,8 @@ extension WebApp {
         default:
             return .html(Pages.notFound(request.path), status: .notFound)
         }
-        logger.notice("web action", metadata: ["action": "\(method)", "target": "\(id)", "by": "\(caller.who)"])
+        logger.notice(
+            "web action", metadata: ["action": "\(method)", "target": "\(id.escapingControls)", "by": "\(caller.who)"])
         do {
             _ = try await call(method, parameters)
             return .redirect(back)
@@ -88,7 +89,7 @@ extension WebApp {
         logger.notice(
             "web action",
             metadata: [
-                "action": "RunJob", "target": "\(job)", "by": "\(caller.who)",
+                "action": "RunJob", "target": "\(job.escapingControls)", "by": "\(caller.who)",
                 "options": "\(form.keys.filter { ["force", "build_deps", "build_revdeps"].contains($0) }.sorted())",
             ])
         let call = VarlinkCall(
