@@ -22,7 +22,7 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .cannotConnect(let path, let reason) where reason == String(cString: strerror(EACCES)):
             // The daemon may well be running: this user may not open its socket (mode 0660).
             return
-                "cannot connect to jobcontrold at \(path): \(reason). This user may not use the daemon's socket: it is open to the daemon's user and the group access.socket_group names (a build with user: needs that group too, for jobctl progress and log)."
+                "cannot connect to jobcontrold at \(path): \(reason). This user may not use the daemon's socket: it is open to the daemon's user and the group access.socket_group names."
         case .cannotConnect(let path, let reason):
             return
                 "cannot connect to jobcontrold at \(path): \(reason). Is the daemon running? Use --socket PATH or set JOBCONTROL_SOCKET if it listens elsewhere."

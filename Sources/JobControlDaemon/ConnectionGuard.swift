@@ -7,6 +7,7 @@ import Synchronization
 final class ConnectionActivity: Sendable {
     private let calls = Atomic<Int>(0)
     private let restrictedFlag = Atomic<Bool>(false)
+    private let buildsOnlyFlag = Atomic<Bool>(false)
 
     init() {}
 
@@ -16,6 +17,12 @@ final class ConnectionActivity: Sendable {
     var restricted: Bool { restrictedFlag.load(ordering: .relaxed) }
 
     func restrict() { restrictedFlag.store(true, ordering: .relaxed) }
+
+    /// Accepted on the builds' socket: only `io.jobcontrol.Build` calls (and introspection) are
+    /// answered. Set once, when the connection is accepted.
+    var buildsOnly: Bool { buildsOnlyFlag.load(ordering: .relaxed) }
+
+    func serveBuildsOnly() { buildsOnlyFlag.store(true, ordering: .relaxed) }
 
     var isAnswering: Bool { calls.load(ordering: .relaxed) > 0 }
 

@@ -33,6 +33,10 @@ final class ControlServer: Sendable {
     let socketGroup: String?
     let logger: Logger
     private let listenerBox = Mutex<NIOAsyncChannel<Accepted, Never>?>(nil)
+    /// The builds' socket (``ControlSocketPath/builds(beside:)``), mode 0666: any local user may
+    /// connect, and only a running build's token gets anything done there.
+    private let buildListenerBox = Mutex<NIOAsyncChannel<Accepted, Never>?>(nil)
+    var buildsPath: String { ControlSocketPath.builds(beside: path) }
     /// Connections being served, in all and per user.
     private let connections = Mutex(ConnectionLimits())
 
@@ -55,6 +59,7 @@ final class ControlServer: Sendable {
                     }
                 listenerBox.withLock { $0 = listener }
                 logger.info("using the control socket passed by the service manager", metadata: ["fd": "\(inherited)"])
+                await bindBuilds()
                 return
             } catch {
                 throw .socket(
@@ -97,6 +102,57 @@ final class ControlServer: Sendable {
             }
         }
         listenerBox.withLock { $0 = listener }
+        await bindBuilds()
+    }
+
+    /// The path a listening Unix socket is bound to (a socket the service manager passed).
+    static func boundPath(of descriptor: Int32) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let got = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard got == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return path.hasPrefix("/") ? path : nil
+    }
+
+    /// Creates the builds' socket beside the control socket, mode 0666 (see ``buildListenerBox``).
+    /// Without it (a directory the daemon may not write, say) builds use the control socket, as
+    /// before it existed: a warning, not a reason not to start.
+    private func bindBuilds() async {
+        do throws(DaemonError) {
+            try await bindBuildsSocket()
+        } catch {
+            logger.warning(
+                "no builds' socket: a build running as another user (user:) cannot report progress or log lines",
+                metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func bindBuildsSocket() async throws(DaemonError) {
+        let path = buildsPath
+        if FileManager.default.fileExists(atPath: path), await Self.isAnswering(path) {
+            throw .socket(path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
+        }
+        do {
+            let listener = try await Self.bootstrap()
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
+                }
+            guard chmod(path, 0o666) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? await listener.channel.close()
+                throw DaemonError.socket(path: path, reason: "cannot set mode 0666: \(reason)")
+            }
+            buildListenerBox.withLock { $0 = listener }
+        } catch let error as DaemonError {
+            throw error
+        } catch {
+            throw .socket(path: path, reason: "cannot listen: \(error)")
+        }
     }
 
     /// Messages over this size are refused unless they are `io.jobcontrol.Build` calls (a log
@@ -133,9 +189,20 @@ final class ControlServer: Sendable {
         return Accepted(connection: connection, peer: peer, activity: activity)
     }
 
-    /// Accepts connections until ``close()``.
+    /// Accepts connections on the control socket and the builds' socket until ``close()``.
     func serve() async {
-        guard let listener = listenerBox.withLock({ $0 }) else { return }
+        let builds = buildListenerBox.withLock { $0 }
+        await withDiscardingTaskGroup { group in
+            if let builds { group.addTask { await self.accept(on: builds, buildsOnly: true) } }
+            await accept(on: listenerBox.withLock { $0 }, buildsOnly: false)
+            group.cancelAll()
+        }
+        if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
+        if builds != nil { try? FileManager.default.removeItem(atPath: buildsPath) }
+    }
+
+    private func accept(on listener: NIOAsyncChannel<Accepted, Never>?, buildsOnly: Bool) async {
+        guard let listener else { return }
         await withDiscardingTaskGroup { group in
             do {
                 try await listener.executeThenClose { inbound in
@@ -156,6 +223,7 @@ final class ControlServer: Sendable {
                         case .served:
                             break
                         }
+                        if buildsOnly { accepted.activity.serveBuildsOnly() }
                         group.addTask {
                             await self.serve(accepted, peer: peer)
                             self.connections.withLock { $0.release(peer) }
@@ -167,7 +235,6 @@ final class ControlServer: Sendable {
             }
             group.cancelAll()
         }
-        if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Logs why connections are refused or restricted, at most once a minute.
@@ -183,8 +250,9 @@ final class ControlServer: Sendable {
 
     /// Stops accepting; open connections end as their tasks are cancelled.
     func close() async {
-        let listener = listenerBox.withLock { $0 }
-        try? await listener?.channel.close()
+        for listener in [listenerBox.withLock { $0 }, buildListenerBox.withLock { $0 }] {
+            try? await listener?.channel.close()
+        }
     }
 
     /// Serves one connection until the client has sent its last call and has every reply, or
@@ -241,6 +309,15 @@ final class ControlServer: Sendable {
                 // calls with made-up tokens, kept a flood of them open for good).
                 if activity.restricted, call.interface != Interfaces.build {
                     try await outbound.write(VarlinkReply(error: ConnectionLimits.tooMany(peer)).json.messageBuffer())
+                    return
+                }
+                if activity.buildsOnly, call.interface != Interfaces.build, call.interface != Interfaces.service {
+                    let refusal = VarlinkError(
+                        "\(Interfaces.manager).AccessDenied", parameters: ["method": .string(call.method)],
+                        message:
+                            "this socket serves running builds' own calls (io.jobcontrol.Build) only; use the control socket, \(path)"
+                    )
+                    try await outbound.write(VarlinkReply(error: refusal).json.messageBuffer())
                     return
                 }
                 var failed = false

@@ -40,6 +40,11 @@ public final class Daemon: Sendable {
         var config = try ConfigLoader.load(file: options.configFile, registry: registry)
         if let storage = options.storage { config.storage = storage }
         if let socket = options.socket { config.socket = socket }
+        // A socket from the service manager: its own path is the one builds are given (and the
+        // builds' socket goes beside it), whatever the file says.
+        if let inherited = options.listeningSocket, let bound = ControlServer.boundPath(of: inherited) {
+            config.socket = bound
+        }
         if let workers = options.workers { config.workers = max(1, workers) }
         if let node = options.node { config.cluster.node = node }
         return config

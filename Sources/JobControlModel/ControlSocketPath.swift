@@ -14,4 +14,13 @@ public enum ControlSocketPath {
         }
         return "/run/jobcontrol/jobcontrol.sock"
     }
+
+    /// The socket beside `control` that serves running builds' own calls (`io.jobcontrol.Build`,
+    /// authorized by each build's token) to any local user: a build that runs as another user
+    /// (`user:`) may not open the control socket (mode 0660), and its `jobctl progress` and
+    /// `jobctl log` go there instead (`JOBCONTROL_BUILD_SOCKET`).
+    /// `jobcontrol.sock` → `jobcontrol-build.sock`.
+    public static func builds(beside control: String) -> String {
+        control.hasSuffix(".sock") ? String(control.dropLast(5)) + "-build.sock" : control + "-build"
+    }
 }

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import JobControlClient
 import JobControlModel
+import JobControlProtocol
 
 /// `jobctl`: the JobControl client. One file per subcommand.
 
@@ -85,8 +86,16 @@ struct GlobalOptions: ParsableArguments {
     static func call(socket: String?, _ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String:
         JSONValue]
     {
+        // A build's own calls go to the builds' socket, which a build running as another user
+        // (user:) may open where the control socket is closed to it.
+        var path = socketPath(socket)
+        if socket == nil, method.hasPrefix(Interfaces.build + "."), let builds = environment("JOBCONTROL_BUILD_SOCKET"),
+            access(builds, F_OK) == 0
+        {
+            path = builds
+        }
         do {
-            return try VarlinkBlockingCall.call(path: socketPath(socket), method: method, parameters: parameters)
+            return try VarlinkBlockingCall.call(path: path, method: method, parameters: parameters)
         } catch {
             throw exitStatus(for: error)
         }

@@ -97,3 +97,37 @@ import Testing
         try await daemon.stop()
     }
 }
+
+extension InBuildHelperTests {
+    /// A build that runs as another user (`user: nobody`) may not open the control socket (mode
+    /// 0660); its helpers reach the daemon through the builds' socket beside it, which serves
+    /// a running build's own calls and nothing else.
+    @Test func aBuildRunningAsAnotherUserReportsThroughTheBuildsSocket() async throws {
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o755)  // nobody must reach the sockets in it
+        try directory.write(
+            "jobcontrol.yaml",
+            """
+            jobs:
+              - id: as-nobody
+                user: nobody
+                command: 'jobctl progress 1 2 --status "as $(id -un)" && jobctl log "logged by $(id -un)"'
+            """)
+        let daemon = try await DaemonProcess(directory: directory)
+        let builds = ControlSocketPath.builds(beside: daemon.socket)
+        var info = stat()
+        #expect(stat(builds, &info) == 0 && info.st_mode & 0o777 == 0o666, "the builds' socket")
+        let run = try await daemon.jobctl("run", "as-nobody", "--wait")
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let logs = try await daemon.jobctl("logs", "1")
+        #expect(logs.stdout.contains("logged by nobody"), "\(logs.stdout)")
+        #expect(!logs.stdout.contains("cannot connect"), "\(logs.stdout)")
+        let progress = try await daemon.jobctl("progress", "1")
+        #expect(progress.stdout.contains("as nobody"), "\(progress.stdout)")
+        // Nothing but a build's own calls there, whoever asks.
+        let status = try await runProcess(Binaries.jobctl, ["--socket", builds, "status"])
+        #expect(status.status != 0 && status.stderr.contains("builds' own calls"), "\(status.stdout)\(status.stderr)")
+        try await daemon.stop()
+        #expect(access(builds, F_OK) != 0, "the builds' socket is removed when the daemon stops")
+    }
+}

@@ -168,5 +168,14 @@ def _client():
     # A forked process (multiprocessing) gets a connection of its own: sharing the parent's
     # would mix replies, and a lock held at the fork would never be released in the child.
     if _the_client is None or _the_client.pid != os.getpid():
-        _the_client = _Client(os.environ["JOBCONTROL_SOCKET"], os.environ["JOBCONTROL_TOKEN"])
+        _the_client = _Client(_socket_path(), os.environ["JOBCONTROL_TOKEN"])
     return _the_client
+
+
+def _socket_path():
+    """The builds' socket when the daemon has one (a build that runs as another user may not
+    open the control socket), else the control socket."""
+    builds = os.environ.get("JOBCONTROL_BUILD_SOCKET")
+    if builds and os.path.exists(builds):
+        return builds
+    return os.environ["JOBCONTROL_SOCKET"]

@@ -45,7 +45,10 @@ enum CommandFunction {
             "JOBCONTROL_JOB_ID": context.jobID,
             "JOBCONTROL_KWARGS": JSONValue.object(kwargs).jsonText(),
         ]) { _, ours in ours }
-        if let socket = context.socketPath { environment["JOBCONTROL_SOCKET"] = socket }
+        if let socket = context.socketPath {
+            environment["JOBCONTROL_SOCKET"] = socket
+            environment["JOBCONTROL_BUILD_SOCKET"] = ControlSocketPath.builds(beside: socket)
+        }
         if let token = context.token { environment["JOBCONTROL_TOKEN"] = token }
         if let helperPath, context.settings.environment["PATH"] == nil {
             environment["PATH"] = helperPath
