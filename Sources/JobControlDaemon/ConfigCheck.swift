@@ -40,8 +40,7 @@ public enum ConfigCheck {
             } else {
                 print(error.description)
                 // No program name: this is printed for `jobctl check-config` and `jobcontrold --check-config`.
-                let count = error.diagnostics.count
-                writeToStandardError("\(file): \(count) \(count == 1 ? "problem" : "problems")\n")
+                writeToStandardError("\(file): \(error.countText)\n")
             }
             return 78
         }

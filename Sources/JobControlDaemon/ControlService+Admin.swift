@@ -88,7 +88,7 @@ extension ControlService {
                 "\(Interfaces.manager).ConfigInvalid",
                 parameters: ["errors": .array(errors.diagnostics.map { .string($0.description) })],
                 message:
-                    "the new configuration has \(errors.diagnostics.count) problems; the previous one keeps running")
+                    "the new configuration has \(errors.countText); the previous one keeps running")
         }
         let jobs = await engine.config.jobs.count
         return VarlinkReply(parameters: [

@@ -172,7 +172,7 @@ struct DaemonCommand: AsyncParsableCommand {
             if case .config(let config) = error {
                 message =
                     config.description
-                    + "\njobcontrold: invalid configuration (\(config.diagnostics.count) problems); not started\n"
+                    + "\njobcontrold: invalid configuration (\(config.countText)); not started\n"
             } else {
                 message = "jobcontrold: \(error)\n"
             }

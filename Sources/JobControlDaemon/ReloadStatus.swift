@@ -17,7 +17,7 @@ public struct ReloadStatus: Sendable {
     public var summary: String {
         if let errors {
             return
-                "last reload failed (\(errors.diagnostics.count) problems); the previous configuration is still running"
+                "last reload failed (\(errors.countText)); the previous configuration is still running"
         }
         if !needsRestart.isEmpty {
             return "last reload ok; restart to apply \(needsRestart.joined(separator: ", "))"

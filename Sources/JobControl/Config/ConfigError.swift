@@ -28,4 +28,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         diagnostics.map(\.description).joined(separator: "\n")
     }
+
+    /// "1 problem", "3 problems": for the one-line summaries (check, reload, start-up).
+    public var countText: String { "\(diagnostics.count) \(diagnostics.count == 1 ? "problem" : "problems")" }
 }
