@@ -73,26 +73,7 @@ final class ControlServer: Sendable {
         } catch {
             throw .socket(path: path, reason: "cannot create directory \(directory): \(fileErrorText(error))")
         }
-        if FileManager.default.fileExists(atPath: path) {
-            if await Self.isAnswering(path) {
-                throw .socket(
-                    path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
-            }
-        }
-        let listener: NIOAsyncChannel<Accepted, Never>
-        do {
-            listener = try await Self.bootstrap()
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
-                }
-        } catch {
-            throw .socket(path: path, reason: "cannot listen: \(error)")
-        }
-        guard chmod(path, 0o660) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? await listener.channel.close()
-            throw .socket(path: path, reason: "cannot set mode 0660: \(reason)")
-        }
+        let listener = try await Self.listen(at: path, mode: 0o660)
         if let group = socketGroup {
             guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
                 let reason = String(cString: strerror(errno))
@@ -124,7 +105,8 @@ final class ControlServer: Sendable {
     /// before it existed: a warning, not a reason not to start.
     private func bindBuilds() async {
         do throws(DaemonError) {
-            try await bindBuildsSocket()
+            let listener = try await Self.listen(at: buildsPath, mode: 0o666)
+            buildListenerBox.withLock { $0 = listener }
         } catch {
             logger.warning(
                 "no builds' socket: a build running as another user (user:) cannot report progress or log lines",
@@ -132,27 +114,29 @@ final class ControlServer: Sendable {
         }
     }
 
-    private func bindBuildsSocket() async throws(DaemonError) {
-        let path = buildsPath
-        if FileManager.default.fileExists(atPath: path), await Self.isAnswering(path) {
+    /// A listening socket file at `path` with `mode`; refused while another daemon answers there
+    /// (a stale file is replaced).
+    private static func listen(at path: String, mode: mode_t) async throws(DaemonError)
+        -> NIOAsyncChannel<Accepted, Never>
+    {
+        if FileManager.default.fileExists(atPath: path), await isAnswering(path) {
             throw .socket(path: path, reason: "another jobcontrold is listening there; stop it, or use --socket PATH")
         }
+        let listener: NIOAsyncChannel<Accepted, Never>
         do {
-            let listener = try await Self.bootstrap()
+            listener = try await bootstrap()
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture { try Self.configure(channel) }
+                    channel.eventLoop.makeCompletedFuture { try configure(channel) }
                 }
-            guard chmod(path, 0o666) == 0 else {
-                let reason = String(cString: strerror(errno))
-                try? await listener.channel.close()
-                throw DaemonError.socket(path: path, reason: "cannot set mode 0666: \(reason)")
-            }
-            buildListenerBox.withLock { $0 = listener }
-        } catch let error as DaemonError {
-            throw error
         } catch {
             throw .socket(path: path, reason: "cannot listen: \(error)")
         }
+        guard chmod(path, mode) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await listener.channel.close()
+            throw .socket(path: path, reason: "cannot set mode 0\(String(mode, radix: 8)): \(reason)")
+        }
+        return listener
     }
 
     /// Messages over this size are refused unless they are `io.jobcontrol.Build` calls (a log

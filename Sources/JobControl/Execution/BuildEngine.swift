@@ -29,8 +29,8 @@ public actor BuildEngine {
     /// with nil when the waiter must read it from storage.
     var waiters: [Int64: [CheckedContinuation<Build?, Never>]] = [:]
     /// How to cancel each running build, and the builds a cancel was asked for.
-    private var cancellers: [Int64: @Sendable () -> Void] = [:]
-    private var cancelRequested: [Int64: BuildException] = [:]
+    var cancellers: [Int64: @Sendable () -> Void] = [:]
+    var cancelRequested: [Int64: BuildException] = [:]
     /// Builds created by this engine that have not ended yet; and whether new ones are accepted.
     private(set) var inFlight: Set<Int64> = []
     var accepting = true
@@ -56,71 +56,10 @@ public actor BuildEngine {
         return (cancelRequested[buildID], config.notifications.rules(for: job))
     }
 
-    /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
-    /// command's process group is torn down). Both end FAILED with a `Cancelled` exception.
-    public func cancel(buildID: Int64) throws(EngineError) {
-        try cancel(buildID: buildID, reason: Self.cancelledException)
-    }
-
-    /// Cancels a build, recording `reason` as its exception (a scheduled replacement says so).
-    func cancel(buildID: Int64, reason: BuildException) throws(EngineError) {
-        let build: Build?
-        do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
-        guard let build else { throw .noSuchBuild(buildID) }
-        guard !build.finished else { throw .buildNotRunning(buildID) }
-        if let sharedQueue, !inFlight.contains(buildID) {
-            try sharedQueue.cancelElsewhere(buildID, reason: reason)
-            logger.info(
-                "build cancel requested",
-                metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
-            return
-        }
-        requestCancel(buildID, reason: reason)
-        logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
-    }
-
-    func requestCancel(_ buildID: Int64, reason: BuildException) {
-        if cancelRequested[buildID] == nil { cancelRequested[buildID] = reason }
-        cancellers[buildID]?()
-    }
-
-    static let cancelledException = BuildException(
-        type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
-    static let shutdownException = BuildException(
-        type: "Cancelled",
-        message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
-        details: ["by": "shutdown"])
-
     private func isCancelRequested(_ buildID: Int64) -> Bool { cancelRequested[buildID] != nil }
 
     private func cancelReason(_ buildID: Int64) -> BuildException {
         cancelRequested[buildID] ?? Self.cancelledException
-    }
-
-    /// Graceful stop: no new builds; running and queued ones get `grace` to end, then are
-    /// cancelled (process groups torn down) and recorded as cancelled by the shutdown.
-    public nonisolated func drain(grace: Duration) async {
-        await stopAccepting()
-        let deadline = ContinuousClock.now + grace
-        while await !inFlight.isEmpty, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        let left = await inFlight
-        guard !left.isEmpty else { return }
-        logger.warning(
-            "stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
-        await cancelAll(reason: Self.shutdownException)
-        // Torn-down process groups end within the termination grace; queued builds end at once.
-        let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
-        while await !inFlight.isEmpty, ContinuousClock.now < bound {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-    }
-
-    private func stopAccepting() { accepting = false }
-
-    func cancelAll(reason: BuildException) {
-        for id in inFlight { requestCancel(id, reason: reason) }
     }
 
     /// Registers how to cancel a running build; false if a cancel already came.

@@ -1,0 +1,66 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+
+extension BuildEngine {
+    /// Cancels a build: a queued one never starts, a running one has its work cancelled (a
+    /// command's process group is torn down). Both end FAILED with a `Cancelled` exception.
+    public func cancel(buildID: Int64) throws(EngineError) {
+        try cancel(buildID: buildID, reason: Self.cancelledException)
+    }
+
+    /// Cancels a build, recording `reason` as its exception (a scheduled replacement says so).
+    func cancel(buildID: Int64, reason: BuildException) throws(EngineError) {
+        let build: Build?
+        do { build = try storage.getBuild(buildID) } catch { throw .storage(error) }
+        guard let build else { throw .noSuchBuild(buildID) }
+        guard !build.finished else { throw .buildNotRunning(buildID) }
+        if let sharedQueue, !inFlight.contains(buildID) {
+            try sharedQueue.cancelElsewhere(buildID, reason: reason)
+            logger.info(
+                "build cancel requested",
+                metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)", "node": "\(build.node ?? "-")"])
+            return
+        }
+        requestCancel(buildID, reason: reason)
+        logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
+    }
+
+    func requestCancel(_ buildID: Int64, reason: BuildException) {
+        if cancelRequested[buildID] == nil { cancelRequested[buildID] = reason }
+        cancellers[buildID]?()
+    }
+
+    static let cancelledException = BuildException(
+        type: "Cancelled", message: "the build was cancelled (jobctl cancel)")
+    static let shutdownException = BuildException(
+        type: "Cancelled",
+        message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
+        details: ["by": "shutdown"])
+
+    /// Graceful stop: no new builds; running and queued ones get `grace` to end, then are
+    /// cancelled (process groups torn down) and recorded as cancelled by the shutdown.
+    public nonisolated func drain(grace: Duration) async {
+        await stopAccepting()
+        let deadline = ContinuousClock.now + grace
+        while await !inFlight.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = await inFlight
+        guard !left.isEmpty else { return }
+        logger.warning(
+            "stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
+        await cancelAll(reason: Self.shutdownException)
+        // Torn-down process groups end within the termination grace; queued builds end at once.
+        let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
+        while await !inFlight.isEmpty, ContinuousClock.now < bound {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func stopAccepting() { accepting = false }
+
+    func cancelAll(reason: BuildException) {
+        for id in inFlight { requestCancel(id, reason: reason) }
+    }
+}
