@@ -120,6 +120,25 @@ import Testing
             "/usr/bin/curl",
             ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", #"{"job":"a"}"#, "\(base)/RunJob"])
         #expect(anonymousRun.stdout == "401")
+        // Refusals say what would be accepted: 401 names the scheme, 405 the methods.
+        let heads = { (arguments: [String]) async throws -> String in
+            try await runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-D", "-"] + arguments).stdout.lowercased()
+        }
+        let wrongLogin = try await heads(["-d", "token=wrong", "\(base.dropLast(7))/login"])
+        #expect(
+            wrongLogin.hasPrefix("http/1.1 401") && wrongLogin.contains("www-authenticate: bearer"), "\(wrongLogin)")
+        let getRun = try await heads(["-H", "Authorization: Bearer \(Self.token)", "\(base)/RunJob?job=a"])
+        #expect(getRun.hasPrefix("http/1.1 405") && getRun.contains("allow: post\r\n"), "\(getRun)")
+        let deleteStatus = try await heads([
+            "-X", "DELETE", "-H", "Authorization: Bearer \(Self.token)", "\(base)/Status",
+        ])
+        #expect(
+            deleteStatus.hasPrefix("http/1.1 405") && deleteStatus.contains("allow: get, head, post"), "\(deleteStatus)"
+        )
+        let deletePage = try await heads(["-X", "DELETE", "\(base.dropLast(7))/jobs"])
+        #expect(deletePage.hasPrefix("http/1.1 405") && deletePage.contains("allow: get, head, post"), "\(deletePage)")
+        let headEvents = try await heads(["-I", "-H", "Authorization: Bearer \(Self.token)", "\(base)/events/running"])
+        #expect(headEvents.hasPrefix("http/1.1 200") && headEvents.contains("text/event-stream"), "\(headEvents)")
         // A followed log streams Server-Sent Events and ends with `end`.
         let events = try await runProcess(
             "/usr/bin/curl", ["-sN", "-H", "Accept: text/event-stream", "\(base)/GetLogs?build=\(chatty)&follow=1"])

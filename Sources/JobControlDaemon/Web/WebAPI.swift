@@ -22,7 +22,9 @@ extension WebApp {
         if segments.count == 2, name == "openapi.json", request.method == .GET || request.method == .HEAD {
             return .json(OpenAPIDocument.make(version: ControlService.version))
         }
-        if segments.count == 3, name == "events", segments[2] == "running", request.method == .GET {
+        if segments.count == 3, name == "events", segments[2] == "running",
+            request.method == .GET || request.method == .HEAD
+        {
             guard caller.may(.read) else { return unauthorized(caller, needs: .read) }
             return runningEvents()
         }
@@ -54,9 +56,11 @@ extension WebApp {
             }
         case .GET, .HEAD:
             guard required == .read else {
-                return apiError(
+                var response = apiError(
                     VarlinkError("MethodNotAllowed", message: "\(name) changes something: use POST"),
                     status: .methodNotAllowed)
+                response.headers.append(("Allow", "POST"))
+                return response
             }
             do {
                 parameters = try Self.queryParameters(request.query, fields: fields)
@@ -64,7 +68,10 @@ extension WebApp {
                 return apiError(error, status: .badRequest)
             }
         default:
-            return apiError(VarlinkError("MethodNotAllowed", message: "use GET or POST"), status: .methodNotAllowed)
+            var response = apiError(
+                VarlinkError("MethodNotAllowed", message: "use GET or POST"), status: .methodNotAllowed)
+            response.headers.append(("Allow", required == .read ? "GET, HEAD, POST" : "POST"))
+            return response
         }
         if required > .read {
             logger.notice(

@@ -15,7 +15,7 @@ extension WebApp {
         guard caller.level != nil else {
             return .html(
                 Pages.message(title: "Log in first", text: "Actions need a token with 'run' access.", caller: caller),
-                status: .unauthorized)
+                status: .unauthorized, headers: [("WWW-Authenticate", "Bearer")])
         }
         guard caller.may(.run) else {
             return .html(

@@ -79,7 +79,9 @@ final class WebApp: Sendable {
             }
             return await page(request, caller: caller)
         default:
-            return .text("method not allowed", status: .methodNotAllowed)
+            var response = WebResponse.text("method not allowed", status: .methodNotAllowed)
+            response.headers.append(("Allow", "GET, HEAD, POST"))
+            return response
         }
     }
 
@@ -158,7 +160,7 @@ final class WebApp: Sendable {
                 Pages.login(
                     caller: WebCaller(level: nil, who: "anonymous"), message: "That token is not configured.",
                     next: next),
-                status: .unauthorized)
+                status: .unauthorized, headers: [("WWW-Authenticate", "Bearer")])
         }
         let session = sessions.create(level: grant.level, who: grant.name, token: token)
         logger.notice("web login", metadata: ["by": "\(grant.name)", "level": "\(grant.level)"])
