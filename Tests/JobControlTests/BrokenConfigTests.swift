@@ -34,6 +34,9 @@ import Testing
             yaml: "jobs:\n  - id: a\n    command: x\n    dependencies: b\n",
             expected: "4:19: 'dependencies' must be a list of strings"),
         Case(yaml: "jobs:\n  - id: a b\n    command: x\n", expected: "2:9: job id 'a b' may contain only"),
+        Case(
+            yaml: "jobs:\n  - id: \"..\"\n    command: x\n",
+            expected: "2:9: job id '..' may contain only letters, digits, '_', '-' and '.', and not only dots"),
         Case(yaml: "log_retention: {debug: soon}\n", expected: "1:24: 'log_retention.debug' must be a duration"),
         Case(yaml: "build_retention: {keep_last: 0}\n", expected: "1:30: 'keep_last' must be at least 1"),
         // unknown keys, with suggestions

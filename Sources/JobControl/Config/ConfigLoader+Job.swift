@@ -30,7 +30,8 @@ extension ConfigLoader {
                         id = value
                     } else {
                         reader.error(
-                            entry.value, "job id '\(value)' may contain only letters, digits, '_', '-' and '.'")
+                            entry.value,
+                            "job id '\(value)' may contain only letters, digits, '_', '-' and '.', and not only dots")
                     }
                 }
             case "title": job.title = reader.string(entry.value, what: what)

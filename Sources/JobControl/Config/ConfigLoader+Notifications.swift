@@ -26,7 +26,8 @@ extension ConfigLoader {
                     guard isValidJobID(channel.key) else {
                         reader.error(
                             channel.keyNode,
-                            "channel name '\(channel.key)' may contain only letters, digits, '_', '-' and '.'")
+                            "channel name '\(channel.key)' may contain only letters, digits, '_', '-' and '.', and not only dots"
+                        )
                         continue
                     }
                     if let value = readChannel(channel.key, channel.value, reader: &reader) {

@@ -450,11 +450,13 @@ public enum ConfigLoader {
         return diagnostics
     }
 
+    /// Letters, digits, `_`, `-` and `.`, at most 128 bytes, and not only dots: `.` and `..` are
+    /// path segments, which a URL (`/jobs/..`) or a file name made from the id cannot name.
     static func isValidJobID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128
             && id.unicodeScalars.allSatisfy {
                 $0.isASCIIAlphanumeric || "_-.".unicodeScalars.contains($0)
-            }
+            } && !id.utf8.allSatisfy { $0 == UInt8(ascii: ".") }
     }
 
     static func isValidFunctionName(_ name: String) -> Bool {
