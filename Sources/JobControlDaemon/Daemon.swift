@@ -197,9 +197,12 @@ public final class Daemon: Sendable {
             logger.info(
                 "jobcontrold stopping",
                 metadata: ["builds.running": "\(running.running)", "builds.queued": "\(running.queued)"])
-            await server.close()
+            // The control socket stays open until the builds have ended: their in-build helpers
+            // (`jobctl retval`, `log`, `progress`, `skip`) and clients waiting for their outcome
+            // need it. New builds are refused meanwhile (the engine no longer accepts any).
             await http?.close()
             await engine.drain(grace: .seconds(grace))
+            await server.close()
             // Attempts under way end and are recorded (a webhook's or command's timeout at most
             // 5 s more); those cut off are sent again at the next start.
             await deliverer.finishInFlight(within: .seconds(5))

@@ -244,6 +244,47 @@ extension DaemonProcessTests {
         #expect(cancelled.exception?["by"] == "shutdown")
         #expect(ExecutionProcesses.matching(marker).isEmpty)
     }
+
+    /// While it stops, the daemon keeps serving its builds' helpers (a build that ends within
+    /// `stop_timeout` reports its return value as always), refuses new builds, and starts no
+    /// build that waits for a worker: that one stays queued, and the next start runs it.
+    @Test func duringAStopBuildsStillReportAndWaitingOnesStayQueued() async throws {
+        let directory = try TemporaryDirectory()
+        let go = directory.file("go")
+        try directory.write(
+            "jobcontrol.yaml",
+            """
+            workers: 1
+            stop_timeout: 30s
+            jobs:
+              - {id: slow, command: 'while [ ! -e \(go) ]; do sleep 0.05; done; jobctl retval told'}
+              - {id: waiting, command: 'echo ran'}
+            """)
+        let daemon = try await DaemonProcess(directory: directory)
+        let slow = try #require(
+            try JSONValue.parse(try await daemon.jobctl("--json", "run", "slow").stdout)["id"]?.intValue)
+        let waiting = try #require(
+            try JSONValue.parse(try await daemon.jobctl("--json", "run", "waiting").stdout)["id"]?.intValue)
+        try await waitFor("the slow build to start") {
+            (try? await JSONValue.parse(daemon.jobctl("--json", "build", "\(slow)").stdout)["state"]) == "RUNNING"
+        }
+        daemon.process.terminate()
+        try await waitFor("the daemon to begin stopping") { daemon.log.contains("jobcontrold stopping") }
+        let refused = try await daemon.jobctl("run", "waiting")
+        #expect(refused.status != 0 && refused.stderr.contains("stopping"), "\(refused)")
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
+        #expect(try await daemon.stop() == 0)
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let ended = try #require(try storage.getBuild(slow))
+        #expect(ended.state == .successful && ended.retval == "told", "\(ended)")
+        #expect(try storage.getBuild(waiting)?.started == false)
+        // The next start runs it.
+        let again = try await DaemonProcess(directory: directory)
+        try await waitFor("the queued build to run after the restart") {
+            (try? await JSONValue.parse(again.jobctl("--json", "build", "\(waiting)").stdout)["state"]) == "SUCCESSFUL"
+        }
+        try await again.stop()
+    }
 }
 
 enum ExecutionProcesses {

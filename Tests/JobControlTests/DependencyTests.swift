@@ -98,7 +98,92 @@ import Testing
     }
 }
 
+/// `--build-deps` decides whether the run may happen before it builds anything, and builds
+/// nothing for a dependency the run pins.
+@Suite struct BuildDependenciesRefusalTests {
+    static let config = """
+        jobs:
+          - {id: base, command: 'true'}
+          - {id: dep, command: 'echo dep', dependencies: [base]}
+          - {id: other, command: 'echo other'}
+          - {id: guarded, command: 'true', protected: true, dependencies: [dep]}
+          - {id: off, command: 'true', enabled: false, dependencies: [dep]}
+          - {id: top, command: 'true', dependencies: [dep, other]}
+          - {id: via-off, command: 'true', dependencies: [off]}
+        """
+
+    func builds(_ engine: BuildEngine, _ job: String) throws -> [Build] {
+        try engine.storage.getJobBuilds(jobID: job, filter: BuildFilter(), order: .ascending, limit: 10)
+    }
+
+    @Test func aRunThatWouldBeRefusedBuildsNoDependencyFirst() async throws {
+        let engine = try testEngine(Self.config)
+        func refused(_ job: String, force: Bool = false, pins: [String: Int64] = [:]) async -> EngineError? {
+            do {
+                _ = try await engine.runBuildingDependencies(jobID: job, force: force, pins: pins) { _ in }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        guard case .jobProtected? = await refused("guarded") else { Issue.record("protected: not refused"); return }
+        guard case .jobDisabled? = await refused("off") else { Issue.record("disabled: not refused"); return }
+        guard case .badPin? = await refused("top", pins: ["nope": 1]) else { Issue.record("bad pin"); return }
+        guard case .badPin? = await refused("top", pins: ["dep": 999]) else { Issue.record("missing pin"); return }
+        // A planned dependency that may not run stops the run before anything is built, too.
+        guard case .jobDisabled? = await refused("via-off", force: true) else {
+            Issue.record("a disabled dependency: not refused")
+            return
+        }
+        for job in ["base", "dep", "other"] { #expect(try builds(engine, job).isEmpty, "\(job) was built") }
+    }
+
+    @Test func aPinnedDependencyIsNotRebuilt() async throws {
+        let engine = try testEngine(Self.config)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "base").id)
+        let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "base").id)  // dep is outdated now
+        #expect(try await engine.dependencyPlan(for: "top") == ["dep", "other"])
+        #expect(try await engine.dependencyPlan(for: "top", pinned: ["dep"]) == ["other"])
+        let target = try await engine.runBuildingDependencies(jobID: "top", force: false, pins: ["dep": dep.id]) { _ in
+        }
+        let top = try await engine.waitUntilFinished(target.id)
+        #expect(top.state == .successful)
+        #expect(top.config["build"]?["dependency_builds"]?["dep"] == .int(dep.id))
+        #expect(try builds(engine, "dep").count == 1)
+        #expect(try builds(engine, "base").count == 2)
+    }
+}
+
 @Suite struct ReverseDependenciesTests {
+    /// A dependent that cannot run (disabled, protected, another dependency never built) is left
+    /// out, with a record of why unless disabled, and so are its own dependents; the others run.
+    @Test func aDependentThatCannotRunDoesNotStopTheOthers() async throws {
+        let engine = try testEngine(
+            """
+            jobs:
+              - {id: root, command: 'true'}
+              - {id: plain, command: 'true', dependencies: [root]}
+              - {id: never, command: 'true'}
+              - {id: needs-never, command: 'true', dependencies: [root, never]}
+              - {id: after-needs, command: 'true', dependencies: [needs-never]}
+              - {id: off, command: 'true', enabled: false, dependencies: [root]}
+              - {id: guarded, command: 'true', protected: true, dependencies: [root]}
+            """)
+        _ = try await engine.waitUntilFinished(try await engine.run(jobID: "root").id)
+        let made = try await engine.runDependents(of: "root", force: false) { _ in }
+        var states: [String: BuildState] = [:]
+        for build in made { states[build.jobID] = try await engine.waitUntilFinished(build.id).state }
+        #expect(states["plain"] == .successful, "\(states)")
+        #expect(states["needs-never"] == .failed && states["guarded"] == .failed && states["after-needs"] == .failed)
+        #expect(states["off"] == nil)
+        let guarded = try #require(made.first { $0.jobID == "guarded" })
+        #expect(guarded.exception?["type"] == "NotRun" && !guarded.started)
+        #expect(guarded.exception?["message"]?.stringValue?.contains("protected") == true)
+        let after = try #require(made.first { $0.jobID == "after-needs" })
+        #expect(after.exception?["type"] == "DependencyFailed")
+    }
+
     @Test func dependentsAreBuiltAfterASuccessAndBlockedByAFailure() async throws {
         let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond, file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")

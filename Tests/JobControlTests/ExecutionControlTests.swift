@@ -199,6 +199,33 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
     }
 
+    /// A build cancelled while it waits for a worker ends at once, recorded as cancelled (a
+    /// crash before some worker frees must not run it after all), without taking a worker.
+    @Test func aQueuedBuildCancelledEndsAtOnce() async throws {
+        let marker = "0.27\(Int.random(in: 100_000...999_999))"
+        let engine = try testEngine(
+            """
+            workers: 1
+            jobs:
+              - {id: long, command: 'sleep 3\(marker)'}
+              - {id: next, command: 'echo should not run'}
+              - {id: after, command: 'true'}
+            """)
+        let long = try await engine.run(jobID: "long")
+        let queued = try await engine.run(jobID: "next")
+        let after = try await engine.run(jobID: "after")
+        try await waitUntil { (try? engine.storage.getBuild(long.id))??.state == .running }
+        try await engine.cancel(buildID: queued.id)
+        let ended = try await engine.waitUntilFinished(queued.id)
+        #expect(ended.exception?["type"] == "Cancelled" && !ended.started)
+        // Recorded while the worker is still busy, and it took no worker from the build after it.
+        #expect(try engine.storage.getBuild(long.id)?.finished == false)
+        #expect(try engine.storage.getBuild(after.id)?.started == false)
+        #expect(engine.pool.counts == (running: 1, queued: 1))
+        try await engine.cancel(buildID: long.id)
+        #expect(try await engine.waitUntilFinished(after.id).state == .successful)
+    }
+
     /// A cancel that comes while a build's start is still being recorded: its command does not
     /// start, and if it got to start, the build ends only after it (the worker is not handed on,
     /// nor the end recorded, while the command runs). The command ignores SIGTERM, so a build that
@@ -235,6 +262,32 @@ import Testing
             guard ContinuousClock.now < deadline else { throw CancellationError() }
             try await Task.sleep(for: .milliseconds(10))
         }
+    }
+}
+
+/// Builds that replaced crashed ones count as attempts: a job whose builds take the daemon down
+/// runs at most `1 + retries.count` times, not once more at every restart.
+@Suite struct CrashRetryTests {
+    @Test func retriesAfterCrashesAreBounded() async throws {
+        let engine = try testEngine("jobs:\n  - {id: crashy, command: 'true', retries: {count: 1, backoff: 1s}}\n")
+        let storage = engine.storage
+        func crashed(trigger: JSONValue?) throws -> Int64 {
+            let build: JSONValue = trigger.map { ["trigger": $0] } ?? [:]
+            let id = try storage.createBuild(jobID: "crashy", jobConfig: [:], buildConfig: build)
+            try storage.startBuild(id)
+            return id
+        }
+        let logger = Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        let first = try crashed(trigger: nil)
+        var report = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger)
+        let retry = try #require(report.retried.first { $0.0 == first }?.1)
+        let retried = try #require(try storage.getBuild(retry))
+        #expect(retried.config["build"]?["trigger"]?["attempt"] == 2)
+        _ = try await engine.waitUntilFinished(retry)
+        // The retry itself crashed: its retries are used up.
+        let second = try crashed(trigger: ["kind": "retry", "after_crash_of": .int(first), "attempt": 2])
+        report = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger)
+        #expect(report.failed == [second] && report.retried.isEmpty)
     }
 }
 

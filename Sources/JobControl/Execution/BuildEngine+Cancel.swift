@@ -26,9 +26,17 @@ extension BuildEngine {
         logger.info("build cancel requested", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
     }
 
+    /// A running build's work is cancelled; one still waiting for a worker starts at once
+    /// outside the pool's limits, sees the cancel before it runs anything and is recorded as
+    /// cancelled: a `jobctl cancel` takes effect now, and is durable, not only when a worker frees
+    /// (a crash before that used to run the build after all).
     func requestCancel(_ buildID: Int64, reason: BuildException) {
         if cancelRequested[buildID] == nil { cancelRequested[buildID] = reason }
-        cancellers[buildID]?()
+        if let canceller = cancellers[buildID] {
+            canceller()
+        } else {
+            _ = pool.startWaiting(key: buildID)
+        }
     }
 
     static let cancelledException = BuildException(
@@ -38,29 +46,39 @@ extension BuildEngine {
         message: "the build was cancelled because the daemon was stopping and it did not end within stop_timeout",
         details: ["by": "shutdown"])
 
-    /// Graceful stop: no new builds; running and queued ones get `grace` to end, then are
-    /// cancelled (process groups torn down) and recorded as cancelled by the shutdown.
+    /// Graceful stop: no new builds, and none of those waiting for a worker starts (they stay
+    /// queued, and the next start runs them: ``CrashRecovery``); running ones get `grace` to end,
+    /// then are cancelled (process groups torn down) and recorded as cancelled by the shutdown.
     public nonisolated func drain(grace: Duration) async {
-        await stopAccepting()
+        let waiting = await stopAccepting()
+        if !waiting.isEmpty {
+            logger.notice(
+                "stopping: builds waiting for a worker stay queued for the next start",
+                metadata: ["build.ids": "\(waiting.sorted())"])
+        }
         let deadline = ContinuousClock.now + grace
-        while await !inFlight.isEmpty, ContinuousClock.now < deadline {
+        while await !inFlight.subtracting(waiting).isEmpty, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        let left = await inFlight
+        let left = await inFlight.subtracting(waiting)
         guard !left.isEmpty else { return }
         logger.warning(
             "stopping: cancelling builds that did not end in time", metadata: ["build.ids": "\(left.sorted())"])
-        await cancelAll(reason: Self.shutdownException)
-        // Torn-down process groups end within the termination grace; queued builds end at once.
+        await cancelAll(left, reason: Self.shutdownException)
+        // Torn-down process groups end within the termination grace.
         let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
-        while await !inFlight.isEmpty, ContinuousClock.now < bound {
+        while await !inFlight.subtracting(waiting).isEmpty, ContinuousClock.now < bound {
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
-    func stopAccepting() { accepting = false }
+    /// Refuses new builds, and stops the pool admitting waiting ones; returns those.
+    func stopAccepting() -> Set<Int64> {
+        accepting = false
+        return pool.stopAdmitting()
+    }
 
-    func cancelAll(reason: BuildException) {
-        for id in inFlight { requestCancel(id, reason: reason) }
+    func cancelAll(_ builds: Set<Int64>, reason: BuildException) {
+        for id in builds { requestCancel(id, reason: reason) }
     }
 }

@@ -7,11 +7,14 @@ extension BuildEngine {
     /// order: those without a successful build, those that are outdated (a dependency of theirs
     /// has a newer successful build than the one they pinned), and those depending on any of these.
     /// Jobs in `rebuilding` are built whatever their state (a run gave them parameter values),
-    /// and so are the jobs between them and `jobID`.
-    public func dependencyPlan(for jobID: String, rebuilding: Set<String> = []) throws(EngineError) -> [String] {
+    /// and so are the jobs between them and `jobID`. Jobs in `pinned` (the run names the build
+    /// of theirs to use) are not built, nor is anything for their sake.
+    public func dependencyPlan(for jobID: String, rebuilding: Set<String> = [], pinned: Set<String> = [])
+        throws(EngineError) -> [String]
+    {
         guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
         var plan: [String] = []
-        var decided: [String: Bool] = [:]
+        var decided: [String: Bool] = Dictionary(uniqueKeysWithValues: pinned.map { ($0, false) })
         func visit(_ id: String) throws(EngineError) -> Bool {
             if let known = decided[id] { return known }
             guard let dependency = config.job(id) else { throw .noSuchJob(id) }
@@ -51,22 +54,36 @@ extension BuildEngine {
     /// the jobs depending on it are not run: each gets a FAILED build with a `DependencyFailed`
     /// exception, and the request fails with ``EngineError/dependencyFailed(job:dependency:build:)``.
     /// `parameters` are the job's own; a dependency build gets only what `dependencyParameters`
-    /// gives it (by job id), over its defaults. The job's own are checked before anything runs.
+    /// gives it (by job id), over its defaults. Whether the job and each planned dependency may
+    /// run (enabled, `--force` for a protected one, valid pins, parameters) is checked before
+    /// anything runs; a pinned dependency is not rebuilt.
     public nonisolated func runBuildingDependencies(
         jobID: String, force: Bool, pins: [String: Int64] = [:], parameters: [String: JSONValue] = [:],
         dependencyParameters: [String: [String: JSONValue]] = [:],
         onBuild: @escaping @Sendable (Build) async -> Void
     ) async throws(EngineError) -> Build {
+        try await checkRunnable(jobID: jobID, force: force, pins: pins)
         try await checkParameters(jobID: jobID, parameters)
+        for dependency in dependencyParameters.keys.sorted() where pins[dependency] != nil {
+            throw .invalidParameters(
+                job: dependency,
+                .malformed(
+                    "'\(dependency)' is pinned to build \(pins[dependency]!), so it is not built and gets no parameters"
+                ))
+        }
         // A dependency given parameter values is built with them, even when it is up to date.
-        let plan = try await dependencyPlan(for: jobID, rebuilding: Set(dependencyParameters.keys))
+        let plan = try await dependencyPlan(
+            for: jobID, rebuilding: Set(dependencyParameters.keys), pinned: Set(pins.keys))
         for dependency in dependencyParameters.keys.sorted() where !plan.contains(dependency) {
             guard await config.job(dependency) != nil else { throw .noSuchJob(dependency) }
             throw .invalidParameters(
                 job: dependency,
                 .malformed("'\(dependency)' is not a dependency of '\(jobID)', so it gets no parameters"))
         }
-        for dependency in plan { try await checkParameters(jobID: dependency, dependencyParameters[dependency] ?? [:]) }
+        for dependency in plan {
+            try await checkRunnable(jobID: dependency, force: force, pins: [:])
+            try await checkParameters(jobID: dependency, dependencyParameters[dependency] ?? [:])
+        }
         let jobs = await config.jobs
         let dependenciesOf = Dictionary(
             jobs.map { ($0.id, Set($0.dependencies)) }, uniquingKeysWith: { first, _ in first })
@@ -131,8 +148,22 @@ extension BuildEngine {
         of failed: Build, among candidates: [String], dependenciesOf: [String: Set<String>],
         onBuild: @Sendable (Build) async -> Void
     ) async throws(EngineError) -> [Build] {
+        try await recordNotRunDependents(
+            of: failed.jobID,
+            reason:
+                "not run: dependency '\(failed.jobID)' \(failed.state == .skipped ? "was skipped" : "failed") in build \(failed.id)",
+            details: ["dependency": .string(failed.jobID), "dependency_build": .int(failed.id)], among: candidates,
+            dependenciesOf: dependenciesOf, onBuild: onBuild)
+    }
+
+    /// Gives each job in `candidates` that depends (transitively) on `failed` a FAILED
+    /// `DependencyFailed` build that never ran, saying `reason`.
+    private func recordNotRunDependents(
+        of failed: String, reason: String, details: [String: JSONValue] = [:], among candidates: [String],
+        dependenciesOf: [String: Set<String>], onBuild: @Sendable (Build) async -> Void
+    ) async throws(EngineError) -> [Build] {
         var made: [Build] = []
-        var blocked: Set<String> = [failed.jobID]
+        var blocked: Set<String> = [failed]
         var changed = true
         while changed {
             changed = false
@@ -143,25 +174,28 @@ extension BuildEngine {
             }
         }
         for id in candidates where blocked.contains(id) {
-            guard let job = config.job(id) else { continue }
-            let exception = BuildException(
-                type: "DependencyFailed",
-                message: "not run: dependency '\(failed.jobID)' failed in build \(failed.id)",
-                details: ["dependency": .string(failed.jobID), "dependency_build": .int(failed.id)])
-            do {
-                let buildID = try storage.createBuild(jobID: id, config: ["job": job.storedJSON, "build": [:]])
-                try storage.finishBuild(
-                    buildID, success: false, skipped: false, retval: nil, exception: exception.json,
-                    exceptionTraceback: nil)
-                if let build = try storage.getBuild(buildID) {
-                    made.append(build)
-                    await onBuild(build)
-                }
-            } catch {
-                throw .storage(error)
-            }
+            let exception = BuildException(type: "DependencyFailed", message: reason, details: details)
+            if let build = try await recordNotRun(id, exception, onBuild: onBuild) { made.append(build) }
         }
         return made
+    }
+
+    /// A FAILED build of `jobID` that never ran, with `exception` saying why.
+    private func recordNotRun(_ jobID: String, _ exception: BuildException, onBuild: @Sendable (Build) async -> Void)
+        async throws(EngineError) -> Build?
+    {
+        guard let job = config.job(jobID) else { return nil }
+        do {
+            let buildID = try storage.createBuild(jobID: jobID, config: ["job": job.storedJSON, "build": [:]])
+            try storage.finishBuild(
+                buildID, success: false, skipped: false, retval: nil, exception: exception.json,
+                exceptionTraceback: nil)
+            guard let build = try storage.getBuild(buildID) else { return nil }
+            await onBuild(build)
+            return build
+        } catch {
+            throw .storage(error)
+        }
     }
 }
 
@@ -195,8 +229,27 @@ extension BuildEngine {
         var pending = await dependents(of: jobID)
         var made: [Build] = []
         while !pending.isEmpty {
-            let wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
+            var wave = pending.filter { dependenciesOf[$0, default: []].isDisjoint(with: pending) }
             pending.removeAll { wave.contains($0) }
+            // A dependent that cannot run (disabled, protected without --force, another of its
+            // dependencies never built) does not stop the others: it is left out, with a record
+            // of why unless it is disabled, and so are the jobs that depend on it.
+            for id in wave {
+                guard let reason = await whyNotRunnable(jobID: id, force: force) else { continue }
+                wave.removeAll { $0 == id }
+                if case .jobDisabled = reason {
+                    logger.info("--build-revdeps: a disabled dependent is not built", metadata: ["job.id": "\(id)"])
+                } else if let record = try await recordNotRun(
+                    id, BuildException(type: "NotRun", message: "not run: \(reason)"), onBuild: onBuild)
+                {
+                    made.append(record)
+                }
+                let blocked = try await recordNotRunDependents(
+                    of: id, reason: "not run: dependency '\(id)' could not run", among: pending,
+                    dependenciesOf: dependenciesOf, onBuild: onBuild)
+                made += blocked
+                pending.removeAll { id in blocked.contains { $0.jobID == id } }
+            }
             let finished = await runWave(wave, force: force, onBuild: onBuild)
             for result in finished {
                 switch result {

@@ -86,6 +86,6 @@ extension BuildEngine {
     /// The daemon lost its lease (it could not reach the database for longer than the lease, or
     /// was declared dead): the others recover its builds, so it stops running them.
     func abandonBuilds(reason: BuildException) {
-        cancelAll(reason: reason)
+        cancelAll(inFlight, reason: reason)
     }
 }

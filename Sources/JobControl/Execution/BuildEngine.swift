@@ -171,35 +171,11 @@ public actor BuildEngine {
     )
         throws(EngineError) -> (job: JobConfig, buildPart: [String: JSONValue], held: [String: JSONValue])
     {
-        guard accepting else { throw .shuttingDown }
-        guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
-        guard job.enabled else { throw .jobDisabled(jobID) }
-        guard !job.protected || force else { throw .jobProtected(jobID) }
-        for dependency in requested.keys.sorted() where !job.dependencies.contains(dependency) {
-            throw .badPin(
-                job: jobID, dependency: dependency, reason: "'\(dependency)' is not a dependency of '\(jobID)'")
-        }
-        var pins: [String: JSONValue] = [:]
-        for dependency in job.dependencies {
+        let job = try checkRunnable(jobID: jobID, force: force, pins: requested)
+        var pins: [String: JSONValue] = requested.mapValues { .int($0) }
+        for dependency in job.dependencies where requested[dependency] == nil {
             let pinned: Build?
-            do {
-                if let id = requested[dependency] {
-                    pinned = try storage.getBuild(id)
-                    guard let pinned, pinned.jobID == dependency, pinned.state == .successful else {
-                        throw EngineError.badPin(
-                            job: jobID, dependency: dependency,
-                            reason: "build \(id) is not a successful build of '\(dependency)'")
-                    }
-                } else {
-                    pinned = try storage.getLatestSuccessfulBuild(jobID: dependency)
-                }
-            } catch let error as EngineError {
-                throw error
-            } catch let error as StorageError {
-                throw .storage(error)
-            } catch {
-                throw .storage(StorageError(.query, "\(error)"))
-            }
+            do { pinned = try storage.getLatestSuccessfulBuild(jobID: dependency) } catch { throw .storage(error) }
             guard let pinned else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
             pins[dependency] = .int(pinned.id)
         }
@@ -221,6 +197,41 @@ public actor BuildEngine {
         if let trigger { buildPart["trigger"] = trigger }
         if !bound.stored.isEmpty { buildPart["parameters"] = .object(bound.stored) }
         return (job, buildPart, bound.secretValues)
+    }
+
+    /// Checks that `jobID` may be built now: the daemon accepts builds, the job exists and is
+    /// enabled, `force` is given for a protected one, and each of `pins` names a successful build
+    /// of one of its dependencies. `--build-deps` checks this before it builds anything.
+    @discardableResult
+    func checkRunnable(jobID: String, force: Bool, pins: [String: Int64]) throws(EngineError) -> JobConfig {
+        guard accepting else { throw .shuttingDown }
+        guard let job = config.job(jobID) else { throw .noSuchJob(jobID) }
+        guard job.enabled else { throw .jobDisabled(jobID) }
+        guard !job.protected || force else { throw .jobProtected(jobID) }
+        for (dependency, id) in pins.sorted(by: { $0.key < $1.key }) {
+            guard job.dependencies.contains(dependency) else {
+                throw .badPin(
+                    job: jobID, dependency: dependency, reason: "'\(dependency)' is not a dependency of '\(jobID)'")
+            }
+            let pinned: Build?
+            do { pinned = try storage.getBuild(id) } catch { throw .storage(error) }
+            guard let pinned, pinned.jobID == dependency, pinned.state == .successful else {
+                throw .badPin(
+                    job: jobID, dependency: dependency,
+                    reason: "build \(id) is not a successful build of '\(dependency)'")
+            }
+        }
+        return job
+    }
+
+    /// Why `jobID` could not be built now with its dependencies' latest builds, or nil.
+    func whyNotRunnable(jobID: String, force: Bool) -> EngineError? {
+        do {
+            _ = try prepare(jobID: jobID, force: force, pins: [:], trigger: nil, parameters: ([:], [:]))
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// Creates and queues builds of several jobs at once (a wave of a planned run: none depends
@@ -304,7 +315,7 @@ public actor BuildEngine {
         let held = heldParameters.removeValue(forKey: build.id) ?? [:]
         inFlight.insert(build.id)
         logger.info(message, metadata: ["job.id": "\(job.id)", "build.id": "\(build.id)"])
-        pool.submitHoldingSlot(pool: job.pool) { [self] slot in
+        pool.submitHoldingSlot(pool: job.pool, key: build.id) { [self] slot in
             await self.execute(
                 build: build, job: job, secrets: secrets, heldParameters: held, socketPath: socket, slot: slot)
         }

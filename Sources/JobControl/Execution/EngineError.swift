@@ -39,7 +39,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
                 "job '\(job)' depends on '\(dependency)', which has no successful build; run '\(dependency)' first, or use --build-deps"
         case .dependencyFailed(let job, let dependency, let build):
             return
-                "'\(job)' was not run: its dependency '\(dependency)' failed in build \(build); 'jobctl logs \(build)' shows why"
+                "'\(job)' was not run: its dependency '\(dependency)' did not succeed in build \(build) (a dependency must succeed, not be skipped); 'jobctl logs \(build)' shows why"
         case .badPin(_, _, let reason):
             return "cannot pin: \(reason); 'jobctl builds DEPENDENCY' lists its builds"
         case .invalidParameters(let job, let error):

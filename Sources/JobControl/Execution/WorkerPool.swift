@@ -15,6 +15,8 @@ public final class WorkerPool: Sendable {
     public typealias Work = @Sendable () async -> Void
     typealias SlotWork = @Sendable (WorkerSlot) async -> Void
 
+    typealias Item = (pool: String?, key: Int64?, work: SlotWork)
+
     private struct State {
         var limit: Int
         var poolLimits: [String: Int]
@@ -23,16 +25,18 @@ public final class WorkerPool: Sendable {
         /// Waiting items, oldest first, from `head` on (taking the oldest is the usual case, and
         /// costs no move of the thousands a planned run may queue). Entries before `head` are
         /// nil (taken, their closures released); entries from `head` on never are.
-        var pending: [(pool: String?, work: SlotWork)?] = []
+        var pending: [Item?] = []
         var head = 0
+        /// Set by ``stopAdmitting()`` (the daemon stops): waiting items stay where they are.
+        var closed = false
 
         var waiting: Int { pending.count - head }
 
         /// Takes the items that may start now out of `pending`, counting them as running.
-        mutating func admit() -> [(pool: String?, work: SlotWork)] {
-            var admitted: [(pool: String?, work: SlotWork)] = []
+        mutating func admit() -> [Item] {
+            var admitted: [Item] = []
             var index = head
-            while running < limit, index < pending.count {
+            while !closed, running < limit, index < pending.count {
                 guard let item = pending[index] else { preconditionFailure("a taken item after the head") }
                 if let pool = item.pool, let poolLimit = poolLimits[pool],
                     runningByPool[pool, default: 0] >= poolLimit
@@ -75,12 +79,44 @@ public final class WorkerPool: Sendable {
     /// ``submit(pool:_:)`` for work that may hand its slot back before it ends (``WorkerSlot``):
     /// a build gives its worker back when its process has ended, and records its end afterwards
     /// without keeping the next build waiting.
-    public func submitHoldingSlot(pool: String? = nil, _ work: @escaping @Sendable (WorkerSlot) async -> Void) {
+    /// `key` names the item for ``startWaiting(key:)`` (a build's id).
+    public func submitHoldingSlot(
+        pool: String? = nil, key: Int64? = nil, _ work: @escaping @Sendable (WorkerSlot) async -> Void
+    ) {
         let admitted = state.withLock { state in
-            state.pending.append((pool, work))
+            state.pending.append((pool, key, work))
             return state.admit()
         }
         start(admitted)
+    }
+
+    /// Starts the waiting item `key` now, outside the limits and holding no worker: a cancelled
+    /// build that waits for a worker ends at once (recorded as cancelled) instead of when some
+    /// worker frees, maybe hours later. False when no such item waits (it has started).
+    public func startWaiting(key: Int64) -> Bool {
+        let item = state.withLock { state -> Item? in
+            guard let index = state.pending[state.head...].firstIndex(where: { $0?.key == key }) else { return nil }
+            let item = state.pending[index]
+            if index == state.head {
+                state.pending[index] = nil
+                state.head += 1
+            } else {
+                state.pending.remove(at: index)
+            }
+            return item
+        }
+        guard let item else { return false }
+        Task.detached { await item.work(WorkerSlot {}) }
+        return true
+    }
+
+    /// Admits nothing more, for good (the daemon stops): running items go on; waiting ones stay
+    /// unstarted. Returns the keys of those waiting.
+    public func stopAdmitting() -> Set<Int64> {
+        state.withLock { state in
+            state.closed = true
+            return Set(state.pending[state.head...].compactMap { $0?.key })
+        }
     }
 
     /// Changes the limits (on reload). Running builds go on; lower limits admit no new build until
@@ -116,7 +152,7 @@ public final class WorkerPool: Sendable {
     }
 
     /// Starts admitted items, each as its own task (outside the lock).
-    private func start(_ admitted: [(pool: String?, work: SlotWork)]) {
+    private func start(_ admitted: [Item]) {
         for item in admitted {
             let slot = WorkerSlot { [self] in finished(pool: item.pool) }
             Task.detached {
