@@ -192,13 +192,42 @@ import Testing
         let first = try rig.builds("r")[0]
         #expect(first.exception?["type"] == "Cancelled")
         #expect(first.exception?["message"]?.stringValue?.contains("replaced") == true)
-        #expect(try rig.builds("r").count == 2)
         // The new build starts once the old one has ended: they never overlap.
-        try await waitFor { try rig.builds("r")[1].started }
+        try await waitFor { try rig.builds("r").count == 2 && rig.builds("r")[1].started }
         let second = try rig.builds("r")[1]
         let (ended, started) = (try #require(first.endTime), try #require(second.startTime))
         #expect(started >= ended, "the replacement started before the replaced build ended")
         try await rig.engine.cancel(buildID: second.id)
+    }
+
+    /// A replaced build that takes its grace period to end (it ignores SIGTERM) holds up only its
+    /// own replacement: another job due at the same time starts at once.
+    @Test func aReplacementWaitsWithoutHoldingOtherJobs() async throws {
+        let (rig, _) = try await Self.rig(
+            """
+              - {id: r, command: "trap '' TERM; sleep 30", schedule: {every: 1m}, concurrency: replace}
+              - {id: z, command: 'true', schedule: {every: 1m}}
+
+            """)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        try await waitFor { try rig.builds("r").first?.started == true && rig.builds("z").first?.finished == true }
+        let began = ContinuousClock.now
+        await rig.advance(to: Self.t0 + 120_000_000)
+        #expect(ContinuousClock.now - began < .seconds(2), "the replacement's wait held the tick")
+        #expect(try rig.builds("z").count == 2)
+        #expect(try rig.builds("r").count == 1)
+        // A third occurrence while the replacement still waits: it supersedes the second, which
+        // is recorded as skipped; one replacement starts, after the replaced build has ended.
+        await rig.advance(to: Self.t0 + 180_000_000)
+        #expect(try rig.builds("r").count == 1)
+        try await waitFor { try rig.builds("r").count == 2 && rig.builds("r")[1].started }
+        let outcomes = try rig.occurrences("r").map(\.outcome)
+        #expect(outcomes == [.started, .skipped, .started], "\(outcomes)")
+        let (first, second) = (try rig.builds("r")[0], try rig.builds("r")[1])
+        #expect(try #require(second.startTime) >= (try #require(first.endTime)))
+        #expect(second.config["build"]?["trigger"]?["occurrence"] == "2026-01-05T00:03:00+00:00")
+        try await rig.engine.cancel(buildID: second.id)
+        try await rig.waitForBuildsToEnd("r")
     }
 
     @Test func allowRunsSideBySide() async throws {

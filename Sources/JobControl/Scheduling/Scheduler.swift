@@ -42,7 +42,7 @@ public actor Scheduler {
     /// Jobs suspended by `jobctl suspend` (kept in storage, read again by ``refreshSuspended()``).
     var suspended: Set<String> = []
     private var timer: WallClockTimer?
-    private var stopped = false
+    private(set) var stopped = false
     /// Whether this scheduler fires occurrences. Of several daemons sharing a database only the
     /// one holding the scheduler lock does; the others follow the schedules (next runs for
     /// `jobctl next`) and take over when it goes (``lead(config:)``).
@@ -51,6 +51,9 @@ public actor Scheduler {
     /// At most this many occurrences of a job wait for its running build; later ones are skipped.
     static let maxQueued = 10
     private var tickAgain = false
+    /// Per job, the occurrence that starts once the build it replaces has ended
+    /// (`concurrency: replace`, ``replace(_:running:due:detail:)``), with its note.
+    var replacing: [String: (due: Int64, detail: String?)] = [:]
 
     /// `now` gives microseconds since the epoch (tests pass their own clock).
     public init(
@@ -313,27 +316,10 @@ public actor Scheduler {
             else { return }
             jobs[jobID]?.queue.append(due)
             watch(jobID, build: running.last!)
+        case (.replace, _) where replacing[jobID] != nil:
+            supersedeReplacement(jobID, due: due)
         case (.replace, false):
-            // The running build is cancelled and has ended (its grace period, then SIGKILL)
-            // before the new one starts: the two never overlap. Bounded: a build still not
-            // recorded as ended by then (the storage down, say) does not hold the schedule.
-            let note =
-                detail ?? "replaced build \(running.map(String.init).joined(separator: ", ")) (concurrency: replace)"
-            let reason = BuildException(
-                type: "Cancelled",
-                message: "the build was replaced by the next scheduled occurrence (concurrency: replace)")
-            for build in running {
-                do { try await engine.cancel(buildID: build, reason: reason) } catch {
-                    logger.warning(
-                        "cannot cancel the running build to replace it",
-                        metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
-                }
-            }
-            let deadline = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(10)
-            while !runningBuilds(jobID).filter(running.contains).isEmpty, ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            await startBuild(jobID, due: due, detail: note)
+            await replace(jobID, running: running, due: due, detail: detail)
         default:
             await startBuild(jobID, due: due, detail: detail)
         }
@@ -343,7 +329,7 @@ public actor Scheduler {
     /// `notifying`: an occurrence that did not run tells the job's notification rules, in the
     /// same transaction.
     @discardableResult
-    private func claim(
+    func claim(
         _ jobID: String, due: Int64, outcome: OccurrenceOutcome, detail: String?, notifying: Bool = true
     ) -> Bool {
         do {
@@ -429,7 +415,7 @@ public actor Scheduler {
     /// or an earlier run has the occurrence; a failure to create the build is recorded as the
     /// occurrence's outcome.
     @discardableResult
-    private func startBuild(_ jobID: String, due: Int64, detail: String?, fromQueue: Bool = false) async -> Bool {
+    func startBuild(_ jobID: String, due: Int64, detail: String?, fromQueue: Bool = false) async -> Bool {
         let trigger: JSONValue = ["kind": "schedule", "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc))]
         let late = Double(now() - due) / 1_000_000
         let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
@@ -482,7 +468,7 @@ public actor Scheduler {
         }
     }
 
-    private func runningBuilds(_ jobID: String) -> [Int64] {
+    func runningBuilds(_ jobID: String) -> [Int64] {
         let builds =
             (try? storage.getJobBuilds(
                 jobID: jobID, filter: BuildFilter(finished: false), order: .ascending, limit: 100)) ?? []
