@@ -263,9 +263,10 @@ public actor ClusterMember {
         if recovery.notified > 0 { engine.notificationWake.signal() }
         var retried: [String] = []
         for build in recovery.failed {
-            if let retry = await CrashRecovery.retryIfAllowed(
-                build.id, jobID: build.jobID, engine: engine, logger: logger)
-            {
+            // Its trigger says which attempt it was (read back: the recovery returns ids only).
+            let crashed =
+                (try? engine.storage.getBuild(build.id)).flatMap { $0 } ?? Build(id: build.id, jobID: build.jobID)
+            if let retry = await CrashRecovery.retryIfAllowed(crashed, engine: engine, logger: logger) {
                 retried.append("\(build.id)->\(retry)")
             }
         }

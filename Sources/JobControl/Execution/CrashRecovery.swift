@@ -67,9 +67,7 @@ public enum CrashRecovery {
                 exception: restartedException.json, exceptionTraceback: nil, notify: notify)
             if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
             report.failed.append(entry.build.id)
-            if let retry = await retryIfAllowed(
-                entry.build.id, jobID: entry.build.jobID, engine: engine, logger: logger)
-            {
+            if let retry = await retryIfAllowed(entry.build, engine: engine, logger: logger) {
                 report.retried.append((entry.build.id, retry))
             }
         }
@@ -106,13 +104,25 @@ public enum CrashRecovery {
         }
     }
 
-    /// A new build of the job in place of one a dead daemon left, when the job has `retries`.
-    static func retryIfAllowed(_ id: Int64, jobID: String, engine: BuildEngine, logger: Logger) async -> Int64? {
+    /// A new build of the job in place of one a dead daemon left, when the job has `retries` and
+    /// they are not used up: the builds that replaced crashed ones count as attempts, so a job
+    /// that takes the daemon down with it runs at most `1 + count` times, not once per restart.
+    static func retryIfAllowed(_ crashed: Build, engine: BuildEngine, logger: Logger) async -> Int64? {
+        let id = crashed.id
+        let jobID = crashed.jobID
         guard let job = await engine.config.job(jobID), let retry = job.retry, retry.count > 0, job.enabled else {
             return nil
         }
+        let trigger = crashed.config["build"]?["trigger"]
+        let attempt = trigger?["kind"] == "retry" ? trigger?["attempt"]?.intValue ?? 2 : 1
+        guard attempt <= retry.count else {
+            logger.warning(
+                "not retrying a build after the crash: its retries are used up",
+                metadata: ["build.id": "\(id)", "attempt": "\(attempt)", "retries": "\(retry.count)"])
+            return nil
+        }
         do {
-            let trigger: JSONValue = ["kind": "retry", "after_crash_of": .int(id)]
+            let trigger: JSONValue = ["kind": "retry", "after_crash_of": .int(id), "attempt": .int(Int64(attempt) + 1)]
             return try await engine.run(jobID: jobID, force: true, trigger: trigger).id
         } catch {
             logger.error("cannot retry a build after the crash", metadata: ["build.id": "\(id)", "error": "\(error)"])
