@@ -29,7 +29,15 @@
     X(int, PQconsumeInput, (PGconn *conn), (conn)) \
     X(PGnotify *, PQnotifies, (PGconn *conn), (conn)) \
     X(void, PQfreemem, (void *ptr), (ptr)) \
-    X(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn *conn, PQnoticeProcessor proc, void *arg), (conn, proc, arg))
+    X(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn *conn, PQnoticeProcessor proc, void *arg), (conn, proc, arg)) \
+    X(int, PQsendQueryParams, \
+      (PGconn *conn, const char *command, int nParams, const Oid *paramTypes, const char *const *paramValues, \
+       const int *paramLengths, const int *paramFormats, int resultFormat), \
+      (conn, command, nParams, paramTypes, paramValues, paramLengths, paramFormats, resultFormat)) \
+    X(int, PQsetnonblocking, (PGconn *conn, int arg), (conn, arg)) \
+    X(int, PQflush, (PGconn *conn), (conn)) \
+    X(int, PQisBusy, (PGconn *conn), (conn)) \
+    X(PGresult *, PQgetResult, (PGconn *conn), (conn))
 
 // Written once under pthread_once, read-only afterwards.
 #define POINTER(type, name, parameters, arguments) static type (*real_##name) parameters;

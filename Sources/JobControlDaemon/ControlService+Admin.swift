@@ -42,6 +42,10 @@ extension ControlService {
         }
         if let cluster {
             parameters["node"] = .string(cluster.node)
+        }
+        // While the storage is out, the status says so at once instead of waiting for a
+        // database that does not answer (each try may take the connect timeout).
+        if let cluster, storage.health.unavailable == nil {
             do {
                 let overview = try await cluster.overview()
                 parameters["cluster"] = .array(overview.nodes.map(Self.clusterNode))

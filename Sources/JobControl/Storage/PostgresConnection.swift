@@ -35,6 +35,10 @@ final class PostgresConnection: @unchecked Sendable {
             )
         }
         self.connection = connection
+        // Statements are sent without blocking, and their answers awaited with a deadline
+        // (``execute(_:_:)``): a server that stops answering (stopped, overloaded, a dropped
+        // network path, where a blocking call would wait for ever) is then an outage like any other.
+        _ = PQsetnonblocking(connection, 1)
         // libpq prints server notices (a terminated session's FATAL among them) to stderr by
         // default; they go to the log instead, where the error they come with is reported anyway.
         _ = PQsetNoticeProcessor(
@@ -54,6 +58,25 @@ final class PostgresConnection: @unchecked Sendable {
 
     deinit { PQfinish(connection) }
 
+    /// How long a statement may wait for the server: past it the connection is given up on and
+    /// the storage is unavailable (held writes, `jobctl status` says so), instead of the caller
+    /// (and the watchdog's view of a healthy daemon) waiting for ever. Nil: no limit (the
+    /// installer, which may wait for another daemon's migration). `JOBCONTROL_POSTGRES_TIMEOUT_SECONDS`
+    /// overrides the default of 30 s.
+    var statementTimeout: Duration? = PostgresConnection.defaultStatementTimeout
+
+    static let defaultStatementTimeout: Duration = {
+        if let text = ProcessInfo.processInfo.environment["JOBCONTROL_POSTGRES_TIMEOUT_SECONDS"],
+            let seconds = Double(text), seconds > 0
+        {
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        return .seconds(30)
+    }()
+
+    /// Set when a statement ran past its deadline: the connection is in an unknown state.
+    private var abandoned = false
+
     /// Seconds a connection attempt may take, unless the URL sets `connect_timeout` itself.
     static let connectTimeout = 10
 
@@ -70,7 +93,7 @@ final class PostgresConnection: @unchecked Sendable {
     /// restarting server closes the socket). Checked before a pooled connection is reused, so a
     /// statement is not sent on a connection that is already dead.
     var isBroken: Bool {
-        guard PQstatus(connection) == CONNECTION_OK else { return true }
+        guard !abandoned, PQstatus(connection) == CONNECTION_OK else { return true }
         var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, 0) > 0 else { return false }
         // Readable while idle: an error message or EOF (notifications are only LISTENed for on
@@ -108,11 +131,11 @@ final class PostgresConnection: @unchecked Sendable {
         let cStrings = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { cStrings.forEach { free($0) } }
         let pointers = cStrings.map { UnsafePointer<CChar>($0) }
-        guard
-            let result = pointers.withUnsafeBufferPointer({ buffer in
-                PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
-            })
-        else {
+        guard !abandoned else { throw StorageError(.unavailable, "PostgreSQL connection given up on", sql: sql) }
+        let sent = pointers.withUnsafeBufferPointer { buffer in
+            PQsendQueryParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        }
+        guard sent == 1, let result = try awaitResult(sql: sql) else {
             throw StorageError(
                 PQstatus(connection) == CONNECTION_OK ? .query : .unavailable,
                 "PostgreSQL: \(String(cString: PQerrorMessage(connection)))", sql: sql)
@@ -153,6 +176,55 @@ final class PostgresConnection: @unchecked Sendable {
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return Rows(columns: columns, values: values, affected: affected)
+    }
+
+    /// Sends what is still buffered and waits for the statement's results, within
+    /// ``statementTimeout``; returns the last result (nil when there was none).
+    private func awaitResult(sql: String) throws(StorageError) -> OpaquePointer? {
+        let deadline = statementTimeout.map { ContinuousClock.now + $0 }
+        /// Waits for the socket to be ready for `events`, or throws at the deadline.
+        func wait(for events: Int32) throws(StorageError) {
+            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(events), revents: 0)
+            while true {
+                var milliseconds: Int32 = -1
+                if let deadline {
+                    let left = deadline - ContinuousClock.now
+                    guard left > .zero else {
+                        abandoned = true
+                        throw StorageError(
+                            .unavailable,
+                            "PostgreSQL did not answer within \(statementTimeout!) (the server is stopped, overloaded or unreachable)",
+                            sql: sql)
+                    }
+                    milliseconds = Int32(
+                        clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+                            + 1)
+                }
+                let ready = poll(&descriptor, 1, milliseconds)
+                if ready > 0 || (ready < 0 && errno != EINTR) { return }
+            }
+        }
+        // The statement may not all be sent yet (nonblocking): flush, reading meanwhile.
+        while true {
+            let flushed = PQflush(connection)
+            if flushed == 0 { break }
+            if flushed < 0 { return nil }
+            try wait(for: Int32(POLLIN | POLLOUT))
+            if PQconsumeInput(connection) == 0 { return nil }
+        }
+        var last: OpaquePointer?
+        while true {
+            while PQisBusy(connection) == 1 {
+                try wait(for: Int32(POLLIN))
+                if PQconsumeInput(connection) == 0 {
+                    if let last { PQclear(last) }
+                    return nil
+                }
+            }
+            guard let next = PQgetResult(connection) else { return last }
+            if let last { PQclear(last) }
+            last = next
+        }
     }
 
     /// The connection's socket, to wait on for notifications.

@@ -76,6 +76,9 @@ public final class PostgresStorage: Storage {
 
     public func install() throws(StorageError) {
         try pool.with { connection throws(StorageError) in
+            // Migrations may take long, and wait for another daemon's: no statement deadline.
+            connection.statementTimeout = nil
+            defer { connection.statementTimeout = PostgresConnection.defaultStatementTimeout }
             try connection.transaction { connection throws(StorageError) in
                 // One installer at a time, whichever daemon starts first.
                 try connection.execute("SELECT pg_advisory_xact_lock(7354011)")

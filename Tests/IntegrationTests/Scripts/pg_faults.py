@@ -3,7 +3,7 @@
 
     pg_faults.py --jobcontrold PATH --jobctl PATH --pgdir PGSANDBOX_DIR \
         --url postgresql://postgres@127.0.0.1:PORT/jobcontrol_test --workdir TMPDIR \
-        [--scenario restart|terminate|outage|start-down ...]
+        [--scenario restart|terminate|outage|hung|start-down ...]
 
 PGSANDBOX_DIR is a server started by scripts/postgres-sandbox.sh (run by the `postgres` user, data
 in PGSANDBOX_DIR/data, socket directory PGSANDBOX_DIR). Each scenario creates its own database,
@@ -14,6 +14,7 @@ Scenarios:
   terminate   3 x pg_terminate_backend of every session of the daemon's database during the same
   outage      the server stopped for 10 s while a 2-second schedule and a `count` build run
   long-outage the server stopped for 8 s, longer than a 3 s lease, while a long build runs
+  hung        every server process SIGSTOPped (a frozen host): no answer, no error, for 12 s
   start-down  jobcontrold started against a stopped server, then against a missing database
 
 Prints check lines, one `PASS name detail` / `FAIL name detail` line per scenario and finally
@@ -26,6 +27,7 @@ import datetime
 import glob
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -38,7 +40,7 @@ from fault_support import (EX_IOERR, Daemon, argument_parser, check_alive, check
 COUNT_LINES = 200
 COUNT_COMMAND = "for i in $(seq 1 %d); do echo line-$i; sleep 0.02; done" % COUNT_LINES
 
-ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "start-down"]
+ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "hung", "start-down"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,6 +477,65 @@ def scenario_outage(c, pg, daemon, db):
     check_daemon_answers(c, daemon, "after the outage", digits=1)
     check_tick_occurrences(c, pg, db, t_stop_wall, t_up_wall)
 
+def server_processes(pg):
+    """The postmaster and its children (every backend and auxiliary process)."""
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master:
+            pids.append(int(entry))
+    return pids
+
+
+def scenario_hung(c, pg, daemon, db):
+    """The server stops answering without closing anything (a frozen host, a dropped network
+    path): statements give up after JOBCONTROL_POSTGRES_TIMEOUT_SECONDS (2 s for this daemon),
+    `jobctl status` answers and says the storage is unavailable, and nothing is lost once the
+    server answers again. Blocking calls used to wait for ever, with the watchdog still fed."""
+    daemon.start()
+    bid, err = daemon.queue("count")
+    if bid is None:
+        c.bad("queueing count before the hang failed: %s" % err)
+        return
+    if not wait_running(daemon):
+        c.bad("count build %s not RUNNING within 10 s" % bid)
+    pids = server_processes(pg)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    t_hung = now()
+    try:
+        said = None
+        while said is None and now() - t_hung < 30:
+            rc, out, err, secs = daemon.jobctl(["status"], timeout=10)
+            if rc in (0, 1) and "UNAVAILABLE" in out + err:
+                said = now() - t_hung
+            else:
+                time.sleep(0.5)
+        c.check(said is not None, "`jobctl status` says the storage is unavailable%s"
+                % (" after %.1f s of the hang" % said if said is not None else ": not within 30 s"))
+        check_alive(c, daemon, "daemon alive while the server hangs")
+        delay = t_hung + 12.0 - now()
+        if delay > 0:
+            time.sleep(delay)  # the hang itself
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    c.info("server answering again after %.1f s" % (now() - t_hung))
+    final_checks(c, daemon, [bid], None, 60)
+    check_daemon_answers(c, daemon, "after the hang", digits=1)
+
+
 def scenario_start_down(c, pg, daemon, db):
     def attempt(label, url, must_mention):
         sock = os.path.join(daemon.workdir, "down.sock")
@@ -567,6 +628,7 @@ SCENARIOS = {
     "outage": (scenario_outage, True),
     "start-down": (scenario_start_down, False),
     "long-outage": (scenario_long_outage, "lease"),
+    "hung": (scenario_hung, False),
 }
 
 
@@ -582,7 +644,8 @@ def run_pg_scenario(name, args, pg):
         pg.ensure_running()
         pg.create_db(db)
         created = True
-        daemon = Daemon(args, workdir, pg.url_for(db), config_yaml(with_tick))
+        env = {"JOBCONTROL_POSTGRES_TIMEOUT_SECONDS": "2"} if name == "hung" else None
+        daemon = Daemon(args, workdir, pg.url_for(db), config_yaml(with_tick), env=env)
         fn(c, pg, daemon, db)
 
     def cleanup(c):
