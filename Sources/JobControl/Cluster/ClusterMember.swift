@@ -2,6 +2,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import Logging
+import Synchronization
 
 /// What makes a daemon one of several sharing a PostgreSQL database (see `docs/cluster.md`):
 ///
@@ -34,8 +35,10 @@ public actor ClusterMember {
     private var heartbeatPool: PostgresPool?
     private var schedulerLock: PostgresSchedulerLock?
     private var tasks: [Task<Void, Never>] = []
-    private var lastRenewal = ContinuousClock.now
-    private var leaseLost = false
+    /// When the lease was last renewed, and whether this daemon has given its builds up as
+    /// recovered by the others. A lock, not actor state: the lease guard acts while the actor
+    /// (or a renewal) waits on an unresponsive database.
+    private nonisolated let leaseState = Mutex<(renewed: ContinuousClock.Instant, lost: Bool)>((.now, false))
 
     static let lostException = BuildException(
         type: "DaemonLost",
@@ -74,7 +77,10 @@ public actor ClusterMember {
                 Task { await self?.engine.recheckWaiters() }
             },
             onFatal: onFatal)
-        heartbeatPool = try store.dedicatedPool()
+        // A renewal that takes longer than a third of the lease has missed its turn anyway.
+        heartbeatPool = try store.dedicatedPool(statementTimeout: .milliseconds(Int64(max(0.2, lease / 3) * 1000)))
+        store.clusterNode.withLock { $0 = node }
+        leaseState.withLock { $0 = (.now, false) }
         try store.registerNode(
             ClusterNode(
                 node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(), lease: lease,
@@ -84,6 +90,7 @@ public actor ClusterMember {
         try await recoverOwnLeftovers()
         tasks.append(Task { await self.claimLoop() })
         tasks.append(Task { await self.heartbeatLoop() })
+        tasks.append(Task.detached { await self.leaseGuardLoop() })
         wake.yield(())
     }
 
@@ -168,12 +175,12 @@ public actor ClusterMember {
     /// changed (a build queued or ended here or elsewhere, a heartbeat).
     private func claimLoop() async {
         for await _ in wakes {
-            guard !leaseLost else { continue }
+            guard !leaseState.withLock({ $0.lost }) else { continue }
             while !Task.isCancelled {
                 let free = engine.pool.capacity
                 guard free > 0 else { break }
                 let claimed: [Build]
-                do { claimed = try store.claimQueuedBuilds(node: node, limit: free) } catch {
+                do { claimed = try await claim(limit: free) } catch {
                     logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
                     break
                 }
@@ -185,25 +192,40 @@ public actor ClusterMember {
 
     // MARK: Lease
 
+    /// A renewal every third of the lease; after a failed one (a terminated session, a
+    /// restarting server), the next comes soon, not a third of the lease later.
     private func heartbeatLoop() async {
         let interval = max(0.2, lease / 3)
+        var renewed = true
         while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(interval))
+            try? await Task.sleep(for: .seconds(renewed ? interval : min(interval, max(0.2, lease / 10))))
             guard !Task.isCancelled else { return }
-            await beat()
+            renewed = await beat()
         }
     }
 
     /// Renews the lease, recovers daemons whose lease expired, and looks again for what a lost
     /// notification would have said.
-    func beat() async {
+    @discardableResult
+    func beat() async -> Bool {
         do {
             let workers = await engine.config.workers
             if try await renew(workers: workers, pool: heartbeatPool) {
-                lastRenewal = .now
-                if leaseLost {
-                    leaseLost = false
+                let (previous, wasLost) = leaseState.withLock { state in
+                    defer { state = (.now, false) }
+                    return (state.renewed, state.lost)
+                }
+                if wasLost {
                     logger.notice("cluster lease renewed again; claiming builds again", metadata: ["node": "\(node)"])
+                }
+                // This daemon's own renewals were held up for longer than a lease (the database
+                // stalled, a lock, this host froze): the others' were most likely held up the same
+                // way. They get a lease's time to renew before anyone is declared dead.
+                if ContinuousClock.now - previous > .seconds(lease) {
+                    logger.warning(
+                        "the cluster lease was renewed late; recovering other daemons waits a lease",
+                        metadata: ["node": "\(node)"])
+                    return true
                 }
             } else {
                 // Declared dead by the others, who recovered our builds: stop them, then rejoin.
@@ -219,28 +241,84 @@ public actor ClusterMember {
             }
         } catch {
             logger.error("cannot renew the cluster lease", metadata: ["error": "\(error)"])
-            if !leaseLost, ContinuousClock.now - lastRenewal > .seconds(lease) {
-                // The others will recover our builds: running them on would run them twice.
-                leaseLost = true
-                logger.critical(
-                    "the cluster lease expired while the database was unreachable; stopping this daemon's builds",
-                    metadata: ["node": "\(node)"])
-                await engine.abandonBuilds(reason: Self.leaseLostException)
-            }
-            return
+            await giveUpBuildsIfLeaseRunsOut()
+            return false
         }
         await recoverExpired()
         await engine.recheckWaiters()
         await onScheduleChange()
         wakeContinuation.yield(())
+        return true
     }
 
-    /// The renewal's statement, outside the actor: a claim in progress on the actor does not
-    /// delay it.
-    @concurrent
+    /// Watches the lease without waiting on the database: a renewal stuck on a database that
+    /// does not answer must not keep this daemon running builds the others are about to recover.
+    private nonisolated func leaseGuardLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(max(0.05, lease / 6)))
+            await giveUpBuildsIfLeaseRunsOut()
+        }
+    }
+
+    /// Once three quarters of the lease have passed since the last renewal, stops this daemon's
+    /// builds (`LeaseLost`) and claims no more: the others may declare it dead at a full lease
+    /// and run them again, and two runs of one build must never overlap.
+    private nonisolated func giveUpBuildsIfLeaseRunsOut() async {
+        let limit = Duration.seconds(lease * 3 / 4)
+        let expired = leaseState.withLock { state -> Bool in
+            guard !state.lost, ContinuousClock.now - state.renewed > limit else { return false }
+            state.lost = true
+            return true
+        }
+        guard expired else { return }
+        logger.critical(
+            "the cluster lease is running out and cannot be renewed (the database does not answer); stopping this daemon's builds before the others recover them",
+            metadata: ["node": "\(node)"])
+        await engine.abandonBuilds(reason: Self.leaseLostException)
+    }
+
+    /// The renewal's statement, outside the actor (a claim in progress on the actor does not
+    /// delay it) and off Swift's cooperative threads: a renewal blocked on a database that does
+    /// not answer must not hold one of the few threads the lease guard and the engine need to
+    /// stop the builds in time.
     private nonisolated func renew(workers: Int, pool: PostgresPool?) async throws(StorageError) -> Bool {
-        guard let pool else { return try store.heartbeat(node: node, workers: workers) }
-        return try store.heartbeat(node: node, workers: workers, pool: pool)
+        let store = store, node = node
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Bool, StorageError>, Never>) in
+            Self.databaseQueue.async {
+                do throws(StorageError) {
+                    guard let pool else {
+                        continuation.resume(returning: .success(try store.heartbeat(node: node, workers: workers)))
+                        return
+                    }
+                    continuation.resume(
+                        returning: .success(try store.heartbeat(node: node, workers: workers, pool: pool)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Where the cluster's own blocking statements (renewals, claims) wait, instead of on a
+    /// cooperative thread. Concurrent: a stuck renewal does not hold up a claim.
+    static let databaseQueue = DispatchQueue(label: "jobcontrol.cluster.database", attributes: .concurrent)
+
+    /// Claims up to `limit` queued builds, off the cooperative threads (``databaseQueue``).
+    private nonisolated func claim(limit: Int) async throws(StorageError) -> [Build] {
+        let store = store, node = node
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<[Build], StorageError>, Never>) in
+            Self.databaseQueue.async {
+                do throws(StorageError) {
+                    continuation.resume(returning: .success(try store.claimQueuedBuilds(node: node, limit: limit)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
     }
 
     /// Finishes the builds of daemons whose lease expired and retries those whose job allows it.

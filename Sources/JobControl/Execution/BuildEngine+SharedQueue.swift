@@ -85,7 +85,13 @@ extension BuildEngine {
 
     /// The daemon lost its lease (it could not reach the database for longer than the lease, or
     /// was declared dead): the others recover its builds, so it stops running them.
+    /// Builds it claimed but had not started are only dropped here: the recovery gives them back
+    /// to the queue, and recording them (as cancelled) would overwrite what another daemon then
+    /// runs. Whoever waits for them here is told when they end elsewhere.
     func abandonBuilds(reason: BuildException) {
+        let unstarted = pool.dropWaiting(keys: inFlight)
+        inFlight.subtract(unstarted)
+        for id in unstarted { heldParameters.removeValue(forKey: id) }
         cancelAll(inFlight, reason: reason)
     }
 }

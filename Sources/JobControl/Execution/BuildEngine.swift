@@ -32,7 +32,7 @@ public actor BuildEngine {
     var cancellers: [Int64: @Sendable () -> Void] = [:]
     var cancelRequested: [Int64: BuildException] = [:]
     /// Builds created by this engine that have not ended yet; and whether new ones are accepted.
-    private(set) var inFlight: Set<Int64> = []
+    var inFlight: Set<Int64> = []
     var accepting = true
     /// Token → running build. A token exists only while its build runs.
     var activeBuilds: [String: ActiveBuild] = [:]

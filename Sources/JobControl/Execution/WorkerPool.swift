@@ -110,6 +110,25 @@ public final class WorkerPool: Sendable {
         return true
     }
 
+    /// Takes the waiting items among `keys` out of the queue without starting them; returns
+    /// their keys.
+    public func dropWaiting(keys: Set<Int64>) -> Set<Int64> {
+        state.withLock { state in
+            var dropped: Set<Int64> = []
+            var kept: [Item?] = []
+            for item in state.pending[state.head...] {
+                if let key = item?.key, keys.contains(key) {
+                    dropped.insert(key)
+                } else {
+                    kept.append(item)
+                }
+            }
+            state.pending = kept
+            state.head = 0
+            return dropped
+        }
+    }
+
     /// Admits nothing more, for good (the daemon stops): running items go on; waiting ones stay
     /// unstarted. Returns the keys of those waiting.
     public func stopAdmitting() -> Set<Int64> {

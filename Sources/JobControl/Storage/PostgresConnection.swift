@@ -274,10 +274,17 @@ public final class PostgresPool: Sendable {
     /// Told of every connection failure and of the success that ends one.
     let health: StorageHealth?
 
-    init(url: String, schema: String?, size: Int = 4, health: StorageHealth? = nil) throws(StorageError) {
+    /// How long each statement on the pool's connections may wait for the server.
+    let statementTimeout: Duration?
+
+    init(
+        url: String, schema: String?, size: Int = 4, health: StorageHealth? = nil,
+        statementTimeout: Duration? = PostgresConnection.defaultStatementTimeout
+    ) throws(StorageError) {
         self.url = url
         self.schema = schema
         self.health = health
+        self.statementTimeout = statementTimeout
         slots = DispatchSemaphore(value: size)
         let first = try PostgresConnection(url: url, schema: schema)  // fail at start, naming the problem
         idle.withLock { $0.append(first) }
@@ -286,10 +293,15 @@ public final class PostgresPool: Sendable {
     /// A healthy idle connection, or a new one; broken idle ones are closed on the way.
     private func take() throws(StorageError) -> PostgresConnection {
         while let reused = idle.withLock({ $0.popLast() }) {
-            if !reused.isBroken { return reused }
+            if !reused.isBroken {
+                reused.statementTimeout = statementTimeout
+                return reused
+            }
         }
         do {
-            return try PostgresConnection(url: url, schema: schema)
+            let connection = try PostgresConnection(url: url, schema: schema)
+            connection.statementTimeout = statementTimeout
+            return connection
         } catch {
             throw StorageError(.unavailable, error.message)
         }

@@ -70,8 +70,12 @@ extension PostgresStorage: ClusterStore {
     }
 
     /// A pool of one connection of this database, for a caller that must not share (the heartbeat).
-    public func dedicatedPool() throws(StorageError) -> PostgresPool {
-        try PostgresPool(url: url, schema: pool.schema, size: 1, health: health)
+    /// A pool of one connection of its own (the heartbeat's), whose statements wait at most
+    /// `statementTimeout`.
+    func dedicatedPool(statementTimeout: Duration? = PostgresConnection.defaultStatementTimeout)
+        throws(StorageError) -> PostgresPool
+    {
+        try PostgresPool(url: url, schema: pool.schema, size: 1, health: health, statementTimeout: statementTimeout)
     }
 
     public func markStopped(node: String) throws(StorageError) {

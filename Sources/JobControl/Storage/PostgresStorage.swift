@@ -1,6 +1,7 @@
 import Dispatch
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// ``Storage`` on PostgreSQL through libpq, for several daemons (on one host or many) sharing
 /// one database. The schema mirrors SQLite's (timestamps as seconds in `double precision`, JSON
@@ -15,6 +16,10 @@ public final class PostgresStorage: Storage {
     /// multi-row inserts (see ``PostgresBatch``): one round trip per batch, not per line.
     let batchWriter: GroupCommitWriter<PostgresBatch.Operation>
     public let health: StorageHealth
+    /// This daemon's node name once it joined a cluster (``ClusterMember``), else nil. It starts
+    /// and finishes only builds it owns: a daemon that lost its lease must not write over the
+    /// record of a build another daemon has since claimed and run.
+    let clusterNode = Mutex<String?>(nil)
 
     /// Connects to `url` (`postgresql://user:password@host:port/database`); with `schema`, every
     /// table lives in that schema (tests give each case its own).
@@ -200,9 +205,17 @@ public final class PostgresStorage: Storage {
         try batchWriter.waitUntilWritten()
         guard
             try update(
-                "UPDATE build SET started = true, start_time = $1 WHERE id = $2",
-                [String(startTime.timeIntervalSince1970), String(id)]) == 1
+                """
+                UPDATE build SET started = true, start_time = $1
+                WHERE id = $2 AND NOT finished AND ($3::text IS NULL OR owner = $3)
+                """,
+                [String(startTime.timeIntervalSince1970), String(id), clusterNode.withLock { $0 }]) == 1
         else {
+            if try ownedElsewhere(id) {
+                throw StorageError(
+                    .noSuchBuild,
+                    "build \(id) is no longer this daemon's: the cluster recovered it; it does not start here")
+            }
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }
     }
@@ -238,12 +251,13 @@ public final class PostgresStorage: Storage {
                     let changed = try connection.execute(
                         """
                         UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4,
-                            exception = $5, exception_tb = $6 WHERE id = $7 AND NOT lost AND NOT finished
+                            exception = $5, exception_tb = $6
+                        WHERE id = $7 AND NOT lost AND NOT finished AND ($8::text IS NULL OR owner = $8 OR owner IS NULL)
                         """,
                         [
                             String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped),
                             retval.map(Packing.pack), exception.map(Packing.pack), exceptionTraceback.map(Packing.pack),
-                            String(id),
+                            String(id), clusterNode.withLock { $0 },
                         ]
                     ).affected
                     guard changed == 1 else { return false }
@@ -255,24 +269,36 @@ public final class PostgresStorage: Storage {
             // Already finished: a retry after a commit whose answer was lost. Its notifications
             // were written with it.
             if try query("SELECT finished FROM build WHERE id = $1", [String(id)]).first?["finished"] == "t" { return }
-            if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
+            if try ownedElsewhere(id) { return }
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }
         let changed = try update(
             """
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
-                exception_tb = $6 WHERE id = $7 AND NOT lost
+                exception_tb = $6 WHERE id = $7 AND NOT lost AND ($8::text IS NULL OR owner = $8 OR owner IS NULL)
             """,
             [
                 String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped), retval.map(Packing.pack),
                 exception.map(Packing.pack),
-                exceptionTraceback.map(Packing.pack), String(id),
+                exceptionTraceback.map(Packing.pack), String(id), clusterNode.withLock { $0 },
             ])
         guard changed == 1 else {
-            // A build the cluster recovered (its daemon lost its lease) keeps the recovery's record.
-            if try query("SELECT lost FROM build WHERE id = $1", [String(id)]).first?["lost"] == "t" { return }
+            // A build the cluster recovered (its daemon lost its lease) keeps the recovery's
+            // record, and one another daemon has since claimed is that daemon's to record.
+            if try ownedElsewhere(id) { return }
             throw StorageError(.noSuchBuild, "no build with id \(id)")
         }
+    }
+
+    /// Whether build `id` was taken from this daemon: the cluster recovered it (`lost`), or
+    /// another daemon owns it now.
+    func ownedElsewhere(_ id: Int64) throws(StorageError) -> Bool {
+        guard let row = try query("SELECT lost, owner FROM build WHERE id = $1", [String(id)]).first else {
+            return false
+        }
+        if row["lost"] == "t" { return true }
+        guard let node = clusterNode.withLock({ $0 }), let owner = row["owner"] else { return false }
+        return owner != node
     }
 
     public func getLatestSuccessfulBuild(jobID: String) throws(StorageError) -> Build? {

@@ -15,6 +15,7 @@ Scenarios:
   outage      the server stopped for 10 s while a 2-second schedule and a `count` build run
   long-outage the server stopped for 8 s, longer than a 3 s lease, while a long build runs
   hung        every server process SIGSTOPped (a frozen host): no answer, no error, for 12 s
+  partition   two daemons; the path of one to the server black-holed for 12 s (3 s lease)
   start-down  jobcontrold started against a stopped server, then against a missing database
 
 Prints check lines, one `PASS name detail` / `FAIL name detail` line per scenario and finally
@@ -40,7 +41,7 @@ from fault_support import (EX_IOERR, Daemon, argument_parser, check_alive, check
 COUNT_LINES = 200
 COUNT_COMMAND = "for i in $(seq 1 %d); do echo line-$i; sleep 0.02; done" % COUNT_LINES
 
-ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "hung", "start-down"]
+ALL_SCENARIOS = ["restart", "terminate", "outage", "long-outage", "hung", "partition", "start-down"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,6 +623,90 @@ def scenario_long_outage(c, pg, daemon, db):
     c.check(len(runs) == 1, "the long build ran once (%d builds of it)" % len(runs))
 
 
+PARTITION_COMMAND = ('echo "start $JOBCONTROL_BUILD_ID $(date +%%s.%%N)" >> %s; sleep 6 & wait; '
+                     'echo "end $JOBCONTROL_BUILD_ID $(date +%%s.%%N)" >> %s')
+
+
+def scenario_partition(c, pg, daemon, db):
+    """Two daemons share the database; one reaches it through a relay that is then frozen for
+    12 s (the lease is 3 s). That daemon must stop its builds before the other recovers and
+    runs them again, never write over a record the other now owns, and rejoin afterwards. Its
+    statements used to block for ever, so it ran the builds on beside their retries."""
+    ran = os.path.join(daemon.workdir, "ran")
+    config = ("cluster: {lease: 3s, node: NODE}\nworkers: 4\njobs:\n"
+              "  - {id: slow, retries: 1, command: '" + PARTITION_COMMAND % (ran, ran) + "'}\n")
+    workdirs = {}
+    for name in ("cut", "direct"):
+        workdirs[name] = os.path.join(daemon.workdir, name)
+        os.makedirs(workdirs[name], exist_ok=True)
+    relay_port = pg.port + 1000 + os.getpid() % 1000
+    relay = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcp_relay.py"),
+                              str(relay_port), pg.host, str(pg.port)], stdout=subprocess.PIPE, text=True)
+    other = None
+    try:
+        relay.stdout.readline()
+        relayed = urllib.parse.urlsplit(daemon.url)._replace(netloc="%s@127.0.0.1:%d" % (pg.url.username or "postgres", relay_port))
+        cut = Daemon(daemon.args, workdirs["cut"], urllib.parse.urlunsplit(relayed), config.replace("NODE", "cut"), name="cut")
+        cut.start()
+        ids = []
+        for _ in range(2):
+            bid, err = cut.queue("slow")
+            if bid is None:
+                c.bad("queueing slow failed: %s" % err)
+                return
+            ids.append(bid)
+        if not wait_running(cut):
+            c.bad("the builds did not start on the daemon behind the relay")
+        # the other daemon, straight to the server
+        other = Daemon(daemon.args, workdirs["direct"], daemon.url, config.replace("NODE", "direct"), name="direct")
+        other.start()
+        relay.send_signal(signal.SIGSTOP)
+        t_cut = now()
+        try:
+            time.sleep(12.0)  # the partition itself
+        finally:
+            relay.send_signal(signal.SIGCONT)
+        c.info("path restored after %.1f s" % (now() - t_cut))
+        bs, waited, err = poll_daemon(other, other.builds,
+                                      lambda bs: len(bs) >= 4 and all(b.get("finished") for b in bs), 60, 0.5)
+        if bs is None:
+            c.bad("cannot list builds: %s" % err)
+            return
+        byid = {b["id"]: b for b in bs}
+        for bid in ids:
+            exc = (byid.get(bid) or {}).get("exception") or {}
+            c.check(byid.get(bid, {}).get("state") == "FAILED" and exc.get("type") == "DaemonLost",
+                    "build %s recovered as DaemonLost (%s %s)" % (bid, byid.get(bid, {}).get("state"), exc.get("type")))
+        retries = [b for b in bs if b["id"] not in ids]
+        c.check(len(retries) == 2 and all(b.get("state") == "SUCCESSFUL" for b in retries),
+                "each build retried once by the other daemon, successfully (%s)"
+                % [(b["id"], b.get("state")) for b in retries])
+        events = collections.defaultdict(dict)
+        with open(ran) as f:
+            for line in f:
+                what, bid, at = line.split()
+                events[int(bid)][what] = float(at)
+        first_retry_start = min((events[b["id"]].get("start", 1e18) for b in retries), default=1e18)
+        overlapping = [bid for bid in ids if events[bid].get("end", 0) > first_retry_start]
+        c.check(not overlapping, "no build of the cut-off daemon ran on beside its retry%s"
+                % ("" if not overlapping else " (%s ended after a retry started)" % overlapping))
+        for b in bs:
+            if b.get("start_time") and b.get("end_time"):
+                c.check(b["end_time"] >= b["start_time"], "build %s ends after it starts" % b["id"])
+        rc, _, _, secs = cut.jobctl(["status"], timeout=10)
+        c.check(rc in (0, 1), "the cut-off daemon answers `jobctl status` (%s in %.1f s)" % (describe_rc(rc), secs))
+    finally:
+        for d in (other, locals().get("cut")):
+            if d is not None:
+                try:
+                    d.stop()
+                except Exception as e:
+                    c.info("stopping a daemon: %s" % e)
+        relay.send_signal(signal.SIGCONT)
+        relay.kill()
+        relay.wait()
+
+
 SCENARIOS = {
     "restart": (scenario_restart, True),
     "terminate": (scenario_terminate, True),
@@ -629,6 +714,7 @@ SCENARIOS = {
     "start-down": (scenario_start_down, False),
     "long-outage": (scenario_long_outage, "lease"),
     "hung": (scenario_hung, False),
+    "partition": (scenario_partition, False),
 }
 
 
