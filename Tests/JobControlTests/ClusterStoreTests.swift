@@ -80,6 +80,26 @@ struct ClusterStoreTests {
         #expect(try storage.leftovers(node: "dead").recoveredElsewhere.isEmpty)
     }
 
+    /// A daemon that lost its lease, and whose claimed builds another daemon has since taken,
+    /// neither starts them nor writes its record over theirs.
+    @Test func aDaemonStartsAndFinishesOnlyBuildsItOwns() throws {
+        let storage = try store()
+        defer { try? storage.uninstall() }
+        let id = try storage.createBuild(jobID: "j", jobConfig: [:], buildConfig: [:])
+        #expect(try storage.claimQueuedBuilds(node: "b", limit: 1).map(\.id) == [id])
+        storage.clusterNode.withLock { $0 = "a" }
+        #expect(throws: StorageError.self) { try storage.startBuild(id) }
+        try storage.finishBuild(
+            id, success: false, skipped: false, retval: nil, exception: ["type": "LeaseLost"], exceptionTraceback: nil)
+        let untouched = try #require(try storage.getBuild(id))
+        #expect(!untouched.started && !untouched.finished && untouched.node == "b")
+        // Its owner starts and finishes it as usual.
+        storage.clusterNode.withLock { $0 = "b" }
+        try storage.startBuild(id)
+        try storage.finishBuild(id, success: true, skipped: false, retval: 1, exception: nil, exceptionTraceback: nil)
+        #expect(try storage.getBuild(id)?.state == .successful)
+    }
+
     @Test func aQueuedBuildIsCancelledInPlaceAndAClaimedOneIsNot() throws {
         let storage = try store()
         defer { try? storage.uninstall() }
