@@ -118,6 +118,63 @@ extension ExclusiveTests {
             try await daemon.stop()
         }
 
+        /// What a hostile review found: a secret Python escapes in its repr, a value set by
+        /// `jobctl retval` beside `return None`, integers past 64 bits, a value too large to
+        /// store, a log record over the daemon's limit, and modules planted in the working
+        /// directory.
+        @Test func pythonEdgesAreRecordedAsTheyHappened() async throws {
+            let planted = try TemporaryDirectory()
+            try planted.write("json.py", "raise SystemExit('planted json imported')\n")
+            let secret = "pa'ss\"wd\\x\ttab"
+            let daemon = try await DaemonProcess(
+                config: """
+                    python_path: [\(Self.fixtures)]
+                    secret: {pw: "pa'ss\\"wd\\\\x\\ttab"}
+                    jobs:
+                      - {id: leaks, function: 'jobpkg.tasks:leaks_secret', args: [!secret pw]}
+                      - {id: helper, function: 'jobpkg.tasks:retval_by_helper'}
+                      - {id: huge, function: 'jobpkg.tasks:huge_integer'}
+                      - {id: large, function: 'jobpkg.tasks:too_large'}
+                      - {id: big-log, function: 'jobpkg.tasks:oversized_log'}
+                      - {id: planted, function: 'jobpkg.tasks:imports_json', working_directory: \(planted.path)}
+                    """,
+                environment: [
+                    "PATH": Binaries.directory.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+                ])
+            let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+
+            let leaks = try await Self.run("leaks", daemon, storage)
+            let stored =
+                [
+                    leaks.exception?.jsonText() ?? "", leaks.exceptionTraceback?.jsonText() ?? "",
+                ] + (try storage.iterLogMessages(LogQuery(buildID: leaks.id)).map(\.message))
+            let python = #"pa\'ss"wd\\x\ttab"#
+            for text in stored {
+                #expect(!text.contains(secret) && !text.contains(python), "a secret's escaped form was stored: \(text)")
+            }
+            #expect(stored.joined().contains("***"))
+
+            let helper = try await Self.run("helper", daemon, storage)
+            #expect(helper.retval == "from-helper", "\(helper.exception ?? .null)")
+
+            let huge = try await Self.run("huge", daemon, storage)
+            #expect(huge.exception?["type"] == "ReturnValueNotSerializable", "\(huge.retval ?? .null)")
+            #expect(huge.exception?["message"]?.stringValue?.contains("past 64 bits") == true)
+
+            let large = try await Self.run("large", daemon, storage)
+            #expect(large.exception?["type"] == "ReturnValueTooLarge", "\(large.exception ?? .null)")
+            #expect(try await daemon.jobctl("builds").status == 0)
+
+            let bigLog = try await Self.run("big-log", daemon, storage)
+            #expect(bigLog.retval == "went on", "\(bigLog.exception ?? .null)")
+            #expect(
+                try storage.iterLogMessages(LogQuery(buildID: bigLog.id)).contains { $0.message == "small after big" })
+
+            let plantedRun = try await Self.run("planted", daemon, storage)
+            #expect(plantedRun.retval == "[1]", "\(plantedRun.exception ?? .null)")
+            try await daemon.stop()
+        }
+
         /// The stored traceback of an exception names the files, lines, code and functions that
         /// Python's own `traceback` module reports for the same call, with the locals as reprs.
         @Test func tracebacksMatchPythonsOwn() async throws {

@@ -129,10 +129,16 @@ def skip(reason=""):
 class _Client:
     """One Varlink connection to the daemon for the life of the build (calls are serialized)."""
 
+    #: The daemon refuses a message larger than this (its frame limit for builds' calls).
+    MAX_MESSAGE = 8 << 20
+
     def __init__(self, path, token):
         self.path = path
         self.token = token
         self.lock = threading.Lock()
+        # The thread inside a call: a signal handler that logs while its thread waits for a
+        # reply would otherwise wait for the lock that thread holds, for ever.
+        self.owner = None
         self.sock = None
         self.buffer = b""
         self.pid = os.getpid()
@@ -140,7 +146,28 @@ class _Client:
     def call(self, method, parameters):
         message = {"method": "io.jobcontrol.Build." + method, "parameters": dict(parameters, token=self.token)}
         data = json.dumps(message, separators=(",", ":")).encode() + b"\0"
+        if len(data) > self.MAX_MESSAGE:
+            raise JobControlError(
+                "io.jobcontrol.MessageTooLarge",
+                "%s of %d bytes is over the daemon's limit of %d" % (method, len(data), self.MAX_MESSAGE))
+        if self.owner == threading.get_ident():
+            raise JobControlError(
+                "io.jobcontrol.Reentered", "%s was called from a signal handler while a call was under way" % method)
         with self.lock:
+            self.owner = threading.get_ident()
+            try:
+                reply = self._exchange(data)
+            finally:
+                self.owner = None
+        reply = json.loads(reply)
+        if "error" in reply:
+            raise JobControlError(reply["error"], (reply.get("parameters") or {}).get("message", ""))
+        return reply.get("parameters", {})
+
+    def _exchange(self, data):
+        """Sends one message and reads its reply. A connection that failed is dropped, so the
+        next call opens a new one instead of failing on a dead socket for the rest of the build."""
+        try:
             if self.sock is None:
                 import socket
 
@@ -150,14 +177,16 @@ class _Client:
             while b"\0" not in self.buffer:
                 chunk = self.sock.recv(65536)
                 if not chunk:
-                    self.sock = None
                     raise JobControlError("io.jobcontrol.Disconnected", "the daemon closed the connection")
                 self.buffer += chunk
-            reply, _, self.buffer = self.buffer.partition(b"\0")
-        reply = json.loads(reply)
-        if "error" in reply:
-            raise JobControlError(reply["error"], (reply.get("parameters") or {}).get("message", ""))
-        return reply.get("parameters", {})
+        except BaseException:
+            if self.sock is not None:
+                self.sock.close()
+            self.sock = None
+            self.buffer = b""
+            raise
+        reply, _, self.buffer = self.buffer.partition(b"\0")
+        return reply
 
 
 _the_client = None

@@ -25,6 +25,11 @@ import jobcontrol
 MAX_REPR = 2048
 #: Lines of code kept around each frame's line.
 CONTEXT = 2
+#: Log messages and exception messages longer than this are cut (the daemon stores at most
+#: 64 KiB of an exception's message, and a log call must stay far below its 8 MiB limit).
+MAX_MESSAGE = 1 << 20
+#: The integers a return value may hold: JSON here is 64-bit (the daemon would make others floats).
+INT_RANGE = (-(1 << 63), (1 << 63) - 1)
 
 
 def trimmed(text):
@@ -34,11 +39,17 @@ def trimmed(text):
     return text[: MAX_REPR - len(marker)] + marker
 
 
+def cut(text, limit=MAX_MESSAGE):
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… (cut from {len(text)} characters)"
+
+
 def safe_repr(value):
     try:
         return trimmed(repr(value))
-    except Exception as error:  # a broken __repr__ must not hide the real failure
-        return f"<repr failed: {type(error).__name__}: {error}>"
+    except BaseException as error:  # a broken __repr__ (even one raising SystemExit) must not hide the real failure
+        return f"<repr failed: {type(error).__name__}>"
 
 
 def traceback_json(tb, skip_runner=True):
@@ -85,7 +96,7 @@ class DaemonHandler(logging.Handler):
     def emit(self, record):
         try:
             parameters = {
-                "message": record.getMessage(),
+                "message": cut(record.getMessage()),
                 "level": record.levelno,
                 "logger": record.name,
                 "file": record.pathname,
@@ -99,6 +110,13 @@ class DaemonHandler(logging.Handler):
 
                 parameters["message"] += "\n" + "".join(traceback.format_exception_only(kind, error)).rstrip()
             jobcontrol._client().call("Log", parameters)
+        except jobcontrol.JobControlError as error:
+            if error.error != "io.jobcontrol.Reentered":
+                self.handleError(record)
+                return
+            # Logged by a signal handler while a call was under way: to stderr, which the
+            # build's log gets too, rather than waiting for ever on the call it interrupted.
+            sys.stderr.write(cut(record.getMessage()) + "\n")
         except Exception:
             self.handleError(record)
 
@@ -122,9 +140,25 @@ def write_result(path, outcome):
 
 def safe_str(value):
     try:
-        return str(value)
-    except Exception as error:  # a broken __str__ must not hide the failure
-        return f"<str failed: {type(error).__name__}: {error}>"
+        return cut(str(value))
+    except BaseException as error:  # a broken __str__ (even one raising SystemExit) must not hide the failure
+        return f"<str failed: {type(error).__name__}>"
+
+
+def check_integers(value):
+    """Raises ValueError for an integer JSON here cannot hold exactly (past 64 bits)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not INT_RANGE[0] <= item <= INT_RANGE[1]:
+                raise ValueError("the integer %s is past 64 bits; return it as a string" % safe_repr(item)[:40])
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def write_failure(path, error):
@@ -166,12 +200,13 @@ def main():
         write_failure(result_path, error)
         return 1
     try:
+        check_integers(value)
         write_result(result_path, {"retval": value})
-    except (TypeError, ValueError) as error:
+    except Exception as error:  # not JSON, too deep (RecursionError), a container whose items() raises
         write_result(result_path, {
             "exception": {
                 "type": "ReturnValueNotSerializable",
-                "message": f"{spec} returned {type(value).__name__}, which is not JSON: {error}",
+                "message": f"{spec} returned {type(value).__name__}, which is not JSON: {safe_str(error)}",
             },
             "traceback": {"frames": []},
         })

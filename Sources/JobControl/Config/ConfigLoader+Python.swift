@@ -89,6 +89,7 @@ public enum PythonImportCheck {
         environment["PYTHONPATH"] = (settings.path + [PythonFunction.moduleDirectory].compactMap { $0 }).joined(
             separator: ":")
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        environment["PYTHONSAFEPATH"] = "1"  // as the builds run it (PythonFunction)
         let outcome: ProcessSpawner.Outcome
         do {
             outcome = try ProcessSpawner.runToEnd(

@@ -493,6 +493,7 @@ public actor BuildEngine {
                 context.log(.info, "build skipped: \(reason.isEmpty ? "no reason given" : reason)")
             }
         }
+        outcome = Self.bounded(outcome)
         // Nothing a build stores keeps a secret's value.
         outcome.retval = outcome.retval.map(redactor.redact)
         if var exception = outcome.exception, !redactor.isEmpty {

@@ -37,6 +37,10 @@ enum PythonFunction {
                 .joined(separator: ":"),
             // Output reaches the log as it is printed, not when a buffer fills.
             "PYTHONUNBUFFERED": "1",
+            // `-m` would put the working directory first on sys.path (Python 3.11+ honours
+            // this): a `json.py` or `jobcontrol/` planted in a shared working directory such as
+            // /tmp would run as the job's user. Imports come from `python_path` and the module only.
+            "PYTHONSAFEPATH": "1",
         ]
         let argv = [settings.interpreter, "-m", "jobcontrol._runner"]
         var commandFailure: BuildException?
@@ -67,7 +71,11 @@ enum PythonFunction {
                 traceback: result["traceback"].map(TracebackInfo.init(json:)))
         }
         guard commandFailure == nil else { throw commandFailure! }
-        return result["retval"].flatMap { $0 == .null ? nil : $0 }
+        // A function that returned None leaves the build's value to `jobctl retval`, if it
+        // called it. (Written `nil` in the closure, that was `.null`: JSONValue is nil-literal
+        // expressible, so the value `jobctl retval` set was dropped.)
+        guard let returned = result["retval"], returned != .null else { return Optional<JSONValue>.none }
+        return returned
     }
 
     /// The directory holding the `jobcontrol` package: `JOBCONTROL_PYTHON_MODULE`, else found

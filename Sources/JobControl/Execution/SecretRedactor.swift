@@ -13,8 +13,42 @@ public struct SecretRedactor: Sendable {
     /// UTF-8 in valid UTF-8 always starts and ends on a scalar boundary, so the result stays valid.)
     private let values: [[UInt8]]
 
+    /// Each secret is also masked in the escaped forms a build's text is likely to carry it in:
+    /// inside a JSON string, and in Python's `repr()` (tracebacks' locals, `%r` in a log
+    /// message, an exception's text), where a backslash, a quote or a control character would
+    /// otherwise let it through.
     public init(_ values: some Sequence<String>) {
-        self.values = Set(values.filter { !$0.isEmpty }).map { Array($0.utf8) }.sorted { $0.count > $1.count }
+        var forms: Set<String> = []
+        for value in values where !value.isEmpty {
+            forms.insert(value)
+            forms.formUnion(Self.escapedForms(of: value))
+        }
+        self.values = forms.map { Array($0.utf8) }.sorted { $0.count > $1.count }
+    }
+
+    /// `value` as JSON string content and as Python's `repr` writes it between either quote.
+    static func escapedForms(of value: String) -> [String] {
+        var forms: [String] = []
+        let json = JSONValue.string(value).jsonText()
+        forms.append(String(json.dropFirst().dropLast()))
+        for escapingApostrophe in [true, false] {
+            var python = ""
+            for scalar in value.unicodeScalars {
+                switch scalar {
+                case "\\": python += "\\\\"
+                case "\t": python += "\\t"
+                case "\n": python += "\\n"
+                case "\r": python += "\\r"
+                case "'" where escapingApostrophe: python += "\\'"
+                case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                    let hex = String(scalar.value, radix: 16)
+                    python += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+                default: python.unicodeScalars.append(scalar)
+                }
+            }
+            forms.append(python)
+        }
+        return forms.filter { $0 != value && !$0.isEmpty }
     }
 
     public var isEmpty: Bool { values.isEmpty }

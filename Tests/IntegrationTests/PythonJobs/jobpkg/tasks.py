@@ -95,3 +95,43 @@ def forks():
     jobcontrol.progress(0, 4, status="starting workers")  # the parent connects first
     with multiprocessing.get_context("fork").Pool(2) as pool:
         return sum(pool.map(_report, range(4)))
+
+
+def leaks_secret(password):
+    """Carries a secret in the forms Python writes it: a local's repr, `%r`, an exception."""
+    kept = [password]
+    log.info("the password is %r", password)
+    raise KeyError(password)
+
+
+def retval_by_helper():
+    """Sets the build's value with `jobctl retval` and returns None: the helper's value stays."""
+    import subprocess
+
+    subprocess.run(["jobctl", "retval", "from-helper"], check=True)
+
+
+def huge_integer():
+    return {"id": 2**64}
+
+
+def too_large():
+    return "x" * (300 << 10)
+
+
+def oversized_log():
+    """A record over the daemon's message limit fails alone; the connection goes on working."""
+    try:
+        log.info("Q" * (9 << 20))
+    except Exception:
+        pass
+    log.info("small after big")
+    jobcontrol.progress(1, 2)
+    return "went on"
+
+
+def imports_json():
+    """Run in a working directory that holds a planted json.py: the real json is imported."""
+    import json
+
+    return json.dumps([1])

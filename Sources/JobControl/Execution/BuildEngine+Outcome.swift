@@ -1,0 +1,39 @@
+import FoundationEssentials
+
+extension BuildEngine {
+    /// The largest return value stored, as JSON text. Every build record is read whole
+    /// (`jobctl build`, the 20 of `jobctl builds`, a dependent's `!retval`) within the protocol's
+    /// 8 MiB replies; a bigger result belongs in a file, and the build returns its path.
+    static let maxRetvalBytes = 256 << 10
+    /// The longest exception message stored; the rest is cut (the traceback keeps where it was).
+    static let maxExceptionMessageBytes = 64 << 10
+
+    /// `outcome` as it may be stored: a return value over ``maxRetvalBytes`` fails the build
+    /// (`ReturnValueTooLarge`) instead of making its record unreadable; an exception message
+    /// over ``maxExceptionMessageBytes`` is cut.
+    nonisolated static func bounded(_ outcome: (success: Bool, retval: JSONValue?, exception: BuildException?))
+        -> (success: Bool, retval: JSONValue?, exception: BuildException?)
+    {
+        var outcome = outcome
+        if let retval = outcome.retval {
+            let size = retval.jsonText().utf8.count
+            if size > maxRetvalBytes {
+                outcome = (
+                    false, nil,
+                    BuildException(
+                        type: "ReturnValueTooLarge",
+                        message:
+                            "the build's return value is \(ByteSize.text(UInt64(size))) of JSON; at most \(ByteSize.text(UInt64(maxRetvalBytes))) is stored (write a value that large to a file and return its path)",
+                        details: ["bytes": .int(Int64(size))])
+                )
+            }
+        }
+        if var exception = outcome.exception, exception.message.utf8.count > maxExceptionMessageBytes {
+            let total = exception.message.utf8.count
+            let cut = String(decoding: exception.message.utf8.prefix(maxExceptionMessageBytes), as: UTF8.self)
+            exception.message = cut + "… (cut from \(ByteSize.text(UInt64(total))))"
+            outcome.exception = exception
+        }
+        return outcome
+    }
+}
