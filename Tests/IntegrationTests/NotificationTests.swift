@@ -149,6 +149,9 @@ import Testing
         let attempts = try await Self.attempts(daemon, failed.id)
         #expect(attempts.map(\.outcome) == [.failed, .failed, .delivered], "\(attempts)")
         #expect(attempts.first?.detail?.contains("HTTP 500") == true)
+        // The receiver's answer is kept without its control characters (no forged log lines).
+        #expect(attempts.first?.detail?.contains("\\u{1b}[31mforged line") == true, "\(attempts)")
+        #expect(!daemon.log.contains("\u{1b}[31m"))
         let received = receiver.entries.filter { $0["kind"] == "received" && $0["path"] == "/flaky" }
         #expect(received.count == 6 && received.allSatisfy { $0["signature_ok"] == true }, "\(received)")
         let body = try #require(received.first { $0["delivery"]?.stringValue == String(failed.id) }?["body"])

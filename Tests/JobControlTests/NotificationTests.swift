@@ -216,6 +216,27 @@ import Testing
     }
 }
 
+/// Mail stays within what mail transfer agents accept: body lines of at most 998 octets with no
+/// bare CR, and encoded header words of at most 75 characters, folded.
+@Suite struct MailFormatTests {
+    @Test func longAndMultilineTextIsWrappedAndFolded() {
+        let exception = "Exception: " + String(repeating: "\u{1F4A5}", count: 600) + "\rafter a CR\r\nand CRLF"
+        let lines = NotificationMessage.bodyLines(exception)
+        #expect(lines.allSatisfy { $0.utf8.count <= 998 && !$0.contains("\r") })
+        #expect(lines.joined() == exception.replacing("\r\n", with: "").replacing("\r", with: ""))
+        #expect(lines.last == "and CRLF")
+        let subject =
+            "Subject: " + NotificationMessage.headerText("[jobcontrol] " + String(repeating: "é\u{1F4A5}", count: 150))
+        let headerLines = subject.split(separator: "\n")
+        #expect(headerLines.count > 1 && headerLines.dropFirst().allSatisfy { $0.hasPrefix(" ") })
+        for line in headerLines {
+            #expect(line.utf8.count <= 78, "\(line)")
+            for word in line.split(separator: " ") where word.hasPrefix("=?") { #expect(word.count <= 75) }
+        }
+        #expect(NotificationMessage.headerText("plain ASCII") == "plain ASCII")
+    }
+}
+
 @Suite struct OutboxConformanceTests {
     static func trigger(_ success: Bool, build: Int64, at time: Double) -> NotificationTrigger {
         NotificationTrigger(

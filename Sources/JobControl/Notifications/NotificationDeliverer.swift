@@ -123,7 +123,8 @@ public actor NotificationDeliverer {
                 retryAt = now.addingTimeInterval(channel.delay(afterAttempt: record.attempts))
             }
         }
-        detail = String(redactor.redact(detail).prefix(2000))
+        // The receiver's answer is someone else's text: no line breaks or escapes into the log.
+        detail = String(redactor.redact(detail).prefix(2000)).escapingControls
         let metadata: Logger.Metadata = [
             "notification.id": "\(record.id)", "channel": "\(record.channel)", "event": "\(record.event.rawValue)",
             "job.id": "\(record.jobID ?? "-")", "attempt": "\(record.attempts)", "detail": "\(detail)",

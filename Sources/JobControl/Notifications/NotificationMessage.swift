@@ -130,13 +130,55 @@ struct NotificationMessage: Sendable {
         }
         lines += ["", "-- ", "jobcontrold: jobctl notify show \(record.id)", ""]
         // A line of a lone "." ends the message for some sendmails without -i.
-        return lines.map { $0 == "." ? ".." : $0 }.joined(separator: "\n")
+        return lines.flatMap(Self.bodyLines).map { $0 == "." ? ".." : $0 }.joined(separator: "\n")
     }
 
-    /// A header value on one line; non-ASCII text encoded as RFC 2047 words.
+    /// Most bytes of a body line: RFC 5322 allows 998 octets, and text is cut on a character's
+    /// boundary below that (a line of emoji is four bytes a character).
+    static let maxLineBytes = 900
+
+    /// `line` as body lines: a CR or LF inside it (an exception's text) starts a new line, not a
+    /// bare CR in the mail, and a line longer than ``maxLineBytes`` goes on in the next one.
+    static func bodyLines(_ line: String) -> [String] {
+        var result: [String] = []
+        for part in line.split(
+            omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+        {
+            var current = ""
+            var bytes = 0
+            for scalar in part.unicodeScalars {
+                let size = String(scalar).utf8.count
+                if bytes + size > maxLineBytes {
+                    result.append(current)
+                    current = ""
+                    bytes = 0
+                }
+                current.unicodeScalars.append(scalar)
+                bytes += size
+            }
+            result.append(current)
+        }
+        return result
+    }
+
+    /// A header value on one line; non-ASCII text as RFC 2047 encoded words of at most 75
+    /// characters each, folded onto lines of their own.
     static func headerText(_ text: String) -> String {
         let line = String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 }.prefix(200))
         guard line.unicodeScalars.contains(where: { !$0.isASCII || $0.value < 32 }) else { return line }
-        return "=?UTF-8?B?" + Data(line.utf8).base64EncodedString() + "?="
+        // 39 bytes make 52 base64 characters: with `=?UTF-8?B?` and `?=`, 64, and a line of
+        // `Subject: ` and one word stays under 76.
+        var words: [String] = []
+        var chunk: [UInt8] = []
+        for scalar in line.unicodeScalars {
+            let bytes = Array(String(scalar).utf8)
+            if chunk.count + bytes.count > 39 {
+                words.append("=?UTF-8?B?" + Data(chunk).base64EncodedString() + "?=")
+                chunk = []
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append("=?UTF-8?B?" + Data(chunk).base64EncodedString() + "?=") }
+        return words.joined(separator: "\n ")
     }
 }

@@ -24,9 +24,6 @@ enum WebhookSender {
         }
     }
 
-    /// Blocking transfers run here, never on the cooperative pool.
-    static let queue = DispatchQueue(label: "io.jobcontrol.webhook", attributes: .concurrent)
-
     /// `sha256=` and the hex digest of HMAC-SHA256(key, body).
     static func signature(key: String, body: [UInt8]) throws(Failure) -> String {
         var digest = [UInt8](repeating: 0, count: 32)
@@ -48,10 +45,19 @@ enum WebhookSender {
         -> Response
     {
         let lines = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" } + ["Expect:"]
+        // Each transfer blocks a thread of its own for up to its timeout (deliveries at once are
+        // bounded by `notifications.concurrency`). Not a Dispatch queue: a receiver that never
+        // answers held Dispatch's workers, which Swift's tasks share on Linux, and every build on
+        // the host slowed to the pace Dispatch adds threads (about one a second).
         let result: Result<Response, Failure> = await withCheckedContinuation { continuation in
-            queue.async {
+            let started = DedicatedThread.startIfPossible(name: "webhook") {
                 continuation.resume(
                     returning: postBlocking(url: url, headers: lines, body: body, timeout: timeout, caFile: caFile))
+            }
+            if !started {
+                continuation.resume(
+                    returning: .failure(
+                        .transfer("cannot start a thread for the transfer; the system refused one")))
             }
         }
         return try result.get()

@@ -26,6 +26,27 @@ package enum DedicatedThread {
         pthread_detach(thread)
     }
 
+    /// ``start(name:_:)`` for work that can do without: returns false (and runs nothing) when the
+    /// system refuses another thread, where `start` would stop the daemon.
+    package static func startIfPossible(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var thread = pthread_t()
+        let code = pthread_create(
+            &thread, nil,
+            { argument in
+                let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+                jobcontrol_set_thread_name(String(start.name.utf8.prefix(15)) ?? "jobcontrol")
+                start.body()
+                return nil
+            }, box)
+        guard code == 0 else {
+            Unmanaged<Start>.fromOpaque(box).release()
+            return false
+        }
+        pthread_detach(thread)
+        return true
+    }
+
     /// Sleeps the calling thread for `duration` (for threads of this kind only: never on a
     /// Dispatch or Swift-concurrency worker).
     package static func sleep(_ duration: Duration) {

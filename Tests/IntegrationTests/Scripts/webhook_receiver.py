@@ -75,7 +75,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"ok\n" if status == 200 else b"try again\n")
+            # A failure's answer carries a line break and an escape sequence (someone else's text).
+            self.wfile.write(b"ok\n" if status == 200 else b"try again\r\n\x1b[31mforged line\n")
             self.wfile.flush()
         except OSError:
             return

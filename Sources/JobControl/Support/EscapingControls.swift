@@ -1,7 +1,8 @@
 extension String {
-    /// Control characters as `\u{…}`, for a log line made of what a client sent (a job id
-    /// from a URL): a newline there forged a whole log line ("action=Reload by=token root").
-    var escapingControls: String {
+    /// Control characters as `\u{…}`, for a log line made of what someone else sent (a job id
+    /// from a URL, a webhook receiver's answer): a newline there forged a whole log line
+    /// ("action=Reload by=token root"), an escape sequence rewrote the terminal.
+    package var escapingControls: String {
         guard unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F..<0xA0).contains($0.value) }) else {
             return self
         }
