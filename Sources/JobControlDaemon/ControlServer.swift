@@ -214,6 +214,8 @@ final class ControlServer: Sendable {
                         }
                     }
                 }
+            } catch is CancellationError {
+                // The daemon stops (the listener was closed): nothing went wrong.
             } catch {
                 logger.error("control socket stopped accepting", metadata: ["error": "\(error)"])
             }

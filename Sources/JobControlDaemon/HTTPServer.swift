@@ -160,6 +160,8 @@ final class HTTPServer: Sendable {
                         }
                     }
                 }
+            } catch is CancellationError {
+                // The daemon stops (the listener was closed): nothing went wrong.
             } catch {
                 logger.error("HTTP listener stopped accepting", metadata: ["error": "\(error)"])
             }

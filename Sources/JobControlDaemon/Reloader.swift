@@ -82,7 +82,7 @@ final class Reloader: Sendable {
         }
         last.withLock { $0 = status }
         let jobs = await engine.config.jobs.count
-        notifier.send("READY=1\nSTATUS=\(jobs) jobs; \(status.summary)")
+        notifier.ready(status: "\(jobs) jobs; \(status.summary)")
         return status
     }
 

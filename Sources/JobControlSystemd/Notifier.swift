@@ -1,17 +1,26 @@
 import CSystemd
 import Glibc
+import Synchronization
 
 /// Talks to the service manager through `sd_notify(3)`. Outside systemd (no `NOTIFY_SOCKET`)
 /// every call does nothing, as the protocol asks.
 ///
-/// Stateless and thread-safe: libsystemd reads the environment on each call.
+/// Thread-safe: libsystemd reads the environment on each call; the one piece of state, whether
+/// `STOPPING=1` was sent, is an atomic of the process.
 public struct Notifier: Sendable {
     public init() {}
 
+    /// Set once `STOPPING=1` has gone out: no `READY=1` may follow it (a reload that was under
+    /// way when SIGTERM came ended with READY=1 after STOPPING=1, telling the service manager the
+    /// stopping service was up again).
+    static let stoppingSent = Atomic<Bool>(false)
+
     /// Sends `READY=1` with a status line. Call only once config, storage and socket are up.
+    /// After ``stopping(status:)``, sends the status alone.
     @discardableResult
     public func ready(status: String) -> Bool {
-        send("READY=1\nSTATUS=\(Self.oneLine(status))")
+        guard !Self.stoppingSent.load(ordering: .acquiring) else { return send("STATUS=\(Self.oneLine(status))") }
+        return send("READY=1\nSTATUS=\(Self.oneLine(status))")
     }
 
     /// Updates the one-line status shown by `systemctl status`.
@@ -23,7 +32,8 @@ public struct Notifier: Sendable {
     /// Sends `STOPPING=1` at the start of a graceful stop.
     @discardableResult
     public func stopping(status: String) -> Bool {
-        send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
+        Self.stoppingSent.store(true, ordering: .releasing)
+        return send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
     }
 
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC` (honouring `WATCHDOG_PID`), or nil

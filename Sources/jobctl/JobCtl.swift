@@ -70,7 +70,7 @@ struct GlobalOptions: ParsableArguments {
     var socketPath: String { Self.socketPath(socket) }
 
     static func socketPath(_ socket: String?) -> String {
-        socket ?? environment("JOBCONTROL_SOCKET") ?? ControlSocketPath.default
+        socket ?? environment("JOBCONTROL_SOCKET") ?? ControlSocketPath.forClient
     }
 
     func withConnection<T>(_ body: (VarlinkConnection) async throws -> T) async throws -> T {

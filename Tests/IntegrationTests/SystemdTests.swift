@@ -58,12 +58,12 @@ final class NotifyListener {
         let directory = try TemporaryDirectory()
         let listener = try NotifyListener(directory: directory)
         let daemon = try await DaemonProcess(
-            config: "jobs:\n  - {id: a, command: 'true'}\n",
+            config: "jobs:\n  - {id: a, command: 'true'}\n  - {id: environment, command: env}\n",
             environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "300000"])
         try listener.waitUntil("READY=1") { $0.contains { $0.contains("READY=1") } }
         // READY=1 came only once the socket answered: DaemonProcess had connected before.
         #expect(listener.messages.first?.contains("READY=1") == true)
-        #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=1 jobs") } == true)
+        #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=2 jobs") } == true)
         // Pings at half of WATCHDOG_USEC: at least three in a bounded wait.
         try listener.waitUntil("three WATCHDOG=1") { $0.filter { $0.contains("WATCHDOG=1") }.count >= 3 }
 
@@ -75,9 +75,22 @@ final class NotifyListener {
         let reloading = try #require(listener.messages.first { $0.contains("RELOADING=1") })
         #expect(reloading.contains { $0.hasPrefix("MONOTONIC_USEC=") })
 
+        // What the service manager gave the daemon is not passed on to builds: a build's
+        // sd_notify-aware tool must not take itself for the service.
+        #expect(try await daemon.jobctl("run", "environment", "--wait").status == 0)
+        let environment = try await daemon.jobctl("logs", "1").stdout
+        #expect(environment.contains("PATH="), "\(environment)")
+        for name in ["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="] {
+            #expect(!environment.contains(name), "a build inherited \(name)")
+        }
+
+        // SIGTERM during a reload: nothing says READY=1 after STOPPING=1.
+        kill(daemon.process.processIdentifier, SIGHUP)
         #expect(try await daemon.stop() == 0)
         listener.collect()
         #expect(listener.count("STOPPING=1") == 1)
+        let stopping = try #require(listener.messages.firstIndex { $0.contains("STOPPING=1") })
+        #expect(!listener.messages[stopping...].contains { $0.contains("READY=1") }, "\(listener.messages)")
     }
 
     @Test func theUnitsVerifyWithoutAWord() async throws {

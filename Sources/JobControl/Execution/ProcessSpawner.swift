@@ -56,8 +56,14 @@ public enum ProcessSpawner {
     }
 
     /// The daemon's own environment, read once: what every build inherits before its own
-    /// variables (reading it copies all of it).
-    static let inherited = ProcessInfo.processInfo.environment
+    /// variables (reading it copies all of it), less what the service manager meant for the
+    /// daemon alone. With `NOTIFY_SOCKET` and `WATCHDOG_PID`, a build's sd_notify-aware tool
+    /// took itself for the service (under `NotifyAccess=all` it could change the service's state).
+    static let inherited = ProcessInfo.processInfo.environment.filter { !serviceManagerVariables.contains($0.key) }
+
+    static let serviceManagerVariables: Set<String> = [
+        "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "MAINPID",
+    ]
 
     /// ``inherited`` as the `NAME=value` C strings a child's environment block is made of, made
     /// once for the life of the process: a build's spawn copies only its own variables, not the
