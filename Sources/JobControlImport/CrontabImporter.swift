@@ -25,10 +25,23 @@ public struct CrontabImporter {
     /// Put before every job id (`alice-`), to keep ids of several crontabs apart.
     public var idPrefix: String
 
+    /// The user database the crontab's users' home directories are read from.
+    public var passwdFile = "/etc/passwd"
+
     public init(path: String, format: Format, idPrefix: String = "") {
         self.path = path
         self.format = format
         self.idPrefix = idPrefix
+    }
+
+    /// `user`'s home directory in `passwdFile` (`name:x:uid:gid:gecos:home:shell`), or nil.
+    func homeDirectory(of user: String) -> String? {
+        guard let text = try? ImportFiles.read(passwdFile) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 7, fields[0] == user, !fields[5].isEmpty { return String(fields[5]) }
+        }
+        return nil
     }
 
     /// The format a path suggests: /etc/crontab and /etc/cron.d/* are system crontabs; a file in
@@ -51,6 +64,8 @@ public struct CrontabImporter {
         var environment: [(String, String)] = []
         var shell = "/bin/sh"
         var mailto: String?
+        var home: String?
+        var homes: [String: String?] = [:]
         var timezone: String?
         var randomDelay: String?
         var ids = JobIDs()
@@ -79,6 +94,7 @@ public struct CrontabImporter {
                 switch name {
                 case "SHELL": shell = value
                 case "MAILTO": mailto = value
+                case "HOME": home = value.isEmpty ? nil : value
                 case "CRON_TZ": timezone = value.isEmpty ? nil : value
                 case "RANDOM_DELAY": randomDelay = value
                 default: break
@@ -117,6 +133,29 @@ public struct CrontabImporter {
             job.schedules = [parsed.schedule]
             job.user = parsed.user
             job.environment = environment
+            // cron runs the command in HOME (the crontab's, else the user's home directory).
+            if let home {
+                job.workingDirectory = home
+            } else if let user = parsed.user {
+                if homes[user] == nil { homes[user] = .some(homeDirectory(of: user)) }
+                if let directory = homes[user] ?? nil {
+                    job.workingDirectory = directory
+                } else {
+                    job.reported.append(
+                        ImportNote(
+                            .notMapped, location: location, setting: "the working directory",
+                            reason:
+                                "cron runs the command in the home directory of \(user), who is not in \(passwdFile) here; set working_directory"
+                        ))
+                }
+            } else {
+                job.reported.append(
+                    ImportNote(
+                        .notMapped, location: location, setting: "the working directory",
+                        reason:
+                            "cron runs the command in its user's home directory, unknown for this file (pass --user NAME, or set working_directory)"
+                    ))
+            }
             job.timezone = timezone
             if let stdin {
                 job.reported.append(
@@ -139,7 +178,14 @@ public struct CrontabImporter {
                 let addresses = mailto.split(separator: ",").map { $0.trimmed }
                     .filter { !$0.isEmpty }
                 if addresses.allSatisfy({ $0.contains("@") }) {
-                    let name = Self.channelName(addresses)
+                    // One channel per set of addresses: two MAILTOs whose names read alike
+                    // (ops@alpha, ops@beta) must not mail each other's failures.
+                    var name = Self.channelName(addresses)
+                    if let taken = channels[name], taken != addresses {
+                        name =
+                            channels.first { $0.value == addresses }?.key
+                            ?? (2...).lazy.map { "\(name)-\($0)" }.first { channels[$0] == nil }!
+                    }
                     if channels[name] == nil {
                         channels[name] = addresses
                         channelOrder.append(name)
@@ -247,6 +293,14 @@ public struct CrontabImporter {
         }
         let command = rest.drop { $0 == " " || $0 == "\t" }
         guard !command.isEmpty else { return .failure("no command after the time fields") }
+        // cronie refuses these ("bad command", "bad username"): most often a sixth time field
+        // (seconds, from another cron's syntax), which the shell would glob-expand and run.
+        if command.hasPrefix("*") {
+            return .failure("the command starts with '*': a sixth time field? cron refuses the line")
+        }
+        if let user, user.hasPrefix("*") {
+            return .failure("the user is '\(user)': a sixth time field? cron refuses the line")
+        }
         return .success((schedule, user, String(command)))
     }
 

@@ -105,6 +105,7 @@ public struct ImportResult: Sendable {
 /// Job ids as JobControl accepts them: letters, digits, `_`, `-`, `.`; unique within a result.
 struct JobIDs {
     private var taken: Set<String> = []
+    private var nextSuffix: [String: Int] = [:]
 
     mutating func make(from base: String) -> String {
         var id = ""
@@ -120,11 +121,14 @@ struct JobIDs {
         if id.isEmpty { id = "job" }
         if id.count > 100 { id = String(id.prefix(100)) }
         var candidate = id
-        var number = 2
+        // Where the search for a free suffix of this id left off: 20,000 lines of one program
+        // took 30 s when each started again at 2.
+        var number = nextSuffix[id, default: 2]
         while taken.contains(candidate) {
             candidate = "\(id)-\(number)"
             number += 1
         }
+        nextSuffix[id] = number
         taken.insert(candidate)
         return candidate
     }

@@ -97,7 +97,8 @@ enum SystemdSyntax {
     static func specifiers(_ text: String, unit: String) -> (String, unknown: [String]) {
         let base = unit.split(separator: ".").dropLast().joined(separator: ".")
         let prefix = base.split(separator: "@", maxSplits: 1).first.map(String.init) ?? base
-        let instance = base.contains("@") ? String(base.split(separator: "@", maxSplits: 1).last ?? "") : ""
+        // `backup@.service` (a template) has the empty instance, not `backup`.
+        let instance = base.firstIndex(of: "@").map { String(base[base.index(after: $0)...]) } ?? ""
         var out = ""
         var unknown: [String] = []
         var iterator = text.makeIterator()

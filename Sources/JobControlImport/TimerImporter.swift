@@ -51,17 +51,44 @@ public struct TimerImporter {
         // systemd's precedence (/etc over /run over /lib) when the timer is in one of those; a
         // directory of units elsewhere (./units) comes first.
         let directories = unitDirectories.contains(directory) ? unitDirectories : [directory] + unitDirectories
-        let timer = try UnitFile.read(path: path, dropInDirectories: directories)
+        var timer: UnitFile
+        let fileName = String(path.split(separator: "/").last ?? Substring(path))
+        if !isRegularFile(path), let at = fileName.firstIndex(of: "@"),
+            fileName[fileName.index(after: at)...] != ".timer"
+        {
+            // An instance without a file of its own (`backup@home.timer`): its template's.
+            let template = String(path.dropLast(fileName.count)) + String(fileName[...at]) + ".timer"
+            timer = try UnitFile.read(path: template, dropInDirectories: directories)
+            timer.name = fileName
+        } else {
+            timer = try UnitFile.read(path: path, dropInDirectories: directories)
+        }
         let base = String(timer.name.dropLast(".timer".count))
+        if base.hasSuffix("@") {
+            throw ImportError(
+                "\(timer.name) is a template: systemd runs only its instances (\(base)NAME.timer, enabled as such); import those"
+            )
+        }
         let serviceName = timer.value("Timer", "Unit")?.value ?? base + ".service"
         guard !serviceName.contains("/"), serviceName.hasSuffix(".service") else {
             throw ImportError("Unit=\(serviceName): only a .service unit given by name can be imported")
         }
-        guard let servicePath = directories.map({ $0 + "/" + serviceName }).first(where: isRegularFile) else {
+        // An instance (`backup@home.service`) is read from its template (`backup@.service`) when
+        // it has no file of its own, as systemd does; its specifiers then expand with `home`.
+        var candidates = [serviceName]
+        if let at = serviceName.firstIndex(of: "@"), serviceName[serviceName.index(after: at)...] != ".service" {
+            candidates.append(String(serviceName[...at]) + ".service")
+        }
+        guard
+            let servicePath = candidates.lazy.compactMap({ name in
+                directories.map { $0 + "/" + name }.first(where: isRegularFile)
+            }).first
+        else {
             throw ImportError(
                 "the service it activates, \(serviceName), is not in \(directories.joined(separator: ", "))")
         }
-        let service = try UnitFile.read(path: servicePath, dropInDirectories: directories)
+        var service = try UnitFile.read(path: servicePath, dropInDirectories: directories)
+        service.name = serviceName
         var mapped: Set<String> = ["Timer.Unit"]
         var job = ImportedJob(
             id: ids.make(from: base),

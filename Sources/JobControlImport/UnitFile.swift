@@ -125,21 +125,56 @@ public struct ImportError: Error, Sendable, CustomStringConvertible {
 
 public enum ImportFiles {
     public static func read(_ path: String) throws(ImportError) -> String { try readFile(path) }
+
+    /// Standard input, whole, as text (`crontab -l | jobctl import cron -`).
+    public static func readStandardInput() throws(ImportError) -> String {
+        guard let file = fdopen(dup(0), "r") else { throw ImportError("cannot read standard input") }
+        defer { fclose(file) }
+        return try text(of: try readAll(file, name: "standard input"), source: "standard input")
+    }
+
+    /// `bytes` as text; bytes that are not UTF-8 are an error naming the line, not silently
+    /// replaced (a command with a Latin-1 character would otherwise change).
+    static func text(of bytes: [UInt8], source: String) throws(ImportError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        // The first bad byte's line: decode line by line until one fails.
+        var line = 1
+        var start = 0
+        for (index, byte) in bytes.enumerated() where byte == 10 || index == bytes.count - 1 {
+            let end = byte == 10 ? index : index + 1
+            if String(validating: bytes[start..<end], as: UTF8.self) == nil { break }
+            line += 1
+            start = index + 1
+        }
+        throw ImportError(
+            "\(source):\(line): not UTF-8 text (convert the file first, e.g. iconv -f latin1 -t utf-8)")
+    }
 }
 
-func readFile(_ path: String) throws(ImportError) -> String {
-    guard let file = fopen(path, "r") else {
-        throw ImportError("cannot read \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
+private func readAll(_ file: UnsafeMutablePointer<FILE>, name: String) throws(ImportError) -> [UInt8] {
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
         let count = fread(&buffer, 1, buffer.count, file)
-        if count <= 0 { break }
-        bytes += buffer[0..<count]
+        if count > 0 { bytes += buffer[0..<count] }
+        if count < buffer.count {
+            if ferror(file) != 0 { throw ImportError("cannot read \(name): \(String(cString: strerror(errno)))") }
+            break
+        }
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
+}
+
+func readFile(_ path: String) throws(ImportError) -> String {
+    var info = stat()
+    if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+        throw ImportError("\(path) is a directory; give a file (each file of /etc/cron.d on its own)")
+    }
+    guard let file = fopen(path, "r") else {
+        throw ImportError("cannot read \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    return try ImportFiles.text(of: try readAll(file, name: path), source: path)
 }
 
 /// The names in a directory, sorted; empty when it does not exist.

@@ -25,7 +25,8 @@ struct ImportOutput: ParsableArguments {
 
     func write(_ result: ImportResult, command: String) throws {
         let yaml = YAMLEmitter.render(result, command: command)
-        if let output {
+        // Nothing imported: no file is written (a retry would find it and be refused).
+        if let output, !result.jobs.isEmpty {
             let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
                 throw ValidationError("cannot create \(output): \(String(cString: strerror(errno)))")
@@ -35,12 +36,12 @@ struct ImportOutput: ParsableArguments {
             guard bytes.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else {
                 throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
             }
-        } else {
+        } else if output == nil {
             print(yaml, terminator: "")
         }
         let notes = result.allNotes
         var summary = "imported \(result.jobs.count) job\(result.jobs.count == 1 ? "" : "s") from \(result.source)"
-        if let output { summary += " into \(output)" }
+        if let output, !result.jobs.isEmpty { summary += " into \(output)" }
         printError(summary + (notes.isEmpty ? "" : "; \(notes.count) note\(notes.count == 1 ? "" : "s"):"))
         for note in notes { printError("  \(note)") }
         if result.jobs.isEmpty { throw ExitCode(1) }
@@ -71,16 +72,22 @@ extension JobCtl.Import {
         @OptionGroup var output: ImportOutput
 
         func run() throws {
-            let text: String
-            if file == "-" {
-                var lines: [String] = []
-                while let line = readLine(strippingNewline: false) { lines.append(line) }
-                text = lines.joined()
-            } else {
-                do { text = try ImportFiles.read(file) } catch { throw ValidationError("\(error)") }
+            let pathFormat = CrontabImporter.format(forPath: file)
+            if case .system = pathFormat, user != nil, !system {
+                // --user made it a user crontab: the user column became part of every command.
+                throw ValidationError(
+                    "\(file) is a system crontab (a user column after the time fields); --user is for a user's crontab")
             }
-            let format: CrontabImporter.Format =
-                system ? .system : user.map { .user($0) } ?? CrontabImporter.format(forPath: file)
+            if system, user != nil {
+                throw ValidationError("--system and --user do not go together: a system crontab names each line's user")
+            }
+            let format: CrontabImporter.Format = system ? .system : user.map { .user($0) } ?? pathFormat
+            let text: String
+            do {
+                text = file == "-" ? try ImportFiles.readStandardInput() : try ImportFiles.read(file)
+            } catch {
+                throw ValidationError("\(error)")
+            }
             let result = CrontabImporter(path: file == "-" ? "standard input" : file, format: format, idPrefix: prefix)
                 .run(text)
             try output.write(result, command: "jobctl import cron")

@@ -42,4 +42,20 @@ import Testing
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("19 jobs") || check.stderr.contains("19 jobs"), "\(check.stdout)\(check.stderr)")
     }
+
+    /// Refusals that leave nothing behind: --user on a system crontab (its user column would
+    /// become part of every command), a directory, and a file with nothing to import (no -o file
+    /// is left for a retry to trip over).
+    @Test func mistakenImportsAreRefusedAndWriteNothing() async throws {
+        let directory = try TemporaryDirectory()
+        let system = try await runProcess(Binaries.jobctl, ["import", "cron", "/etc/crontab", "--user", "root"])
+        #expect(system.status != 0 && system.stderr.contains("is a system crontab"), "\(system.stderr)")
+        let folder = try await runProcess(Binaries.jobctl, ["import", "cron", directory.path])
+        #expect(folder.status != 0 && folder.stderr.contains("is a directory"), "\(folder.stderr)")
+        try directory.write("garbage.cron", "this is not a crontab\n")
+        let garbage = try await runProcess(
+            Binaries.jobctl, ["import", "cron", directory.file("garbage.cron"), "-o", directory.file("out.yaml")])
+        #expect(garbage.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: directory.file("out.yaml")))
+    }
 }

@@ -218,6 +218,58 @@ import Testing
 
     /// Nothing in a crontab can end a comment or a string of the YAML written for it: every line
     /// break YAML knows is escaped (a crafted MAILTO once wrote a job that ran as root).
+    /// What a hostile review of the importers found: cron's working directory, MAILTO sets
+    /// that read alike, a sixth time field, text that is not UTF-8, and timer templates.
+    @Test func cronAndTimerCornersAreKept() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        func file(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        try write("passwd", "root:x:0:0:root:/root:/bin/bash\nann:x:1000:1000::/home/ann:/bin/sh\n")
+        var importer = CrontabImporter(path: "t", format: .system)
+        importer.passwdFile = file("passwd")
+        let result = importer.run(
+            """
+            MAILTO=ops@alpha.example
+            0 1 * * * ann ./rotate.sh
+            0 3 * * * nobody-here true
+            MAILTO=ops@beta.example
+            HOME=/srv/maint
+            0 2 * * * root ./backup.sh
+            */5 * * * * * root /usr/bin/seconds
+            """)
+        #expect(result.jobs.map(\.workingDirectory) == ["/home/ann", nil, "/srv/maint"])
+        #expect(result.jobs[1].reported.contains { $0.reason.contains("home directory of nobody-here") })
+        // Two address sets, two channels, each job mailing its own.
+        #expect(result.channels.map(\.1) == [["ops@alpha.example"], ["ops@beta.example"]])
+        #expect(result.jobs[0].notifyChannel != result.jobs[2].notifyChannel)
+        #expect(result.notes.contains { $0.kind == .invalid && $0.reason.contains("sixth time field") })
+        #expect(!result.jobs.contains { $0.id.contains("seconds") })
+
+        #expect(throws: ImportError.self) {
+            try ImportFiles.text(of: Array("0 1 * * * ok\n0 2 * * * caf".utf8) + [0xE9, 10], source: "c")
+        }
+        do {
+            _ = try ImportFiles.text(of: Array("a\nb\n".utf8) + [0xE9], source: "c")
+        } catch {
+            #expect(error.description.hasPrefix("c:3: not UTF-8"), "\(error)")
+        }
+
+        // A template timer is not a job; an instance is read from the templates, with %i.
+        try write("backup@.timer", "[Timer]\nOnCalendar=*-*-* 02:00:00\n")
+        try write("backup@.service", "[Service]\nExecStart=/usr/local/bin/backup --target %i\n")
+        var timers = TimerImporter(unitDirectories: [directory.path])
+        let template = timers.run(path: file("backup@.timer"))
+        #expect(template.jobs.isEmpty && template.notes.contains { $0.reason.contains("is a template") })
+        let instance = timers.run(path: file("backup@home.timer"))
+        #expect(
+            instance.jobs.first?.command == .argv(["/usr/local/bin/backup", "--target", "home"]),
+            "\(instance.jobs) \(instance.notes)")
+    }
+
     @Test func craftedTextCannotWriteYAML() throws {
         let crontab =
             "MAILTO=a@b.org\u{2028}  - {id: evil, command: id, user: root}\u{2028}  #\n"
