@@ -235,7 +235,10 @@ final class DaemonProcess {
             } catch {
                 Glibc.kill(process.processIdentifier, SIGKILL)
                 _ = exitStatus(of: process)
-                throw error
+                // What it was doing, for the one who reads the failure.
+                throw TestFailure(
+                    "\(error); the daemon's log ends:\n\(log.split(separator: "\n").suffix(30).joined(separator: "\n"))"
+                )
             }
         }
         return exitStatus(of: process)

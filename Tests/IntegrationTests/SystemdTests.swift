@@ -58,12 +58,13 @@ final class NotifyListener {
         let directory = try TemporaryDirectory()
         let listener = try NotifyListener(directory: directory)
         let daemon = try await DaemonProcess(
-            config: "jobs:\n  - {id: a, command: 'true'}\n  - {id: environment, command: env}\n",
+            config:
+                "jobs:\n  - {id: a, command: 'true'}\n  - {id: environment, command: env}\n  - {id: pause, command: 'sleep 1'}\n",
             environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "300000"])
         try listener.waitUntil("READY=1") { $0.contains { $0.contains("READY=1") } }
         // READY=1 came only once the socket answered: DaemonProcess had connected before.
         #expect(listener.messages.first?.contains("READY=1") == true)
-        #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=2 jobs") } == true)
+        #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=3 jobs") } == true)
         // Pings at half of WATCHDOG_USEC: at least three in a bounded wait.
         try listener.waitUntil("three WATCHDOG=1") { $0.filter { $0.contains("WATCHDOG=1") }.count >= 3 }
 
@@ -84,8 +85,12 @@ final class NotifyListener {
             #expect(!environment.contains(name), "a build inherited \(name)")
         }
 
-        // SIGTERM during a reload: nothing says READY=1 after STOPPING=1.
+        // SIGTERM during a reload (it waits half a second for the files to settle after
+        // RELOADING=1) while a build runs (the stop waits for it, and the reload ends meanwhile):
+        // nothing says READY=1 after STOPPING=1.
+        #expect(try await daemon.jobctl("run", "pause").status == 0)
         kill(daemon.process.processIdentifier, SIGHUP)
+        try listener.waitUntil("a second RELOADING=1") { $0.filter { $0.contains("RELOADING=1") }.count == 2 }
         #expect(try await daemon.stop() == 0)
         listener.collect()
         #expect(listener.count("STOPPING=1") == 1)
