@@ -6,20 +6,24 @@ import Synchronization
 /// every call does nothing, as the protocol asks.
 ///
 /// Thread-safe: libsystemd reads the environment on each call; the one piece of state, whether
-/// `STOPPING=1` was sent, is an atomic of the process.
+/// `STOPPING=1` was sent, is an atomic shared by the copies of one notifier (one per daemon).
 public struct Notifier: Sendable {
     public init() {}
 
     /// Set once `STOPPING=1` has gone out: no `READY=1` may follow it (a reload that was under
     /// way when SIGTERM came ended with READY=1 after STOPPING=1, telling the service manager the
     /// stopping service was up again).
-    static let stoppingSent = Atomic<Bool>(false)
+    private let stopping = StoppingFlag()
+
+    private final class StoppingFlag: Sendable {
+        let sent = Atomic<Bool>(false)
+    }
 
     /// Sends `READY=1` with a status line. Call only once config, storage and socket are up.
     /// After ``stopping(status:)``, sends the status alone.
     @discardableResult
     public func ready(status: String) -> Bool {
-        guard !Self.stoppingSent.load(ordering: .acquiring) else { return send("STATUS=\(Self.oneLine(status))") }
+        guard !stopping.sent.load(ordering: .acquiring) else { return send("STATUS=\(Self.oneLine(status))") }
         return send("READY=1\nSTATUS=\(Self.oneLine(status))")
     }
 
@@ -32,7 +36,7 @@ public struct Notifier: Sendable {
     /// Sends `STOPPING=1` at the start of a graceful stop.
     @discardableResult
     public func stopping(status: String) -> Bool {
-        Self.stoppingSent.store(true, ordering: .releasing)
+        stopping.sent.store(true, ordering: .releasing)
         return send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
     }
 

@@ -56,4 +56,38 @@ struct PostgresDaemonTests {
         try await other.stop()
         #expect(try storage.clusterNodes().allSatisfy { $0.state == "stopped" && !$0.schedules })
     }
+
+    /// A node that stops gives the builds it claimed but did not start back to the shared queue:
+    /// marked stopped, it is never recovered, so they would wait for a node of its name for ever.
+    @Test func aStoppingNodeGivesItsWaitingClaimsBack() async throws {
+        let (storage, url) = try ClusterTests.freshSchema("giveback")
+        defer { try? storage.uninstall() }
+        let directory = try TemporaryDirectory()
+        try directory.write(
+            "jobcontrol.yaml",
+            """
+            storage: \(url)
+            workers: 4
+            pools: {serial: {workers: 1}}
+            jobs:
+              - {id: one-at-a-time, command: 'sleep 0.5', pool: serial}
+            """)
+        let daemon = try await DaemonProcess(directory: directory, storageURL: url, arguments: ["--node", "leaver"])
+        var ids: [Int64] = []
+        for _ in 0..<3 {
+            let run = try await daemon.jobctl("--json", "run", "one-at-a-time")
+            ids.append(try #require(try JSONValue.parse(run.stdout)["id"]?.intValue))
+        }
+        // One runs; the others are claimed by this node and wait for the pool's worker.
+        try await waitFor("the node to claim all three") {
+            (try? storage.getJobBuilds(jobID: "one-at-a-time", filter: BuildFilter(), order: .ascending, limit: 10))?
+                .allSatisfy { $0.node == "leaver" } == true
+        }
+        try await daemon.stop()
+        for id in ids {
+            let build = try #require(try storage.getBuild(id))
+            #expect(build.finished || build.node == nil, "build \(id) is stranded on the stopped node: \(build)")
+        }
+        #expect(try storage.claimedUnstarted(node: "leaver").isEmpty)
+    }
 }

@@ -145,7 +145,8 @@ class _Client:
 
     def call(self, method, parameters):
         message = {"method": "io.jobcontrol.Build." + method, "parameters": dict(parameters, token=self.token)}
-        data = json.dumps(message, separators=(",", ":")).encode() + b"\0"
+        # UTF-8 as is, not \uXXXX escapes: a message of non-ASCII text stays at most 4 bytes a character.
+        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\0"
         if len(data) > self.MAX_MESSAGE:
             raise JobControlError(
                 "io.jobcontrol.MessageTooLarge",

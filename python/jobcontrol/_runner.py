@@ -200,6 +200,7 @@ def main():
         write_failure(result_path, error)
         return 1
     try:
+        json.dumps(value, allow_nan=False)  # first: it refuses cycles, which check_integers would follow
         check_integers(value)
         write_result(result_path, {"retval": value})
     except Exception as error:  # not JSON, too deep (RecursionError), a container whose items() raises

@@ -175,7 +175,9 @@ public actor ClusterMember {
     /// changed (a build queued or ended here or elsewhere, a heartbeat).
     private func claimLoop() async {
         for await _ in wakes {
-            guard !leaseState.withLock({ $0.lost }) else { continue }
+            guard !leaseState.withLock({ $0.lost }), !reconciling else { continue }
+            claiming = true
+            defer { claiming = false }
             while !Task.isCancelled {
                 let free = engine.pool.capacity
                 guard free > 0 else { break }
@@ -184,9 +186,38 @@ public actor ClusterMember {
                     logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
                     break
                 }
+                // The lease ran out while the claim waited on the database: these go back to
+                // the queue rather than run here beside the others' recovery.
+                if leaseState.withLock({ $0.lost }) {
+                    for build in claimed { try? store.releaseBuild(build.id, node: node) }
+                    break
+                }
                 for build in claimed { await engine.adopt(build) }
                 if claimed.count < free { break }
             }
+        }
+    }
+
+    /// Set while claims are being made and adopted, and while claimed builds nobody runs here are
+    /// given back (``releaseStrandedClaims()``): the two never interleave, so a build just claimed
+    /// is never mistaken for a stranded one.
+    private var claiming = false
+    private var reconciling = false
+
+    /// Gives back to the queue the builds this daemon claimed but neither runs nor waits to run:
+    /// those it dropped when its lease ran out without the others taking it away (the database
+    /// answered again in time), and a claim whose answer was lost after it committed.
+    private func releaseStrandedClaims() async {
+        guard !claiming else { return }
+        reconciling = true
+        defer { reconciling = false }
+        guard let claimed = try? store.claimedUnstarted(node: node), !claimed.isEmpty else { return }
+        let running = await engine.inFlight
+        let stranded = claimed.filter { !running.contains($0) }
+        for id in stranded { try? store.releaseBuild(id, node: node) }
+        if !stranded.isEmpty {
+            logger.notice("gave claimed builds back to the queue", metadata: ["build.ids": "\(stranded.sorted())"])
+            wakeContinuation.yield(())
         }
     }
 
@@ -238,6 +269,7 @@ public actor ClusterMember {
                         node: node, host: Self.hostName, pid: getpid(), started: Date(), heartbeat: Date(),
                         lease: lease, state: "alive",
                         version: JobControlVersion.current, workers: await engine.config.workers))
+                leaseState.withLock { $0 = (.now, false) }  // a new lease, from now
             }
         } catch {
             logger.error("cannot renew the cluster lease", metadata: ["error": "\(error)"])
@@ -245,6 +277,7 @@ public actor ClusterMember {
             return false
         }
         await recoverExpired()
+        await releaseStrandedClaims()
         await engine.recheckWaiters()
         await onScheduleChange()
         wakeContinuation.yield(())

@@ -50,16 +50,21 @@ extension BuildEngine {
     /// queued, and the next start runs them: ``CrashRecovery``); running ones get `grace` to end,
     /// then are cancelled (process groups torn down) and recorded as cancelled by the shutdown.
     public nonisolated func drain(grace: Duration) async {
-        let waiting = await stopAccepting()
-        if !waiting.isEmpty {
+        var waiting = await stopAccepting()
+        if !waiting.isEmpty, await giveBackToCluster(waiting) {
+            waiting = []
+        } else if !waiting.isEmpty {
             logger.notice(
                 "stopping: builds waiting for a worker stay queued for the next start",
                 metadata: ["build.ids": "\(waiting.sorted())"])
         }
+        // Those still waiting are read again each time: one cancelled meanwhile (`jobctl cancel`
+        // starts it, to record it) is waited for, so its cancel is written before the exit.
         let deadline = ContinuousClock.now + grace
-        while await !inFlight.subtracting(waiting).isEmpty, ContinuousClock.now < deadline {
+        while await !inFlight.subtracting(pool.waitingKeys).isEmpty, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
+        waiting = pool.waitingKeys
         let left = await inFlight.subtracting(waiting)
         guard !left.isEmpty else { return }
         logger.warning(
@@ -67,9 +72,28 @@ extension BuildEngine {
         await cancelAll(left, reason: Self.shutdownException)
         // Torn-down process groups end within the termination grace.
         let bound = ContinuousClock.now + CommandFunction.terminationGrace + .seconds(5)
-        while await !inFlight.subtracting(waiting).isEmpty, ContinuousClock.now < bound {
+        while await !inFlight.subtracting(pool.waitingKeys).isEmpty, ContinuousClock.now < bound {
             try? await Task.sleep(for: .milliseconds(50))
         }
+    }
+
+    /// In a cluster, builds this daemon claimed and has not started go back to the shared queue
+    /// when it stops, for the others (marked stopped, it is never recovered). False without one.
+    func giveBackToCluster(_ waiting: Set<Int64>) -> Bool {
+        guard let sharedQueue else { return false }
+        let dropped = pool.dropWaiting(keys: waiting)
+        inFlight.subtract(dropped)
+        for id in dropped {
+            heldParameters.removeValue(forKey: id)
+            do { try sharedQueue.store.releaseBuild(id, node: sharedQueue.node) } catch {
+                logger.warning(
+                    "cannot give a claimed build back; it goes back when this node starts again",
+                    metadata: ["build.id": "\(id)", "error": "\(error)"])
+            }
+        }
+        logger.notice(
+            "stopping: claimed builds go back to the shared queue", metadata: ["build.ids": "\(dropped.sorted())"])
+        return true
     }
 
     /// Refuses new builds, and stops the pool admitting waiting ones; returns those.

@@ -186,10 +186,8 @@ extension BuildEngine {
     {
         guard let job = config.job(jobID) else { return nil }
         do {
-            let buildID = try storage.createBuild(jobID: jobID, config: ["job": job.storedJSON, "build": [:]])
-            try storage.finishBuild(
-                buildID, success: false, skipped: false, retval: nil, exception: exception.json,
-                exceptionTraceback: nil)
+            let buildID = try storage.createNotRunBuild(
+                jobID: jobID, jobConfig: job.storedJSON, exception: exception.json)
             guard let build = try storage.getBuild(buildID) else { return nil }
             await onBuild(build)
             return build
@@ -236,6 +234,12 @@ extension BuildEngine {
             // of why unless it is disabled, and so are the jobs that depend on it.
             for id in wave {
                 guard let reason = await whyNotRunnable(jobID: id, force: force) else { continue }
+                // The daemon stopping or the storage failing ends the request; only what is
+                // about the job itself makes it a dependent that cannot run.
+                switch reason {
+                case .shuttingDown, .storage: throw reason
+                default: break
+                }
                 wave.removeAll { $0 == id }
                 if case .jobDisabled = reason {
                     logger.info("--build-revdeps: a disabled dependent is not built", metadata: ["job.id": "\(id)"])

@@ -494,6 +494,7 @@ public actor BuildEngine {
             }
         }
         outcome = Self.bounded(outcome)
+        if !outcome.success { skipped = false }  // a value too large to store failed the build
         // Nothing a build stores keeps a secret's value.
         outcome.retval = outcome.retval.map(redactor.redact)
         if var exception = outcome.exception, !redactor.isEmpty {

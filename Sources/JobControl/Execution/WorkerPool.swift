@@ -150,6 +150,11 @@ public final class WorkerPool: Sendable {
         start(admitted)
     }
 
+    /// The keys of the items waiting for a worker.
+    public var waitingKeys: Set<Int64> {
+        state.withLock { Set($0.pending[$0.head...].compactMap { $0?.key }) }
+    }
+
     /// Builds running now and builds waiting for a worker.
     public var counts: (running: Int, queued: Int) {
         state.withLock { ($0.running, $0.waiting) }
@@ -157,7 +162,7 @@ public final class WorkerPool: Sendable {
 
     /// How many more items would start at once now (free workers, less items already waiting).
     public var capacity: Int {
-        state.withLock { max(0, $0.limit - $0.running - $0.waiting) }
+        state.withLock { $0.closed ? 0 : max(0, $0.limit - $0.running - $0.waiting) }
     }
 
     /// Hands back the slot of an item of `pool`, and starts what that frees.

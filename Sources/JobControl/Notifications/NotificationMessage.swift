@@ -92,7 +92,8 @@ struct NotificationMessage: Sendable {
 
     /// A plain-text message for `sendmail -t`: headers (recipients included), a blank line, the body.
     func email(_ settings: NotificationChannel.Email) -> String {
-        var lines = ["To: " + settings.to.joined(separator: ", ")]
+        // Many recipients: one per line, folded (a header line is at most 998 octets too).
+        var lines = ["To: " + settings.to.joined(separator: settings.to.count > 5 ? ",\n " : ", ")]
         if let from = settings.from { lines.append("From: " + from) }
         lines += [
             "Subject: " + Self.headerText("[jobcontrol] " + summary),
@@ -130,7 +131,11 @@ struct NotificationMessage: Sendable {
         }
         lines += ["", "-- ", "jobcontrold: jobctl notify show \(record.id)", ""]
         // A line of a lone "." ends the message for some sendmails without -i.
-        return lines.flatMap(Self.bodyLines).map { $0 == "." ? ".." : $0 }.joined(separator: "\n")
+        // The body's lines are wrapped; the headers (before the first empty line) are folded
+        // already, and splitting one would end the header block early.
+        let blank = lines.firstIndex(of: "") ?? lines.count
+        let body = lines[blank...].flatMap(Self.bodyLines)
+        return (Array(lines[..<blank]) + body).map { $0 == "." ? ".." : $0 }.joined(separator: "\n")
     }
 
     /// Most bytes of a body line: RFC 5322 allows 998 octets, and text is cut on a character's

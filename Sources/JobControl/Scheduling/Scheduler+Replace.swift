@@ -12,6 +12,8 @@ extension Scheduler {
         let reason = BuildException(
             type: "Cancelled", message: "the build was replaced by the next scheduled occurrence (concurrency: replace)"
         )
+        // Marked before the cancels are awaited: an occurrence fired meanwhile supersedes this one.
+        replacing[jobID] = (due, note)
         for build in running {
             do { try await engine.cancel(buildID: build, reason: reason) } catch {
                 logger.warning(
@@ -19,7 +21,6 @@ extension Scheduler {
                     metadata: ["job.id": "\(jobID)", "build.id": "\(build)", "error": "\(error)"])
             }
         }
-        replacing[jobID] = (due, note)
         Task { await self.startReplacement(jobID, replacing: running) }
     }
 
@@ -38,7 +39,17 @@ extension Scheduler {
         while !stopped, !runningBuilds(jobID).filter(builds.contains).isEmpty, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        guard !stopped, let next = replacing.removeValue(forKey: jobID) else { return }
+        guard let next = replacing.removeValue(forKey: jobID) else { return }
+        // What changed during the wait decides: the daemon stopping (the occurrence stays
+        // unrecorded; the next start's recovery sees it), the schedules gone to another daemon,
+        // or the job suspended, disabled or removed.
+        guard !stopped, leading else { return }
+        guard jobs[jobID]?.enabled == true, !suspended.contains(jobID) else {
+            claim(
+                jobID, due: next.due, outcome: .skipped,
+                detail: "the job was suspended, disabled or removed while the build it replaces ended")
+            return
+        }
         await startBuild(jobID, due: next.due, detail: next.detail)
     }
 }

@@ -46,7 +46,7 @@ public actor Scheduler {
     /// Whether this scheduler fires occurrences. Of several daemons sharing a database only the
     /// one holding the scheduler lock does; the others follow the schedules (next runs for
     /// `jobctl next`) and take over when it goes (``lead(config:)``).
-    private var leading = true
+    private(set) var leading = true
     private var ticking = false
     /// At most this many occurrences of a job wait for its running build; later ones are skipped.
     static let maxQueued = 10

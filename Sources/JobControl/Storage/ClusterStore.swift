@@ -97,6 +97,9 @@ public protocol ClusterStore: Storage {
     /// Gives back a build this daemon claimed but did not start.
     func releaseBuild(_ id: Int64, node: String) throws(StorageError)
 
+    /// The builds `node` claimed and has not started.
+    func claimedUnstarted(node: String) throws(StorageError) -> [Int64]
+
     /// Finishes a queued build nobody has claimed with `exception`; false when it was already
     /// claimed (or finished).
     func cancelQueuedBuild(_ id: Int64, exception: JSONValue) throws(StorageError) -> Bool

@@ -74,8 +74,30 @@ final class PostgresConnection: @unchecked Sendable {
         return .seconds(30)
     }()
 
-    /// Set when a statement ran past its deadline: the connection is in an unknown state.
+    /// Set when a statement ran past its deadline or its exchange failed: the connection is in
+    /// an unknown state and is never used again.
     private var abandoned = false
+    /// The `statement_timeout` of the server's session, in milliseconds (0: none); nil until set.
+    /// The server gives up a little before this side does, so a statement this side stopped
+    /// waiting for does not commit later anyway (a claim nobody knows of, say).
+    private var serverTimeout: Int64?
+
+    private func applyServerTimeout() throws(StorageError) {
+        var wanted: Int64 = 0
+        if let timeout = statementTimeout {
+            let (seconds, attoseconds) = timeout.components
+            let milliseconds: Int64 = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+            wanted = max(1, milliseconds * 9 / 10)
+        }
+        guard serverTimeout != wanted else { return }
+        serverTimeout = wanted  // first: the statement below comes back here
+        do throws(StorageError) {
+            _ = try execute("SET statement_timeout = \(wanted)")
+        } catch {
+            serverTimeout = nil
+            throw error
+        }
+    }
 
     /// Seconds a connection attempt may take, unless the URL sets `connect_timeout` itself.
     static let connectTimeout = 10
@@ -132,12 +154,13 @@ final class PostgresConnection: @unchecked Sendable {
         defer { cStrings.forEach { free($0) } }
         let pointers = cStrings.map { UnsafePointer<CChar>($0) }
         guard !abandoned else { throw StorageError(.unavailable, "PostgreSQL connection given up on", sql: sql) }
+        try applyServerTimeout()
         let sent = pointers.withUnsafeBufferPointer { buffer in
             PQsendQueryParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
         }
         guard sent == 1, let result = try awaitResult(sql: sql) else {
             throw StorageError(
-                PQstatus(connection) == CONNECTION_OK ? .query : .unavailable,
+                PQstatus(connection) == CONNECTION_OK && !abandoned ? .query : .unavailable,
                 "PostgreSQL: \(String(cString: PQerrorMessage(connection)))", sql: sql)
         }
         defer { PQclear(result) }
@@ -154,6 +177,12 @@ final class PostgresConnection: @unchecked Sendable {
             // and a server that became read-only (a standby after a fail-over) pass: held, not refused.
             if state.hasPrefix("53") {
                 throw StorageError(.full, "PostgreSQL \(state): \(message)", sql: sql, sqlState: state)
+            }
+            // The server's statement_timeout (set a little below this side's deadline): overloaded.
+            if state == "57014" {
+                throw StorageError(
+                    .unavailable, "PostgreSQL cancelled the statement after its timeout (\(message))", sql: sql,
+                    sqlState: state)
             }
             if state == "25006" {
                 throw StorageError(
@@ -208,9 +237,15 @@ final class PostgresConnection: @unchecked Sendable {
         while true {
             let flushed = PQflush(connection)
             if flushed == 0 { break }
-            if flushed < 0 { return nil }
+            if flushed < 0 {
+                abandoned = true
+                return nil
+            }
             try wait(for: Int32(POLLIN | POLLOUT))
-            if PQconsumeInput(connection) == 0 { return nil }
+            if PQconsumeInput(connection) == 0 {
+                abandoned = true
+                return nil
+            }
         }
         var last: OpaquePointer?
         while true {
@@ -218,6 +253,7 @@ final class PostgresConnection: @unchecked Sendable {
                 try wait(for: Int32(POLLIN))
                 if PQconsumeInput(connection) == 0 {
                     if let last { PQclear(last) }
+                    abandoned = true
                     return nil
                 }
             }

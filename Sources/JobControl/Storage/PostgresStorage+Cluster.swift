@@ -125,6 +125,11 @@ extension PostgresStorage: ClusterStore {
             [String(id), node])
     }
 
+    public func claimedUnstarted(node: String) throws(StorageError) -> [Int64] {
+        try query("SELECT id FROM build WHERE owner = $1 AND NOT started AND NOT finished", [node])
+            .compactMap { $0["id"].flatMap(Int64.init) }
+    }
+
     public func cancelQueuedBuild(_ id: Int64, exception: JSONValue) throws(StorageError) -> Bool {
         try update(
             """

@@ -176,6 +176,21 @@ public final class PostgresStorage: Storage {
         return id
     }
 
+    public func createNotRunBuild(jobID: String, jobConfig: JSONValue, exception: JSONValue) throws(StorageError)
+        -> Int64
+    {
+        let config: JSONValue = ["job": jobConfig, "build": [:]]
+        let rows = try query(
+            """
+            INSERT INTO build (job_id, config, finished, success, end_time, exception)
+            VALUES ($1, $2, true, false, $3, $4) RETURNING id
+            """, [jobID, Packing.pack(config), Self.now(), Packing.pack(exception)])
+        guard let id = rows.first?["id"].flatMap(Int64.init) else {
+            throw StorageError(.query, "no id for the new build")
+        }
+        return id
+    }
+
     public func getBuild(_ id: Int64) throws(StorageError) -> Build? {
         try query("SELECT * FROM build WHERE id = $1", [String(id)]).first.map { row throws(StorageError) in
             try Self.build(row)
@@ -252,7 +267,7 @@ public final class PostgresStorage: Storage {
                         """
                         UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4,
                             exception = $5, exception_tb = $6
-                        WHERE id = $7 AND NOT lost AND NOT finished AND ($8::text IS NULL OR owner = $8 OR owner IS NULL)
+                        WHERE id = $7 AND NOT lost AND NOT finished AND ($8::text IS NULL OR owner = $8)
                         """,
                         [
                             String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped),
@@ -275,7 +290,7 @@ public final class PostgresStorage: Storage {
         let changed = try update(
             """
             UPDATE build SET finished = true, end_time = $1, success = $2, skipped = $3, retval = $4, exception = $5,
-                exception_tb = $6 WHERE id = $7 AND NOT lost AND ($8::text IS NULL OR owner = $8 OR owner IS NULL)
+                exception_tb = $6 WHERE id = $7 AND NOT lost AND ($8::text IS NULL OR owner = $8)
             """,
             [
                 String(endTime.timeIntervalSince1970), Self.text(success), Self.text(skipped), retval.map(Packing.pack),
@@ -410,7 +425,11 @@ public final class PostgresStorage: Storage {
                 try query("SELECT count(*) AS n FROM log \(condition.clause)", condition.parameters).first?["n"] ?? "0")
                 ?? 0
         }
-        return try update("DELETE FROM log \(condition.clause)", condition.parameters)
+        // One statement over what may be millions of rows: no deadline (it is not an outage).
+        return try pool.with { connection throws(StorageError) in
+            connection.statementTimeout = nil
+            return try connection.execute("DELETE FROM log \(condition.clause)", condition.parameters).affected
+        }
     }
 
     public func pruneBuilds(jobID: String, policy: BuildRetention, now: Date, dryRun: Bool) throws(StorageError)
@@ -418,7 +437,8 @@ public final class PostgresStorage: Storage {
     {
         guard !policy.isEmpty else { return [] }
         return try pool.with { connection throws(StorageError) in
-            try connection.transaction { connection throws(StorageError) in
+            connection.statementTimeout = nil  // deletes of many builds' logs: not an outage
+            return try connection.transaction { connection throws(StorageError) in
                 let finished = try connection.execute(
                     "SELECT id, end_time FROM build WHERE job_id = $1 AND finished ORDER BY id DESC", [jobID]
                 ).rows()

@@ -35,6 +35,10 @@ public protocol Storage: ScheduleStore, NotificationStore, Sendable {
 
     func getBuild(_ id: Int64) throws(StorageError) -> Build?
 
+    /// Records a build that never ran (`NotRun`, `DependencyFailed`): created finished and failed,
+    /// with `exception`, in one write, so no daemon sharing the queue can take it meanwhile.
+    func createNotRunBuild(jobID: String, jobConfig: JSONValue, exception: JSONValue) throws(StorageError) -> Int64
+
     /// Deletes a build with its progress and log records.
     func deleteBuild(_ id: Int64) throws(StorageError)
 
@@ -217,6 +221,16 @@ extension Storage {
             ids.append(try createBuild(jobID: build.jobID, jobConfig: build.jobConfig, buildConfig: build.buildConfig))
         }
         return ids
+    }
+
+    /// The default creates the build, then finishes it (a backend without a shared queue has
+    /// nobody to take it in between).
+    public func createNotRunBuild(jobID: String, jobConfig: JSONValue, exception: JSONValue) throws(StorageError)
+        -> Int64
+    {
+        let id = try createBuild(jobID: jobID, jobConfig: jobConfig, buildConfig: [:])
+        try finishBuild(id, success: false, skipped: false, retval: nil, exception: exception, exceptionTraceback: nil)
+        return id
     }
 
     /// The default records the start at the time of the call (backends override it).
