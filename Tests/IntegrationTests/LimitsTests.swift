@@ -13,8 +13,10 @@ extension ExclusiveTests {
                 command: ['python3', '-c', 'a = b"x" * (200 * 1024 * 1024)']
                 memory_max: 64M
               - id: bomb
-                # The shell execs its sleep: no fork of its own left to fail at the limit.
-                command: 'f() { f | f & }; f; exec sleep 30'
+                # The shell forks once, before the bomb, then execs its sleep: none of its own
+                # forks can meet the limit (dash forks each element of `f | f &` itself, and the
+                # second fork could fail once the first child's bomb had filled the cgroup).
+                command: '(f() { f | f & }; f) & exec sleep 30'
                 tasks_max: 40
                 timeout: 4s
               - id: burn
