@@ -34,6 +34,32 @@ public struct CrontabImporter {
         self.idPrefix = idPrefix
     }
 
+    struct Unknown: Error {
+        var text: String
+    }
+
+    /// Where cron would run a command: `HOME=` of the crontab, else `user`'s home directory (read
+    /// once per user into `known`), else why it is not known here.
+    func workingDirectory(home: String?, user: String?, known: inout [String: String?]) -> Result<String, Unknown> {
+        if let home { return .success(home) }
+        guard let user else {
+            return .failure(
+                Unknown(
+                    text:
+                        "cron runs the command in its user's home directory, unknown for this file (pass --user NAME, or set working_directory)"
+                ))
+        }
+        if known[user] == nil { known[user] = .some(homeDirectory(of: user)) }
+        guard let directory = known[user] ?? nil else {
+            return .failure(
+                Unknown(
+                    text:
+                        "cron runs the command in the home directory of \(user), who is not in \(passwdFile) here; set working_directory"
+                ))
+        }
+        return .success(directory)
+    }
+
     /// `user`'s home directory in `passwdFile` (`name:x:uid:gid:gecos:home:shell`), or nil.
     func homeDirectory(of user: String) -> String? {
         guard let text = try? ImportFiles.read(passwdFile) else { return nil }
@@ -134,27 +160,11 @@ public struct CrontabImporter {
             job.user = parsed.user
             job.environment = environment
             // cron runs the command in HOME (the crontab's, else the user's home directory).
-            if let home {
-                job.workingDirectory = home
-            } else if let user = parsed.user {
-                if homes[user] == nil { homes[user] = .some(homeDirectory(of: user)) }
-                if let directory = homes[user] ?? nil {
-                    job.workingDirectory = directory
-                } else {
-                    job.reported.append(
-                        ImportNote(
-                            .notMapped, location: location, setting: "the working directory",
-                            reason:
-                                "cron runs the command in the home directory of \(user), who is not in \(passwdFile) here; set working_directory"
-                        ))
-                }
-            } else {
+            switch workingDirectory(home: home, user: parsed.user, known: &homes) {
+            case .success(let directory): job.workingDirectory = directory
+            case .failure(let reason):
                 job.reported.append(
-                    ImportNote(
-                        .notMapped, location: location, setting: "the working directory",
-                        reason:
-                            "cron runs the command in its user's home directory, unknown for this file (pass --user NAME, or set working_directory)"
-                    ))
+                    ImportNote(.notMapped, location: location, setting: "the working directory", reason: reason.text))
             }
             job.timezone = timezone
             if let stdin {

@@ -9,21 +9,9 @@ package enum DedicatedThread {
     /// Runs `body` on a new, detached thread named `name` (at most 15 bytes show in `ps -L`).
     /// Failing to create a thread leaves the daemon without a part it needs: that stops it.
     package static func start(name: String, _ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
-        var thread = pthread_t()
-        let code = pthread_create(
-            &thread, nil,
-            { argument in
-                let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
-                jobcontrol_set_thread_name(String(start.name.utf8.prefix(15)) ?? "jobcontrol")
-                start.body()
-                return nil
-            }, box)
-        guard code == 0 else {
-            Unmanaged<Start>.fromOpaque(box).release()
-            fatalError("cannot start thread \(name): \(String(cString: strerror(code)))")
+        guard startIfPossible(name: name, body) else {
+            fatalError("cannot start thread \(name): \(String(cString: strerror(errno)))")
         }
-        pthread_detach(thread)
     }
 
     /// ``start(name:_:)`` for work that can do without: returns false (and runs nothing) when the
@@ -41,6 +29,7 @@ package enum DedicatedThread {
             }, box)
         guard code == 0 else {
             Unmanaged<Start>.fromOpaque(box).release()
+            errno = code  // for the caller's message
             return false
         }
         pthread_detach(thread)
