@@ -95,7 +95,7 @@ extension JobCtl {
                     if !global.json {
                         if build.jobID != job {
                             print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
-                        } else if !announced {
+                        } else if !announced, !build.finished {
                             announced = true
                             if follow {
                                 let follower = BuildFollower(socket: global.socket, buildID: build.id)

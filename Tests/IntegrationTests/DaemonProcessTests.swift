@@ -183,6 +183,18 @@ import Testing
 }
 
 extension DaemonProcessTests {
+    /// `run --build-deps --wait` whose dependency fails: the job's own build is recorded as not
+    /// run, and jobctl says so, not that it is queued and waited for.
+    @Test func aTargetThatWasNotRunIsNotAnnouncedAsWaiting() async throws {
+        let daemon = try await DaemonProcess(
+            config: "jobs:\n  - {id: bad, command: 'exit 3'}\n  - {id: top, command: 'true', dependencies: [bad]}\n")
+        let run = try await daemon.jobctl("run", "top", "--build-deps", "--wait")
+        #expect(run.status == 1)
+        #expect(!run.stdout.contains("queued; waiting"), "\(run.stdout)")
+        #expect(run.stderr.contains("'top' was not run"), "\(run.stderr)")
+        try await daemon.stop()
+    }
+
     /// What the daemon inherits from whatever starts it does not break its builds: an ignored
     /// SIGCHLD (it survives exec, and made the kernel reap every command before its exit status
     /// was read: every build failed) and closed standard descriptors (which the daemon's own
