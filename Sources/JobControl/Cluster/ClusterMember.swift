@@ -181,8 +181,11 @@ public actor ClusterMember {
             while !Task.isCancelled {
                 let free = engine.pool.capacity
                 guard free > 0 else { break }
+                // With pool limits, one at a time: each claim then knows which pools the last
+                // one filled.
+                let batch = engine.pool.hasPoolLimits ? 1 : free
                 let claimed: [Build]
-                do { claimed = try await claim(limit: free) } catch {
+                do { claimed = try await claim(limit: batch) } catch {
                     logger.error("cannot claim queued builds", metadata: ["error": "\(error)"])
                     break
                 }
@@ -193,7 +196,7 @@ public actor ClusterMember {
                     break
                 }
                 for build in claimed { await engine.adopt(build) }
-                if claimed.count < free { break }
+                if claimed.count < batch { break }
             }
         }
     }
@@ -341,11 +344,18 @@ public actor ClusterMember {
     /// Claims up to `limit` queued builds, off the cooperative threads (``databaseQueue``).
     private nonisolated func claim(limit: Int) async throws(StorageError) -> [Build] {
         let store = store, node = node
+        // Builds of a pool that is full here stay in the queue for the others (they used to pile
+        // up on whichever daemon had free workers, waiting there while others sat idle).
+        let full = engine.pool.fullPools
+        let excluded =
+            full.isEmpty
+            ? [] : Set(await engine.config.jobs.filter { job in job.pool.map(full.contains) ?? false }.map(\.id))
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<[Build], StorageError>, Never>) in
             Self.databaseQueue.async {
                 do throws(StorageError) {
-                    continuation.resume(returning: .success(try store.claimQueuedBuilds(node: node, limit: limit)))
+                    continuation.resume(
+                        returning: .success(try store.claimQueuedBuilds(node: node, limit: limit, excluding: excluded)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }

@@ -150,6 +150,24 @@ public final class WorkerPool: Sendable {
         start(admitted)
     }
 
+    /// Whether any named pool has a limit of its own.
+    public var hasPoolLimits: Bool { state.withLock { !$0.poolLimits.isEmpty } }
+
+    /// The named pools with no room for one more item: as many running and waiting as their
+    /// limit allows. A daemon sharing a queue claims no builds of their jobs meanwhile.
+    public var fullPools: Set<String> {
+        state.withLock { state in
+            var waitingByPool: [String: Int] = [:]
+            for item in state.pending[state.head...] {
+                if let pool = item?.pool { waitingByPool[pool, default: 0] += 1 }
+            }
+            return Set(
+                state.poolLimits.filter { pool, limit in
+                    state.runningByPool[pool, default: 0] + waitingByPool[pool, default: 0] >= limit
+                }.keys)
+        }
+    }
+
     /// The keys of the items waiting for a worker.
     public var waitingKeys: Set<Int64> {
         state.withLock { Set($0.pending[$0.head...].compactMap { $0?.key }) }

@@ -90,9 +90,10 @@ public protocol ClusterStore: Storage {
     /// Builds waiting in the shared queue (no daemon has claimed them yet).
     func sharedQueueLength() throws(StorageError) -> Int
 
-    /// Takes up to `limit` queued builds nobody has claimed, oldest first, for `node`. Each
-    /// queued build is claimed by exactly one daemon (row locks, `SKIP LOCKED`).
-    func claimQueuedBuilds(node: String, limit: Int) throws(StorageError) -> [Build]
+    /// Takes up to `limit` queued builds nobody has claimed, oldest first, for `node`, except
+    /// builds of `jobIDs` (their pool is full on `node`). Each queued build is claimed by exactly
+    /// one daemon (row locks, `SKIP LOCKED`).
+    func claimQueuedBuilds(node: String, limit: Int, excluding jobIDs: Set<String>) throws(StorageError) -> [Build]
 
     /// Gives back a build this daemon claimed but did not start.
     func releaseBuild(_ id: Int64, node: String) throws(StorageError)

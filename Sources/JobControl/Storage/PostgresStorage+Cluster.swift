@@ -107,15 +107,22 @@ extension PostgresStorage: ClusterStore {
         Int(try query("SELECT count(*) AS n FROM build WHERE NOT finished AND owner IS NULL").first?["n"] ?? "0") ?? 0
     }
 
-    public func claimQueuedBuilds(node: String, limit: Int) throws(StorageError) -> [Build] {
+    public func claimQueuedBuilds(node: String, limit: Int, excluding jobIDs: Set<String> = [])
+        throws(StorageError) -> [Build]
+    {
         guard limit > 0 else { return [] }
+        // `$3`: a PostgreSQL text array literal of the jobs this daemon cannot start now (their
+        // pool is full here), left for the others instead of piling up in this daemon's queue.
+        let excluded = "{" + jobIDs.sorted().map { "\"\($0)\"" }.joined(separator: ",") + "}"
         return try query(
             """
             UPDATE build SET owner = $1, claimed = \(Self.databaseNow)
-            WHERE id IN (SELECT id FROM build WHERE NOT finished AND owner IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+            WHERE id IN (
+                SELECT id FROM build WHERE NOT finished AND owner IS NULL AND NOT (job_id = ANY($3::text[]))
+                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING *
             """,
-            [node, String(limit)]
+            [node, String(limit), excluded]
         ).map { row throws(StorageError) in try Self.build(row) }.sorted { $0.id < $1.id }
     }
 
