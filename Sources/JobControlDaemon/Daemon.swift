@@ -101,16 +101,7 @@ public final class Daemon: Sendable {
         }
         try await http?.bind()
         service.httpBase.withLock { $0 = http?.baseURL }
-        if http != nil {
-            // Each job's last success as stored, so the gauge is right across restarts.
-            var lastSuccess: [String: Date] = [:]
-            for job in config.jobs {
-                if let build = try? storage.getLatestSuccessfulBuild(jobID: job.id), let end = build.endTime {
-                    lastSuccess[job.id] = end
-                }
-            }
-            DaemonMetrics.shared.seed(lastSuccess: lastSuccess)
-        }
+        if http != nil { Self.seedLastSuccess(config.jobs.map(\.id), storage: storage) }
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
         // (now that the socket is up for their in-build helpers).
         // In a cluster, only this node's own builds, and those of daemons whose lease expired.
@@ -210,6 +201,18 @@ public final class Daemon: Sendable {
         }
         withExtendedLifetime(databaseLock) {}  // held until every build has ended
         logger.info("jobcontrold stopped")
+    }
+
+    /// Each job's last success as stored, for the metrics' gauge: right across restarts, and
+    /// for a job a reload brings (back) in. Jobs the metrics know already keep their value.
+    static func seedLastSuccess(_ jobs: [String], storage: any Storage) {
+        var lastSuccess: [String: Date] = [:]
+        for job in jobs {
+            if let build = try? storage.getLatestSuccessfulBuild(jobID: job), let end = build.endTime {
+                lastSuccess[job] = end
+            }
+        }
+        DaemonMetrics.shared.seed(lastSuccess: lastSuccess)
     }
 
     /// `STATUS=` for systemd: jobs, builds, the next scheduled start, the last reload.

@@ -68,8 +68,12 @@ final class Reloader: Sendable {
                 )
             }
             let config = try Daemon.loadConfig(options, registry: registry)
+            let before = Set(await engine.config.jobs.map(\.id))
             let needsRestart = await engine.replaceConfig(config)
             await scheduler.update(config: config)
+            if config.http != nil {
+                Daemon.seedLastSuccess(config.jobs.map(\.id).filter { !before.contains($0) }, storage: engine.storage)
+            }
             status = ReloadStatus(time: Date(), errors: nil, needsRestart: needsRestart)
             logger.info(
                 "configuration reloaded",

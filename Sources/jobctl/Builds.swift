@@ -11,8 +11,12 @@ extension JobCtl {
         @Argument(help: "Only builds of this job.")
         var job: String?
 
-        @Option(help: "How many builds at most.")
+        @Option(help: "How many builds at most (1 to 10000).")
         var limit: Int = 20
+
+        func validate() throws {
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be 1 to 10000") }
+        }
 
         func run() async throws {
             var parameters: [String: JSONValue] = ["limit": .int(Int64(limit))]

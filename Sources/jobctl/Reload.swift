@@ -21,7 +21,12 @@ extension JobCtl {
                     return try await connection.call("\(Interfaces.manager).Reload")
                 } catch ClientError.remote(let error) where error.name == "\(Interfaces.manager).ConfigInvalid" {
                     if case .array(let errors)? = error.parameters["errors"] {
-                        for line in errors { print(line.stringValue ?? line.jsonText()) }
+                        if global.json {
+                            // Scripts parse stdout: the refusal as JSON, like every other answer.
+                            printJSON(.object(["reloaded": false, "errors": .array(errors)]))
+                        } else {
+                            for line in errors { print(line.stringValue ?? line.jsonText()) }
+                        }
                     }
                     throw ClientError.remote(error)
                 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// What stdout is: a terminal that can redraw and take colours, or a pipe that gets plain lines.
 struct Terminal: Sendable {
@@ -48,15 +49,27 @@ func writeOut(_ text: String) {
 }
 
 /// Writes all of `text` to a file descriptor, retrying short writes and EINTR; gives up silently
-/// on other errors (a closed pipe must not turn into a crash of the reporter).
+/// on other errors (a closed pipe must not turn into a crash of the reporter), except that a
+/// reader gone from stdout ends jobctl as SIGPIPE would (``readerGone()``).
 func writeAll(_ descriptor: Int32, _ text: String) {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         if written < 0 && errno == EINTR { continue }
+        if written < 0 && errno == EPIPE && descriptor == STDOUT_FILENO { readerGone() }
         guard written > 0 else { return }
         bytes = bytes.dropFirst(written)
     }
+}
+
+/// The reader of stdout is gone (`jobctl logs ID --follow | head`): end now, as a process killed
+/// by SIGPIPE (status 141 in the shell), instead of following a build for hours for nobody. The
+/// async client ignores SIGPIPE (so a daemon that hangs up is an error, not a death), which is
+/// why this is done by hand.
+func readerGone() -> Never {
+    signal(SIGPIPE, SIG_DFL)
+    raise(SIGPIPE)
+    exit(141)
 }
 
 extension String {
@@ -101,9 +114,16 @@ extension String {
 func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
     let text = items.map { "\($0)" }.joined(separator: separator)
     Swift.print(Terminal.standardOutputIsTerminal ? text.shownOnTerminal() : text, terminator: terminator)
+    // Every 64 KiB, a flush that fails with EPIPE: the reader is gone (`jobctl logs ID | head`),
+    // and a long log is not read to its end for nobody. (Not each line: a pipe keeps its buffer.)
+    let size = text.utf8.count + terminator.utf8.count
+    let total = Terminal.printedBytes.add(size, ordering: .relaxed).newValue
+    if total >> 16 != (total - size) >> 16, fflush(nil) != 0, errno == EPIPE { readerGone() }
 }
 
 extension Terminal {
     /// stdout is a terminal (of any kind, "dumb" too: it still obeys control characters).
     static let standardOutputIsTerminal = isatty(STDOUT_FILENO) == 1
+    /// Bytes printed so far (``print(_:separator:terminator:)`` checks for a gone reader by them).
+    static let printedBytes = Atomic<Int>(0)
 }

@@ -43,8 +43,11 @@ import Testing
                 jobs:
                   - {id: ok, command: 'echo fine'}
                   - {id: bad, command: 'echo broken >&2; exit 1'}
+                  - {id: after-bad, command: 'true', dependencies: [bad]}
                 """)
         for job in ["ok", "ok", "bad"] { _ = try await daemon.jobctl("run", job, "--wait") }
+        // A build recorded as not run (its dependency failed) counts as failed, as jobctl builds says.
+        _ = try await daemon.jobctl("run", "after-bad", "--build-deps", "--wait")
         let port = try await Self.port(of: daemon)
         let url = "http://127.0.0.1:\(port)/metrics"
         let status = try await daemon.jobctl("status")
@@ -56,8 +59,9 @@ import Testing
         #expect(scrape.status == 0, "\(scrape.stderr)")
         #expect(
             scrape.stdout.contains(#"jobcontrol_builds_total{job_id="ok",result="successful"} 2"#), "\(scrape.stdout)")
-        #expect(scrape.stdout.contains(#"jobcontrol_builds_total{job_id="bad",result="failed"} 1"#))
-        #expect(scrape.stdout.contains(#"jobcontrol_job_consecutive_failures{job_id="bad"} 1"#))
+        #expect(scrape.stdout.contains(#"jobcontrol_builds_total{job_id="bad",result="failed"} 2"#))
+        #expect(scrape.stdout.contains(#"jobcontrol_builds_total{job_id="after-bad",result="failed"} 1"#))
+        #expect(scrape.stdout.contains(#"jobcontrol_job_consecutive_failures{job_id="bad"} 2"#))
         // A client that connects and says nothing is closed (after 10 s), not kept forever.
         let idle = try await runProcess(
             "/usr/bin/env",
@@ -197,7 +201,7 @@ import Testing
         guard case .array(let builds) = try JSONValue.parse(try await daemon.jobctl("--json", "builds", "ok").stdout)
         else { throw TestFailure("jobctl builds") }
         #expect(successes == Double(builds.count { $0["state"] == "SUCCESSFUL" }))
-        #expect(try await query(#"jobcontrol_builds_total{job_id="bad",result="failed"}"#) == 1)
+        #expect(try await query(#"jobcontrol_builds_total{job_id="bad",result="failed"}"#) == 2)
         // The last success, as jobctl shows the newest build's end (same second).
         let lastSuccess = try #require(try await query(#"jobcontrol_job_last_success_timestamp_seconds{job_id="ok"}"#))
         let newest = try #require(builds.first { $0["state"] == "SUCCESSFUL" })

@@ -19,6 +19,13 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("\(configFile):3:5: unknown key 'comand'"), "\(refused.stdout)")
         #expect(refused.stderr.contains("previous one keeps running"))
+        // With --json, the refusal is JSON on stdout too (scripts parse it exactly then).
+        let refusedJSON = try await daemon.jobctl("--json", "reload")
+        #expect(refusedJSON.status == 1)
+        let parsed = try JSONValue.parse(refusedJSON.stdout)
+        #expect(parsed["reloaded"] == false, "\(refusedJSON.stdout)")
+        #expect(
+            parsed["errors"]?.arrayValue?.contains { $0.stringValue?.contains("unknown key 'comand'") == true } == true)
         let status = try await daemon.jobctl("status")
         #expect(status.stdout.contains("last reload failed"))
         #expect(try await daemon.jobctl("run", "old", "--wait").status == 0)

@@ -36,7 +36,10 @@ import Testing
         Case(yaml: "jobs:\n  - id: a b\n    command: x\n", expected: "2:9: job id 'a b' may contain only"),
         Case(
             yaml: "jobs:\n  - id: \"..\"\n    command: x\n",
-            expected: "2:9: job id '..' may contain only letters, digits, '_', '-' and '.', and not only dots"),
+            expected:
+                "2:9: job id '..' may contain only letters, digits, '_', '-' and '.', must not be only dots, and must not start with '-'"
+        ),
+        Case(yaml: "jobs:\n  - id: \"-dash\"\n    command: x\n", expected: "2:9: job id '-dash' may contain only"),
         Case(yaml: "log_retention: {debug: soon}\n", expected: "1:24: 'log_retention.debug' must be a duration"),
         Case(yaml: "build_retention: {keep_last: 0}\n", expected: "1:30: 'keep_last' must be at least 1"),
         // unknown keys, with suggestions

@@ -220,6 +220,28 @@ import Testing
         #expect(config.job("a")?.location?.file.hasSuffix("jobs.d/a.yaml") == true)
     }
 
+    /// An included file cut to nothing (or only comments) is refused, not read as no jobs: a
+    /// reload would have dropped its jobs without a word (the main file had this guard already).
+    @Test func anEmptyIncludedFileIsRefused() throws {
+        let root = try directory([
+            "main.yaml": "jobs: []\n",
+            "jobs.d/crontab.yaml": "# only a comment\n\n",
+            "jobs.d/none.yaml": "jobs: []\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let empty = root.appendingPathComponent("jobs.d/crontab.yaml").path
+        do {
+            _ = try ConfigLoader.load(file: root.appendingPathComponent("main.yaml").path)
+            Issue.record("expected the empty included file to be refused")
+        } catch {
+            let found = error.diagnostics.map(\.description)
+            #expect(
+                found == [
+                    "\(empty):1:1: the included file is empty (cut short, or being written?); write 'jobs: []' in it if it is meant to hold no jobs"
+                ], "\(found)")
+        }
+    }
+
     @Test func explicitIncludesAndTheirErrors() throws {
         let root = try directory([
             "main.yaml": "include: [more/*.yaml, missing.yaml]\njobs:\n  - {id: main, command: x}\n",

@@ -31,7 +31,8 @@ extension ConfigLoader {
                     } else {
                         reader.error(
                             entry.value,
-                            "job id '\(value)' may contain only letters, digits, '_', '-' and '.', and not only dots")
+                            "job id '\(value)' may contain only letters, digits, '_', '-' and '.', must not be only dots, and must not start with '-'"
+                        )
                     }
                 }
             case "title": job.title = reader.string(entry.value, what: what)

@@ -26,7 +26,7 @@ extension ConfigLoader {
                     guard isValidJobID(channel.key) else {
                         reader.error(
                             channel.keyNode,
-                            "channel name '\(channel.key)' may contain only letters, digits, '_', '-' and '.', and not only dots"
+                            "channel name '\(channel.key)' may contain only letters, digits, '_', '-' and '.', must not be only dots, and must not start with '-'"
                         )
                         continue
                     }

@@ -368,7 +368,15 @@ public enum ConfigLoader {
     )
         -> [JobConfig]
     {
-        guard let composed = compose(text, file: file, diagnostics: &diagnostics), let root = composed else {
+        guard let composed = compose(text, file: file, diagnostics: &diagnostics) else { return [] }
+        guard let root = composed else {
+            // Nothing in it: most likely cut short or being written. Accepted, it would take its
+            // jobs out of the running configuration without a word at the next reload.
+            diagnostics.append(
+                ConfigDiagnostic(
+                    SourceLocation(file: file, line: 1, column: 1),
+                    "the included file is empty (cut short, or being written?); write 'jobs: []' in it if it is meant to hold no jobs"
+                ))
             return []
         }
         var reader = YAMLNodeReader(file: file)
@@ -450,13 +458,14 @@ public enum ConfigLoader {
         return diagnostics
     }
 
-    /// Letters, digits, `_`, `-` and `.`, at most 128 bytes, and not only dots: `.` and `..` are
-    /// path segments, which a URL (`/jobs/..`) or a file name made from the id cannot name.
+    /// Letters, digits, `_`, `-` and `.`, at most 128 bytes, not only dots (`.` and `..` are
+    /// path segments, which a URL (`/jobs/..`) or a file name made from the id cannot name), and
+    /// not starting with `-` (`jobctl run -x` reads an option: it printed help and exited 0).
     static func isValidJobID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128
             && id.unicodeScalars.allSatisfy {
                 $0.isASCIIAlphanumeric || "_-.".unicodeScalars.contains($0)
-            } && !id.utf8.allSatisfy { $0 == UInt8(ascii: ".") }
+            } && !id.utf8.allSatisfy { $0 == UInt8(ascii: ".") } && !id.hasPrefix("-")
     }
 
     static func isValidFunctionName(_ name: String) -> Bool {

@@ -32,8 +32,29 @@ extension BuildEngine {
     /// Applies the retention policies (``Pruner``); the builds due of a job with a
     /// `cleanup_function` are deleted as ``delete(buildID:)`` deletes them, after that function,
     /// and one it refuses stays (logged; it is due again at the next run).
-    public func prune(now: Date = Date(), dryRun: Bool) async throws(StorageError) -> PruneReport {
-        var report = try Pruner.run(config: config, storage: storage, now: now, dryRun: dryRun)
+    ///
+    /// The policies are applied on a thread of their own, off this actor and the cooperative
+    /// threads: over a long history (a million builds) they take seconds, and builds must start,
+    /// `jobctl` be answered and the watchdog be fed meanwhile (the actor used to be held for the
+    /// whole prune, 35 s at a million builds, which the watchdog would have killed at each start).
+    public nonisolated func prune(now: Date = Date(), dryRun: Bool) async throws(StorageError) -> PruneReport {
+        let config = await self.config
+        let storage = self.storage
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<PruneReport, StorageError>, Never>) in
+            let started = DedicatedThread.startIfPossible(name: "prune") {
+                do throws(StorageError) {
+                    continuation.resume(
+                        returning: .success(try Pruner.run(config: config, storage: storage, now: now, dryRun: dryRun)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            if !started {
+                continuation.resume(returning: .failure(StorageError(.query, "cannot start a thread for the prune")))
+            }
+        }
+        var report = try result.get()
         for (jobID, ids) in report.dueForCleanup.sorted(by: { $0.key < $1.key }) {
             for id in ids {
                 do {

@@ -188,6 +188,8 @@ extension BuildEngine {
         do {
             let buildID = try storage.createNotRunBuild(
                 jobID: jobID, jobConfig: job.storedJSON, exception: exception.json)
+            // Counted as every failed build is: a JobFailing alert sees a job its dependency stopped.
+            DaemonMetrics.shared.buildFinished(job: jobID, result: "failed", duration: nil, at: Date())
             guard let build = try storage.getBuild(buildID) else { return nil }
             await onBuild(build)
             return build

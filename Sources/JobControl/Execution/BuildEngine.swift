@@ -128,6 +128,8 @@ public actor BuildEngine {
             needsRestart.append("http")
             applied.http = config.http
         }
+        // The rights of `access:` apply at once; the group of the sockets is set when they are made.
+        if newConfig.access?.socketGroup != config.access?.socketGroup { needsRestart.append("access.socket_group") }
         if newConfig.workers != config.workers || newConfig.pools != config.pools {
             pool.setLimits(newConfig.workers, pools: newConfig.pools)
         }

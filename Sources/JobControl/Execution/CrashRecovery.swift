@@ -38,6 +38,7 @@ public enum CrashRecovery {
                 try storage.finishBuild(
                     entry.build.id, success: false, skipped: false, retval: nil, exception: reason.json,
                     exceptionTraceback: nil)
+                DaemonMetrics.shared.buildFinished(job: entry.build.jobID, result: "failed", duration: nil, at: Date())
                 report.failed.append(entry.build.id)
             }
         }
@@ -66,6 +67,7 @@ public enum CrashRecovery {
                 entry.build.id, at: Date(), success: false, skipped: false, retval: nil,
                 exception: restartedException.json, exceptionTraceback: nil, notify: notify)
             if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
+            DaemonMetrics.shared.buildFinished(job: entry.build.jobID, result: "failed", duration: nil, at: Date())
             report.failed.append(entry.build.id)
             if let retry = await retryIfAllowed(entry.build, engine: engine, logger: logger) {
                 report.retried.append((entry.build.id, retry))
