@@ -64,6 +64,7 @@ struct PostgresDaemonTests {
         let (storage, url) = try ClusterTests.freshSchema("pools")
         defer { try? storage.uninstall() }
         let directory = try TemporaryDirectory()
+        let gate = directory.file("go")
         try directory.write(
             "jobcontrol.yaml",
             """
@@ -71,28 +72,25 @@ struct PostgresDaemonTests {
             workers: 4
             pools: {serial: {workers: 1}}
             jobs:
-              - {id: one-at-a-time, command: 'sleep 0.5', pool: serial}
+              - {id: one-at-a-time, command: 'while [ ! -e \(gate) ]; do sleep 0.05; done', pool: serial}
+              - {id: free, command: 'true'}
             """)
         let daemon = try await DaemonProcess(directory: directory, storageURL: url, arguments: ["--node", "leaver"])
         var ids: [Int64] = []
-        for _ in 0..<3 {
-            let run = try await daemon.jobctl("--json", "run", "one-at-a-time")
+        for job in ["one-at-a-time", "one-at-a-time", "one-at-a-time", "free"] {
+            let run = try await daemon.jobctl("--json", "run", job)
             ids.append(try #require(try JSONValue.parse(run.stdout)["id"]?.intValue))
         }
-        // At any moment at most one of them is this node's and unfinished: the one it runs. (A
-        // build that ended makes room for the next, so more may have been its own by the end.)
-        var most = 0
-        try await waitFor("the builds to end", timeout: .seconds(60)) {
-            let builds = ids.compactMap { (try? storage.getBuild($0)) ?? nil }
-            most = max(most, builds.filter { $0.node == "leaver" && !$0.finished }.count)
-            return builds.count == 3 && builds.allSatisfy(\.finished)
+        // `free` is newer than the three: once it has run, the node has claimed past them, and
+        // it holds only the one of them it runs (the first, waiting for the gate).
+        try await waitFor("the free build to run") { (try? storage.getBuild(ids[3]))??.finished == true }
+        let held = try ids.prefix(3).filter { try storage.getBuild($0)?.node == "leaver" }
+        #expect(held == [ids[0]], "the node holds \(held) of \(ids.prefix(3))")
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        try await waitFor("the pooled builds to run, one after another") {
+            ids.allSatisfy { (try? storage.getBuild($0))??.finished == true }
         }
-        #expect(most == 1, "\(most) builds were claimed at once")
         try await daemon.stop()
-        for id in ids {
-            let build = try #require(try storage.getBuild(id))
-            #expect(build.finished || build.node == nil, "build \(id) is stranded on the stopped node: \(build)")
-        }
         #expect(try storage.claimedUnstarted(node: "leaver").isEmpty)
     }
 }
