@@ -103,6 +103,7 @@ import Testing
         let bin = try Self.sendmailStandIn(side)
         let config = """
             secret: {hook_key: "k3y-\u{e9}t\u{e9}"}
+            http: {listen: "127.0.0.1:0", tokens: [{token: "\(MetricsTests.token)", level: read}]}
             notifications:
               channels:
                 hook: {webhook: "\(receiver.url("/flaky"))", secret: !secret hook_key, backoff: 1s, timeout: 5s}
@@ -165,6 +166,14 @@ import Testing
         #expect(slow.state == .failed && slow.attempts == 2)
         let slowAttempts = try await Self.attempts(daemon, slow.id)
         #expect(slowAttempts.allSatisfy { $0.outcome == .failed && $0.detail?.contains("timed out") == true })
+        // The metrics say one notification was given up on, beside its two failed attempts.
+        let port = try await MetricsTests.port(of: daemon)
+        let scrape = try await runProcess(
+            "/usr/bin/curl",
+            ["-sf", "-H", "Authorization: Bearer \(MetricsTests.token)", "http://127.0.0.1:\(port)/metrics"])
+        #expect(
+            scrape.stdout.contains(#"jobcontrol_notification_deliveries_total{channel="slow",result="given_up"} 1"#),
+            "\(scrape.stdout)")
         // The command: the event as JSON on stdin and in its environment, each failure (repeat: always).
         for event in [NotificationEvent.failed, .stillFailing, .recovered] {
             let record = try one("script", event)

@@ -117,7 +117,10 @@ public struct MetricsExposition {
         sample("jobcontrol_storage_commit_duration_seconds_bucket", [("le", "+Inf")], Double(state.commits.count))
         sample("jobcontrol_storage_commit_duration_seconds_sum", [], state.commits.sum)
         sample("jobcontrol_storage_commit_duration_seconds_count", [], Double(state.commits.count))
-        family("jobcontrol_notification_deliveries_total", "counter", "Notification attempts, by channel and result.")
+        family(
+            "jobcontrol_notification_deliveries_total", "counter",
+            "Notification attempts, by channel and result (delivered, failed); given_up counts notifications whose last attempt failed."
+        )
         for channel in state.deliveries.keys.sorted() {
             for result in state.deliveries[channel]!.keys.sorted() {
                 sample(

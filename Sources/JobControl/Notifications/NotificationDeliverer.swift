@@ -134,7 +134,10 @@ public actor NotificationDeliverer {
         case (.success, _): logger.info("notification delivered", metadata: metadata)
         case (.failure, .some):
             logger.warning("notification attempt failed; it will be tried again", metadata: metadata)
-        case (.failure, nil): logger.error("notification could not be delivered; giving up", metadata: metadata)
+        case (.failure, nil):
+            logger.error("notification could not be delivered; giving up", metadata: metadata)
+            // Besides the failed attempt: the notification itself is lost, which an alert wants.
+            DaemonMetrics.shared.delivery(channel: record.channel, result: "given_up")
         }
         // The outcome is recorded even while the storage fails: a delivered notification recorded
         // as still sending would be sent again after the claim expires.
