@@ -296,11 +296,12 @@ public actor ClusterMember {
         }
     }
 
-    /// Once three quarters of the lease have passed since the last renewal, stops this daemon's
-    /// builds (`LeaseLost`) and claims no more: the others may declare it dead at a full lease
-    /// and run them again, and two runs of one build must never overlap.
+    /// Once a whole lease has passed since the last renewal, stops this daemon's builds
+    /// (`LeaseLost`) and claims no more: the others may now declare it dead and run them again,
+    /// and two runs of one build must not go on side by side. (Three quarters, tried first, let a
+    /// renewal that was merely slow on a loaded machine cancel builds the others never took.)
     private nonisolated func giveUpBuildsIfLeaseRunsOut() async {
-        let limit = Duration.seconds(lease * 3 / 4)
+        let limit = Duration.seconds(lease)
         let expired = leaseState.withLock { state -> Bool in
             guard !state.lost, ContinuousClock.now - state.renewed > limit else { return false }
             state.lost = true
