@@ -67,3 +67,34 @@ import Testing
         }
     }
 }
+
+/// Crash recovery's orphan search never takes a newer, unrelated group for the crashed build's:
+/// on a busy host the number wraps within minutes, and a process that took it and leads its own
+/// group (a shell, another daemon's build) was signalled because it started after the leader.
+@Suite struct OrphanGroupTests {
+    @Test func aGroupNumberTakenByANewLeaderIsNotTheOrphans() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["sleep", "3"]
+        try process.run()
+        let pid = process.processIdentifier
+        defer {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        // setsid(1) forks when it already leads a group: wait for the process to lead its own.
+        var start: Int64?
+        for _ in 0..<500 {
+            if let info = ProcessGroups.stat(of: pid), info.group == pid {
+                start = info.start
+                break
+            }
+            usleep(10_000)
+        }
+        let leaderStart = try #require(start, "setsid did not make \(pid) a group leader")
+        // Its own group, as recorded: found.
+        #expect(ProcessGroups.members(group: pid, startTicks: leaderStart) == [pid])
+        // A crashed build's group that had this number, with an earlier leader: not it.
+        #expect(ProcessGroups.members(group: pid, startTicks: leaderStart - 1).isEmpty)
+    }
+}

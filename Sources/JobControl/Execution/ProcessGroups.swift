@@ -6,8 +6,9 @@ import Glibc
 ///
 /// A build's command leads its own process group; its group id and the leader's start time (in
 /// clock ticks since boot, field 22 of /proc/PID/stat) are stored with the build. A process
-/// belongs to that orphaned group only if its group id matches and it started no earlier than
-/// the leader did in the same boot, so a reused PID is never signalled.
+/// belongs to that orphaned group only if its group id matches, it started no earlier than the
+/// leader did in the same boot, and the group's number does not now lead another group
+/// (``members(group:startTicks:)``), so a reused PID is never signalled.
 public enum ProcessGroups {
     /// The start time of `pid` in clock ticks since boot, or nil if it does not exist.
     public static func startTicks(of pid: Int32) -> Int64? {
@@ -62,7 +63,14 @@ public enum ProcessGroups {
     }
 
     /// The processes of the orphaned group `group` whose leader started at `startTicks`.
+    ///
+    /// The kernel hands out a group's number to no new process while the group has members; so
+    /// a live process numbered `group` that started at another time means the orphaned group is
+    /// gone and the number leads a new, unrelated group (on a busy host PIDs wrap within
+    /// minutes), which is left alone. Checking start times alone let crash recovery SIGTERM any
+    /// newer group leader that took the number.
     public static func members(group: Int32, startTicks: Int64) -> [Int32] {
+        if let leader = stat(of: group), leader.start != startTicks { return [] }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
             guard let info = stat(of: pid) else { return false }
