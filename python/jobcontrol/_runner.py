@@ -131,10 +131,15 @@ def resolve(spec):
     return target
 
 
-def write_result(path, outcome):
+def outcome_text(outcome):
+    return json.dumps(outcome, ensure_ascii=True, allow_nan=False)
+
+
+def write_result(path, outcome, text=None):
+    """Writes `outcome` (or its JSON `text`, when already made) where the daemon reads it."""
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(outcome, file, ensure_ascii=True, allow_nan=False)
+        file.write(text if text is not None else outcome_text(outcome))
     os.replace(temporary, path)
 
 
@@ -200,9 +205,10 @@ def main():
         write_failure(result_path, error)
         return 1
     try:
-        json.dumps(value, allow_nan=False)  # first: it refuses cycles, which check_integers would follow
+        # Made once: first, as it refuses cycles (which check_integers would follow), then written.
+        text = outcome_text({"retval": value})
         check_integers(value)
-        write_result(result_path, {"retval": value})
+        write_result(result_path, None, text)
     except Exception as error:  # not JSON, too deep (RecursionError), a container whose items() raises
         write_result(result_path, {
             "exception": {
