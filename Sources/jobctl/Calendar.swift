@@ -57,10 +57,13 @@ extension JobCtl {
                     }
                 } catch {
                     printError("\(error)")
+                    // Scripts read stdout: an expression that does not parse keeps its place in the
+                    // JSON, with the reason, instead of vanishing from it.
+                    if json { results.append(["original": .string(expression), "error": .string("\(error)")]) }
                     failed = true
                 }
             }
-            if json { printJSON(expressions.count == 1 && results.count == 1 ? results[0] : .array(results)) }
+            if json { printJSON(expressions.count == 1 ? results[0] : .array(results)) }
             if failed { throw ExitCode(1) }
         }
 

@@ -105,5 +105,15 @@ import Testing
         let bad = try await runProcess(Binaries.jobctl, ["calendar", "Mon 25:00"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("invalid calendar expression 'Mon 25:00'"))
+        // With --json, an expression that does not parse keeps its place in stdout, with its reason.
+        let mixed = try await runProcess(Binaries.jobctl, ["--json", "calendar", "Mon 25:00", "daily"])
+        #expect(mixed.status == 1)
+        guard case .array(let entries) = try JSONValue.parse(mixed.stdout), entries.count == 2 else {
+            Issue.record("expected two entries: \(mixed.stdout)")
+            return
+        }
+        #expect(entries[0]["original"] == "Mon 25:00")
+        #expect(entries[0]["error"]?.stringValue?.contains("invalid calendar expression") == true)
+        #expect(entries[1]["normalized"] == "*-*-* 00:00:00")
     }
 }
