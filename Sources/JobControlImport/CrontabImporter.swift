@@ -10,7 +10,10 @@ import FoundationEssentials
 ///   `randomized_delay`; the others become the job's environment.
 /// - In the command, `\%` is `%`; the first other `%` ends the command, and what follows is its
 ///   standard input, each further `%` a newline.
-/// - A line that is neither is reported with the reason, and nothing is imported from it.
+/// - cronie's `-` before the time fields (no syslog line per run) is accepted where cronie
+///   accepts it (root's and system crontabs).
+/// - A line that is neither is reported with the reason, and nothing is imported from it; so is
+///   a last line without a newline, which cron never runs.
 public struct CrontabImporter {
     public enum Format: Sendable {
         /// A user's crontab; its jobs run as `user` (nil: as the daemon's user).
@@ -138,12 +141,38 @@ public struct CrontabImporter {
                 }
                 continue
             }
+            // cronie's '-' before the time fields: no syslog line for each run (root's and
+            // system crontabs only; cronie refuses the line in anyone else's).
+            var entry = trimmed
+            var quiet = false
+            if entry.hasPrefix("-") {
+                if case .user(let owner?) = format, owner != "root" {
+                    result.notes.append(
+                        ImportNote(
+                            .invalid, location: location, setting: trimmed,
+                            reason: "'-' (no syslog line) is for root's and system crontabs; cron refuses the line"))
+                    continue
+                }
+                entry = String(entry.dropFirst())
+                quiet = true
+            }
             let parsed: (schedule: String, user: String?, command: String)
-            switch parse(trimmed) {
+            switch parse(entry) {
             case .failure(let reason):
                 result.notes.append(ImportNote(.invalid, location: location, setting: trimmed, reason: reason))
                 continue
             case .success(let value): parsed = value
+            }
+            // cron reads a job line up to its newline: a last line without one never runs there
+            // ("a file without a \n before the EOF is rude"), so it does not become a job here.
+            if index == lines.count - 1 {
+                result.notes.append(
+                    ImportNote(
+                        .invalid, location: location, setting: trimmed,
+                        reason:
+                            "the file's last line has no newline, so cron never runs it; end the file with a newline to import it"
+                    ))
+                continue
             }
             let (command, stdin) = Self.splitPercent(parsed.command)
             var script = command
@@ -167,6 +196,12 @@ public struct CrontabImporter {
                     ImportNote(.notMapped, location: location, setting: "the working directory", reason: reason.text))
             }
             job.timezone = timezone
+            if quiet {
+                job.reported.append(
+                    ImportNote(
+                        .notNeeded, location: location, setting: "'-' before the time fields",
+                        reason: "cronie's switch for its syslog line per run; builds are recorded here as any other"))
+            }
             if let stdin {
                 job.reported.append(
                     ImportNote(

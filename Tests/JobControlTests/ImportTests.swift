@@ -200,6 +200,20 @@ import Testing
         #expect(result.channels.map(\.name) == ["mail-ops"])
     }
 
+    /// cronie's `-` (no syslog line) is read where cronie reads it, and a last line without a
+    /// newline, which cron never runs, is not imported as a job.
+    @Test func cronieQuietLinesAndAMissingLastNewline() {
+        let system = CrontabImporter(path: "t", format: .system).run(
+            "-0 1 * * * root /usr/bin/quiet\n-@daily root loud\n")
+        #expect(system.jobs.map(\.schedules) == [["0 1 * * *"], ["@daily"]], "\(system.notes)")
+        #expect(system.jobs[0].reported.contains { $0.setting.contains("'-'") })
+        let ann = CrontabImporter(path: "t", format: .user("ann")).run("-0 1 * * * quiet\n")
+        #expect(ann.jobs.isEmpty && ann.notes.contains { $0.kind == .invalid && $0.reason.contains("root") })
+        let unterminated = CrontabImporter(path: "t", format: .user("root")).run("0 1 * * * first\n0 2 * * * last")
+        #expect(unterminated.jobs.map(\.schedules) == [["0 1 * * *"]])
+        #expect(unterminated.notes.contains { $0.location == "t:2" && $0.reason.contains("no newline") })
+    }
+
     @Test func systemdWordsQuotesAndVariablesBecomeShell() {
         #expect(SystemdSyntax.words(#"/bin/echo "a b" 'c d' e\ f \x41"#) == ["/bin/echo", "a b", "c d", "e f", "A"])
         #expect(SystemdSyntax.shellWord("$FOO", expand: true).text == "$FOO")
