@@ -25,7 +25,7 @@ public enum Interfaces {
         # INFO). logger names who wrote it (default "jobctl"); file, line and
         # function say where in the code (a Python logging record's pathname,
         # lineno, funcName); traceback is stored with the record ({"frames":
-        # [...]}, as a build's exception_tb).
+        # [...], "chain": [...]}, as a build's exception_tb).
         method Log(
           token: string,
           message: string,

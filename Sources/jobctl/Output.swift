@@ -80,6 +80,13 @@ func printBuildDetails(_ build: Build) {
     }
     if let exception = build.exception {
         print("Exception:  \(exception["type"]?.stringValue ?? "?"): \(exception["message"]?.stringValue ?? "")")
+        if let traceback = build.exceptionTraceback {
+            let type = exception["type"]?.stringValue ?? "?"
+            let message = exception["message"]?.stringValue ?? ""
+            let text = TracebackInfo(json: traceback).pythonText(
+                exception: message.isEmpty ? type : "\(type): \(message)")
+            if !text.isEmpty { text.forEach { print("  \($0)") } }
+        }
         if case .array(let tail)? = exception["stderr_tail"], !tail.isEmpty {
             print("Stderr tail:")
             tail.forEach { print("  \($0.stringValue ?? $0.jsonText())") }

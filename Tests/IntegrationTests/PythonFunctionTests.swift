@@ -23,6 +23,7 @@ extension ExclusiveTests {
               - {id: consume, function: 'jobpkg.tasks:consume', dependencies: [produce], args: [!retval produce]}
               - {id: skip, function: 'jobpkg.tasks:nothing_to_do'}
               - {id: deep, function: 'jobpkg.tasks:fail_deep', args: [2]}
+              - {id: chained, function: 'jobpkg.tasks:fail_chained'}
               - {id: logs-exception, function: 'jobpkg.tasks:logs_exception'}
               - {id: not-json, function: 'jobpkg.tasks:not_json'}
               - {id: exits, function: 'jobpkg.tasks:exits'}
@@ -216,6 +217,56 @@ extension ExclusiveTests {
             #expect(frames.map { $0.locals["depth"] } == ["2", "1", "0"])
             let big = try #require(frames.first?.locals["big_local"])
             #expect(big.count <= TracebackInfo.maxReprLength && big.hasSuffix("(cut from 5002 characters)"))
+
+            // `raise … from` and an exception raised in an `except` block keep the exceptions
+            // before them, oldest first, as Python's own TracebackException chains them.
+            let chained = try await Self.run("chained", daemon, storage)
+            let traceback = TracebackInfo(json: try #require(chained.exceptionTraceback))
+            let chainOracle = try await runProcess(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    """
+                    import json, sys, traceback
+                    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+                    from jobpkg import tasks
+                    try:
+                        tasks.fail_chained()
+                    except ValueError as error:
+                        chain, current = [], traceback.TracebackException.from_exception(error)
+                        while True:
+                            earlier = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+                            if earlier is None:
+                                break
+                            relation = "cause" if current.__cause__ else "context"
+                            chain.insert(0, [earlier.exc_type.__qualname__, str(earlier), relation,
+                                             [[f.filename, f.lineno, f.name] for f in earlier.stack]])
+                            current = earlier
+                        print(json.dumps(chain))
+                    """,
+                    Self.fixtures, Self.module,
+                ])
+            let expectedChain = try JSONValue.parse(chainOracle.stdout)
+            #expect(
+                JSONValue.array(
+                    traceback.chain.map { entry in
+                        [
+                            .string(entry.type), .string(entry.message), .string(entry.relation),
+                            .array(
+                                entry.frames.map {
+                                    [.string($0.filename), .int(Int64($0.lineNumber ?? 0)), .string($0.function)]
+                                }),
+                        ]
+                    }) == expectedChain, "\(chainOracle.stdout) \(chainOracle.stderr)")
+            #expect(traceback.chain.count == 2)
+            let shown = try await daemon.jobctl("build", "\(chained.id)")
+            let order = [
+                "KeyError: 'missing'", "The above exception was the direct cause of the following exception:",
+                "RuntimeError: lookup failed", "During handling of the above exception, another exception occurred:",
+                "ValueError: while reporting",
+            ].map { shown.stdout.range(of: "\n  " + $0)?.lowerBound }
+            #expect(!order.contains(nil) && order.map { $0! } == order.map { $0! }.sorted(), "\(shown.stdout)")
+            #expect(shown.stdout.contains("raise RuntimeError(\"lookup failed\") from error"), "\(shown.stdout)")
             try await daemon.stop()
         }
 

@@ -125,6 +125,30 @@ import Testing
         #expect(!graph.contains("<script>alert") && graph.contains("node failed"))
     }
 
+    /// A failed build's page shows its traceback as Python does: each frame's line of code, and
+    /// the exceptions it was raised from first, everything escaped.
+    @Test func aBuildPageShowsTheTracebackAndItsChain() {
+        let traceback = TracebackInfo(
+            frames: [.init(filename: "tasks.py", lineNumber: 50, function: "run", line: "raise ValueError('<b>')")],
+            chain: [
+                .init(
+                    type: "KeyError", message: "'<missing>'", relation: "cause",
+                    frames: [.init(filename: "tasks.py", lineNumber: 46, function: "run", line: "{}['missing']")])
+            ])
+        let build: JSONValue = [
+            "id": 7, "job_id": "j", "state": "failed", "finished": true,
+            "exception": ["type": "ValueError", "message": "<b>"], "exception_tb": traceback.json,
+        ]
+        let page = Pages.build(
+            build, groups: [], logs: [], moreLogs: nil, minLevel: 0, caller: WebCaller(level: .read, who: "anonymous"))
+        let order = [
+            "KeyError", "tasks.py:46", "{}[&#39;missing&#39;]", "direct cause of the following exception",
+            "tasks.py:50", "raise ValueError(&#39;&lt;b&gt;&#39;)",
+        ].map { page.range(of: $0)?.lowerBound }
+        #expect(!order.contains(nil) && order.map { $0! } == order.map { $0! }.sorted(), "\(page)")
+        #expect(!page.contains("<b>"))
+    }
+
     @Test func graphShowsUpstreamAndDownstreamOnly() {
         let jobs: [JSONValue] = [
             ["id": "a", "status": "success", "dependencies": []],

@@ -83,6 +83,36 @@ def traceback_json(tb, skip_runner=True):
     return {"frames": frames}
 
 
+MAX_CHAIN = 5
+
+
+def exception_json(error):
+    """The traceback of ``error`` with the exceptions it was raised from or while handling
+    (``raise … from``, or an exception in an ``except`` block), oldest first, as Python prints
+    them: each with its type, message, relation ("cause" or "context") and frames."""
+    result = traceback_json(error.__traceback__)
+    chain = []
+    seen = {id(error)}
+    current = error
+    while len(chain) < MAX_CHAIN:
+        if current.__cause__ is not None:
+            earlier, relation = current.__cause__, "cause"
+        elif current.__context__ is not None and not current.__suppress_context__:
+            earlier, relation = current.__context__, "context"
+        else:
+            break
+        if id(earlier) in seen:
+            break
+        seen.add(id(earlier))
+        entry = {"type": type_name(earlier), "message": safe_str(earlier), "relation": relation}
+        entry.update(traceback_json(earlier.__traceback__))
+        chain.append(entry)
+        current = earlier
+    if chain:
+        result["chain"] = list(reversed(chain))
+    return result
+
+
 def type_name(error):
     kind = type(error)
     module = kind.__module__
@@ -104,7 +134,9 @@ class DaemonHandler(logging.Handler):
                 "function": record.funcName,
             }
             if record.exc_info and record.exc_info[2] is not None:
-                parameters["traceback"] = traceback_json(record.exc_info[2])
+                parameters["traceback"] = (
+                    exception_json(record.exc_info[1]) if record.exc_info[1] is not None
+                    else traceback_json(record.exc_info[2]))
                 kind, error = record.exc_info[0], record.exc_info[1]
                 import traceback
 
@@ -172,7 +204,7 @@ def write_failure(path, error):
     try:
         write_result(path, {
             "exception": {"type": type_name(error), "message": safe_str(error)},
-            "traceback": traceback_json(error.__traceback__),
+            "traceback": exception_json(error),
         })
     except Exception as writing:
         write_result(path, {

@@ -46,12 +46,20 @@ extension Pages {
                 "<section><h2>Return value</h2><pre class=\"json\" id=\"retval\">\(escape(retval.jsonText()))</pre></section>"
         }
         if let exception = build["exception"], exception != .null {
-            let frames = (build["exception_tb"]?["frames"]?.arrayValue ?? []).map { frame in
-                "<li><code>\(escape(frame["filename"] ?? frame["file"])):\(escape(frame["lineno"] ?? frame["line"]))</code> in <code>\(escape(frame["name"] ?? frame["function"]))</code>\(frame["line_text"].map { "<pre>\(escape($0))</pre>" } ?? "")</li>"
+            let traceback = build["exception_tb"].flatMap { $0 == .null ? nil : TracebackInfo(json: $0) }
+            // Python's order: the exceptions this one was raised from or while handling come first.
+            var chained = ""
+            for entry in traceback?.chain ?? [] {
+                let link =
+                    entry.relation == "cause"
+                    ? "The above exception was the direct cause of the following exception:"
+                    : "During handling of the above exception, another exception occurred:"
+                chained +=
+                    "<p><strong>\(escape(entry.type))</strong>: \(escape(entry.message))</p>\(Self.frameList(entry.frames))<p class=\"chain\">\(link)</p>"
             }
             result += """
-                <section class="exception"><h2>Exception</h2><p><strong>\(escape(exception["type"]))</strong>: \(escape(exception["message"]))</p>
-                \(frames.isEmpty ? "" : "<ol class=\"traceback\">\(frames.joined())</ol>")</section>
+                <section class="exception"><h2>Exception</h2>\(chained)<p><strong>\(escape(exception["type"]))</strong>: \(escape(exception["message"]))</p>
+                \(Self.frameList(traceback?.frames ?? []))</section>
                 """
         }
         let progressRows = groups.map { group -> String in
@@ -107,6 +115,17 @@ extension Pages {
         if let kills = usage["oom_kills"]?.intValue, kills > 0 { parts.append("<strong>\(kills) OOM kills</strong>") }
         if let source = usage["source"]?.stringValue { parts.append("<span class=\"none\">(\(escape(source)))</span>") }
         return parts.joined(separator: " · ")
+    }
+
+    /// A traceback's frames, innermost last: place, function and the line of code.
+    static func frameList(_ frames: [TracebackInfo.Frame]) -> String {
+        guard !frames.isEmpty else { return "" }
+        let items = frames.map { frame in
+            let place = escape(frame.filename) + (frame.lineNumber.map { ":\($0)" } ?? "")
+            let code = frame.line.map { "<pre>\(escape($0))</pre>" } ?? ""
+            return "<li><code>\(place)</code> in <code>\(escape(frame.function))</code>\(code)</li>"
+        }
+        return "<ol class=\"traceback\">\(items.joined())</ol>"
     }
 
     static func logRow(_ record: JSONValue) -> String {

@@ -40,6 +40,16 @@ def fail_deep(depth):
     return fail_deep(depth - 1)
 
 
+def fail_chained():
+    try:
+        try:
+            {}["missing"]
+        except KeyError as error:
+            raise RuntimeError("lookup failed") from error
+    except RuntimeError:
+        raise ValueError("while reporting")
+
+
 def logs_exception():
     try:
         {}["missing"]
