@@ -26,11 +26,14 @@ public struct SecretRedactor: Sendable {
         self.values = forms.map { Array($0.utf8) }.sorted { $0.count > $1.count }
     }
 
-    /// `value` as JSON string content and as Python's `repr` writes it between either quote.
+    /// `value` as JSON string content (as written here, and as Python's `json.dumps` writes it,
+    /// every non-ASCII character `\\uXXXX`) and as Python's `repr` writes it between either quote
+    /// (characters Python does not print, such as U+00A0 or U+200B, as `\\x`, `\\u` or `\\U`).
     static func escapedForms(of value: String) -> [String] {
         var forms: [String] = []
         let json = JSONValue.string(value).jsonText()
         forms.append(String(json.dropFirst().dropLast()))
+        forms.append(asciiJSON(value))
         for escapingApostrophe in [true, false] {
             var python = ""
             for scalar in value.unicodeScalars {
@@ -40,15 +43,58 @@ public struct SecretRedactor: Sendable {
                 case "\n": python += "\\n"
                 case "\r": python += "\\r"
                 case "'" where escapingApostrophe: python += "\\'"
-                case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                    let hex = String(scalar.value, radix: 16)
-                    python += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+                case _
+                where scalar.value < 0x20 || scalar.value == 0x7F || (scalar.value >= 0x80 && !printable(scalar)):
+                    let digits = scalar.value < 0x100 ? 2 : scalar.value < 0x10000 ? 4 : 8
+                    let prefix = digits == 2 ? "\\x" : digits == 4 ? "\\u" : "\\U"
+                    python += prefix + hex(scalar.value, digits: digits)
                 default: python.unicodeScalars.append(scalar)
                 }
             }
             forms.append(python)
         }
         return forms.filter { $0 != value && !$0.isEmpty }
+    }
+
+    /// Whether Python's `str.isprintable` holds for a non-ASCII scalar: not a control, format,
+    /// surrogate, private-use or unassigned code point, nor a separator.
+    static func printable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator,
+            .spaceSeparator:
+            return false
+        default: return true
+        }
+    }
+
+    /// JSON string content with every non-ASCII character escaped (`ensure_ascii`, Python's
+    /// default): `\\u00e9`, astral characters as surrogate pairs.
+    static func asciiJSON(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{8}": out += "\\b"
+            case "\u{C}": out += "\\f"
+            case _ where scalar.value < 0x20 || scalar.value > 0x7E && scalar.value < 0x10000:
+                out += "\\u" + hex(scalar.value, digits: 4)
+            case _ where scalar.value >= 0x10000:
+                let offset = scalar.value - 0x10000
+                out +=
+                    "\\u" + hex(0xD800 + (offset >> 10), digits: 4) + "\\u" + hex(0xDC00 + (offset & 0x3FF), digits: 4)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
     public var isEmpty: Bool { values.isEmpty }
