@@ -115,7 +115,11 @@ extension ZoneRules {
         if value.hasPrefix("/") { return (try? load(file: value, name: value)) ?? .utc }
         if let zone = try? load(named: value) { return zone }
         if let rule = PosixZoneRule(value) {
-            return ZoneRules(name: value, transitions: [], transitionTypes: [], types: [rule.standard], footer: rule)
+            // glibc applies a rule string at every instant (a TZif file without transitions
+            // uses its first type instead): one transition at the beginning of time hands every
+            // instant to the rule, summer time included.
+            return ZoneRules(
+                name: value, transitions: [Int64.min], transitionTypes: [0], types: [rule.standard], footer: rule)
         }
         return .utc
     }

@@ -114,6 +114,27 @@ import Testing
         return Reference(normalized: spec.normalized(localZone: local), elapses: elapses)
     }
 
+    /// `TZ` set to a POSIX rule rather than a zone name: glibc applies its summer time at every
+    /// instant (it was applied nowhere: an hour off all summer).
+    @Test func posixRuleStringsInTZKeepTheirSummerTime() throws {
+        let cases = [
+            Case(expression: "12:00", zone: "CET-1CEST,M3.5.0,M10.5.0/3", base: "2024-06-15 10:17:23 UTC", line: 0),
+            Case(expression: "*-*-* 02:30", zone: "EST5EDT,M3.2.0,M11.1.0", base: "2024-03-09 12:00:00 UTC", line: 0),
+            Case(
+                expression: "*-*-* 02:30", zone: "CET-1CEST,M3.5.0,M10.5.0/3", base: "2024-10-26 12:00:00 UTC", line: 0),
+            Case(
+                expression: "12:00 CEST", zone: "CET-1CEST,M3.5.0,M10.5.0/3", base: "2024-06-15 10:17:23 UTC", line: 0),
+            Case(
+                expression: "Mon *-*-* 09:00", zone: "NZST-12NZDT,M9.5.0,M4.1.0/3", base: "2024-09-20 00:00:00 UTC",
+                line: 0),
+        ]
+        for testCase in cases {
+            let reference = try Self.systemdAnalyze(testCase, iterations: 5)
+            #expect(reference != nil && reference?.elapses.isEmpty == false, "systemd: \(testCase.expression)")
+            #expect(try Self.ours(testCase, iterations: 5) == reference, "\(testCase.expression) TZ=\(testCase.zone)")
+        }
+    }
+
     @Test func corpusIsLargeEnough() throws {
         let corpus = try Self.corpus()
         #expect(corpus.malformed.isEmpty, "lines that are neither a case nor a comment: \(corpus.malformed)")
