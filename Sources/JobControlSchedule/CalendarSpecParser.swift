@@ -83,6 +83,8 @@ struct CalendarScanner {
     let bytes: [UInt8]
     let expression: String
     var position = 0
+    /// Set when a number ran past `Int.max`: the error then says so.
+    var tooLarge = false
 
     init(_ bytes: [UInt8], expression: String) {
         self.bytes = bytes
@@ -93,7 +95,7 @@ struct CalendarScanner {
     func peek(_ offset: Int = 0) -> UInt8 { position + offset < bytes.count ? bytes[position + offset] : 0 }
 
     func failure(_ reason: String) -> ScheduleError {
-        .invalidCalendar(expression, reason: "\(reason) at column \(position + 1)")
+        .invalidCalendar(expression, reason: "\(tooLarge ? "number too large" : reason) at column \(position + 1)")
     }
 
     mutating func skipSpaces() { while peek() == UInt8(ascii: " ") { position += 1 } }
@@ -314,14 +316,19 @@ struct CalendarScanner {
         return value
     }
 
-    /// Decimal digits, as `strtoul` reads them after a digit check.
+    /// Decimal digits, as `strtoul` reads them after a digit check; nil past `Int.max`, which
+    /// `strtoul` refuses too (and which `tooLarge` then names in the error).
     mutating func number() -> Int? {
         let start = position
         var value = 0
         while peek() >= UInt8(ascii: "0") && peek() <= UInt8(ascii: "9") {
             let (product, overflow) = value.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            value = product + Int(peek() - UInt8(ascii: "0"))
+            let (sum, carried) = product.addingReportingOverflow(Int(peek() - UInt8(ascii: "0")))
+            guard !overflow, !carried else {
+                tooLarge = true
+                return nil
+            }
+            value = sum
             position += 1
         }
         return position > start ? value : nil

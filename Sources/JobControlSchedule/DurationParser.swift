@@ -43,7 +43,10 @@ public enum DurationParser {
 
 /// Durations for people: `90s`, `15m`, `2h30m`, `3d`.
 public enum DurationFormatter {
+    /// `seconds` as days, hours, minutes and seconds; a negative value, NaN or anything past a
+    /// thousand years (an ETA from a progress total of 2^63) reads as `?`.
     public static func text(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0, seconds < 1000 * 365 * 86_400 else { return "?" }
         if seconds < 60 { return seconds == seconds.rounded() ? "\(Int(seconds))s" : seconds.oneDecimalText + "s" }
         var rest = Int(seconds.rounded())
         var parts: [String] = []

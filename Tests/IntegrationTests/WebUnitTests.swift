@@ -162,6 +162,26 @@ import Testing
         #expect(graph.components(separatedBy: "class=\"edge\"").count - 1 == 2)
     }
 
+    /// A job at the end of a 20,000-job chain: the page draws the nearest jobs and says how many
+    /// it left out (it recursed once per link and overflowed the stack at 10,000).
+    @Test func aLongChainIsDrawnNearTheJob() {
+        let count = 20_000
+        let jobs: [JSONValue] = (0..<count).map { index in
+            [
+                "id": .string("j\(index)"), "status": "not_built",
+                "dependencies": index == 0 ? [] : [.string("j\(index - 1)")],
+            ]
+        }
+        let structure = Dictionary(uniqueKeysWithValues: (0..<count).map { ("j\($0)", $0 == 0 ? [] : ["j\($0 - 1)"]) })
+        let related = DependencyGraph.related("j\(count - 1)", dependencies: structure)
+        #expect(related.count == DependencyGraph.maxShown && related.contains("j\(count - 2)"))
+        #expect(
+            DependencyGraph.leftOut("j\(count - 1)", dependencies: structure, shown: related.count) == count
+                - related.count)
+        let graph = DependencyGraph.svg(focus: "j\(count - 1)", jobs: jobs)
+        #expect(graph.components(separatedBy: "class=\"edge\"").count - 1 == DependencyGraph.maxShown - 1)
+    }
+
     @Test func sessionsAndCSRF() {
         let sessions = WebSessions()
         let session = sessions.create(level: .run, who: "token ops", token: "0123456789abcdef")

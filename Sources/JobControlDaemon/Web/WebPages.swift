@@ -58,9 +58,11 @@ extension WebApp {
         let structure = Dictionary(
             await engine.config.jobs.map { ($0.id, $0.dependencies) }, uniquingKeysWith: { first, _ in first })
         var jobs: [JSONValue] = []
-        for related in DependencyGraph.related(id, dependencies: structure).sorted() {
-            if let value = try? await call("GetJob", ["job": .string(related)])["job"] { jobs.append(value) }
+        let related = DependencyGraph.related(id, dependencies: structure)
+        for other in related.sorted() {
+            if let value = try? await call("GetJob", ["job": .string(other)])["job"] { jobs.append(value) }
         }
+        let leftOut = DependencyGraph.leftOut(id, dependencies: structure, shown: related.count)
         let limit = min(max(Int64(query["limit"] ?? "") ?? 25, 1), 10_000)
         var filter: [String: JSONValue] = ["job": .string(id), "limit": .int(limit)]
         switch query["state"] {
@@ -74,7 +76,9 @@ extension WebApp {
         let builds = try await call("ListBuilds", filter)["builds"]?.arrayValue ?? []
         let run: JSONValue? = (try? await call("NextRuns", ["job": .string(id), "count": 5]))?["runs"]?.arrayValue?
             .first
-        return Pages.job(job, all: jobs, builds: builds, limit: limit, state: query["state"], run: run, caller: caller)
+        return Pages.job(
+            job, all: jobs, builds: builds, limit: limit, state: query["state"], run: run, caller: caller,
+            graphLeftOut: leftOut)
     }
 
     func build(_ id: Int64, query: [String: String], caller: WebCaller) async throws(VarlinkError) -> String {

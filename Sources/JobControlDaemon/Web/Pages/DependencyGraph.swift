@@ -14,24 +14,40 @@ enum DependencyGraph {
         var dependencies: [String]
     }
 
-    /// `focus`, everything it needs and everything that needs it, given each job's dependencies.
-    static func related(_ focus: String, dependencies: [String: [String]]) -> Set<String> {
+    /// Jobs drawn at most: a page for a job in a long chain (10,000 jobs deep) draws the part
+    /// nearest it and says how many it left out, instead of recursing through all of them.
+    static let maxShown = 200
+
+    /// `focus`, what it needs and what needs it, the nearest first, in whole dependency steps
+    /// while they fit in `limit` (a step that does not fit is cut, by name, to what does).
+    static func related(_ focus: String, dependencies: [String: [String]], limit: Int = maxShown) -> Set<String> {
         var dependents: [String: [String]] = [:]
         for (id, needs) in dependencies {
             for dependency in needs { dependents[dependency, default: []].append(id) }
         }
-        func closure(_ next: (String) -> [String]) -> Set<String> {
-            var seen: Set<String> = []
-            var stack = [focus]
-            while let id = stack.popLast() {
-                for other in next(id) where !seen.contains(other) && dependencies[other] != nil {
-                    seen.insert(other)
-                    stack.append(other)
-                }
+        var shown: Set<String> = [focus]
+        var upstream: Set<String> = [focus]
+        var downstream: Set<String> = [focus]
+        while !upstream.isEmpty || !downstream.isEmpty {
+            let nextUp = Set(upstream.flatMap { dependencies[$0] ?? [] }).filter {
+                dependencies[$0] != nil && !shown.contains($0)
             }
-            return seen
+            let nextDown = Set(downstream.flatMap { dependents[$0] ?? [] }).subtracting(shown)
+            let step = nextUp.union(nextDown)
+            guard shown.count + step.count <= limit else {
+                shown.formUnion(step.sorted().prefix(max(0, limit - shown.count)))
+                break
+            }
+            shown.formUnion(step)
+            upstream = nextUp
+            downstream = nextDown
         }
-        return closure { dependencies[$0] ?? [] }.union(closure { dependents[$0] ?? [] }).union([focus])
+        return shown
+    }
+
+    /// How many jobs `related` leaves out for `focus` (0 when the whole graph is drawn).
+    static func leftOut(_ focus: String, dependencies: [String: [String]], shown: Int) -> Int {
+        related(focus, dependencies: dependencies, limit: .max).count - shown
     }
 
     /// `jobs`: the wire form of at least the related jobs (id, status, dependencies).
@@ -45,18 +61,25 @@ enum DependencyGraph {
         }
         guard all[focus] != nil else { return "" }
         let shown = related(focus, dependencies: all.mapValues(\.dependencies))
-        // Column: the longest chain of shown dependencies below a job (the graph is acyclic:
-        // the configuration refuses cycles).
+        // Column: the longest chain of shown dependencies below a job, in dependency order
+        // (Kahn's; the configuration refuses cycles, and a job left in one gets column 0).
         var column: [String: Int] = [:]
-        func depth(_ id: String, _ visiting: Set<String> = []) -> Int {
-            if let known = column[id] { return known }
-            guard !visiting.contains(id) else { return 0 }
-            let below = (all[id]?.dependencies ?? []).filter(shown.contains)
-            let value = below.map { depth($0, visiting.union([id])) + 1 }.max() ?? 0
-            column[id] = value
-            return value
+        var waiting: [String: Int] = [:]
+        var dependentsShown: [String: [String]] = [:]
+        for id in shown {
+            let below = Set(all[id]?.dependencies ?? []).filter(shown.contains)
+            waiting[id] = below.count
+            for dependency in below { dependentsShown[dependency, default: []].append(id) }
         }
-        for id in shown { _ = depth(id) }
+        var ready = shown.filter { waiting[$0] == 0 }.sorted()
+        while let id = ready.popLast() {
+            let value = column[id] ?? 0
+            for dependent in dependentsShown[id] ?? [] {
+                column[dependent] = max(column[dependent] ?? 0, value + 1)
+                waiting[dependent]! -= 1
+                if waiting[dependent] == 0 { ready.append(dependent) }
+            }
+        }
         let columns = Dictionary(grouping: shown.sorted(), by: { column[$0] ?? 0 })
         let width = 190
         let height = 34

@@ -8,7 +8,7 @@ extension Pages {
     /// builds (filter by state, show more) and recent occurrences.
     static func job(
         _ job: JSONValue, all: [JSONValue], builds: [JSONValue], limit: Int64, state: String?, run: JSONValue?,
-        caller: WebCaller
+        caller: WebCaller, graphLeftOut: Int = 0
     ) -> String {
         let id = job["id"]?.stringValue ?? ""
         let path = "/jobs/\(WebRequest.encode(id))"
@@ -71,7 +71,7 @@ extension Pages {
         let body = """
             <section class="definition"><dl>\(definition.map { "<dt>\(escape($0.0))</dt><dd>\($0.1)</dd>" }.joined())</dl></section>
             \(actions.isEmpty ? "" : "<section><h2>Run</h2>\(actions)</section>")
-            <section><h2>Dependencies</h2>\(DependencyGraph.svg(focus: id, jobs: all))
+            <section><h2>Dependencies</h2>\(DependencyGraph.svg(focus: id, jobs: all))\(graphLeftOut > 0 ? "<p class=\"note\">\(graphLeftOut) more related jobs, further away, are not drawn.</p>" : "")
             <p class="legend"><span class="badge ok">successful</span> <span class="badge outdated">outdated</span> <span class="badge failed">failed</span> <span class="badge running">running</span> <span class="badge none">not built</span></p></section>
             <section><h2>Builds</h2><p class="filters">\(stateLinks.joined(separator: " · "))</p>
             \(table(["Build", "State", "Started", "Duration", "Node", "Exception"], rows, empty: "No build."))\(more)</section>
