@@ -242,6 +242,28 @@ import Testing
         }
     }
 
+    /// A main file cut to nothing is refused even when its included files have jobs: its access
+    /// rules, secrets and pools would have gone without a word. Its emptiness is named first,
+    /// before what the included files then miss.
+    @Test func anEmptyMainFileIsRefusedBesideIncludedJobs() throws {
+        let root = try directory([
+            "main.yaml": "# cut\n",
+            "jobs.d/a.yaml": "jobs:\n  - {id: a, command: x}\n",
+            "jobs.d/b.yaml": "jobs:\n  - {id: b, command: x, pool: database}\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let main = root.appendingPathComponent("main.yaml").path
+        do {
+            _ = try ConfigLoader.load(file: main)
+            Issue.record("expected the empty main file to be refused")
+        } catch {
+            let found = error.diagnostics.map(\.description)
+            #expect(found.first?.hasPrefix("\(main):1:1: the configuration file is empty") == true, "\(found)")
+        }
+        try "jobs: []\npools: {database: {workers: 1}}\n".write(toFile: main, atomically: true, encoding: .utf8)
+        #expect(try ConfigLoader.load(file: main).jobs.map(\.id).sorted() == ["a", "b"])
+    }
+
     @Test func explicitIncludesAndTheirErrors() throws {
         let root = try directory([
             "main.yaml": "include: [more/*.yaml, missing.yaml]\njobs:\n  - {id: main, command: x}\n",

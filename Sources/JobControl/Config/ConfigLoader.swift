@@ -103,11 +103,20 @@ public enum ConfigLoader {
         for index in jobs.indices { jobs[index].resources = jobs[index].resources.filled(from: config.jobDefaults) }
         diagnostics += resolvePython(&jobs, config: config, file: file)
         config.jobs = jobs
-        if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
-            let blank = text.split(separator: "\n").allSatisfy {
-                $0.trimmingBlanks().isEmpty
-                    || $0.trimmingBlanks().hasPrefix("#")
-            }
+        let blank = text.split(separator: "\n").allSatisfy {
+            $0.trimmingBlanks().isEmpty
+                || $0.trimmingBlanks().hasPrefix("#")
+        }
+        if requireJobs, blank, !jobs.isEmpty || !diagnostics.isEmpty {
+            // Included files' jobs do not make an emptied main file whole: its access rules,
+            // secrets, pools and channels would be gone without a word. First, as the cause of
+            // what the included files then miss (an undefined pool, secret or channel).
+            diagnostics.insert(
+                ConfigDiagnostic(
+                    SourceLocation(file: file, line: 1, column: 1),
+                    "the configuration file is empty (cut short, or being written?); its included files alone are not loaded: write at least 'jobs: []' in it"
+                ), at: 0)
+        } else if requireJobs, jobs.isEmpty, !main.declaresJobs, diagnostics.isEmpty {
             diagnostics.append(
                 ConfigDiagnostic(
                     SourceLocation(file: file, line: 1, column: 1),
