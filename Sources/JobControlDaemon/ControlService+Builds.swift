@@ -159,10 +159,22 @@ extension ControlService {
         do {
             switch call.methodName {
             case "ReportProgress":
-                let group = try ProgressGroup(name: try parameters.optionalString("group") ?? "")
+                let group: ProgressGroup
+                do {
+                    group = try ProgressGroup(name: try parameters.optionalString("group") ?? "")
+                } catch let error as StorageError {
+                    throw VarlinkError(
+                        "org.varlink.service.InvalidParameter", parameters: ["parameter": "group"],
+                        message: error.message)
+                }
+                let (current, total) = (try parameters.int("current"), try parameters.int("total"))
+                for (name, value) in [("current", current), ("total", total)] where value < 0 {
+                    throw VarlinkError(
+                        "org.varlink.service.InvalidParameter", parameters: ["parameter": .string(name)],
+                        message: "progress must not be negative (\(name) \(value))")
+                }
                 let report = try ProgressReport(
-                    group: group, current: try parameters.int("current"), total: try parameters.int("total"),
-                    statusLine: try parameters.optionalString("status"))
+                    group: group, current: current, total: total, statusLine: try parameters.optionalString("status"))
                 _ = try await engine.reportProgress(token: token, report)
             case "Log":
                 let level = try parameters.optionalInt("level").map { Int($0) } ?? LogLevel.info.rawValue
@@ -192,6 +204,10 @@ extension ControlService {
             }
         } catch let error as VarlinkError {
             throw error
+        } catch BuildHelperError.invalidRetval(let reason) {
+            throw VarlinkError(
+                "org.varlink.service.InvalidParameter", parameters: ["parameter": "value"],
+                message: BuildHelperError.invalidRetval(reason).description)
         } catch let error as BuildHelperError {
             throw VarlinkError("\(Interfaces.build).InvalidToken", message: error.description)
         } catch let error as StorageError {

@@ -37,14 +37,22 @@ extension ControlService {
         switch value {
         case nil, .null?: return [:]
         case .object(let object)?:
-            for value in object.values {
+            for (key, value) in object {
                 switch value {
                 case .string, .int, .bool, .double: continue
-                default: throw VarlinkError.invalidParameter(name)
+                default:
+                    throw VarlinkError(
+                        "org.varlink.service.InvalidParameter", parameters: ["parameter": .string(name)],
+                        message:
+                            "parameter '\(key)' is \(value.jsonText().prefix(40)): a parameter's value is a string, a number or a boolean"
+                    )
                 }
             }
             return object
-        default: throw VarlinkError.invalidParameter(name)
+        default:
+            throw VarlinkError(
+                "org.varlink.service.InvalidParameter", parameters: ["parameter": .string(name)],
+                message: "'\(name)' takes an object of parameter names and values")
         }
     }
 

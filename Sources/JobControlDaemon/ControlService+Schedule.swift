@@ -59,10 +59,17 @@ extension ControlService {
         let iterations = min(max(try parameters.optionalInt("iterations") ?? 1, 1), 1000)
         let local = ZoneRules.local()
         let baseTime = try parameters.optionalString("base_time")
+        let base: Int64
         do throws(ScheduleError) {
-            let base =
+            base =
                 try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                 ?? ScheduleTime.currentMicroseconds()
+        } catch {
+            throw VarlinkError(
+                "org.varlink.service.InvalidParameter", parameters: ["parameter": "base_time"],
+                message: error.description)
+        }
+        do throws(ScheduleError) {
             let schedule = try Schedule.parse(expression: expression)
             let next = schedule.elapses(after: base, count: Int(iterations))
             return VarlinkReply(parameters: [

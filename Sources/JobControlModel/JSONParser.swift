@@ -232,6 +232,8 @@ struct JSONParser {
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text) else { throw failure("invalid number") }
+        // 1e309 reads as infinity, which JSON cannot write back (it would become null).
+        guard value.isFinite else { throw failure("number out of range (past ±1.8e308)") }
         return .double(value)
     }
 }

@@ -39,10 +39,20 @@ public enum ScheduleTime {
         }
         var words = trimmed.split(separator: " ").map(String.init)
         var zone = zone
+        // The local zone's own abbreviations (CET, CEST) pin standard or summer time, as in
+        // systemd; any other last word must name a zone.
+        var pinnedDST = -1
         if words.count >= 2, let last = words.last, let named = ZoneRules.named(last) {
             zone = named
             words.removeLast()
+        } else if words.count >= 2, let last = words.last,
+            last == zone.standardAbbreviation || last == zone.daylightAbbreviation
+        {
+            pinnedDST = last == zone.daylightAbbreviation && last != zone.standardAbbreviation ? 1 : 0
+            words.removeLast()
         }
+        // A date and at most a time: a word left over (an unknown zone, `EDT` elsewhere) is refused.
+        guard words.count <= 2 else { throw invalid(text) }
         var body = words.joined(separator: "T")
         var offset: Int?
         if body.hasSuffix("Z") {
@@ -59,10 +69,13 @@ public enum ScheduleTime {
             body = String(body[..<sign])
         }
         let halves = body.split(separator: "T", maxSplits: 1).map(String.init)
-        let clock = halves.count > 1 ? halves[1].split(separator: ":").compactMap { Double($0) } : []
-        guard let first = halves.first else { throw invalid(text) }
-        let date = first.split(separator: "-").compactMap { Int($0) }
-        guard date.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2,
+        // Every field a number (`10:00:xx` is refused, not read as 10:00).
+        let clockFields = halves.count > 1 ? halves[1].split(separator: ":", omittingEmptySubsequences: false) : []
+        let clock = clockFields.compactMap { field in Double(field).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
+        guard let first = halves.first, clock.count == clockFields.count else { throw invalid(text) }
+        let dateFields = first.split(separator: "-", omittingEmptySubsequences: false)
+        let date = dateFields.compactMap { Int($0) }
+        guard date.count == 3, dateFields.count == 3, clock.count <= 3, halves.count == 1 || clock.count >= 2,
             (1...9999).contains(date[0]), (1...12).contains(date[1]), (1...31).contains(date[2]),
             clock.count < 1 || (0..<24).contains(clock[0]), clock.count < 2 || (0..<60).contains(clock[1]),
             clock.count < 3 || (0..<61).contains(clock[2])
@@ -76,6 +89,7 @@ public enum ScheduleTime {
         if let offset {
             return (civil.wallSeconds - Int64(offset)) * 1_000_000 + fraction
         }
+        civil.isDST = pinnedDST
         var clockState = CivilClock(zone: zone)
         guard let instant = clockState.normalize(&civil) else { throw invalid(text) }
         return instant * 1_000_000 + fraction

@@ -99,6 +99,35 @@ import Testing
 }
 
 extension InBuildHelperTests {
+    /// Return values a build could not store are refused at `jobctl retval`, with the reason,
+    /// while the build can still set another: nested past 128 levels (a listing's reply wraps
+    /// each value deeper, and a value of 253 levels made `jobctl builds` fail for everyone),
+    /// or infinite (stored as null before).
+    @Test func retvalsTheBuildCouldNotStoreAreRefusedAtTheCall() async throws {
+        let daemon = try await DaemonProcess(
+            config: """
+                jobs:
+                  - id: odd-values
+                    command: |
+                      deep=$(python3 -c 'print("[" * 253 + "]" * 253)')
+                      for value in "$deep" '{"a": 1e309}'; do
+                        if jobctl retval --json "$value" 2> err; then echo "accepted"; else echo "refused: $(cat err)"; fi
+                      done
+                      jobctl retval --json '{"kept": true}'
+                """)
+        let run = try await daemon.jobctl("--json", "run", "odd-values", "--wait")
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let build = try JSONValue.parse(run.stdout)
+        #expect(build["retval"] == ["kept": true])
+        let id = try #require(build["id"]?.intValue)
+        let log = try await daemon.jobctl("logs", "\(id)").stdout
+        #expect(!log.contains("accepted"), "\(log)")
+        #expect(log.contains("nested deeper than 128 levels"), "\(log)")
+        #expect(log.contains("number out of range"), "\(log)")
+        #expect(try await daemon.jobctl("builds").status == 0)
+        try await daemon.stop()
+    }
+
     /// A build that runs as another user (`user: nobody`) may not open the control socket (mode
     /// 0660); its helpers reach the daemon through the builds' socket beside it, which serves
     /// a running build's own calls and nothing else.

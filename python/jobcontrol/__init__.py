@@ -146,7 +146,10 @@ class _Client:
     def call(self, method, parameters):
         message = {"method": "io.jobcontrol.Build." + method, "parameters": dict(parameters, token=self.token)}
         # UTF-8 as is, not \uXXXX escapes: a message of non-ASCII text stays at most 4 bytes a character.
-        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace") + b"\0"
+        # allow_nan=False: NaN and infinities are not JSON; the caller gets ValueError, not a
+        # message the daemon cannot read.
+        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+            "utf-8", "backslashreplace") + b"\0"
         if len(data) > self.MAX_MESSAGE:
             raise JobControlError(
                 "io.jobcontrol.MessageTooLarge",

@@ -8,6 +8,31 @@ extension BuildEngine {
     /// The longest exception message stored; the rest is cut (the traceback keeps where it was).
     static let maxExceptionMessageBytes = 64 << 10
 
+    /// The deepest nesting of arrays and objects stored in a return value: a listing's reply
+    /// wraps each build's value a few levels deeper, and every reader stops at 256.
+    static let maxRetvalDepth = 128
+
+    /// Why `value` cannot be a build's return value (nil when it can): nested deeper than
+    /// ``maxRetvalDepth``, or holding a number JSON cannot write (infinite or NaN; it would be
+    /// stored as null). Walked without recursion.
+    public nonisolated static func retvalProblem(_ value: JSONValue) -> String? {
+        var stack: [(JSONValue, Int)] = [(value, 0)]
+        while let (item, depth) = stack.popLast() {
+            switch item {
+            case .double(let number) where !number.isFinite:
+                return "it holds \(number), which JSON cannot write"
+            case .array(let items):
+                guard depth < maxRetvalDepth else { return "it is nested deeper than \(maxRetvalDepth) levels" }
+                stack.append(contentsOf: items.map { ($0, depth + 1) })
+            case .object(let members):
+                guard depth < maxRetvalDepth else { return "it is nested deeper than \(maxRetvalDepth) levels" }
+                stack.append(contentsOf: members.values.map { ($0, depth + 1) })
+            default: break
+            }
+        }
+        return nil
+    }
+
     /// `outcome` as it may be stored: a return value over ``maxRetvalBytes`` fails the build
     /// (`ReturnValueTooLarge`) instead of making its record unreadable; an exception message
     /// over ``maxExceptionMessageBytes`` is cut.
@@ -15,6 +40,14 @@ extension BuildEngine {
         -> (success: Bool, retval: JSONValue?, exception: BuildException?)
     {
         var outcome = outcome
+        if let retval = outcome.retval, let problem = retvalProblem(retval) {
+            outcome = (
+                false, nil,
+                BuildException(
+                    type: "ReturnValueNotStorable",
+                    message: "the build's return value cannot be stored: \(problem) (return a string or a file's path)")
+            )
+        }
         if let retval = outcome.retval {
             let size = retval.jsonText().utf8.count
             if size > maxRetvalBytes {

@@ -32,11 +32,16 @@ public struct BuildSkipped: Error, Sendable {
 /// Why an in-build helper call was refused.
 public enum BuildHelperError: Error, Sendable, CustomStringConvertible {
     case invalidToken
+    /// A return value the build could not store (too deep, too large, not finite): refused at
+    /// the call, while the build can still say something else.
+    case invalidRetval(String)
 
     public var description: String {
         switch self {
         case .invalidToken:
             return "the build token is not valid: the build has ended, or this is not running inside a build"
+        case .invalidRetval(let reason):
+            return "the return value cannot be stored: \(reason)"
         }
     }
 }
@@ -75,8 +80,15 @@ extension BuildEngine {
     }
 
     /// Sets the return value of the build holding `token`.
-    public func setRetval(token: String, _ value: JSONValue) throws {
+    public func setRetval(token: String, _ value: JSONValue) throws(BuildHelperError) {
         let build = try activeBuild(token)
+        if let problem = Self.retvalProblem(value) { throw .invalidRetval(problem) }
+        let size = value.jsonText().utf8.count
+        if size > Self.maxRetvalBytes {
+            throw .invalidRetval(
+                "it is \(ByteSize.text(UInt64(size))) of JSON, and at most \(ByteSize.text(UInt64(Self.maxRetvalBytes))) is stored (write it to a file and set its path)"
+            )
+        }
         activeBuilds[token]?.requests.retval = build.redactor.redact(value)
     }
 
