@@ -116,6 +116,15 @@ import Testing
             yaml: "jobs:\n  - {id: a, command: x, schedule: {every: soon}}\n", expected: "2:43: invalid interval 'soon'"
         ),
         Case(
+            yaml: "jobs:\n  - {id: a, command: x, schedule: '*:*:0/0.000001'}\n",
+            expected: "2:35: '*-*-* *:*:00/0.000001' elapses more than once a second"),
+        Case(
+            yaml: "jobs:\n  - {id: a, command: x, schedule: {calendar: '*:*:00.1,00.5'}}\n",
+            expected: "2:46: '*-*-* *:*:00.100000,00.500000' elapses more than once a second"),
+        Case(
+            yaml: "jobs:\n  - {id: a, command: x, schedule: 'every soon'}\n", expected: "2:35: invalid interval 'soon'"
+        ),
+        Case(
             yaml: "jobs:\n  - {id: a, command: x, schedule: {evry: 5m}}\n",
             expected: "2:36: unknown key 'evry' in a schedule; did you mean 'every'?"),
         Case(

@@ -103,7 +103,10 @@ extension ConfigLoader {
         case .scalar:
             guard let text = reader.string(node, what: "'schedule'") else { return [] }
             do {
-                return [(try Schedule.parse(text, zone: zone), [:], node)]
+                // 'every 15m' as a string too, as `jobctl calendar` and the Calendar call read it.
+                let schedule = try Schedule.parse(expression: text, zone: zone)
+                if let problem = tooFrequent(schedule) { reader.error(node, problem) }
+                return [(schedule, [:], node)]
             } catch {
                 reader.error(node, error.description)
                 return []
@@ -128,20 +131,33 @@ extension ConfigLoader {
             }
             guard let text = reader.string(entry.value, what: "'\(entry.key)'") else { return [] }
             do {
+                let schedule: Schedule
                 switch entry.key {
-                case "every": return [(try Schedule.interval(text), parameters, node)]
-                case "calendar": return [(try Schedule.calendar(text, zone: zone ?? .local()), parameters, node)]
-                case "cron": return [(try Schedule.cron(text, zone: zone ?? .local()), parameters, node)]
+                case "every": schedule = try Schedule.interval(text)
+                case "calendar": schedule = try Schedule.calendar(text, zone: zone ?? .local())
+                case "cron": schedule = try Schedule.cron(text, zone: zone ?? .local())
                 default:
                     reader.unknownKey(
                         entry.key, entry.keyNode, in: "a schedule", known: ["every", "calendar", "cron", "parameters"])
                     return []
                 }
+                if let problem = tooFrequent(schedule) { reader.error(entry.value, problem) }
+                return [(schedule, parameters, node)]
             } catch {
                 reader.error(entry.value, error.description)
                 return []
             }
         }
+    }
+
+    /// Why `schedule` cannot drive a job: it elapses more than once within a second (a
+    /// sub-second repetition such as `*:*:0/0.000001`). The scheduler's resolution is a second;
+    /// such a schedule kept it busy and recorded every elapse it could not start as missed.
+    static func tooFrequent(_ schedule: Schedule) -> String? {
+        let elapses = schedule.elapses(after: ScheduleTime.currentMicroseconds(), count: 4)
+        guard zip(elapses, elapses.dropFirst()).contains(where: { $1 - $0 < 1_000_000 }) else { return nil }
+        return
+            "'\(schedule.normalized)' elapses more than once a second; a job runs at most once a second (use whole seconds, such as '*:*:0/5')"
     }
 
     static func readChoice<Choice: RawRepresentable & CaseIterable>(
