@@ -9,12 +9,29 @@ extension CalendarSpec {
     /// (``zone(default:)``); its `mktime` guess is carried over between calls, as in systemd.
     public func nextElapse(after instant: Int64, clock: inout CivilClock) -> Int64? {
         let start = instant + 1
-        var time = clock.civilTime(at: start.floorDivided(by: Int64(Self.usecPerSecond)).quotient)
-        var usec = Int(start.floorDivided(by: Int64(Self.usecPerSecond)).remainder)
-        guard findNext(&time, usec: &usec, clock: &clock), let seconds = clock.normalize(&time), seconds >= 0 else {
-            return nil
+        for freshDST in [false, true] {
+            var time = clock.civilTime(at: start.floorDivided(by: Int64(Self.usecPerSecond)).quotient)
+            var usec = Int(start.floorDivided(by: Int64(Self.usecPerSecond)).remainder)
+            switch findNext(&time, usec: &usec, clock: &clock, freshDST: freshDST) {
+            case .found:
+                guard let seconds = clock.normalize(&time), seconds >= 0 else { return nil }
+                return seconds * Int64(Self.usecPerSecond) + Int64(usec)
+            case .none:
+                return nil
+            case .gaveUp:
+                // systemd 252 stops here with "Infinite loop in calendar calculation" (and a
+                // timer with this expression stops elapsing): a field reset across a year's end
+                // keeps the summer-time flag, so each normalization steps back before the start
+                // (`*-2/8-1 12:00` in November). A second search that guesses the flag afresh at
+                // each step finds the elapse systemd meant; only these cases differ from systemd.
+                continue
+            }
         }
-        return seconds * Int64(Self.usecPerSecond) + Int64(usec)
+        return nil
+    }
+
+    enum SearchResult {
+        case found, none, gaveUp
     }
 
     /// The first elapse after `instant` for an expression that names its own zone, with a fresh
@@ -24,7 +41,9 @@ extension CalendarSpec {
         return nextElapse(after: instant, clock: &clock)
     }
 
-    private func findNext(_ time: inout CivilTime, usec tmUsec: inout Int, clock: inout CivilClock) -> Bool {
+    private func findNext(_ time: inout CivilTime, usec tmUsec: inout Int, clock: inout CivilClock, freshDST: Bool)
+        -> SearchResult
+    {
         let startTime = time
         let startUsec = tmUsec
         var c = time
@@ -43,13 +62,14 @@ extension CalendarSpec {
         }
 
         for _ in 0..<Self.maxIterations {
+            if freshDST && !invalidateDST { c.isDST = dst }
             _ = clock.normalize(&c)
             if !invalidateDST { c.isDST = dst }
 
             var r = findMatchingComponent(year, value: &c.year, time: c, clock: &clock)
             if r > 0 { resetBelow(nil) }
-            if r < 0 { return false }
-            if withinBounds(&c, clock: &clock) <= 0 { return false }
+            if r < 0 { return .none }
+            if withinBounds(&c, clock: &clock) <= 0 { return .none }
 
             var month1 = c.month + 1
             r = findMatchingComponent(month, value: &month1, time: c, clock: &clock)
@@ -124,10 +144,10 @@ extension CalendarSpec {
             }
             time = c
             tmUsec = usec
-            return true
+            return .found
         }
         // systemd gives up the same way ("Infinite loop in calendar calculation").
-        return false
+        return .gaveUp
     }
 
     /// Moves `value` to the earliest value of `chain` at or after it. Returns 1 when it moved,

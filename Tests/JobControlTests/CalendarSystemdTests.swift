@@ -135,6 +135,24 @@ import Testing
         }
     }
 
+    /// Where systemd 252 gives up ("Infinite loop in calendar calculation": a field reset across
+    /// a year's end keeps the summer-time flag), a timer with the expression stops elapsing, and
+    /// ours returned "never" silently. Ours now elapses as the same dates written as a list do in
+    /// systemd itself, the oracle here.
+    @Test func systemdsInfiniteLoopCasesElapseAsTheirListForm() throws {
+        let cases = [
+            ("*-2/8-1 12:00", "*-02,10-01 12:00", "Europe/Berlin", "2023-11-15 12:00:00 UTC"),
+            ("*-2/8-1", "*-02,10-01", "America/New_York", "2023-12-15 12:00:00 UTC"),
+            ("*-2/8-1", "*-02,10-01", "Europe/Berlin", "2024-03-15 12:00:00 UTC"),
+        ]
+        for (looping, list, zone, base) in cases {
+            let ours = try Self.ours(Case(expression: looping, zone: zone, base: base, line: 0), iterations: 5)
+            let reference = try Self.systemdAnalyze(
+                Case(expression: list, zone: zone, base: base, line: 0), iterations: 5)
+            #expect(ours.elapses.count == 5 && ours.elapses == reference?.elapses, "\(looping) TZ=\(zone) from \(base)")
+        }
+    }
+
     @Test func corpusIsLargeEnough() throws {
         let corpus = try Self.corpus()
         #expect(corpus.malformed.isEmpty, "lines that are neither a case nor a comment: \(corpus.malformed)")
