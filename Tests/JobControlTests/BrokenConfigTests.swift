@@ -173,6 +173,12 @@ import Testing
             expected: "3:31: job 'a' uses pool 'dbb', which is not defined under 'pools' (defined: db)"),
         Case(yaml: "pools: {db: {workers: 0}}\n", expected: "1:23: 'workers' of pool 'db' must be at least 1"),
         Case(yaml: "jobs:\n  - {id: a, command: x, timeout: 0s}\n", expected: "2:34: 'timeout' must be longer than 0s"),
+        // a parameter with a wrong default is still declared: its schedules' values are not
+        // reported as naming no parameter
+        Case(
+            yaml:
+                "jobs:\n  - id: j\n    command: x\n    parameters: {a: {type: integer, default: 1x}}\n    schedule: {cron: '0 3 * * *', parameters: {a: 5}}\n",
+            expected: "4:46: parameter 'a': expected an integer"),
     ]
 
     @Test(arguments: cases) func errorNamesTheRightPlace(_ broken: Case) {

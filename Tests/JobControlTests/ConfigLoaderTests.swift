@@ -264,6 +264,23 @@ import Testing
         #expect(try ConfigLoader.load(file: main).jobs.map(\.id).sorted() == ["a", "b"])
     }
 
+    /// An included path that cannot be read (a directory, a device) is named at the `include:`
+    /// that matched it, not at a line 1 of a file that has none.
+    @Test func anUnreadableIncludeIsNamedWhereItIsIncluded() throws {
+        let root = try directory(["main.yaml": "include: [.., /dev/zero]\njobs: []\n"])
+        defer { try? FileManager.default.removeItem(at: root) }
+        let main = root.appendingPathComponent("main.yaml").path
+        do {
+            _ = try ConfigLoader.load(file: main)
+            Issue.record("expected the includes to be refused")
+        } catch {
+            let found = error.diagnostics.map(\.description)
+            #expect(found.count == 2 && found.allSatisfy { $0.hasPrefix("\(main):1:") }, "\(found)")
+            #expect(
+                found.contains { $0.contains("/dev/zero: cannot read configuration file: it is not a regular file") })
+        }
+    }
+
     @Test func explicitIncludesAndTheirErrors() throws {
         let root = try directory([
             "main.yaml": "include: [more/*.yaml, missing.yaml]\njobs:\n  - {id: main, command: x}\n",

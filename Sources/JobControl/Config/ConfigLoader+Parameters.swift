@@ -35,7 +35,6 @@ extension ConfigLoader {
 
     private static func readParameter(_ name: String, _ node: Node, reader: inout YAMLNodeReader) -> JobParameter? {
         let what = "parameter '\(name)'"
-        let before = reader.diagnostics.count
         var fields: [String: (keyNode: Node, value: Node)] = [:]
         if case .scalar = node {
             fields["type"] = (node, node)
@@ -99,7 +98,10 @@ extension ConfigLoader {
                 reader.error(entry.keyNode, "\(what) is required, so a default would never be used; drop one of them")
             }
         }
-        return reader.diagnostics.count == before ? parameter : nil
+        // Kept even when a field of it is wrong (its error is reported, so the configuration is
+        // refused anyway): dropping it made every schedule that gives it a value report, falsely,
+        // that the job has no such parameter.
+        return parameter
     }
 
     /// A value written in the configuration (a default, a schedule's) checked against its

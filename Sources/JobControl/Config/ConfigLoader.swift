@@ -77,13 +77,23 @@ public enum ConfigLoader {
                 diagnostics += reader.diagnostics
             }
             for included in files {
+                let includedText: String
                 do {
-                    let jobs = try parseJobsFile(
-                        readText(included), file: included, registry: registry, diagnostics: &diagnostics)
-                    sources.append((jobs, included))
+                    includedText = try readText(included)
                 } catch {
-                    diagnostics += error.diagnostics
+                    // Named at the `include:` that matched it (`include: ..`, `/dev/zero`): the
+                    // file itself has no line to point at.
+                    guard let node else {
+                        diagnostics += error.diagnostics
+                        continue
+                    }
+                    var reader = YAMLNodeReader(file: file)
+                    for problem in error.diagnostics { reader.error(node, "\(included): \(problem.message)") }
+                    diagnostics += reader.diagnostics
+                    continue
                 }
+                let jobs = parseJobsFile(includedText, file: included, registry: registry, diagnostics: &diagnostics)
+                sources.append((jobs, included))
             }
         }
         var jobs: [JobConfig] = []  // assigned once: each assignment re-indexes the jobs by id
