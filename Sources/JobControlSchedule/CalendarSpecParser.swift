@@ -19,7 +19,7 @@ extension CalendarSpec {
         }
         guard !body.isEmpty else { throw .invalidCalendar(text, reason: "it is empty") }
 
-        if try !applyShorthand(body.lowercased()) {
+        if try !applyShorthand(body.asciiLowercased) {
             var scanner = CalendarScanner(Array(body.utf8), expression: text)
             try scanner.weekdays(into: &self)
             if try !scanner.date(into: &self) {
@@ -32,13 +32,13 @@ extension CalendarSpec {
     }
 
     private static func strip(suffix: String, from text: String) -> String? {
-        guard text.count >= suffix.count, text.lowercased().hasSuffix(suffix.lowercased()) else { return nil }
+        guard text.count >= suffix.count, text.asciiLowercased.hasSuffix(suffix.asciiLowercased) else { return nil }
         return String(text.dropLast(suffix.count))
     }
 
     private static func stripLocalAbbreviation(from text: String, zone: ZoneRules) -> (String, Int)? {
         for (flag, name) in [zone.standardAbbreviation, zone.daylightAbbreviation].enumerated() where !name.isEmpty {
-            guard text.count > name.count, text.lowercased().hasSuffix(name.lowercased()) else { continue }
+            guard text.count > name.count, text.asciiLowercased.hasSuffix(name.asciiLowercased) else { continue }
             let head = text.dropLast(name.count)
             guard head.last == " " else { continue }
             return (String(head.dropLast()), flag)

@@ -72,7 +72,7 @@ public struct CronExpression: Sendable, Hashable {
                 }
                 return number
             }
-            if token.count == 3, let index = names.firstIndex(of: token.lowercased()) { return index + nameBase }
+            if token.count == 3, let index = names.firstIndex(of: token.asciiLowercased) { return index + nameBase }
             throw fail("'\(token)' is not a number\(names.isEmpty ? "" : " or a name such as \(names[1])")")
         }
         var bits: UInt64 = 0

@@ -35,7 +35,7 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String, zone: ZoneRules? = nil) throws(ScheduleError) -> Schedule {
         let trimmed = text.trimmingBlanks()
         let local = zone ?? .local()
-        if trimmed.lowercased() == "@reboot" {
+        if trimmed.asciiLowercased == "@reboot" {
             return Schedule(rule: .reboot, text: trimmed, zone: local)
         }
         let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })

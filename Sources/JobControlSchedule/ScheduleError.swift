@@ -18,3 +18,12 @@ public enum ScheduleError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension StringProtocol {
+    /// Lowercased in ASCII only, as systemd's and cron's `strcasecmp` compare: Unicode
+    /// lowercasing would read `weeKly` with a KELVIN SIGN (U+212A) as `weekly`.
+    var asciiLowercased: String {
+        String(
+            decoding: utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+}

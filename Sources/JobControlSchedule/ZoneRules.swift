@@ -65,6 +65,15 @@ public final class ZoneRules: Sendable, CustomStringConvertible {
         return types[transitionTypes[low]]
     }
 
+    /// Whether local time is UTC by another name (`Etc/UTC`, `GMT`, `Africa/Abidjan`): no
+    /// offset and no summer time now, as glibc's `timezone == 0 && daylight == 0`, where
+    /// `systemd-analyze calendar` prints no "(in UTC)" lines.
+    public var isUTCLike: Bool {
+        if let footer { return footer.standard.utcOffset == 0 && footer.daylight == nil }
+        let current = transitionTypes.last.map { types[$0] } ?? types.first { !$0.isDST } ?? types[0]
+        return current.utcOffset == 0 && !types.contains { $0.isDST }
+    }
+
     public var description: String { name }
 }
 

@@ -12,7 +12,7 @@ extension JobCtl {
             discussion: """
                 Accepts systemd calendar expressions ('Mon..Fri 9:00', 'daily', '*-*~1 23:00 Europe/Berlin'), \
                 cron expressions ('30 2 * * mon-fri', '@hourly') and intervals ('every 15m'). Prints the \
-                normalized form and the next elapses in local time (and in UTC when local time is not UTC).
+                normalized form and the next elapses in local time (and in UTC when local time is not UTC by another name).
                 """)
 
         @Flag(help: "Print JSON (ISO 8601 timestamps with offsets) instead of text.")
@@ -77,7 +77,7 @@ extension JobCtl {
             for (index, elapse) in elapses.enumerated() {
                 let label = index == 0 ? "    Next elapse" : "       Iter. #\(index + 1)"
                 print("\(label): \(ScheduleTime.display(elapse, zone: local))")
-                if local.name != "UTC" { print("       (in UTC): \(ScheduleTime.display(elapse, zone: .utc))") }
+                if !local.isUTCLike { print("       (in UTC): \(ScheduleTime.display(elapse, zone: .utc))") }
             }
         }
     }

@@ -93,6 +93,15 @@ import Testing
             !$0.contains("From now")
         }.joined(separator: "\n")
         #expect(ours.stdout.trimmingCharacters(in: .newlines) == withoutRelative.trimmingCharacters(in: .newlines))
+        // No "(in UTC)" lines where local time is UTC by another name, as in systemd.
+        for zone in ["Etc/UTC", "Africa/Abidjan", "GMT", "Asia/Kolkata"] {
+            let arguments = ["calendar", "--base-time=2026-03-28 12:00 UTC", "daily"]
+            let ours = try await runProcess(Binaries.jobctl, arguments, environment: ["TZ": zone])
+            let systemd = try await runProcess("/usr/bin/systemd-analyze", arguments, environment: ["TZ": zone])
+            let shown = systemd.stdout.split(separator: "\n").filter { !$0.contains("From now") }.joined(
+                separator: "\n")
+            #expect(ours.stdout.trimmingCharacters(in: .newlines) == shown, "TZ=\(zone)")
+        }
 
         let json = try await runProcess(
             Binaries.jobctl,
