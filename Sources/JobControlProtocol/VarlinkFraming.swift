@@ -152,7 +152,9 @@ extension JSONValue {
         do {
             return try JSONValue.parse(text)
         } catch {
-            throw .invalidMessage("message is not valid JSON")
+            // The reader's reason (with its byte offset) says what to mend: nesting past 256
+            // levels, a number past ±1.8e308, a stray byte.
+            throw .invalidMessage("message is not valid JSON: \(error)")
         }
     }
 

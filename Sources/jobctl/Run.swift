@@ -125,7 +125,13 @@ extension JobCtl.Run {
         var own: [String: JSONValue] = [:]
         var dependencies: [String: [String: JSONValue]] = [:]
         if let json {
-            guard case .object(let object)? = try? JSONValue.parse(json) else {
+            let parsed: JSONValue
+            do {
+                parsed = try JSONValue.parse(json)
+            } catch {
+                throw ValidationError("--params-json is not JSON: \(error)")
+            }
+            guard case .object(let object) = parsed else {
                 throw ValidationError("--params-json takes a JSON object, as in '{\"count\": 3}'")
             }
             own = object
