@@ -20,6 +20,10 @@ swift build --build-tests
 # (ours, NIO, ArgumentParser...) are the ones just compiled: seconds instead of 90 s of building every
 # dependency again. ExamplePackageTests runs the daemon it built (the variable below); run alone,
 # that test builds the example in the example's own folder.
+# SwiftPM keeps one cached build description per scratch folder and, after a `swift build
+# --product …` of this package, reuses ours for the example (which then builds nothing, and no
+# example daemon exists): drop it, and each package plans its own.
+rm -f "$(swift build --show-bin-path)/description.json"
 swift build --package-path Examples/reports-daemon --scratch-path .build
 export JOBCONTROL_TEST_EXAMPLE_BINARY=$PWD/.build/debug/reports-jobcontrold
 # The Debian package: PackageTests installs it in a throwaway root, runs it, purges it, and checks

@@ -134,7 +134,9 @@ import Testing
             _ = try ConfigLoader.load(file: main)
             Issue.record("the FIFO was read")
         } catch {
-            #expect(error.diagnostics.map(\.message) == ["cannot read configuration file: it is not a regular file"])
+            #expect(
+                error.diagnostics.map(\.description)
+                    == ["\(main):1:11: \(fifo): cannot read configuration file: it is not a regular file"])
         }
         try FileManager.default.removeItem(atPath: fifo)
         let config = try ConfigLoader.load(file: main)
