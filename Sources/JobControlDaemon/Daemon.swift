@@ -64,6 +64,11 @@ public final class Daemon: Sendable {
         } catch {
             throw .storage(error)
         }
+        if let others = DatabaseLock.extraNames(storageURL: config.storage) {
+            logger.warning(
+                "the database file has \(others) more hard link\(others == 1 ? "" : "s"): a daemon that opens it under another name is not kept out by the lock and would corrupt it; give each daemon its own copy",
+                metadata: ["storage": "\(config.storage)"])
+        }
 
         let engine = BuildEngine(
             config: config, storage: storage, registry: registry, logger: logger,
@@ -109,7 +114,8 @@ public final class Daemon: Sendable {
             if let cluster {
                 try await cluster.join(workers: config.workers)
             } else {
-                _ = try await CrashRecovery.run(engine: engine, storage: storage, logger: logger)
+                _ = try await CrashRecovery.run(
+                    engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
             }
         } catch {
             throw .storage(error)

@@ -16,6 +16,70 @@ import Testing
             command: 'for i in 1 2 3 4 5 6 7 8 9 10; do jobctl log "line $i" && echo "$JOBCONTROL_BUILD_ID line $i" >> "$ACKNOWLEDGED"; sleep 0.02; done'
         """
 
+    /// The daemon dies after a build's start is committed and before its cgroup is recorded
+    /// (the record is written after the spawn): recovery finds the cgroup by name in the dead
+    /// daemon's subtree and stops what runs there (it ran on for good, and the build said its
+    /// processes were stopped). The window is made here by removing the record after the kill.
+    @Test func aBuildWhoseCgroupWasNeverRecordedIsStoppedToo() async throws {
+        var daemon = try await DaemonProcess(
+            config: "jobs:\n  - {id: sleeper, command: 'sleep 300 & sleep 300'}\n")
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        #expect(try await daemon.jobctl("run", "sleeper").status == 0)
+        try await waitFor("the build's cgroup recorded") {
+            ((try? storage.unfinishedBuilds()) ?? []).contains { $0.cgroup != nil }
+        }
+        let entry = try #require(try storage.unfinishedBuilds().first)
+        let cgroup = try #require(entry.cgroup?.first)
+        var pids: [pid_t] = []
+        try await waitFor("both sleeps in the cgroup") {
+            pids = ((try? String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)) ?? "")
+                .split(separator: "\n").compactMap { pid_t($0) }
+            return pids.count >= 2
+        }
+        defer { for pid in pids { Glibc.kill(pid, SIGKILL) } }
+        daemon.kill()
+        let forget = try await runProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE build SET process_group = NULL, process_start = NULL, cgroup = NULL WHERE id = ?', (int(sys.argv[2]),)); c.commit()",
+                daemon.database, "\(entry.build.id)",
+            ])
+        #expect(forget.status == 0, "\(forget.stderr)")
+        #expect(try storage.unfinishedBuilds().first?.cgroup == nil)
+        #expect(pids.allSatisfy { kill($0, 0) == 0 }, "the command outlives the daemon")
+
+        daemon = try await DaemonProcess(directory: daemon.directory)
+        try await waitFor("the build to end") { (try? storage.getBuild(entry.build.id))??.finished == true }
+        try await waitFor("the unrecorded build's processes to be stopped", timeout: .seconds(30)) {
+            pids.allSatisfy { Glibc.kill($0, 0) != 0 }
+        }
+        #expect(try storage.getBuild(entry.build.id)?.exception?["type"] == "DaemonRestarted")
+        try await daemon.stop()
+    }
+
+    /// A second daemon reaching the database through a symbolic link (of the file, or of a
+    /// directory above it) is refused like one on the same path: it recovered the first one's
+    /// running builds as crashed and killed them.
+    @Test func aDatabaseReachedThroughASymlinkIsLockedOnce() throws {
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.file("real"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.file("alias"), withDestinationPath: directory.file("real"))
+        let first = try DatabaseLock.acquire(storageURL: "sqlite://" + directory.file("real/db.sqlite3"))
+        #expect(first != nil)
+        #expect(throws: StorageError.self) {
+            _ = try DatabaseLock.acquire(storageURL: "sqlite://" + directory.file("alias/db.sqlite3"))
+        }
+        #expect(FileManager.default.createFile(atPath: directory.file("real/db.sqlite3"), contents: Data()))
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.file("link.sqlite3"), withDestinationPath: directory.file("real/db.sqlite3"))
+        #expect(throws: StorageError.self) {
+            _ = try DatabaseLock.acquire(storageURL: "sqlite://" + directory.file("link.sqlite3"))
+        }
+        _ = first
+    }
+
     @Test func sigkillDuringFiftyBuildsLosesNothing() async throws {
         // Each line the daemon acknowledged (`jobctl log` exited 0) is written to a side file by
         // the command itself: the oracle of what must survive the crash.

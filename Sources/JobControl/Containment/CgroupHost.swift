@@ -257,6 +257,33 @@ public final class CgroupHost: Sendable, Hashable {
         }
     }
 
+    /// The cgroups a dead daemon made for build `buildID` (`build-<id>.<n>` in each of its
+    /// hierarchies), found by name: for a build whose start was recorded and whose cgroup was
+    /// not (the daemon died between the two), so that crash recovery still stops what runs in
+    /// them. `daemon` is the pid of the daemon that had the database before; its subtree
+    /// (`jobcontrol-<pid>`) is searched while that pid is dead, and a delegated service's
+    /// `builds`, which every daemon of the unit shares, is searched as it is.
+    public static func leftBehind(buildID: Int64, daemon: Int32?) -> [String] {
+        guard let host = setUp() else { return [] }
+        var parents = host.controllers.values.filter { !$0.unified }.map(\.path)
+        if let unified = host.unified { parents.insert(unified.path, at: 0) }
+        var found: [String] = []
+        var searched: Set<String> = []
+        for parent in parents {
+            var directory = parent
+            if parent.lastPathComponentText == "jobcontrol-\(getpid())" {
+                guard let daemon, daemon != getpid(), kill(daemon, 0) != 0, errno == ESRCH else { continue }
+                directory = parent.parentPath + "/jobcontrol-\(daemon)"
+            }
+            guard searched.insert(directory).inserted else { continue }
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where child.hasPrefix("build-\(buildID).") {
+                found.append(directory + "/" + child)
+            }
+        }
+        return found
+    }
+
     /// A cgroup the daemon makes: a build's (`build-<id>.<n>`) or a notification command's
     /// (`notify-<id>.<n>`).
     static func isOurs(_ name: String) -> Bool { name.hasPrefix("build-") || name.hasPrefix("notify-") }

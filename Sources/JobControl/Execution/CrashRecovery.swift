@@ -22,12 +22,15 @@ public enum CrashRecovery {
         public var orphansStopped = 0
     }
 
-    public static func run(engine: BuildEngine, storage: any Storage, logger: Logger) async throws(StorageError)
-        -> Report
+    /// `previousDaemon`: the pid of the daemon that had the database before (its lock file's),
+    /// whose cgroups are searched for builds whose cgroup was never recorded.
+    public static func run(engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32? = nil)
+        async throws(StorageError) -> Report
     {
         let unfinished = try storage.unfinishedBuilds()
         var report = try await finishCrashed(
-            unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger)
+            unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger,
+            previousDaemon: previousDaemon)
         for entry in unfinished where !entry.build.started {
             do {
                 try await engine.requeue(entry.build)
@@ -54,10 +57,20 @@ public enum CrashRecovery {
 
     /// Stops the orphaned processes of builds that were running when the daemon died, finishes
     /// the builds as failed (`DaemonRestarted`), and retries those whose job has `retries`.
-    static func finishCrashed(_ running: [UnfinishedBuild], engine: BuildEngine, storage: any Storage, logger: Logger)
-        async throws(StorageError) -> Report
-    {
+    static func finishCrashed(
+        _ running: [UnfinishedBuild], engine: BuildEngine, storage: any Storage, logger: Logger,
+        previousDaemon: Int32? = nil
+    ) async throws(StorageError) -> Report {
         var report = Report()
+        // A build whose start was committed but whose cgroup was not (the daemon died between
+        // the start's commit and the process record's): its cgroups are found by name.
+        let running = running.map { entry in
+            guard entry.cgroup == nil else { return entry }
+            var entry = entry
+            let found = CgroupHost.leftBehind(buildID: entry.build.id, daemon: previousDaemon)
+            if !found.isEmpty { entry.cgroup = found }
+            return entry
+        }
         report.orphansStopped = await stopOrphans(of: running)
         let config = await engine.config
         for entry in running {

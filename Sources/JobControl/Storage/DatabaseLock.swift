@@ -11,11 +11,16 @@ import Glibc
 /// Ownership: the descriptor is owned by this object and closed (releasing the lock) in deinit.
 public final class DatabaseLock: Sendable {
     public let path: String
+    /// The pid the lock file named when this daemon took it: the daemon that had the database
+    /// before (dead now, since the lock was free). Crash recovery looks for what that daemon's
+    /// builds left in its cgroups when their records never landed.
+    public let previousHolder: Int32?
     private let descriptor: Int32
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, descriptor: Int32, previousHolder: Int32?) {
         self.path = path
         self.descriptor = descriptor
+        self.previousHolder = previousHolder
     }
 
     deinit { close(descriptor) }
@@ -28,7 +33,9 @@ public final class DatabaseLock: Sendable {
         else {
             return nil
         }
-        let path = database + ".lock"
+        // The database's real path: a daemon reaching the same file through a symbolic link (of
+        // the file or of a directory above it) takes the same lock, not one of its own.
+        let path = Self.resolved(database) + ".lock"
         try? FileManager.default.createDirectory(
             atPath: database.parentPath, withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o750])
@@ -53,10 +60,35 @@ public final class DatabaseLock: Sendable {
             )
         }
         // The holder's pid, for the message a second daemon prints.
+        let previous = Self.readPID(descriptor)
         let text = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)
         _ = pwrite(descriptor, text, text.count, 0)
-        return DatabaseLock(path: path, descriptor: descriptor)
+        return DatabaseLock(
+            path: path, descriptor: descriptor, previousHolder: previous == getpid() ? nil : previous)
+    }
+
+    /// How many names the database file has, when more than one: a second daemon opening it
+    /// under another name takes another lock and writes another WAL, which corrupts it. (The
+    /// lock cannot be the file's own: closing any descriptor of it drops SQLite's locks.)
+    public static func extraNames(storageURL url: String) -> Int? {
+        guard url.hasPrefix("sqlite://") else { return nil }
+        var info = stat()
+        guard stat(String(url.dropFirst("sqlite://".count)), &info) == 0, info.st_nlink > 1 else { return nil }
+        return Int(info.st_nlink) - 1
+    }
+
+    /// `database` with symbolic links resolved: the file's real path when it exists, else its
+    /// directory's real path and its name.
+    static func resolved(_ database: String) -> String {
+        if let real = realpath(database, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        guard let directory = realpath(database.parentPath, nil) else { return database }
+        defer { free(directory) }
+        let base = String(cString: directory)
+        return (base == "/" ? "" : base) + "/" + database.lastPathComponentText
     }
 
     private static func readPID(_ descriptor: Int32) -> Int32? {
