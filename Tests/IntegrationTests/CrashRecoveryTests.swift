@@ -58,6 +58,45 @@ import Testing
         try await daemon.stop()
     }
 
+    /// A build with `retries` that a crash interrupts in its second attempt: the attempts it
+    /// made count, and the build that replaces it goes on from them, so the job runs `1 + count`
+    /// times in all (recovery counted only replaced builds, and the replacement began its own
+    /// attempts from 1: five runs here).
+    @Test func attemptsBeforeACrashCountAgainstRetries() async throws {
+        let side = try TemporaryDirectory()
+        let runs = side.file("runs")
+        var daemon = try await DaemonProcess(
+            config: """
+                jobs:
+                  - id: flaky
+                    command: 'echo start >> "$RUNS"; sleep 2; exit 1'
+                    retries: {count: 2, backoff: 1s}
+                """, environment: ["RUNS": runs])
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        #expect(try await daemon.jobctl("run", "flaky").status == 0)
+        func started() -> Int {
+            ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        try await waitFor("the second attempt, after the first one's failure is stored", timeout: .seconds(30)) {
+            let failed = ((try? storage.iterLogMessages(LogQuery(buildID: 1))) ?? []).contains {
+                $0.message.hasPrefix("attempt 1 failed")
+            }
+            return failed && started() == 2
+        }
+        daemon.kill()
+        daemon = try await DaemonProcess(directory: daemon.directory, environment: ["RUNS": runs])
+        try await waitFor("every build of flaky to end", timeout: .seconds(60)) {
+            let builds =
+                (try? storage.getJobBuilds(jobID: "flaky", filter: BuildFilter(), order: .ascending, limit: 10))
+            return builds.map { $0.count >= 2 && $0.allSatisfy(\.finished) } ?? false
+        }
+        #expect(started() == 3, "runs: \(started())")
+        let builds = try storage.getJobBuilds(jobID: "flaky", filter: BuildFilter(), order: .ascending, limit: 10)
+        #expect(builds.count == 2)
+        #expect(builds.last?.config["build"]?["trigger"]?["attempt"] == 3)
+        try await daemon.stop()
+    }
+
     /// A second daemon reaching the database through a symbolic link (of the file, or of a
     /// directory above it) is refused like one on the same path: it recovered the first one's
     /// running builds as crashed and killed them.

@@ -388,7 +388,9 @@ public actor ClusterMember {
             // Its trigger says which attempt it was (read back: the recovery returns ids only).
             let crashed =
                 (try? engine.storage.getBuild(build.id)).flatMap { $0 } ?? Build(id: build.id, jobID: build.jobID)
-            if let retry = await CrashRecovery.retryIfAllowed(crashed, engine: engine, logger: logger) {
+            if let retry = await CrashRecovery.retryIfAllowed(
+                crashed, engine: engine, storage: engine.storage, logger: logger)
+            {
                 retried.append("\(build.id)->\(retry)")
             }
         }

@@ -8,6 +8,13 @@ extension BuildEngine {
     /// The longest exception message stored; the rest is cut (the traceback keeps where it was).
     static let maxExceptionMessageBytes = 64 << 10
 
+    /// Whether `message` is the line a failed attempt of a build with retries logs
+    /// (`attempt 2 failed: …; retrying in 4s`): crash recovery counts them.
+    nonisolated static func isFailedAttemptLine(_ message: String) -> Bool {
+        guard message.hasPrefix("attempt "), let end = message.firstRange(of: " failed: ") else { return false }
+        return Int(message[message.index(message.startIndex, offsetBy: 8)..<end.lowerBound]) != nil
+    }
+
     /// The deepest nesting of arrays and objects stored in a return value: a listing's reply
     /// wraps each build's value a few levels deeper, and every reader stops at 256.
     static let maxRetvalDepth = 128

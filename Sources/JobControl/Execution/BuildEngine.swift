@@ -438,10 +438,15 @@ public actor BuildEngine {
             }
             let running = context
             let retry = job.retry
+            let trigger = build.config["build"]?["trigger"]
+            let firstAttempt =
+                trigger?["kind"] == "retry" ? Int(clamping: trigger?["attempt"]?.intValue ?? 1) : 1
             let work = Task {
                 // Attempts of the same build: its log gets every attempt's lines, and a failed
-                // attempt is retried after an exponentially growing delay.
-                var attempt = 1
+                // attempt is retried after an exponentially growing delay. A build that replaces
+                // one a crash interrupted goes on from that one's count (`trigger.attempt`), so
+                // the job runs at most `1 + count` times in all.
+                var attempt = firstAttempt
                 while true {
                     do {
                         // Cancelled before it began (while its start was being recorded): nothing runs.

@@ -82,7 +82,7 @@ public enum CrashRecovery {
             if let notify, notify.written.value > 0 { engine.notificationWake.signal() }
             DaemonMetrics.shared.buildFinished(job: entry.build.jobID, result: "failed", duration: nil, at: Date())
             report.failed.append(entry.build.id)
-            if let retry = await retryIfAllowed(entry.build, engine: engine, logger: logger) {
+            if let retry = await retryIfAllowed(entry.build, engine: engine, storage: storage, logger: logger) {
                 report.retried.append((entry.build.id, retry))
             }
         }
@@ -122,14 +122,24 @@ public enum CrashRecovery {
     /// A new build of the job in place of one a dead daemon left, when the job has `retries` and
     /// they are not used up: the builds that replaced crashed ones count as attempts, so a job
     /// that takes the daemon down with it runs at most `1 + count` times, not once per restart.
-    static func retryIfAllowed(_ crashed: Build, engine: BuildEngine, logger: Logger) async -> Int64? {
+    /// The attempts a crashed build made count too: its first one is `trigger.attempt` (1 for
+    /// a build that replaced none), and each "attempt N failed" line it logged is one more.
+    static func retryIfAllowed(_ crashed: Build, engine: BuildEngine, storage: any Storage, logger: Logger) async
+        -> Int64?
+    {
         let id = crashed.id
         let jobID = crashed.jobID
         guard let job = await engine.config.job(jobID), let retry = job.retry, retry.count > 0, job.enabled else {
             return nil
         }
         let trigger = crashed.config["build"]?["trigger"]
-        let attempt = trigger?["kind"] == "retry" ? trigger?["attempt"]?.intValue ?? 2 : 1
+        let first = trigger?["kind"] == "retry" ? trigger?["attempt"]?.intValue ?? 2 : 1
+        let failedBefore =
+            (try? storage.iterLogMessages(
+                LogQuery(buildID: id, minLevel: LogLevel.warning.rawValue, limit: 100_000)))?
+            .filter { $0.logger == "jobcontrol" && BuildEngine.isFailedAttemptLine($0.message) }.count ?? 0
+        // The attempt the crash interrupted.
+        let attempt = first + Int64(failedBefore)
         guard attempt <= retry.count else {
             logger.warning(
                 "not retrying a build after the crash: its retries are used up",
