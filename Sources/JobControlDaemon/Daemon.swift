@@ -50,6 +50,24 @@ public final class Daemon: Sendable {
         return config
     }
 
+    /// Crash recovery again every 10 s until it has finished (it is idempotent: each run reads
+    /// what is still unfinished).
+    static func recoverLater(engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32?) {
+        Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(10))
+                do {
+                    _ = try await CrashRecovery.run(
+                        engine: engine, storage: storage, logger: logger, previousDaemon: previousDaemon)
+                    logger.notice("finished the builds an earlier daemon left")
+                    return
+                } catch {
+                    logger.debug("crash recovery still waits for storage", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
     /// Runs until ``shutdown()`` is called. `onReady` runs once the socket accepts connections.
     public func run(onReady: @Sendable () -> Void = {}) async throws(DaemonError) {
         let config: DaemonConfig
@@ -114,8 +132,19 @@ public final class Daemon: Sendable {
             if let cluster {
                 try await cluster.join(workers: config.workers)
             } else {
-                _ = try await CrashRecovery.run(
-                    engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
+                do {
+                    _ = try await CrashRecovery.run(
+                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
+                } catch  where error.code == .full || error.code == .unavailable {
+                    // Weather, not death: a full disk must not keep the daemon from starting (it
+                    // exited 74 on every restart until space was freed). The orphans are stopped
+                    // already; the records are finished once writes succeed again.
+                    logger.error(
+                        "cannot finish the builds an earlier daemon left (\(error)); retrying every 10 s",
+                        metadata: ["error": "\(error)"])
+                    Self.recoverLater(
+                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
+                }
             }
         } catch {
             throw .storage(error)

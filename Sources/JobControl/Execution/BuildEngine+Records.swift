@@ -7,8 +7,8 @@ import Logging
 /// restart delays a build instead of failing it; and the finished build's record as the engine
 /// knows it without reading it back.
 extension BuildEngine {
-    /// How long a build's end is retried while the storage fails; then the next start's crash
-    /// recovery finishes the build.
+    /// How long a build's start is retried while the storage fails (the build then fails), and
+    /// after which a build's end, which is never given up on, is retried every 30 s.
     static let endRetryLimit: Duration = .seconds(600)
 
     /// Records a build's start (before its work runs: a started build is never run again after a
@@ -50,8 +50,11 @@ extension BuildEngine {
         )
     }
 
-    /// Records a build's end, trying again while the storage is unavailable (the update is
-    /// idempotent, so repeating it is safe). False when it could not be recorded.
+    /// Records a build's end, trying again for as long as the storage is unavailable (the update
+    /// is idempotent, so repeating it is safe): a build whose end was given up on stayed RUNNING
+    /// until the next start, even once the disk had room again. Only a stop of the daemon (the
+    /// task cancelled) or a failure that will not pass ends the attempts; false then, and the
+    /// next start's crash recovery finishes the build.
     @discardableResult
     nonisolated func recordEnd(
         of id: Int64, at endTime: Date, success: Bool, skipped: Bool, retval: JSONValue?, exception: BuildException?,
@@ -59,19 +62,29 @@ extension BuildEngine {
     ) async -> Bool {
         let start = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
+        var toldLong = false
         while true {
             do {
                 try await storage.finishBuildAsync(
                     id, at: endTime, success: success, skipped: skipped, retval: retval, exception: exception?.json,
                     exceptionTraceback: exception?.traceback?.json, notify: notify)
                 return true
-            } catch  where error.isTransient && ContinuousClock.now - start < Self.endRetryLimit {
+            } catch  where error.isTransient && !Task.isCancelled {
                 if backoff == .milliseconds(100) {
                     context.logger.warning(
                         "cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
                 }
+                if ContinuousClock.now - start >= Self.endRetryLimit {
+                    if !toldLong {
+                        context.logger.error(
+                            "still cannot record the end of a build after 10 minutes; trying every 30 s",
+                            metadata: ["error": "\(error)"])
+                        toldLong = true
+                    }
+                    backoff = .seconds(30)
+                }
                 try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(2))
+                backoff = min(backoff * 2, toldLong ? .seconds(30) : .seconds(2))
             } catch {
                 context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
                 return false

@@ -106,11 +106,16 @@ public final class SQLiteStorage: Storage {
 
     // MARK: - Errors
 
+    /// A write of its own (a build's creation, its start): a failure that may pass (a full disk)
+    /// is an outage `jobctl status` shows, as the group-commit writer's are. The writer's next
+    /// commit ends it (a small write of its own that fits is no sign that log lines do).
     func write<T>(_ what: String, _ body: (SQLiteConnection) throws -> T) throws(StorageError) -> T {
         do {
             return try writer.write(body)
         } catch {
-            throw Self.wrap(error, .query, "cannot \(what) in \(path ?? ":memory:")")
+            let wrapped = Self.wrap(error, .query, "cannot \(what) in \(path ?? ":memory:")")
+            health.failed(wrapped)
+            throw wrapped
         }
     }
 
@@ -152,7 +157,7 @@ public final class SQLiteStorage: Storage {
             switch error.code {
             case SQLITE_NOTADB: text += " (the file is not an SQLite database; check the storage URL)"
             case SQLITE_CORRUPT: text += " (the database is damaged; restore it from a backup)"
-            case SQLITE_FULL: text += " (free space on that file system, then start again)"
+            case SQLITE_FULL: text += " (free space on that file system; writes resume by themselves)"
             case SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM:
                 text += " (check that the daemon's user may write the file and its directory)"
             default: break
