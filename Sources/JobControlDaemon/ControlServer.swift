@@ -181,8 +181,16 @@ final class ControlServer: Sendable {
             await accept(on: listenerBox.withLock { $0 }, buildsOnly: false)
             group.cancelAll()
         }
+        removeSocketFiles(builds: builds != nil)
+    }
+
+    /// Removes the socket files this daemon made (not a socket systemd passed): at the end of
+    /// ``serve()``, and when the start fails after ``bind()`` (an HTTP address in use).
+    func removeSocketFiles(builds: Bool? = nil) {
         if inherited == nil { try? FileManager.default.removeItem(atPath: path) }
-        if builds != nil { try? FileManager.default.removeItem(atPath: buildsPath) }
+        if builds ?? (buildListenerBox.withLock { $0 } != nil) {
+            try? FileManager.default.removeItem(atPath: buildsPath)
+        }
     }
 
     private func accept(on listener: NIOAsyncChannel<Accepted, Never>?, buildsOnly: Bool) async {

@@ -122,7 +122,13 @@ public final class Daemon: Sendable {
                 app: WebApp(settings: $0, service: service, logger: logger), socketGroup: config.access?.socketGroup,
                 logger: logger)
         }
-        try await http?.bind()
+        do {
+            try await http?.bind()
+        } catch {
+            // The start fails: no socket file is left for a daemon that never served.
+            server.removeSocketFiles()
+            throw error
+        }
         service.httpBase.withLock { $0 = http?.baseURL }
         if http != nil { Self.seedLastSuccess(config.jobs.map(\.id), storage: storage) }
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run

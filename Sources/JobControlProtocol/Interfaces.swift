@@ -192,8 +192,9 @@ public enum Interfaces {
           exception_tb: ?object,
           # The daemon that ran it, when several share a PostgreSQL database.
           node: ?string,
-          # What its command used, once it has ended: "source" ("cgroup" or
-          # "rusage"), "cpu_user_usec", "cpu_system_usec", "memory_peak_bytes",
+          # What its command used, once it has ended: "source" ("cgroup",
+          # "rusage", or "cgroup+rusage" when the cgroup lacked a figure that
+          # rusage gave), "cpu_user_usec", "cpu_system_usec", "memory_peak_bytes",
           # "tasks_peak", "io_read_bytes", "io_write_bytes", "oom_kills"
           # (each present when the host measured it).
           usage: ?object
