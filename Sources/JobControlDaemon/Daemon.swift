@@ -188,6 +188,15 @@ public final class Daemon: Sendable {
             let reloads = Task {
                 for await _ in reloadStream { await reloader.reload() }
             }
+            // The SQLite file deleted or replaced under the daemon (`rm`, a backup restored with
+            // `mv`) is an outage until a restart: `jobctl status` and the journal say so.
+            let fileWatch = Task { [storage] in
+                guard let sqlite = storage as? SQLiteStorage else { return }
+                while !Task.isCancelled {
+                    sqlite.checkFile()
+                    try? await Task.sleep(for: .seconds(10))
+                }
+            }
             let stalls = Task { [logger] in
                 for await _ in stallStream {
                     logger.warning("test hook: stalling the scheduler; the watchdog should restart the daemon")
@@ -216,6 +225,7 @@ public final class Daemon: Sendable {
             delivery.cancel()
             retention.cancel()
             reloads.cancel()
+            fileWatch.cancel()
             stalls.cancel()
             watchdog.cancel()
             await scheduler.stop()

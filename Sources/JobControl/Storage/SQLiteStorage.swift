@@ -17,6 +17,36 @@ public final class SQLiteStorage: Storage {
     /// The database file, or nil in memory; for error messages.
     public let path: String?
 
+    /// The database file's device and inode when it was opened (see ``checkFile()``).
+    let identity: [UInt64]?
+
+    static func fileIdentity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+
+    /// Whether the file at the database's path (and its WAL beside it) is still the one this
+    /// storage writes: one deleted or replaced under a running daemon (`rm`, a backup restored
+    /// with `mv`) made its writes vanish at the next start, or its WAL be applied to the new
+    /// file. Reported as an outage that lasts until a restart (`jobctl status`), logged critical.
+    public func checkFile() {
+        guard let path, let identity else { return }
+        if Self.fileIdentity(path) == nil {
+            health.fileLost(
+                "the database file \(path) was deleted while jobcontrold ran: what it records now is lost when it stops; restore the file or restart jobcontrold"
+            )
+        } else if Self.fileIdentity(path) != identity {
+            health.fileLost(
+                "the database file \(path) was replaced while jobcontrold ran: it still writes to the file it opened; restart jobcontrold to use the new one"
+            )
+        } else if access(path + "-wal", F_OK) != 0 {
+            health.fileLost(
+                "the database's write-ahead log \(path)-wal was deleted while jobcontrold ran: what it held is lost, and what it records now is lost when it stops; restart jobcontrold"
+            )
+        }
+    }
+
     /// Seconds a write waits for another process's lock before failing.
     public static let busyTimeout: TimeInterval = 10
 
@@ -39,6 +69,7 @@ public final class SQLiteStorage: Storage {
             throw StorageError(.cannotOpen, "cannot open database \(name): \(Self.describe(error))")
         }
         self.writer = writer
+        identity = path.flatMap(Self.fileIdentity)
         // Space for builds' ends on a full disk (not for an in-memory database).
         let reserve = path.map(StorageReserve.init(databasePath:))
         self.batchWriter = SQLiteBatchWriter.make(writer: writer, health: health, reserve: reserve) { error in

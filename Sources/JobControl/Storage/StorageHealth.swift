@@ -16,8 +16,22 @@ public final class StorageHealth: Sendable {
 
     public init() {}
 
-    /// The current outage, if any.
-    public var unavailable: (since: Date, reason: String)? { outage.withLock { $0 } }
+    /// The current outage, if any: a database file deleted or replaced under the daemon first
+    /// (it lasts until a restart), else a failure that passes.
+    public var unavailable: (since: Date, reason: String)? { lostFile.withLock { $0 } ?? outage.withLock { $0 } }
+
+    /// Set once the database file at the storage's path is no longer the one the daemon writes.
+    private let lostFile = Mutex<(since: Date, reason: String)?>(nil)
+
+    /// Reports that the database file was deleted or replaced; logs it (critical) the first time.
+    func fileLost(_ reason: String) {
+        let first = lostFile.withLock { state in
+            guard state == nil else { return false }
+            state = (Date(), reason)
+            return true
+        }
+        if first { Self.logger.critical("\(reason)") }
+    }
 
     /// Reports a failure that may pass (``StorageError/isTransient``); returns true (and logs it,
     /// once) when it starts an outage.
