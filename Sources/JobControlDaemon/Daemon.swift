@@ -52,13 +52,16 @@ public final class Daemon: Sendable {
 
     /// Crash recovery again every 10 s until it has finished (it is idempotent: each run reads
     /// what is still unfinished).
-    static func recoverLater(engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32?) {
+    static func recoverLater(
+        engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32?, only: Set<Int64>
+    ) -> Task<Void, Never> {
         Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(10))
+                if Task.isCancelled { return }
                 do {
                     _ = try await CrashRecovery.run(
-                        engine: engine, storage: storage, logger: logger, previousDaemon: previousDaemon)
+                        engine: engine, storage: storage, logger: logger, previousDaemon: previousDaemon, only: only)
                     logger.notice("finished the builds an earlier daemon left")
                     return
                 } catch {
@@ -134,22 +137,28 @@ public final class Daemon: Sendable {
         // Builds an earlier daemon left: running ones failed (orphans stopped), queued ones run
         // (now that the socket is up for their in-build helpers).
         // In a cluster, only this node's own builds, and those of daemons whose lease expired.
+        var pendingRecovery: Task<Void, Never>?
         do throws(StorageError) {
             if let cluster {
                 try await cluster.join(workers: config.workers)
             } else {
+                // What the earlier daemon left, read before this one starts any build of its own.
+                let left = Set(try storage.unfinishedBuilds().map(\.build.id))
                 do {
                     _ = try await CrashRecovery.run(
-                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
+                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder,
+                        only: left)
                 } catch  where error.code == .full || error.code == .unavailable {
                     // Weather, not death: a full disk must not keep the daemon from starting (it
                     // exited 74 on every restart until space was freed). The orphans are stopped
-                    // already; the records are finished once writes succeed again.
+                    // already; the records of those builds, and only those, are finished once
+                    // writes succeed again.
                     logger.error(
                         "cannot finish the builds an earlier daemon left (\(error)); retrying every 10 s",
                         metadata: ["error": "\(error)"])
-                    Self.recoverLater(
-                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder)
+                    pendingRecovery = Self.recoverLater(
+                        engine: engine, storage: storage, logger: logger, previousDaemon: databaseLock?.previousHolder,
+                        only: left)
                 }
             }
         } catch {
@@ -226,6 +235,7 @@ public final class Daemon: Sendable {
             retention.cancel()
             reloads.cancel()
             fileWatch.cancel()
+            pendingRecovery?.cancel()
             stalls.cancel()
             watchdog.cancel()
             await scheduler.stop()

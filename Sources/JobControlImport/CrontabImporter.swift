@@ -155,6 +155,14 @@ public struct CrontabImporter {
                 }
                 entry = String(entry.dropFirst())
                 quiet = true
+                // cronie reads the time fields right after the '-': a blank there is a bad line.
+                if entry.first == " " || entry.first == "\t" {
+                    result.notes.append(
+                        ImportNote(
+                            .invalid, location: location, setting: trimmed,
+                            reason: "'-' must be followed by the time fields at once; cron refuses the line"))
+                    continue
+                }
             }
             let parsed: (schedule: String, user: String?, command: String)
             switch parse(entry) {

@@ -41,14 +41,19 @@ public enum ScheduleTime {
         var zone = zone
         // The local zone's own abbreviations (CET, CEST) pin standard or summer time, as in
         // systemd; any other last word must name a zone.
+        // The abbreviations come first, compared without case as systemd does: `CET` is also a
+        // zone file, but under Europe/Berlin it means winter time there.
         var pinnedDST = -1
-        if words.count >= 2, let last = words.last, let named = ZoneRules.named(last) {
-            zone = named
+        if words.count >= 2, let last = words.last?.asciiLowercased,
+            last == zone.standardAbbreviation.asciiLowercased || last == zone.daylightAbbreviation.asciiLowercased
+        {
+            let daylight = zone.daylightAbbreviation.asciiLowercased
+            pinnedDST = last == daylight && daylight != zone.standardAbbreviation.asciiLowercased ? 1 : 0
             words.removeLast()
         } else if words.count >= 2, let last = words.last,
-            last == zone.standardAbbreviation || last == zone.daylightAbbreviation
+            let named = last.asciiLowercased == "utc" ? .utc : ZoneRules.named(last)
         {
-            pinnedDST = last == zone.daylightAbbreviation && last != zone.standardAbbreviation ? 1 : 0
+            zone = named
             words.removeLast()
         }
         // A date and at most a time: a word left over (an unknown zone, `EDT` elsewhere) is refused.
@@ -71,7 +76,13 @@ public enum ScheduleTime {
         let halves = body.split(separator: "T", maxSplits: 1).map(String.init)
         // Every field a number (`10:00:xx` is refused, not read as 10:00).
         let clockFields = halves.count > 1 ? halves[1].split(separator: ":", omittingEmptySubsequences: false) : []
-        let clock = clockFields.compactMap { field in Double(field).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
+        // Digits and one '.' only: `Double` would also read `0x10` and `1e1`.
+        let clock = clockFields.compactMap { field -> Double? in
+            guard !field.isEmpty, field.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                field.filter({ $0 == "." }).count <= 1
+            else { return nil }
+            return Double(field)
+        }
         guard let first = halves.first, clock.count == clockFields.count else { throw invalid(text) }
         let dateFields = first.split(separator: "-", omittingEmptySubsequences: false)
         let date = dateFields.compactMap { Int($0) }

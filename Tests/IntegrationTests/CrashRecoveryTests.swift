@@ -97,6 +97,38 @@ import Testing
         try await daemon.stop()
     }
 
+    /// A crash during the wait before a retry: the retry had not begun, so the replacement
+    /// build is that retry (counting failures took it for used, and the job never ran again).
+    @Test func aCrashBeforeARetryBeganLeavesTheRetry() async throws {
+        let side = try TemporaryDirectory()
+        let runs = side.file("runs")
+        var daemon = try await DaemonProcess(
+            config: """
+                jobs:
+                  - id: second-time-lucky
+                    command: 'n=$(cat "$RUNS" 2>/dev/null | wc -l); echo start >> "$RUNS"; [ "$n" -ge 1 ]'
+                    retries: {count: 1, backoff: 60s}
+                """, environment: ["RUNS": runs])
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        #expect(try await daemon.jobctl("run", "second-time-lucky").status == 0)
+        try await waitFor("the first attempt's failure, stored", timeout: .seconds(30)) {
+            ((try? storage.iterLogMessages(LogQuery(buildID: 1))) ?? []).contains {
+                $0.message.hasPrefix("attempt 1 failed")
+            }
+        }
+        daemon.kill()
+        daemon = try await DaemonProcess(directory: daemon.directory, environment: ["RUNS": runs])
+        try await waitFor("the replacement to succeed", timeout: .seconds(60)) {
+            let builds = try? storage.getJobBuilds(
+                jobID: "second-time-lucky", filter: BuildFilter(), order: .ascending, limit: 10)
+            return builds.map { $0.count == 2 && $0.allSatisfy(\.finished) } ?? false
+        }
+        let builds = try storage.getJobBuilds(
+            jobID: "second-time-lucky", filter: BuildFilter(), order: .ascending, limit: 10)
+        #expect(builds.last?.success == true && builds.last?.config["build"]?["trigger"]?["attempt"] == 2)
+        try await daemon.stop()
+    }
+
     /// A second daemon reaching the database through a symbolic link (of the file, or of a
     /// directory above it) is refused like one on the same path: it recovered the first one's
     /// running builds as crashed and killed them.
@@ -116,7 +148,7 @@ import Testing
         #expect(throws: StorageError.self) {
             _ = try DatabaseLock.acquire(storageURL: "sqlite://" + directory.file("link.sqlite3"))
         }
-        _ = first
+        withExtendedLifetime(first) {}
     }
 
     @Test func sigkillDuringFiftyBuildsLosesNothing() async throws {

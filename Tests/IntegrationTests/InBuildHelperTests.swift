@@ -111,7 +111,7 @@ extension InBuildHelperTests {
                     command: |
                       deep=$(python3 -c 'print("[" * 253 + "]" * 253)')
                       for value in "$deep" '{"a": 1e309}'; do
-                        if jobctl retval --json "$value" 2> err; then echo "accepted"; else echo "refused: $(cat err)"; fi
+                        if said=$(jobctl retval --json "$value" 2>&1); then echo "accepted"; else echo "refused: $said"; fi
                       done
                       jobctl retval --json '{"kept": true}'
                 """)

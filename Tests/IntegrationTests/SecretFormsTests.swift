@@ -10,6 +10,8 @@ import Testing
         let secrets = [
             "pa'ss\"wd\\x\ttab", "nbsp\u{A0}here", "zero\u{200B}width", "c1\u{85}ctl", "bell\u{7}del\u{7F}",
             "emoji😀x", "tag\u{E0001}x", "private\u{E000}x", "plain é", "line\u{2028}sep", "ogham\u{1680}space",
+            // Unicode 15 (U+1FAE8): a Python with older tables escapes it, this runtime prints it.
+            "shaking\u{1FAE8}face",
         ]
         let oracle = try await runProcess(
             "/usr/bin/env",

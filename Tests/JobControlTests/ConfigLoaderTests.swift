@@ -244,10 +244,10 @@ import Testing
 
     /// A main file cut to nothing is refused even when its included files have jobs: its access
     /// rules, secrets and pools would have gone without a word. Its emptiness is named first,
-    /// before what the included files then miss.
+    /// before what the included files then miss. A file of comments is accepted as before.
     @Test func anEmptyMainFileIsRefusedBesideIncludedJobs() throws {
         let root = try directory([
-            "main.yaml": "# cut\n",
+            "main.yaml": "\n",
             "jobs.d/a.yaml": "jobs:\n  - {id: a, command: x}\n",
             "jobs.d/b.yaml": "jobs:\n  - {id: b, command: x, pool: database}\n",
         ])
@@ -262,6 +262,12 @@ import Testing
         }
         try "jobs: []\npools: {database: {workers: 1}}\n".write(toFile: main, atomically: true, encoding: .utf8)
         #expect(try ConfigLoader.load(file: main).jobs.map(\.id).sorted() == ["a", "b"])
+        // Comments alone are a choice, not a cut (in a CRLF file too): the jobs are in jobs.d/.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("jobs.d/b.yaml"))
+        for text in ["# all jobs are in jobs.d\n", "# all jobs are in jobs.d\r\nworkers: 2\r\n"] {
+            try text.write(toFile: main, atomically: true, encoding: .utf8)
+            #expect(try ConfigLoader.load(file: main).jobs.map(\.id) == ["a"], "\(text.debugDescription)")
+        }
     }
 
     /// An included path that cannot be read (a directory, a device) is named at the `include:`

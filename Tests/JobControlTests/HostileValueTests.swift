@@ -12,7 +12,10 @@ import Testing
     /// so `10:00:00 EDT` and `10:00:xx` read as 10:00 UTC).
     @Test func baseTimesAreReadWholeOrRefused() throws {
         let berlin = try ZoneRules.load(named: "Europe/Berlin")
-        for text in ["2024-06-15 10:00:00 EDT", "2024-06-15 10:00:xx", "2024-06-15 10:00 junk words", "2024-06--15"] {
+        for text in [
+            "2024-06-15 10:00:00 EDT", "2024-06-15 10:00:xx", "2024-06-15 10:00 junk words", "2024-06--15",
+            "2024-07-01 0x10:00", "2024-07-01 1e1:00",
+        ] {
             #expect(throws: ScheduleError.self, "\(text)") { try ScheduleTime.parse(text, zone: .utc) }
         }
         // The local abbreviation pins summer or standard time in the repeated hour, as in systemd.
@@ -21,6 +24,11 @@ import Testing
         let utc = try ScheduleTime.parse("2024-10-27T00:30:00Z", zone: .utc)
         #expect(summer == utc)
         #expect(winter - summer == 3_600_000_000)
+        // `CET` is a zone file too, but under Europe/Berlin it is the local winter time, in any case.
+        let cet = try ScheduleTime.parse("2024-07-01 10:00 cet", zone: berlin)
+        let nine = try ScheduleTime.parse("2024-07-01T09:00:00Z", zone: .utc)
+        #expect(cet == nine)
+        #expect(try ScheduleTime.parse("2024-07-01 10:00 utc", zone: berlin) == nine + 3_600_000_000)
     }
 
     /// A return value nested past 128 levels, or holding a number JSON cannot write, fails the

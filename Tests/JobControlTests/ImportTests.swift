@@ -207,6 +207,8 @@ import Testing
             "-0 1 * * * root /usr/bin/quiet\n-@daily root loud\n")
         #expect(system.jobs.map(\.schedules) == [["0 1 * * *"], ["@daily"]], "\(system.notes)")
         #expect(system.jobs[0].reported.contains { $0.setting.contains("'-'") })
+        let spaced = CrontabImporter(path: "t", format: .system).run("- 0 1 * * * root quiet\n")
+        #expect(spaced.jobs.isEmpty && spaced.notes.contains { $0.kind == .invalid })
         let ann = CrontabImporter(path: "t", format: .user("ann")).run("-0 1 * * * quiet\n")
         #expect(ann.jobs.isEmpty && ann.notes.contains { $0.kind == .invalid && $0.reason.contains("root") })
         let unterminated = CrontabImporter(path: "t", format: .user("root")).run("0 1 * * * first\n0 2 * * * last")

@@ -28,6 +28,14 @@ CONTEXT = 2
 #: Log messages and exception messages longer than this are cut (the daemon stores at most
 #: 64 KiB of an exception's message, and a log call must stay far below its 8 MiB limit).
 MAX_MESSAGE = 1 << 20
+#: Frames kept from each end of a deeper traceback (the daemon's TracebackInfo.maxFramesPerEnd),
+#: one fewer at the start for the marker of those left out.
+FRAMES_PER_END = 50
+#: Locals kept per frame (the daemon keeps as many).
+MAX_LOCALS = 200
+#: The traceback's JSON, chained exceptions included, is made smaller past this (the daemon
+#: reads a function's outcome file up to 16 MiB): locals, then context lines, outer frames first.
+MAX_TRACEBACK_BYTES = 4 << 20
 #: The integers a return value may hold: JSON here is 64-bit (the daemon would make others floats).
 INT_RANGE = (-(1 << 63), (1 << 63) - 1)
 
@@ -53,34 +61,65 @@ def safe_repr(value):
 
 
 def traceback_json(tb, skip_runner=True):
-    """The seed's traceback: every frame's file, line, function, code line with context, locals."""
-    frames = []
+    """The seed's traceback: every frame's file, line, function, code line with context, locals.
+    A deep one (a RecursionError) keeps its ends, with a marker of what was left out."""
+    entries = []
     while tb is not None:
+        if not (skip_runner and tb.tb_frame.f_code.co_filename == __file__):
+            entries.append(tb)
+        tb = tb.tb_next
+    omitted = 0
+    if len(entries) > 2 * FRAMES_PER_END:
+        omitted = len(entries) - (2 * FRAMES_PER_END - 1)
+        entries = entries[: FRAMES_PER_END - 1] + [None] + entries[-FRAMES_PER_END:]
+    frames = []
+    for tb in entries:
+        if tb is None:
+            frames.append({"filename": "…", "lineno": None, "function": "(%d frames omitted)" % omitted,
+                           "line": None, "context": [], "locals": {}})
+            continue
         frame = tb.tb_frame
         code = frame.f_code
-        if not (skip_runner and code.co_filename == __file__):
-            lineno = tb.tb_lineno
-            linecache.checkcache(code.co_filename)
-            line = linecache.getline(code.co_filename, lineno, frame.f_globals).rstrip("\n")
-            context = [
-                linecache.getline(code.co_filename, number, frame.f_globals).rstrip("\n")
-                for number in range(max(1, lineno - CONTEXT), lineno + CONTEXT + 1)
-            ]
-            while context and context[-1] == "":
-                context.pop()
-            frames.append({
-                "filename": code.co_filename,
-                "lineno": lineno,
-                "function": code.co_name,
-                "line": line.strip() or None,
-                "context": context,
-                # A module's frame has its globals as locals: not worth storing.
-                "locals": {} if code.co_name == "<module>" else {
-                    name: safe_repr(value) for name, value in frame.f_locals.items()
-                },
-            })
-        tb = tb.tb_next
+        lineno = tb.tb_lineno
+        linecache.checkcache(code.co_filename)
+        line = linecache.getline(code.co_filename, lineno, frame.f_globals).rstrip("\n")
+        context = [
+            linecache.getline(code.co_filename, number, frame.f_globals).rstrip("\n")
+            for number in range(max(1, lineno - CONTEXT), lineno + CONTEXT + 1)
+        ]
+        while context and context[-1] == "":
+            context.pop()
+        frames.append({
+            "filename": code.co_filename,
+            "lineno": lineno,
+            "function": code.co_name,
+            "line": line.strip() or None,
+            "context": context,
+            # A module's frame has its globals as locals: not worth storing.
+            "locals": {} if code.co_name == "<module>" else {
+                name: safe_repr(value) for name, value in list(frame.f_locals.items())[:MAX_LOCALS]
+            },
+        })
     return {"frames": frames}
+
+
+def shrink(traceback):
+    """``traceback`` (with its chain) under MAX_TRACEBACK_BYTES of JSON: the outer frames'
+    locals go first, then their context lines; the innermost frame of each keeps both."""
+    def size():
+        return len(json.dumps(traceback, ensure_ascii=True, default=str))
+    if size() <= MAX_TRACEBACK_BYTES:
+        return traceback
+    every = [traceback] + traceback.get("chain", [])
+    for key, empty in (("locals", {}), ("context", [])):
+        for part in every:
+            for frame in part["frames"][:-1]:
+                frame[key] = empty
+            if size() <= MAX_TRACEBACK_BYTES:
+                return traceback
+    for part in every:
+        part["frames"][-1]["locals"] = {}
+    return traceback
 
 
 MAX_CHAIN = 5
@@ -110,7 +149,7 @@ def exception_json(error):
         current = earlier
     if chain:
         result["chain"] = list(reversed(chain))
-    return result
+    return shrink(result)
 
 
 def type_name(error):

@@ -113,14 +113,17 @@ public enum ConfigLoader {
         for index in jobs.indices { jobs[index].resources = jobs[index].resources.filled(from: config.jobDefaults) }
         diagnostics += resolvePython(&jobs, config: config, file: file)
         config.jobs = jobs
-        let blank = text.split(separator: "\n").allSatisfy {
+        // "\r\n" is one Character: split at it too, or a CRLF file is one line.
+        let blank = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).allSatisfy {
             $0.trimmingBlanks().isEmpty
                 || $0.trimmingBlanks().hasPrefix("#")
         }
-        if requireJobs, blank, !jobs.isEmpty || !diagnostics.isEmpty {
+        let empty = text.allSatisfy(\.isWhitespace)
+        if requireJobs, empty, !jobs.isEmpty || !diagnostics.isEmpty {
             // Included files' jobs do not make an emptied main file whole: its access rules,
             // secrets, pools and channels would be gone without a word. First, as the cause of
-            // what the included files then miss (an undefined pool, secret or channel).
+            // what the included files then miss (an undefined pool, secret or channel). A file of
+            // comments alone is someone's choice (jobs in jobs.d/, defaults for the rest).
             diagnostics.insert(
                 ConfigDiagnostic(
                     SourceLocation(file: file, line: 1, column: 1),

@@ -8,11 +8,11 @@ extension BuildEngine {
     /// The longest exception message stored; the rest is cut (the traceback keeps where it was).
     static let maxExceptionMessageBytes = 64 << 10
 
-    /// Whether `message` is the line a failed attempt of a build with retries logs
-    /// (`attempt 2 failed: …; retrying in 4s`): crash recovery counts them.
-    nonisolated static func isFailedAttemptLine(_ message: String) -> Bool {
-        guard message.hasPrefix("attempt "), let end = message.firstRange(of: " failed: ") else { return false }
-        return Int(message[message.index(message.startIndex, offsetBy: 8)..<end.lowerBound]) != nil
+    /// The attempt a line of a build with retries says started (`attempt 3 starts`, logged as
+    /// each retry begins), or nil: crash recovery reads the last one.
+    nonisolated static func startedAttempt(_ message: String) -> Int64? {
+        guard message.hasPrefix("attempt "), message.hasSuffix(" starts") else { return nil }
+        return Int64(message.dropFirst("attempt ".count).dropLast(" starts".count))
     }
 
     /// The deepest nesting of arrays and objects stored in a return value: a listing's reply

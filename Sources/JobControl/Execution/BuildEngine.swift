@@ -464,6 +464,8 @@ public actor BuildEngine {
                         )
                         try await Task.sleep(for: .seconds(delay))
                         attempt += 1
+                        // Crash recovery counts the attempts that started from these lines.
+                        running.log(.info, "attempt \(attempt) starts")
                     }
                 }
             }

@@ -24,10 +24,14 @@ public enum CrashRecovery {
 
     /// `previousDaemon`: the pid of the daemon that had the database before (its lock file's),
     /// whose cgroups are searched for builds whose cgroup was never recorded.
-    public static func run(engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32? = nil)
-        async throws(StorageError) -> Report
-    {
-        let unfinished = try storage.unfinishedBuilds()
+    /// `only`: the builds to recover (those an earlier daemon left, read before this daemon
+    /// started any); nil for every unfinished one. A recovery retried later must not take this
+    /// daemon's own builds for crashed ones.
+    public static func run(
+        engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32? = nil,
+        only: Set<Int64>? = nil
+    ) async throws(StorageError) -> Report {
+        let unfinished = try storage.unfinishedBuilds().filter { only?.contains($0.build.id) ?? true }
         var report = try await finishCrashed(
             unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger,
             previousDaemon: previousDaemon)
@@ -123,7 +127,8 @@ public enum CrashRecovery {
     /// they are not used up: the builds that replaced crashed ones count as attempts, so a job
     /// that takes the daemon down with it runs at most `1 + count` times, not once per restart.
     /// The attempts a crashed build made count too: its first one is `trigger.attempt` (1 for
-    /// a build that replaced none), and each "attempt N failed" line it logged is one more.
+    /// a build that replaced none), and each retry it began logged "attempt N starts". A crash
+    /// during the wait before a retry leaves that retry to the replacement.
     static func retryIfAllowed(_ crashed: Build, engine: BuildEngine, storage: any Storage, logger: Logger) async
         -> Int64?
     {
@@ -134,12 +139,15 @@ public enum CrashRecovery {
         }
         let trigger = crashed.config["build"]?["trigger"]
         let first = trigger?["kind"] == "retry" ? trigger?["attempt"]?.intValue ?? 2 : 1
-        let failedBefore =
+        let started =
+            // The newest lines: the last "starts" is in the last attempt's output, bounded (one
+            // past a flood of 50,000 lines counts as not found, and leaves the replacement more).
             (try? storage.iterLogMessages(
-                LogQuery(buildID: id, minLevel: LogLevel.warning.rawValue, limit: 100_000)))?
-            .filter { $0.logger == "jobcontrol" && BuildEngine.isFailedAttemptLine($0.message) }.count ?? 0
-        // The attempt the crash interrupted.
-        let attempt = first + Int64(failedBefore)
+                LogQuery(buildID: id, minLevel: LogLevel.info.rawValue, limit: 50_000, newestFirst: true)))?
+            .filter { $0.logger == "jobcontrol" }.compactMap { BuildEngine.startedAttempt($0.message) }.max()
+        // The last attempt that began: the one the crash interrupted, or the one whose failure it
+        // was waiting to retry.
+        let attempt = max(first, started ?? first)
         guard attempt <= retry.count else {
             logger.warning(
                 "not retrying a build after the crash: its retries are used up",

@@ -34,9 +34,24 @@ public struct SecretRedactor: Sendable {
         let json = JSONValue.string(value).jsonText()
         forms.append(String(json.dropFirst().dropLast()))
         forms.append(asciiJSON(value))
-        for escapingApostrophe in [true, false] {
+        // A Python older than this runtime's Unicode tables does not know the newest characters
+        // and escapes them too: one form more for each Unicode version since 13.0 (Python 3.9)
+        // that a character of the secret comes from, escaping that version's and later ones.
+        let ages = Set(
+            value.unicodeScalars.compactMap { scalar -> Int? in
+                guard scalar.value >= 0x80, printable(scalar), let age = scalar.properties.age, age.major >= 13 else {
+                    return nil
+                }
+                return age.major * 100 + age.minor
+            })
+        for (escapingApostrophe, unknownFrom) in [true, false].flatMap({ quote in
+            ([nil] + ages.sorted()).map { (quote, $0) }
+        }) {
             var python = ""
             for scalar in value.unicodeScalars {
+                let unknown =
+                    unknownFrom.map { from in scalar.properties.age.map { $0.major * 100 + $0.minor >= from } ?? false }
+                    ?? false
                 switch scalar {
                 case "\\": python += "\\\\"
                 case "\t": python += "\\t"
@@ -44,7 +59,8 @@ public struct SecretRedactor: Sendable {
                 case "\r": python += "\\r"
                 case "'" where escapingApostrophe: python += "\\'"
                 case _
-                where scalar.value < 0x20 || scalar.value == 0x7F || (scalar.value >= 0x80 && !printable(scalar)):
+                where scalar.value < 0x20 || scalar.value == 0x7F
+                    || (scalar.value >= 0x80 && (!printable(scalar) || unknown)):
                     let digits = scalar.value < 0x100 ? 2 : scalar.value < 0x10000 ? 4 : 8
                     let prefix = digits == 2 ? "\\x" : digits == 4 ? "\\u" : "\\U"
                     python += prefix + hex(scalar.value, digits: digits)

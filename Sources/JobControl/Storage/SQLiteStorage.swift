@@ -138,14 +138,16 @@ public final class SQLiteStorage: Storage {
     // MARK: - Errors
 
     /// A write of its own (a build's creation, its start): a failure that may pass (a full disk)
-    /// is an outage `jobctl status` shows, as the group-commit writer's are. The writer's next
-    /// commit ends it (a small write of its own that fits is no sign that log lines do).
+    /// is an outage `jobctl status` shows, as the group-commit writer's are, until a write of
+    /// its own or the writer's next commit succeeds.
     func write<T>(_ what: String, _ body: (SQLiteConnection) throws -> T) throws(StorageError) -> T {
         do {
-            return try writer.write(body)
+            let result = try writer.write(body)
+            health.directWriteSucceeded()
+            return result
         } catch {
             let wrapped = Self.wrap(error, .query, "cannot \(what) in \(path ?? ":memory:")")
-            health.failed(wrapped)
+            health.failed(wrapped, direct: true)
             throw wrapped
         }
     }

@@ -35,8 +35,11 @@ public final class StorageHealth: Sendable {
 
     /// Reports a failure that may pass (``StorageError/isTransient``); returns true (and logs it,
     /// once) when it starts an outage.
+    /// `direct`: the failure of a write of its own (a build's creation), not of the
+    /// group-commit writer; such an outage ends at the next such write that succeeds
+    /// (``directWriteSucceeded()``), even on a daemon that writes nothing else.
     @discardableResult
-    func failed(_ error: StorageError) -> Bool {
+    func failed(_ error: StorageError, direct: Bool = false) -> Bool {
         guard error.isTransient else { return false }
         // The first line: libpq's messages go on with a paragraph of guesses.
         let reason = String(error.message.prefix { $0 != "\n" })
@@ -45,11 +48,22 @@ public final class StorageHealth: Sendable {
             state = (Date(), reason)
             return true
         }
+        if started { outageIsDirect.withLock { $0 = direct } }
         if started { Self.logger.error("storage unavailable: \(reason)") }
         return started
     }
 
     static let logger = Logger(label: "jobcontrol.storage")
+
+    /// Whether the current outage began with a direct write's failure.
+    private let outageIsDirect = Mutex(false)
+
+    /// A direct write succeeded: ends an outage one began (one the group-commit writer reported
+    /// lasts until that writer's own commit succeeds: a small write fitting is no sign its do).
+    func directWriteSucceeded() {
+        guard outage.withLock({ $0 != nil }), outageIsDirect.withLock({ $0 }) else { return }
+        succeeded()
+    }
 
     /// The last outage that ended, for the scheduler's account of what it missed meanwhile.
     private let ended = Mutex<(since: Date, until: Date, reason: String)?>(nil)
