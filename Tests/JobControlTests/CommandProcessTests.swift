@@ -73,16 +73,18 @@ import Testing
 /// group (a shell, another daemon's build) was signalled because it started after the leader.
 @Suite struct OrphanGroupTests {
     @Test func aGroupNumberTakenByANewLeaderIsNotTheOrphans() throws {
+        // A group of its own without a fork (setsid(1) forks when its caller leads a group, and
+        // its child stays a member of the old group for a moment: a CI run saw two members).
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["sleep", "3"]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", "import os; os.setpgid(0, 0); os.execvp('sleep', ['sleep', '3'])"]
         try process.run()
         let pid = process.processIdentifier
         defer {
             kill(pid, SIGKILL)
             process.waitUntilExit()
         }
-        // setsid(1) forks when it already leads a group: wait for the process to lead its own.
+        // Wait for the process to lead its own group (python's setpgid, before its exec).
         var start: Int64?
         for _ in 0..<500 {
             if let info = ProcessGroups.stat(of: pid), info.group == pid {
@@ -91,7 +93,7 @@ import Testing
             }
             usleep(10_000)
         }
-        let leaderStart = try #require(start, "setsid did not make \(pid) a group leader")
+        let leaderStart = try #require(start, "\(pid) did not come to lead its own group")
         // Its own group, as recorded: found.
         #expect(ProcessGroups.members(group: pid, startTicks: leaderStart) == [pid])
         // A crashed build's group that had this number, with an earlier leader: not it.
