@@ -515,8 +515,6 @@ public actor BuildEngine {
         if let exception = outcome.exception {
             context.log(.error, "build failed: \(exception.message)")
             context.logger.warning("build failed", metadata: ["error": "\(exception)"])
-        } else {
-            context.logger.info("build succeeded")
         }
         // Held writes (the storage failing) are written or given up on before the build's end.
         do {
@@ -532,10 +530,14 @@ public actor BuildEngine {
                 exception.details["log_lines_lost"] = .int(Int64(lost.count))
                 outcome.exception = exception
             } else {
-                outcome = (false, outcome.retval, Self.logLinesLost(lost.count, reason: lost.reason))
+                let exception = Self.logLinesLost(lost.count, reason: lost.reason)
+                outcome = (false, outcome.retval, exception)
                 skipped = false
+                context.logger.warning("build failed", metadata: ["error": "\(exception)"])
             }
         }
+        // Said once the outcome is final (a build whose log lines were lost fails after all).
+        if outcome.success { context.logger.info("build succeeded") }
         let notify =
             rules.isEmpty || skipped
             ? nil
