@@ -174,6 +174,9 @@ final class ControlService: Sendable {
                 message: error.description)
         case .buildRunning(let id):
             return VarlinkError("\(manager).BuildRunning", parameters: ["id": .int(id)], message: error.description)
+        case .buildInUse(let id, let user):
+            return VarlinkError(
+                "\(manager).BuildInUse", parameters: ["id": .int(id), "by": .int(user)], message: error.description)
         case .cleanupFailed(let build, _):
             return VarlinkError("\(manager).CleanupFailed", parameters: ["id": .int(build)], message: error.description)
         case .dependencyFailed(let job, let dependency, let build):

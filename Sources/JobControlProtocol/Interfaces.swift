@@ -486,6 +486,10 @@ public enum Interfaces {
         # The build has not finished (cancel it first).
         error BuildRunning (id: int, message: string)
 
+        # A build that has not finished pinned this one as its dependency (its
+        # !retval reads it): it is kept until that build ends.
+        error BuildInUse (id: int, by: int, message: string)
+
         # A parameter value was refused: unknown, missing, or not of the
         # parameter's type; the message says which and why.
         error InvalidJobParameters (job: string, message: string)

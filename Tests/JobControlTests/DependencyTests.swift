@@ -36,6 +36,46 @@ import Testing
     }
 }
 
+extension PinningTests {
+    /// A build pinned by a dependent that has not finished is not deleted (the dependent failed
+    /// with RetvalUnavailable when it started); once the dependent has ended, it may be.
+    @Test func aBuildPinnedByAnUnfinishedOneIsKept() async throws {
+        let open = Mutex(false)
+        var registry = FunctionRegistry.builtins
+        registry.register("test:own-id") { context, _, _ in .int(context.buildID) }
+        registry.register("test:hold") { _, args, _ in
+            while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            return .array(args)
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                pools: {one: {workers: 1}}
+                jobs:
+                  - {id: dep, function: 'test:own-id'}
+                  - {id: blocker, function: 'test:hold', pool: one}
+                  - {id: child, function: 'test:hold', pool: one, dependencies: [dep], args: [!retval dep]}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        _ = try await engine.run(jobID: "blocker")
+        let child = try await engine.run(jobID: "child")
+        do {
+            try await engine.delete(buildID: dep.id)
+            Issue.record("the pinned build was deleted")
+        } catch {
+            #expect("\(error)".contains("pinned as a dependency by build \(child.id)"), "\(error)")
+        }
+        open.withLock { $0 = true }
+        let ended = try await engine.waitUntilFinished(child.id)
+        #expect(ended.retval == [.int(dep.id)], "\(ended.exception ?? .null)")
+        try await engine.delete(buildID: dep.id)
+    }
+}
+
 @Suite struct BuildDependenciesTests {
     static let diamond = """
         workers: 4

@@ -183,6 +183,36 @@ import Testing
         #expect(try rig.occurrences("q").map(\.outcome) == [.started, .started])
     }
 
+    /// A reload that removes (or disables) a job with occurrences waiting in its queue records
+    /// them as skipped: they waited for ever, and the next start ran them all, late.
+    @Test func aReloadThatRemovesAQueuedJobSkipsItsQueue() async throws {
+        let gate = Gate()
+        let (rig, registry) = try await Self.rig(
+            """
+              - {id: q, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}
+              - {id: d, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}
+              - {id: other, command: 'true'}
+
+            """, gate: gate)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        #expect(try rig.occurrences("q").map(\.outcome) == [.started, .queued])
+        let reloaded = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: d, function: 'test:hold', schedule: {every: 1m}, concurrency: queue, enabled: false}
+                  - {id: other, command: 'true'}
+                """, file: "t.yaml", registry: registry)
+        _ = await rig.engine.replaceConfig(reloaded)
+        await rig.scheduler.update(config: reloaded)
+        for job in ["q", "d"] {
+            let outcomes = try rig.occurrences(job)
+            #expect(outcomes.map(\.outcome) == [.started, .skipped], "\(job): \(outcomes)")
+            #expect(outcomes.last?.detail?.contains("at a reload") == true)
+        }
+        gate.release()
+    }
+
     @Test func replaceCancelsTheRunningBuild() async throws {
         let (rig, _) = try await Self.rig(
             "  - {id: r, function: 'test:hold', schedule: {every: 1m}, concurrency: replace}\n")

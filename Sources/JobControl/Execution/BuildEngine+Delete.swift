@@ -11,6 +11,17 @@ extension BuildEngine {
         do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build = found else { throw .noSuchBuild(buildID) }
         guard build.finished else { throw .buildRunning(buildID) }
+        // A queued or running build that pinned it reads its return value when it starts (or
+        // has): deleting it now would fail that build (`RetvalUnavailable`). Retention keeps
+        // pinned builds for the same reason.
+        let unfinished: [UnfinishedBuild]
+        do { unfinished = try storage.unfinishedBuilds() } catch { throw .storage(error) }
+        if let user = unfinished.first(where: { entry in
+            entry.build.config["build"]?["dependency_builds"]?.objectValue?.values.contains { $0.intValue == buildID }
+                ?? false
+        }) {
+            throw .buildInUse(buildID, by: user.build.id)
+        }
         if let job = config.job(build.jobID), let name = job.cleanupFunction {
             guard let cleanup = registry.function(name) ?? job.cleanupPython.map(PythonFunction.make) else {
                 throw .cleanupFailed(build: buildID, reason: "cleanup function '\(name)' is not registered")

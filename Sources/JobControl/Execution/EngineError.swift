@@ -7,6 +7,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case noSuchBuild(Int64)
     case buildNotRunning(Int64)
     case buildRunning(Int64)
+    /// A build not yet finished pinned it as a dependency.
+    case buildInUse(Int64, by: Int64)
     case cleanupFailed(build: Int64, reason: String)
     case dependencyNotBuilt(job: String, dependency: String)
     case dependencyFailed(job: String, dependency: String, build: Int64)
@@ -32,6 +34,9 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             return "build \(id) has already finished; there is nothing to cancel"
         case .buildRunning(let id):
             return "build \(id) has not finished; cancel it first ('jobctl cancel \(id)')"
+        case .buildInUse(let id, let user):
+            return
+                "build \(id) is pinned as a dependency by build \(user), which has not finished (its !retval reads it); delete it once that build has ended, or cancel that build"
         case .cleanupFailed(let build, let reason):
             return "the cleanup function of build \(build) failed, so the build was kept: \(reason)"
         case .dependencyNotBuilt(let job, let dependency):

@@ -160,8 +160,36 @@ public actor Scheduler {
             state.computeNext(jobID: job.id)
             updated[job.id] = state
         }
+        // Occurrences waiting in the queue of a job the reload removed (or disabled, or left
+        // unscheduled) would wait for ever, and the next start's recovery would run them all,
+        // late: they are recorded as skipped now.
+        for (jobID, old) in jobs where !old.queue.isEmpty {
+            let reason: String
+            if let kept = updated[jobID] {
+                guard !kept.enabled else { continue }
+                reason = "not started: the job was disabled at a reload"
+            } else {
+                reason = "not started: the job was removed, or lost its schedule, at a reload"
+            }
+            for due in old.queue { skipQueued(jobID, due: due, because: reason) }
+            updated[jobID]?.queue = []
+        }
         jobs = updated
         await tick()
+    }
+
+    /// Records an occurrence that waited in the queue as skipped.
+    private func skipQueued(_ jobID: String, due: Int64, because reason: String) {
+        do {
+            try storage.updateOccurrence(
+                jobID: jobID, due: due, outcome: .skipped, buildID: nil, detail: reason, notify: nil)
+            DaemonMetrics.shared.occurrence(job: jobID, outcome: OccurrenceOutcome.skipped.rawValue)
+        } catch {
+            logger.error(
+                "cannot record that a queued occurrence was skipped",
+                metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            if error.isTransient { deferRecord(jobID, due: due, reason: error.message, queued: true) }
+        }
     }
 
     /// Stops timing; nothing is started after this.
@@ -178,57 +206,6 @@ public actor Scheduler {
 
     /// Answers when the scheduler is not stuck (the watchdog's proof of life).
     public func ping() -> Int { jobs.count }
-
-    // MARK: Suspend and resume
-
-    /// Suspends a job's schedule (kept across restarts) until ``resume(_:)``.
-    public func suspend(_ jobID: String) throws(EngineError) {
-        guard jobs[jobID] != nil else { throw .notScheduled(jobID) }
-        do { try storage.setSuspended(jobID: jobID, true) } catch { throw .storage(error) }
-        suspended.insert(jobID)
-        logger.info("schedule suspended", metadata: ["job.id": "\(jobID)"])
-        rearm()
-    }
-
-    /// Resumes a suspended schedule from now on (what it missed while suspended does not run).
-    public func resume(_ jobID: String) throws(EngineError) {
-        guard var state = jobs[jobID] else { throw .notScheduled(jobID) }
-        do { try storage.setSuspended(jobID: jobID, false) } catch { throw .storage(error) }
-        suspended.remove(jobID)
-        passOver(jobID, &state, until: now(), because: "the schedule was suspended")
-        jobs[jobID] = state
-        logger.info("schedule resumed", metadata: ["job.id": "\(jobID)"])
-        rearm()
-    }
-
-    /// Reads which jobs are suspended again: another daemon sharing the database suspended or
-    /// resumed one.
-    public func refreshSuspended() {
-        guard let current = try? storage.suspendedJobs(), current != suspended else { return }
-        for jobID in suspended.subtracting(current) {
-            guard var state = jobs[jobID] else { continue }
-            state.cursor = max(state.cursor, now())
-            state.computeNext(jobID: jobID)
-            jobs[jobID] = state
-        }
-        suspended = current
-        rearm()
-    }
-
-    /// Moves a job's cursor to `current` without running what fell before it. The newest
-    /// occurrence passed over is recorded, skipped, with `reason` (and no notification): a
-    /// restart's recovery counts from the last recorded occurrence, and would otherwise run or
-    /// report as missed what was passed over on purpose.
-    private func passOver(_ jobID: String, _ state: inout JobState, until current: Int64, because reason: String) {
-        let passed = state.policy.newestOccurrences(after: state.cursor, through: current, count: 100)
-        if leading, let newest = passed.dues.last {
-            let count =
-                passed.dues.count > 1 ? " (\(passed.dues.count)\(passed.complete ? "" : " or more") passed over)" : ""
-            _ = claim(jobID, due: newest, outcome: .skipped, detail: reason + count, notifying: false)
-        }
-        state.cursor = max(state.cursor, current)
-        state.computeNext(jobID: jobID)
-    }
 
     // MARK: Time passing
 
@@ -272,7 +249,7 @@ public actor Scheduler {
         rearm()
     }
 
-    private func rearm() {
+    func rearm() {
         guard !stopped else { return }
         let earliest = jobs.filter { $0.value.enabled && !suspended.contains($0.key) }.compactMap(\.value.fireAt).min()
         timer?.arm(at: earliest)

@@ -232,7 +232,8 @@ extension WebApp {
         case "NoSuchJob", "NoSuchBuild", "NoSuchNotification", "NoSuchChannel", "MethodNotFound", "InterfaceNotFound":
             return .notFound
         case "AccessDenied", "PermissionDenied": return .forbidden
-        case "BuildRunning", "BuildNotRunning", "JobDisabled", "JobProtected", "DependencyNotBuilt", "DependencyFailed",
+        case "BuildRunning", "BuildInUse", "BuildNotRunning", "JobDisabled", "JobProtected", "DependencyNotBuilt",
+            "DependencyFailed",
             "NotScheduled", "CleanupFailed":
             return .conflict
         case "ShuttingDown", "StorageFailed", "ParameterUnavailable": return .serviceUnavailable
