@@ -30,6 +30,14 @@ public struct CalendarSpec: Sendable, Hashable {
     var minute: [Component]?
     /// Seconds, in microseconds.
     var microsecond: [Component]?
+    /// Whether the seconds name a fraction of a second (`00.5`, `0/0.25`): only then can the
+    /// expression elapse more than once within a second.
+    public var hasFractionalSeconds: Bool {
+        microsecond?.contains {
+            $0.start % Self.usecPerSecond != 0 || ($0.repeatStep > 0 && $0.repeatStep % Self.usecPerSecond != 0)
+        } ?? false
+    }
+
     /// `~` instead of `-` before the day: days count back from the end of the month.
     var endOfMonth = false
     /// The expression ended in `UTC`.

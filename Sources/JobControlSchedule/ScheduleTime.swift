@@ -40,15 +40,13 @@ public enum ScheduleTime {
         var words = trimmed.split(separator: " ").map(String.init)
         var zone = zone
         // The local zone's own abbreviations (CET, CEST) pin standard or summer time, as in
-        // systemd; any other last word must name a zone.
-        // The abbreviations come first, compared without case as systemd does: `CET` is also a
-        // zone file, but under Europe/Berlin it means winter time there.
+        // systemd, compared without case and before zone files (`CET` is also a zone file, but
+        // under Europe/Berlin it means winter time there); any other last word must name a zone.
         var pinnedDST = -1
-        if words.count >= 2, let last = words.last?.asciiLowercased,
-            last == zone.standardAbbreviation.asciiLowercased || last == zone.daylightAbbreviation.asciiLowercased
-        {
-            let daylight = zone.daylightAbbreviation.asciiLowercased
-            pinnedDST = last == daylight && daylight != zone.standardAbbreviation.asciiLowercased ? 1 : 0
+        let standard = zone.standardAbbreviation.asciiLowercased
+        let daylight = zone.daylightAbbreviation.asciiLowercased
+        if words.count >= 2, let last = words.last?.asciiLowercased, last == standard || last == daylight {
+            pinnedDST = last == daylight && daylight != standard ? 1 : 0
             words.removeLast()
         } else if words.count >= 2, let last = words.last,
             let named = last.asciiLowercased == "utc" ? .utc : ZoneRules.named(last)

@@ -154,6 +154,10 @@ extension ConfigLoader {
     /// sub-second repetition such as `*:*:0/0.000001`). The scheduler's resolution is a second;
     /// such a schedule kept it busy and recorded every elapse it could not start as missed.
     static func tooFrequent(_ schedule: Schedule) -> String? {
+        // Intervals are whole seconds and cron counts minutes: only a calendar expression with
+        // fractional seconds can (the search below would cost every job's load, a quarter of a
+        // 10,000-job check-config).
+        guard case .calendar(let spec) = schedule.rule, spec.hasFractionalSeconds else { return nil }
         let elapses = schedule.elapses(after: ScheduleTime.currentMicroseconds(), count: 4)
         guard zip(elapses, elapses.dropFirst()).contains(where: { $1 - $0 < 1_000_000 }) else { return nil }
         return

@@ -74,17 +74,15 @@ extension BuildEngine {
                     context.logger.warning(
                         "cannot record the end of a build yet; trying again", metadata: ["error": "\(error)"])
                 }
-                if ContinuousClock.now - start >= Self.endRetryLimit {
-                    if !toldLong {
-                        context.logger.error(
-                            "still cannot record the end of a build after 10 minutes; trying every 30 s",
-                            metadata: ["error": "\(error)"])
-                        toldLong = true
-                    }
-                    backoff = .seconds(30)
+                let long = ContinuousClock.now - start >= Self.endRetryLimit
+                if long, !toldLong {
+                    context.logger.error(
+                        "still cannot record the end of a build after 10 minutes; trying every 30 s",
+                        metadata: ["error": "\(error)"])
+                    toldLong = true
                 }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, toldLong ? .seconds(30) : .seconds(2))
+                try? await Task.sleep(for: long ? .seconds(30) : backoff)
+                backoff = min(backoff * 2, .seconds(2))
             } catch {
                 context.logger.error("cannot record the end of a build", metadata: ["error": "\(error)"])
                 return false

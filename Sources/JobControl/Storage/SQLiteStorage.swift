@@ -32,11 +32,12 @@ public final class SQLiteStorage: Storage {
     /// file. Reported as an outage that lasts until a restart (`jobctl status`), logged critical.
     public func checkFile() {
         guard let path, let identity else { return }
-        if Self.fileIdentity(path) == nil {
+        let now = Self.fileIdentity(path)
+        if now == nil {
             health.fileLost(
                 "the database file \(path) was deleted while jobcontrold ran: what it records now is lost when it stops; restore the file or restart jobcontrold"
             )
-        } else if Self.fileIdentity(path) != identity {
+        } else if now != identity {
             health.fileLost(
                 "the database file \(path) was replaced while jobcontrold ran: it still writes to the file it opened; restart jobcontrold to use the new one"
             )

@@ -7,10 +7,11 @@ import Synchronization
 /// Whether a storage can write now, and what it had to give up: shown by `jobctl status` and in
 /// systemd's `STATUS=`, and read by the engine when a build ends.
 ///
-/// Ownership: both fields are guarded by their mutexes; any thread may report and read.
+/// Ownership: each field is guarded by its mutex; any thread may report and read.
 public final class StorageHealth: Sendable {
-    /// Since when the storage cannot be reached or written (a database down, a disk full), and why.
-    private let outage = Mutex<(since: Date, reason: String)?>(nil)
+    /// Since when the storage cannot be reached or written (a database down, a disk full), and why;
+    /// `direct` when a write of its own failed first (see ``failed(_:direct:)``).
+    private let outage = Mutex<(since: Date, reason: String, direct: Bool)?>(nil)
     /// Log lines given up on (held while the storage failed, for longer than the hold), per build.
     private let dropped = Mutex<[Int64: (count: Int, reason: String)]>([:])
 
@@ -18,7 +19,9 @@ public final class StorageHealth: Sendable {
 
     /// The current outage, if any: a database file deleted or replaced under the daemon first
     /// (it lasts until a restart), else a failure that passes.
-    public var unavailable: (since: Date, reason: String)? { lostFile.withLock { $0 } ?? outage.withLock { $0 } }
+    public var unavailable: (since: Date, reason: String)? {
+        lostFile.withLock { $0 } ?? outage.withLock { $0.map { ($0.since, $0.reason) } }
+    }
 
     /// Set once the database file at the storage's path is no longer the one the daemon writes.
     private let lostFile = Mutex<(since: Date, reason: String)?>(nil)
@@ -45,36 +48,33 @@ public final class StorageHealth: Sendable {
         let reason = String(error.message.prefix { $0 != "\n" })
         let started = outage.withLock { state in
             guard state == nil else { return false }
-            state = (Date(), reason)
+            state = (Date(), reason, direct)
             return true
         }
-        if started { outageIsDirect.withLock { $0 = direct } }
         if started { Self.logger.error("storage unavailable: \(reason)") }
         return started
     }
 
     static let logger = Logger(label: "jobcontrol.storage")
 
-    /// Whether the current outage began with a direct write's failure.
-    private let outageIsDirect = Mutex(false)
-
     /// A direct write succeeded: ends an outage one began (one the group-commit writer reported
     /// lasts until that writer's own commit succeeds: a small write fitting is no sign its do).
-    func directWriteSucceeded() {
-        guard outage.withLock({ $0 != nil }), outageIsDirect.withLock({ $0 }) else { return }
-        succeeded()
-    }
+    func directWriteSucceeded() { end(onlyDirect: true) }
 
     /// The last outage that ended, for the scheduler's account of what it missed meanwhile.
     private let ended = Mutex<(since: Date, until: Date, reason: String)?>(nil)
 
     /// Reports a success; returns when the outage it ends had started, if it ends one.
     @discardableResult
-    func succeeded() -> Date? {
+    func succeeded() -> Date? { end(onlyDirect: false) }
+
+    @discardableResult
+    private func end(onlyDirect: Bool) -> Date? {
         guard
-            let finished = outage.withLock({ state -> (since: Date, reason: String)? in
-                defer { state = nil }
-                return state
+            let finished = outage.withLock({ state -> (since: Date, reason: String, direct: Bool)? in
+                guard let current = state, !onlyDirect || current.direct else { return nil }
+                state = nil
+                return current
             })
         else { return nil }
         ended.withLock { $0 = (finished.since, Date(), finished.reason) }

@@ -76,7 +76,7 @@ enum DependencyGraph {
             let value = column[id] ?? 0
             for dependent in dependentsShown[id] ?? [] {
                 column[dependent] = max(column[dependent] ?? 0, value + 1)
-                waiting[dependent]! -= 1
+                waiting[dependent, default: 0] -= 1
                 if waiting[dependent] == 0 { ready.append(dependent) }
             }
         }
