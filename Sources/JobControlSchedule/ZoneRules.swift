@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import JobControlModel
 
 /// One kind of local time of a zone: its offset from UTC, whether it is daylight saving time,
@@ -81,7 +82,9 @@ public final class ZoneRules: Sendable, CustomStringConvertible {
 extension ZoneRules {
     /// Where the tz database lives (`TZDIR` overrides, as for glibc).
     static var zoneDirectory: String {
-        ProcessInfo.processInfo.environment["TZDIR"] ?? "/usr/share/zoneinfo"
+        // getenv, not ProcessInfo's environment: that copies the whole environment into a
+        // dictionary on every call, which was a third of a 10,000-job configuration's load.
+        getenv("TZDIR").map { String(cString: $0) } ?? "/usr/share/zoneinfo"
     }
 
     /// Whether `name` looks like a zone name and names a TZif file, as systemd's
@@ -91,12 +94,12 @@ extension ZoneRules {
     }
 
     /// The zone `name`, if it is a valid zone name (systemd's `timezone_is_valid`: letters,
-    /// digits, `-_+/`, no empty path component) naming a TZif file; loaded once.
+    /// digits, `-_+/`, no empty path component) naming a TZif file. Read from the file once
+    /// while it stays unchanged (``ZoneCache``).
     public static func named(_ name: String) -> ZoneRules? {
         if name == "UTC" { return .utc }
-        let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_+/")
         guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//"),
-            name.allSatisfy({ allowed.contains($0) })
+            name.utf8.allSatisfy(isNameByte)
         else { return nil }
         return try? load(named: name)
     }
@@ -109,13 +112,20 @@ extension ZoneRules {
     }
 
     static func load(file path: String, name: String) throws(ZoneError) -> ZoneRules {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .unknownZone(name) }
-        return try TZifReader.parse([UInt8](data), name: name)
+        try ZoneCache.rules(path: path, name: name) { path throws(ZoneError) in
+            guard let data = FileManager.default.contents(atPath: path) else { throw .unknownZone(name) }
+            return try TZifReader.parse([UInt8](data), name: name)
+        }
+    }
+
+    /// The zone local time is in for this process (``local(environment:)`` with its `TZ`).
+    public static func local() -> ZoneRules {
+        local(environment: getenv("TZ").map { ["TZ": String(cString: $0)] } ?? [:])
     }
 
     /// The zone local time is in for this process: `TZ` (a zone name, a file, or a POSIX rule
     /// such as `EST5EDT`), else `/etc/localtime`, else UTC — the order glibc uses.
-    public static func local(environment: [String: String] = ProcessInfo.processInfo.environment) -> ZoneRules {
+    public static func local(environment: [String: String]) -> ZoneRules {
         guard var value = environment["TZ"] else {
             return (try? load(file: "/etc/localtime", name: localName())) ?? .utc
         }
@@ -135,10 +145,34 @@ extension ZoneRules {
 
     /// The name `/etc/localtime` points at (`Europe/Berlin`), or `localtime`.
     static func localName() -> String {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime"),
-            let range = target.firstRange(of: "zoneinfo/")
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime") else {
+            return "localtime"
+        }
+        return zoneName(linkTarget: target)
+    }
+
+    /// What follows `zoneinfo/` in a link to a zone file, or `localtime`.
+    static func zoneName(linkTarget target: String) -> String {
+        let bytes = Array(target.utf8)
+        let marker = Array("zoneinfo/".utf8)
+        guard bytes.count > marker.count,
+            let start = (0...(bytes.count - marker.count)).first(where: {
+                bytes[$0..<$0 + marker.count].elementsEqual(marker)
+            })
         else { return "localtime" }
-        return String(target[range.upperBound...])
+        return String(decoding: bytes[(start + marker.count)...], as: UTF8.self)
+    }
+
+    /// The bytes of a zone name as systemd's `timezone_is_valid` allows them: ASCII letters,
+    /// digits and `-_+/`.
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "+"),
+            UInt8(ascii: "/"):
+            true
+        default: false
+        }
     }
 }
 
