@@ -1,9 +1,9 @@
 import ArgumentParser
 import Glibc
 
-/// The commands that scripts and builds call thousands of times (`status` and the in-build
-/// helpers `progress CURRENT TOTAL`, `log`, `skip`), recognized by hand in their plain
-/// shapes and run without ArgumentParser. Building ArgumentParser's model of all twenty commands
+/// The commands that scripts and builds call thousands of times (`status`, `run JOB` without
+/// waiting, and the in-build helpers `progress CURRENT TOTAL`, `log`, `skip`), recognized by
+/// hand in their plain shapes and run without ArgumentParser. Building ArgumentParser's model of all twenty commands
 /// (generic metadata, conformance scans, `Mirror`) costs about half of a jobctl start-up, more than
 /// the call itself; see docs/performance.md.
 ///
@@ -12,7 +12,9 @@ import Glibc
 /// else (`--help`, `-h`, an unknown or misspelled option, a missing value, a value that starts with
 /// `-`) returns nil and ArgumentParser parses the arguments, with its help and its errors. An error
 /// before the call (no `JOBCONTROL_TOKEN`, a bad level) also hands over to ArgumentParser, which
-/// reports it the same way as always; the call itself is never repeated. `JOBCTL_NO_FAST_PATH=1`
+/// reports it the same way as always; the call itself is never repeated (an error after
+/// `run`'s call is reported here as ArgumentParser reports it: a second try would queue a
+/// second build). `JOBCTL_NO_FAST_PATH=1`
 /// turns it off (the tests compare both paths).
 enum FastPath {
     /// The exit status when `arguments` (the subcommand first) was handled here, nil otherwise.
@@ -22,8 +24,21 @@ enum FastPath {
         do {
             switch command {
             case "status":
-                guard scan.positionals.isEmpty, scan.options.isEmpty else { return nil }
+                guard scan.positionals.isEmpty, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
                 try JobCtl.Status.show(socket: scan.socket, json: scan.json)
+            case "run":
+                guard scan.positionals.count == 1, scan.options.isEmpty else { return nil }
+                let parameters = JobCtl.Run.parameters(
+                    job: scan.positionals[0], force: scan.flags.contains("--force"),
+                    buildDeps: scan.flags.contains("--build-deps"), buildRevdeps: scan.flags.contains("--build-revdeps")
+                )
+                do {
+                    try JobCtl.Run.queue(socket: scan.socket, json: scan.json, parameters: parameters)
+                } catch let code as ExitCode {
+                    return code.rawValue
+                } catch {
+                    JobCtl.exit(withError: error)
+                }
             case "progress":
                 guard scan.positionals.count == 2, let current = Int64(scan.positionals[0]),
                     let total = Int64(scan.positionals[1]), scan.take(["--group", "--status"])
@@ -36,7 +51,7 @@ enum FastPath {
                 try JobCtl.Log.send(
                     socket: scan.socket, level: scan.options["--level"] ?? "info", message: scan.positionals)
             case "skip":
-                guard scan.options.isEmpty else { return nil }
+                guard scan.options.isEmpty, scan.flags.isEmpty else { return nil }
                 try JobCtl.Skip.skip(socket: scan.socket, reason: scan.positionals)
             default:
                 return nil
@@ -56,9 +71,12 @@ enum FastPath {
         var socket: String?
         var json = false
         var options: [String: String] = [:]
+        /// The flags `run` takes; other commands take none.
+        var flags: Set<String> = []
         var positionals: [String] = []
 
         static let valued = ["--socket", "--group", "--status", "--level"]
+        static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps"]
 
         init?(_ arguments: [String]) {
             var index = 0
@@ -73,6 +91,10 @@ enum FastPath {
                     json = true
                     continue
                 }
+                if Self.flagNames.contains(argument) {
+                    guard flags.insert(argument).inserted else { return nil }
+                    continue
+                }
                 guard Self.valued.contains(argument), index < arguments.count, !arguments[index].hasPrefix("-"),
                     options[argument] == nil
                 else { return nil }
@@ -81,10 +103,10 @@ enum FastPath {
             }
         }
 
-        /// True when every option given is one of `allowed` and `--json` was not given (the
-        /// in-build helpers do not take it).
+        /// True when every option given is one of `allowed`, and neither `--json` nor a flag was
+        /// given (the in-build helpers take neither).
         func take(_ allowed: [String]) -> Bool {
-            !json && options.keys.allSatisfy(allowed.contains)
+            !json && flags.isEmpty && options.keys.allSatisfy(allowed.contains)
         }
     }
 }

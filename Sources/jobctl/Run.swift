@@ -49,11 +49,8 @@ extension JobCtl {
         var paramsJSON: String?
 
         func run() async throws {
-            let method = "\(Interfaces.manager).RunJob"
-            var parameters: [String: JSONValue] = ["job": .string(job)]
-            if force { parameters["force"] = true }
-            if buildDeps { parameters["build_deps"] = true }
-            if buildRevdeps { parameters["build_revdeps"] = true }
+            let method = Self.method
+            var parameters = Self.parameters(job: job, force: force, buildDeps: buildDeps, buildRevdeps: buildRevdeps)
             if !pins.isEmpty {
                 var object: [String: JSONValue] = [:]
                 for pin in pins {
@@ -75,13 +72,7 @@ extension JobCtl {
                 parameters["dependency_parameters"] = .object(dependencies.mapValues { .object($0) })
             }
             guard wait || follow else {
-                let reply = try global.call(method, parameters)
-                let build = try Build(wire: reply["build"])
-                if global.json {
-                    printJSON(WireFormat.build(build))
-                } else {
-                    print("build \(build.id) of \(build.jobID) queued")
-                }
+                try Self.queue(socket: global.socket, json: global.json, parameters: parameters)
                 return
             }
             var last: Build?
@@ -117,6 +108,28 @@ extension JobCtl {
 }
 
 extension JobCtl.Run {
+    static let method = "\(Interfaces.manager).RunJob"
+
+    /// The call's parameters for `run JOB` and its flags (``FastPath`` takes this shape too).
+    static func parameters(job: String, force: Bool, buildDeps: Bool, buildRevdeps: Bool) -> [String: JSONValue] {
+        var parameters: [String: JSONValue] = ["job": .string(job)]
+        if force { parameters["force"] = true }
+        if buildDeps { parameters["build_deps"] = true }
+        if buildRevdeps { parameters["build_revdeps"] = true }
+        return parameters
+    }
+
+    /// Queues the build and says which it is, without waiting for it.
+    static func queue(socket: String?, json: Bool, parameters: [String: JSONValue]) throws {
+        let reply = try GlobalOptions.call(socket: socket, method, parameters)
+        let build = try Build(wire: reply["build"])
+        if json {
+            printJSON(WireFormat.build(build))
+        } else {
+            print("build \(build.id) of \(build.jobID) queued")
+        }
+    }
+
     /// `-p NAME=VALUE` and `-p DEPENDENCY:NAME=VALUE` (values as text: the daemon converts them to
     /// each parameter's type), and `--params-json` (typed), for the job and for its dependencies.
     static func parameterValues(_ given: [String], json: String?) throws -> (
