@@ -12,9 +12,14 @@ extension JobCtl {
         var id: Int64
 
         func run() async throws {
-            let reply = try global.call("\(Interfaces.manager).GetBuild", ["id": .int(id)])
+            try Self.show(socket: global.socket, json: global.json, id: id)
+        }
+
+        /// Prints build `id` (``FastPath`` runs this too).
+        static func show(socket: String?, json: Bool, id: Int64) throws {
+            let reply = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).GetBuild", ["id": .int(id)])
             let build = try Build(wire: reply["build"])
-            if global.json { printJSON(WireFormat.build(build)) } else { printBuildDetails(build) }
+            if json { printJSON(WireFormat.build(build)) } else { printBuildDetails(build) }
         }
     }
 }

@@ -14,16 +14,23 @@ extension JobCtl {
         @Option(help: "How many builds at most (1 to 10000).")
         var limit: Int = 20
 
+        static let limits = 1...10_000
+
         func validate() throws {
-            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be 1 to 10000") }
+            guard Self.limits.contains(limit) else { throw ValidationError("--limit must be 1 to 10000") }
         }
 
         func run() async throws {
+            try Self.list(socket: global.socket, json: global.json, job: job, limit: limit)
+        }
+
+        /// Prints the newest `limit` builds, of `job` or of all (``FastPath`` runs this too).
+        static func list(socket: String?, json: Bool, job: String?, limit: Int) throws {
             var parameters: [String: JSONValue] = ["limit": .int(Int64(limit))]
             if let job { parameters["job"] = .string(job) }
-            let reply = try global.call("\(Interfaces.manager).ListBuilds", parameters)
+            let reply = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).ListBuilds", parameters)
             let values = try arrayParameter(reply, "builds")
-            if global.json {
+            if json {
                 printJSON(.array(values))
                 return
             }

@@ -14,8 +14,13 @@ extension JobCtl {
         var id: Int64
 
         func run() async throws {
-            _ = try global.call("\(Interfaces.manager).CancelBuild", ["id": .int(id)])
-            if !global.json { print("build \(id): cancel requested") }
+            try Self.cancel(socket: global.socket, json: global.json, id: id)
+        }
+
+        /// Asks to cancel build `id` (``FastPath`` runs this too).
+        static func cancel(socket: String?, json: Bool, id: Int64) throws {
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).CancelBuild", ["id": .int(id)])
+            if !json { print("build \(id): cancel requested") }
         }
     }
 }

@@ -1,21 +1,25 @@
 import ArgumentParser
 import Glibc
+import JobControlModel
 
-/// The commands that scripts and builds call thousands of times (`status`, `run JOB` without
-/// waiting, and the in-build helpers `progress CURRENT TOTAL`, `log`, `skip`), recognized by
-/// hand in their plain shapes and run without ArgumentParser. Building ArgumentParser's model of all twenty commands
-/// (generic metadata, conformance scans, `Mirror`) costs about half of a jobctl start-up, more than
-/// the call itself; see docs/performance.md.
+/// The commands that scripts and builds call thousands of times (`status`, `jobs`, `builds`,
+/// `build ID`, `logs ID`, `cancel ID`, `run JOB` without waiting, and the in-build helpers `progress
+/// CURRENT TOTAL`, `log`, `skip`), recognized by hand in their plain shapes and run without
+/// ArgumentParser. ArgumentParser's parse costs more than the call itself, about half of a jobctl
+/// start-up: it reflects the command's properties (`Mirror`, generic metadata, each property's type
+/// checked for its protocols by a scan of the executable's conformance records), and does so for two
+/// pseudo-commands first, to notice a completion-script request. Parsing the one subcommand alone
+/// saves nothing measurable (tried); see docs/performance.md.
 ///
 /// The rule that keeps the two paths one command: this path takes an argument list only when every
 /// argument is one it knows, and runs the same function the ArgumentParser command runs. Anything
 /// else (`--help`, `-h`, an unknown or misspelled option, a missing value, a value that starts with
 /// `-`) returns nil and ArgumentParser parses the arguments, with its help and its errors. An error
 /// before the call (no `JOBCONTROL_TOKEN`, a bad level) also hands over to ArgumentParser, which
-/// reports it the same way as always; the call itself is never repeated (an error after
-/// `run`'s call is reported here as ArgumentParser reports it: a second try would queue a
-/// second build). `JOBCTL_NO_FAST_PATH=1`
-/// turns it off (the tests compare both paths).
+/// reports it the same way as always. A call that changes something is never made twice: an error
+/// after `run`'s call is reported here as ArgumentParser reports it (a second try would queue a
+/// second build); only the read-only commands hand a reply they cannot read over to a second try.
+/// `JOBCTL_NO_FAST_PATH=1` turns it off (the tests compare both paths).
 enum FastPath {
     /// The exit status when `arguments` (the subcommand first) was handled here, nil otherwise.
     static func run(_ arguments: [String]) -> Int32? {
@@ -26,6 +30,37 @@ enum FastPath {
             case "status":
                 guard scan.positionals.isEmpty, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
                 try JobCtl.Status.show(socket: scan.socket, json: scan.json)
+            case "jobs":
+                guard scan.positionals.isEmpty, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
+                try JobCtl.Jobs.list(socket: scan.socket, json: scan.json)
+            case "builds":
+                guard scan.positionals.count <= 1, scan.flags.isEmpty, scan.options.keys.allSatisfy({ $0 == "--limit" })
+                else { return nil }
+                var limit = 20
+                if let text = scan.options["--limit"] {
+                    guard let given = Int(text), JobCtl.Builds.limits.contains(given) else { return nil }
+                    limit = given
+                }
+                try JobCtl.Builds.list(socket: scan.socket, json: scan.json, job: scan.positionals.first, limit: limit)
+            case "build", "cancel":
+                guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.options.isEmpty,
+                    scan.flags.isEmpty
+                else { return nil }
+                if command == "build" {
+                    try JobCtl.BuildCommand.show(socket: scan.socket, json: scan.json, id: id)
+                } else {
+                    try JobCtl.Cancel.cancel(socket: scan.socket, json: scan.json, id: id)
+                }
+            case "logs":
+                guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.flags.isEmpty,
+                    scan.options.keys.allSatisfy({ $0 == "--level" })
+                else { return nil }
+                var parameters: [String: JSONValue] = ["build": .int(id)]
+                if let text = scan.options["--level"] {
+                    guard let level = LogLevel(parsing: text) else { return nil }
+                    parameters["min_level"] = .int(Int64(level.rawValue))
+                }
+                try JobCtl.Logs.printLog(socket: scan.socket, json: scan.json, parameters: parameters)
             case "run":
                 guard scan.positionals.count == 1, scan.options.isEmpty else { return nil }
                 let parameters = JobCtl.Run.parameters(
@@ -75,7 +110,7 @@ enum FastPath {
         var flags: Set<String> = []
         var positionals: [String] = []
 
-        static let valued = ["--socket", "--group", "--status", "--level"]
+        static let valued = ["--socket", "--group", "--status", "--level", "--limit"]
         static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps"]
 
         init?(_ arguments: [String]) {

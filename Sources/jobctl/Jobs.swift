@@ -9,9 +9,14 @@ extension JobCtl {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let reply = try global.call("\(Interfaces.manager).ListJobs")
+            try Self.list(socket: global.socket, json: global.json)
+        }
+
+        /// Prints the configured jobs (``FastPath`` runs this too).
+        static func list(socket: String?, json: Bool) throws {
+            let reply = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).ListJobs")
             let jobs = try arrayParameter(reply, "jobs")
-            if global.json {
+            if json {
                 printJSON(.array(jobs))
                 return
             }

@@ -47,33 +47,37 @@ extension JobCtl {
                 }
                 return
             }
-            // Pages of at most `Self.page` records (fewer when they are long: the daemon keeps every
-            // reply well under the message limit and says where to go on with `next_after_id`).
+            try Self.printLog(socket: global.socket, json: global.json, parameters: parameters)
+        }
+
+        /// Prints a build's stored log once (``FastPath`` runs this too), in pages of at most
+        /// `page` records, one blocking call each (fewer when they are long: the daemon keeps every
+        /// reply well under the message limit and says where to go on with `next_after_id`).
+        static func printLog(socket: String?, json: Bool, parameters: [String: JSONValue]) throws {
+            var parameters = parameters
             var collected: [JSONValue] = []
             var printer = LogPrinter()
-            try await global.withConnection { connection in
-                while true {
-                    let reply = try await connection.call(
-                        "\(Interfaces.manager).GetLogs",
-                        parameters.merging(["limit": .int(Self.page)]) { _, new in new })
-                    let values = try arrayParameter(reply, "logs")
-                    if global.json {
-                        collected += values
-                    } else {
-                        var text = ""
-                        for value in values { text += printer.text(try WireFormat.log(from: value)) }
-                        print(text, terminator: "")
-                    }
-                    if let next = reply["next_after_id"]?.intValue {
-                        parameters["after_id"] = .int(next)
-                        continue
-                    }
-                    guard values.count == Int(Self.page), let last = values.last?["id"]?.intValue else { break }
-                    parameters["after_id"] = .int(last)
+            while true {
+                let reply = try GlobalOptions.call(
+                    socket: socket, "\(Interfaces.manager).GetLogs",
+                    parameters.merging(["limit": .int(page)]) { _, new in new })
+                let values = try arrayParameter(reply, "logs")
+                if json {
+                    collected += values
+                } else {
+                    var text = ""
+                    for value in values { text += printer.text(try WireFormat.log(from: value)) }
+                    print(text, terminator: "")
                 }
+                if let next = reply["next_after_id"]?.intValue {
+                    parameters["after_id"] = .int(next)
+                    continue
+                }
+                guard values.count == Int(page), let last = values.last?["id"]?.intValue else { break }
+                parameters["after_id"] = .int(last)
             }
             print(printer.finish(), terminator: "")
-            if global.json { printJSON(.array(collected)) }
+            if json { printJSON(.array(collected)) }
         }
     }
 }

@@ -9,7 +9,7 @@ import Testing
         let daemon = try await DaemonProcess(config: "jobs:\n  - id: idle\n    command: [true]\n")
         defer { daemon.kill() }
         let socket = daemon.socket
-        let cases: [([String], [String: String])] = [
+        let plainCases: [([String], [String: String])] = [
             (["status"], [:]),
             (["status", "--json"], [:]),
             (["--json", "status"], [:]),
@@ -28,6 +28,41 @@ import Testing
             (["skip", "no", "data"], ["JOBCONTROL_TOKEN": "not-a-token"]),
             (["skip"], [:]),
             (["log", "--help"], [:]),
+            (["status", "--force"], [:]),
+            (["skip", "--force"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+        ]
+        // The read-only commands, before any build exists and again once builds have ended.
+        let readCases: [([String], [String: String])] = [
+            (["jobs"], [:]),
+            (["--json", "jobs"], [:]),
+            (["jobs", "extra"], [:]),
+            (["builds"], [:]),
+            (["builds", "idle", "--limit", "3"], [:]),
+            (["builds", "--limit", "3", "--json"], [:]),
+            (["builds", "--limit", "0"], [:]),
+            (["builds", "--limit", "10001"], [:]),
+            (["builds", "--limit", "x"], [:]),
+            (["builds", "--limit"], [:]),
+            (["builds", "a", "b"], [:]),
+            (["build", "1"], [:]),
+            (["build", "1", "--json"], [:]),
+            (["build", "999999"], [:]),
+            (["build", "x"], [:]),
+            (["build", "+1"], [:]),
+            (["build"], [:]),
+            (["logs", "1"], [:]),
+            (["logs", "1", "--level", "warning"], [:]),
+            (["--json", "logs", "1"], [:]),
+            (["logs", "1", "--level", "bogus"], [:]),
+            (["logs", "x"], [:]),
+            (["logs", "999999"], [:]),
+            (["cancel", "999999"], [:]),
+            (["cancel", "1"], [:]),
+            (["cancel", "x"], [:]),
+            (["cancel", "1", "--force"], [:]),
+        ]
+        // Each of these queues a build of its own on either path: ids and times differ.
+        let runCases: [([String], [String: String])] = [
             (["run", "idle"], [:]),
             (["run", "idle", "--json"], [:]),
             (["--json", "run", "idle"], [:]),
@@ -39,29 +74,37 @@ import Testing
             (["run", "idle", "--wait"], [:]),
             (["run", "-p", "x=1", "idle"], [:]),
             (["run", "--bogus", "idle"], [:]),
-            (["status", "--force"], [:]),
-            (["skip", "--force"], ["JOBCONTROL_TOKEN": "not-a-token"]),
         ]
-        // Each `run` queues a build of its own: ids and times differ between the two.
-        func comparable(_ text: String, _ arguments: [String]) -> String {
-            guard arguments.contains("run") else { return text }
-            return text.replacing(/[0-9]+/, with: "N")
+        func compare(_ cases: [([String], [String: String])], numbersAside: Bool = false) async throws {
+            func comparable(_ text: String) -> String {
+                numbersAside ? text.replacing(/[0-9]+/, with: "N") : text
+            }
+            for (arguments, environment) in cases {
+                let fast = try await runProcess(
+                    Binaries.jobctl, ["--socket", socket] + arguments, environment: environment)
+                let plain = try await runProcess(
+                    Binaries.jobctl, ["--socket", socket] + arguments,
+                    environment: environment.merging(["JOBCTL_NO_FAST_PATH": "1"]) { _, new in new })
+                #expect(fast.status == plain.status, "\(arguments): \(fast.stderr) vs \(plain.stderr)")
+                #expect(comparable(fast.stdout) == comparable(plain.stdout), "\(arguments)")
+                #expect(comparable(fast.stderr) == comparable(plain.stderr), "\(arguments)")
+            }
         }
-        for (arguments, environment) in cases {
-            let fast = try await runProcess(
-                Binaries.jobctl, ["--socket", socket] + arguments, environment: environment)
-            let plain = try await runProcess(
-                Binaries.jobctl, ["--socket", socket] + arguments,
-                environment: environment.merging(["JOBCTL_NO_FAST_PATH": "1"]) { _, new in new })
-            #expect(fast.status == plain.status, "\(arguments): \(fast.stderr) vs \(plain.stderr)")
-            #expect(comparable(fast.stdout, arguments) == comparable(plain.stdout, arguments), "\(arguments)")
-            #expect(comparable(fast.stderr, arguments) == comparable(plain.stderr, arguments), "\(arguments)")
-        }
-        // And a real build's helpers still land (the fast path is what they take).
+        try await compare(plainCases)
+        try await compare(readCases)
+        try await compare(runCases, numbersAside: true)
         // Every `run` that queued a build queued one, on either path (the fast path never hands a
         // call it made over to ArgumentParser to make again): 6 cases × 2 paths.
-        let builds = try await daemon.jobctl("--json", "builds", "idle", "--limit", "100")
+        let deadline = Date().addingTimeInterval(30)
+        var builds = try await daemon.jobctl("--json", "builds", "idle", "--limit", "100")
+        while builds.stdout.contains("\"finished\" : false"), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            builds = try await daemon.jobctl("--json", "builds", "idle", "--limit", "100")
+        }
         #expect(builds.stdout.components(separatedBy: "\"job_id\"").count - 1 == 12, "\(builds.stdout)")
+        #expect(!builds.stdout.contains("\"finished\" : false"), "\(builds.stdout)")
+        try await compare(readCases)
+        // And the daemon still answers (the fast path is what builds' helpers take).
         let status = try await daemon.jobctl("status")
         #expect(status.status == 0 && status.stdout.contains("jobs: 1"), "\(status.stdout)")
     }
