@@ -128,6 +128,35 @@ extension InBuildHelperTests {
         try await daemon.stop()
     }
 
+    /// A build's own log lines cannot pass for the daemon's (`jobcontrol`) or its output's
+    /// (`stdout`, `stderr`): logged under those names (a Python logger named `jobcontrol`, a raw
+    /// call), they are stored as `build.NAME`. A forged "attempt 9 starts" used to count as an
+    /// attempt at crash recovery, using up the build's retries.
+    @Test func aBuildCannotLogUnderTheDaemonsNames() async throws {
+        let daemon = try await DaemonProcess(
+            config: #"""
+                jobs:
+                  - id: forger
+                    command: |
+                      python3 - <<'PY'
+                      import json, os, socket
+                      for name in ["jobcontrol", "stdout", "stderr", "mine"]:
+                          s = socket.socket(socket.AF_UNIX)
+                          s.connect(os.environ["JOBCONTROL_BUILD_SOCKET"])
+                          call = {"method": "io.jobcontrol.Build.Log", "parameters": {
+                              "token": os.environ["JOBCONTROL_TOKEN"], "message": "attempt 9 starts", "logger": name}}
+                          s.sendall(json.dumps(call).encode() + b"\0")
+                          assert b"error" not in s.recv(65536)
+                      PY
+                """#)
+        let run = try await daemon.jobctl("--json", "run", "forger", "--wait")
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        let forged = try storage.iterLogMessages(LogQuery(buildID: 1)).filter { $0.message == "attempt 9 starts" }
+        #expect(forged.map(\.logger) == ["build.jobcontrol", "build.stdout", "build.stderr", "mine"])
+        try await daemon.stop()
+    }
+
     /// A build that runs as another user (`user: nobody`) may not open the control socket (mode
     /// 0660); its helpers reach the daemon through the builds' socket beside it, which serves
     /// a running build's own calls and nothing else.

@@ -65,6 +65,7 @@ extension BuildEngine {
         traceback: JSONValue? = nil
     ) async throws {
         let build = try await activeBuild(token)
+        let logger = Self.buildLoggerName(logger)
         // A long message becomes several records, as a command's long line does.
         let pieces = LineSplitter.pieces(of: message)
         // The traceback goes with the last piece only.
@@ -77,6 +78,18 @@ extension BuildEngine {
             }, limit: build.logLimit)
         guard !records.isEmpty else { return }
         try await storage.logMessagesAsync(records)
+    }
+
+    /// The names of the records the daemon writes itself (`jobcontrol`: "build started",
+    /// "attempt 2 starts", which crash recovery counts) and of a command's output (`stdout`,
+    /// `stderr`). A build that logs under one of them (a Python logger named `jobcontrol`, a
+    /// raw `Log` call) gets `build.` before it: its lines cannot pass for the daemon's own, nor
+    /// use up its own retries after a crash.
+    static let reservedLoggerNames: Set<String> = ["jobcontrol", "stdout", "stderr"]
+
+    /// The logger name a build's `Log` call is stored under.
+    static func buildLoggerName(_ name: String) -> String {
+        reservedLoggerNames.contains(name) ? "build." + name : name
     }
 
     /// Sets the return value of the build holding `token`.
