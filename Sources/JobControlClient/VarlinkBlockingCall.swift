@@ -4,10 +4,11 @@ import JobControlModel
 import JobControlProtocol
 import SystemPackage
 
-/// One call and its one reply over a plain blocking Unix socket: what a short-lived `jobctl`
-/// command needs. Starting NIO's event loops (threads, channel pipeline, their generic types)
-/// cost about 4 ms of a 10 ms `jobctl status`, more than the exchange itself (measured,
-/// docs/performance.md). Streams (`more`: following logs and progress) use ``VarlinkConnection``.
+/// Calls over a plain blocking Unix socket: what a short-lived `jobctl` command needs. Starting
+/// NIO's event loops (threads, channel pipeline, their generic types) cost about 4 ms of a 10 ms
+/// `jobctl status`, more than the exchange itself (measured, docs/performance.md). A command that
+/// waits for one stream of replies (`run --wait`) reads it here too; what needs concurrency
+/// (following a log while watching progress) uses ``VarlinkConnection``.
 public enum VarlinkBlockingCall {
     /// The largest reply accepted, as for ``VarlinkConnection``.
     public static let maxReply = VarlinkFrameDecoder.defaultMaxMessageBytes
@@ -17,9 +18,31 @@ public enum VarlinkBlockingCall {
     public static func call(path: String, method: String, parameters: [String: JSONValue] = [:]) throws -> [String:
         JSONValue]
     {
+        var result: [String: JSONValue] = [:]
+        try exchange(path: path, VarlinkCall(method: method, parameters: parameters)) { reply in
+            result = reply.parameters
+            return false
+        }
+        return result
+    }
+
+    /// Connects to `path` and calls `method` with `more`: `onReply` gets each reply's parameters
+    /// until one does not continue; a Varlink error is thrown as ``ClientError/remote(_:)``.
+    public static func callMore(
+        path: String, method: String, parameters: [String: JSONValue] = [:],
+        onReply: ([String: JSONValue]) throws -> Void
+    ) throws {
+        try exchange(path: path, VarlinkCall(method: method, parameters: parameters, more: true)) { reply in
+            try onReply(reply.parameters)
+            return reply.continues
+        }
+    }
+
+    /// Sends `call` and hands each reply to `handle` while it returns true.
+    private static func exchange(path: String, _ call: VarlinkCall, _ handle: (VarlinkReply) throws -> Bool) throws {
         let descriptor = try connect(path)
         defer { try? descriptor.close() }
-        let message = Array(VarlinkCall(method: method, parameters: parameters).json.jsonText().utf8) + [0]
+        let message = Array(call.json.jsonText().utf8) + [0]
         // send(2) with MSG_NOSIGNAL: a daemon that drops the connection makes this an error
         // (EPIPE), not a SIGPIPE that kills the client without a word.
         var sent = 0
@@ -37,37 +60,61 @@ public enum VarlinkBlockingCall {
             }
             sent += count
         }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var reader = MessageReader(descriptor: descriptor, sendFailure: sendFailure)
         while true {
-            let count: Int
+            let bytes = try reader.next()
+            let decoded: VarlinkReply
             do {
-                count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+                decoded = try VarlinkReply(json: JSONValue.parse(String(decoding: bytes, as: UTF8.self)))
             } catch {
-                throw ClientError.connectionLost(sendFailure ?? "cannot read the reply: \(error)")
+                throw ClientError.protocolError("the reply is not a Varlink message: \(error)")
             }
-            guard count > 0 else {
-                throw ClientError.connectionLost(sendFailure ?? "the daemon closed the connection without replying")
+            if let error = decoded.error {
+                throw ClientError.remote(VarlinkError(error, parameters: decoded.parameters))
             }
-            if let end = chunk[..<count].firstIndex(of: 0) {
-                reply += chunk[..<end]
-                break
-            }
-            reply += chunk[..<count]
-            guard reply.count <= maxReply else {
-                throw ClientError.protocolError("reply larger than \(maxReply) bytes")
+            guard try handle(decoded) else { return }
+        }
+    }
+
+    /// The NUL-terminated messages read from a socket, one at a time; bytes read past a message's
+    /// end are kept for the next.
+    private struct MessageReader {
+        let descriptor: FileDescriptor
+        let sendFailure: String?
+        var buffer: [UInt8] = []
+        /// How much of `buffer` is known to hold no NUL.
+        var scanned = 0
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+
+        init(descriptor: FileDescriptor, sendFailure: String?) {
+            self.descriptor = descriptor
+            self.sendFailure = sendFailure
+        }
+
+        mutating func next() throws -> [UInt8] {
+            while true {
+                if let end = buffer[scanned...].firstIndex(of: 0) {
+                    let message = Array(buffer[..<end])
+                    buffer.removeSubrange(...end)
+                    scanned = 0
+                    return message
+                }
+                scanned = buffer.count
+                guard buffer.count <= maxReply else {
+                    throw ClientError.protocolError("reply larger than \(maxReply) bytes")
+                }
+                let count: Int
+                do {
+                    count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+                } catch {
+                    throw ClientError.connectionLost(sendFailure ?? "cannot read the reply: \(error)")
+                }
+                guard count > 0 else {
+                    throw ClientError.connectionLost(sendFailure ?? "the daemon closed the connection without replying")
+                }
+                buffer += chunk[..<count]
             }
         }
-        let decoded: VarlinkReply
-        do {
-            decoded = try VarlinkReply(json: JSONValue.parse(String(decoding: reply, as: UTF8.self)))
-        } catch {
-            throw ClientError.protocolError("the reply is not a Varlink message: \(error)")
-        }
-        if let error = decoded.error {
-            throw ClientError.remote(VarlinkError(error, parameters: decoded.parameters))
-        }
-        return decoded.parameters
     }
 
     private static func connect(_ path: String) throws -> FileDescriptor {

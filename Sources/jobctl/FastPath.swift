@@ -3,7 +3,7 @@ import Glibc
 import JobControlModel
 
 /// The commands that scripts and builds call thousands of times (`status`, `jobs`, `builds`,
-/// `build ID`, `logs ID`, `cancel ID`, `run JOB` without waiting, and the in-build helpers `progress
+/// `build ID`, `logs ID`, `cancel ID`, `run JOB` with `--wait` or without, and the in-build helpers `progress
 /// CURRENT TOTAL`, `log`, `skip`), recognized by hand in their plain shapes and run without
 /// ArgumentParser. ArgumentParser's parse costs more than the call itself, about half of a jobctl
 /// start-up: it reflects the command's properties (`Mirror`, generic metadata, each property's type
@@ -68,7 +68,12 @@ enum FastPath {
                     buildDeps: scan.flags.contains("--build-deps"), buildRevdeps: scan.flags.contains("--build-revdeps")
                 )
                 do {
-                    try JobCtl.Run.queue(socket: scan.socket, json: scan.json, parameters: parameters)
+                    if scan.flags.contains("--wait") {
+                        try JobCtl.Run.queueAndWait(
+                            socket: scan.socket, json: scan.json, job: scan.positionals[0], parameters: parameters)
+                    } else {
+                        try JobCtl.Run.queue(socket: scan.socket, json: scan.json, parameters: parameters)
+                    }
                 } catch let code as ExitCode {
                     return code.rawValue
                 } catch {
@@ -111,7 +116,7 @@ enum FastPath {
         var positionals: [String] = []
 
         static let valued = ["--socket", "--group", "--status", "--level", "--limit"]
-        static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps"]
+        static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps", "--wait"]
 
         init?(_ arguments: [String]) {
             var index = 0

@@ -101,6 +101,20 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// One call whose replies stream (`more`), on a plain blocking socket; errors as for
+    /// ``withConnection(_:)``.
+    static func callMore(
+        socket: String?, _ method: String, _ parameters: [String: JSONValue],
+        onReply: ([String: JSONValue]) throws -> Void
+    ) throws {
+        do {
+            try VarlinkBlockingCall.callMore(
+                path: socketPath(socket), method: method, parameters: parameters, onReply: onReply)
+        } catch {
+            throw exitStatus(for: error)
+        }
+    }
+
     /// Runs `body` on a connection to the daemon; errors are printed as one line and become exit
     /// statuses.
     static func withConnection<T>(socket: String?, _ body: (VarlinkConnection) async throws -> T) async throws -> T {

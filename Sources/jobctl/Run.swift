@@ -75,9 +75,12 @@ extension JobCtl {
                 try Self.queue(socket: global.socket, json: global.json, parameters: parameters)
                 return
             }
+            guard follow else {
+                try Self.queueAndWait(socket: global.socket, json: global.json, job: job, parameters: parameters)
+                return
+            }
             var last: Build?
             var failedOthers: [Build] = []
-            var announced = false
             var following: Task<Build, any Error>?
             try await global.withConnection { connection in
                 try await connection.callMore(method, parameters) { reply in
@@ -86,23 +89,16 @@ extension JobCtl {
                     if !global.json {
                         if build.jobID != job {
                             print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
-                        } else if !announced, !build.finished {
-                            announced = true
-                            if follow {
-                                let follower = BuildFollower(socket: global.socket, buildID: build.id)
-                                following = Task { try await follower.run() }
-                            } else {
-                                print("build \(build.id) of \(build.jobID) queued; waiting")
-                            }
+                        } else if following == nil, !build.finished {
+                            let follower = BuildFollower(socket: global.socket, buildID: build.id)
+                            following = Task { try await follower.run() }
                         }
                     }
                     last = build
                 }
             }
             if let following { _ = try await following.value }
-            guard let build = last else { throw ExitCode(1) }
-            if global.json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
-            if !(build.finished && build.success) || !failedOthers.isEmpty { throw ExitCode(1) }
+            try Self.finish(last: last, failedOthers: failedOthers, json: global.json)
         }
     }
 }
@@ -117,6 +113,36 @@ extension JobCtl.Run {
         if buildDeps { parameters["build_deps"] = true }
         if buildRevdeps { parameters["build_revdeps"] = true }
         return parameters
+    }
+
+    /// Queues the build and waits for it on a plain blocking socket (``FastPath`` runs this
+    /// too): each dependency build as it ends, then the build; exit status 1 unless it and every
+    /// dependency build succeeded.
+    static func queueAndWait(socket: String?, json: Bool, job: String, parameters: [String: JSONValue]) throws {
+        var last: Build?
+        var failedOthers: [Build] = []
+        var announced = false
+        try GlobalOptions.callMore(socket: socket, method, parameters) { reply in
+            let build = try Build(wire: reply["build"])
+            if build.jobID != job, build.finished, build.state == .failed { failedOthers.append(build) }
+            if !json {
+                if build.jobID != job {
+                    print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
+                } else if !announced, !build.finished {
+                    announced = true
+                    print("build \(build.id) of \(build.jobID) queued; waiting")
+                }
+            }
+            last = build
+        }
+        try finish(last: last, failedOthers: failedOthers, json: json)
+    }
+
+    /// Prints the build's outcome; exit status 1 unless it and every dependency build succeeded.
+    static func finish(last: Build?, failedOthers: [Build], json: Bool) throws {
+        guard let build = last else { throw ExitCode(1) }
+        if json { printJSON(WireFormat.build(build)) } else { print(buildSummary(build)) }
+        if !(build.finished && build.success) || !failedOthers.isEmpty { throw ExitCode(1) }
     }
 
     /// Queues the build and says which it is, without waiting for it.
