@@ -112,10 +112,17 @@ extension ZoneRules {
     }
 
     static func load(file path: String, name: String) throws(ZoneError) -> ZoneRules {
-        try ZoneCache.rules(path: path, name: name) { path throws(ZoneError) in
+        try ZoneCache.shared.rules(path: path, name: name) { path throws(ZoneError) in
             guard let data = FileManager.default.contents(atPath: path) else { throw .unknownZone(name) }
             return try TZifReader.parse([UInt8](data), name: name)
         }
+    }
+
+    /// Forgets the zone files read so far (``ZoneCache``): the next lookups read them again.
+    /// Loading a configuration does this first, so a reload picks up changed zone files whatever
+    /// their file times say.
+    public static func forgetReadFiles() {
+        ZoneCache.shared.clear()
     }
 
     /// The zone local time is in for this process (``local(environment:)`` with its `TZ`).

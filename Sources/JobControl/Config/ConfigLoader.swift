@@ -29,6 +29,7 @@ public enum ConfigLoader {
         throws(ConfigError) -> DaemonConfig
     {
         let url = URL(fileURLWithPath: path)
+        ZoneRules.forgetReadFiles()  // a reload reads zone files afresh
         let text = try readText(path)
         var config = try build(
             text: text, file: path, registry: registry, defaultInclude: true, requireJobs: true, limits: limits)
