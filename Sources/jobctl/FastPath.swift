@@ -16,9 +16,10 @@ import JobControlModel
 /// else (`--help`, `-h`, an unknown or misspelled option, a missing value, a value that starts with
 /// `-`) returns nil and ArgumentParser parses the arguments, with its help and its errors. An error
 /// before the call (no `JOBCONTROL_TOKEN`, a bad level) also hands over to ArgumentParser, which
-/// reports it the same way as always. A call that changes something is never made twice: an error
-/// after `run`'s call is reported here as ArgumentParser reports it (a second try would queue a
-/// second build); only the read-only commands hand a reply they cannot read over to a second try.
+/// reports it the same way as always. A call that changes something is never made twice, nor is
+/// output printed twice: an error after `run`'s call, or after `logs` began printing, is reported
+/// here as ArgumentParser reports it (a second try would queue a second build, or print pages
+/// again); only the other read-only commands hand a reply they cannot read over to a second try.
 /// `JOBCTL_NO_FAST_PATH=1` turns it off (the tests compare both paths).
 enum FastPath {
     /// The exit status when `arguments` (the subcommand first) was handled here, nil otherwise.
@@ -60,7 +61,14 @@ enum FastPath {
                     guard let level = LogLevel(parsing: text) else { return nil }
                     parameters["min_level"] = .int(Int64(level.rawValue))
                 }
-                try JobCtl.Logs.printLog(socket: scan.socket, json: scan.json, parameters: parameters)
+                // Pages already printed must not be printed again by a second try.
+                do {
+                    try JobCtl.Logs.printLog(socket: scan.socket, json: scan.json, parameters: parameters)
+                } catch let code as ExitCode {
+                    return code.rawValue
+                } catch {
+                    JobCtl.exit(withError: error)
+                }
             case "run":
                 guard scan.positionals.count == 1, scan.options.isEmpty else { return nil }
                 let parameters = JobCtl.Run.parameters(
