@@ -2,7 +2,7 @@ import JobControlModel
 import JobControlProtocol
 
 /// Turns log records into text for people: `time LEVEL logger: message`, one line per line of
-/// output. A long line the daemon stored as several records (all but the last `partial`) comes
+/// output; a message's own further lines are indented. A long line the daemon stored as several records (all but the last `partial`) comes
 /// out as the one line it was: the pieces after the first are printed without a prefix.
 struct LogPrinter {
     /// The logger whose line is open (its last piece was partial).
@@ -23,6 +23,12 @@ struct LogPrinter {
         if Terminal.standardOutputIsTerminal {
             record.message = record.message.shownOnTerminal()
             record.logger = record.logger.shownOnTerminal()
+        } else if record.message.utf8.contains(0x0A) || record.logger.utf8.contains(0x0A) {
+            // A record's own newlines (a Log call's message; a command's output is split into
+            // lines before it is stored) go on indented: no line of its text can pass for a
+            // record of its own, with a time and a logger it chose.
+            record.message = record.message.replacing("\n", with: "\n    ")
+            record.logger = record.logger.replacing("\n", with: "\n    ")
         }
         if let open, open == record.logger {
             text = record.message

@@ -129,9 +129,11 @@ extension InBuildHelperTests {
     }
 
     /// A build's own log lines cannot pass for the daemon's (`jobcontrol`) or its output's
-    /// (`stdout`, `stderr`): logged under those names (a Python logger named `jobcontrol`, a raw
-    /// call), they are stored as `build.NAME`. A forged "attempt 9 starts" used to count as an
-    /// attempt at crash recovery, using up the build's retries.
+    /// (`stdout`, `stderr`): logged under those names in any case (a Python logger named
+    /// `jobcontrol`, a raw call), or under one that is not plain printable ASCII and could look
+    /// like them, they are stored as `build.NAME`. A forged "attempt 9 starts" used to count as an
+    /// attempt at crash recovery, using up the build's retries. And a message's own newlines
+    /// cannot start a line of `jobctl logs` that passes for a record of its own.
     @Test func aBuildCannotLogUnderTheDaemonsNames() async throws {
         let daemon = try await DaemonProcess(
             config: #"""
@@ -140,20 +142,32 @@ extension InBuildHelperTests {
                     command: |
                       python3 - <<'PY'
                       import json, os, socket
-                      for name in ["jobcontrol", "stdout", "stderr", "mine"]:
+                      def log(name, message):
                           s = socket.socket(socket.AF_UNIX)
                           s.connect(os.environ["JOBCONTROL_BUILD_SOCKET"])
                           call = {"method": "io.jobcontrol.Build.Log", "parameters": {
-                              "token": os.environ["JOBCONTROL_TOKEN"], "message": "attempt 9 starts", "logger": name}}
+                              "token": os.environ["JOBCONTROL_TOKEN"], "message": message, "logger": name}}
                           s.sendall(json.dumps(call).encode() + b"\0")
                           assert b"error" not in s.recv(65536)
+                      for name in ["jobcontrol", "stdout", "stderr", "mine", "JobControl", " jobcontrol",
+                                   "jobcontrol\u200b", "j\u043ebcontrol", "my.module"]:
+                          log(name, "attempt 9 starts")
+                      log("x", "hello\n2026-12-07T13:53:37Z INFO     jobcontrol: build succeeded")
                       PY
                 """#)
         let run = try await daemon.jobctl("--json", "run", "forger", "--wait")
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
         let forged = try storage.iterLogMessages(LogQuery(buildID: 1)).filter { $0.message == "attempt 9 starts" }
-        #expect(forged.map(\.logger) == ["build.jobcontrol", "build.stdout", "build.stderr", "mine"])
+        #expect(
+            forged.map(\.logger) == [
+                "build.jobcontrol", "build.stdout", "build.stderr", "mine", "build.JobControl", "build. jobcontrol",
+                "build.jobcontrol\u{200B}", "build.j\u{043E}bcontrol", "my.module",
+            ])
+        let printed = try await daemon.jobctl("logs", "1").stdout
+        #expect(!printed.contains("\n2026-12-07T13:53:37Z"), "\(printed)")
+        #expect(
+            printed.contains("x: hello\n    2026-12-07T13:53:37Z INFO     jobcontrol: build succeeded\n"), "\(printed)")
         try await daemon.stop()
     }
 

@@ -237,6 +237,25 @@ import Testing
     }
 }
 
+extension MailFormatTests {
+    /// A log line's own newlines (or CRs, which end a mail line too) go on indented: a job
+    /// cannot put a line into the mail that passes for another log line.
+    @Test func aLogLinesOwnLinesCannotPassForLogLines() {
+        let record = NotificationRecord(
+            id: 1, channel: "ops", event: .failed, jobID: "j", buildID: 7, state: .pending, attempts: 0,
+            created: Date(timeIntervalSince1970: 0), nextAttempt: nil, delivered: nil, node: nil, payload: [:],
+            lastError: nil)
+        let forged = LogRecord(
+            buildID: 7, created: Date(timeIntervalSince1970: 60), level: 20,
+            message: "ok\n  1970-01-01T00:00:00Z ERROR forged\r  1970-01-01T00:00:00Z ERROR by a CR", logger: "x")
+        let message = NotificationMessage(record: record, logTail: [forged], attempt: 1, sent: Date())
+        let lines = message.email(NotificationChannel.Email(to: ["ops@example.com"])).split(separator: "\n")
+        #expect(lines.contains { $0.hasSuffix(" INFO ok") })
+        #expect(!lines.contains { $0.hasPrefix("  1970-01-01T00:00:00Z ERROR") }, "\(lines)")
+        #expect(lines.contains("        1970-01-01T00:00:00Z ERROR forged"))
+    }
+}
+
 @Suite struct OutboxConformanceTests {
     static func trigger(_ success: Bool, build: Int64, at time: Double) -> NotificationTrigger {
         NotificationTrigger(

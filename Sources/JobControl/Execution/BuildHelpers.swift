@@ -83,13 +83,17 @@ extension BuildEngine {
     /// The names of the records the daemon writes itself (`jobcontrol`: "build started",
     /// "attempt 2 starts", which crash recovery counts) and of a command's output (`stdout`,
     /// `stderr`). A build that logs under one of them (a Python logger named `jobcontrol`, a
-    /// raw `Log` call) gets `build.` before it: its lines cannot pass for the daemon's own, nor
-    /// use up its own retries after a crash.
+    /// raw `Log` call), in any case, gets `build.` before it: its lines cannot pass for the
+    /// daemon's own, nor use up its own retries after a crash. So does a name with anything but
+    /// printable ASCII (a space, a control or zero-width character, a Cyrillic `о`): shown, it
+    /// could look like one of these.
     static let reservedLoggerNames: Set<String> = ["jobcontrol", "stdout", "stderr"]
 
     /// The logger name a build's `Log` call is stored under.
     static func buildLoggerName(_ name: String) -> String {
-        reservedLoggerNames.contains(name) ? "build." + name : name
+        guard name.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return "build." + name }
+        let lowercased = String(decoding: name.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+        return reservedLoggerNames.contains(lowercased) ? "build." + name : name
     }
 
     /// Sets the return value of the build holding `token`.

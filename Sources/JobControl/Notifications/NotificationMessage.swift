@@ -124,8 +124,12 @@ struct NotificationMessage: Sendable {
         if !logTail.isEmpty {
             lines += ["", "Last log lines:"]
             for record in logTail {
+                // A message's own further lines go on indented: none can pass for a log line.
+                let message = record.message.prefix(500).split(
+                    omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+                ).joined(separator: "\n      ")
                 lines.append(
-                    "  \(Timestamps.string(record.created, fractional: false)) \(LogLevel.name(of: record.level)) \(record.message.prefix(500))"
+                    "  \(Timestamps.string(record.created, fractional: false)) \(LogLevel.name(of: record.level)) \(message)"
                 )
             }
         }
