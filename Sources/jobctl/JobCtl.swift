@@ -14,7 +14,7 @@ struct JobCtl: AsyncParsableCommand {
         discussion: """
             Exit status: 0 on success; 1 when a build failed (run --wait/--follow) or the daemon refused \
             the request (the message says why); 64 for a usage error; 69 when the daemon cannot be \
-            reached; 78 when check-config finds errors.
+            reached; 74 when the output cannot be written (a full disk); 78 when check-config finds errors.
 
             --json prints the Varlink types of the io.jobcontrol.Manager interface (Job, Build, \
             LogRecord, ProgressGroup, NextRun, Occurrence; `varlinkctl introspect` shows them), with \

@@ -48,16 +48,22 @@ func writeOut(_ text: String) {
     writeAll(1, text)
 }
 
-/// Writes all of `text` to a file descriptor, retrying short writes and EINTR; gives up silently
-/// on other errors (a closed pipe must not turn into a crash of the reporter), except that a
-/// reader gone from stdout ends jobctl as SIGPIPE would (``readerGone()``).
+/// Writes all of `text` to a file descriptor, retrying short writes and EINTR; gives up on other
+/// errors (a closed pipe must not turn into a crash of the reporter), except that a reader gone
+/// from stdout ends jobctl as SIGPIPE would (``readerGone()``). A failed write to stdout makes
+/// jobctl's exit an error (``OutputCheck``).
 func writeAll(_ descriptor: Int32, _ text: String) {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         if written < 0 && errno == EINTR { continue }
         if written < 0 && errno == EPIPE && descriptor == STDOUT_FILENO { readerGone() }
-        guard written > 0 else { return }
+        guard written > 0 else {
+            if written < 0 && descriptor == STDOUT_FILENO {
+                OutputCheck.directWriteFailure.store(errno, ordering: .relaxed)
+            }
+            return
+        }
         bytes = bytes.dropFirst(written)
     }
 }

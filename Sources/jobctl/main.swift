@@ -10,6 +10,7 @@ import Glibc
 /// exits by itself, with the right status, on errors. The hottest commands skip ArgumentParser
 /// (``FastPath``) and run on the main thread alone.
 func runJobCtl() -> Never {
+    OutputCheck.install()
     if let status = FastPath.run(JobCtl.globalOptionsMovedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))) {
         exit(status)
     }

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// Output jobctl cannot write is an error (exit status 74 and a line on stderr), on both of its
+/// paths: a script redirecting `jobctl --json builds` to a full disk got status 0 and a cut-off
+/// file. A reader that went away still ends it as SIGPIPE does.
+@Suite struct OutputErrorTests {
+    @Test func aFullDiskOrAClosedStdoutIsAnError() async throws {
+        let daemon = try await DaemonProcess(config: "jobs:\n  - id: idle\n    command: [true]\n")
+        defer { daemon.kill() }
+        let jobctl = "'\(Binaries.jobctl)' --socket '\(daemon.socket)'"
+        for fastPath in [true, false] {
+            let environment = fastPath ? [:] : ["JOBCTL_NO_FAST_PATH": "1"]
+            let cases: [(String, String?)] = [
+                ("status > /dev/full", "No space left on device"),
+                ("--json jobs > /dev/full", "No space left on device"),
+                ("next > /dev/full", "No space left on device"),
+                ("--json next > /dev/full", "No space left on device"),
+                ("status >&-", nil),
+            ]
+            for (command, reason) in cases {
+                let result = try await runProcess("/bin/sh", ["-c", "\(jobctl) \(command)"], environment: environment)
+                #expect(result.status == 74, "\(command): \(result.status) \(result.stderr)")
+                // A closed stdout: EBADF, or whatever the descriptor that took its number says.
+                #expect(
+                    reason.map { result.stderr == "jobctl: cannot write the output: \($0)\n" }
+                        ?? result.stderr.hasPrefix("jobctl: cannot write the output: "), "\(command): \(result.stderr)")
+            }
+            let fine = try await runProcess(
+                "/bin/sh", ["-c", "\(jobctl) status > /dev/null"], environment: environment)
+            #expect(fine.status == 0 && fine.stderr.isEmpty, "\(fine.stderr)")
+            // A reader that stops reading: SIGPIPE's status, nothing said.
+            let gone = try await runProcess(
+                "/bin/sh",
+                ["-c", "'\(Binaries.jobctl)' --json calendar minutely --iterations 1000 | head -c 1 >/dev/null"],
+                environment: environment)
+            #expect(!gone.stderr.contains("cannot write"), "\(gone.stderr)")
+        }
+    }
+}
