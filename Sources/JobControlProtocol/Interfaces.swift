@@ -23,7 +23,8 @@ public enum Interfaces {
 
         # Adds a line to the build's log; level as in Python's logging (default 20,
         # INFO). logger names who wrote it (default "jobctl"; the daemon's own
-        # names jobcontrol, stdout and stderr are stored as build.NAME); file, line and
+        # names jobcontrol, stdout and stderr in any case, and names with anything
+        # but printable ASCII, are stored as build.NAME); file, line and
         # function say where in the code (a Python logging record's pathname,
         # lineno, funcName); traceback is stored with the record ({"frames":
         # [...], "chain": [...]}, as a build's exception_tb).
