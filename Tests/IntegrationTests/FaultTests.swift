@@ -36,6 +36,15 @@ extension ExclusiveTests {
             #expect(result.stdout.contains(" 0 failed"), "\(result.stdout)")
         }
 
+        /// A daemon killed while its database's disk is full (the space set aside for that taken
+        /// too) and started again on the full disk: it starts and answers, and finishes the left
+        /// build once space is back (it exited 74 on every start until then).
+        @Test func aRestartOnAFullDisk() async throws {
+            let result = try await Self.runScript("disk_full_restart.py", [], timeout: .seconds(180))
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+            #expect(result.stdout.contains(" 0 failed"), "\(result.stdout)")
+        }
+
         /// PostgreSQL restarted, terminated and stopped under builds and schedules, and down or
         /// misnamed at start. On a server of its own (started here): the restarts must not hit the
         /// other suites' server.
