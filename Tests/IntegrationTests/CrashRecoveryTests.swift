@@ -58,6 +58,43 @@ import Testing
         try await daemon.stop()
     }
 
+    /// Without cgroups, a command that daemonized (`setsid`: a session and process group of its
+    /// own) escaped crash recovery, which stopped only the build's recorded process group: it ran
+    /// on for good. It still carries its build's environment, and is found and stopped by it.
+    @Test func aProcessThatLeftItsGroupIsStoppedAfterACrash() async throws {
+        var daemon = try await DaemonProcess(
+            config: "containment: process-group\njobs:\n  - {id: escaper, command: 'setsid -f sleep 300; sleep 300'}\n")
+        let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
+        #expect(try await daemon.jobctl("run", "escaper").status == 0)
+        // The build's processes, by the environment it gave them.
+        func carriers() -> [pid_t] {
+            let marker = ["JOBCONTROL_BUILD_ID=1", "JOBCONTROL_SOCKET=\(daemon.socket)"]
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.compactMap { pid_t($0) }.filter { pid in
+                guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+                    let state = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    !state.split(separator: ")").last!.hasPrefix(" Z")
+                else { return false }
+                let entries = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                return marker.allSatisfy(entries.contains)
+            }
+        }
+        var escaped: [pid_t] = []
+        try await waitFor("the daemonized sleep, in a session of its own") {
+            escaped = carriers().filter { getsid($0) == $0 }
+            return !escaped.isEmpty
+        }
+        defer { for pid in escaped { Glibc.kill(pid, SIGKILL) } }
+        daemon.kill()
+        daemon = try await DaemonProcess(directory: daemon.directory)
+        try await waitFor("the build to end") { (try? storage.getBuild(1))??.finished == true }
+        try await waitFor("the daemonized sleep to be stopped", timeout: .seconds(30)) {
+            escaped.allSatisfy { Glibc.kill($0, 0) != 0 } && carriers().isEmpty
+        }
+        #expect(try storage.getBuild(1)?.exception?["type"] == "DaemonRestarted")
+        try await daemon.stop()
+    }
+
     /// A build with `retries` that a crash interrupts in its second attempt: the attempts it
     /// made count, and the build that replaces it goes on from them, so the job runs `1 + count`
     /// times in all (recovery counted only replaced builds, and the replacement began its own

@@ -7,8 +7,9 @@ import Logging
 /// killed, or the machine went down):
 ///
 /// - a build that was **running** is finished as failed (`DaemonRestarted`), after its orphaned
-///   processes are found and stopped (``ProcessGroups``); if its job has `retries`, a new build
-///   of the job runs in its place;
+///   processes are found and stopped (its cgroup, its process group, and what carries its
+///   environment: ``ProcessGroups``); if its job has `retries`, a new build of the job runs in
+///   its place;
 /// - a build that was **queued** (created, never started) runs now, keeping its id and pins;
 ///   one whose job is gone or disabled is finished as failed (`NotRun`).
 ///
@@ -77,6 +78,10 @@ public enum CrashRecovery {
         }
         report.orphansStopped = await stopOrphans(of: running)
         let config = await engine.config
+        // What daemonized out of its group (and, without cgroups, out of everything else): found
+        // by the build's environment.
+        report.orphansStopped += await ProcessGroups.stopCarrying(
+            buildIDs: Set(running.map(\.build.id)), socket: config.socket, grace: CommandFunction.terminationGrace)
         for entry in running {
             // The failure notifies as any other, in the same transaction as the build's end.
             let notify = engine.failureTrigger(for: entry.build, exception: restartedException, config: config)

@@ -1,0 +1,72 @@
+import Dispatch
+import FoundationEssentials
+import Glibc
+
+/// Finding what a crashed daemon's builds left running outside their process group and cgroup:
+/// a command that daemonized (`setsid`, a double fork) leads a session of its own, and without
+/// cgroups (`containment: process-group`) nothing else ties it to its build. Such a process
+/// still carries the environment the build gave it: `JOBCONTROL_BUILD_ID` and the daemon's
+/// `JOBCONTROL_SOCKET`. A process that cleared its environment is not found this way.
+extension ProcessGroups {
+    /// A process found by its environment, with its start time (a reused PID is not it).
+    struct Carrier: Equatable {
+        var pid: Int32
+        var startTicks: Int64
+    }
+
+    /// The live processes (not this one) whose environment holds `JOBCONTROL_SOCKET=socket` and
+    /// `JOBCONTROL_BUILD_ID=` one of `buildIDs`. Processes whose environment cannot be read
+    /// (another user's, for a daemon that is not root) are not found.
+    static func carrying(buildIDs: Set<Int64>, socket: String) -> [Carrier] {
+        guard !buildIDs.isEmpty else { return [] }
+        let socketEntry = Array("JOBCONTROL_SOCKET=\(socket)".utf8)
+        let idPrefix = Array("JOBCONTROL_BUILD_ID=".utf8)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { $0 != getpid() }.compactMap { pid -> Carrier? in
+            guard let environment = environment(of: pid) else { return nil }
+            var hasSocket = false
+            var build: Int64?
+            for entry in environment.split(separator: 0, omittingEmptySubsequences: true) {
+                if entry.elementsEqual(socketEntry) {
+                    hasSocket = true
+                } else if entry.starts(with: idPrefix) {
+                    build = Int64(String(decoding: entry.dropFirst(idPrefix.count), as: UTF8.self))
+                }
+            }
+            guard hasSocket, let build, buildIDs.contains(build), let start = stat(of: pid)?.start else { return nil }
+            return Carrier(pid: pid, startTicks: start)
+        }
+    }
+
+    /// SIGTERM to the processes that carry `buildIDs` (``carrying(buildIDs:socket:)``), SIGKILL
+    /// to those left after `grace`. Returns how many there were.
+    @discardableResult
+    static func stopCarrying(buildIDs: Set<Int64>, socket: String, grace: Duration = .seconds(5)) async -> Int {
+        let found = carrying(buildIDs: buildIDs, socket: socket)
+        guard !found.isEmpty else { return 0 }
+        func alive() -> [Carrier] { found.filter { stat(of: $0.pid)?.start == $0.startTicks } }
+        for carrier in alive() { kill(carrier.pid, SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, !alive().isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for carrier in alive() { kill(carrier.pid, SIGKILL) }
+        return found.count
+    }
+
+    /// The bytes of /proc/PID/environ (at most 1 MiB), or nil when they cannot be read.
+    private static func environment(of pid: Int32) -> [UInt8]? {
+        let descriptor = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while bytes.count < 1 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[..<count]
+        }
+        return bytes
+    }
+}
