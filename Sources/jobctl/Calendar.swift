@@ -21,7 +21,7 @@ extension JobCtl {
         @Option(help: "Evaluate from this time instead of now ('2026-03-29 12:00', '... UTC', ISO 8601, '@EPOCH').")
         var baseTime: String?
 
-        @Option(help: "How many elapses to show.")
+        @Option(help: "How many elapses to show (0: only the normalized form).")
         var iterations = 1
 
         @Option(help: "The zone for expressions that name none (default: local time).")
@@ -29,6 +29,10 @@ extension JobCtl {
 
         @Argument(help: "Schedule expressions.")
         var expressions: [String]
+
+        func validate() throws {
+            guard iterations >= 0 else { throw ValidationError("--iterations must be 0 or more") }
+        }
 
         func run() async throws {
             let local = ZoneRules.local()
@@ -44,7 +48,7 @@ extension JobCtl {
                         try baseTime.map { text throws(ScheduleError) in try ScheduleTime.parse(text, zone: local) }
                         ?? ScheduleTime.currentMicroseconds()
                     let schedule = try Schedule.parse(expression: expression, zone: zone)
-                    let elapses = schedule.elapses(after: base, count: max(iterations, 1))
+                    let elapses = iterations == 0 ? [] : schedule.elapses(after: base, count: iterations)
                     if json {
                         results.append([
                             "original": .string(expression), "normalized": .string(schedule.normalized),
@@ -70,6 +74,8 @@ extension JobCtl {
         func printElapses(_ expression: String, _ schedule: Schedule, _ elapses: [Int64], local: ZoneRules) {
             if expression != schedule.normalized { print("  Original form: \(expression)") }
             print("Normalized form: \(schedule.normalized)")
+            // As systemd-analyze: --iterations 0 asks for no elapse, not even "never".
+            guard iterations > 0 else { return }
             guard !elapses.isEmpty else {
                 print("    Next elapse: never")
                 return

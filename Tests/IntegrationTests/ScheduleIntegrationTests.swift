@@ -93,6 +93,15 @@ import Testing
             !$0.contains("From now")
         }.joined(separator: "\n")
         #expect(ours.stdout.trimmingCharacters(in: .newlines) == withoutRelative.trimmingCharacters(in: .newlines))
+        // --iterations 0: the forms only, "never" not said either.
+        for expression in ["daily", "2020-01-01"] {
+            let arguments = ["calendar", "--iterations", "0", expression]
+            let ours = try await runProcess(Binaries.jobctl, arguments, environment: environment)
+            let systemd = try await runProcess("/usr/bin/systemd-analyze", arguments, environment: environment)
+            #expect(ours.status == 0 && ours.stdout == systemd.stdout, "\(expression): \(ours.stdout)")
+        }
+        let negative = try await runProcess(Binaries.jobctl, ["calendar", "--iterations", "-1", "daily"])
+        #expect(negative.status == 64, "\(negative.stderr)")
         // No "(in UTC)" lines where local time is UTC by another name, as in systemd.
         for zone in ["Etc/UTC", "Africa/Abidjan", "GMT", "Asia/Kolkata"] {
             let arguments = ["calendar", "--base-time=2026-03-28 12:00 UTC", "daily"]
