@@ -92,6 +92,11 @@ struct CalendarScanner {
     }
 
     var atEnd: Bool { position >= bytes.count }
+
+    /// C's `isspace` in the C locale (what strtoull skips).
+    static func isCBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || (0x09...0x0D).contains(byte)
+    }
     func peek(_ offset: Int = 0) -> UInt8 { position + offset < bytes.count ? bytes[position + offset] : 0 }
 
     func failure(_ reason: String) -> ScheduleError {
@@ -172,6 +177,9 @@ struct CalendarScanner {
         if atEnd { return false }
         if peek() == UInt8(ascii: "@") {
             position += 1
+            // systemd reads the seconds with strtoull: blanks, then one optional `+`.
+            while !atEnd, Self.isCBlank(peek()) { position += 1 }
+            if !atEnd, peek() == UInt8(ascii: "+") { position += 1 }
             guard let seconds = number(), seconds <= Int(Int32.max) * 1000 else {
                 throw failure("expected seconds since the epoch")
             }

@@ -39,7 +39,11 @@ public struct Schedule: Sendable, Hashable, CustomStringConvertible {
             return Schedule(rule: .reboot, text: trimmed, zone: local)
         }
         let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let isTimestamp = trimmed.hasPrefix("@") && trimmed.dropFirst().first?.isNumber == true
+        // `@SECONDS`, read as systemd reads it (strtoull: blanks, then an optional `+`, first).
+        let isTimestamp =
+            trimmed.hasPrefix("@")
+            && trimmed.utf8.dropFirst().drop(while: CalendarScanner.isCBlank).drop(while: { $0 == UInt8(ascii: "+") })
+                .first.map { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } == true
         if (trimmed.hasPrefix("@") && !isTimestamp) || fields.count == 5 {
             return try cron(trimmed, zone: local)
         }
