@@ -1,14 +1,27 @@
 import Dispatch
 import FoundationEssentials
-import Glibc
+// stdout (glibc's FILE *) is a C global; reading it is safe here: nothing assigns it.
+@preconcurrency import Glibc
 import JobControl
 
 /// `jobcontrold --check-config` (and so `jobctl check-config`, which runs it): loads a
 /// configuration the way the daemon would, without starting anything, and reports every problem.
 public enum ConfigCheck {
     /// Prints the verdict (text, or JSON when `json`) and returns the exit status: 0 when valid,
-    /// 78 (EX_CONFIG) when not.
+    /// 78 (EX_CONFIG) when not, 74 (EX_IOERR) when the verdict could not be written (a full disk:
+    /// a script must not take a verdict it never got for "valid").
     public static func run(file: String, json: Bool, registry: FunctionRegistry = .builtins) -> Int32 {
+        let status = verdict(file: file, json: json, registry: registry)
+        let flushed = fflush(stdout) == 0
+        let error = flushed ? (ferror(stdout) != 0 ? EIO : 0) : (errno == 0 ? EIO : errno)
+        guard error == 0 else {
+            writeToStandardError("jobcontrold: cannot write the output: \(String(cString: strerror(error)))\n")
+            return 74
+        }
+        return status
+    }
+
+    private static func verdict(file: String, json: Bool, registry: FunctionRegistry) -> Int32 {
         do throws(ConfigError) {
             // From a shell, limits are checked against what the host can give the service.
             let config = try ConfigLoader.load(file: file, registry: registry, limits: .host)

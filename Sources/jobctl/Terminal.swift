@@ -59,9 +59,7 @@ func writeAll(_ descriptor: Int32, _ text: String) {
         if written < 0 && errno == EINTR { continue }
         if written < 0 && errno == EPIPE && descriptor == STDOUT_FILENO { readerGone() }
         guard written > 0 else {
-            if written < 0 && descriptor == STDOUT_FILENO {
-                OutputCheck.directWriteFailure.store(errno, ordering: .relaxed)
-            }
+            if written < 0 && descriptor == STDOUT_FILENO { OutputCheck.record(errno) }
             return
         }
         bytes = bytes.dropFirst(written)
@@ -120,11 +118,13 @@ extension String {
 func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
     let text = items.map { "\($0)" }.joined(separator: separator)
     Swift.print(Terminal.standardOutputIsTerminal ? text.shownOnTerminal() : text, terminator: terminator)
-    // Every 64 KiB, a flush that fails with EPIPE: the reader is gone (`jobctl logs ID | head`),
-    // and a long log is not read to its end for nobody. (Not each line: a pipe keeps its buffer.)
+    // Every 64 KiB, a flush: a reader that is gone (`jobctl logs ID | head`) ends jobctl, and a
+    // long log is not read to its end for nobody. (Not each line: a pipe keeps its buffer.) A
+    // write that failed otherwise (a full disk) makes the exit an error (``OutputCheck``).
     let size = text.utf8.count + terminator.utf8.count
     let total = Terminal.printedBytes.add(size, ordering: .relaxed).newValue
-    if total >> 16 != (total - size) >> 16, fflush(nil) != 0, errno == EPIPE { readerGone() }
+    if total >> 16 != (total - size) >> 16 { fflush(nil) }
+    OutputCheck.checkStandardOutput()
 }
 
 extension Terminal {

@@ -26,6 +26,22 @@ import Testing
                     reason.map { result.stderr == "jobctl: cannot write the output: \($0)\n" }
                         ?? result.stderr.hasPrefix("jobctl: cannot write the output: "), "\(command): \(result.stderr)")
             }
+            // Output past stdio's first flushes (over 64 KiB): those writes failed before the exit.
+            let big = try await runProcess(
+                "/bin/sh", ["-c", "'\(Binaries.jobctl)' --json calendar minutely --iterations 5000 > /dev/full"],
+                environment: environment)
+            #expect(big.status == 74, "\(big.status) \(big.stderr)")
+            #expect(big.stderr == "jobctl: cannot write the output: No space left on device\n")
+            // check-config runs jobcontrold --check-config in its place: its verdict too.
+            let side = try TemporaryDirectory()
+            try side.write("c.yaml", "jobs:\n  - {id: a, command: [true]}\n")
+            for json in ["", "--json "] {
+                let verdict = try await runProcess(
+                    "/bin/sh", ["-c", "'\(Binaries.jobctl)' \(json)check-config '\(side.file("c.yaml"))' > /dev/full"],
+                    environment: environment)
+                #expect(verdict.status == 74, "\(verdict.status) \(verdict.stderr)")
+                #expect(verdict.stderr == "jobcontrold: cannot write the output: No space left on device\n")
+            }
             let fine = try await runProcess(
                 "/bin/sh", ["-c", "\(jobctl) status > /dev/null"], environment: environment)
             #expect(fine.status == 0 && fine.stderr.isEmpty, "\(fine.stderr)")
