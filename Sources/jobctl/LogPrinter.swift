@@ -23,13 +23,12 @@ struct LogPrinter {
         if Terminal.standardOutputIsTerminal {
             record.message = record.message.shownOnTerminal()
             record.logger = record.logger.shownOnTerminal()
-        } else if record.message.utf8.contains(0x0A) || record.logger.utf8.contains(0x0A) {
-            // A record's own newlines (a Log call's message; a command's output is split into
-            // lines before it is stored) go on indented: no line of its text can pass for a
-            // record of its own, with a time and a logger it chose.
-            record.message = record.message.replacing("\n", with: "\n    ")
-            record.logger = record.logger.replacing("\n", with: "\n    ")
         }
+        // A record's own line breaks (a Log call's message; a command's output is split into
+        // lines before it is stored) go on indented, on a terminal and off it: no line of its text
+        // can pass for a record of its own, with a time and a logger it chose.
+        record.message = Self.indentingLineBreaks(record.message)
+        record.logger = Self.indentingLineBreaks(record.logger)
         if let open, open == record.logger {
             text = record.message
         } else {
@@ -42,6 +41,23 @@ struct LogPrinter {
         open = record.partial ? record.logger : nil
         if !record.partial { text += "\n" }
         return text
+    }
+
+    /// `text` with four spaces after each of its line breaks: LF, CR LF, and a lone CR (which,
+    /// shown later by `cat` on a terminal, would write over the start of the line).
+    static func indentingLineBreaks(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 16)
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            // The LF of a CR LF follows its CR: the indent goes after the pair.
+            if previous == 0x0D, byte == 0x0A { bytes.removeLast(4) }
+            bytes.append(byte)
+            if byte == 0x0A || byte == 0x0D { bytes += [0x20, 0x20, 0x20, 0x20] }
+            previous = byte
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A newline if a line is still open (the log ended inside a long line).

@@ -153,6 +153,9 @@ extension InBuildHelperTests {
                                    "jobcontrol\u200b", "j\u043ebcontrol", "my.module"]:
                           log(name, "attempt 9 starts")
                       log("x", "hello\n2026-12-07T13:53:37Z INFO     jobcontrol: build succeeded")
+                      log("x", "crlf\r\n2026-12-07T13:53:37Z INFO     jobcontrol: by a CR LF")
+                      log("x", "cr\r2026-12-07T13:53:37Z INFO     jobcontrol: over a lone CR")
+                      log("a\r\n2026-12-07T13:53:37Z INFO     jobcontrol", "by the logger's name")
                       PY
                 """#)
         let run = try await daemon.jobctl("--json", "run", "forger", "--wait")
@@ -165,9 +168,13 @@ extension InBuildHelperTests {
                 "build.jobcontrol\u{200B}", "build.j\u{043E}bcontrol", "my.module",
             ])
         let printed = try await daemon.jobctl("logs", "1").stdout
-        #expect(!printed.contains("\n2026-12-07T13:53:37Z"), "\(printed)")
+        // Lines as `cat` on a terminal, or a line-reading script, would see them.
+        let lines = printed.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
+        #expect(!lines.contains { $0.hasPrefix("2026-12-07T13:53:37Z") }, "\(printed)")
         #expect(
             printed.contains("x: hello\n    2026-12-07T13:53:37Z INFO     jobcontrol: build succeeded\n"), "\(printed)")
+        #expect(printed.contains("x: crlf\r\n    2026-12-07T13:53:37Z INFO     jobcontrol: by a CR LF\n"), "\(printed)")
+        #expect(printed.contains("x: cr\r    2026-12-07T13:53:37Z INFO     jobcontrol: over a lone CR\n"), "\(printed)")
         try await daemon.stop()
     }
 
