@@ -31,10 +31,25 @@ struct ImportOutput: ParsableArguments {
             guard descriptor >= 0 else {
                 throw ValidationError("cannot create \(output): \(String(cString: strerror(errno)))")
             }
-            defer { close(descriptor) }
-            let bytes = Array(yaml.utf8)
-            guard bytes.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else {
-                throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
+            // All of it, or no file: a cut-off file (a full disk) would be read as the jobs, and
+            // a retry would find it and be refused (O_EXCL). The file is this call's own.
+            var bytes = Array(yaml.utf8)[...]
+            var failure: Int32 = 0
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else {
+                    failure = written < 0 ? errno : EIO
+                    break
+                }
+                bytes = bytes.dropFirst(written)
+            }
+            if failure == 0, fsync(descriptor) != 0 { failure = errno }
+            if close(descriptor) != 0, failure == 0 { failure = errno }
+            guard failure == 0 else {
+                unlink(output)
+                printError("cannot write \(output): \(String(cString: strerror(failure))); nothing was written")
+                throw ExitCode(74)
             }
         } else if output == nil {
             print(yaml, terminator: "")

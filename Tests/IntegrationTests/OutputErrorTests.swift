@@ -53,4 +53,30 @@ import Testing
             #expect(!gone.stderr.contains("cannot write"), "\(gone.stderr)")
         }
     }
+
+    /// `jobctl import … -o FILE` on a full disk: status 74 and no file (it left an empty one,
+    /// which every retry was then refused for, and said so with a usage error).
+    @Test func anImportThatCannotBeWrittenLeavesNoFile() async throws {
+        let side = try TemporaryDirectory()
+        try side.write("crontab", "0 3 * * * root /usr/local/bin/backup\n")
+        let full = side.file("full")
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        // A tmpfs of this process's own (a private mount namespace), filled up first.
+        let script = """
+            mount -t tmpfs -o size=64k tmpfs "$1" || exit 99
+            dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+            "$2" import cron "$3" -o "$1/jobs.yaml"; status=$?
+            [ -e "$1/jobs.yaml" ] && echo "left a file"
+            exit $status
+            """
+        let result = try await runProcess(
+            "/usr/bin/unshare",
+            [
+                "--mount", "--propagation", "private", "sh", "-c", script, "sh", full, Binaries.jobctl,
+                side.file("crontab"),
+            ])
+        #expect(result.status == 74, "\(result.status): \(result.stdout) \(result.stderr)")
+        #expect(!result.stdout.contains("left a file"))
+        #expect(result.stderr.contains("cannot write \(full)/jobs.yaml: No space left on device; nothing was written"))
+    }
 }
