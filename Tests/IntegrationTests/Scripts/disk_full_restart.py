@@ -67,7 +67,7 @@ def build_pids(socket_path, build_id):
 
 
 def scenario(c, args, workdir):
-    mnt = os.path.join(workdir, "tmpfs")
+    mnt = os.path.join(os.path.realpath(workdir), "tmpfs")
     os.makedirs(mnt)
     holder = start_process(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c",
@@ -81,7 +81,9 @@ def scenario(c, args, workdir):
         while now() < deadline and not mounted:
             try:
                 with open("/proc/%d/mountinfo" % holder.pid) as f:
-                    mounted = any(l.split()[4] == mnt and " tmpfs " in l for l in f)
+                    # mountinfo escapes blanks in paths as octal (\040); the work directory is
+                    # resolved (a symlinked /tmp would not match otherwise).
+                    mounted = any(l.split()[4].replace("\\040", " ") == mnt and " tmpfs " in l for l in f)
             except OSError:
                 pass
             if not mounted:
@@ -102,8 +104,14 @@ def scenario(c, args, workdir):
         running, _, err = poll_daemon(daemon, lambda: daemon.build(bid), lambda b: b.get("state") == "RUNNING", 20, 0.2)
         c.check(running is not None and running.get("state") == "RUNNING",
                 "build %s RUNNING: %s" % (bid, (running or {}).get("state") or err))
+        # RUNNING is recorded before the command is spawned: wait for its process.
+        deadline = now() + 20
         sleepers = build_pids(daemon.socket, bid)
-        c.check(bool(sleepers), "the build's `sleep` runs (pids %s)" % sleepers)
+        while not sleepers and now() < deadline:
+            time.sleep(0.05)
+            sleepers = build_pids(daemon.socket, bid)
+        if not c.check(bool(sleepers), "the build's `sleep` runs (pids %s)" % sleepers):
+            return
 
         rc, _, err, _ = run(enter + ["dd", "if=/dev/zero", "of=" + os.path.join(mnt, "filler"), "bs=64k"], 60)
         st = os.statvfs("/proc/%d/root%s" % (holder.pid, mnt))
