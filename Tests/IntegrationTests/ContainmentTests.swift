@@ -233,7 +233,10 @@ import Testing
         }
     }
 
+    /// SIGKILL to the process named in pids/NAME if it still runs: the one that wrote the file,
+    /// not a later one that took its freed number (``SeenProcess``).
     static func kill(_ name: String, _ directory: TemporaryDirectory) {
-        if let pid = try? pid(in: directory.file("pids/" + name)), !isGone(pid) { Glibc.kill(pid, SIGKILL) }
+        let file = directory.file("pids/" + name)
+        if let pid = try? pid(in: file), let process = SeenProcess(pid: pid, wroteItTo: file) { process.kill() }
     }
 }

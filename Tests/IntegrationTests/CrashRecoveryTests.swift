@@ -30,13 +30,13 @@ import Testing
         }
         let entry = try #require(try storage.unfinishedBuilds().first)
         let cgroup = try #require(entry.cgroup?.first)
-        var pids: [pid_t] = []
+        var pids: [SeenProcess] = []
         try await waitFor("both sleeps in the cgroup") {
             pids = ((try? String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)) ?? "")
-                .split(separator: "\n").compactMap { pid_t($0) }
+                .split(separator: "\n").compactMap { pid_t($0).flatMap(SeenProcess.init) }
             return pids.count >= 2
         }
-        defer { for pid in pids { Glibc.kill(pid, SIGKILL) } }
+        defer { for process in pids { process.kill() } }
         daemon.kill()
         let forget = try await runProcess(
             "/usr/bin/env",
@@ -47,12 +47,12 @@ import Testing
             ])
         #expect(forget.status == 0, "\(forget.stderr)")
         #expect(try storage.unfinishedBuilds().first?.cgroup == nil)
-        #expect(pids.allSatisfy { kill($0, 0) == 0 }, "the command outlives the daemon")
+        #expect(pids.allSatisfy { $0.isRunning }, "the command outlives the daemon")
 
         daemon = try await DaemonProcess(directory: daemon.directory)
         try await waitFor("the build to end") { (try? storage.getBuild(entry.build.id))??.finished == true }
         try await waitFor("the unrecorded build's processes to be stopped", timeout: .seconds(30)) {
-            pids.allSatisfy { Glibc.kill($0, 0) != 0 }
+            pids.allSatisfy { !$0.isRunning }
         }
         #expect(try storage.getBuild(entry.build.id)?.exception?["type"] == "DaemonRestarted")
         try await daemon.stop()
@@ -79,17 +79,17 @@ import Testing
                 return marker.allSatisfy(entries.contains)
             }
         }
-        var escaped: [pid_t] = []
+        var escaped: [SeenProcess] = []
         try await waitFor("the daemonized sleep, in a session of its own") {
-            escaped = carriers().filter { getsid($0) == $0 }
+            escaped = carriers().filter { getsid($0) == $0 }.compactMap(SeenProcess.init)
             return !escaped.isEmpty
         }
-        defer { for pid in escaped { Glibc.kill(pid, SIGKILL) } }
+        defer { for process in escaped { process.kill() } }
         daemon.kill()
         daemon = try await DaemonProcess(directory: daemon.directory)
         try await waitFor("the build to end") { (try? storage.getBuild(1))??.finished == true }
         try await waitFor("the daemonized sleep to be stopped", timeout: .seconds(30)) {
-            escaped.allSatisfy { Glibc.kill($0, 0) != 0 } && carriers().isEmpty
+            escaped.allSatisfy { !$0.isRunning } && carriers().isEmpty
         }
         #expect(try storage.getBuild(1)?.exception?["type"] == "DaemonRestarted")
         try await daemon.stop()

@@ -1,4 +1,5 @@
 import Foundation
+import JobControl
 import JobControlClient
 import Synchronization
 import Testing
@@ -116,6 +117,56 @@ func waitFor(_ what: String, timeout: Duration = .seconds(30), _ condition: () a
         try await Task.sleep(for: .milliseconds(20))
     }
     throw TestFailure("timed out after \(timeout) waiting for \(what)")
+}
+
+/// A process as it was when the test saw it, so that a later signal reaches it and nothing else:
+/// process numbers wrap within a test run (pid_max is 32,768 on this machine kind), and a SIGKILL
+/// to a number remembered from earlier once killed another test's build.
+struct SeenProcess: Sendable, CustomStringConvertible {
+    let pid: pid_t
+    let startTicks: Int64
+
+    /// The process numbered `pid` now; nil when there is none.
+    init?(_ pid: pid_t) {
+        guard let start = ProcessGroups.startTicks(of: pid) else { return nil }
+        self.pid = pid
+        startTicks = start
+    }
+
+    /// The process numbered `pid` now, if it started no later than `file` was last written (the
+    /// process wrote its number there): one that started after that took a freed number.
+    init?(pid: pid_t, wroteItTo file: String) {
+        guard let seen = SeenProcess(pid),
+            let written = try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date,
+            let started = seen.started, started <= written.addingTimeInterval(1)
+        else { return nil }
+        self = seen
+    }
+
+    /// When it started (boot time plus its start ticks), nil when unknown.
+    var started: Date? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let boot = Double(line.dropFirst(6))
+        else { return nil }
+        return Date(timeIntervalSince1970: boot + Double(startTicks) / Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// Still this process, and not a zombie.
+    var isRunning: Bool {
+        guard ProcessGroups.startTicks(of: pid) == startTicks,
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(closing, offsetBy: 2)] != "Z"
+    }
+
+    /// Sends `signal` if it is still this process.
+    func kill(_ signal: Int32 = SIGKILL) {
+        if isRunning { Glibc.kill(pid, signal) }
+    }
+
+    var description: String { "\(pid)" }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
