@@ -14,9 +14,12 @@ extension ProcessGroups {
         var startTicks: Int64
     }
 
-    /// The live processes (not this one) whose environment holds `JOBCONTROL_SOCKET=socket` and
-    /// `JOBCONTROL_BUILD_ID=` one of `buildIDs`. Processes whose environment cannot be read
-    /// (another user's, for a daemon that is not root) are not found.
+    /// The live processes whose environment holds `JOBCONTROL_SOCKET=socket` and
+    /// `JOBCONTROL_BUILD_ID=` one of `buildIDs`, except this process and what descends from it
+    /// (a crashed daemon's leftovers are not ours: they were reparented away when it died; what
+    /// descends from us is our own builds', and an engine never kills those by another's id).
+    /// Processes whose environment cannot be read (another user's, for a daemon that is not
+    /// root) are not found.
     static func carrying(buildIDs: Set<Int64>, socket: String) -> [Carrier] {
         guard !buildIDs.isEmpty else { return [] }
         let socketEntry = Array("JOBCONTROL_SOCKET=\(socket)".utf8)
@@ -33,7 +36,9 @@ extension ProcessGroups {
                     build = Int64(String(decoding: entry.dropFirst(idPrefix.count), as: UTF8.self))
                 }
             }
-            guard hasSocket, let build, buildIDs.contains(build), let start = stat(of: pid)?.start else { return nil }
+            guard hasSocket, let build, buildIDs.contains(build), let start = stat(of: pid)?.start,
+                !descendsFromThisProcess(pid)
+            else { return nil }
             return Carrier(pid: pid, startTicks: start)
         }
     }
@@ -44,7 +49,8 @@ extension ProcessGroups {
     static func stopCarrying(buildIDs: Set<Int64>, socket: String, grace: Duration = .seconds(5)) async -> Int {
         let found = carrying(buildIDs: buildIDs, socket: socket)
         guard !found.isEmpty else { return 0 }
-        func alive() -> [Carrier] { found.filter { stat(of: $0.pid)?.start == $0.startTicks } }
+        // A zombie has ended: its parent (init, for what was reparented) has only to reap it.
+        func alive() -> [Carrier] { found.filter { stat(of: $0.pid)?.start == $0.startTicks && !isZombie($0.pid) } }
         for carrier in alive() { kill(carrier.pid, SIGTERM) }
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline, !alive().isEmpty {
@@ -54,15 +60,52 @@ extension ProcessGroups {
         return found.count
     }
 
+    /// Whether `pid` is this process's child, grandchild, … (its parents read from /proc, at
+    /// most 64 levels up).
+    static func descendsFromThisProcess(_ pid: Int32) -> Bool {
+        let own = getpid()
+        var current = pid
+        for _ in 0..<64 {
+            guard let parent = parent(of: current), parent > 1 else { return false }
+            if parent == own { return true }
+            current = parent
+        }
+        return false
+    }
+
+    /// Whether `pid` has ended and waits to be reaped (state `Z` in /proc/PID/stat).
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let bytes = read("/proc/\(pid)/stat", limit: 4096), let closing = bytes.lastIndex(of: UInt8(ascii: ")")),
+            closing + 2 < bytes.count
+        else { return false }
+        return bytes[closing + 2] == UInt8(ascii: "Z")
+    }
+
+    /// The parent of `pid` (field 4 of /proc/PID/stat), nil when it cannot be read.
+    private static func parent(of pid: Int32) -> Int32? {
+        // read(2): /proc files say they are empty, and a reader that trusts the size reads nothing.
+        guard let bytes = read("/proc/\(pid)/stat", limit: 4096),
+            let closing = bytes.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        let fields = bytes[(closing + 1)...].split(separator: UInt8(ascii: " "))
+        return fields.count > 1 ? Int32(String(decoding: fields[1], as: UTF8.self)) : nil
+    }
+
     /// The bytes of /proc/PID/environ (at most 1 MiB), or nil when they cannot be read.
     private static func environment(of pid: Int32) -> [UInt8]? {
-        let descriptor = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+        read("/proc/\(pid)/environ", limit: 1 << 20)
+    }
+
+    /// The bytes of `path` (at most about `limit`), by read(2) until its end; nil when it cannot
+    /// be opened.
+    private static func read(_ path: String, limit: Int) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while bytes.count < 1 << 20 {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        while bytes.count < limit {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else { break }
             bytes += chunk[..<count]
