@@ -62,12 +62,8 @@ enum FastPath {
                     parameters["min_level"] = .int(Int64(level.rawValue))
                 }
                 // Pages already printed must not be printed again by a second try.
-                do {
+                return reportingErrors {
                     try JobCtl.Logs.printLog(socket: scan.socket, json: scan.json, parameters: parameters)
-                } catch let code as ExitCode {
-                    return code.rawValue
-                } catch {
-                    JobCtl.exit(withError: error)
                 }
             case "run":
                 guard scan.positionals.count == 1, scan.options.isEmpty else { return nil }
@@ -75,17 +71,14 @@ enum FastPath {
                     job: scan.positionals[0], force: scan.flags.contains("--force"),
                     buildDeps: scan.flags.contains("--build-deps"), buildRevdeps: scan.flags.contains("--build-revdeps")
                 )
-                do {
+                // A second try would queue a second build.
+                return reportingErrors {
                     if scan.flags.contains("--wait") {
                         try JobCtl.Run.queueAndWait(
                             socket: scan.socket, json: scan.json, job: scan.positionals[0], parameters: parameters)
                     } else {
                         try JobCtl.Run.queue(socket: scan.socket, json: scan.json, parameters: parameters)
                     }
-                } catch let code as ExitCode {
-                    return code.rawValue
-                } catch {
-                    JobCtl.exit(withError: error)
                 }
             case "progress":
                 guard scan.positionals.count == 2, let current = Int64(scan.positionals[0]),
@@ -110,6 +103,19 @@ enum FastPath {
             return nil
         }
         return 0
+    }
+
+    /// Runs `body` and returns the exit status, reporting its errors here as ArgumentParser would
+    /// (never handing them over: the call was made).
+    static func reportingErrors(_ body: () throws -> Void) -> Int32 {
+        do {
+            try body()
+            return 0
+        } catch let code as ExitCode {
+            return code.rawValue
+        } catch {
+            JobCtl.exit(withError: error)
+        }
     }
 
     /// The arguments after the subcommand, split into the global options, `--NAME VALUE` options
