@@ -2,8 +2,9 @@ import JobControlModel
 import JobControlProtocol
 
 /// Turns log records into text for people: `time LEVEL logger: message`, one line per line of
-/// output; a message's own further lines are indented. A long line the daemon stored as several records (all but the last `partial`) comes
-/// out as the one line it was: the pieces after the first are printed without a prefix.
+/// output; a message's own further lines are indented. A long line the daemon stored as several
+/// records (all but the last `partial`) comes out as the one line it was: the pieces after the
+/// first are printed without a prefix.
 struct LogPrinter {
     /// The logger whose line is open (its last piece was partial).
     private var open: String?
