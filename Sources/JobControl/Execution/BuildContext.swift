@@ -2,6 +2,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import Logging
+import Synchronization
 
 /// What a running build's function gets: who it is, and how to log.
 ///
@@ -25,6 +26,9 @@ public struct BuildContext: Sendable {
     public let logger: Logger
     /// The build's log stored so far against its `log_limit`.
     let logBudget: LogBudget
+    /// What the build's command used, once it was recorded (``recordUsage(_:)``): the engine puts
+    /// it into the finished build it hands to waiters, as storage has it.
+    let usage: RecordedUsage
     /// The values of the job's `parameters` for this build, typed: `.int` for integers, `.bool`
     /// for booleans, `.string` for strings and choices. A parameter without a value is absent.
     public internal(set) var parameters: [String: JSONValue] = [:]
@@ -62,9 +66,10 @@ public struct BuildContext: Sendable {
     init(
         buildID: Int64, jobID: String, socketPath: String?, token: String?, settings: ExecutionSettings,
         redactor: SecretRedactor, storage: any Storage, observer: (@Sendable (LogRecord, String) -> Void)?,
-        logger: Logger, logBudget: LogBudget
+        logger: Logger, logBudget: LogBudget, usage: RecordedUsage = RecordedUsage()
     ) {
         self.logBudget = logBudget
+        self.usage = usage
         self.observer = observer
         self.buildID = buildID
         self.jobID = jobID
@@ -83,7 +88,8 @@ public struct BuildContext: Sendable {
     func with(settings: ExecutionSettings, parameters: [String: JSONValue]? = nil) -> BuildContext {
         var context = BuildContext(
             buildID: buildID, jobID: jobID, socketPath: socketPath, token: token, settings: settings,
-            redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: logBudget)
+            redactor: redactor, storage: storage, observer: observer, logger: logger, logBudget: logBudget,
+            usage: usage)
         context.parameters = parameters ?? self.parameters
         context.worker = worker
         return context
@@ -148,6 +154,7 @@ public struct BuildContext: Sendable {
     func recordUsage(_ usage: ResourceUsage) {
         do {
             try storage.setBuildUsage(buildID, usage)
+            self.usage.value.withLock { $0 = usage }
         } catch {
             logger.warning("cannot record the build's resource usage", metadata: ["error": "\(error)"])
         }
@@ -175,4 +182,11 @@ public struct BuildContext: Sendable {
                 "cannot store build log records", metadata: ["error": "\(error)", "count": "\(records.count)"])
         }
     }
+}
+
+/// A build's resource usage as its command recorded it, shared by the copies of its context.
+///
+/// Ownership: the value is behind its `Mutex`.
+final class RecordedUsage: Sendable {
+    let value = Mutex<ResourceUsage?>(nil)
 }

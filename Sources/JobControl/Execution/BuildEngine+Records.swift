@@ -38,7 +38,7 @@ extension BuildEngine {
     /// through the same text round trip.
     static func finishedRecord(
         of build: Build, started: Date?, ended: Date, success: Bool, skipped: Bool, retval: JSONValue?,
-        exception: BuildException?
+        exception: BuildException?, usage: ResourceUsage? = nil
     ) -> Build {
         func stored(_ value: JSONValue?) -> JSONValue? { value.flatMap { try? Packing.unpack(Packing.pack($0)) } }
         return Build(
@@ -46,7 +46,9 @@ extension BuildEngine {
             startTime: started.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970) },
             endTime: Date(timeIntervalSince1970: ended.timeIntervalSince1970), started: started != nil,
             finished: true, success: success, skipped: skipped, config: build.config, retval: stored(retval),
-            exception: stored(exception?.json), exceptionTraceback: stored(exception?.traceback?.json), node: build.node
+            exception: stored(exception?.json), exceptionTraceback: stored(exception?.traceback?.json),
+            node: build.node,
+            usage: usage
         )
     }
 

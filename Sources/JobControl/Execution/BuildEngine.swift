@@ -561,6 +561,7 @@ public actor BuildEngine {
             record: recorded
                 ? Self.finishedRecord(
                     of: build, started: startTime, ended: endTime, success: outcome.success, skipped: skipped,
-                    retval: outcome.retval, exception: outcome.exception) : nil)
+                    retval: outcome.retval, exception: outcome.exception, usage: context.usage.value.withLock { $0 })
+                : nil)
     }
 }
