@@ -110,6 +110,7 @@ import Testing
     }
 
     @Test func theLocalZoneIsNamedByItsLink() {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(ZoneRules.zoneName(linkTarget: "/usr/share/zoneinfo/Europe/Berlin") == "Europe/Berlin")
         #expect(ZoneRules.zoneName(linkTarget: "../usr/share/zoneinfo/UTC") == "UTC")
         #expect(ZoneRules.zoneName(linkTarget: "/etc/zones/berlin") == "localtime")
@@ -117,6 +118,7 @@ import Testing
     }
 
     @Test func zoneNamesAreCheckedAsSystemdChecksThem() {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(ZoneRules.isValidName("Europe/Berlin"))
         #expect(ZoneRules.isValidName("Etc/GMT+5"))
         #expect(!ZoneRules.isValidName("Europe/Berlín"))
