@@ -50,7 +50,11 @@ extension ProcessGroups {
         let found = carrying(buildIDs: buildIDs, socket: socket)
         guard !found.isEmpty else { return 0 }
         // A zombie has ended: its parent (init, for what was reparented) has only to reap it.
-        func alive() -> [Carrier] { found.filter { stat(of: $0.pid)?.start == $0.startTicks && !isZombie($0.pid) } }
+        func alive() -> [Carrier] {
+            found.filter { carrier in
+                stat(of: carrier.pid).map { $0.start == carrier.startTicks && !$0.zombie } ?? false
+            }
+        }
         for carrier in alive() { kill(carrier.pid, SIGTERM) }
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline, !alive().isEmpty {
@@ -66,29 +70,11 @@ extension ProcessGroups {
         let own = getpid()
         var current = pid
         for _ in 0..<64 {
-            guard let parent = parent(of: current), parent > 1 else { return false }
+            guard let parent = stat(of: current)?.parent, parent > 1 else { return false }
             if parent == own { return true }
             current = parent
         }
         return false
-    }
-
-    /// Whether `pid` has ended and waits to be reaped (state `Z` in /proc/PID/stat).
-    static func isZombie(_ pid: Int32) -> Bool {
-        guard let bytes = read("/proc/\(pid)/stat", limit: 4096), let closing = bytes.lastIndex(of: UInt8(ascii: ")")),
-            closing + 2 < bytes.count
-        else { return false }
-        return bytes[closing + 2] == UInt8(ascii: "Z")
-    }
-
-    /// The parent of `pid` (field 4 of /proc/PID/stat), nil when it cannot be read.
-    private static func parent(of pid: Int32) -> Int32? {
-        // read(2): /proc files say they are empty, and a reader that trusts the size reads nothing.
-        guard let bytes = read("/proc/\(pid)/stat", limit: 4096),
-            let closing = bytes.lastIndex(of: UInt8(ascii: ")"))
-        else { return nil }
-        let fields = bytes[(closing + 1)...].split(separator: UInt8(ascii: " "))
-        return fields.count > 1 ? Int32(String(decoding: fields[1], as: UTF8.self)) : nil
     }
 
     /// The bytes of /proc/PID/environ (at most 1 MiB), or nil when they cannot be read.

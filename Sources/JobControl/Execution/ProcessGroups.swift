@@ -15,8 +15,8 @@ public enum ProcessGroups {
         stat(of: pid)?.start
     }
 
-    /// (process group, start ticks) of `pid`, from /proc/PID/stat.
-    static func stat(of pid: Int32) -> (group: Int32, start: Int64)? {
+    /// (process group, start ticks, parent, whether it is a zombie) of `pid`, from /proc/PID/stat.
+    static func stat(of pid: Int32) -> (group: Int32, start: Int64, parent: Int32, zombie: Bool)? {
         // open/read rather than Foundation: this runs for every build, and for every process when
         // looking for orphans.
         let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
@@ -28,10 +28,12 @@ public enum ProcessGroups {
             let bytes = UnsafeBufferPointer(rebasing: buffer[0..<count])
             // The command name may hold spaces and parentheses: fields start after the last ")".
             // (Bytes, not Foundation's backwards String search: that showed in the per-build
-            // profile; and the two fields are parsed in place: this runs for every build.)
+            // profile; and the fields are parsed in place: this runs for every build.)
             guard let closing = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
             // After "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
             // cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime …
+            var zombie = false
+            var parent: Int64?
             var group: Int64?
             var field = 0
             var index = closing + 1
@@ -44,16 +46,21 @@ public enum ProcessGroups {
                 while index < bytes.count, bytes[index] != UInt8(ascii: " "), bytes[index] != UInt8(ascii: "\n") {
                     index += 1
                 }
-                if field == 2 || field == 19 {
+                if field == 0 {
+                    zombie = bytes[tokenStart] == UInt8(ascii: "Z")
+                } else if field == 1 || field == 2 || field == 19 {
                     let token = bytes[tokenStart..<index]
                     guard !token.isEmpty, token.count <= 18, token.allSatisfy({ (48...57).contains($0) }) else {
                         return nil
                     }
                     let number = token.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
-                    if field == 2 {
+                    if field == 1 {
+                        parent = number
+                    } else if field == 2 {
                         group = number
-                    } else if let group, let pgid = Int32(exactly: group) {
-                        return (pgid, number)
+                    } else if let group, let pgid = Int32(exactly: group), let parent, let ppid = Int32(exactly: parent)
+                    {
+                        return (pgid, number, ppid, zombie)
                     }
                 }
                 field += 1
