@@ -44,7 +44,8 @@ extension ProcessGroups {
     }
 
     /// SIGTERM to the processes that carry `buildIDs` (``carrying(buildIDs:socket:)``), SIGKILL
-    /// to those left after `grace`. Returns how many there were.
+    /// to those left after `grace`, then a wait (at most ``killWait``) until they are gone.
+    /// Returns how many there were.
     @discardableResult
     static func stopCarrying(buildIDs: Set<Int64>, socket: String, grace: Duration = .seconds(5)) async -> Int {
         let found = carrying(buildIDs: buildIDs, socket: socket)
@@ -56,11 +57,10 @@ extension ProcessGroups {
             }
         }
         for carrier in alive() { kill(carrier.pid, SIGTERM) }
-        let deadline = ContinuousClock.now + grace
-        while ContinuousClock.now < deadline, !alive().isEmpty {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await waitUntil(within: grace) { alive().isEmpty }
         for carrier in alive() { kill(carrier.pid, SIGKILL) }
+        // Stopped means gone: a retry of the build may start next.
+        await waitUntil(within: killWait) { alive().isEmpty }
         return found.count
     }
 

@@ -85,17 +85,35 @@ public enum ProcessGroups {
         }
     }
 
-    /// SIGTERM to the orphans, SIGKILL to those left after `grace`. Returns how many there were.
+    /// SIGTERM to the orphans, SIGKILL to those left after `grace`, then a wait (at most
+    /// ``killWait``) until they are gone. Returns how many there were.
     @discardableResult
     public static func stopOrphans(group: Int32, startTicks: Int64, grace: Duration = .seconds(5)) async -> Int {
         let found = members(group: group, startTicks: startTicks)
         guard !found.isEmpty else { return 0 }
         for pid in found { kill(pid, SIGTERM) }
-        let deadline = ContinuousClock.now + grace
-        while ContinuousClock.now < deadline, !members(group: group, startTicks: startTicks).isEmpty {
-            try? await Task.sleep(for: .milliseconds(50))
+        // A zombie has ended: its parent (init, for what was reparented) has only to reap it.
+        func alive() -> [Int32] {
+            members(group: group, startTicks: startTicks).filter { stat(of: $0)?.zombie == false }
         }
-        for pid in members(group: group, startTicks: startTicks) { kill(pid, SIGKILL) }
+        await waitUntil(within: grace) { alive().isEmpty }
+        for pid in alive() { kill(pid, SIGKILL) }
+        await waitUntil(within: killWait) { alive().isEmpty }
         return found.count
+    }
+
+    /// How long a stop waits after SIGKILL for its processes to be gone: `kill` returns before
+    /// the target has exited, and one in uninterruptible sleep (a hung NFS read) exits only when
+    /// the sleep ends. After this the caller goes on regardless.
+    static let killWait = Duration.seconds(2)
+
+    /// Polls `done` every 10 ms until it holds or `limit` has passed, cancelled or not (crash
+    /// recovery's stops run during a shutdown too; `Task.sleep` would return at once there and
+    /// the loop spin).
+    static func waitUntil(within limit: Duration, _ done: () -> Bool) async {
+        let deadline = ContinuousClock.now + limit
+        while !done(), ContinuousClock.now < deadline {
+            await uninterruptibleSleep(.milliseconds(10))
+        }
     }
 }
