@@ -107,13 +107,15 @@ public enum ProcessGroups {
     /// the sleep ends. After this the caller goes on regardless.
     static let killWait = Duration.seconds(2)
 
-    /// Polls `done` every 10 ms until it holds or `limit` has passed, cancelled or not (crash
-    /// recovery's stops run during a shutdown too; `Task.sleep` would return at once there and
-    /// the loop spin).
+    /// Polls `done` until it holds or `limit` has passed, cancelled or not (crash recovery's
+    /// stops run during a shutdown too; `Task.sleep` would return at once there and the loop
+    /// spin). The pauses grow from 5 to 50 ms: a poll scans /proc.
     static func waitUntil(within limit: Duration, _ done: () -> Bool) async {
         let deadline = ContinuousClock.now + limit
+        var pause = Duration.milliseconds(5)
         while !done(), ContinuousClock.now < deadline {
-            await uninterruptibleSleep(.milliseconds(10))
+            await uninterruptibleSleep(pause)
+            pause = min(pause * 2, .milliseconds(50))
         }
     }
 }
