@@ -56,7 +56,14 @@ extension ControlService {
     func calendar(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
         let parameters = Parameters(call)
         let expression = try parameters.string("expression")
-        let iterations = min(max(try parameters.optionalInt("iterations") ?? 1, 1), 1000)
+        // As `jobctl calendar` and systemd-analyze: 0 asks for the forms and no elapse.
+        let asked = try parameters.optionalInt("iterations") ?? 1
+        guard asked >= 0 else {
+            throw VarlinkError(
+                "org.varlink.service.InvalidParameter", parameters: ["parameter": "iterations"],
+                message: "iterations must be 0 or more (at most 1000 elapses are given)")
+        }
+        let iterations = min(asked, 1000)
         let local = ZoneRules.local()
         let baseTime = try parameters.optionalString("base_time")
         let base: Int64
@@ -71,7 +78,7 @@ extension ControlService {
         }
         do throws(ScheduleError) {
             let schedule = try Schedule.parse(expression: expression)
-            let next = schedule.elapses(after: base, count: Int(iterations))
+            let next = iterations == 0 ? [] : schedule.elapses(after: base, count: Int(iterations))
             return VarlinkReply(parameters: [
                 "normalized": .string(schedule.normalized), "kind": .string(schedule.kind),
                 "timezone": .string(schedule.zone.name),

@@ -382,7 +382,8 @@ public enum Interfaces {
 
         # Evaluates a schedule expression (calendar, cron, or "every DURATION")
         # as jobctl calendar does: its normalized form and next elapses after
-        # base_time (default now), in the daemon's local time.
+        # base_time (default now), in the daemon's local time; iterations of
+        # them (default 1, at most 1000, 0 for none).
         method Calendar(expression: string, base_time: ?string, iterations: ?int) -> (
           normalized: string,
           kind: string,

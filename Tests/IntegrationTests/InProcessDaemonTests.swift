@@ -64,8 +64,29 @@ import Testing
                 await expectError("io.jobcontrol.Manager.RunJob", [:], "org.varlink.service.InvalidParameter")
                 await expectError("io.jobcontrol.Manager.RunJob", ["job": "zz"], "io.jobcontrol.Manager.NoSuchJob")
                 await expectError("io.jobcontrol.Manager.GetLogs", ["build": 99], "io.jobcontrol.Manager.NoSuchBuild")
+                await expectError(
+                    "io.jobcontrol.Manager.Calendar", ["expression": "daily", "iterations": -1],
+                    "org.varlink.service.InvalidParameter")
                 let status = try await connection.call("io.jobcontrol.Manager.Status")
                 #expect(status["jobs"] == 1)
+            }
+        }
+    }
+
+    /// As `jobctl calendar --iterations N` and systemd-analyze: N elapses, none for 0.
+    @Test func calendarGivesAsManyElapsesAsAsked() async throws {
+        try await withDaemon { socket in
+            try await VarlinkConnection.withConnection(path: socket) { connection in
+                for (asked, given) in [(0, 0), (1, 1), (3, 3), (5000, 1000)] {
+                    let reply = try await connection.call(
+                        "io.jobcontrol.Manager.Calendar",
+                        [
+                            "expression": "*:*:0/10", "base_time": "2026-01-01 00:00:00 UTC",
+                            "iterations": .int(Int64(asked)),
+                        ])
+                    #expect(reply["normalized"] == "*-*-* *:*:00/10", "\(asked)")
+                    #expect(reply["next"]?.arrayValue?.count == given, "\(asked)")
+                }
             }
         }
     }
