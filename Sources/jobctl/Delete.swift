@@ -14,8 +14,13 @@ extension JobCtl {
         var id: Int64
 
         func run() async throws {
-            _ = try global.call("\(Interfaces.manager).DeleteBuild", ["id": .int(id)])
-            if !global.json { print("build \(id) deleted") }
+            try Self.delete(socket: global.socket, json: global.json, id: id)
+        }
+
+        /// Deletes the build (also reached by ``FastPath``).
+        static func delete(socket: String?, json: Bool, id: Int64) throws {
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).DeleteBuild", ["id": .int(id)])
+            if !json { print("build \(id) deleted") }
         }
     }
 }

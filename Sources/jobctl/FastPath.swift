@@ -2,9 +2,10 @@ import ArgumentParser
 import Glibc
 import JobControlModel
 
-/// The commands that scripts and builds call thousands of times (`status`, `jobs`, `builds`,
-/// `build ID`, `logs ID`, `cancel ID`, `run JOB` with `--wait` or without, and the in-build helpers `progress
-/// CURRENT TOTAL`, `log`, `skip`), recognized by hand in their plain shapes and run without
+/// The one-shot commands that scripts and builds call (`status`, `jobs`, `builds`, `build ID`,
+/// `logs ID`, `cancel ID`, `delete ID`, `progress ID`, `show JOB`, `next [JOB]`, `suspend JOB`,
+/// `resume JOB`, `run JOB` with `--wait` or without, and the in-build helpers `progress CURRENT
+/// TOTAL`, `log`, `retval`, `skip`), recognized by hand in their plain shapes and run without
 /// ArgumentParser. ArgumentParser's parse costs more than the call itself, about half of a jobctl
 /// start-up: it reflects the command's properties (`Mirror`, generic metadata, each property's type
 /// checked for its protocols by a scan of the executable's conformance records), and does so for two
@@ -43,15 +44,36 @@ enum FastPath {
                     limit = given
                 }
                 try JobCtl.Builds.list(socket: scan.socket, json: scan.json, job: scan.positionals.first, limit: limit)
-            case "build", "cancel":
+            case "build", "cancel", "delete":
                 guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.options.isEmpty,
                     scan.flags.isEmpty
                 else { return nil }
                 if command == "build" {
                     try JobCtl.BuildCommand.show(socket: scan.socket, json: scan.json, id: id)
-                } else {
+                } else if command == "cancel" {
                     try JobCtl.Cancel.cancel(socket: scan.socket, json: scan.json, id: id)
+                } else {
+                    try JobCtl.Delete.delete(socket: scan.socket, json: scan.json, id: id)
                 }
+            case "show", "suspend", "resume":
+                guard scan.positionals.count == 1, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
+                let job = scan.positionals[0]
+                if command == "show" {
+                    try JobCtl.Show.show(socket: scan.socket, json: scan.json, job: job)
+                } else if command == "suspend" {
+                    try JobCtl.Suspend.suspend(socket: scan.socket, json: scan.json, job: job)
+                } else {
+                    try JobCtl.Resume.resume(socket: scan.socket, json: scan.json, job: job)
+                }
+            case "next":
+                guard scan.positionals.count <= 1, scan.flags.isEmpty, scan.options.keys.allSatisfy({ $0 == "--count" })
+                else { return nil }
+                var count = 1
+                if let text = scan.options["--count"] {
+                    guard let given = Int(text) else { return nil }
+                    count = given
+                }
+                try JobCtl.Next.list(socket: scan.socket, json: scan.json, job: scan.positionals.first, count: count)
             case "logs":
                 guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.flags.isEmpty,
                     scan.options.keys.allSatisfy({ $0 == "--level" })
@@ -80,6 +102,9 @@ enum FastPath {
                         try JobCtl.Run.queue(socket: scan.socket, json: scan.json, parameters: parameters)
                     }
                 }
+            case "progress" where scan.positionals.count == 1:
+                guard let id = Int64(scan.positionals[0]), scan.options.isEmpty, scan.flags.isEmpty else { return nil }
+                try JobCtl.Progress.show(socket: scan.socket, json: scan.json, build: id)
             case "progress":
                 guard scan.positionals.count == 2, let current = Int64(scan.positionals[0]),
                     let total = Int64(scan.positionals[1]), scan.take(["--group", "--status"])
@@ -94,6 +119,10 @@ enum FastPath {
             case "skip":
                 guard scan.options.isEmpty, scan.flags.isEmpty else { return nil }
                 try JobCtl.Skip.skip(socket: scan.socket, reason: scan.positionals)
+            case "retval":
+                // Its `--json` takes the value's JSON text: the scan would take it for the flag.
+                guard let value = RetvalShape(arguments.dropFirst()) else { return nil }
+                try JobCtl.Retval.set(socket: value.socket, jsonText: value.jsonText, value: value.text)
             default:
                 return nil
             }
@@ -118,6 +147,32 @@ enum FastPath {
         }
     }
 
+    /// `retval`'s two plain shapes, `[--socket PATH] VALUE` and `[--socket PATH] --json TEXT`
+    /// (the order the global options are moved to), with nothing else and no value that starts
+    /// with `-`; nil for anything else.
+    struct RetvalShape {
+        var socket: String?
+        var text: String?
+        var jsonText: String?
+
+        init?(_ arguments: ArraySlice<String>) {
+            var rest = arguments
+            if rest.first == "--socket" {
+                guard rest.count >= 2, !rest[rest.startIndex + 1].hasPrefix("-") else { return nil }
+                socket = rest[rest.startIndex + 1]
+                rest = rest.dropFirst(2)
+            }
+            let words = Array(rest)
+            if words.count == 1, !words[0].hasPrefix("-") {
+                text = words[0]
+            } else if words.count == 2, words[0] == "--json", !words[1].hasPrefix("-") {
+                jsonText = words[1]
+            } else {
+                return nil
+            }
+        }
+    }
+
     /// The arguments after the subcommand, split into the global options, `--NAME VALUE` options
     /// and positionals; nil when any argument starts with `-` and is not such an option (`--`,
     /// `-h`, `--help`, `--flag=value`, unknown flags), so ArgumentParser sees those.
@@ -129,7 +184,7 @@ enum FastPath {
         var flags: Set<String> = []
         var positionals: [String] = []
 
-        static let valued = ["--socket", "--group", "--status", "--level", "--limit"]
+        static let valued = ["--socket", "--group", "--status", "--level", "--limit", "--count"]
         static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps", "--wait"]
 
         init?(_ arguments: [String]) {

@@ -81,13 +81,19 @@ extension JobCtl {
                 }
                 return
             }
-            let reply = try global.call("\(Interfaces.manager).GetProgress", ["build": .int(values[0])])
+            try Self.show(socket: global.socket, json: global.json, build: values[0])
+        }
+
+        /// Prints the build's progress tree once (also reached by ``FastPath``).
+        static func show(socket: String?, json: Bool, build: Int64) throws {
+            let reply = try GlobalOptions.call(
+                socket: socket, "\(Interfaces.manager).GetProgress", ["build": .int(build)])
             let groups = try arrayParameter(reply, "groups")
-            if global.json {
+            if json {
                 printJSON(.array(groups))
                 return
             }
-            if groups.isEmpty { print("build \(values[0]) reported no progress") }
+            if groups.isEmpty { print("build \(build) reported no progress") }
             for group in groups {
                 let name = group["group"]?.stringValue ?? ""
                 let depth = name.isEmpty ? 0 : name.split(separator: "::", omittingEmptySubsequences: false).count

@@ -24,11 +24,17 @@ extension JobCtl {
         var job: String?
 
         func run() async throws {
+            try Self.list(socket: global.socket, json: global.json, job: job, count: count)
+        }
+
+        /// Prints the upcoming runs of every scheduled job, or of `job` (also reached by
+        /// ``FastPath``).
+        static func list(socket: String?, json: Bool, job: String?, count: Int) throws {
             var parameters: [String: JSONValue] = ["count": .int(Int64(count))]
             if let job { parameters["job"] = .string(job) }
-            let reply = try global.call("\(Interfaces.manager).NextRuns", parameters)
+            let reply = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).NextRuns", parameters)
             let runs = try arrayParameter(reply, "runs")
-            if global.json {
+            if json {
                 printJSON(.array(runs))
                 return
             }
@@ -99,8 +105,13 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            _ = try global.call("\(Interfaces.manager).Suspend", ["job": .string(job)])
-            if !global.json { print("\(job): schedule suspended; 'jobctl resume \(job)' resumes it") }
+            try Self.suspend(socket: global.socket, json: global.json, job: job)
+        }
+
+        /// Suspends the job's schedule (also reached by ``FastPath``).
+        static func suspend(socket: String?, json: Bool, job: String) throws {
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).Suspend", ["job": .string(job)])
+            if !json { print("\(job): schedule suspended; 'jobctl resume \(job)' resumes it") }
         }
     }
 
@@ -115,8 +126,13 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            _ = try global.call("\(Interfaces.manager).Resume", ["job": .string(job)])
-            if !global.json { print("\(job): schedule resumed") }
+            try Self.resume(socket: global.socket, json: global.json, job: job)
+        }
+
+        /// Resumes the job's schedule (also reached by ``FastPath``).
+        static func resume(socket: String?, json: Bool, job: String) throws {
+            _ = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).Resume", ["job": .string(job)])
+            if !json { print("\(job): schedule resumed") }
         }
     }
 }

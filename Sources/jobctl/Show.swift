@@ -17,9 +17,14 @@ extension JobCtl {
         var job: String
 
         func run() async throws {
-            let reply = try global.call("\(Interfaces.manager).GetJob", ["job": .string(job)])
+            try Self.show(socket: global.socket, json: global.json, job: job)
+        }
+
+        /// Prints the job as the daemon loaded it (also reached by ``FastPath``).
+        static func show(socket: String?, json: Bool, job id: String) throws {
+            let reply = try GlobalOptions.call(socket: socket, "\(Interfaces.manager).GetJob", ["job": .string(id)])
             guard let job = reply["job"] else { throw ClientDecodingError.missing("job") }
-            if global.json {
+            if json {
                 printJSON(job)
                 return
             }

@@ -16,6 +16,9 @@ import Testing
                   - id: after-broken
                     command: [true]
                     dependencies: [broken]
+                  - id: nightly
+                    command: [true]
+                    schedule: '*-*-* 03:00:00'
                 """)
         defer { daemon.kill() }
         let socket = daemon.socket
@@ -40,6 +43,16 @@ import Testing
             (["log", "--help"], [:]),
             (["status", "--force"], [:]),
             (["skip", "--force"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "5"], [:]),
+            (["retval", "5"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "--json", "[1, 2]"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "--json", "{bad"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "5", "--json"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "--json"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "a", "b"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["retval", "-5"], ["JOBCONTROL_TOKEN": "not-a-token"]),
+            (["--json", "retval", "5"], ["JOBCONTROL_TOKEN": "not-a-token"]),
         ]
         // The read-only commands, before any build exists and again once builds have ended.
         let readCases: [([String], [String: String])] = [
@@ -70,6 +83,40 @@ import Testing
             (["cancel", "1"], [:]),
             (["cancel", "x"], [:]),
             (["cancel", "1", "--force"], [:]),
+            (["delete", "999999"], [:]),
+            (["delete", "x"], [:]),
+            (["delete"], [:]),
+            (["show", "idle"], [:]),
+            (["show", "after-broken", "--json"], [:]),
+            (["--json", "show", "nightly"], [:]),
+            (["show", "nope"], [:]),
+            (["show"], [:]),
+            (["show", "idle", "nightly"], [:]),
+            (["progress", "1"], [:]),
+            (["progress", "1", "--json"], [:]),
+            (["progress", "999999"], [:]),
+            (["progress", "x"], [:]),
+            (["progress", "1", "--group", "g"], [:]),
+            (["progress", "1", "--watch"], [:]),
+        ]
+        // The schedule's commands: the time left to the next run may tick between the two.
+        let scheduleCases: [([String], [String: String])] = [
+            (["next"], [:]),
+            (["next", "--json"], [:]),
+            (["next", "nightly"], [:]),
+            (["next", "nightly", "--count", "3"], [:]),
+            (["next", "--count", "x"], [:]),
+            (["next", "--count"], [:]),
+            (["next", "idle"], [:]),
+            (["next", "nope"], [:]),
+            (["next", "nightly", "idle"], [:]),
+            (["suspend", "nightly"], [:]),
+            (["next", "nightly"], [:]),
+            (["resume", "nightly"], [:]),
+            (["resume", "nightly", "--json"], [:]),
+            (["suspend", "nope"], [:]),
+            (["suspend"], [:]),
+            (["resume", "idle", "nightly"], [:]),
         ]
         // Each of these queues a build of its own on either path: ids and times differ.
         let runCases: [([String], [String: String])] = [
@@ -108,6 +155,7 @@ import Testing
         }
         try await compare(plainCases)
         try await compare(readCases)
+        try await compare(scheduleCases, numbersAside: true)
         try await compare(runCases, numbersAside: true)
         // Every `run` that queued a build queued one, on either path (the fast path never hands a
         // call it made over to ArgumentParser to make again): 8 cases × 2 paths.
@@ -124,8 +172,20 @@ import Testing
         // end or after (it had it only when read back from storage).
         let waited = try await daemon.jobctl("--json", "run", "idle", "--wait")
         #expect(waited.stdout.contains("\"usage\" : {"), "\(waited.stdout)")
+        // A delete deletes once, on either path: each path deletes a build of its own.
+        let finished = try await daemon.jobctl("--json", "builds", "idle", "--limit", "2")
+        let ids = finished.stdout.matches(of: /"id" : ([0-9]+)/).map { String($0.output.1) }
+        try #require(ids.count == 2, "\(finished.stdout)")
+        let fastDelete = try await runProcess(Binaries.jobctl, ["--socket", socket, "delete", ids[0]])
+        let plainDelete = try await runProcess(
+            Binaries.jobctl, ["--socket", socket, "delete", ids[1]], environment: ["JOBCTL_NO_FAST_PATH": "1"])
+        #expect(fastDelete.status == 0 && plainDelete.status == 0, "\(fastDelete.stderr) \(plainDelete.stderr)")
+        #expect(fastDelete.stdout.replacing(ids[0], with: "N") == plainDelete.stdout.replacing(ids[1], with: "N"))
+        for id in ids {
+            #expect(try await daemon.jobctl("build", id).status != 0, "build \(id) is gone")
+        }
         // And the daemon still answers (the fast path is what builds' helpers take).
         let status = try await daemon.jobctl("status")
-        #expect(status.status == 0 && status.stdout.contains("jobs: 3"), "\(status.stdout)")
+        #expect(status.status == 0 && status.stdout.contains("jobs: 4"), "\(status.stdout)")
     }
 }
