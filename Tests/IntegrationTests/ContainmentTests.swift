@@ -45,6 +45,11 @@ import Testing
         return stat[stat.index(closing, offsetBy: 2)] == "Z"
     }
 
+    /// Whether the PID file `name` is whole: `echo $$ > FILE` creates it before it writes.
+    static func pidWritten(_ name: String, _ directory: TemporaryDirectory) -> Bool {
+        FileManager.default.contents(atPath: directory.file("pids/" + name))?.last == 0x0A
+    }
+
     static func pid(in file: String) throws -> pid_t {
         let text = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return try #require(pid_t(text), "no pid in \(file): '\(text)'")
@@ -88,8 +93,7 @@ import Testing
         let started = try await daemon.jobctl("run", "hang")
         #expect(started.status == 0)
         try await waitFor("the hang build's processes") {
-            FileManager.default.fileExists(atPath: side.file("pids/hang-setsid"))
-                && FileManager.default.fileExists(atPath: side.file("pids/hang-bg"))
+            Self.pidWritten("hang-setsid", side) && Self.pidWritten("hang-bg", side)
         }
         let id = try #require(started.stdout.split(separator: " ").dropFirst().first.map(String.init))
         #expect(try await daemon.jobctl("cancel", id).status == 0)
@@ -111,8 +115,7 @@ import Testing
         var daemon = try await DaemonProcess(config: Self.config, environment: ["PIDS": side.file("pids")])
         #expect(try await daemon.jobctl("run", "hang").status == 0)
         try await waitFor("the hang build's processes") {
-            FileManager.default.fileExists(atPath: side.file("pids/hang-setsid"))
-                && FileManager.default.fileExists(atPath: side.file("pids/hang-bg"))
+            Self.pidWritten("hang-setsid", side) && Self.pidWritten("hang-bg", side)
         }
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
         try await waitFor("the build's cgroup to be recorded") {

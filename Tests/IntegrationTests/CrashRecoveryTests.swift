@@ -95,8 +95,8 @@ import Testing
         try await daemon.stop()
     }
 
-    /// A build with `retries` that a crash interrupts in its second attempt: the attempts it
-    /// made count, and the build that replaces it goes on from them, so the job runs `1 + count`
+    /// A build with `retries` that a crash interrupts in its second attempt (which waits for
+    /// it, however late the kill comes): the attempts it made count, and the build that replaces it goes on from them, so the job runs `1 + count`
     /// times in all (recovery counted only replaced builds, and the replacement began its own
     /// attempts from 1: five runs here).
     @Test func attemptsBeforeACrashCountAgainstRetries() async throws {
@@ -106,7 +106,7 @@ import Testing
             config: """
                 jobs:
                   - id: flaky
-                    command: 'echo start >> "$RUNS"; sleep 2; exit 1'
+                    command: 'echo start >> "$RUNS"; if [ "$(wc -l < "$RUNS")" -eq 2 ]; then sleep 300; fi; exit 1'
                     retries: {count: 2, backoff: 1s}
                 """, environment: ["RUNS": runs])
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
@@ -220,8 +220,11 @@ import Testing
         try await waitFor("every talk build to end", timeout: .seconds(120)) {
             ((try? storage.unfinishedBuilds()) ?? []).allSatisfy { $0.build.jobID != "talk" }
         }
-        // The orphans were stopped; the crashed build failed and its retry runs.
-        #expect(ProcessGroups.members(group: group, startTicks: orphan.processStartTicks!).isEmpty)
+        // The orphans were stopped (zombies, until init reaps them, have ended); the crashed build
+        // failed and its retry runs.
+        #expect(
+            ProcessGroups.members(group: group, startTicks: orphan.processStartTicks!).allSatisfy(
+                ContainmentTests.isGone))
         let crashed = try #require(try storage.getBuild(orphan.build.id))
         #expect(crashed.exception?["type"] == "DaemonRestarted")
         let makers = try storage.getJobBuilds(

@@ -98,7 +98,9 @@ extension ExclusiveTests {
             let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
             let usage = try #require(try storage.getBuild(1)?.usage)
             let cpu = Double((usage.cpuUserMicroseconds ?? 0) + (usage.cpuSystemMicroseconds ?? 0)) / 1e6
-            #expect(cpu > 0.1 && cpu < 0.7, "cpu \(cpu) s in 1.5 s at cpu_quota 20% (\(usage))")
+            // The upper bound is the quota's; the lower one only says the build ran (other suites
+            // share both cores, and its cgroup competes with all of them).
+            #expect(cpu > 0.01 && cpu < 0.7, "cpu \(cpu) s in 1.5 s at cpu_quota 20% (\(usage))")
             try await daemon.stop()
         }
 

@@ -39,14 +39,16 @@ final class NotifyListener {
         }
     }
 
-    /// Waits until `condition` holds for the messages so far, up to `timeout`.
-    func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: ([[String]]) -> Bool) throws {
+    /// Waits until `condition` holds for the messages so far, up to `timeout`, without holding a
+    /// cooperative thread meanwhile (there are two, for every suite running).
+    func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: ([[String]]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while !condition(messages) {
             guard ContinuousClock.now < deadline else {
                 throw TestFailure("timed out waiting for \(what); got \(messages)")
             }
-            collect()
+            collect(wait: 0)
+            if !condition(messages) { try await Task.sleep(for: .milliseconds(20)) }
         }
     }
 
@@ -61,15 +63,15 @@ final class NotifyListener {
             config:
                 "jobs:\n  - {id: a, command: 'true'}\n  - {id: environment, command: env}\n  - {id: pause, command: 'sleep 1'}\n",
             environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "300000"])
-        try listener.waitUntil("READY=1") { $0.contains { $0.contains("READY=1") } }
+        try await listener.waitUntil("READY=1") { $0.contains { $0.contains("READY=1") } }
         // READY=1 came only once the socket answered: DaemonProcess had connected before.
         #expect(listener.messages.first?.contains("READY=1") == true)
         #expect(listener.messages.first?.contains { $0.hasPrefix("STATUS=3 jobs") } == true)
         // Pings at half of WATCHDOG_USEC: at least three in a bounded wait.
-        try listener.waitUntil("three WATCHDOG=1") { $0.filter { $0.contains("WATCHDOG=1") }.count >= 3 }
+        try await listener.waitUntil("three WATCHDOG=1") { $0.filter { $0.contains("WATCHDOG=1") }.count >= 3 }
 
         kill(daemon.process.processIdentifier, SIGHUP)
-        try listener.waitUntil("RELOADING=1 then READY=1") { messages in
+        try await listener.waitUntil("RELOADING=1 then READY=1") { messages in
             guard let reloading = messages.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
             return messages[reloading...].dropFirst().contains { $0.contains("READY=1") }
         }
@@ -90,7 +92,7 @@ final class NotifyListener {
         // nothing says READY=1 after STOPPING=1.
         #expect(try await daemon.jobctl("run", "pause").status == 0)
         kill(daemon.process.processIdentifier, SIGHUP)
-        try listener.waitUntil("a second RELOADING=1") { $0.filter { $0.contains("RELOADING=1") }.count == 2 }
+        try await listener.waitUntil("a second RELOADING=1") { $0.filter { $0.contains("RELOADING=1") }.count == 2 }
         #expect(try await daemon.stop() == 0)
         listener.collect()
         #expect(listener.count("STOPPING=1") == 1)
