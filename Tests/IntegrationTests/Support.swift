@@ -64,8 +64,13 @@ private func runProcessBlocking(_ path: String, _ arguments: [String], environme
     process.standardError = stderr
     process.standardInput = FileHandle.nullDevice
     try process.run()
+    // Past the timeout: SIGINT, so a script can end what it started, then SIGKILL 15 s later.
     let watchdog = DispatchWorkItem {
-        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
+        guard process.isRunning else { return }
+        process.interrupt()
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(15)) {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
     }
     DispatchQueue.global().asyncAfter(
         deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)

@@ -80,7 +80,10 @@ def _on_signal(signum, _frame):
 
 
 def install_signal_handlers():
-    """SIGTERM, SIGINT and SIGHUP raise Terminated (once; later ones are ignored)."""
+    """SIGTERM, SIGINT and SIGHUP raise Terminated (once; later ones are ignored). Every signal
+    is unblocked first: the test runner starts this script from a thread that blocks them all,
+    and a blocked signal's handler never runs (nor would the daemons started here stop on one)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for s in _SIGNALS:
         signal.signal(s, _on_signal)
 
