@@ -15,10 +15,18 @@ public enum ConfigCheck {
         let flushed = fflush(stdout) == 0
         let error = flushed ? (ferror(stdout) != 0 ? EIO : 0) : (errno == 0 ? EIO : errno)
         guard error == 0 else {
-            writeToStandardError("jobcontrold: cannot write the output: \(String(cString: strerror(error)))\n")
+            writeToStandardError("\(programName): cannot write the output: \(String(cString: strerror(error)))\n")
             return 74
         }
         return status
+    }
+
+    /// The name this process was started under: `jobctl` when `jobctl check-config` runs the
+    /// check in its place (it says so in `argv[0]`), `jobcontrold` otherwise.
+    static var programName: String {
+        guard let first = CommandLine.arguments.first, let name = first.split(separator: "/").last, !name.isEmpty
+        else { return "jobcontrold" }
+        return String(name)
     }
 
     private static func verdict(file: String, json: Bool, registry: FunctionRegistry) -> Int32 {

@@ -22,8 +22,9 @@ extension JobCtl {
         /// jobctl does not link the configuration loader (YAML, storage, Foundation): that keeps it
         /// small and fast to start for the commands builds call thousands of times.
         func run() throws {
-            // `--config=FILE`: a file name that starts with '-' stays a value.
-            let arguments = ["jobcontrold", "--check-config", "--config=" + file] + (json ? ["--json"] : [])
+            // `--config=FILE`: a file name that starts with '-' stays a value. argv[0] is `jobctl`:
+            // the checker names itself by it in what it says (an unwritable output).
+            let arguments = ["jobctl", "--check-config", "--config=" + file] + (json ? ["--json"] : [])
             let sibling = Self.siblingDaemon()
             var argv = arguments.map { strdup($0) } + [nil]
             if let sibling { execv(sibling, &argv) }
