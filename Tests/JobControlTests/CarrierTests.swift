@@ -54,7 +54,7 @@ import Testing
             // SIGTERM is ignored: the grace runs out, SIGKILL follows, and the stop returns once
             // the process has ended (kill(2) returns before that).
             #expect(await ProcessGroups.stopCarrying(buildIDs: [7], socket: socket, grace: .milliseconds(200)) == 1)
-            #expect(ProcessGroups.stat(of: escapee).map(\.zombie) ?? true, "ended when the stop returned")
+            #expect(ProcessGroups.stat(of: escapee).map(\.ended) ?? true, "ended when the stop returned")
             #expect(ProcessGroups.carrying(buildIDs: [7], socket: socket).isEmpty)
         }
         #expect(kill(child, 0) == 0, "the child, ours, is left alone")

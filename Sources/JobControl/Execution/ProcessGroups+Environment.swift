@@ -50,10 +50,11 @@ extension ProcessGroups {
     static func stopCarrying(buildIDs: Set<Int64>, socket: String, grace: Duration = .seconds(5)) async -> Int {
         let found = carrying(buildIDs: buildIDs, socket: socket)
         guard !found.isEmpty else { return 0 }
-        // A zombie has ended: its parent (init, for what was reparented) has only to reap it.
+        // A zombie has ended (its parent, init for what was reparented, has only to reap it),
+        // unless a thread of it still runs.
         func alive() -> [Carrier] {
             found.filter { carrier in
-                stat(of: carrier.pid).map { $0.start == carrier.startTicks && !$0.zombie } ?? false
+                stat(of: carrier.pid).map { $0.start == carrier.startTicks && !$0.ended } ?? false
             }
         }
         for carrier in alive() { kill(carrier.pid, SIGTERM) }

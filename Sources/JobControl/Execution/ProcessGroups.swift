@@ -15,8 +15,10 @@ public enum ProcessGroups {
         stat(of: pid)?.start
     }
 
-    /// (process group, start ticks, parent, whether it is a zombie) of `pid`, from /proc/PID/stat.
-    static func stat(of pid: Int32) -> (group: Int32, start: Int64, parent: Int32, zombie: Bool)? {
+    /// (process group, start ticks, parent, whether it has ended) of `pid`, from /proc/PID/stat.
+    /// Ended is a zombie none of whose threads runs: a process whose main thread called
+    /// `pthread_exit` shows state Z while its other threads run on, and has not ended.
+    static func stat(of pid: Int32) -> (group: Int32, start: Int64, parent: Int32, ended: Bool)? {
         // open/read rather than Foundation: this runs for every build, and for every process when
         // looking for orphans.
         let descriptor = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
@@ -35,6 +37,7 @@ public enum ProcessGroups {
             var zombie = false
             var parent: Int64?
             var group: Int64?
+            var threads: Int64 = 1
             var field = 0
             var index = closing + 1
             while index < bytes.count {
@@ -48,7 +51,7 @@ public enum ProcessGroups {
                 }
                 if field == 0 {
                     zombie = bytes[tokenStart] == UInt8(ascii: "Z")
-                } else if field == 1 || field == 2 || field == 19 {
+                } else if field == 1 || field == 2 || field == 17 || field == 19 {
                     let token = bytes[tokenStart..<index]
                     guard !token.isEmpty, token.count <= 18, token.allSatisfy({ (48...57).contains($0) }) else {
                         return nil
@@ -58,9 +61,11 @@ public enum ProcessGroups {
                         parent = number
                     } else if field == 2 {
                         group = number
+                    } else if field == 17 {
+                        threads = number
                     } else if let group, let pgid = Int32(exactly: group), let parent, let ppid = Int32(exactly: parent)
                     {
-                        return (pgid, number, ppid, zombie)
+                        return (pgid, number, ppid, zombie && threads <= 1)
                     }
                 }
                 field += 1
@@ -92,9 +97,10 @@ public enum ProcessGroups {
         let found = members(group: group, startTicks: startTicks)
         guard !found.isEmpty else { return 0 }
         for pid in found { kill(pid, SIGTERM) }
-        // A zombie has ended: its parent (init, for what was reparented) has only to reap it.
+        // A zombie has ended (its parent, init for what was reparented, has only to reap it),
+        // unless a thread of it still runs.
         func alive() -> [Int32] {
-            members(group: group, startTicks: startTicks).filter { stat(of: $0)?.zombie == false }
+            members(group: group, startTicks: startTicks).filter { stat(of: $0)?.ended == false }
         }
         await waitUntil(within: grace) { alive().isEmpty }
         for pid in alive() { kill(pid, SIGKILL) }
