@@ -16,11 +16,12 @@ import JobControlModel
 /// argument is one it knows, and runs the same function the ArgumentParser command runs. Anything
 /// else (`--help`, `-h`, an unknown or misspelled option, a missing value, a value that starts with
 /// `-`) returns nil and ArgumentParser parses the arguments, with its help and its errors. An error
-/// before the call (no `JOBCONTROL_TOKEN`, a bad level) also hands over to ArgumentParser, which
-/// reports it the same way as always. A call that changes something is never made twice, nor is
-/// output printed twice: an error after `run`'s call, or after `logs` began printing, is reported
-/// here as ArgumentParser reports it (a second try would queue a second build, or print pages
-/// again); only the other read-only commands hand a reply they cannot read over to a second try.
+/// before the call (no `JOBCONTROL_TOKEN`, a bad level, a `--json` text that does not parse) also
+/// hands over to ArgumentParser, which reports it the same way as always. Once a command other
+/// than the in-build helpers has been recognized, its errors are reported here as ArgumentParser
+/// reports them (they come from its call or after it: a second try would queue a second build,
+/// print pages again, or read a reply twice that may have changed meanwhile); the helpers' errors
+/// from their calls are exit statuses already (`GlobalOptions.call`), so none is made twice.
 /// `JOBCTL_NO_FAST_PATH=1` turns it off (the tests compare both paths).
 enum FastPath {
     /// The exit status when `arguments` (the subcommand first) was handled here, nil otherwise.
@@ -31,10 +32,10 @@ enum FastPath {
             switch command {
             case "status":
                 guard scan.positionals.isEmpty, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
-                try JobCtl.Status.show(socket: scan.socket, json: scan.json)
+                return reportingErrors { try JobCtl.Status.show(socket: scan.socket, json: scan.json) }
             case "jobs":
                 guard scan.positionals.isEmpty, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
-                try JobCtl.Jobs.list(socket: scan.socket, json: scan.json)
+                return reportingErrors { try JobCtl.Jobs.list(socket: scan.socket, json: scan.json) }
             case "builds":
                 guard scan.positionals.count <= 1, scan.flags.isEmpty, scan.options.keys.allSatisfy({ $0 == "--limit" })
                 else { return nil }
@@ -43,27 +44,34 @@ enum FastPath {
                     guard let given = Int(text), JobCtl.Builds.limits.contains(given) else { return nil }
                     limit = given
                 }
-                try JobCtl.Builds.list(socket: scan.socket, json: scan.json, job: scan.positionals.first, limit: limit)
+                return reportingErrors {
+                    try JobCtl.Builds.list(
+                        socket: scan.socket, json: scan.json, job: scan.positionals.first, limit: limit)
+                }
             case "build", "cancel", "delete":
                 guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.options.isEmpty,
                     scan.flags.isEmpty
                 else { return nil }
-                if command == "build" {
-                    try JobCtl.BuildCommand.show(socket: scan.socket, json: scan.json, id: id)
-                } else if command == "cancel" {
-                    try JobCtl.Cancel.cancel(socket: scan.socket, json: scan.json, id: id)
-                } else {
-                    try JobCtl.Delete.delete(socket: scan.socket, json: scan.json, id: id)
+                return reportingErrors {
+                    if command == "build" {
+                        try JobCtl.BuildCommand.show(socket: scan.socket, json: scan.json, id: id)
+                    } else if command == "cancel" {
+                        try JobCtl.Cancel.cancel(socket: scan.socket, json: scan.json, id: id)
+                    } else {
+                        try JobCtl.Delete.delete(socket: scan.socket, json: scan.json, id: id)
+                    }
                 }
             case "show", "suspend", "resume":
                 guard scan.positionals.count == 1, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
                 let job = scan.positionals[0]
-                if command == "show" {
-                    try JobCtl.Show.show(socket: scan.socket, json: scan.json, job: job)
-                } else if command == "suspend" {
-                    try JobCtl.Suspend.suspend(socket: scan.socket, json: scan.json, job: job)
-                } else {
-                    try JobCtl.Resume.resume(socket: scan.socket, json: scan.json, job: job)
+                return reportingErrors {
+                    if command == "show" {
+                        try JobCtl.Show.show(socket: scan.socket, json: scan.json, job: job)
+                    } else if command == "suspend" {
+                        try JobCtl.Suspend.suspend(socket: scan.socket, json: scan.json, job: job)
+                    } else {
+                        try JobCtl.Resume.resume(socket: scan.socket, json: scan.json, job: job)
+                    }
                 }
             case "next":
                 guard scan.positionals.count <= 1, scan.flags.isEmpty, scan.options.keys.allSatisfy({ $0 == "--count" })
@@ -73,7 +81,10 @@ enum FastPath {
                     guard let given = Int(text) else { return nil }
                     count = given
                 }
-                try JobCtl.Next.list(socket: scan.socket, json: scan.json, job: scan.positionals.first, count: count)
+                return reportingErrors {
+                    try JobCtl.Next.list(
+                        socket: scan.socket, json: scan.json, job: scan.positionals.first, count: count)
+                }
             case "logs":
                 guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.flags.isEmpty,
                     scan.options.keys.allSatisfy({ $0 == "--level" })
@@ -104,7 +115,7 @@ enum FastPath {
                 }
             case "progress" where scan.positionals.count == 1:
                 guard let id = Int64(scan.positionals[0]), scan.options.isEmpty, scan.flags.isEmpty else { return nil }
-                try JobCtl.Progress.show(socket: scan.socket, json: scan.json, build: id)
+                return reportingErrors { try JobCtl.Progress.show(socket: scan.socket, json: scan.json, build: id) }
             case "progress":
                 guard scan.positionals.count == 2, let current = Int64(scan.positionals[0]),
                     let total = Int64(scan.positionals[1]), scan.take(["--group", "--status"])
