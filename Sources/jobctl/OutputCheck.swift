@@ -27,7 +27,18 @@ enum OutputCheck {
 
     /// Installs the check at exit: stdout is flushed, and a failure is reported on stderr with
     /// exit status 74 (EX_IOERR) whatever the command's own status was.
+    /// A closed stdout is a failure too (EBADF), and a closed stdin, stdout or stderr is filled
+    /// with /dev/null: the next descriptor opened (the daemon's socket) would take its number and
+    /// get what is printed.
     static func install() {
+        for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) == -1 {
+            if descriptor == STDOUT_FILENO { record(EBADF) }
+            let null = open("/dev/null", O_RDWR)
+            if null >= 0, null != descriptor {
+                dup2(null, descriptor)
+                close(null)
+            }
+        }
         atexit {
             if fflush(stdout) != 0 { OutputCheck.record(errno == 0 ? EIO : errno) }
             OutputCheck.checkStandardOutput()

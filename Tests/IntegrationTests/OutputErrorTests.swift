@@ -9,22 +9,29 @@ import Testing
         let daemon = try await DaemonProcess(config: "jobs:\n  - id: idle\n    command: [true]\n")
         defer { daemon.kill() }
         let jobctl = "'\(Binaries.jobctl)' --socket '\(daemon.socket)'"
+        #expect(try await daemon.jobctl("run", "idle", "--wait").status == 0)  // build 1, for `logs 1`
         for fastPath in [true, false] {
             let environment = fastPath ? [:] : ["JOBCTL_NO_FAST_PATH": "1"]
-            let cases: [(String, String?)] = [
+            let cases: [(String, String)] = [
                 ("status > /dev/full", "No space left on device"),
                 ("--json jobs > /dev/full", "No space left on device"),
                 ("next > /dev/full", "No space left on device"),
                 ("--json next > /dev/full", "No space left on device"),
-                ("status >&-", nil),
+                // A closed stdout: EBADF on both paths (the daemon's socket, opened next, took
+                // its number and got the output, or an error of its own, on the fast path).
+                ("status >&-", "Bad file descriptor"),
+                ("show idle >&-", "Bad file descriptor"),
+                ("logs 1 >&-", "Bad file descriptor"),
             ]
             for (command, reason) in cases {
                 let result = try await runProcess("/bin/sh", ["-c", "\(jobctl) \(command)"], environment: environment)
                 #expect(result.status == 74, "\(command): \(result.status) \(result.stderr)")
-                // A closed stdout: EBADF, or whatever the descriptor that took its number says.
-                #expect(
-                    reason.map { result.stderr == "jobctl: cannot write the output: \($0)\n" }
-                        ?? result.stderr.hasPrefix("jobctl: cannot write the output: "), "\(command): \(result.stderr)")
+                #expect(result.stderr == "jobctl: cannot write the output: \(reason)\n", "\(command): \(result.stderr)")
+            }
+            // A closed stderr or stdin changes nothing.
+            for command in ["status 2>&-", "status <&-"] {
+                let result = try await runProcess("/bin/sh", ["-c", "\(jobctl) \(command)"], environment: environment)
+                #expect(result.status == 0 && result.stdout.hasPrefix("jobcontrold "), "\(command): \(result.stdout)")
             }
             // Output past stdio's first flushes (over 64 KiB): those writes failed before the exit.
             let big = try await runProcess(
