@@ -50,6 +50,10 @@ struct JobCtl: AsyncParsableCommand {
             index += 1
         }
         guard !leading.isEmpty, index < arguments.count else { return arguments }
+        // `retval` has an option `--json TEXT` of its own (the value as JSON) and prints nothing:
+        // the output format's `--json` moved after it took the value for its text, and `jobctl
+        // --json retval 5` stored the number 5. Left in place, it is refused as unknown there.
+        if arguments[index] == "retval", leading.contains("--json") { return arguments }
         // A command with subcommands of its own (`notify list`) takes them after the whole path.
         var path = index + 1
         if ["notify", "import"].contains(arguments[index]), path < arguments.count, !arguments[path].hasPrefix("-") {

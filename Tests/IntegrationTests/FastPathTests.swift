@@ -154,6 +154,11 @@ import Testing
             }
         }
         try await compare(plainCases)
+        // The output format's `--json` before `retval` is not retval's own `--json TEXT` (it took
+        // the value for JSON text, and called the daemon with it): refused as a usage error.
+        let misplaced = try await runProcess(
+            Binaries.jobctl, ["--socket", socket, "--json", "retval", "5"], environment: ["JOBCONTROL_TOKEN": "x"])
+        #expect(misplaced.status == 64, "\(misplaced.stderr)")
         try await compare(readCases)
         try await compare(scheduleCases, numbersAside: true)
         try await compare(runCases, numbersAside: true)
