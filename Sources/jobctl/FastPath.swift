@@ -49,30 +49,15 @@ enum FastPath {
                         socket: scan.socket, json: scan.json, job: scan.positionals.first, limit: limit)
                 }
             case "build", "cancel", "delete":
-                guard scan.positionals.count == 1, let id = Int64(scan.positionals[0]), scan.options.isEmpty,
+                guard let action = buildCommands[command], scan.positionals.count == 1,
+                    let id = Int64(scan.positionals[0]), scan.options.isEmpty, scan.flags.isEmpty
+                else { return nil }
+                return reportingErrors { try action(scan.socket, scan.json, id) }
+            case "show", "suspend", "resume":
+                guard let action = jobCommands[command], scan.positionals.count == 1, scan.options.isEmpty,
                     scan.flags.isEmpty
                 else { return nil }
-                return reportingErrors {
-                    if command == "build" {
-                        try JobCtl.BuildCommand.show(socket: scan.socket, json: scan.json, id: id)
-                    } else if command == "cancel" {
-                        try JobCtl.Cancel.cancel(socket: scan.socket, json: scan.json, id: id)
-                    } else {
-                        try JobCtl.Delete.delete(socket: scan.socket, json: scan.json, id: id)
-                    }
-                }
-            case "show", "suspend", "resume":
-                guard scan.positionals.count == 1, scan.options.isEmpty, scan.flags.isEmpty else { return nil }
-                let job = scan.positionals[0]
-                return reportingErrors {
-                    if command == "show" {
-                        try JobCtl.Show.show(socket: scan.socket, json: scan.json, job: job)
-                    } else if command == "suspend" {
-                        try JobCtl.Suspend.suspend(socket: scan.socket, json: scan.json, job: job)
-                    } else {
-                        try JobCtl.Resume.resume(socket: scan.socket, json: scan.json, job: job)
-                    }
-                }
+                return reportingErrors { try action(scan.socket, scan.json, scan.positionals[0]) }
             case "next":
                 guard scan.positionals.count <= 1, scan.flags.isEmpty, scan.options.keys.allSatisfy({ $0 == "--count" })
                 else { return nil }
@@ -144,6 +129,18 @@ enum FastPath {
         }
         return 0
     }
+
+    /// The commands of one build id (socket, JSON output, id).
+    static let buildCommands: [String: @Sendable (String?, Bool, Int64) throws -> Void] = [
+        "build": JobCtl.BuildCommand.show(socket:json:id:), "cancel": JobCtl.Cancel.cancel(socket:json:id:),
+        "delete": JobCtl.Delete.delete(socket:json:id:),
+    ]
+
+    /// The commands of one job (socket, JSON output, job id).
+    static let jobCommands: [String: @Sendable (String?, Bool, String) throws -> Void] = [
+        "show": JobCtl.Show.show(socket:json:job:), "suspend": JobCtl.Suspend.suspend(socket:json:job:),
+        "resume": JobCtl.Resume.resume(socket:json:job:),
+    ]
 
     /// Runs `body` and returns the exit status, reporting its errors here as ArgumentParser would
     /// (never handing them over: the call was made).
