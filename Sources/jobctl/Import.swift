@@ -33,17 +33,7 @@ struct ImportOutput: ParsableArguments {
             }
             // All of it, or no file: a cut-off file (a full disk) would be read as the jobs, and
             // a retry would find it and be refused (O_EXCL). The file is this call's own.
-            var bytes = Array(yaml.utf8)[...]
-            var failure: Int32 = 0
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else {
-                    failure = written < 0 ? errno : EIO
-                    break
-                }
-                bytes = bytes.dropFirst(written)
-            }
+            var failure = writeAll(descriptor, yaml)
             if failure == 0, fsync(descriptor) != 0 { failure = errno }
             if close(descriptor) != 0, failure == 0 { failure = errno }
             guard failure == 0 else {

@@ -51,19 +51,23 @@ func writeOut(_ text: String) {
 /// Writes all of `text` to a file descriptor, retrying short writes and EINTR; gives up on other
 /// errors (a closed pipe must not turn into a crash of the reporter), except that a reader gone
 /// from stdout ends jobctl as SIGPIPE would (``readerGone()``). A failed write to stdout makes
-/// jobctl's exit an error (``OutputCheck``).
-func writeAll(_ descriptor: Int32, _ text: String) {
+/// jobctl's exit an error (``OutputCheck``). Returns 0, or the errno it gave up on (EIO for a
+/// write that wrote nothing).
+@discardableResult
+func writeAll(_ descriptor: Int32, _ text: String) -> Int32 {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         if written < 0 && errno == EINTR { continue }
         if written < 0 && errno == EPIPE && descriptor == STDOUT_FILENO { readerGone() }
         guard written > 0 else {
-            if written < 0 && descriptor == STDOUT_FILENO { OutputCheck.record(errno) }
-            return
+            let failure = written < 0 ? errno : EIO
+            if descriptor == STDOUT_FILENO { OutputCheck.record(failure) }
+            return failure
         }
         bytes = bytes.dropFirst(written)
     }
+    return 0
 }
 
 /// The reader of stdout is gone (`jobctl logs ID --follow | head`): end now, as a process killed

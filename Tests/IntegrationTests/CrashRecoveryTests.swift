@@ -96,8 +96,8 @@ import Testing
     }
 
     /// A build with `retries` that a crash interrupts in its second attempt (which waits for
-    /// it, however late the kill comes): the attempts it made count, and the build that replaces it goes on from them, so the job runs `1 + count`
-    /// times in all (recovery counted only replaced builds, and the replacement began its own
+    /// it, however late the kill comes): the attempts it made count, and the build that replaces
+    /// it goes on from them, so the job runs `1 + count` times in all (recovery counted only replaced builds, and the replacement began its own
     /// attempts from 1: five runs here).
     @Test func attemptsBeforeACrashCountAgainstRetries() async throws {
         let side = try TemporaryDirectory()

@@ -92,8 +92,7 @@ extension BuildEngine {
     /// The logger name a build's `Log` call is stored under.
     static func buildLoggerName(_ name: String) -> String {
         guard name.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return "build." + name }
-        let lowercased = String(decoding: name.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
-        return reservedLoggerNames.contains(lowercased) ? "build." + name : name
+        return reservedLoggerNames.contains(name.lowercased()) ? "build." + name : name
     }
 
     /// Sets the return value of the build holding `token`.

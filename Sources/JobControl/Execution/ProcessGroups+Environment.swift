@@ -26,7 +26,7 @@ extension ProcessGroups {
         let idPrefix = Array("JOBCONTROL_BUILD_ID=".utf8)
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { $0 != getpid() }.compactMap { pid -> Carrier? in
-            guard let environment = environment(of: pid) else { return nil }
+            guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
             var hasSocket = false
             var build: Int64?
             for entry in environment.split(separator: 0, omittingEmptySubsequences: true) {
@@ -76,27 +76,5 @@ extension ProcessGroups {
             current = parent
         }
         return false
-    }
-
-    /// The bytes of /proc/PID/environ (at most 1 MiB), or nil when they cannot be read.
-    private static func environment(of pid: Int32) -> [UInt8]? {
-        read("/proc/\(pid)/environ", limit: 1 << 20)
-    }
-
-    /// The bytes of `path` (at most about `limit`), by read(2) until its end; nil when it cannot
-    /// be opened.
-    private static func read(_ path: String, limit: Int) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while bytes.count < limit {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += chunk[..<count]
-        }
-        return bytes
     }
 }
