@@ -86,6 +86,17 @@ struct DaemonCommand: AsyncParsableCommand {
         if let node, !ClusterSettings.isValidNode(node) {
             throw ValidationError("--node must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'")
         }
+        if let path = absoluteSocket, path.utf8.count >= 108 {
+            throw ValidationError(
+                "--socket \(path) is \(path.utf8.count) bytes; Unix socket paths must be shorter than 108")
+        }
+    }
+
+    /// `--socket` made absolute against the working directory: the daemon hands the path to its
+    /// builds, which may run elsewhere (`cwd:`), and creates the socket's directory (a relative
+    /// `s.sock` has none to name).
+    var absoluteSocket: String? {
+        socket.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
     }
 
     func run() async throws {
@@ -108,7 +119,7 @@ struct DaemonCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "jobcontrold")
-        var options = DaemonOptions(configFile: config, storage: storage, socket: socket, workers: workers)
+        var options = DaemonOptions(configFile: config, storage: storage, socket: absoluteSocket, workers: workers)
         options.node = node
         options.buildOutputToJournal = toJournal
         // Socket activation: use the socket systemd passes (named "jobcontrol", or the only one).

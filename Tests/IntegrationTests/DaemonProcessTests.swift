@@ -129,6 +129,20 @@ import Testing
         #expect(typo.stderr.contains("cannot read configuration file"))
     }
 
+    /// `--socket s.sock` names a socket in the daemon's working directory (it once failed with
+    /// "cannot create directory : No such file or directory"), and builds are given its absolute
+    /// path: an in-build helper running elsewhere still reaches the daemon.
+    @Test func aRelativeSocketIsInTheWorkingDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("jobcontrol.yaml", "jobs:\n  - {id: a, command: 'jobctl retval 7', working_directory: /}\n")
+        let daemon = try await DaemonProcess(directory: directory, relativeSocket: true)
+        let run = try await daemon.jobctl("run", "a", "--wait")
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)\(daemon.log)")
+        let build = try await daemon.jobctl("build", "1", "--json")
+        #expect(build.stdout.contains(#""retval" : "7""#), "\(build.stdout)")
+        #expect(try await daemon.stop() == 0)
+    }
+
     @Test func jobctlWithoutADaemonSaysWhatToDo() async throws {
         let directory = try TemporaryDirectory()
         let result = try await runProcess(Binaries.jobctl, ["--socket", directory.file("none.sock"), "status"])

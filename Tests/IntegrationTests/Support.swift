@@ -242,7 +242,7 @@ final class DaemonProcess {
     init(
         directory: TemporaryDirectory, environment: [String: String] = [:], storageURL: String? = nil,
         name: String = "jobcontrol",
-        arguments: [String] = [], executable: String? = nil
+        arguments: [String] = [], executable: String? = nil, relativeSocket: Bool = false
     ) async throws {
         self.directory = directory
         self.name = name
@@ -253,9 +253,11 @@ final class DaemonProcess {
         let daemonArguments =
             [
                 "--config", directory.file("jobcontrol.yaml"), "--storage", storageURL ?? ("sqlite://" + database),
-                "--socket", socket,
+                // `relativeSocket`: run in `directory`, named as a user there would name it.
+                "--socket", relativeSocket ? "\(name).sock" : socket,
             ] + arguments
         process.executableURL = URL(fileURLWithPath: executable ?? Binaries.jobcontrold)
+        if relativeSocket { process.currentDirectoryURL = URL(fileURLWithPath: directory.path) }
         process.arguments = daemonArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let logHandle = FileHandle(forWritingAtPath: stderrFile)
@@ -265,9 +267,15 @@ final class DaemonProcess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let socket = socket
-        try await waitFor("the daemon's socket") {
+        // Ready is an answer, not a connection: the daemon binds its socket before it recovers
+        // builds and joins a cluster, and the kernel accepts connections from then on. A test
+        // that went on at the first connection once saw a cluster of two of its three daemons.
+        try await waitFor("the daemon to answer on its socket", timeout: .seconds(60)) {
             guard process.isRunning else { return true }
-            return (try? await VarlinkConnection.withConnection(path: socket) { _ in true }) ?? false
+            return (try? await VarlinkConnection.withConnection(path: socket) { connection in
+                _ = try await connection.call("org.varlink.service.GetInfo")
+                return true
+            }) ?? false
         }
         guard process.isRunning else {
             throw TestFailure("jobcontrold exited with \(process.terminationStatus): \(log)")

@@ -308,7 +308,10 @@ public enum ConfigLoader {
                 }
             case "socket":
                 if let value = reader.string(entry.value, what: "'socket'") {
-                    if value.utf8.count >= 108 {
+                    if !value.hasPrefix("/") {
+                        // Relative to what? The daemon's working directory is not the file's.
+                        reader.error(entry.value, "'socket' must be an absolute path, as /run/jobcontrol/jobcontrol.sock")
+                    } else if value.utf8.count >= 108 {
                         reader.error(
                             entry.value,
                             "socket path is \(value.utf8.count) bytes; Unix socket paths must be shorter than 108")
