@@ -272,10 +272,11 @@ final class DaemonProcess {
         // that went on at the first connection once saw a cluster of two of its three daemons.
         try await waitFor("the daemon to answer on its socket", timeout: .seconds(60)) {
             guard process.isRunning else { return true }
-            return (try? await VarlinkConnection.withConnection(path: socket) { connection in
-                _ = try await connection.call("org.varlink.service.GetInfo")
-                return true
-            }) ?? false
+            return
+                (try? await VarlinkConnection.withConnection(path: socket) { connection in
+                    _ = try await connection.call("org.varlink.service.GetInfo")
+                    return true
+                }) ?? false
         }
         guard process.isRunning else {
             throw TestFailure("jobcontrold exited with \(process.terminationStatus): \(log)")

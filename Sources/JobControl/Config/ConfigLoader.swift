@@ -310,7 +310,8 @@ public enum ConfigLoader {
                 if let value = reader.string(entry.value, what: "'socket'") {
                     if !value.hasPrefix("/") {
                         // Relative to what? The daemon's working directory is not the file's.
-                        reader.error(entry.value, "'socket' must be an absolute path, as /run/jobcontrol/jobcontrol.sock")
+                        reader.error(
+                            entry.value, "'socket' must be an absolute path, as /run/jobcontrol/jobcontrol.sock")
                     } else if value.utf8.count >= 108 {
                         reader.error(
                             entry.value,
