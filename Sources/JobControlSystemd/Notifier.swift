@@ -6,25 +6,39 @@ import Synchronization
 /// every call does nothing, as the protocol asks.
 ///
 /// Thread-safe: libsystemd reads the environment on each call; the one piece of state, whether
-/// `STOPPING=1` was sent, is an atomic shared by the copies of one notifier (one per daemon).
+/// `STOPPING=1` was sent, is a mutex shared by the copies of one notifier (one per daemon), held
+/// across the check and the send of `READY=1` and `STOPPING=1`.
 public struct Notifier: Sendable {
-    public init() {}
+    public init() {
+        sender = { sd_notify(0, $0) > 0 }
+    }
+
+    /// A notifier whose messages go to `sender` instead of the service manager (tests).
+    package init(sender: @escaping @Sendable (String) -> Bool) {
+        self.sender = sender
+    }
+
+    private let sender: @Sendable (String) -> Bool
 
     /// Set once `STOPPING=1` has gone out: no `READY=1` may follow it (a reload that was under
     /// way when SIGTERM came ended with READY=1 after STOPPING=1, telling the service manager the
     /// stopping service was up again).
+    /// The flag is held while the message goes out: with an atomic checked before the send, a
+    /// reload that had checked it could still send READY=1 after a stop's STOPPING=1 (a CI run
+    /// saw it).
     private let stopping = StoppingFlag()
 
     private final class StoppingFlag: Sendable {
-        let sent = Atomic<Bool>(false)
+        let sent = Mutex<Bool>(false)
     }
 
     /// Sends `READY=1` with a status line. Call only once config, storage and socket are up.
     /// After ``stopping(status:)``, sends the status alone.
     @discardableResult
     public func ready(status: String) -> Bool {
-        guard !stopping.sent.load(ordering: .acquiring) else { return send("STATUS=\(Self.oneLine(status))") }
-        return send("READY=1\nSTATUS=\(Self.oneLine(status))")
+        stopping.sent.withLock { sent in
+            send((sent ? "" : "READY=1\n") + "STATUS=\(Self.oneLine(status))")
+        }
     }
 
     /// Updates the one-line status shown by `systemctl status`.
@@ -36,8 +50,10 @@ public struct Notifier: Sendable {
     /// Sends `STOPPING=1` at the start of a graceful stop.
     @discardableResult
     public func stopping(status: String) -> Bool {
-        stopping.sent.store(true, ordering: .releasing)
-        return send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
+        stopping.sent.withLock { sent in
+            sent = true
+            return send("STOPPING=1\nSTATUS=\(Self.oneLine(status))")
+        }
     }
 
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC` (honouring `WATCHDOG_PID`), or nil
@@ -60,7 +76,7 @@ public struct Notifier: Sendable {
     /// Sends raw `KEY=value` lines. Returns true when a service manager received them.
     @discardableResult
     public func send(_ state: String) -> Bool {
-        sd_notify(0, state) > 0
+        sender(state)
     }
 
     static func oneLine(_ text: String) -> String {

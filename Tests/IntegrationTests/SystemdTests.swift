@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import JobControl
+import JobControlSystemd
+import Synchronization
 import Testing
 
 /// A service manager's side of sd_notify: a datagram socket the daemon writes to.
@@ -98,6 +100,33 @@ final class NotifyListener {
         #expect(listener.count("STOPPING=1") == 1)
         let stopping = try #require(listener.messages.firstIndex { $0.contains("STOPPING=1") })
         #expect(!listener.messages[stopping...].contains { $0.contains("READY=1") }, "\(listener.messages)")
+    }
+
+    /// READY=1 never follows STOPPING=1, however a reload's READY=1 and a stop's STOPPING=1
+    /// interleave. The check of "stopping" and the send were apart, and a CI run saw a reload's
+    /// READY=1 after STOPPING=1; here a READY=1 lingers (as a preempted thread would) between
+    /// being decided and going out, which made it happen in every round.
+    @Test func readyNeverFollowsStopping() async throws {
+        for _ in 0..<20 {
+            let received = Mutex<[String]>([])
+            let notifier = Notifier { message in
+                if message.hasPrefix("READY=1") { usleep(2_000) }
+                received.withLock { $0.append(message) }
+                return true
+            }
+            let readies = Thread {
+                for _ in 0..<5 { notifier.ready(status: "reloaded") }
+            }
+            readies.start()
+            usleep(3_000)
+            notifier.stopping(status: "stopping")
+            while !readies.isFinished { usleep(1_000) }
+            notifier.ready(status: "reloaded late")
+            let messages = received.withLock { $0 }
+            let stopping = try #require(messages.firstIndex { $0.hasPrefix("STOPPING=1") })
+            #expect(!messages[stopping...].contains { $0.hasPrefix("READY=1") }, "\(messages)")
+            #expect(messages.last == "STATUS=reloaded late")
+        }
     }
 
     @Test func theUnitsVerifyWithoutAWord() async throws {
