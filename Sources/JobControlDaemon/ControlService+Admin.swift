@@ -86,7 +86,11 @@ extension ControlService {
     }
 
     func reload() async throws(VarlinkError) -> VarlinkReply {
-        let status = await reloader.reload()
+        guard let status = await reloader.reload() else {
+            throw VarlinkError(
+                "\(Interfaces.manager).ShuttingDown",
+                message: "jobcontrold is stopping; the configuration was not reloaded")
+        }
         if let errors = status.errors {
             throw VarlinkError(
                 "\(Interfaces.manager).ConfigInvalid",

@@ -223,10 +223,9 @@ public final class Daemon: Sendable {
                     _ = await scheduler.ping()
                     let config = await engine.config
                     if interval != nil { notifier.watchdogPing() }
-                    notifier.send(
-                        "STATUS="
-                            + (await Self.statusLine(
-                                config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus)))
+                    notifier.status(
+                        await Self.statusLine(
+                            config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus))
                     try? await Task.sleep(for: interval ?? .seconds(30))
                 }
             }

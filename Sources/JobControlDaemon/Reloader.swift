@@ -37,9 +37,10 @@ final class Reloader: Sendable {
     /// Loads, validates and applies the configuration file. Returns the outcome (also kept for
     /// ``lastStatus``). Reloads run one after another, end to end (SIGHUP and `jobctl reload`
     /// may arrive together): the engine and the scheduler always run the same configuration.
+    /// Nil, with nothing read or applied, once the daemon is stopping (`STOPPING=1` was sent).
     @discardableResult
-    func reload() async -> ReloadStatus {
-        let task = queue.withLock { previous -> Task<ReloadStatus, Never> in
+    func reload() async -> ReloadStatus? {
+        let task = queue.withLock { previous -> Task<ReloadStatus?, Never> in
             let earlier = previous
             let task = Task { [self] in
                 _ = await earlier?.value
@@ -52,10 +53,10 @@ final class Reloader: Sendable {
     }
 
     /// The last reload started; the next one waits for it.
-    private let queue = Mutex<Task<ReloadStatus, Never>?>(nil)
+    private let queue = Mutex<Task<ReloadStatus?, Never>?>(nil)
 
-    private func reloadNow() async -> ReloadStatus {
-        notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+    private func reloadNow() async -> ReloadStatus? {
+        guard notifier.reloading(monotonicMicroseconds: Self.monotonicMicroseconds()) else { return nil }
         let status: ReloadStatus
         let files = Set([options.configFile] + (await engine.config.jobs.compactMap { $0.location?.file }))
         let settled = await Self.settle(Array(files))

@@ -33,18 +33,31 @@ public struct Notifier: Sendable {
     }
 
     /// Sends `READY=1` with a status line. Call only once config, storage and socket are up.
-    /// After ``stopping(status:)``, sends the status alone.
+    /// After ``stopping(status:)``, sends nothing: the stop's status stays.
     @discardableResult
     public func ready(status: String) -> Bool {
         stopping.sent.withLock { sent in
-            send((sent ? "" : "READY=1\n") + "STATUS=\(Self.oneLine(status))")
+            sent ? false : send("READY=1\nSTATUS=\(Self.oneLine(status))")
         }
     }
 
-    /// Updates the one-line status shown by `systemctl status`.
+    /// Updates the one-line status shown by `systemctl status`; after ``stopping(status:)``,
+    /// does nothing (the stop's own status stays).
     @discardableResult
     public func status(_ status: String) -> Bool {
-        send("STATUS=\(Self.oneLine(status))")
+        stopping.sent.withLock { sent in
+            sent ? false : send("STATUS=\(Self.oneLine(status))")
+        }
+    }
+
+    /// Sends `RELOADING=1` with the monotonic time systemd asks for, and returns true; false,
+    /// sending nothing, once ``stopping(status:)`` was called: a stopping daemon does not reload.
+    public func reloading(monotonicMicroseconds: UInt64) -> Bool {
+        stopping.sent.withLock { sent in
+            guard !sent else { return false }
+            send("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds)")
+            return true
+        }
     }
 
     /// Sends `STOPPING=1` at the start of a graceful stop.

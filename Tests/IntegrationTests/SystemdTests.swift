@@ -125,8 +125,30 @@ final class NotifyListener {
             let messages = received.withLock { $0 }
             let stopping = try #require(messages.firstIndex { $0.hasPrefix("STOPPING=1") })
             #expect(!messages[stopping...].contains { $0.hasPrefix("READY=1") }, "\(messages)")
-            #expect(messages.last == "STATUS=reloaded late")
+            #expect(messages.last?.hasPrefix("STOPPING=1") == true, "\(messages)")
         }
+    }
+
+    /// Once stopping, a reload is refused before it says RELOADING=1, and neither a reload that
+    /// was under way nor the periodic status line overwrites the stop's status.
+    @Test func aStoppingDaemonNeitherReloadsNorRestatesItself() {
+        let received = Mutex<[String]>([])
+        let notifier = Notifier { message in
+            received.withLock { $0.append(message) }
+            return true
+        }
+        #expect(notifier.reloading(monotonicMicroseconds: 1))
+        notifier.ready(status: "3 jobs; last reload ok")
+        notifier.status("3 jobs")
+        notifier.stopping(status: "stopping")
+        #expect(!notifier.reloading(monotonicMicroseconds: 2))
+        notifier.ready(status: "3 jobs; last reload ok")
+        notifier.status("3 jobs")
+        #expect(
+            received.withLock { $0 } == [
+                "RELOADING=1\nMONOTONIC_USEC=1", "READY=1\nSTATUS=3 jobs; last reload ok", "STATUS=3 jobs",
+                "STOPPING=1\nSTATUS=stopping",
+            ])
     }
 
     @Test func theUnitsVerifyWithoutAWord() async throws {
