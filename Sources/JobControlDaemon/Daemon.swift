@@ -174,7 +174,7 @@ public final class Daemon: Sendable {
         // In a cluster, the daemon holding the scheduler lock fires the schedules; the others follow.
         await scheduler.start(config: config, leading: cluster == nil)
         await cluster?.competeForScheduler { leading in
-            if leading { await scheduler.lead(config: await engine.config) } else { await scheduler.follow() }
+            if leading { await scheduler.lead() } else { await scheduler.follow() }
         }
         Self.announceContainment(engine: engine, configured: config.containment, logger: logger)
         logger.info(

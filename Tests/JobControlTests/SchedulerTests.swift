@@ -124,7 +124,7 @@ import Testing
         #expect(await follower.nextStart()?.at == Self.t0 + 3 * Self.hour)
         // The leader dies before firing 02:00; the follower takes over and catches it up once.
         await leader.scheduler.stop()
-        await follower.lead(config: leader.config)
+        await follower.lead()
         let rig = Rig(
             scheduler: follower, engine: engine, storage: leader.storage, clock: leader.clock, config: leader.config)
         try await rig.waitForBuildsToEnd("h")
@@ -134,6 +134,42 @@ import Testing
         await follower.follow()
         await rig.advance(to: Self.t0 + 3 * Self.hour)
         #expect(try rig.builds("h").count == 2)
+    }
+
+    /// A follower that takes over runs the configuration it was last given (a reload while it
+    /// followed), not one read before it won the lock (the daemon passed it the engine's).
+    @Test func aFollowerTakesOverWithTheConfigurationOfItsLastReload() async throws {
+        let (leader, registry) = try await Self.rig(
+            "  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC}\n")
+        let engine = BuildEngine(config: leader.config, storage: leader.storage, registry: registry, logger: Self.quiet)
+        let follower = Scheduler(
+            engine: engine, storage: leader.storage, logger: Self.quiet, now: leader.clock.now, bootTime: nil)
+        await follower.start(config: leader.config, useTimer: false, leading: false)
+        let reloaded = try ConfigLoader.parse(
+            yaml: "jobs:\n  - {id: h, function: 'test:quick', schedule: daily, timezone: UTC}\n", file: "t.yaml",
+            registry: registry)
+        _ = await engine.replaceConfig(reloaded)
+        await follower.update(config: reloaded)
+        await leader.scheduler.stop()
+        await follower.lead()
+        #expect(await follower.nextStart()?.at == Self.t0 + 24 * Self.hour)
+    }
+
+    /// An occurrence that comes due while the daemon stops (its engine takes no more builds) is
+    /// not a failure of the job: nothing is recorded (it was recorded failed, with a failure
+    /// notification), and the next start catches it up.
+    @Test func anOccurrenceDueWhileStoppingIsLeftForTheNextStart() async throws {
+        let (rig, registry) = try await Self.rig(
+            "  - {id: h, function: 'test:quick', schedule: hourly, timezone: UTC, persistent: true}\n")
+        await rig.advance(to: Self.t0 + Self.hour)
+        try await rig.waitForBuildsToEnd("h")
+        _ = await rig.engine.stopAccepting()
+        await rig.advance(to: Self.t0 + 2 * Self.hour)
+        #expect(try rig.occurrences("h").map(\.outcome) == [.started])
+        let again = await rig.restarted(at: Self.t0 + 2 * Self.hour + 20, registry: registry)
+        try await again.waitForBuildsToEnd("h")
+        #expect(try again.occurrences("h").map(\.outcome) == [.started, .started])
+        #expect(try again.builds("h").filter(\.success).count == 2)
     }
 
     @Test func wallClockSteppedBackDoesNotRepeatOccurrences() async throws {

@@ -45,8 +45,12 @@ public actor Scheduler {
     private(set) var stopped = false
     /// Whether this scheduler fires occurrences. Of several daemons sharing a database only the
     /// one holding the scheduler lock does; the others follow the schedules (next runs for
-    /// `jobctl next`) and take over when it goes (``lead(config:)``).
+    /// `jobctl next`) and take over when it goes (``lead()``).
     private(set) var leading = true
+    /// The configuration last given to ``start(config:useTimer:leading:)`` or
+    /// ``update(config:)``: what ``lead()`` loads. A configuration read elsewhere before the
+    /// lock was won could be older than a reload that came meanwhile.
+    private var config: DaemonConfig?
     private var ticking = false
     /// At most this many occurrences of a job wait for its running build; later ones are skipped.
     static let maxQueued = 10
@@ -54,6 +58,13 @@ public actor Scheduler {
     /// Per job, the occurrence that starts once the build it replaces has ended
     /// (`concurrency: replace`, ``replace(_:running:due:detail:)``), with its note.
     var replacing: [String: (due: Int64, detail: String?)] = [:]
+    /// Per job, how many of its builds are being started (``startBuild(_:due:detail:fromQueue:)``
+    /// awaits the engine, and the build is in storage only after it): an occurrence of a job
+    /// that is not `concurrency: allow` fired meanwhile waits in ``deferredFires`` and is fired
+    /// once the start is done, when it sees the build. Fired at once, it found no build running
+    /// and started a second one beside it.
+    private var starting: [String: Int] = [:]
+    private var deferredFires: [String: [(due: Int64, detail: String?, catchingUp: Bool)]] = [:]
 
     /// `now` gives microseconds since the epoch (tests pass their own clock).
     public init(
@@ -72,9 +83,10 @@ public actor Scheduler {
     /// Loads suspensions, records or catches up what was missed while the daemon was down,
     /// restores queued occurrences, runs `@reboot` jobs, and starts timing. With `useTimer`
     /// false nothing wakes by itself (tests call ``tick()``).
-    /// With `leading` false, follows the schedules without firing until ``lead(config:)``.
+    /// With `leading` false, follows the schedules without firing until ``lead()``.
     public func start(config: DaemonConfig, useTimer: Bool = true, leading: Bool = true) async {
         self.leading = leading
+        self.config = config
         do { suspended = try storage.suspendedJobs() } catch {
             logger.error("cannot read suspended jobs", metadata: ["error": "\(error)"])
         }
@@ -106,6 +118,7 @@ public actor Scheduler {
             jobs[job.id] = state
         }
         for (jobID, due) in catchUps {
+            guard !stopped else { return }  // the daemon stops: the next start catches them up
             await fire(jobID, due: due, detail: "caught up after downtime (persistent)", catchingUp: true)
         }
         for jobID in jobs.keys.sorted() where !(jobs[jobID]?.queue.isEmpty ?? true) { await drainQueue(jobID) }
@@ -114,8 +127,8 @@ public actor Scheduler {
 
     /// This daemon now runs the cluster's schedules (it got the scheduler lock): it picks up
     /// where the previous one stopped, from what storage recorded.
-    public func lead(config: DaemonConfig) async {
-        guard !leading, !stopped else { return }
+    public func lead() async {
+        guard !leading, !stopped, let config else { return }
         leading = true
         logger.notice("this daemon now runs the cluster's schedules")
         if let current = try? storage.suspendedJobs() { suspended = current }
@@ -142,6 +155,7 @@ public actor Scheduler {
     /// from 02:30 to 03:00 ran at the reload, one disabled for a week ran at once, with a week of
     /// occurrences recorded as missed.
     public func update(config: DaemonConfig) async {
+        self.config = config
         let updateTime = now()
         var updated: [String: JobState] = [:]
         for job in config.jobs {
@@ -235,6 +249,9 @@ public actor Scheduler {
                 state.computeNext(jobID: jobID)
                 jobs[jobID] = state
                 guard leading else { continue }  // another daemon fires it
+                // `stop()` may come while an earlier job's fire awaited: nothing starts after it
+                // (the next start's recovery records or catches up what is left).
+                guard !stopped else { break }
                 if latest != due {
                     let skipped = [due] + later.dues.filter { $0 < latest }
                     recordMissed(
@@ -273,6 +290,10 @@ public actor Scheduler {
                 detail:
                     "could not start until \(DurationFormatter.text(Double(late) / 1_000_000)) after its due time, beyond its start_deadline of \(DurationFormatter.text(deadline))"
             )
+            return
+        }
+        if starting[jobID] != nil, policy.concurrency != .allow {
+            deferredFires[jobID, default: []].append((due, detail, catchingUp))
             return
         }
         let running = runningBuilds(jobID)
@@ -393,6 +414,22 @@ public actor Scheduler {
     /// occurrence's outcome.
     @discardableResult
     func startBuild(_ jobID: String, due: Int64, detail: String?, fromQueue: Bool = false) async -> Bool {
+        starting[jobID, default: 0] += 1
+        let started = await startBuildNow(jobID, due: due, detail: detail, fromQueue: fromQueue)
+        starting[jobID]! -= 1
+        if starting[jobID] == 0 {
+            starting[jobID] = nil
+            while starting[jobID] == nil, let next = deferredFires[jobID]?.first {
+                deferredFires[jobID]!.removeFirst()
+                if deferredFires[jobID]!.isEmpty { deferredFires[jobID] = nil }
+                guard !stopped, leading else { continue }  // left for the next start's recovery
+                await fire(jobID, due: next.due, detail: next.detail, catchingUp: next.catchingUp)
+            }
+        }
+        return started
+    }
+
+    private func startBuildNow(_ jobID: String, due: Int64, detail: String?, fromQueue: Bool) async -> Bool {
         let trigger: JSONValue = ["kind": "schedule", "occurrence": .string(ScheduleTime.iso8601(due, zone: .utc))]
         let late = Double(now() - due) / 1_000_000
         let note = detail ?? (late >= 1 ? "started \(DurationFormatter.text(late)) after its due time" : nil)
@@ -412,6 +449,15 @@ public actor Scheduler {
             DaemonMetrics.shared.occurrence(job: jobID, outcome: OccurrenceOutcome.started.rawValue)
             return true
         } catch {
+            if case .shuttingDown = error {
+                // Not a failure of the job: the daemon stops. The occurrence stays unclaimed (or
+                // queued) in storage, and the next start records it missed or catches it up, as
+                // any occurrence due while the daemon was down; no failure notification goes out.
+                logger.notice(
+                    "scheduled occurrence left for the next start: jobcontrold is stopping",
+                    metadata: ["job.id": "\(jobID)", "occurrence": "\(ScheduleTime.iso8601(due, zone: .utc))"])
+                return false
+            }
             logger.error("scheduled build could not start", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
             if fromQueue {
                 do {
