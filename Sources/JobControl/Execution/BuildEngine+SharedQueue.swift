@@ -59,12 +59,27 @@ extension BuildEngine {
             return
         }
         submit(build, of: job, message: "build claimed")
+        // Cancelled between its claim and now (``cancelFromCluster(_:)``): it starts at once,
+        // outside the pool's limits, only to end Cancelled.
+        if let reason = cancelRequested[build.id] { requestCancel(build.id, reason: reason) }
     }
 
-    /// Another daemon asked to cancel a build; it is cancelled if it runs here.
+    /// Another daemon asked to cancel a build; it is cancelled if it runs here, or if it was
+    /// claimed here and is about to: the claim's commit can come before the other daemon looked
+    /// for the build in the queue, and its adoption after the notification. Such a build ends
+    /// Cancelled when adopted, without running. One given back to the queue meanwhile is
+    /// finished there.
     func cancelFromCluster(_ id: Int64) {
-        guard inFlight.contains(id) else { return }
-        requestCancel(id, reason: Self.cancelledException)
+        if inFlight.contains(id) {
+            requestCancel(id, reason: Self.cancelledException)
+            return
+        }
+        guard let sharedQueue, let build = try? storage.getBuild(id), !build.finished, !build.started else { return }
+        if build.node == sharedQueue.node {
+            cancelRequested[id] = Self.cancelledException
+        } else if build.node == nil {
+            _ = try? sharedQueue.store.cancelQueuedBuild(id, exception: Self.cancelledException.json)
+        }
     }
 
     /// A build ended (on any daemon): whoever waits for it here is told.
