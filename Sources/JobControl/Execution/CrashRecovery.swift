@@ -32,7 +32,13 @@ public enum CrashRecovery {
         engine: BuildEngine, storage: any Storage, logger: Logger, previousDaemon: Int32? = nil,
         only: Set<Int64>? = nil
     ) async throws(StorageError) -> Report {
-        let unfinished = try storage.unfinishedBuilds().filter { only?.contains($0.build.id) ?? true }
+        // A recovery retried later (its storage was full or away) finds the builds an earlier
+        // attempt requeued still unfinished: they are this daemon's now, queued or running, and
+        // are neither queued again nor stopped as crashed.
+        let ours = await engine.inFlight
+        let unfinished = try storage.unfinishedBuilds().filter {
+            (only?.contains($0.build.id) ?? true) && !ours.contains($0.build.id)
+        }
         var report = try await finishCrashed(
             unfinished.filter { $0.build.started }, engine: engine, storage: storage, logger: logger,
             previousDaemon: previousDaemon)
