@@ -238,9 +238,18 @@ enum CommandFunction {
             terminate(newcomers)
             groups += newcomers
         }
-        for group in groups.filter(isAlive) {
+        var killed = groups.filter(isAlive)
+        for group in killed {
             kill(-group, SIGKILL)
             if group != processGroup { kill(group, SIGKILL) }
+        }
+        // `kill` returns before they have exited: the build's end (and a retry, or the job's
+        // next build, after it) waits until they are gone, as a cgroup's stop does; bounded, as
+        // one in uninterruptible sleep exits only when its sleep ends.
+        await ProcessGroups.waitUntil(within: ProcessGroups.killWait) {
+            OrphanReaper.reapAdopted()
+            killed = killed.filter(isAlive)
+            return killed.isEmpty
         }
         return true
     }
