@@ -14,14 +14,7 @@ extension BuildEngine {
         // A queued or running build that pinned it reads its return value when it starts (or
         // has): deleting it now would fail that build (`RetvalUnavailable`). Retention keeps
         // pinned builds for the same reason.
-        let unfinished: [UnfinishedBuild]
-        do { unfinished = try storage.unfinishedBuilds() } catch { throw .storage(error) }
-        if let user = unfinished.first(where: { entry in
-            entry.build.config["build"]?["dependency_builds"]?.objectValue?.values.contains { $0.intValue == buildID }
-                ?? false
-        }) {
-            throw .buildInUse(buildID, by: user.build.id)
-        }
+        try refuseIfPinned(buildID)
         if let job = config.job(build.jobID), let name = job.cleanupFunction {
             guard let cleanup = registry.function(name) ?? job.cleanupPython.map(PythonFunction.make) else {
                 throw .cleanupFailed(build: buildID, reason: "cleanup function '\(name)' is not registered")
@@ -35,9 +28,23 @@ extension BuildEngine {
                     "cleanup function failed; build kept", metadata: ["build.id": "\(buildID)", "error": "\(error)"])
                 throw .cleanupFailed(build: buildID, reason: BuildException(wrapping: error).description)
             }
+            // The cleanup awaited: a build created meanwhile may have pinned this one.
+            try refuseIfPinned(buildID)
         }
         do { try storage.deleteBuild(buildID) } catch { throw .storage(error) }
         logger.info("build deleted", metadata: ["job.id": "\(build.jobID)", "build.id": "\(buildID)"])
+    }
+
+    /// `buildInUse` when a queued or running build pinned `buildID` as a dependency.
+    private func refuseIfPinned(_ buildID: Int64) throws(EngineError) {
+        let unfinished: [UnfinishedBuild]
+        do { unfinished = try storage.unfinishedBuilds() } catch { throw .storage(error) }
+        if let user = unfinished.first(where: { entry in
+            entry.build.config["build"]?["dependency_builds"]?.objectValue?.values.contains { $0.intValue == buildID }
+                ?? false
+        }) {
+            throw .buildInUse(buildID, by: user.build.id)
+        }
     }
 
     /// Applies the retention policies (``Pruner``); the builds due of a job with a
