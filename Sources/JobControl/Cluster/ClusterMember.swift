@@ -193,6 +193,7 @@ public actor ClusterMember {
                 // the queue rather than run here beside the others' recovery.
                 if leaseState.withLock({ $0.lost }) {
                     for build in claimed { try? store.releaseBuild(build.id, node: node) }
+                    await engine.gaveBack(claimed.map(\.id))
                     break
                 }
                 for build in claimed { await engine.adopt(build) }
@@ -218,6 +219,7 @@ public actor ClusterMember {
         let running = await engine.inFlight
         let stranded = claimed.filter { !running.contains($0) }
         for id in stranded { try? store.releaseBuild(id, node: node) }
+        await engine.gaveBack(stranded)
         if !stranded.isEmpty {
             logger.notice("gave claimed builds back to the queue", metadata: ["build.ids": "\(stranded.sorted())"])
             wakeContinuation.yield(())

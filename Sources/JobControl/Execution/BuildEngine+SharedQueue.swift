@@ -39,9 +39,11 @@ extension BuildEngine {
                 logger.warning(
                     "cannot give a claimed build back", metadata: ["build.id": "\(build.id)", "error": "\(error)"])
             }
+            gaveBack([build.id])
             return
         }
         guard let job = config.job(build.jobID), job.enabled else {
+            cancelRequested.removeValue(forKey: build.id)  // it ends here either way
             let reason = BuildException(
                 type: "NotRun",
                 message:
@@ -79,6 +81,21 @@ extension BuildEngine {
             cancelRequested[id] = Self.cancelledException
         } else if build.node == nil {
             _ = try? sharedQueue.store.cancelQueuedBuild(id, exception: Self.cancelledException.json)
+        }
+    }
+
+    /// Claimed builds this daemon gave back to the queue without running them: one cancelled
+    /// meanwhile (``cancelFromCluster(_:)``) is finished there, Cancelled, instead of being run
+    /// by another daemon.
+    func gaveBack(_ ids: [Int64]) {
+        guard let sharedQueue else { return }
+        for id in ids {
+            guard let reason = cancelRequested.removeValue(forKey: id) else { continue }
+            do { _ = try sharedQueue.store.cancelQueuedBuild(id, exception: reason.json) } catch {
+                logger.warning(
+                    "cannot finish a cancelled build given back to the queue",
+                    metadata: ["build.id": "\(id)", "error": "\(error)"])
+            }
         }
     }
 
