@@ -71,7 +71,9 @@ final class Reloader: Sendable {
             let config = try Daemon.loadConfig(options, registry: registry)
             let before = Set(await engine.config.jobs.map(\.id))
             let needsRestart = await engine.replaceConfig(config)
-            await scheduler.update(config: config)
+            // The configuration as applied: what needs a restart (the node's name, say) keeps
+            // its running value, also for a scheduler that takes over the schedules later.
+            await scheduler.update(config: await engine.config)
             if config.http != nil {
                 Daemon.seedLastSuccess(config.jobs.map(\.id).filter { !before.contains($0) }, storage: engine.storage)
             }

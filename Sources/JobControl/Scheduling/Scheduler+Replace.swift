@@ -28,6 +28,13 @@ extension Scheduler {
     /// end: the newer one starts then instead, and the older is recorded as skipped.
     func supersedeReplacement(_ jobID: String, due: Int64) {
         guard let waiting = replacing[jobID] else { return }
+        // An older one fired late (it waited for a start of the job) does not replace a newer.
+        guard due > waiting.due else {
+            claim(
+                jobID, due: due, outcome: .skipped,
+                detail: "a newer occurrence waits for the build it replaces to end (concurrency: replace)")
+            return
+        }
         claim(
             jobID, due: waiting.due, outcome: .skipped,
             detail: "a newer occurrence came while it waited for the build it replaces to end (concurrency: replace)")

@@ -118,7 +118,8 @@ public actor Scheduler {
             jobs[job.id] = state
         }
         for (jobID, due) in catchUps {
-            guard !stopped else { return }  // the daemon stops: the next start catches them up
+            // The daemon stops, or another one took the schedules: they are caught up then.
+            guard !stopped, leading else { return }
             await fire(jobID, due: due, detail: "caught up after downtime (persistent)", catchingUp: true)
         }
         for jobID in jobs.keys.sorted() where !(jobs[jobID]?.queue.isEmpty ?? true) { await drainQueue(jobID) }
@@ -423,6 +424,13 @@ public actor Scheduler {
                 deferredFires[jobID]!.removeFirst()
                 if deferredFires[jobID]!.isEmpty { deferredFires[jobID] = nil }
                 guard !stopped, leading else { continue }  // left for the next start's recovery
+                // What changed during the start decides, as for a replacement's wait.
+                guard jobs[jobID]?.enabled == true, !suspended.contains(jobID) else {
+                    claim(
+                        jobID, due: next.due, outcome: .skipped,
+                        detail: "the job was suspended, disabled or removed while a build of it was being started")
+                    continue
+                }
                 await fire(jobID, due: next.due, detail: next.detail, catchingUp: next.catchingUp)
             }
         }
