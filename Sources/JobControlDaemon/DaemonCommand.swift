@@ -86,6 +86,11 @@ struct DaemonCommand: AsyncParsableCommand {
         if let node, !ClusterSettings.isValidNode(node) {
             throw ValidationError("--node must be 1 to 64 letters, digits, '.', '_', '-', '@' or ':'")
         }
+        if let socket, !socket.hasPrefix("/"), FileManager.default.currentDirectoryPath.isEmpty {
+            throw ValidationError(
+                "--socket \(socket) is relative, and the working directory cannot be read (removed?); give an absolute path"
+            )
+        }
         if let path = absoluteSocket, path.utf8.count >= 108 {
             throw ValidationError(
                 "--socket \(path) is \(path.utf8.count) bytes; Unix socket paths must be shorter than 108")
