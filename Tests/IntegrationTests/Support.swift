@@ -222,7 +222,7 @@ final class TemporaryDirectory {
 /// deinit, so no test leaves a daemon behind.
 final class DaemonProcess {
     let directory: TemporaryDirectory
-    let process = Process()
+    private(set) var process = Process()
     let stderrFile: String
     /// Names the socket (and the log, when not the default): several daemons may share a directory.
     let name: String
@@ -256,16 +256,35 @@ final class DaemonProcess {
                 // `relativeSocket`: run in `directory`, named as a user there would name it.
                 "--socket", relativeSocket ? "\(name).sock" : socket,
             ] + arguments
-        process.executableURL = URL(fileURLWithPath: executable ?? Binaries.jobcontrold)
-        if relativeSocket { process.currentDirectoryURL = URL(fileURLWithPath: directory.path) }
-        process.arguments = daemonArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let logHandle = FileHandle(forWritingAtPath: stderrFile)
         _ = try logHandle?.seekToEnd()
-        process.standardError = logHandle
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        func configure(_ process: Process) {
+            process.executableURL = URL(fileURLWithPath: executable ?? Binaries.jobcontrold)
+            if relativeSocket { process.currentDirectoryURL = URL(fileURLWithPath: directory.path) }
+            process.arguments = daemonArguments
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            process.standardError = logHandle
+            process.standardOutput = FileHandle.nullDevice
+            process.standardInput = FileHandle.nullDevice
+        }
+        configure(process)
+        // ETXTBSY: a wrapper script written just before may still be open for writing in a child
+        // another test is starting (a forked child holds its parent's descriptors until its
+        // exec closes them). That passes; a fresh Process tries again.
+        var attempts = 0
+        while true {
+            do {
+                try process.run()
+                break
+            } catch let error as NSError
+                where attempts < 100 && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY)
+            {
+                attempts += 1
+                try await Task.sleep(for: .milliseconds(10))
+                process = Process()
+                configure(process)
+            }
+        }
         let socket = socket
         // Ready is an answer, not a connection: the daemon binds its socket before it recovers
         // builds and joins a cluster, and the kernel accepts connections from then on. A test
