@@ -360,7 +360,8 @@ public enum Interfaces {
         # replaces the running configuration (as SIGHUP does). Builds already
         # created keep the job configuration they copied. needs_restart lists
         # changed keys that take effect only at a restart (storage, socket,
-        # cluster).
+        # cluster). Once the daemon is stopping it fails with ShuttingDown,
+        # reading nothing.
         method Reload() -> (jobs: int, needs_restart: []string)
 
         # Applies the retention policies now: log records by level and age

@@ -272,7 +272,7 @@ extension DaemonProcessTests {
     }
 
     /// While it stops, the daemon keeps serving its builds' helpers (a build that ends within
-    /// `stop_timeout` reports its return value as always), refuses new builds, and starts no
+    /// `stop_timeout` reports its return value as always), refuses new builds and reloads, and starts no
     /// build that waits for a worker: that one stays queued, and the next start runs it.
     @Test func duringAStopBuildsStillReportAndWaitingOnesStayQueued() async throws {
         let directory = try TemporaryDirectory()
@@ -298,6 +298,9 @@ extension DaemonProcessTests {
         try await waitFor("the daemon to begin stopping") { daemon.log.contains("jobcontrold stopping") }
         let refused = try await daemon.jobctl("run", "waiting")
         #expect(refused.status != 0 && refused.stderr.contains("stopping"), "\(refused)")
+        // Nor does it reload: a reload's READY=1 would tell systemd the stopping service was up.
+        let reload = try await daemon.jobctl("reload")
+        #expect(reload.status == 1 && reload.stderr.contains("stopping"), "\(reload)")
         _ = FileManager.default.createFile(atPath: go, contents: nil)
         #expect(try await daemon.stop() == 0)
         let storage = try StorageFactory.open(url: "sqlite://" + daemon.database)
