@@ -66,13 +66,20 @@ import Testing
         }
     }
 
-    /// A directory with a `sendmail` that records its arguments and message.
-    static func sendmailStandIn(_ directory: TemporaryDirectory) throws -> String {
-        let bin = directory.file("bin")
+    /// A directory with a `sendmail` that records its arguments and message. Returned once it
+    /// has run (a probe, into a directory of its own): a script just written can be held open
+    /// for writing by a child another test is forking, and until that child's exec closes it,
+    /// running the script fails with ETXTBSY (the daemon's first mail would fail).
+    static func sendmailStandIn(_ directory: TemporaryDirectory) async throws -> String {
+        let bin = directory.file("bin"), probe = directory.file("probe")
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
         try directory.write(
             "bin/sendmail", "#!/bin/sh\nn=$$\necho \"$@\" > \"$OUT/mail-$n.args\"\ncat > \"$OUT/mail-$n.txt\"\n")
         chmod(bin + "/sendmail", 0o755)
+        try await waitFor("the sendmail stand-in to run") {
+            (try? await runProcess(bin + "/sendmail", ["probe"], environment: ["OUT": probe])) != nil
+        }
         return bin
     }
 
@@ -100,7 +107,7 @@ import Testing
         let receiver = try await WebhookReceiver(secret: "k3y-\u{e9}t\u{e9}")
         let side = try TemporaryDirectory()
         let out = side.path
-        let bin = try Self.sendmailStandIn(side)
+        let bin = try await Self.sendmailStandIn(side)
         let config = """
             secret: {hook_key: "k3y-\u{e9}t\u{e9}"}
             http: {listen: "127.0.0.1:0", tokens: [{token: "\(MetricsTests.token)", level: read}]}
