@@ -153,7 +153,6 @@ import Testing
             "promtool: \(check.stdout)\(check.stderr)")
 
         // A real Prometheus server scrapes the daemon every second.
-        let prometheusPort = try Self.freePort()
         try directory.write(
             "prometheus.yml",
             """
@@ -163,17 +162,32 @@ import Testing
                 authorization: {credentials: "\(Self.token)"}
                 static_configs: [{targets: ["127.0.0.1:\(port)"]}]
             """)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        server.arguments = [
-            "--config.file=\(directory.file("prometheus.yml"))", "--storage.tsdb.path=\(directory.file("data"))",
-            "--web.listen-address=127.0.0.1:\(prometheusPort)",
-        ]
         _ = FileManager.default.createFile(atPath: directory.file("prometheus.log"), contents: nil)
         let serverLog = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("prometheus.log")))
-        server.standardOutput = serverLog
-        server.standardError = serverLog
-        try server.run()
+        // The port is free when chosen, not necessarily when Prometheus binds it (another test's
+        // server may take it between): a Prometheus that exits at once gets another port.
+        var prometheusPort = 0
+        var server = Process()
+        for attempt in 1...5 {
+            prometheusPort = try Self.freePort()
+            server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+            server.arguments = [
+                "--config.file=\(directory.file("prometheus.yml"))", "--storage.tsdb.path=\(directory.file("data"))",
+                "--web.listen-address=127.0.0.1:\(prometheusPort)",
+            ]
+            server.standardOutput = serverLog
+            server.standardError = serverLog
+            try server.run()
+            let (started, port) = (server, prometheusPort)
+            try await waitFor("Prometheus to answer or exit", timeout: .seconds(60)) {
+                let ready = try? await runProcess("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/-/ready"])
+                return !started.isRunning || ready?.status == 0
+            }
+            if server.isRunning { break }
+            server.waitUntilExit()
+            if attempt == 5 { throw TestFailure("Prometheus did not start on any of five ports") }
+        }
         defer {
             kill(server.processIdentifier, SIGKILL)  // SIGTERM may be blocked in the test runner's children
             server.waitUntilExit()
