@@ -506,33 +506,6 @@ public actor Scheduler {
         return builds.map(\.id)
     }
 
-    /// Drains the job's queue when `build` ends.
-    private func watch(_ jobID: String, build: Int64) {
-        guard jobs[jobID]?.watching == false else { return }
-        jobs[jobID]?.watching = true
-        Task { [engine] in
-            _ = try? await engine.waitUntilFinished(build)
-            await self.buildEnded(jobID)
-        }
-    }
-
-    private func buildEnded(_ jobID: String) async {
-        jobs[jobID]?.watching = false
-        await drainQueue(jobID)
-    }
-
-    /// Starts the oldest queued occurrence when nothing of the job runs.
-    private func drainQueue(_ jobID: String) async {
-        guard !stopped, leading, let state = jobs[jobID], let due = state.queue.first else { return }
-        if let running = runningBuilds(jobID).last {
-            watch(jobID, build: running)
-            return
-        }
-        jobs[jobID]?.queue.removeFirst()
-        await startBuild(jobID, due: due, detail: "ran from the queue", fromQueue: true)
-        if let started = runningBuilds(jobID).last { watch(jobID, build: started) }
-    }
-
     // MARK: After downtime
 
     /// Restores queued occurrences, records what was missed while the daemon was down, and
