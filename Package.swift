@@ -138,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "jobcontrol-bench",
             dependencies: [
-                "JobControl", "JobControlClient", "JobControlProtocol",
+                "JobControl", "JobControlClient", "JobControlProtocol", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

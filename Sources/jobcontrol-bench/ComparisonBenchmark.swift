@@ -61,6 +61,14 @@ enum ComparisonBenchmark {
         }
         var raw: [Double] = []
         for _ in 0..<runs { raw.append(rawSpawn(count)) }
+        var floor: [Double] = []
+        var floorMachine: [Double] = []
+        for _ in 0..<runs {
+            let before = Bench.machineSeconds()
+            floor.append(try FloorBenchmark.run(builds: count + 1, inFlight: 2))
+            let after = Bench.machineSeconds()
+            floorMachine.append((after.busy - before.busy) * 1000 / Double(count + 1))
+        }
         let tspRate = Bench.median(tsp)
         let rawRate = Bench.median(raw)
         func compare(_ rate: Double) -> String {
@@ -112,6 +120,25 @@ enum ComparisonBenchmark {
             Figure(
                 group: "throughput", name: "raw posix_spawn of /bin/true, 2 in flight", value: rawRate,
                 unit: "spawns/s", comparison: "limit"))
+        let floorRate = Bench.median(floor)
+        figures.append(
+            Figure(
+                group: "throughput",
+                name: "floor: \(count + 1) recorded, contained builds, 2 in flight, one thread and nothing else",
+                value: floorRate, unit: "builds/s",
+                comparison: String(
+                    format: "limit: %@; the fan-out reaches %.2f of it",
+                    tspRate > 0 ? String(format: "%.2f× task-spooler", floorRate / tspRate) : "no task-spooler",
+                    Bench.median(fanout) / floorRate)))
+        // With no CPU ever idle, two CPUs could do at most this many of the floor's builds.
+        let ceiling = Double(ProcessInfo.processInfo.activeProcessorCount) * 1000 / Bench.median(floorMachine)
+        figures.append(
+            Figure(
+                group: "throughput", name: "the whole machine's CPU per build of that floor (every process)",
+                value: Bench.median(floorMachine), unit: "ms",
+                comparison: String(
+                    format: "with no CPU ever idle: at most %.0f builds/s, %@", ceiling,
+                    tspRate > 0 ? String(format: "%.2f× task-spooler", ceiling / tspRate) : "no task-spooler")))
         return figures
     }
 

@@ -106,6 +106,8 @@ for suite in suites {
         exit(64)
     }
 }
+// The floor's build cgroups were made under a subtree of this process's own (`jobcontrol-<pid>`).
+CgroupHost.releaseIfSetUp()
 if !figures.isEmpty {
     let url = URL(fileURLWithPath: jsonPath)
     try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
