@@ -262,7 +262,8 @@ public enum Interfaces {
 
         # Deletes a finished build with its progress and log, after calling its
         # job's cleanup_function (if any) with the build; if that fails, the
-        # build is kept and the error is CleanupFailed.
+        # build is kept and the error is CleanupFailed. While that function
+        # runs, a RunJob that would pin the build fails with BadPin.
         method DeleteBuild(id: int) -> ()
 
         # Returns one build.

@@ -60,6 +60,53 @@ import Testing
         }
     }
 
+    /// While a build's cleanup function runs (`jobctl delete`), no new build pins it: a run that
+    /// would (its dependency's latest build, or a pin given) is refused, and the delete goes
+    /// through once the function has returned. Before, the run pinned it, and the delete then
+    /// refused (the build was pinned) after the function had removed what the build names.
+    @Test func aBuildBeingDeletedIsNotPinned() async throws {
+        let entered = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        var registry = FunctionRegistry.builtins
+        registry.register("test:slow-cleanup") { _, _, _ in
+            entered.continuation.yield()
+            for await _ in release.stream { break }
+            return nil
+        }
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: dep, command: 'true', cleanup_function: 'test:slow-cleanup'}
+                  - {id: user, command: 'true', dependencies: [dep]}
+                """, file: "t.yaml", registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
+        let deletion = Task { try await engine.delete(buildID: dep.id) }
+        var calls = entered.stream.makeAsyncIterator()
+        _ = await calls.next()  // the cleanup function is running
+        for pins in [[:], ["dep": dep.id]] {
+            do {
+                let build = try await engine.run(jobID: "user", pins: pins)
+                Issue.record("build \(build.id) pinned build \(dep.id) while it was being deleted (pins: \(pins))")
+            } catch {
+                guard case .badPin(_, "dep", let reason) = error else {
+                    Issue.record("unexpected error: \(error)")
+                    continue
+                }
+                #expect(reason.contains("being deleted"), "\(reason)")
+            }
+        }
+        release.continuation.yield()
+        try await deletion.value
+        #expect(try storage.getBuild(dep.id) == nil)
+        // Once deleted, the dependency has no successful build left.
+        await #expect(throws: EngineError.self) { try await engine.run(jobID: "user") }
+    }
+
     /// Retention deletes a build as `jobctl delete` does: after its job's cleanup function, and
     /// not at all when that function refuses (it went straight to storage, cleanup skipped).
     @Test func retentionDeletesThroughTheCleanupFunction() async throws {

@@ -5,7 +5,8 @@ import Glibc
 extension BuildEngine {
     /// Deletes a finished build with its progress and log. If its job has a `cleanup_function`,
     /// that function is called first with the build record (as JSON, its only argument); if it
-    /// fails, the build is kept and the failure is the error.
+    /// fails, the build is kept and the failure is the error. While that function runs, a run
+    /// that would pin the build is refused (`badPin`).
     public func delete(buildID: Int64) async throws(EngineError) {
         let found: Build?
         do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
@@ -21,6 +22,11 @@ extension BuildEngine {
             }
             let context = BuildContext(
                 buildID: buildID, jobID: build.jobID, socketPath: nil, storage: storage, logger: logger)
+            // From here until the build is gone or kept, no build created here pins it
+            // (``prepare``); in a cluster another daemon may, which the check after the cleanup
+            // catches.
+            deleting.insert(buildID)
+            defer { deleting.remove(buildID) }
             do {
                 _ = try await cleanup(context, [build.json], [:])
             } catch {
@@ -28,7 +34,7 @@ extension BuildEngine {
                     "cleanup function failed; build kept", metadata: ["build.id": "\(buildID)", "error": "\(error)"])
                 throw .cleanupFailed(build: buildID, reason: BuildException(wrapping: error).description)
             }
-            // The cleanup awaited: a build created meanwhile may have pinned this one.
+            // The cleanup awaited: a build another daemon created meanwhile may have pinned this one.
             try refuseIfPinned(buildID)
         }
         do { try storage.deleteBuild(buildID) } catch { throw .storage(error) }

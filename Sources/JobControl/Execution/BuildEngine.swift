@@ -42,6 +42,8 @@ public actor BuildEngine {
     /// The values of secret parameters given to builds created here and not started yet, by
     /// build id: never stored, so a build that another daemon or a restart starts cannot have them.
     var heldParameters: [Int64: [String: JSONValue]] = [:]
+    /// Builds whose delete is running their job's cleanup function: no new build pins them.
+    var deleting: Set<Int64> = []
 
     /// Registers the build's token; returns why the build must not start when a cancel came
     /// first, and the job's notification rules as configured now (one hop onto the actor for all).
@@ -180,6 +182,17 @@ public actor BuildEngine {
             do { pinned = try storage.getLatestSuccessfulBuild(jobID: dependency) } catch { throw .storage(error) }
             guard let pinned else { throw .dependencyNotBuilt(job: jobID, dependency: dependency) }
             pins[dependency] = .int(pinned.id)
+        }
+        // A build being deleted is not pinned: its cleanup function may be removing what its
+        // return value names, and the delete would then refuse, after that function had run.
+        for (dependency, pin) in pins.sorted(by: { $0.key < $1.key }) {
+            if let id = pin.intValue, deleting.contains(id) {
+                throw .badPin(
+                    job: jobID, dependency: dependency,
+                    reason:
+                        "build \(id) of '\(dependency)' is being deleted (its cleanup function is running); run again once the delete has ended"
+                )
+            }
         }
         let bound: BoundParameters
         do {
