@@ -201,9 +201,13 @@ extension WebDashboardTests {
                 "/bin/sh", ["-c", "ss -Htn state established 'sport = :\(port)' | wc -l"])
             return Int(listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
-        async let hostile = runProcess("/usr/bin/curl", ["-sN", "-m", "8", "-H", "Last-Event-ID: 999999999", url])
+        // Bounds, not timing: the first follower stays until the build ends (its stream's end),
+        // so a test starved of threads for a while still sees it connected (with `-m 8` it was
+        // gone before a slow first look, and the wait for it timed out); the second reads for
+        // 10 s, all it gets to see the line after the first gate.
+        async let hostile = runProcess("/usr/bin/curl", ["-sN", "-m", "120", "-H", "Last-Event-ID: 999999999", url])
         try await waitFor("the first follower") { ((try? await followers()) ?? 0) >= 1 }
-        async let victim = runProcess("/usr/bin/curl", ["-sN", "-m", "5", url])
+        async let victim = runProcess("/usr/bin/curl", ["-sN", "-m", "10", url])
         try await waitFor("the second follower") { ((try? await followers()) ?? 0) >= 2 }
         try gates.write("1", "")
         let seen = try await victim.stdout
