@@ -246,11 +246,13 @@ extension DaemonProcessTests {
 
 /// SIGTERM: no new builds, running ones get stop_timeout, then are cancelled and recorded.
 @Suite struct GracefulStopTests {
+    /// (`stop_timeout: 5s`, not 1 s: `short` ends within it even in a daemon the other suites
+    /// starve of CPU for a while.)
     @Test func sigtermWaitsForShortBuildsAndCancelsLongOnes() async throws {
         let marker = "161.\(Int.random(in: 100_000...999_999))"
         let daemon = try await DaemonProcess(
             config: """
-                stop_timeout: 1s
+                stop_timeout: 5s
                 jobs:
                   - {id: short, command: 'sleep 0.3; echo done'}
                   - {id: long, command: "trap '' TERM; sleep \(marker)"}

@@ -201,18 +201,26 @@ extension WebDashboardTests {
                 "/bin/sh", ["-c", "ss -Htn state established 'sport = :\(port)' | wc -l"])
             return Int(listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
-        // Bounds, not timing: the first follower stays until the build ends (its stream's end),
-        // so a test starved of threads for a while still sees it connected (with `-m 8` it was
-        // gone before a slow first look, and the wait for it timed out); the second reads for
-        // 10 s, all it gets to see the line after the first gate.
+        // Both followers stay until the build ends (their streams' end; 120 s bounds them), and
+        // the test waits for events, not within a time: with `curl -m 8` the first one was gone
+        // before the first look of a test starved of threads, and the wait for it timed out.
         async let hostile = runProcess("/usr/bin/curl", ["-sN", "-m", "120", "-H", "Last-Event-ID: 999999999", url])
         try await waitFor("the first follower") { ((try? await followers()) ?? 0) >= 1 }
-        async let victim = runProcess("/usr/bin/curl", ["-sN", "-m", "10", url])
+        let received = gates.file("victim.txt")
+        async let victim = runProcess("/usr/bin/curl", ["-sN", "-m", "120", "-o", received, url])
         try await waitFor("the second follower") { ((try? await followers()) ?? 0) >= 2 }
         try gates.write("1", "")
-        let seen = try await victim.stdout
-        #expect(seen.contains("step-2"), "a live line did not reach the second follower: \(seen.prefix(2000))")
+        // The build cannot end before the second gate: a line seen now reached it live.
+        do {
+            try await waitFor("the line after the first gate at the second follower") {
+                (try? String(contentsOfFile: received, encoding: .utf8))?.contains("step-2") ?? false
+            }
+        } catch {
+            let seen = (try? String(contentsOfFile: received, encoding: .utf8)) ?? ""
+            Issue.record("a live line did not reach the second follower: \(seen.prefix(2000))")
+        }
         try gates.write("2", "")
+        _ = try await victim
         _ = try await hostile
         try await daemon.stop()
     }

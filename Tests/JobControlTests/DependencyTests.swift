@@ -77,20 +77,37 @@ extension PinningTests {
 }
 
 @Suite struct BuildDependenciesTests {
-    static let diamond = """
-        workers: 4
-        jobs:
-          - {id: a, command: 'sleep 0.1'}
-          - {id: b, command: 'sleep 0.3', dependencies: [a]}
-          - {id: c, command: 'sleep 0.3', dependencies: [a]}
-          - {id: d, command: 'echo d', dependencies: [b, c]}
-          - {id: bad, command: 'exit 9', dependencies: [a]}
-          - {id: e, command: 'echo e', dependencies: [bad, b]}
-          - {id: f, command: 'echo f', dependencies: [e]}
-        """
+    /// With `meeting`, b and c meet there (each waits, 30 s at most, for the other to have
+    /// started): built together, they overlap however slowly the test runs. Without, each
+    /// takes 0.3 s.
+    static func diamond(meeting: String? = nil) -> String {
+        func waits(_ own: String, for other: String) -> String {
+            guard let meeting else { return "sleep 0.3" }
+            return
+                "touch \(meeting)/\(own); i=0; while [ ! -e \(meeting)/\(other) ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i+1)); done"
+        }
+        return """
+            workers: 4
+            jobs:
+              - {id: a, command: 'sleep 0.1'}
+              - {id: b, command: '\(waits("b", for: "c"))', dependencies: [a]}
+              - {id: c, command: '\(waits("c", for: "b"))', dependencies: [a]}
+              - {id: d, command: 'echo d', dependencies: [b, c]}
+              - {id: bad, command: 'exit 9', dependencies: [a]}
+              - {id: e, command: 'echo e', dependencies: [bad, b]}
+              - {id: f, command: 'echo f', dependencies: [e]}
+            """
+    }
 
-    func engine() throws -> BuildEngine {
-        let config = try ConfigLoader.parse(yaml: Self.diamond, file: "t.yaml")
+    /// A directory for ``diamond(meeting:)``, removed when the test ends.
+    static func meetingPlace() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-diamond-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func engine(meeting: String? = nil) throws -> BuildEngine {
+        let config = try ConfigLoader.parse(yaml: Self.diamond(meeting: meeting), file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
         return BuildEngine(
@@ -102,7 +119,9 @@ extension PinningTests {
     }
 
     @Test func aDiamondIsBuiltOnceEachIndependentOnesTogether() async throws {
-        let engine = try engine()
+        let meeting = try Self.meetingPlace()
+        defer { try? FileManager.default.removeItem(atPath: meeting) }
+        let engine = try engine(meeting: meeting)
         #expect(try await engine.dependencyPlan(for: "d") == ["a", "b", "c"])
         let target = try await engine.runBuildingDependencies(jobID: "d", force: false) { _ in }
         let d = try await engine.waitUntilFinished(target.id)
@@ -225,7 +244,7 @@ extension PinningTests {
     }
 
     @Test func dependentsAreBuiltAfterASuccessAndBlockedByAFailure() async throws {
-        let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond, file: "t.yaml")
+        let config = try ConfigLoader.parse(yaml: BuildDependenciesTests.diamond(), file: "t.yaml")
         let storage = try StorageFactory.open(url: "sqlite::memory:")
         try storage.install()
         let engine = BuildEngine(

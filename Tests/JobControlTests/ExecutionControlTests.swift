@@ -126,16 +126,22 @@ import Testing
     }
 
     @Test func poolLimitsAreNeverExceeded() async throws {
+        // The pooled builds wait for a gate the test opens once both free builds have ended: a
+        // free build then ran beside the first pooled one however slowly the test runs.
+        let gate = FileManager.default.temporaryDirectory.appendingPathComponent("jc-pool-gate-\(UUID())").path
+        defer { unlink(gate) }
         let engine = try engine(
             """
             workers: 4
             pools: {db: {workers: 1}}
             jobs:
-              - {id: pooled, pool: db, command: 'sleep 0.2'}
+              - {id: pooled, pool: db, command: 'while [ ! -e \(gate) ]; do sleep 0.01; done; sleep 0.2'}
               - {id: free, command: 'sleep 0.2'}
             """)
         var ids: [Int64] = []
         for job in ["pooled", "pooled", "pooled", "free", "free"] { ids.append(try await engine.run(jobID: job).id) }
+        for id in ids.suffix(2) { _ = try await engine.waitUntilFinished(id) }
+        #expect(FileManager.default.createFile(atPath: gate, contents: nil))
         var builds: [Build] = []
         for id in ids { builds.append(try await engine.waitUntilFinished(id)) }
         #expect(builds.allSatisfy { $0.state == .successful })
@@ -202,12 +208,13 @@ import Testing
     /// A build cancelled while it waits for a worker ends at once, recorded as cancelled (a
     /// crash before some worker frees must not run it after all), without taking a worker.
     @Test func aQueuedBuildCancelledEndsAtOnce() async throws {
+        // `long` runs until the test cancels it (300 s at most): the checks below need it running.
         let marker = "0.27\(Int.random(in: 100_000...999_999))"
         let engine = try testEngine(
             """
             workers: 1
             jobs:
-              - {id: long, command: 'sleep 3\(marker)'}
+              - {id: long, command: 'sleep 30\(marker)'}
               - {id: next, command: 'echo should not run'}
               - {id: after, command: 'true'}
             """)
@@ -231,11 +238,18 @@ import Testing
     /// nor the end recorded, while the command runs). The command ignores SIGTERM, so a build that
     /// ended too early would leave it running.
     @Test func aBuildCancelledAsItStartsEndsAfterItsCommand() async throws {
-        let marker = "0.3\(Int.random(in: 100_000...999_999))"
+        // The command waits for a gate the test opens once its cancel is in (then takes 0.3 s
+        // more): the cancel always lands while it runs, however slowly the test runs. The
+        // marker is in the gate's path, so the shell's command line carries it.
+        let marker = "stubborn-\(Int.random(in: 100_000...999_999))"
+        let gates = FileManager.default.temporaryDirectory.appendingPathComponent("jc-\(marker)").path
+        try FileManager.default.createDirectory(atPath: gates, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: gates) }
         let engine = try testEngine(
             """
             jobs:
-              - {id: stubborn, command: "trap '' TERM; sleep \(marker); exit 3"}
+              - id: stubborn
+                command: "trap '' TERM; while [ ! -e \(gates)/$JOBCONTROL_BUILD_ID ]; do sleep 0.01; done; sleep 0.3; exit 3"
             """)
         for _ in 0..<20 {
             let build = try await engine.run(jobID: "stubborn")
@@ -248,6 +262,7 @@ import Testing
                 await Task.yield()
             }
             try await engine.cancel(buildID: build.id)
+            #expect(FileManager.default.createFile(atPath: "\(gates)/\(build.id)", contents: nil))
             let ended = try await engine.waitUntilFinished(build.id)
             #expect(ended.exception?["type"] == "Cancelled")
             #expect(

@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func deleteCallsTheCleanupFunctionAndKeepsTheBuildWhenItFails() async throws {
-        let (engine, storage, seen) = try Self.rig(plainCommand: "sleep 5")
+        let (engine, storage, seen) = try Self.rig(plainCommand: "sleep 300")  // cancelled below
         let cleans = try await engine.waitUntilFinished(try await engine.run(jobID: "cleans").id)
         let refuses = try await engine.waitUntilFinished(try await engine.run(jobID: "refuses").id)
         try await engine.delete(buildID: cleans.id)
