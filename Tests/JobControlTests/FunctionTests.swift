@@ -107,6 +107,54 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "user") }
     }
 
+    /// Two deletes of one build at once (retention beside `jobctl delete`): its cleanup function
+    /// runs once, and the second delete, which waited for the first, finds the build gone.
+    @Test func twoDeletesOfOneBuildRunItsCleanupOnce() async throws {
+        let calls = Mutex(0)
+        let open = Mutex(false)
+        var registry = FunctionRegistry.builtins
+        registry.register("test:gated-cleanup") { _, _, _ in
+            calls.withLock { $0 += 1 }
+            while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            return nil
+        }
+        let config = try ConfigLoader.parse(
+            yaml: "jobs:\n  - {id: dep, command: 'true', cleanup_function: 'test:gated-cleanup'}\n", file: "t.yaml",
+            registry: registry)
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(
+            config: config, storage: storage, registry: registry,
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let id = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id).id
+        let first = Task { try await engine.delete(buildID: id) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while calls.withLock({ $0 }) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let second = Task { () async -> EngineError? in
+            do throws(EngineError) {
+                try await engine.delete(buildID: id)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        // The second waits for the first (or, before the fix, runs the function a second time).
+        while await engine.deleting[id]?.isEmpty ?? true, calls.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        open.withLock { $0 = true }
+        try await first.value
+        let refusal = await second.value
+        #expect(calls.withLock { $0 } == 1, "the cleanup function ran \(calls.withLock { $0 }) times")
+        guard case .noSuchBuild(id) = refusal else {
+            Issue.record("the second delete ended with \(String(describing: refusal)), not noSuchBuild")
+            return
+        }
+        #expect(try storage.getBuild(id) == nil)
+    }
+
     /// Retention deletes a build as `jobctl delete` does: after its job's cleanup function, and
     /// not at all when that function refuses (it went straight to storage, cleanup skipped).
     @Test func retentionDeletesThroughTheCleanupFunction() async throws {

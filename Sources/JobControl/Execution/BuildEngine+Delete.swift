@@ -6,8 +6,13 @@ extension BuildEngine {
     /// Deletes a finished build with its progress and log. If its job has a `cleanup_function`,
     /// that function is called first with the build record (as JSON, its only argument); if it
     /// fails, the build is kept and the failure is the error. While that function runs, a run
-    /// that would pin the build is refused (`badPin`).
+    /// that would pin the build is refused (`badPin`), and a second delete of the build
+    /// (retention beside `jobctl delete`) waits for this one, then finds the build gone (or kept,
+    /// and tries again): the function never runs twice at once for one build.
     public func delete(buildID: Int64) async throws(EngineError) {
+        while deleting[buildID] != nil {
+            await withCheckedContinuation { deleting[buildID, default: []].append($0) }
+        }
         let found: Build?
         do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build = found else { throw .noSuchBuild(buildID) }
@@ -25,8 +30,8 @@ extension BuildEngine {
             // From here until the build is gone or kept, no build created here pins it
             // (``prepare``); in a cluster another daemon may, which the check after the cleanup
             // catches.
-            deleting.insert(buildID)
-            defer { deleting.remove(buildID) }
+            deleting[buildID] = []
+            defer { for waiter in deleting.removeValue(forKey: buildID) ?? [] { waiter.resume() } }
             do {
                 _ = try await cleanup(context, [build.json], [:])
             } catch {

@@ -42,8 +42,9 @@ public actor BuildEngine {
     /// The values of secret parameters given to builds created here and not started yet, by
     /// build id: never stored, so a build that another daemon or a restart starts cannot have them.
     var heldParameters: [Int64: [String: JSONValue]] = [:]
-    /// Builds whose delete is running their job's cleanup function: no new build pins them.
-    var deleting: Set<Int64> = []
+    /// Builds whose delete is running their job's cleanup function (no new build pins them),
+    /// with the other deletes of each waiting for it to end.
+    var deleting: [Int64: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Registers the build's token; returns why the build must not start when a cancel came
     /// first, and the job's notification rules as configured now (one hop onto the actor for all).
@@ -186,7 +187,7 @@ public actor BuildEngine {
         // A build being deleted is not pinned: its cleanup function may be removing what its
         // return value names, and the delete would then refuse, after that function had run.
         for (dependency, pin) in pins.sorted(by: { $0.key < $1.key }) {
-            if let id = pin.intValue, deleting.contains(id) {
+            if let id = pin.intValue, deleting[id] != nil {
                 throw .badPin(
                     job: jobID, dependency: dependency,
                     reason:
