@@ -251,7 +251,7 @@ def varlink_call(path, method, parameters=None, timeout=5.0):
 
 def scenario_second_daemon(c, args, workdir):
     daemon = SqliteDaemon(args, workdir, "workers: 2\njobs:\n"
-                          "  - {id: sleeper, command: 'sleep 20'}\n"
+                          "  - {id: sleeper, command: 'sleep 300'}\n"
                           "  - {id: hello, command: 'echo hello'}\n", name="daemon-a")
     try:
         daemon.start()
