@@ -73,17 +73,13 @@ import Testing
             for await _ in release.stream { break }
             return nil
         }
-        let config = try ConfigLoader.parse(
-            yaml: """
-                jobs:
-                  - {id: dep, command: 'true', cleanup_function: 'test:slow-cleanup'}
-                  - {id: user, command: 'true', dependencies: [dep]}
-                """, file: "t.yaml", registry: registry)
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        let engine = BuildEngine(
-            config: config, storage: storage, registry: registry,
-            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = try testEngine(
+            """
+            jobs:
+              - {id: dep, command: 'true', cleanup_function: 'test:slow-cleanup'}
+              - {id: user, command: 'true', dependencies: [dep]}
+            """, registry: registry)
+        let storage = engine.storage
         let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
         let deletion = Task { try await engine.delete(buildID: dep.id) }
         var calls = entered.stream.makeAsyncIterator()
@@ -118,14 +114,9 @@ import Testing
             while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
             return nil
         }
-        let config = try ConfigLoader.parse(
-            yaml: "jobs:\n  - {id: dep, command: 'true', cleanup_function: 'test:gated-cleanup'}\n", file: "t.yaml",
-            registry: registry)
-        let storage = try StorageFactory.open(url: "sqlite::memory:")
-        try storage.install()
-        let engine = BuildEngine(
-            config: config, storage: storage, registry: registry,
-            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let engine = try testEngine(
+            "jobs:\n  - {id: dep, command: 'true', cleanup_function: 'test:gated-cleanup'}\n", registry: registry)
+        let storage = engine.storage
         let id = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id).id
         let first = Task { try await engine.delete(buildID: id) }
         let deadline = ContinuousClock.now + .seconds(30)
