@@ -263,7 +263,8 @@ public enum Interfaces {
         # Deletes a finished build with its progress and log, after calling its
         # job's cleanup_function (if any) with the build; if that fails, the
         # build is kept and the error is CleanupFailed. While that function
-        # runs, a RunJob that would pin the build fails with BadPin.
+        # runs, a RunJob that would pin the build fails with BadPin, and another
+        # DeleteBuild of it waits for this one (then NoSuchBuild, once deleted).
         method DeleteBuild(id: int) -> ()
 
         # Returns one build.
