@@ -306,6 +306,9 @@ enum CommandFunction {
                 guard kill(-processGroup, 0) == 0 else { return }
                 try? await Task.sleep(for: .milliseconds(50))
             }
+            // Looked at once more: a watcher kept from running past the deadline (a starved
+            // daemon) must not SIGKILL a number whose group emptied meanwhile.
+            guard kill(-processGroup, 0) == 0 else { return }
             kill(-processGroup, SIGKILL)
         }
     }
