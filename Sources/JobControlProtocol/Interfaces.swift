@@ -264,7 +264,8 @@ public enum Interfaces {
         # job's cleanup_function (if any) with the build; if that fails, the
         # build is kept and the error is CleanupFailed. While that function
         # runs, a RunJob that would pin the build fails with BadPin, and another
-        # DeleteBuild of it waits for this one (then NoSuchBuild, once deleted).
+        # DeleteBuild of it on the same daemon waits for this one (then
+        # NoSuchBuild, once deleted).
         method DeleteBuild(id: int) -> ()
 
         # Returns one build.

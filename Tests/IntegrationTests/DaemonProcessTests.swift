@@ -246,6 +246,23 @@ extension DaemonProcessTests {
 
 /// SIGTERM: no new builds, running ones get stop_timeout, then are cancelled and recorded.
 @Suite struct GracefulStopTests {
+    /// A daemon a test drops without stopping it (the test failed first) takes its builds with
+    /// it: their processes do not outlive the test.
+    @Test func aDroppedDaemonLeavesNoBuildRunning() async throws {
+        let marker = "3\(Int.random(in: 100_000...999_999))"
+        var daemon: DaemonProcess? = try await DaemonProcess(
+            config: "jobs:\n  - {id: long, command: 'sleep \(marker)'}\n")
+        #expect(try await daemon?.jobctl("run", "long").status == 0)
+        try await waitFor("the build's command") { !ExecutionProcesses.matching(marker).isEmpty }
+        guard let pid = daemon?.process.processIdentifier, DaemonProcess.buildCgroup(of: pid) != nil else {
+            print("aDroppedDaemonLeavesNoBuildRunning: the daemon has no build cgroups here; nothing checked")
+            try await daemon?.stop()
+            return
+        }
+        daemon = nil
+        try await waitFor("the build's command to end") { ExecutionProcesses.matching(marker).isEmpty }
+    }
+
     /// (`stop_timeout: 5s`, not 1 s: `short` ends within it even in a daemon the other suites
     /// starve of CPU for a while.)
     @Test func sigtermWaitsForShortBuildsAndCancelsLongOnes() async throws {

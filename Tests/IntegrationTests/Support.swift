@@ -339,8 +339,13 @@ final class DaemonProcess {
 
     deinit {
         if process.isRunning {
+            let builds = Self.buildCgroup(of: process.processIdentifier)
             Glibc.kill(process.processIdentifier, SIGKILL)
             _ = exitStatus(of: process)
+            // A test that failed before its `stop()`: the daemon died as in a crash, and no later
+            // daemon recovers its builds. Their processes end with the test, not with the machine
+            // (a build waiting for a gate its failed test never opened ran on for an hour).
+            if let builds { Self.killAll(in: builds) }
         }
     }
 }

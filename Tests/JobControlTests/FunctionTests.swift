@@ -60,30 +60,50 @@ import Testing
         }
     }
 
+    /// A cleanup function that counts its calls and returns only once ``open()`` is called.
+    final class GatedCleanup: Sendable {
+        let calls = Mutex(0)
+        private let isOpen = Mutex(false)
+
+        struct NeverCalled: Error {}
+
+        func register(_ name: String, in registry: inout FunctionRegistry) {
+            registry.register(name) { [self] _, _, _ in
+                calls.withLock { $0 += 1 }
+                while !isOpen.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+                return nil
+            }
+        }
+
+        func open() { isOpen.withLock { $0 = true } }
+
+        /// Waits until the function has been called (30 s at most, then throws).
+        func waitUntilCalled() async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while calls.withLock({ $0 }) == 0 {
+                guard ContinuousClock.now < deadline else { throw NeverCalled() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
     /// While a build's cleanup function runs (`jobctl delete`), no new build pins it: a run that
     /// would (its dependency's latest build, or a pin given) is refused, and the delete goes
     /// through once the function has returned. Before, the run pinned it, and the delete then
     /// refused (the build was pinned) after the function had removed what the build names.
     @Test func aBuildBeingDeletedIsNotPinned() async throws {
-        let entered = AsyncStream<Void>.makeStream()
-        let release = AsyncStream<Void>.makeStream()
+        let cleanup = GatedCleanup()
         var registry = FunctionRegistry.builtins
-        registry.register("test:slow-cleanup") { _, _, _ in
-            entered.continuation.yield()
-            for await _ in release.stream { break }
-            return nil
-        }
+        cleanup.register("test:gated-cleanup", in: &registry)
         let engine = try testEngine(
             """
             jobs:
-              - {id: dep, command: 'true', cleanup_function: 'test:slow-cleanup'}
+              - {id: dep, command: 'true', cleanup_function: 'test:gated-cleanup'}
               - {id: user, command: 'true', dependencies: [dep]}
             """, registry: registry)
-        let storage = engine.storage
         let dep = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id)
         let deletion = Task { try await engine.delete(buildID: dep.id) }
-        var calls = entered.stream.makeAsyncIterator()
-        _ = await calls.next()  // the cleanup function is running
+        try await cleanup.waitUntilCalled()
         for pins in [[:], ["dep": dep.id]] {
             do {
                 let build = try await engine.run(jobID: "user", pins: pins)
@@ -96,9 +116,9 @@ import Testing
                 #expect(reason.contains("being deleted"), "\(reason)")
             }
         }
-        release.continuation.yield()
+        cleanup.open()
         try await deletion.value
-        #expect(try storage.getBuild(dep.id) == nil)
+        #expect(try engine.storage.getBuild(dep.id) == nil)
         // Once deleted, the dependency has no successful build left.
         await #expect(throws: EngineError.self) { try await engine.run(jobID: "user") }
     }
@@ -106,23 +126,14 @@ import Testing
     /// Two deletes of one build at once (retention beside `jobctl delete`): its cleanup function
     /// runs once, and the second delete, which waited for the first, finds the build gone.
     @Test func twoDeletesOfOneBuildRunItsCleanupOnce() async throws {
-        let calls = Mutex(0)
-        let open = Mutex(false)
+        let cleanup = GatedCleanup()
         var registry = FunctionRegistry.builtins
-        registry.register("test:gated-cleanup") { _, _, _ in
-            calls.withLock { $0 += 1 }
-            while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
-            return nil
-        }
+        cleanup.register("test:gated-cleanup", in: &registry)
         let engine = try testEngine(
             "jobs:\n  - {id: dep, command: 'true', cleanup_function: 'test:gated-cleanup'}\n", registry: registry)
-        let storage = engine.storage
         let id = try await engine.waitUntilFinished(try await engine.run(jobID: "dep").id).id
         let first = Task { try await engine.delete(buildID: id) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while calls.withLock({ $0 }) == 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await cleanup.waitUntilCalled()
         let second = Task { () async -> EngineError? in
             do throws(EngineError) {
                 try await engine.delete(buildID: id)
@@ -132,18 +143,21 @@ import Testing
             }
         }
         // The second waits for the first (or, before the fix, runs the function a second time).
-        while await engine.deleting[id]?.isEmpty ?? true, calls.withLock({ $0 }) < 2, ContinuousClock.now < deadline {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while await engine.deleting[id]?.isEmpty ?? true, cleanup.calls.withLock({ $0 }) < 2,
+            ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(5))
         }
-        open.withLock { $0 = true }
+        cleanup.open()
         try await first.value
         let refusal = await second.value
-        #expect(calls.withLock { $0 } == 1, "the cleanup function ran \(calls.withLock { $0 }) times")
+        #expect(cleanup.calls.withLock { $0 } == 1, "the cleanup function ran \(cleanup.calls.withLock { $0 }) times")
         guard case .noSuchBuild(id) = refusal else {
             Issue.record("the second delete ended with \(String(describing: refusal)), not noSuchBuild")
             return
         }
-        #expect(try storage.getBuild(id) == nil)
+        #expect(try engine.storage.getBuild(id) == nil)
     }
 
     /// Retention deletes a build as `jobctl delete` does: after its job's cleanup function, and

@@ -8,11 +8,19 @@ extension BuildEngine {
     /// fails, the build is kept and the failure is the error. While that function runs, a run
     /// that would pin the build is refused (`badPin`), and a second delete of the build
     /// (retention beside `jobctl delete`) waits for this one, then finds the build gone (or kept,
-    /// and tries again): the function never runs twice at once for one build.
+    /// and tries again): on one daemon, the function never runs twice at once for one build (the
+    /// daemons of a cluster do not coordinate this).
     public func delete(buildID: Int64) async throws(EngineError) {
         while deleting[buildID] != nil {
             await withCheckedContinuation { deleting[buildID, default: []].append($0) }
+            // A waiter whose caller went away (a client that hung up, retention at a stop)
+            // does not go on to delete for nobody.
+            if Task.isCancelled { throw .shuttingDown }
         }
+        // Until the build is gone or kept, no build created here pins it (``prepare``); in a
+        // cluster another daemon may, which the check after the cleanup catches.
+        deleting[buildID] = []
+        defer { for waiter in deleting.removeValue(forKey: buildID) ?? [] { waiter.resume() } }
         let found: Build?
         do { found = try storage.getBuild(buildID) } catch { throw .storage(error) }
         guard let build = found else { throw .noSuchBuild(buildID) }
@@ -27,11 +35,6 @@ extension BuildEngine {
             }
             let context = BuildContext(
                 buildID: buildID, jobID: build.jobID, socketPath: nil, storage: storage, logger: logger)
-            // From here until the build is gone or kept, no build created here pins it
-            // (``prepare``); in a cluster another daemon may, which the check after the cleanup
-            // catches.
-            deleting[buildID] = []
-            defer { for waiter in deleting.removeValue(forKey: buildID) ?? [] { waiter.resume() } }
             do {
                 _ = try await cleanup(context, [build.json], [:])
             } catch {
@@ -85,7 +88,7 @@ extension BuildEngine {
         }
         var report = try result.get()
         for (jobID, ids) in report.dueForCleanup.sorted(by: { $0.key < $1.key }) {
-            for id in ids {
+            for id in ids where !Task.isCancelled {  // the daemon stops: the rest wait for the next prune
                 do {
                     try await delete(buildID: id)
                     report.builds[jobID, default: []].append(id)

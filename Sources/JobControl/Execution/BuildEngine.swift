@@ -42,8 +42,8 @@ public actor BuildEngine {
     /// The values of secret parameters given to builds created here and not started yet, by
     /// build id: never stored, so a build that another daemon or a restart starts cannot have them.
     var heldParameters: [Int64: [String: JSONValue]] = [:]
-    /// Builds whose delete is running their job's cleanup function (no new build pins them),
-    /// with the other deletes of each waiting for it to end.
+    /// Builds being deleted (no new build pins them while their job's cleanup function runs),
+    /// with the other deletes of each waiting for that delete to end.
     var deleting: [Int64: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Registers the build's token; returns why the build must not start when a cancel came
