@@ -140,9 +140,10 @@ public struct BuildContext: Sendable {
         observer?(record, jobID)
     }
 
-    /// Records where this build's command runs, for crash recovery (see ``ProcessGroups``).
-    func recordProcess(group: Int32, cgroup: [String]?) {
-        guard let start = ProcessGroups.startTicks(of: group) else { return }
+    /// Records where this build's command runs, for crash recovery (see ``ProcessGroups``):
+    /// its process group and its leader's start (`startTicks`, nil when the leader is gone).
+    func recordProcess(group: Int32, startTicks: Int64?, cgroup: [String]?) {
+        guard let start = startTicks else { return }
         do {
             try storage.setBuildProcess(buildID, group: group, startTicks: start, cgroup: cgroup)
         } catch {

@@ -92,7 +92,8 @@ enum CommandFunction {
                     details: ["argv": .array(argv.map { .string($0) })])
             }
         }
-        context.recordProcess(group: process.pid, cgroup: cgroup?.paths)
+        let leaderStart = ProcessGroups.startTicks(of: process.pid)
+        context.recordProcess(group: process.pid, startTicks: leaderStart, cgroup: cgroup?.paths)
         let keep = resources.effectiveLeftovers == .keep
         let buildID = context.buildID
         // One stop of the build's processes, whether a cancel or the command's exit asks first.
@@ -108,7 +109,7 @@ enum CommandFunction {
             return (tail, termination, usage)
         } onCancel: {
             if keep {
-                terminate(processGroup: process.pid)
+                terminate(processGroup: process.pid, leaderStart: leaderStart)
             } else {
                 teardown.startOnCancel()
             }
@@ -297,18 +298,26 @@ enum CommandFunction {
 
     /// SIGTERM to every process of the group now, SIGKILL to whatever is left after the grace
     /// period. The group is watched meanwhile and left alone once it is empty: its number is
-    /// free then, and may already lead an unrelated group (a later build's command).
-    static func terminate(processGroup: pid_t) {
+    /// free then, and may already lead an unrelated group (a later build's command). A number
+    /// whose leader is now another process (`leaderStart` differs) is such a group too: a
+    /// watcher held up for seconds (a starved daemon) may never have seen the group empty.
+    static func terminate(processGroup: pid_t, leaderStart: Int64?) {
         kill(-processGroup, SIGTERM)
         Task.detached {
+            func stillTheBuilds() -> Bool {
+                guard kill(-processGroup, 0) == 0 else { return false }
+                if let leaderStart, let leader = ProcessGroups.stat(of: processGroup), leader.start != leaderStart {
+                    return false
+                }
+                return true
+            }
             let deadline = ContinuousClock.now + terminationGrace
             while ContinuousClock.now < deadline {
-                guard kill(-processGroup, 0) == 0 else { return }
+                guard stillTheBuilds() else { return }
                 try? await Task.sleep(for: .milliseconds(50))
             }
-            // Looked at once more: a watcher kept from running past the deadline (a starved
-            // daemon) must not SIGKILL a number whose group emptied meanwhile.
-            guard kill(-processGroup, 0) == 0 else { return }
+            // Looked at once more: the watcher may have been held up past the deadline.
+            guard stillTheBuilds() else { return }
             kill(-processGroup, SIGKILL)
         }
     }
