@@ -36,6 +36,8 @@ assertions.
 
 import collections
 import json
+import multiprocessing
+import queue
 import os
 import re
 import select
@@ -876,6 +878,24 @@ def big_call(path, payload, barrier, result):
         result["secs"] = now() - t0 if t0 is not None else None
 
 
+def probe_process(socket_path, stop, out):
+    """Status probes from a process of their own: PROBERS threads, each calling Status again
+    20 ms after each answer, until `stop`; each probe's (end time, seconds, error) goes to `out`.
+    Not threads of the test's process, where 40 big-call threads share one interpreter lock
+    with them: their measured times would include waiting for that lock."""
+    def prober():
+        while not stop.is_set():
+            reply, secs, err = varlink_call(socket_path, "io.jobcontrol.Manager.Status", timeout=5)
+            out.put((now(), secs, err or (reply or {}).get("error")))
+            time.sleep(0.02)
+    threads = [threading.Thread(target=prober, daemon=True) for _ in range(PROBERS)]
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+
+
 def scenario_big_requests(c, args, workdir):
     daemon = SqliteDaemon(args, workdir,
                           "workers: 2\njobs:\n  - {id: hello, command: 'echo hello'}\n")
@@ -887,26 +907,26 @@ def scenario_big_requests(c, args, workdir):
         c.info("daemon pid %d VmRSS before: %.1f MB" % (daemon.pid, rss0 / 1024))
         payload = (b'{"method":"io.jobcontrol.Manager.RunJob","parameters":{"job":"'
                    + b"j" * BIG_NAME_BYTES + b'"}}\0')
+        # The probes' process is forked before this one starts any thread.
+        forking = multiprocessing.get_context("fork")
+        stop = forking.Event()
+        answers = forking.Queue()
+        probing = forking.Process(target=probe_process, args=(daemon.socket, stop, answers), daemon=True)
+        probing.start()
+        probes = []
+
+        def collected():
+            while True:
+                try:
+                    probes.append(answers.get_nowait())
+                except queue.Empty:
+                    return len(probes)
         barrier = threading.Barrier(BIG_THREADS + 1)
         results = [dict() for _ in range(BIG_THREADS)]
         threads = [threading.Thread(target=big_call, args=(daemon.socket, payload, barrier, r),
                                     daemon=True) for r in results]
         for t in threads:
             t.start()
-        probes = []
-        stop = threading.Event()
-
-        def prober():
-            while not stop.is_set():
-                reply, secs, err = varlink_call(daemon.socket, "io.jobcontrol.Manager.Status",
-                                                timeout=5)
-                probes.append((now(), secs, err or (reply or {}).get("error")))
-                time.sleep(0.02)
-        # several probers, so that probes are in flight whenever the big calls are
-        probers = [threading.Thread(target=prober, daemon=True) for _ in range(PROBERS)]
-        for pt in probers:
-            pt.start()
-            time.sleep(0.01)
         try:
             barrier.wait(20)
         except threading.BrokenBarrierError:
@@ -921,11 +941,11 @@ def scenario_big_requests(c, args, workdir):
         for t in threads:
             t.join(max(0.1, deadline - now()))
         # at least a few probes after the flood too
-        n_after = len(probes) + 3
-        wait_for(lambda: len(probes) >= n_after, 10, 0.05)
+        n_after = collected() + 3
+        wait_for(lambda: collected() >= n_after, 10, 0.05)
         stop.set()
-        for pt in probers:
-            pt.join(10)
+        probing.join(10)
+        collected()
         stuck = sum(1 for t in threads if t.is_alive())
         c.check(not stuck, "all %d big calls done within 60 s (%.2f s; %d stuck)"
                 % (BIG_THREADS, t_end - t_start, stuck))
