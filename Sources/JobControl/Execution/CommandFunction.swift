@@ -306,10 +306,7 @@ enum CommandFunction {
         Task.detached {
             func stillTheBuilds() -> Bool {
                 guard kill(-processGroup, 0) == 0 else { return false }
-                if let leaderStart, let leader = ProcessGroups.stat(of: processGroup), leader.start != leaderStart {
-                    return false
-                }
-                return true
+                return leaderStart.map { !ProcessGroups.numberTaken(group: processGroup, startTicks: $0) } ?? true
             }
             let deadline = ContinuousClock.now + terminationGrace
             while ContinuousClock.now < deadline {

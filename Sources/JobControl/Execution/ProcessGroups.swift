@@ -82,12 +82,20 @@ public enum ProcessGroups {
     /// minutes), which is left alone. Checking start times alone let crash recovery SIGTERM any
     /// newer group leader that took the number.
     public static func members(group: Int32, startTicks: Int64) -> [Int32] {
-        if let leader = stat(of: group), leader.start != startTicks { return [] }
+        guard !numberTaken(group: group, startTicks: startTicks) else { return [] }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
             guard let info = stat(of: pid) else { return false }
             return info.group == group && info.start >= startTicks
         }
+    }
+
+    /// Whether the number of the group whose leader started at `startTicks` now belongs to
+    /// another process: a live process numbered `group` that started at another time (see
+    /// ``members(group:startTicks:)``).
+    static func numberTaken(group: Int32, startTicks: Int64) -> Bool {
+        guard let leader = stat(of: group) else { return false }
+        return leader.start != startTicks
     }
 
     /// SIGTERM to the orphans, SIGKILL to those left after `grace`, then a wait (at most
