@@ -188,12 +188,13 @@ enum FastPath {
         var socket: String?
         var json = false
         var options: [String: String] = [:]
-        /// The flags `run` takes; other commands take none.
-        var flags: Set<String> = []
+        /// The flags `run` takes; other commands take none. (Arrays, as `valued`: a `Set` of strings
+        /// costs a one-shot jobctl more to build than these few comparisons.)
+        var flags: [String] = []
         var positionals: [String] = []
 
         static let valued = ["--socket", "--group", "--status", "--level", "--limit", "--count"]
-        static let flagNames: Set<String> = ["--force", "--build-deps", "--build-revdeps", "--wait"]
+        static let flagNames = ["--force", "--build-deps", "--build-revdeps", "--wait"]
 
         init?(_ arguments: [String]) {
             var index = 0
@@ -209,7 +210,8 @@ enum FastPath {
                     continue
                 }
                 if Self.flagNames.contains(argument) {
-                    guard flags.insert(argument).inserted else { return nil }
+                    guard !flags.contains(argument) else { return nil }
+                    flags.append(argument)
                     continue
                 }
                 guard Self.valued.contains(argument), index < arguments.count, !arguments[index].hasPrefix("-"),

@@ -1,5 +1,5 @@
 import FoundationEssentials
-import Glibc
+@preconcurrency import Glibc
 import Synchronization
 
 /// What stdout is: a terminal that can redraw and take colours, or a pipe that gets plain lines.
@@ -120,12 +120,21 @@ extension String {
 /// status lines, parameters) cannot reach the terminal raw; jobctl's own escape sequences (the
 /// live view's colours and redraws) go through ``writeOut(_:)`` instead.
 func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
-    let text = items.map { "\($0)" }.joined(separator: separator)
-    Swift.print(Terminal.standardOutputIsTerminal ? text.shownOnTerminal() : text, terminator: terminator)
+    print(items.map { "\($0)" }.joined(separator: separator), terminator: terminator)
+}
+
+/// The one-text `print` every jobctl line goes through: the text goes to C's standard output (as
+/// `Swift.print` writes it) with no `Any` on the way. Formatting an `Any` looks its conformances
+/// up at run time, and each first lookup scans every conformance record of this static executable
+/// (about 4,900): that was a quarter of the instructions of a `jobctl status` (docs/performance.md).
+func print(_ text: String, terminator: String = "\n") {
+    let shown = Terminal.standardOutputIsTerminal ? text.shownOnTerminal() : text
+    var line = shown + terminator
+    line.withUTF8 { bytes in _ = fwrite(bytes.baseAddress, 1, bytes.count, stdout) }
     // Every 64 KiB, a flush: a reader that is gone (`jobctl logs ID | head`) ends jobctl, and a
     // long log is not read to its end for nobody. (Not each line: a pipe keeps its buffer.) A
     // write that failed otherwise (a full disk) makes the exit an error (``OutputCheck``).
-    let size = text.utf8.count + terminator.utf8.count
+    let size = line.utf8.count
     let total = Terminal.printedBytes.add(size, ordering: .relaxed).newValue
     if total >> 16 != (total - size) >> 16 { fflush(nil) }
     OutputCheck.checkStandardOutput()

@@ -14,6 +14,13 @@ func runJobCtl() -> Never {
     if let status = FastPath.run(JobCtl.globalOptionsMovedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))) {
         exit(status)
     }
+    runArgumentParser()
+}
+
+/// Everything else: ArgumentParser's commands, as a task. A function of its own, so the fast
+/// path does not pay for what this one needs first (the task's metadata, looked up at run time).
+@inline(never)
+func runArgumentParser() -> Never {
     let finished = DispatchSemaphore(value: 0)
     Task.detached {
         await JobCtl.main()
