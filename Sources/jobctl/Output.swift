@@ -121,3 +121,18 @@ extension StringProtocol {
         count >= width ? String(prefix(width)) : String(self) + String(repeating: " ", count: width - count)
     }
 }
+
+extension Array where Element == String {
+    /// The elements with `separator` between them. This overload is chosen over the standard
+    /// library's for every `[String]` in jobctl: that one runs as unspecialized generic code
+    /// here, and looks its witnesses up at run time on first use, each lookup a scan of the
+    /// executable's conformance records (a quarter of a `jobctl jobs`; docs/performance.md).
+    func joined(separator: String = "") -> String {
+        var text = ""
+        for (index, element) in enumerated() {
+            if index > 0 { text += separator }
+            text += element
+        }
+        return text
+    }
+}
