@@ -133,7 +133,7 @@ let package = Package(
             // A static executable starts in about a millisecond less than a dynamic one (no
             // relocations at start-up); jobctl can be one because it links no Foundation (ICU) and
             // never asks NSS for users. Its one-shot commands' functions are laid out together, as
-            // the daemon's are (scripts/link-order.sh): a third fewer page faults per call. Release
+            // the daemon's are (scripts/link-order.sh): a quarter fewer page faults per call. Release
             // only: debug builds link it into the test bundle.
             linkerSettings: [
                 .unsafeFlags(
