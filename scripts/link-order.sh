@@ -61,7 +61,7 @@ if [ "$which" != jobcontrold ]; then
     traces+=("$work/ctl/callgrind.${#traces[@]}")
     # An in-build helper's call is refused here (no build's token), after the same path.
     JOBCONTROL_TOKEN=none valgrind --tool=callgrind --callgrind-out-file="${traces[-1]}" --demangle=no \
-      "$work/jobctl" "${command[@]}" --socket "$work/ctl/s.sock" > /dev/null 2>&1 || true
+      "$work/jobctl" "${command[@]}" --socket "$work/ctl/s.sock" < /dev/null > /dev/null 2>&1 || true
   done <<'COMMANDS'
 status
 jobs

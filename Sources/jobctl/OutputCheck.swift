@@ -27,6 +27,14 @@ enum OutputCheck {
 
     /// Installs the check at exit: stdout is flushed, and a failure is reported on stderr with
     /// exit status 74 (EX_IOERR) whatever the command's own status was.
+    /// Writes out what stdio holds for stdout now, recording a failure as every write does: before
+    /// output that goes to the descriptor directly (``writeOut(_:)``), which would otherwise come
+    /// first on a pipe, where stdio holds lines until its buffer fills or jobctl exits.
+    static func flushStandardOutput() {
+        if fflush(stdout) != 0 { record(errno == 0 ? EIO : errno) }
+        checkStandardOutput()
+    }
+
     /// A closed stdout is a failure too (EBADF), and a closed stdin, stdout or stderr is filled
     /// with /dev/null: the next descriptor opened (the daemon's socket) would take its number and
     /// get what is printed.

@@ -89,6 +89,8 @@ extension JobCtl {
                     if !global.json {
                         if build.jobID != job {
                             print(build.finished ? buildSummary(build) : "build \(build.id) of \(build.jobID) queued")
+                            // The follower writes the build's log straight to the descriptor.
+                            OutputCheck.flushStandardOutput()
                         } else if following == nil, !build.finished {
                             let follower = BuildFollower(socket: global.socket, buildID: build.id)
                             following = Task { try await follower.run() }

@@ -112,4 +112,21 @@ import Testing
         #expect(watch.stdout.contains("SUCCESSFUL"))
         try await daemon.stop()
     }
+
+    /// The dependency builds' lines come out where they happened, before the followed build's
+    /// log, on a pipe too (where stdio held them until jobctl exited).
+    @Test func aFollowedRunPrintsItsDependenciesFirst() async throws {
+        let daemon = try await DaemonProcess(
+            config: """
+                jobs:
+                  - {id: fetch, command: [/bin/true]}
+                  - {id: report, command: [/bin/echo, report line], dependencies: [fetch]}
+                """)
+        let run = try await daemon.jobctl("run", "report", "--build-deps", "--follow")
+        #expect(run.status == 0, "\(run.stderr)")
+        let dependency = try #require(run.stdout.range(of: "of fetch"), "\(run.stdout)")
+        let log = try #require(run.stdout.range(of: "report line"), "\(run.stdout)")
+        #expect(dependency.lowerBound < log.lowerBound, "\(run.stdout)")
+        try await daemon.stop()
+    }
 }
