@@ -48,8 +48,7 @@ enum OutputCheck {
             }
         }
         atexit {
-            if fflush(stdout) != 0 { OutputCheck.record(errno == 0 ? EIO : errno) }
-            OutputCheck.checkStandardOutput()
+            OutputCheck.flushStandardOutput()
             let error = OutputCheck.failure.load(ordering: .relaxed)
             guard error != 0 else { return }
             if error == EPIPE { readerGone() }
