@@ -60,4 +60,34 @@ import Testing
             checkpointed.range(of: Data(Self.value.utf8)) == nil,
             "the database holds the secret after the daemon stopped")
     }
+
+    /// A secret of several lines (a private key) reaches the log one line per record: no line of
+    /// it may show there, nor in the stderr tail of the build's exception.
+    @Test func noLineOfASecretOfSeveralLinesReachesTheLog() async throws {
+        let lines = [
+            "-----BEGIN TEST KEY-----", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "q1w2e3r4t5y6u7i8o9p0",
+            "-----END TEST KEY-----",
+        ]
+        let daemon = try await DaemonProcess(
+            config: """
+                secret:
+                  key: "\(lines.joined(separator: "\\n"))\\n"
+                jobs:
+                  - id: prints-key
+                    command: 'printf "%s\\n" "$KEY"; printf "%s\\n" "$KEY" >&2; exit 1'
+                    environment: {KEY: !secret key}
+                """)
+        let run = try await daemon.jobctl("--json", "run", "prints-key", "--wait")
+        #expect(run.status == 1)
+        let id = try #require(try JSONValue.parse(run.stdout)["id"]?.intValue)
+        let logs = try await daemon.jobctl("logs", "\(id)")
+        let build = try await daemon.jobctl("--json", "build", "\(id)")
+        #expect(logs.stdout.contains("***"), "\(logs.stdout)")
+        for output in [run.stdout, logs.stdout, build.stdout] {
+            for line in lines {
+                #expect(!output.contains(line), "\(line) shows: \(output)")
+            }
+        }
+        try await daemon.stop()
+    }
 }

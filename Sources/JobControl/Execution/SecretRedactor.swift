@@ -17,13 +17,34 @@ public struct SecretRedactor: Sendable {
     /// inside a JSON string, and in Python's `repr()` (tracebacks' locals, `%r` in a log
     /// message, an exception's text), where a backslash, a quote or a control character would
     /// otherwise let it through.
+    ///
+    /// A secret of several lines (a PEM key, a credentials file) reaches a build's log one line
+    /// per record, so each of its lines is masked on its own too: every line with at least
+    /// ``minimumLineLength`` characters besides surrounding blanks, trimmed of them. Shorter
+    /// lines (`{`, `}`, an empty one) would mask common text everywhere and are not.
     public init(_ values: some Sequence<String>) {
         var forms: Set<String> = []
-        for value in values where !value.isEmpty {
+        func add(_ value: String) {
             forms.insert(value)
             forms.formUnion(Self.escapedForms(of: value))
         }
+        for value in values where !value.isEmpty {
+            add(value)
+            for line in Self.lines(of: value) { add(line) }
+        }
         self.values = forms.map { Array($0.utf8) }.sorted { $0.count > $1.count }
+    }
+
+    /// How long a line of a secret of several lines must be to be masked on its own.
+    public static let minimumLineLength = 4
+
+    /// The lines of a secret of several lines that are masked on their own (none for one line).
+    static func lines(of value: String) -> [String] {
+        guard value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return [] }
+        return value.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }).compactMap { line in
+            let trimmed = line.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+            return trimmed.count >= minimumLineLength ? String(trimmed) : nil
+        }
     }
 
     /// `value` as JSON string content (as written here, and as Python's `json.dumps` writes it,
