@@ -27,6 +27,16 @@ import Testing
         Case(yaml: "socket: /\(String(repeating: "s", count: 120))\n", expected: "1:9: socket path is 121 bytes"),
         Case(yaml: "socket: run/j.sock\n", expected: "1:9: 'socket' must be an absolute path"),
         Case(yaml: "jobs: {a: 1}\n", expected: "1:7: 'jobs' must be a list of jobs"),
+        // A tag where the field takes none: named, not "must be a string, found a string".
+        Case(
+            yaml: "secret: {tok: x}\njobs:\n  - id: a\n    command: !secret tok\n",
+            expected: "4:14: 'command' must be a string, found a value tagged !secret, which this field does not take"),
+        Case(
+            yaml: "workers: !foo 2\n",
+            expected: "1:10: 'workers' must be an integer, found a value tagged !foo, which this field does not take"),
+        Case(
+            yaml: "jobs:\n  - {id: a, command: x, timeout: !foo 5s}\n",
+            expected: "2:34: 'timeout' must be a duration"),
         Case(yaml: "jobs:\n  - id: a\n    command: {x: 1}\n", expected: "3:14: 'command' must be a string"),
         Case(yaml: "jobs:\n  - id: a\n    command: []\n", expected: "3:14: 'command' must not be an empty list"),
         Case(yaml: "jobs:\n  - id: a\n    command: x\n    args: {k: v}\n", expected: "4:11: 'args' must be a list"),

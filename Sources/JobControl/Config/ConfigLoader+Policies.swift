@@ -10,6 +10,13 @@ extension ConfigLoader {
     static func readDuration(_ node: Node, reader: inout YAMLNodeReader, what: String, allowNever: Bool = false)
         -> TimeInterval??
     {
+        if YAMLNodeReader.isCustomTag(node) {
+            reader.error(
+                node,
+                "\(what) must be \(DurationParser.expected)\(allowNever ? ", or never" : ""), found \(YAMLNodeReader.typeName(node))"
+            )
+            return nil
+        }
         if case .scalar(let scalar) = node, allowNever, ["never", "forever"].contains(scalar.string) {
             return .some(nil)
         }

@@ -26,6 +26,10 @@ struct YAMLNodeReader {
     }
 
     static func typeName(_ node: Node) -> String {
+        // `command: !secret token` is a string to YAML, but not one this field can take.
+        if isCustomTag(node) {
+            return "a value tagged \(node.tag.shortName), which this field does not take"
+        }
         switch node {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
@@ -102,8 +106,8 @@ struct YAMLNodeReader {
     }
 
     mutating func int(_ node: Node, what: String) -> Int? {
-        guard case .scalar = node, let value = node.int else {
-            if node.tag == .int, case .scalar(let scalar) = node {
+        guard case .scalar = node, !Self.isCustomTag(node), let value = node.int else {
+            if node.tag == .int, !Self.isCustomTag(node), case .scalar(let scalar) = node {
                 error(node, "\(what) is out of range: \(scalar.string)")
             } else {
                 error(node, "\(what) must be an integer, found \(Self.typeName(node))")
