@@ -15,11 +15,14 @@ public enum VarlinkBlockingCall {
 
     /// Connects to `path`, calls `method`, and returns the reply's parameters; a Varlink error is
     /// thrown as ``ClientError/remote(_:)``.
-    public static func call(path: String, method: String, parameters: [String: JSONValue] = [:]) throws -> [String:
-        JSONValue]
-    {
+    ///
+    /// `timeout` bounds the wait for the daemon to take the call and answer it (connecting,
+    /// sending, the first reply): past it, ``ClientError/noAnswer(seconds:)``. Nil waits for ever.
+    public static func call(
+        path: String, method: String, parameters: [String: JSONValue] = [:], timeout: Duration? = nil
+    ) throws -> [String: JSONValue] {
         var result: [String: JSONValue] = [:]
-        try exchange(path: path, VarlinkCall(method: method, parameters: parameters)) { reply in
+        try exchange(path: path, VarlinkCall(method: method, parameters: parameters), timeout: timeout) { reply in
             result = reply.parameters
             return false
         }
@@ -28,19 +31,25 @@ public enum VarlinkBlockingCall {
 
     /// Connects to `path` and calls `method` with `more`: `onReply` gets each reply's parameters
     /// until one does not continue; a Varlink error is thrown as ``ClientError/remote(_:)``.
+    /// `timeout` bounds the wait for the first reply only: the later ones come as the daemon has
+    /// them (a build's end, however long it runs).
     public static func callMore(
-        path: String, method: String, parameters: [String: JSONValue] = [:],
+        path: String, method: String, parameters: [String: JSONValue] = [:], timeout: Duration? = nil,
         onReply: ([String: JSONValue]) throws -> Void
     ) throws {
-        try exchange(path: path, VarlinkCall(method: method, parameters: parameters, more: true)) { reply in
+        try exchange(path: path, VarlinkCall(method: method, parameters: parameters, more: true), timeout: timeout) {
+            reply in
             try onReply(reply.parameters)
             return reply.continues
         }
     }
 
     /// Sends `call` and hands each reply to `handle` while it returns true.
-    private static func exchange(path: String, _ call: VarlinkCall, _ handle: (VarlinkReply) throws -> Bool) throws {
-        let descriptor = try connect(path)
+    private static func exchange(
+        path: String, _ call: VarlinkCall, timeout: Duration?, _ handle: (VarlinkReply) throws -> Bool
+    ) throws {
+        let limit = timeout.map { Deadline(timeout: $0) }
+        let descriptor = try connect(path, limit: limit)
         defer { try? descriptor.close() }
         let message = Array(call.json.jsonText().utf8) + [0]
         // send(2) with MSG_NOSIGNAL: a daemon that drops the connection makes this an error
@@ -55,14 +64,20 @@ public enum VarlinkBlockingCall {
             }
             if count < 0 {
                 if errno == EINTR { continue }
+                if errno == EAGAIN, let limit { throw ClientError.noAnswer(seconds: limit.seconds) }
                 sendFailure = "cannot send the call: \(String(cString: strerror(errno)))"
                 break
             }
             sent += count
         }
-        var reader = MessageReader(descriptor: descriptor, sendFailure: sendFailure)
+        var reader = MessageReader(descriptor: descriptor, sendFailure: sendFailure, limit: limit)
         while true {
             let bytes = try reader.next()
+            // Answered: what follows (a streamed call's later replies) comes when it comes.
+            if reader.limit != nil {
+                reader.limit = nil
+                Deadline.clear(SO_RCVTIMEO, on: descriptor.rawValue)
+            }
             let decoded: VarlinkReply
             do {
                 decoded = try VarlinkReply(json: JSONValue.parse(String(decoding: bytes, as: UTF8.self)))
@@ -81,13 +96,16 @@ public enum VarlinkBlockingCall {
     private struct MessageReader {
         let descriptor: FileDescriptor
         let sendFailure: String?
+        /// Until the first reply: when the daemon must have answered.
+        var limit: Deadline?
         var buffer: [UInt8] = []
         /// How much of `buffer` is known to hold no NUL.
         var scanned = 0
 
-        init(descriptor: FileDescriptor, sendFailure: String?) {
+        init(descriptor: FileDescriptor, sendFailure: String?, limit: Deadline?) {
             self.descriptor = descriptor
             self.sendFailure = sendFailure
+            self.limit = limit
         }
 
         mutating func next() throws -> [UInt8] {
@@ -104,10 +122,13 @@ public enum VarlinkBlockingCall {
                 }
                 // Read into memory that is not zeroed first: zeroing a 64 KiB chunk was 7 % of the
                 // instructions of a one-shot `jobctl status`.
+                if let limit { try limit.arm(SO_RCVTIMEO, on: descriptor.rawValue) }
                 let count = try withUnsafeTemporaryAllocation(byteCount: 64 * 1024, alignment: 1) { chunk in
                     let count: Int
                     do {
                         count = try descriptor.read(into: chunk)
+                    } catch Errno.resourceTemporarilyUnavailable where limit != nil {
+                        throw ClientError.noAnswer(seconds: limit?.seconds ?? 0)
                     } catch {
                         throw ClientError.connectionLost(sendFailure ?? "cannot read the reply: \(error)")
                     }
@@ -121,7 +142,7 @@ public enum VarlinkBlockingCall {
         }
     }
 
-    private static func connect(_ path: String) throws -> FileDescriptor {
+    private static func connect(_ path: String, limit: Deadline?) throws -> FileDescriptor {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -135,16 +156,53 @@ public enum VarlinkBlockingCall {
         }
         let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard raw >= 0 else { throw ClientError.cannotConnect(path: path, reason: String(cString: strerror(errno))) }
+        // A Unix socket's connect waits (for room in the daemon's backlog) as long as its send
+        // timeout allows; so does a send.
+        if let limit {
+            do { try limit.arm(SO_SNDTIMEO, on: raw) } catch {
+                close(raw)
+                throw error
+            }
+        }
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
+            let failure = errno
+            let reason = String(cString: strerror(failure))
             close(raw)
+            if failure == EAGAIN, let limit { throw ClientError.noAnswer(seconds: limit.seconds) }
             throw ClientError.cannotConnect(path: path, reason: reason)
         }
         return FileDescriptor(rawValue: raw)
+    }
+}
+
+/// When the daemon must have answered a call, as socket timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`)
+/// of what is left of it.
+struct Deadline {
+    let seconds: Double
+    let end: ContinuousClock.Instant
+
+    init(timeout: Duration) {
+        seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
+        end = .now + timeout
+    }
+
+    /// Sets `option` to the time left; none left is ``ClientError/noAnswer(seconds:)``.
+    func arm(_ option: Int32, on descriptor: Int32) throws {
+        let left = end - .now
+        guard left > .zero else { throw ClientError.noAnswer(seconds: seconds) }
+        let microseconds = max(1, left.components.seconds * 1_000_000 + left.components.attoseconds / 1_000_000_000_000)
+        var value = timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
+        setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// No limit any more on `option`.
+    static func clear(_ option: Int32, on descriptor: Int32) {
+        var value = timeval(tv_sec: 0, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 }

@@ -16,6 +16,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// The daemon went away in the middle of the conversation (it stopped, crashed, or dropped
     /// this client): like ``cannotConnect(path:reason:)``, the daemon cannot be reached.
     case connectionLost(String)
+    /// The daemon took no call, or gave no answer, within the time allowed (`JOBCONTROL_TIMEOUT`
+    /// for jobctl): it may be stopped, or too busy.
+    case noAnswer(seconds: Double)
 
     public var description: String {
         switch self {
@@ -32,6 +35,10 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
             return "protocol error: \(message)"
         case .connectionLost(let reason):
             return "lost the connection to jobcontrold: \(reason). Is the daemon still running?"
+        case .noAnswer(let seconds):
+            let shown = seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+            return
+                "jobcontrold did not answer within \(shown) s: it may be stopped or overloaded (systemctl status jobcontrold). The call may still take effect. Set JOBCONTROL_TIMEOUT=SECONDS to wait longer (0: no limit)."
         }
     }
 }

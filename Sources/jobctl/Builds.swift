@@ -24,6 +24,10 @@ extension JobCtl {
             try Self.list(socket: global.socket, json: global.json, job: job, limit: limit)
         }
 
+        /// How much of a build's result (its exception's message, or its return value) a row
+        /// shows; `jobctl build ID` and `--json` show all of it.
+        static let resultWidth = 100
+
         /// Prints the newest `limit` builds, of `job` or of all (``FastPath`` runs this too).
         static func list(socket: String?, json: Bool, job: String?, limit: Int) throws {
             var parameters: [String: JSONValue] = ["limit": .int(Int64(limit))]
@@ -44,7 +48,8 @@ extension JobCtl {
                         String(build.id), build.jobID, build.state.rawValue, displayTime(build.startTime),
                         displayDuration(from: build.startTime, to: build.endTime),
                     ] + (clustered ? [build.node ?? "-"] : []) + [
-                        build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? ""
+                        (build.exception?["message"]?.stringValue ?? build.retval?.jsonText() ?? "")
+                            .inOneLine(limit: resultWidth)
                     ]
                 })
         }

@@ -101,12 +101,13 @@ extension JobCtl {
                     name.isEmpty
                     ? "(build)"
                     : String(name.split(separator: "::", omittingEmptySubsequences: false).last ?? Substring(name))
+                        .inOneLine()
                 let current = group["current"]?.intValue ?? 0
                 let total = group["total"]?.intValue ?? 0
                 let indent = String(repeating: "  ", count: depth)
                 var line = indent + label.padded(to: max(1, 24 - indent.count))
                 line += " " + progressBar(current: current, total: total, width: 20) + " \(current)/\(total)"
-                if let status = group["status"]?.stringValue { line += "  \(status)" }
+                if let status = group["status"]?.stringValue { line += "  \(status.inOneLine())" }
                 print(line)
             }
         }

@@ -14,7 +14,12 @@ struct JobCtl: AsyncParsableCommand {
         discussion: """
             Exit status: 0 on success; 1 when a build failed (run --wait/--follow) or the daemon refused \
             the request (the message says why); 64 for a usage error; 69 when the daemon cannot be \
-            reached; 74 when the output cannot be written (a full disk); 78 when check-config finds errors.
+            reached or does not answer in time; 74 when the output cannot be written (a full disk); 78 \
+            when check-config finds errors.
+
+            The daemon must answer a call within 60 s, or JOBCONTROL_TIMEOUT seconds (0: no limit); a \
+            build's own calls (progress, log, retval, skip), delete and prune wait as long as it takes \
+            unless JOBCONTROL_TIMEOUT is set, and a followed build's later replies come when they come.
 
             --json prints the Varlink types of the io.jobcontrol.Manager interface (Job, Build, \
             LogRecord, ProgressGroup, NextRun, Occurrence; `varlinkctl introspect` shows them), with \
@@ -34,6 +39,9 @@ struct JobCtl: AsyncParsableCommand {
         await main(globalOptionsMovedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
     }
 
+    /// The commands that need no daemon (they take no `--socket`).
+    static let offlineCommands: Set<String> = ["calendar", "check-config", "import"]
+
     static func globalOptionsMovedAfterSubcommand(_ arguments: [String]) -> [String] {
         var leading: [String] = []
         var index = 0
@@ -50,6 +58,22 @@ struct JobCtl: AsyncParsableCommand {
             index += 1
         }
         guard !leading.isEmpty, index < arguments.count else { return arguments }
+        // The commands that work offline reach no daemon: a `--socket` before them (an alias
+        // `jobctl='jobctl --socket …'`) is of no use to them, and no reason to refuse the command.
+        if offlineCommands.contains(arguments[index]) {
+            var kept: [String] = []
+            var position = 0
+            while position < leading.count {
+                if leading[position] == "--socket" {
+                    position += 2
+                    continue
+                }
+                if !leading[position].hasPrefix("--socket=") { kept.append(leading[position]) }
+                position += 1
+            }
+            leading = kept
+            if leading.isEmpty { return Array(arguments[index...]) }
+        }
         // `retval` has an option `--json TEXT` of its own (the value as JSON) and prints nothing:
         // the output format's `--json` moved after it took the value for its text, and `jobctl
         // --json retval 5` stored the number 5. Left in place, it is refused as unknown there.
@@ -99,7 +123,8 @@ struct GlobalOptions: ParsableArguments {
             path = builds
         }
         do {
-            return try VarlinkBlockingCall.call(path: path, method: method, parameters: parameters)
+            return try VarlinkBlockingCall.call(
+                path: path, method: method, parameters: parameters, timeout: callTimeout(method))
         } catch {
             throw exitStatus(for: error)
         }
@@ -113,11 +138,34 @@ struct GlobalOptions: ParsableArguments {
     ) throws {
         do {
             try VarlinkBlockingCall.callMore(
-                path: socketPath(socket), method: method, parameters: parameters, onReply: onReply)
+                path: socketPath(socket), method: method, parameters: parameters, timeout: callTimeout(method),
+                onReply: onReply)
         } catch {
             throw exitStatus(for: error)
         }
     }
+
+    /// How long the daemon may take to answer a call (its first reply, for a streamed one).
+    /// `JOBCONTROL_TIMEOUT` in seconds (0: no limit); by default ``defaultTimeout``, except for the
+    /// calls that may rightly take long: a build's own calls (which wait through a storage outage,
+    /// as the build's output does) and those that run a job's `cleanup_function`.
+    static func callTimeout(_ method: String) throws -> Duration? {
+        if let text = environment("JOBCONTROL_TIMEOUT") {
+            guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 1e9 else {
+                printError("JOBCONTROL_TIMEOUT must be a number of seconds (0: no limit), not '\(text)'")
+                throw ExitCode(64)
+            }
+            return seconds == 0 ? nil : .milliseconds(max(1, Int64(seconds * 1000)))
+        }
+        if method.hasPrefix(Interfaces.build + ".") || unlimitedMethods.contains(method) { return nil }
+        return defaultTimeout
+    }
+
+    /// What a call may take by default (`JOBCONTROL_TIMEOUT` changes it).
+    static let defaultTimeout: Duration = .seconds(60)
+
+    /// The daemon's methods that run a job's code before they answer.
+    static let unlimitedMethods = ["\(Interfaces.manager).DeleteBuild", "\(Interfaces.manager).Prune"]
 
     /// Runs `body` on a connection to the daemon; errors are printed as one line and become exit
     /// statuses.
@@ -137,7 +185,7 @@ struct GlobalOptions: ParsableArguments {
         case let error as ClientError:
             printError(error.description)
             switch error {
-            case .cannotConnect, .connectionLost: return ExitCode(69)
+            case .cannotConnect, .connectionLost, .noAnswer: return ExitCode(69)
             default: return ExitCode(1)
             }
         default:

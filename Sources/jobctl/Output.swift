@@ -19,8 +19,10 @@ func printJSONLine(_ value: JSONValue) {
     writeOut(String(decoding: data, as: UTF8.self) + "\n")
 }
 
-/// Prints rows under a header, columns padded to their widest cell.
+/// Prints rows under a header, columns padded to their widest cell; each cell on one line
+/// (``String/inOneLine(limit:)``), whatever a job put in its title or exception.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    let rows = rows.map { $0.map { $0.inOneLine() } }
     let widths = header.indices.map { column in
         ([header] + rows).map { $0[column].count }.max() ?? 0
     }
@@ -119,6 +121,27 @@ extension StringProtocol {
     /// Exactly `width` characters: padded with spaces, or cut (as `padding(toLength:)` did).
     func padded(to width: Int) -> String {
         count >= width ? String(prefix(width)) : String(self) + String(repeating: " ", count: width - count)
+    }
+
+    /// The text as one cell of a table or one row of a tree, to a terminal or a pipe alike: a line
+    /// break shown as `^J` (`^M`), a tab as a space, so the row stays one line; longer than
+    /// `limit` characters, cut with `…` (`--json` has the whole text).
+    func inOneLine(limit: Int? = nil) -> String {
+        var text = String(self)
+        if text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            var shown = String.UnicodeScalarView()
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\n": shown.append(contentsOf: "^J".unicodeScalars)
+                case "\r": shown.append(contentsOf: "^M".unicodeScalars)
+                case "\t": shown.append(" ")
+                default: shown.append(scalar)
+                }
+            }
+            text = String(shown)
+        }
+        guard let limit, text.count > limit else { return text }
+        return String(text.prefix(Swift.max(0, limit - 1))) + "…"
     }
 }
 

@@ -16,20 +16,23 @@ extension JobCtl {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let reply = try await global.withConnection { connection -> [String: JSONValue] in
-                do {
-                    return try await connection.call("\(Interfaces.manager).Reload")
-                } catch ClientError.remote(let error) where error.name == "\(Interfaces.manager).ConfigInvalid" {
-                    if case .array(let errors)? = error.parameters["errors"] {
-                        if global.json {
-                            // Scripts parse stdout: the refusal as JSON, like every other answer.
-                            printJSON(.object(["reloaded": false, "errors": .array(errors)]))
-                        } else {
-                            for line in errors { print(line.stringValue ?? line.jsonText()) }
-                        }
+            let method = "\(Interfaces.manager).Reload"
+            let reply: [String: JSONValue]
+            do {
+                reply = try VarlinkBlockingCall.call(
+                    path: global.socketPath, method: method, timeout: GlobalOptions.callTimeout(method))
+            } catch ClientError.remote(let error) where error.name == "\(Interfaces.manager).ConfigInvalid" {
+                if case .array(let errors)? = error.parameters["errors"] {
+                    if global.json {
+                        // Scripts parse stdout: the refusal as JSON, like every other answer.
+                        printJSON(.object(["reloaded": false, "errors": .array(errors)]))
+                    } else {
+                        for line in errors { print(line.stringValue ?? line.jsonText()) }
                     }
-                    throw ClientError.remote(error)
                 }
+                throw GlobalOptions.exitStatus(for: ClientError.remote(error))
+            } catch {
+                throw GlobalOptions.exitStatus(for: error)
             }
             if global.json {
                 printJSON(.object(reply))
