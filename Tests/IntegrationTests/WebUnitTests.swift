@@ -110,6 +110,20 @@ import Testing
         #expect(top?.current == .max && top?.total == .max)
     }
 
+    /// The build's own group is the whole (as the build reported it, or summed from its
+    /// children by the daemon): the groups under it are not counted a second time.
+    @Test func topProgressIsTheBuildsOwnGroupWhenThereIsOne() {
+        let reported: [JSONValue] = [
+            ["group": "", "current": 9, "total": 10], ["group": "x", "current": 0, "total": 100],
+        ]
+        #expect(Pages.topProgress(reported).map { [$0.current, $0.total] } == [9, 10])
+        let summed: [JSONValue] = [
+            ["group": "", "current": 1, "total": 10], ["group": "a", "current": 1, "total": 10],
+            ["group": "a::b", "current": 1, "total": 10],
+        ]
+        #expect(Pages.topProgress(summed).map { [$0.current, $0.total] } == [1, 10])
+    }
+
     @Test func everythingShownIsEscaped() {
         let hostile = #"<script>alert("x")</script>&'"#
         #expect(Pages.escape(hostile) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;")

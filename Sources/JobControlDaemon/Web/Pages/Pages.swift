@@ -152,6 +152,11 @@ enum Pages {
 
     /// `current`/`total` of a build's top-level progress groups (those without `::`) together.
     static func topProgress(_ groups: [JSONValue]) -> (current: Int64, total: Int64)? {
+        // The build's own group ("", reported or summed from its children) is the whole: the
+        // groups under it are in it already.
+        if let root = groups.first(where: { $0["group"]?.stringValue == "" }) {
+            return (root["current"]?.intValue ?? 0, root["total"]?.intValue ?? 0)
+        }
         let top = groups.filter { !($0["group"]?.stringValue ?? "").contains("::") }
         guard !top.isEmpty else { return nil }
         return (
