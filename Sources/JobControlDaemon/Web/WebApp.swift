@@ -75,7 +75,9 @@ final class WebApp: Sendable {
             return await action(request, caller: caller)
         case (.GET, _), (.HEAD, _):
             guard caller.may(.read) else {
-                return .redirect("/login?next=\(WebRequest.encode(request.path))")
+                // Back to the very page asked for, its query too (a calendar's day and span).
+                let asked = request.path + (request.rawQuery.map { "?" + $0 } ?? "")
+                return .redirect("/login?next=\(WebRequest.encode(asked))")
             }
             return await page(request, caller: caller)
         default:

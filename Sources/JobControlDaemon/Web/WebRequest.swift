@@ -15,6 +15,8 @@ struct WebRequest: Sendable {
     /// The path's segments, percent-decoded (`["jobs", "a/b"]`).
     var segments: [String]
     var query: [String: String]
+    /// The query as sent (`day=2026-12-06&span=week`), if there is one.
+    var rawQuery: String?
     var headers: HTTPHeaders
     var body: [UInt8]
     /// Who is at the other end of a Unix-socket connection (nil over TCP).
@@ -27,6 +29,7 @@ struct WebRequest: Sendable {
         path = parts.first.map(String.init) ?? "/"
         segments = path.split(separator: "/").map { Self.decode(String($0)) }
         query = parts.count > 1 ? Self.form(String(parts[1])) : [:]
+        rawQuery = parts.count > 1 ? String(parts[1]) : nil
         headers = head.headers
         self.body = body
     }
