@@ -6,7 +6,7 @@ import JobControlProtocol
 
 /// io.jobcontrol.Manager: builds, their logs and progress; io.jobcontrol.Build: a running build's own calls.
 extension ControlService {
-    func listBuilds(_ call: VarlinkCall) throws(VarlinkError) -> VarlinkReply {
+    func listBuilds(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
         let parameters = Parameters(call)
         let job = try parameters.optionalString("job")
         let limit = try parameters.optionalInt("limit") ?? 50
@@ -20,11 +20,14 @@ extension ControlService {
         case "asc"?: order = .ascending
         default: throw .invalidParameter("order")
         }
-        do {
-            let builds = try storage.getJobBuilds(jobID: job, filter: filter, order: order, limit: Int(limit))
-            return VarlinkReply(parameters: ["builds": .array(builds.map(WireFormat.build))])
-        } catch {
-            throw Self.varlinkError(.storage(error))
+        let storage = storage
+        return try await LongReads.run { () throws(VarlinkError) -> VarlinkReply in
+            do throws(StorageError) {
+                let builds = try storage.getJobBuilds(jobID: job, filter: filter, order: order, limit: Int(limit))
+                return VarlinkReply(parameters: ["builds": .array(builds.map(WireFormat.build))])
+            } catch {
+                throw Self.varlinkError(.storage(error))
+            }
         }
     }
 
@@ -49,39 +52,47 @@ extension ControlService {
         _ = try existingBuild(id)
         var pager = LogPager(
             storage: storage, buildID: id, minLevel: minLevel, afterID: try parameters.optionalInt("after_id"))
-        func page(upTo count: Int? = nil, budget: Int = LogPager.replyBudget) throws(VarlinkError) -> LogPager.Page {
-            do {
-                return try pager.next(upTo: count, budget: budget)
-            } catch {
-                throw Self.varlinkError(.storage(error))
+        // Each page is read, and put in its wire form, among the other long reads.
+        func page(upTo count: Int? = nil, budget: Int = LogPager.replyBudget) async throws(VarlinkError) -> (
+            logs: [JSONValue], more: Bool, bytes: Int
+        ) {
+            let before = pager
+            let (after, page) = try await LongReads.run { () throws(VarlinkError) in
+                var pager = before
+                do throws(StorageError) {
+                    let page = try pager.next(upTo: count, budget: budget)
+                    return (pager, (logs: page.records.map(WireFormat.log), more: page.more, bytes: page.bytes))
+                } catch {
+                    throw Self.varlinkError(.storage(error))
+                }
             }
+            pager = after
+            return page
         }
         guard call.more else {
-            // One reply: with a limit, one page; without, as much of the log as fits the budget
-            // (all of it, for any log of ordinary size, as before paging existed).
-            var records: [LogRecord] = []
+            // One reply: as much of the log as fits the budget and the limit (all of it, for any
+            // log of ordinary size, as before paging existed).
+            var logs: [JSONValue] = []
             var remaining = LogPager.replyBudget
             var more = true
-            while more, remaining > 0, limit.map({ records.count < $0 }) ?? true {
-                let next = try page(upTo: limit.map { $0 - records.count }, budget: remaining)
-                if !records.isEmpty, next.records.isEmpty { break }
-                records += next.records
+            while more, remaining > 0, limit.map({ logs.count < $0 }) ?? true {
+                let next = try await page(upTo: limit.map { $0 - logs.count }, budget: remaining)
+                if !logs.isEmpty, next.logs.isEmpty { break }
+                logs += next.logs
                 remaining -= max(next.bytes, 1)
                 more = next.more
-                if limit != nil { break }
             }
-            var reply: [String: JSONValue] = ["logs": .array(records.map(WireFormat.log))]
+            var reply: [String: JSONValue] = ["logs": .array(logs)]
             if more, let next = pager.afterID { reply["next_after_id"] = .int(next) }
             try await send(VarlinkReply(parameters: reply))
             return
         }
         try await follow(build: id) { finished throws in
             while true {
-                let next = try page()
+                let next = try await page()
                 let done = finished && !next.more
-                if !next.records.isEmpty || finished {
-                    try await send(
-                        VarlinkReply(parameters: ["logs": .array(next.records.map(WireFormat.log))], continues: !done))
+                if !next.logs.isEmpty || finished {
+                    try await send(VarlinkReply(parameters: ["logs": .array(next.logs)], continues: !done))
                 }
                 if !next.more { return done }
             }

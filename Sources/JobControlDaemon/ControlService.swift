@@ -63,7 +63,7 @@ final class ControlService: Sendable {
         case (Interfaces.manager, "ListJobs"): try await send(listJobs())
         case (Interfaces.manager, "GetJob"): try await send(getJob(call))
         case (Interfaces.manager, "RunJob"): try await runJob(call, send: send)
-        case (Interfaces.manager, "ListBuilds"): try await send(listBuilds(call))
+        case (Interfaces.manager, "ListBuilds"): try await send(await listBuilds(call))
         case (Interfaces.manager, "GetBuild"): try await send(getBuild(call))
         case (Interfaces.manager, "GetLogs"): try await getLogs(call, send: send)
         case (Interfaces.manager, "GetProgress"): try await getProgress(call, send: send)

@@ -45,6 +45,36 @@ import Testing
         try await daemon.stop()
     }
 
+    /// A limit is the most records a reply has (as many as fit its size), not the size of one
+    /// storage read: a limit of 700 over a log of 1,000 short lines gave 256, and the web page
+    /// asking for 2,000 said it showed the first 2,000.
+    @Test func aLogPageHasAsManyRecordsAsItsLimitAllows() async throws {
+        let daemon = try await DaemonProcess(
+            config: Self.config + "  - {id: lines, command: 'seq 1 1000'}\n")
+        #expect(try await daemon.jobctl("run", "lines", "--wait").status == 0)
+        let page = try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+            try await connection.call("io.jobcontrol.Manager.GetLogs", ["build": 1, "limit": 700])
+        }
+        #expect(page["logs"]?.arrayValue?.count == 700)
+        // As many as the limit: the client goes on from the last one if it wants more.
+        let next = try #require(page["logs"]?.arrayValue?.last?["id"]?.intValue)
+        let rest = try await VarlinkConnection.withConnection(path: daemon.socket) { connection in
+            try await connection.call("io.jobcontrol.Manager.GetLogs", ["build": 1, "after_id": .int(next)])
+        }
+        #expect(rest["logs"]?.arrayValue?.count == 300)
+        #expect(rest["next_after_id"] == nil)
+        // The web page shows up to 2,000 records of a longer log, over several replies.
+        try await daemon.stop()
+        let web = try await DaemonProcess(
+            config: "http: {listen: \"127.0.0.1:0\", anonymous: read}\njobs:\n  - {id: lines, command: 'seq 1 3000'}\n")
+        #expect(try await web.jobctl("run", "lines", "--wait").status == 0)
+        let port = try await MetricsTests.port(of: web)
+        let html = try await runProcess("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/builds/1"]).stdout
+        #expect(html.components(separatedBy: "<tr class=\"level").count - 1 == 2000)
+        #expect(html.contains("The first 2000 records are shown"))
+        try await web.stop()
+    }
+
     /// `printf … | socat - UNIX-CONNECT:…`, the one-liner of docs/protocol.md: socat shuts down its
     /// writing side when its input ends, then waits for the reply.
     @Test func socatOneLinerGetsTheReplyEveryTime() async throws {

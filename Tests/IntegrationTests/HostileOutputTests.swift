@@ -23,7 +23,7 @@ extension ExclusiveTests {
             """
 
         /// The daemon's peak RSS while these builds run and their logs are read: a 50 MB line is
-        /// never held whole, and a reader holds one page (4 MiB of JSON) at a time. Measured about
+        /// never held whole, and a reader holds one page (256 KiB of JSON) at a time. Measured about
         /// 90 MB for a debug build; the bound leaves room for allocator slack.
         static let peakRSSBound = 200 << 20
 

@@ -85,12 +85,24 @@ extension WebApp {
         let build = try await call("GetBuild", ["id": .int(id)])["build"] ?? .null
         let groups = try await call("GetProgress", ["build": .int(id)])["groups"]?.arrayValue ?? []
         let minLevel = Int64(query["min_level"] ?? "") ?? 0
-        var logQuery: [String: JSONValue] = ["build": .int(id), "limit": 2000]
-        if minLevel > 0 { logQuery["min_level"] = .int(minLevel) }
-        let page = try await call("GetLogs", logQuery)
-        return Pages.build(
-            build, groups: groups, logs: page["logs"]?.arrayValue ?? [], moreLogs: page["next_after_id"]?.intValue,
-            minLevel: minLevel, caller: caller)
+        // The first records, a few pages' worth at most (each reply stays small: LogPager).
+        var logs: [JSONValue] = []
+        var cut: Int64?
+        for _ in 0..<Pages.logPagesShown {
+            var logQuery: [String: JSONValue] = [
+                "build": .int(id), "limit": .int(Int64(Pages.logRecordsShown - logs.count)),
+            ]
+            if minLevel > 0 { logQuery["min_level"] = .int(minLevel) }
+            if let cut { logQuery["after_id"] = .int(cut) }
+            let page = try await call("GetLogs", logQuery)
+            logs += page["logs"]?.arrayValue ?? []
+            // Cut where a reply's size ran out (next_after_id), or at the limit itself.
+            cut =
+                page["next_after_id"]?.intValue
+                ?? (logs.count >= Pages.logRecordsShown ? logs.last?["id"]?.intValue : nil)
+            if cut == nil || logs.count >= Pages.logRecordsShown { break }
+        }
+        return Pages.build(build, groups: groups, logs: logs, moreLogs: cut, minLevel: minLevel, caller: caller)
     }
 
     /// Every schedule's occurrences in a day or a week (`?day=2026-12-06&span=week`).

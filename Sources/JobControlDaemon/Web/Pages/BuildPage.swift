@@ -11,6 +11,11 @@ extension Pages {
     /// A build: state, times, node, resources, return value, exception and traceback, the
     /// progress tree and the log (filtered by level). While it runs, the page's script follows
     /// progress and log over Server-Sent Events.
+    /// How many of a build's log records its page shows at most (the rest: `jobctl logs ID`),
+    /// and in how many replies at most (fewer records when they are long).
+    static let logRecordsShown = 2000
+    static let logPagesShown = 4
+
     static func build(
         _ build: JSONValue, groups: [JSONValue], logs: [JSONValue], moreLogs: Int64?, minLevel: Int64,
         caller: WebCaller
@@ -89,7 +94,7 @@ extension Pages {
             <section><h2>Log</h2>
             <form method="get" action="/builds/\(id)" class="filters"><label>Minimum level <select name="min_level" id="min-level">\(levelOptions)</select></label><button>Show</button></form>
             \(table(["Time", "Level", "Logger", "Message"], logRows, empty: "No log record.", id: "log", attributes: " class=\"log\""))
-            \(moreLogs != nil ? "<p class=\"hint\">The first 2,000 records are shown, and the log is not followed live; <code>jobctl logs \(id)</code> prints them all.</p>" : "")
+            \(moreLogs != nil ? "<p class=\"hint\">The first \(logs.count) records are shown, and the log is not followed live; <code>jobctl logs \(id)</code> prints them all.</p>" : "")
             </section></div>
             """
         return layout(title: "Build #\(id) of \(job)", caller: caller, active: "Jobs", body: body)
