@@ -139,6 +139,13 @@ import Testing
         #expect(deletePage.hasPrefix("http/1.1 405") && deletePage.contains("allow: get, head, post"), "\(deletePage)")
         let headEvents = try await heads(["-I", "-H", "Authorization: Bearer \(Self.token)", "\(base)/events/running"])
         #expect(headEvents.hasPrefix("http/1.1 200") && headEvents.contains("text/event-stream"), "\(headEvents)")
+        // A stream about a build that does not exist is a 404, as the call without follow=1 is.
+        for method in ["GetLogs", "GetProgress"] {
+            let unknown = try await runProcess(
+                "/usr/bin/curl",
+                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/\(method)?build=999999&follow=1"])
+            #expect(unknown.stdout == "404", "\(method): \(unknown.stdout)")
+        }
         // A followed log streams Server-Sent Events and ends with `end`.
         let events = try await runProcess(
             "/usr/bin/curl", ["-sN", "-H", "Accept: text/event-stream", "\(base)/GetLogs?build=\(chatty)&follow=1"])

@@ -78,6 +78,15 @@ extension WebApp {
                 "API call",
                 metadata: ["method": "\(name)", "by": "\(caller.who)", "parameters": "\(redacted(parameters))"])
         }
+        // A stream about a build that does not exist is a 404 before it starts, as the same
+        // call without `follow=1` is (not a 200 with a `failure` event in it).
+        if request.wantsEvents, let build = parameters["build"] {
+            do {
+                _ = try await call("GetBuild", ["id": build])
+            } catch {
+                return apiError(error, status: Self.status(of: error))
+            }
+        }
         if request.wantsEvents, name == "GetLogs" {
             // A reconnecting EventSource says what it has: go on from there, not from the start.
             var parameters = parameters
