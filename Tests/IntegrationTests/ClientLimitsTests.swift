@@ -40,13 +40,12 @@ import Testing
     ])
     func jobctlGivesUpOnADaemonThatDoesNotAnswer(_ command: [String]) async throws {
         let silent = try SilentSocket()
-        let started = ContinuousClock.now
+        // Without a limit jobctl waits until runProcess kills it (no exit 69, no message).
         let result = try await runProcess(
             Binaries.jobctl, ["--socket", silent.path] + command, environment: ["JOBCONTROL_TIMEOUT": "0.5"],
             timeout: .seconds(30))
         #expect(result.status == 69, "\(command): \(result.stdout)\(result.stderr)")
         #expect(result.stderr.contains("jobcontrold did not answer within 0.5 s"), "\(result.stderr)")
-        #expect(ContinuousClock.now - started < .seconds(20))
     }
 
     @Test func aTimeoutThatIsNoNumberIsAUsageError() async throws {
