@@ -39,8 +39,9 @@ struct JobCtl: AsyncParsableCommand {
         await main(globalOptionsMovedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
     }
 
-    /// The commands that need no daemon (they take no `--socket`).
-    static let offlineCommands: Set<String> = ["calendar", "check-config", "import"]
+    /// The commands that need no daemon (they take no `--socket`). An array: a `Set`'s metadata
+    /// and hashing would cost every call (docs/performance.md, session 21).
+    static let offlineCommands = ["calendar", "check-config", "import"]
 
     static func globalOptionsMovedAfterSubcommand(_ arguments: [String]) -> [String] {
         var leading: [String] = []
@@ -165,7 +166,7 @@ struct GlobalOptions: ParsableArguments {
     static let defaultTimeout: Duration = .seconds(60)
 
     /// The daemon's methods that run a job's code before they answer.
-    static let unlimitedMethods = ["\(Interfaces.manager).DeleteBuild", "\(Interfaces.manager).Prune"]
+    static let unlimitedMethods = [Interfaces.manager + ".DeleteBuild", Interfaces.manager + ".Prune"]
 
     /// Runs `body` on a connection to the daemon; errors are printed as one line and become exit
     /// statuses.
