@@ -39,7 +39,8 @@ let rows = option("--rows", default: 100_000)
 let jsonPath = stringOption("--json", default: ".build/bench/results.json")
 let postgresURL = stringOption("--pg", default: ProcessInfo.processInfo.environment["JOBCONTROL_BENCH_PG_URL"] ?? "")
 let suites =
-    arguments.isEmpty ? ["compare", "notify", "web", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
+    arguments.isEmpty
+    ? ["compare", "notify", "web", "flood", "schedule"] + (postgresURL.isEmpty ? [] : ["cluster"]) : arguments
 
 var figures: [Figure] = []
 for suite in suites {
@@ -81,6 +82,12 @@ for suite in suites {
         let measured = pages + streams
         figures += measured
         print()
+    case "flood":
+        print("flood: medians of \(runs) runs")
+        let measured = try await FloodBenchmark.run(clients: 60, runs: runs)
+        ComparisonBenchmark.printTable(measured)
+        figures += measured
+        print()
     case "schedule": try ScheduleBenchmark.run(jobs: jobs, spacingMilliseconds: 20, idleSeconds: idle)
     case "storage": try StorageBenchmark.run(rows: rows)
     case "cluster":
@@ -101,7 +108,7 @@ for suite in suites {
     default:
         FileHandle.standardError.write(
             Data(
-                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, notify, python, web, schedule, storage, cluster\n"
+                "jobcontrol-bench: unknown suite '\(suite)'; available: compare, throughput, notify, python, web, flood, schedule, storage, cluster\n"
                     .utf8))
         exit(64)
     }
