@@ -139,6 +139,17 @@ import Testing
         #expect(deletePage.hasPrefix("http/1.1 405") && deletePage.contains("allow: get, head, post"), "\(deletePage)")
         let headEvents = try await heads(["-I", "-H", "Authorization: Bearer \(Self.token)", "\(base)/events/running"])
         #expect(headEvents.hasPrefix("http/1.1 200") && headEvents.contains("text/event-stream"), "\(headEvents)")
+        // A client that waits to be asked for its body (Expect: 100-continue) is asked at once.
+        let large = try await runProcess(
+            "/usr/bin/curl",
+            [
+                "-sv", "-o", "/dev/null", "--expect100-timeout", "60", "-H", "Expect: 100-continue",
+                "-H", "Authorization: Bearer \(Self.token)", "-H", "Content-Type: application/json",
+                "-d", #"{"job":"a","parameters":{},"force":false}"# + String(repeating: " ", count: 2000),
+                "\(base)/RunJob",
+            ])
+        #expect(large.stderr.contains("HTTP/1.1 100 Continue"), "\(large.stderr)")
+        #expect(large.stderr.contains("HTTP/1.1 200"), "\(large.stderr)")
         // A stream about a build that does not exist is a 404, as the call without follow=1 is.
         for method in ["GetLogs", "GetProgress"] {
             let unknown = try await runProcess(
