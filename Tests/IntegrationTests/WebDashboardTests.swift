@@ -135,6 +135,12 @@ import Testing
         #expect(
             deleteStatus.hasPrefix("http/1.1 405") && deleteStatus.contains("allow: get, head, post"), "\(deleteStatus)"
         )
+        // A page, /metrics or the OpenAPI document posted to: the method is wrong, not the address.
+        let readOnly = [("POST", "/"), ("POST", "/jobs/a"), ("POST", "/metrics"), ("PUT", "/api/v1/openapi.json")]
+        for (method, path) in readOnly {
+            let wrong = try await heads(["-X", method, "-d", "", "\(base.dropLast(7))\(path)"])
+            #expect(wrong.hasPrefix("http/1.1 405") && wrong.contains("allow: get, head"), "\(path): \(wrong)")
+        }
         let deletePage = try await heads(["-X", "DELETE", "\(base.dropLast(7))/jobs"])
         #expect(deletePage.hasPrefix("http/1.1 405") && deletePage.contains("allow: get, head, post"), "\(deletePage)")
         let headEvents = try await heads(["-I", "-H", "Authorization: Bearer \(Self.token)", "\(base)/events/running"])

@@ -19,7 +19,14 @@ extension WebApp {
             return apiError(VarlinkError("NotFound", message: "the API is under /api/v1"), status: .notFound)
         }
         let name = segments[1]
-        if segments.count == 2, name == "openapi.json", request.method == .GET || request.method == .HEAD {
+        if segments.count == 2, name == "openapi.json" {
+            guard request.method == .GET || request.method == .HEAD else {
+                var response = apiError(
+                    VarlinkError("MethodNotAllowed", message: "the OpenAPI document is read with GET"),
+                    status: .methodNotAllowed)
+                response.headers.append(("Allow", "GET, HEAD"))
+                return response
+            }
             return .json(OpenAPIDocument.make(version: ControlService.version))
         }
         if segments.count == 3, name == "events", segments[2] == "running",

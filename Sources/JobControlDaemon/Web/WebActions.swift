@@ -8,9 +8,27 @@ import JobControlProtocol
 /// `run`, a login session's CSRF token (or a bearer token, which a browser never sends by
 /// itself), and is logged with who did it.
 extension WebApp {
+    /// The addresses answered with GET only: the pages (``page(_:caller:)``), `/metrics` and
+    /// `/static/…`.
+    static func isPage(_ segments: [String]) -> Bool {
+        switch (segments.first, segments.count) {
+        case (nil, _), ("jobs", 1), ("jobs", 2), ("builds", 2), ("calendar", 1), ("metrics", 1): return true
+        case ("static", _): return true
+        default: return false
+        }
+    }
+
     func action(_ request: WebRequest, caller: WebCaller) async -> WebResponse {
         let segments = request.segments
-        guard segments.count == 3 else { return .html(Pages.notFound(request.path), status: .notFound) }
+        guard segments.count == 3 else {
+            // A page that is there to be read: the method is wrong, not the address.
+            if Self.isPage(segments) {
+                var response = WebResponse.text("this page is read with GET", status: .methodNotAllowed)
+                response.headers.append(("Allow", "GET, HEAD"))
+                return response
+            }
+            return .html(Pages.notFound(request.path), status: .notFound)
+        }
         let (kind, id, verb) = (segments[0], segments[1], segments[2])
         guard caller.level != nil else {
             return .html(
