@@ -183,6 +183,7 @@ import Testing
             yaml: "pools: {db: {workers: 1}}\njobs:\n  - {id: a, command: x, pool: dbb}\n",
             expected: "3:31: job 'a' uses pool 'dbb', which is not defined under 'pools' (defined: db)"),
         Case(yaml: "pools: {db: {workers: 0}}\n", expected: "1:23: 'workers' of pool 'db' must be at least 1"),
+        Case(yaml: "pools: {\"\": {workers: 1}}\n", expected: "1:9: a pool needs a name"),
         Case(yaml: "jobs:\n  - {id: a, command: x, timeout: 0s}\n", expected: "2:34: 'timeout' must be longer than 0s"),
         // a parameter with a wrong default is still declared: its schedules' values are not
         // reported as naming no parameter

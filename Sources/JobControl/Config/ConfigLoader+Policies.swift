@@ -80,6 +80,11 @@ extension ConfigLoader {
         guard let entries = reader.mapping(node, what: "'pools'") else { return [:] }
         var pools: [String: Int] = [:]
         for entry in entries {
+            // Jobs name their pool: an empty or blank name is a mistake (a template's missing value).
+            guard !entry.key.trimmingBlanks().isEmpty else {
+                reader.error(entry.keyNode, "a pool needs a name, as in 'pools: {db: {workers: 1}}'")
+                continue
+            }
             guard let settings = reader.mapping(entry.value, what: "pool '\(entry.key)'") else { continue }
             var workers: Int?
             for setting in settings {
