@@ -219,6 +219,25 @@ import Testing
         #expect(try rig.occurrences("q").map(\.outcome) == [.started, .started])
     }
 
+    /// Suspending a job drops what waits in its queue (recorded skipped): those occurrences
+    /// went on starting, one after another, after the suspend.
+    @Test func suspendingAQueuedJobSkipsItsQueue() async throws {
+        let gate = Gate()
+        let (rig, _) = try await Self.rig(
+            "  - {id: q, function: 'test:hold', schedule: {every: 1m}, concurrency: queue}\n", gate: gate)
+        await rig.advance(to: Self.t0 + 60_000_000)
+        await rig.advance(to: Self.t0 + 120_000_000)
+        await rig.advance(to: Self.t0 + 180_000_000)
+        #expect(try rig.occurrences("q").map(\.outcome) == [.started, .queued, .queued])
+        try await rig.scheduler.suspend("q")
+        let outcomes = try rig.occurrences("q")
+        #expect(outcomes.map(\.outcome) == [.started, .skipped, .skipped], "\(outcomes)")
+        #expect(outcomes.last?.detail?.contains("suspended") == true)
+        gate.release()
+        try await rig.waitForBuildsToEnd("q")
+        #expect(try rig.builds("q").count == 1)
+    }
+
     /// A reload that removes (or disables) a job with occurrences waiting in its queue records
     /// them as skipped: they waited for ever, and the next start ran them all, late.
     @Test func aReloadThatRemovesAQueuedJobSkipsItsQueue() async throws {

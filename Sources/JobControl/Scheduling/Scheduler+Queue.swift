@@ -21,7 +21,8 @@ extension Scheduler {
 
     /// Starts the oldest queued occurrence when nothing of the job runs.
     func drainQueue(_ jobID: String) async {
-        guard !stopped, leading, let state = jobs[jobID], let due = state.queue.first else { return }
+        guard !stopped, leading, !suspended.contains(jobID), let state = jobs[jobID], let due = state.queue.first
+        else { return }
         if let running = runningBuilds(jobID).last {
             watch(jobID, build: running)
             return

@@ -10,8 +10,18 @@ extension Scheduler {
         guard jobs[jobID] != nil else { throw .notScheduled(jobID) }
         do { try storage.setSuspended(jobID: jobID, true) } catch { throw .storage(error) }
         suspended.insert(jobID)
+        dropQueue(of: jobID)
         logger.info("schedule suspended", metadata: ["job.id": "\(jobID)"])
         rearm()
+    }
+
+    /// What waits in a suspended job's queue (`concurrency: queue`) does not run, as what falls
+    /// due while it is suspended does not: each is recorded skipped. (They went on starting,
+    /// one after another, after the suspend.)
+    func dropQueue(of jobID: String) {
+        guard let queue = jobs[jobID]?.queue, !queue.isEmpty else { return }
+        for due in queue { skipQueued(jobID, due: due, because: "not started: the schedule was suspended") }
+        jobs[jobID]?.queue = []
     }
 
     /// Resumes a suspended schedule from now on (what it missed while suspended does not run).
@@ -34,6 +44,7 @@ extension Scheduler {
     /// resumed one.
     public func refreshSuspended() {
         guard let current = try? storage.suspendedJobs(), current != suspended else { return }
+        for jobID in current.subtracting(suspended) { dropQueue(of: jobID) }
         for jobID in suspended.subtracting(current) {
             guard var state = jobs[jobID] else { continue }
             state.cursor = max(state.cursor, now())

@@ -194,7 +194,7 @@ public actor Scheduler {
     }
 
     /// Records an occurrence that waited in the queue as skipped.
-    private func skipQueued(_ jobID: String, due: Int64, because reason: String) {
+    func skipQueued(_ jobID: String, due: Int64, because reason: String) {
         do {
             try storage.updateOccurrence(
                 jobID: jobID, due: due, outcome: .skipped, buildID: nil, detail: reason, notify: nil)
