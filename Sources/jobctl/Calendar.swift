@@ -81,7 +81,9 @@ extension JobCtl {
                 return
             }
             for (index, elapse) in elapses.enumerated() {
-                let label = index == 0 ? "    Next elapse" : "       Iter. #\(index + 1)"
+                // Right-aligned to 15 columns, as systemd-analyze does ("      Iter. #10").
+                let text = index == 0 ? "Next elapse" : "Iter. #\(index + 1)"
+                let label = String(repeating: " ", count: max(0, 15 - text.count)) + text
                 print("\(label): \(ScheduleTime.display(elapse, zone: local))")
                 if !local.isUTCLike { print("       (in UTC): \(ScheduleTime.display(elapse, zone: .utc))") }
             }

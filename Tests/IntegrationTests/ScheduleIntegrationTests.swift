@@ -83,7 +83,8 @@ import Testing
 
     @Test func jobctlCalendarPrintsWhatSystemdAnalyzePrints() async throws {
         let arguments = [
-            "calendar", "--iterations=4", "--base-time=2026-03-28 12:00 UTC", "Sat,Sun *-*-* 02:30", "*:0/20",
+            // Twelve: from "Iter. #10" on, the label is right-aligned as systemd's is.
+            "calendar", "--iterations=12", "--base-time=2026-03-28 12:00 UTC", "Sat,Sun *-*-* 02:30", "*:0/20",
         ]
         let environment = ["TZ": "Europe/Berlin"]
         let ours = try await runProcess(Binaries.jobctl, arguments, environment: environment)
