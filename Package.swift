@@ -55,7 +55,8 @@ let package = Package(
         .target(name: "JobControlSchedule", dependencies: ["JobControlModel"], swiftSettings: strict),
         // `jobctl import cron|timer`: crontabs and systemd timers as job files. A leaf on
         // FoundationEssentials, so the static jobctl stays small.
-        .target(name: "JobControlImport", dependencies: ["JobControlModel"], swiftSettings: strict),
+        .target(
+            name: "JobControlImport", dependencies: ["JobControlModel", "JobControlSchedule"], swiftSettings: strict),
         // The core: configuration, storage, scheduling, execution. No socket, no systemd.
         .target(
             name: "JobControl",

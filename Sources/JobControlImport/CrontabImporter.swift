@@ -1,4 +1,5 @@
 import FoundationEssentials
+import JobControlSchedule
 
 /// Reads a crontab as cron (Vixie cron, cronie) does and turns each job line into a job.
 ///
@@ -124,7 +125,17 @@ public struct CrontabImporter {
                 case "SHELL": shell = value
                 case "MAILTO": mailto = value
                 case "HOME": home = value.isEmpty ? nil : value
-                case "CRON_TZ": timezone = value.isEmpty ? nil : value
+                case "CRON_TZ":
+                    if !value.isEmpty, (try? ZoneRules.load(named: value)) == nil {
+                        // The jobs would not load with it; they keep the daemon's local time.
+                        result.notes.append(
+                            ImportNote(
+                                .notMapped, location: location, setting: trimmed,
+                                reason: "unknown time zone '\(value)'; the jobs below run in the daemon's local time"))
+                        timezone = nil
+                    } else {
+                        timezone = value.isEmpty ? nil : value
+                    }
                 case "RANDOM_DELAY": randomDelay = value
                 default: break
                 }

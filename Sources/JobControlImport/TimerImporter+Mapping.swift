@@ -1,4 +1,5 @@
 import FoundationEssentials
+import JobControlSchedule
 
 extension TimerImporter {
     typealias Note = (ImportNote.Kind, UnitFile.Setting, String) -> Void
@@ -6,7 +7,15 @@ extension TimerImporter {
     /// [Timer]: schedules, catch-up and delays.
     func mapTimer(_ timer: UnitFile, into job: inout ImportedJob, mapped: inout Set<String>, note: Note) {
         mapped.formUnion(["Timer.OnCalendar", "Timer.Persistent", "Timer.RandomizedDelaySec", "Timer.FixedRandomDelay"])
-        job.schedules = timer.values("Timer", "OnCalendar").map(\.value)
+        // Each as the daemon will read it: one it refuses (systemd ignores such an assignment
+        // too, and keeps the others) is reported, not written into a file that cannot load.
+        job.schedules = timer.values("Timer", "OnCalendar").compactMap { setting in
+            if let problem = Self.scheduleProblem(setting.value) {
+                note(.invalid, setting, problem)
+                return nil
+            }
+            return setting.value
+        }
         // Assignments an empty OnCalendar= dropped are reported as such (they were written).
         let kept = Set(timer.values("Timer", "OnCalendar").map(\.location))
         for setting in timer.settings where setting.section == "Timer" && setting.key == "OnCalendar" {
@@ -57,11 +66,30 @@ extension TimerImporter {
             }
         }
         if job.schedules.isEmpty && job.intervals.isEmpty {
+            // Catch-up and delays belong to a schedule: without one they would not load.
+            for key in ["Persistent", "RandomizedDelaySec", "FixedRandomDelay"] {
+                if let setting = timer.value("Timer", key) { note(.notNeeded, setting, "no schedule to apply it to") }
+            }
+            job.persistent = false
+            job.randomizedDelay = nil
+            job.fixedRandomDelay = false
             job.reported.append(
                 ImportNote(
                     .notMapped, location: timer.files.first ?? timer.name, setting: timer.name,
                     reason: "no schedule JobControl can follow: the job runs only when asked (jobctl run)"))
         }
+    }
+
+    /// Why the daemon would refuse `expression` as a schedule (it does not parse, or it elapses
+    /// more than once a second), or nil.
+    static func scheduleProblem(_ expression: String) -> String? {
+        let schedule: Schedule
+        do { schedule = try Schedule.parse(expression: expression) } catch { return "\(error)" }
+        let elapses = schedule.elapses(after: ScheduleTime.currentMicroseconds(), count: 4)
+        if zip(elapses, elapses.dropFirst()).contains(where: { $1 - $0 < 1_000_000 }) {
+            return "'\(schedule.normalized)' elapses more than once a second; a job runs at most once a second"
+        }
+        return nil
     }
 
     /// [Service]: the commands, who runs them, where, with what environment and limits.

@@ -286,6 +286,34 @@ import Testing
             "\(instance.jobs) \(instance.notes)")
     }
 
+    /// What the daemon would refuse is reported, not written: an `OnCalendar=` that does not
+    /// parse or elapses more than once a second, catch-up and delays without a schedule, an
+    /// unknown `CRON_TZ`. The imports load.
+    @Test func importsNeverWriteWhatTheDaemonRefuses() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        try write("bad.timer", "[Timer]\nOnCalendar=Mon..Fri 25:00\nOnCalendar=weekly\nOnCalendar=*:*:0/0.5\n")
+        try write("bad.service", "[Service]\nExecStart=/bin/true\n")
+        try write("boot.timer", "[Timer]\nOnActiveSec=1h\nPersistent=true\nRandomizedDelaySec=5m\n")
+        try write("boot.service", "[Service]\nExecStart=/bin/true\n")
+        var timers = TimerImporter(unitDirectories: [directory.path])
+        let bad = timers.run(path: directory.appendingPathComponent("bad.timer").path)
+        #expect(bad.jobs.first?.schedules == ["weekly"], "\(bad.jobs)")
+        #expect(bad.jobs.first?.reported.filter { $0.kind == .invalid }.count == 2, "\(bad.jobs)")
+        _ = try Self.load(bad)
+        let unscheduled = timers.run(path: directory.appendingPathComponent("boot.timer").path)
+        #expect(unscheduled.jobs.first?.persistent == false && unscheduled.jobs.first?.randomizedDelay == nil)
+        _ = try Self.load(unscheduled)
+        let crontab = CrontabImporter(path: "t", format: .user("root")).run("CRON_TZ=Mars/Base\n0 0 * * * /bin/a\n")
+        #expect(crontab.jobs.first?.timezone == nil)
+        #expect(crontab.notes.contains { $0.reason.contains("unknown time zone 'Mars/Base'") }, "\(crontab.notes)")
+        _ = try Self.load(crontab)
+    }
+
     @Test func craftedTextCannotWriteYAML() throws {
         let crontab =
             "MAILTO=a@b.org\u{2028}  - {id: evil, command: id, user: root}\u{2028}  #\n"
