@@ -145,9 +145,15 @@ extension TimerImporter {
             let file = optional ? String(setting.value.dropFirst()) : setting.value
             let quoted = SystemdSyntax.shellQuote(file)
             // NAME=value lines exported as written (no shell expansion, one pair of quotes
-            // around the value removed); comments and blank lines skipped.
+            // around the value removed); blanks around the name and the value trimmed, as
+            // systemd does (`E = spaced`); comments, blank lines and lines whose name is not a
+            // variable's (which systemd ignores too) skipped.
+            let trim = #"x=${x#"${x%%[![:space:]]*}"}; x=${x%"${x##*[![:space:]]}"}"#
             let reader =
-                #"while IFS= read -r l || [ -n "$l" ]; do case $l in ''|'#'*|';'*) continue ;; *=*) ;; *) continue ;; esac; k=${l%%=*}; v=${l#*=}; case $v in \"*\") v=${v#\"}; v=${v%\"} ;; \'*\') v=${v#\'}; v=${v%\'} ;; esac; export "$k=$v"; done < "#
+                #"while IFS= read -r l || [ -n "$l" ]; do x=$l; "# + trim
+                + #"; case $x in ''|'#'*|';'*) continue ;; *=*) ;; *) continue ;; esac; x=${x%%=*}; "# + trim
+                + #"; k=$x; case $k in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac; x=${l#*=}; "# + trim
+                + #"; v=$x; case $v in \"*\") v=${v#\"}; v=${v%\"} ;; \'*\') v=${v#\'}; v=${v%\'} ;; esac; export "$k=$v"; done < "#
                 + quoted
             script.append(optional ? "if [ -r \(quoted) ]; then \(reader); fi" : reader)
             note(

@@ -314,6 +314,37 @@ import Testing
         _ = try Self.load(crontab)
     }
 
+    /// An `EnvironmentFile=` is read as systemd reads it: blanks around a name and a value
+    /// trimmed, a line whose name is not a variable's skipped (one such line failed every build
+    /// of the imported job: `export: E : bad variable name`).
+    @Test func anEnvironmentFileIsReadAsSystemdReadsIt() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        try "A=1\nE = spaced\n  B=\"two words\"\nexport D=x\n# comment\n9X=bad\n".write(
+            toFile: path("env"), atomically: true, encoding: .utf8)
+        try "[Timer]\nOnCalendar=daily\n".write(toFile: path("e.timer"), atomically: true, encoding: .utf8)
+        try "[Service]\nEnvironmentFile=\(path("env"))\nExecStart=/bin/sh -c \"echo A=$$A E=$$E B=$$B\"\n".write(
+            toFile: path("e.service"), atomically: true, encoding: .utf8)
+        var importer = TimerImporter(unitDirectories: [directory.path])
+        let result = importer.run(path: path("e.timer"))
+        guard case .shell(let script)? = result.jobs.first?.command else {
+            Issue.record("not a script: \(result.jobs)")
+            return
+        }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        let output = Pipe()
+        shell.standardOutput = output
+        try shell.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        #expect(printed == "A=1 E=spaced B=two words\n", "\(printed)")
+    }
+
     @Test func craftedTextCannotWriteYAML() throws {
         let crontab =
             "MAILTO=a@b.org\u{2028}  - {id: evil, command: id, user: root}\u{2028}  #\n"
