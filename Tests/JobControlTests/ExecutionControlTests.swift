@@ -205,6 +205,25 @@ import Testing
         await #expect(throws: EngineError.self) { try await engine.cancel(buildID: long.id) }
     }
 
+    /// A command that traps SIGTERM and exits 0 when cancelled: the build was cancelled all
+    /// the same (it was recorded SUCCESSFUL).
+    @Test func aCancelledCommandThatExitsZeroIsRecordedCancelled() async throws {
+        let config = try ConfigLoader.parse(
+            yaml: """
+                jobs:
+                  - {id: trapper, command: "trap 'echo got-term; exit 0' TERM; sleep 30 & wait"}
+                """, file: "t.yaml")
+        let storage = try StorageFactory.open(url: "sqlite::memory:")
+        try storage.install()
+        let engine = BuildEngine(
+            config: config, storage: storage, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let build = try await engine.run(jobID: "trapper")
+        try await waitUntil { (try? storage.getBuild(build.id))??.state == .running }
+        try await engine.cancel(buildID: build.id)
+        let ended = try await engine.waitUntilFinished(build.id)
+        #expect(ended.state == .failed && ended.exception?["type"] == "Cancelled", "\(ended)")
+    }
+
     /// A build cancelled while it waits for a worker ends at once, recorded as cancelled (a
     /// crash before some worker frees must not run it after all), without taking a worker.
     @Test func aQueuedBuildCancelledEndsAtOnce() async throws {

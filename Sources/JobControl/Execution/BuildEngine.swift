@@ -493,6 +493,10 @@ public actor BuildEngine {
             let warning = warnWhenLong(build: build, job: job, rules: rules, started: startTime, worker: running.worker)
             defer { warning?.cancel() }
             let returned = try await work.value
+            // Cancelled (by jobctl cancel, a replacement or the daemon's stop), the work may still
+            // return: a command that traps SIGTERM and exits 0. The build was cancelled all the
+            // same, and is recorded so (it was SUCCESSFUL).
+            if work.isCancelled { throw await cancelReason(build.id) }
             outcome = (true, returned, nil)
         } catch let skip as BuildSkipped {
             outcome = (true, nil, nil)
