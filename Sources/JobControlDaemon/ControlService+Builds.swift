@@ -164,7 +164,30 @@ extension ControlService {
     }
 
     /// io.jobcontrol.Build: the calls a running build makes with its token.
+    /// A running build's own call. While the storage is away (PostgreSQL restarting, a full
+    /// disk) it waits and tries again, as the build's output does, instead of failing the
+    /// build's `jobctl log` or `progress` (and with `set -e`, the build): it ends when the
+    /// storage is back, the build has ended (its token is gone), or the daemon stops.
     func buildHelper(_ call: VarlinkCall) async throws(VarlinkError) -> VarlinkReply {
+        var backoff: Duration = .milliseconds(100)
+        while true {
+            do {
+                return try await buildHelperOnce(call)
+            } catch let error as StorageError where error.isTransient && !Task.isCancelled {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            } catch let error as StorageError {
+                throw Self.varlinkError(.storage(error))
+            } catch let error as VarlinkError {
+                throw error
+            } catch {
+                throw VarlinkError("\(Interfaces.manager).StorageFailed", message: "\(error)")
+            }
+        }
+    }
+
+    /// One try of ``buildHelper(_:)``: a transient storage error is thrown as it is.
+    private func buildHelperOnce(_ call: VarlinkCall) async throws -> VarlinkReply {
         let parameters = Parameters(call)
         let token = try parameters.string("token")
         do {
@@ -226,7 +249,7 @@ extension ControlService {
                 throw VarlinkError(
                     "org.varlink.service.InvalidParameter", parameters: ["parameter": "group"], message: error.message)
             }
-            throw Self.varlinkError(.storage(error))
+            throw error
         } catch {
             throw VarlinkError("\(Interfaces.manager).StorageFailed", message: "\(error)")
         }
