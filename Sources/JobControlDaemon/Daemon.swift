@@ -212,17 +212,22 @@ public final class Daemon: Sendable {
                     await scheduler.stallForTesting()
                 }
             }
-            // Each ping first gets answers from the scheduler and the engine actors, so a stuck
-            // scheduler or engine stops the pings and the service manager restarts the daemon.
-            // The status line is refreshed at the same rate (jobs, running builds, next run).
+            // The scheduler and the engine are asked every period; their answers keep the
+            // watchdog's pings going (``LivenessProbe``, on a thread of its own), so a stuck
+            // scheduler or engine stops them and the service manager restarts the daemon. The
+            // status line is refreshed at the same rate (jobs, running builds, next run).
+            let liveness = LivenessProbe()
             let watchdog = Task { [notifier] in
                 let interval = notifier.watchdogPingInterval()
                 // Without a service manager there is nobody to tell: no wake-ups at all.
                 guard notifier.isConnected else { return }
+                if let interval {
+                    liveness.startPinging(every: interval, notifier: notifier, health: engine.storage.health)
+                }
                 while !Task.isCancelled {
                     _ = await scheduler.ping()
                     let config = await engine.config
-                    if interval != nil { notifier.watchdogPing() }
+                    liveness.answered()
                     notifier.status(
                         await Self.statusLine(
                             config: config, engine: engine, scheduler: scheduler, reload: reloader.lastStatus))
@@ -237,6 +242,7 @@ public final class Daemon: Sendable {
             pendingRecovery?.cancel()
             stalls.cancel()
             watchdog.cancel()
+            liveness.stop()
             await scheduler.stop()
             await cluster?.resignScheduler()
             let grace = await engine.config.stopTimeout

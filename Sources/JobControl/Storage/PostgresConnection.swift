@@ -349,6 +349,8 @@ public final class PostgresPool: Sendable {
     func with<T>(retryingReads: Bool = false, _ body: (PostgresConnection) throws(StorageError) -> T)
         throws(StorageError) -> T
     {
+        health?.callStarted()
+        defer { health?.callEnded() }
         slots.wait()
         defer { slots.signal() }
         var attempt = 0

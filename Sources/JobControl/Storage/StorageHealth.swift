@@ -17,6 +17,17 @@ public final class StorageHealth: Sendable {
 
     public init() {}
 
+    /// Database calls under way (PostgreSQL's pool counts them). The watchdog's sign that a
+    /// scheduler that does not answer is waiting on the database (each call bounded by the
+    /// statement timeout), not stuck.
+    private let callsUnderWay = Mutex(0)
+
+    /// Whether a database call is under way now.
+    public var isWaitingOnDatabase: Bool { callsUnderWay.withLock { $0 > 0 } }
+
+    func callStarted() { callsUnderWay.withLock { $0 += 1 } }
+    func callEnded() { callsUnderWay.withLock { $0 -= 1 } }
+
     /// The current outage, if any: a database file deleted or replaced under the daemon first
     /// (it lasts until a restart), else a failure that passes.
     public var unavailable: (since: Date, reason: String)? {
