@@ -196,7 +196,8 @@ final class NotifyListener {
     @Test func buildLinesReachTheJournalWithJobAndBuildFields() async throws {
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
-        try directory.write("c.yaml", "jobs:\n  - {id: journaled, command: 'echo hello journal; echo careful >&2'}\n")
+        let command = "echo hello journal; echo careful >&2; jobctl log --level error via-helper"
+        try directory.write("c.yaml", "jobs:\n  - {id: journaled, command: '\(command)'}\n")
         let socket = directory.file("s.sock")
         let jobctl = "'\(Binaries.jobctl)' --socket '\(socket)'"
         let script =
@@ -221,6 +222,10 @@ final class NotifyListener {
         #expect(stdout?["JOBCONTROL_BUILD"] == "1")
         #expect(stdout?["JOBCONTROL_LOGGER"] == "stdout")
         #expect(entries.first { $0["MESSAGE"] == "careful" }?["PRIORITY"] == "4")
+        // A line the build logged through jobctl log goes there too (it did not).
+        let helper = entries.first { $0["MESSAGE"] == "via-helper" }
+        #expect(
+            helper?["PRIORITY"] == "3" && helper?["JOBCONTROL_BUILD"] == "1", "\(entries.map(\.["MESSAGE"]))")
         // The daemon's own messages about the build carry the same fields and where they come from.
         let started = entries.first { $0["MESSAGE"] == "build started" }
         #expect(started?["JOBCONTROL_BUILD"] == "1")

@@ -55,7 +55,7 @@ public actor BuildEngine {
         -> (cancelled: BuildException?, rules: [NotifyRule])
     {
         activeBuilds[token] = ActiveBuild(
-            buildID: buildID, redactor: redactor, logBudget: logBudget, logLimit: logLimit)
+            buildID: buildID, jobID: job.id, redactor: redactor, logBudget: logBudget, logLimit: logLimit)
         return (cancelRequested[buildID], config.notifications.rules(for: job))
     }
 

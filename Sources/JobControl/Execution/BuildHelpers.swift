@@ -16,6 +16,7 @@ public struct BuildRequests: Sendable, Hashable {
 /// A running build as its token holder sees it.
 struct ActiveBuild: Sendable {
     let buildID: Int64
+    let jobID: String
     let redactor: SecretRedactor
     /// Shared with the build's output: `jobctl log` lines count against its `log_limit`.
     let logBudget: LogBudget
@@ -78,6 +79,9 @@ extension BuildEngine {
             }, limit: build.logLimit)
         guard !records.isEmpty else { return }
         try await storage.logMessagesAsync(records)
+        // Where the build's output goes too (the journal): its `jobctl log` lines were missing
+        // there, though `jobctl logs` showed them.
+        if let outputObserver { records.forEach { outputObserver($0, build.jobID) } }
     }
 
     /// The names of the records the daemon writes itself (`jobcontrol`: "build started",
