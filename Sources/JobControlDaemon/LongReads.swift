@@ -1,4 +1,5 @@
 import Dispatch
+import JobControl
 import JobControlProtocol
 
 /// Where the reads that can take long run: a page of a build's log, a list of thousands of
@@ -16,9 +17,6 @@ enum LongReads {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws(VarlinkError) -> T)
         async throws(VarlinkError) -> T
     {
-        let result: Result<T, VarlinkError> = await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: Result { () throws(VarlinkError) -> T in try body() }) }
-        }
-        return try result.get()
+        try await queue.perform(body)
     }
 }

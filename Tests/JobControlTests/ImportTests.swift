@@ -237,13 +237,9 @@ import Testing
     /// What a hostile review of the importers found: cron's working directory, MAILTO sets
     /// that read alike, a sixth time field, text that is not UTF-8, and timer templates.
     @Test func cronAndTimerCornersAreKept() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        func write(_ name: String, _ text: String) throws {
-            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
-        }
-        func file(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (write, file) = (scratch.write, scratch.file)
         try write("passwd", "root:x:0:0:root:/root:/bin/bash\nann:x:1000:1000::/home/ann:/bin/sh\n")
         var importer = CrontabImporter(path: "t", format: .system)
         importer.passwdFile = file("passwd")
@@ -277,7 +273,7 @@ import Testing
         // A template timer is not a job; an instance is read from the templates, with %i.
         try write("backup@.timer", "[Timer]\nOnCalendar=*-*-* 02:00:00\n")
         try write("backup@.service", "[Service]\nExecStart=/usr/local/bin/backup --target %i\n")
-        var timers = TimerImporter(unitDirectories: [directory.path])
+        var timers = TimerImporter(unitDirectories: [scratch.path])
         let template = timers.run(path: file("backup@.timer"))
         #expect(template.jobs.isEmpty && template.notes.contains { $0.reason.contains("is a template") })
         let instance = timers.run(path: file("backup@home.timer"))
@@ -290,22 +286,19 @@ import Testing
     /// parse or elapses more than once a second, catch-up and delays without a schedule, an
     /// unknown `CRON_TZ`. The imports load.
     @Test func importsNeverWriteWhatTheDaemonRefuses() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        func write(_ name: String, _ text: String) throws {
-            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
-        }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let write = scratch.write
         try write("bad.timer", "[Timer]\nOnCalendar=Mon..Fri 25:00\nOnCalendar=weekly\nOnCalendar=*:*:0/0.5\n")
         try write("bad.service", "[Service]\nExecStart=/bin/true\n")
         try write("boot.timer", "[Timer]\nOnActiveSec=1h\nPersistent=true\nRandomizedDelaySec=5m\n")
         try write("boot.service", "[Service]\nExecStart=/bin/true\n")
-        var timers = TimerImporter(unitDirectories: [directory.path])
-        let bad = timers.run(path: directory.appendingPathComponent("bad.timer").path)
+        var timers = TimerImporter(unitDirectories: [scratch.path])
+        let bad = timers.run(path: scratch.file("bad.timer"))
         #expect(bad.jobs.first?.schedules == ["weekly"], "\(bad.jobs)")
         #expect(bad.jobs.first?.reported.filter { $0.kind == .invalid }.count == 2, "\(bad.jobs)")
         _ = try Self.load(bad)
-        let unscheduled = timers.run(path: directory.appendingPathComponent("boot.timer").path)
+        let unscheduled = timers.run(path: scratch.file("boot.timer"))
         #expect(unscheduled.jobs.first?.persistent == false && unscheduled.jobs.first?.randomizedDelay == nil)
         _ = try Self.load(unscheduled)
         let crontab = CrontabImporter(path: "t", format: .user("root")).run("CRON_TZ=Mars/Base\n0 0 * * * /bin/a\n")
@@ -318,16 +311,15 @@ import Testing
     /// trimmed, a line whose name is not a variable's skipped (one such line failed every build
     /// of the imported job: `export: E : bad variable name`).
     @Test func anEnvironmentFileIsReadAsSystemdReadsIt() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let path = scratch.file
         try "A=1\nE = spaced\n  B=\"two words\"\nexport D=x\n# comment\n9X=bad\n".write(
             toFile: path("env"), atomically: true, encoding: .utf8)
         try "[Timer]\nOnCalendar=daily\n".write(toFile: path("e.timer"), atomically: true, encoding: .utf8)
         try "[Service]\nEnvironmentFile=\(path("env"))\nExecStart=/bin/sh -c \"echo A=$$A E=$$E B=$$B\"\n".write(
             toFile: path("e.service"), atomically: true, encoding: .utf8)
-        var importer = TimerImporter(unitDirectories: [directory.path])
+        var importer = TimerImporter(unitDirectories: [scratch.path])
         let result = importer.run(path: path("e.timer"))
         guard case .shell(let script)? = result.jobs.first?.command else {
             Issue.record("not a script: \(result.jobs)")
@@ -356,4 +348,19 @@ import Testing
         #expect(job.environment["X"] == .string("1\u{85}evil"))
         #expect(job.args.first == .string("echo \"$X\"\u{2029}  - {id: evil2, command: id}"))
     }
+}
+
+/// A directory of files a test writes, removed with ``remove()``.
+struct Scratch {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("jc-import-\(UUID().uuidString)").path
+
+    init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -222,10 +222,7 @@ public enum ProcessSpawner {
 
     /// `body` (a spawn, and the set-up it needs) on ``spawnQueue``.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
-            spawnQueue.async { continuation.resume(returning: Result { try body() }) }
-        }
-        return try result.get()
+        try await spawnQueue.perform(body)
     }
 
     /// Not cancellable: a cancelled build's process group is being torn down, and its end is
